@@ -1,0 +1,108 @@
+import type { BusinessEvent } from '../../shared/events/envelope';
+import { businessKey, contentKey } from '../../shared/events/keys';
+import type { DuplicateBasis, Finding } from '../../shared/findings';
+
+export const NAME = 'deduplicator';
+
+export interface DeduplicatorConfig {
+  /** How far apart (event time) two events may be and still be duplicates: default 7 days. */
+  readonly windowMs: number;
+  /** How long a claim of an in-flight delivery holds before a redelivery may take it over. */
+  readonly leaseMs: number;
+}
+
+export const DEFAULT_DEDUP_CONFIG: DeduplicatorConfig = { windowMs: 7 * 24 * 3_600_000, leaseMs: 120_000 };
+
+/** What the state remembers of an accepted event, under each of its keys. */
+export interface DedupRecord {
+  readonly eventId: string;
+  readonly eventTimeMs: number;
+  /** The delivery that was accepted (the events-raw message id, or the replay line). */
+  readonly ingestId: string;
+  /** True once the event was handed on; a redelivery then has nothing left to do. */
+  readonly forwarded: boolean;
+  /** Until when an unforwarded claim belongs to the delivery that made it. */
+  readonly leaseUntil: number;
+}
+
+export interface DedupKey {
+  readonly basis: DuplicateBasis;
+  readonly key: string;
+}
+
+/** The keys of an event in the order the rules check them: id, business key, content (DESIGN §3). */
+export function dedupKeys(event: BusinessEvent): DedupKey[] {
+  const keys: DedupKey[] = [{ basis: 'id', key: `i${event.id}` }];
+  const bk = businessKey(event);
+  if (bk !== undefined) keys.push({ basis: 'business_key', key: `b${bk}` });
+  keys.push({ basis: 'content', key: `c${contentKey(event)}` });
+  return keys;
+}
+
+export interface Candidate {
+  readonly event: BusinessEvent;
+  readonly timeMs: number;
+  readonly ingestId: string;
+  readonly keys: readonly DedupKey[];
+}
+
+export type Judgement =
+  /** A first arrival: claim every key, then forward. `takeover` re-claims our own expired claim. */
+  | { readonly kind: 'accept'; readonly takeover: boolean }
+  | { readonly kind: 'duplicate'; readonly basis: DuplicateBasis; readonly duplicateOf: string }
+  /** A redelivery of an event already forwarded: nothing to do. */
+  | { readonly kind: 'done' }
+  /** Another delivery of the same message holds the claim: retry later. */
+  | { readonly kind: 'in_flight' };
+
+/**
+ * The duplicate rules. `existing[i]` is what the state holds under `candidate.keys[i]`. The
+ * first key that names another accepted event within the window decides, in rule order.
+ */
+export function judge(
+  candidate: Candidate,
+  existing: ReadonlyArray<DedupRecord | undefined>,
+  ctx: { readonly now: number; readonly config: DeduplicatorConfig },
+): Judgement {
+  for (let i = 0; i < candidate.keys.length; i++) {
+    const record = existing[i];
+    if (record === undefined) continue;
+    if (Math.abs(candidate.timeMs - record.eventTimeMs) > ctx.config.windowMs) continue;
+    const { basis } = candidate.keys[i]!;
+    if (record.ingestId === candidate.ingestId && record.eventId === candidate.event.id) {
+      if (record.forwarded) return { kind: 'done' };
+      if (record.leaseUntil > ctx.now) return { kind: 'in_flight' };
+      return { kind: 'accept', takeover: true };
+    }
+    return { kind: 'duplicate', basis, duplicateOf: record.eventId };
+  }
+  return { kind: 'accept', takeover: false };
+}
+
+/** The record an accepted candidate writes under each of its keys. */
+export function claimRecord(candidate: Candidate, ctx: { readonly now: number; readonly config: DeduplicatorConfig }): DedupRecord {
+  return {
+    eventId: candidate.event.id,
+    eventTimeMs: candidate.timeMs,
+    ingestId: candidate.ingestId,
+    forwarded: false,
+    leaseUntil: ctx.now + ctx.config.leaseMs,
+  };
+}
+
+/** When the state of an accepted event may be deleted (the Firestore TTL field). */
+export function expiresAt(candidate: Candidate, ctx: { readonly now: number; readonly config: DeduplicatorConfig }): number {
+  return Math.max(ctx.now, candidate.timeMs) + ctx.config.windowMs;
+}
+
+export function duplicateFinding(event: BusinessEvent, basis: DuplicateBasis, duplicateOf: string): Finding {
+  return {
+    kind: 'duplicate',
+    action: 'dropped',
+    event_id: event.id,
+    type: event.type,
+    source: event.source,
+    duplicate_of: duplicateOf,
+    basis,
+  };
+}

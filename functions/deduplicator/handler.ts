@@ -1,0 +1,74 @@
+import type { CloudEvent } from '@google-cloud/functions-framework';
+import { decodeEvent } from '../../shared/events/decode';
+import { TransientError } from '../../shared/errors';
+import type { Logger } from '../../shared/log';
+import type { Clock, Publisher } from '../../shared/ports';
+import { decodePush, type MessagePublishedData } from '../../shared/pubsub/push';
+import { derivedId, eventAttributes, publishFinding } from '../../shared/publish';
+import { TOPICS } from '../../shared/topology';
+import { invalidFinding } from '../validator/core';
+import { INGEST_ID } from '../validator/handler';
+import { dedupKeys, duplicateFinding, type Candidate, type DeduplicatorConfig } from './core';
+import type { DedupStore } from './state';
+
+export interface DeduplicatorDeps {
+  readonly publisher: Publisher;
+  readonly store: DedupStore;
+  readonly clock: Clock;
+  readonly config: DeduplicatorConfig;
+  readonly logger: Logger;
+}
+
+/**
+ * Forwards first arrivals to events-unique and reports dropped duplicates. The claim is recorded
+ * before the publish; a crash in between leaves an unforwarded claim that a redelivery of the
+ * same message takes over once its lease has run out, so the event is never lost.
+ */
+export function deduplicatorHandler(deps: DeduplicatorDeps) {
+  return async (ce: CloudEvent<MessagePublishedData>): Promise<void> => {
+    const message = decodePush(ce);
+    const parsed = decodeEvent(message.data);
+    if (!parsed.ok) {
+      // events-valid carries only validated events: this one was published around the validator.
+      deps.logger.log('ERROR', 'unparseable message on events-valid', { message_id: message.messageId, reason: parsed.reason });
+      await publishFinding(deps.publisher, invalidFinding({}, parsed.reason), derivedId('invalid', message.messageId));
+      return;
+    }
+    const { event, timeMs } = parsed;
+    const candidate: Candidate = {
+      event,
+      timeMs,
+      ingestId: message.attributes[INGEST_ID] ?? message.messageId,
+      keys: dedupKeys(event),
+    };
+    const ctx = { now: deps.clock.now(), config: deps.config };
+    const judgement = await deps.store.judgeAndClaim(candidate, ctx);
+    switch (judgement.kind) {
+      case 'accept':
+        await deps.publisher.publish(TOPICS.unique, {
+          data: message.data!,
+          attributes: eventAttributes(event, { [INGEST_ID]: candidate.ingestId }),
+        });
+        await deps.store.markForwarded(candidate);
+        return;
+      case 'duplicate':
+        await publishFinding(
+          deps.publisher,
+          duplicateFinding(event, judgement.basis, judgement.duplicateOf),
+          derivedId('duplicate', candidate.ingestId, event.id),
+        );
+        return;
+      case 'done':
+        return;
+      case 'in_flight':
+        throw new TransientError('another delivery of this message holds the claim', 'IN_FLIGHT', {
+          eventId: event.id,
+          messageId: message.messageId,
+        });
+      default: {
+        const never: never = judgement;
+        throw new Error(`unhandled judgement ${JSON.stringify(never)}`);
+      }
+    }
+  };
+}

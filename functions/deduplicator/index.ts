@@ -1,0 +1,32 @@
+import * as ff from '@google-cloud/functions-framework';
+import { Firestore } from '@google-cloud/firestore';
+import { PubSub } from '@google-cloud/pubsub';
+import { z } from 'zod';
+import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
+import { envNumber, readConfig } from '../../shared/config';
+import { jsonLogger } from '../../shared/log';
+import { systemClock } from '../../shared/ports';
+import { DEFAULT_DEDUP_CONFIG, NAME } from './core';
+import { FirestoreDedupStore } from './firestore-state';
+import { deduplicatorHandler } from './handler';
+
+const Env = z.object({
+  DEDUP_WINDOW_HOURS: envNumber(DEFAULT_DEDUP_CONFIG.windowMs / 3_600_000),
+  DEDUP_LEASE_SECONDS: envNumber(DEFAULT_DEDUP_CONFIG.leaseMs / 1000),
+  DEDUP_COLLECTION: z.string().min(1).default('dedup-keys'),
+});
+
+/** Composition root: reads the configuration and builds the clients once, at cold start. */
+export function register(env: NodeJS.ProcessEnv = process.env): void {
+  const config = readConfig(Env, env, NAME);
+  ff.cloudEvent(
+    NAME,
+    deduplicatorHandler({
+      publisher: new PubSubPublisher(new PubSub()),
+      store: new FirestoreDedupStore(new Firestore(), config.DEDUP_COLLECTION),
+      clock: systemClock,
+      config: { windowMs: config.DEDUP_WINDOW_HOURS * 3_600_000, leaseMs: config.DEDUP_LEASE_SECONDS * 1000 },
+      logger: jsonLogger(undefined, { function: NAME }),
+    }),
+  );
+}

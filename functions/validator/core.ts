@@ -1,0 +1,47 @@
+import type { BusinessEvent } from '../../shared/events/envelope';
+import { validateJson, type EventIdentity, type ValidationError } from '../../shared/events/validate';
+import { about, type Finding } from '../../shared/findings';
+
+export const NAME = 'validator';
+
+export interface ValidatorConfig {
+  /** How far ahead of the checking clock an event's `time` may be (DESIGN §2: 5 minutes). */
+  readonly maxFutureMs: number;
+}
+
+export interface ValidatorContext {
+  readonly now: number;
+  readonly config: ValidatorConfig;
+}
+
+export type ValidatorDecision =
+  | { readonly kind: 'valid'; readonly event: BusinessEvent; readonly timeMs: number }
+  | {
+      readonly kind: 'invalid';
+      readonly errors: ValidationError[];
+      readonly identity: EventIdentity;
+      readonly finding: Finding;
+    };
+
+/**
+ * Decides what one payload is. `payload` is the decoded message data, or `undefined` when the
+ * transport could not decode it (not base64): that too is an invalid event, never a crash.
+ */
+export function validate(payload: string | undefined, ctx: ValidatorContext): ValidatorDecision {
+  if (payload === undefined) {
+    const errors = [{ path: '', message: 'message data is not base64' }];
+    return { kind: 'invalid', errors, identity: {}, finding: invalidFinding({}, errors[0]!.message) };
+  }
+  const result = validateJson(payload, { now: ctx.now, maxFutureMs: ctx.config.maxFutureMs });
+  if (result.ok) return { kind: 'valid', event: result.event, timeMs: result.timeMs };
+  return {
+    kind: 'invalid',
+    errors: result.errors,
+    identity: result.identity,
+    finding: invalidFinding(result.identity, result.reason),
+  };
+}
+
+export function invalidFinding(identity: EventIdentity, reason: string): Finding {
+  return { kind: 'invalid', action: 'dropped', ...about(identity), reason };
+}

@@ -1,0 +1,59 @@
+import type { CloudEvent } from '@google-cloud/functions-framework';
+import type { Logger } from '../../shared/log';
+import type { Clock, Publisher } from '../../shared/ports';
+import { decodePush, type MessagePublishedData } from '../../shared/pubsub/push';
+import { derivedId, eventAttributes, publishFinding } from '../../shared/publish';
+import { TOPICS } from '../../shared/topology';
+import { validate, type ValidatorConfig } from './core';
+
+export interface ValidatorDeps {
+  readonly publisher: Publisher;
+  readonly clock: Clock;
+  readonly config: ValidatorConfig;
+  readonly logger: Logger;
+}
+
+/** Attribute carrying the events-raw message id downstream: the delivery identity of an event. */
+export const INGEST_ID = 'ingest_id';
+
+/**
+ * Routes each raw event: valid ones to events-valid (the original bytes), invalid ones to
+ * events-invalid with their errors plus an `invalid` finding. Either way the message is acked;
+ * only a failed publish throws, so Pub/Sub redelivers.
+ */
+export function validatorHandler(deps: ValidatorDeps) {
+  return async (ce: CloudEvent<MessagePublishedData>): Promise<void> => {
+    const message = decodePush(ce);
+    const payload = message.data?.toString('utf8');
+    const decision = validate(payload, { now: deps.clock.now(), config: deps.config });
+    if (decision.kind === 'valid') {
+      await deps.publisher.publish(TOPICS.valid, {
+        data: message.data!,
+        attributes: eventAttributes(decision.event, { [INGEST_ID]: message.messageId }),
+      });
+      return;
+    }
+    const record = {
+      reason: decision.finding.reason,
+      errors: decision.errors,
+      message: {
+        message_id: message.messageId,
+        publish_time: message.publishTime,
+        attributes: message.attributes,
+        data: message.rawData,
+      },
+    };
+    await Promise.all([
+      deps.publisher.publish(TOPICS.invalid, {
+        data: Buffer.from(JSON.stringify(record)),
+        attributes: { ...message.attributes, [INGEST_ID]: message.messageId, reason: 'invalid' },
+      }),
+      publishFinding(deps.publisher, decision.finding, derivedId('invalid', message.messageId)),
+    ]);
+    deps.logger.log('NOTICE', 'invalid event routed to events-invalid', {
+      message_id: message.messageId,
+      event_id: decision.identity.id,
+      reason: decision.finding.reason,
+    });
+  };
+}

@@ -1,0 +1,25 @@
+import * as ff from '@google-cloud/functions-framework';
+import { PubSub } from '@google-cloud/pubsub';
+import { z } from 'zod';
+import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
+import { envNumber, readConfig } from '../../shared/config';
+import { jsonLogger } from '../../shared/log';
+import { systemClock } from '../../shared/ports';
+import { NAME } from './core';
+import { validatorHandler } from './handler';
+
+const Env = z.object({ MAX_FUTURE_MINUTES: envNumber(5) });
+
+/** Composition root: reads the configuration and builds the clients once, at cold start. */
+export function register(env: NodeJS.ProcessEnv = process.env): void {
+  const config = readConfig(Env, env, NAME);
+  ff.cloudEvent(
+    NAME,
+    validatorHandler({
+      publisher: new PubSubPublisher(new PubSub()),
+      clock: systemClock,
+      config: { maxFutureMs: config.MAX_FUTURE_MINUTES * 60_000 },
+      logger: jsonLogger(undefined, { function: NAME }),
+    }),
+  );
+}

@@ -1,0 +1,20 @@
+/**
+ * The deployable entry: every function of the manifest, registered by its own name. Each Cloud
+ * Function runs this one source with its own entry point (FUNCTION_TARGET); only that
+ * function's composition root runs, so one function's configuration never fails another's
+ * cold start. Without FUNCTION_TARGET (a local multi-function process) all register.
+ */
+import { topology, type FunctionName } from './shared/topology';
+import { register as deduplicator } from './functions/deduplicator';
+import { register as validator } from './functions/validator';
+
+const registry: Partial<Record<FunctionName, (env: NodeJS.ProcessEnv) => void>> = {
+  validator,
+  deduplicator,
+};
+
+const target = process.env.FUNCTION_TARGET;
+for (const { name } of topology.functions) {
+  const register = registry[name as FunctionName];
+  if (register && (!target || target === name)) register(process.env);
+}

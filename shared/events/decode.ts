@@ -1,0 +1,27 @@
+import { BusinessEvent } from './envelope';
+import { parseRfc3339 } from './time';
+import { describe } from './validate';
+
+export type Decoded =
+  | { readonly ok: true; readonly event: BusinessEvent; readonly timeMs: number }
+  | { readonly ok: false; readonly reason: string };
+
+/**
+ * Decodes an event that the validator already passed (the data of an events-valid or
+ * events-unique message). Downstream functions still parse rather than cast: a message
+ * published around the validator is reported, not trusted.
+ */
+export function decodeEvent(data: Buffer | undefined): Decoded {
+  if (!data) return { ok: false, reason: 'message data is not base64' };
+  let value: unknown;
+  try {
+    value = JSON.parse(data.toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'message data is not JSON' };
+  }
+  const result = BusinessEvent.safeParse(value);
+  if (!result.success) {
+    return { ok: false, reason: describe(result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }))) };
+  }
+  return { ok: true, event: result.data, timeMs: parseRfc3339(result.data.time)!.ms };
+}

@@ -1,0 +1,108 @@
+import { z } from 'zod';
+import { eventTypes, isEventType } from './catalog';
+import { BusinessEvent } from './envelope';
+import { parseRfc3339 } from './time';
+
+/** One problem with an event: where (a dotted path, empty for the whole event) and what. */
+export interface ValidationError {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** What could be read of an invalid event, for findings and triage. */
+export interface EventIdentity {
+  readonly id?: string;
+  readonly type?: string;
+  readonly source?: string;
+}
+
+export type Validation =
+  | { readonly ok: true; readonly event: BusinessEvent; readonly timeMs: number }
+  | { readonly ok: false; readonly errors: ValidationError[]; readonly reason: string; readonly identity: EventIdentity };
+
+export interface ValidationContext {
+  /** The checking clock, epoch ms. */
+  readonly now: number;
+  /** How far in the future of `now` an event's `time` may lie. */
+  readonly maxFutureMs: number;
+}
+
+export const DEFAULT_MAX_FUTURE_MS = 5 * 60_000;
+
+/** Validates a decoded JSON value against the envelope and the catalog (DESIGN §2). */
+export function validateEvent(value: unknown, ctx: ValidationContext): Validation {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return invalid([{ path: '', message: 'must be a JSON object (a CloudEvent in structured mode)' }], {});
+  }
+  const raw = value as Record<string, unknown>;
+  const identity = identityOf(raw);
+  if (!isEventType(raw.type)) {
+    const errors = [{ path: 'type', message: `must be one of ${eventTypes.join(', ')}` }];
+    // Report the envelope's own problems too, so one pass tells the producer everything.
+    return invalid([...envelopeErrors(raw), ...errors], identity);
+  }
+  const parsed = BusinessEvent.safeParse(raw);
+  if (!parsed.success) return invalid(toErrors(parsed.error), identity);
+  const event = parsed.data;
+  const timeMs = parseRfc3339(event.time)!.ms;
+  if (timeMs > ctx.now + ctx.maxFutureMs) {
+    const minutes = ctx.maxFutureMs / 60_000;
+    return invalid(
+      [{ path: 'time', message: `is more than ${minutes} minutes in the future (checked at ${new Date(ctx.now).toISOString()})` }],
+      identity,
+    );
+  }
+  return { ok: true, event, timeMs };
+}
+
+/** Decodes one JSON text and validates it; malformed JSON is an invalid event, never a throw. */
+export function validateJson(text: string, ctx: ValidationContext): Validation {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return invalid([{ path: '', message: `is not valid JSON (${(err as Error).message})` }], {});
+  }
+  return validateEvent(value, ctx);
+}
+
+const EnvelopeOnly = z.looseObject({
+  specversion: z.literal('1.0', { message: 'must be "1.0"' }),
+  id: z.string().min(1).max(256),
+  source: z.string().min(1),
+  time: z.string(),
+  data: z.record(z.string(), z.unknown()),
+});
+
+function envelopeErrors(raw: Record<string, unknown>): ValidationError[] {
+  const parsed = EnvelopeOnly.safeParse(raw);
+  return parsed.success ? [] : toErrors(parsed.error);
+}
+
+function identityOf(raw: Record<string, unknown>): EventIdentity {
+  const pick = (v: unknown) => (typeof v === 'string' && v.length > 0 && v.length <= 256 ? v : undefined);
+  const identity: { id?: string; type?: string; source?: string } = {};
+  const id = pick(raw.id);
+  const type = pick(raw.type);
+  const source = pick(raw.source);
+  if (id !== undefined) identity.id = id;
+  if (type !== undefined) identity.type = type;
+  if (source !== undefined) identity.source = source;
+  return identity;
+}
+
+function toErrors(error: z.ZodError): ValidationError[] {
+  return error.issues.map((issue) => ({
+    path: issue.path.map(String).join('.'),
+    message: issue.message,
+  }));
+}
+
+function invalid(errors: ValidationError[], identity: EventIdentity): Validation {
+  return { ok: false, errors, reason: describe(errors), identity };
+}
+
+/** One readable sentence: `data.amount: Invalid input: expected int; time: must be …`. */
+export function describe(errors: readonly ValidationError[]): string {
+  return errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ');
+}

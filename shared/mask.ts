@@ -1,0 +1,28 @@
+/**
+ * Masks personal data before it reaches a log line: email addresses keep their first character
+ * and domain (`j***@example.com`), phone numbers their last two digits (`+*********34`).
+ */
+const EMAIL = /([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})/g;
+const PHONE = /\+?\d[\d\s().-]{6,}\d/g;
+
+export function maskText(text: string): string {
+  return text
+    .replace(EMAIL, (_m, first: string, domain: string) => `${first}***@${domain}`)
+    .replace(PHONE, (m) => {
+      const digits = m.replace(/\D/g, '');
+      if (digits.length < 7 || digits.length > 15) return m;
+      return `${m.startsWith('+') ? '+' : ''}${'*'.repeat(digits.length - 2)}${digits.slice(-2)}`;
+    });
+}
+
+/** Masks every string inside a JSON-like value. */
+export function maskValue(value: unknown): unknown {
+  if (typeof value === 'string') return maskText(value);
+  if (Array.isArray(value)) return value.map(maskValue);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = maskValue(v);
+    return out;
+  }
+  return value;
+}

@@ -1,0 +1,147 @@
+import { z } from 'zod';
+import manifestJson from './topology.json';
+
+const Name = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{2,62}$/, { message: 'must be 3-63 characters of a-z, 0-9 and -, starting with a letter' });
+
+const RetryPolicy = z.strictObject({
+  minimumBackoffSeconds: z.int().min(0).max(600),
+  maximumBackoffSeconds: z.int().min(0).max(600),
+});
+
+const Subscription = z
+  .strictObject({
+    name: Name,
+    topic: Name,
+    push: z.strictObject({ function: Name }).optional(),
+    pull: z.strictObject({}).optional(),
+    bigquery: z.strictObject({ table: z.string().regex(/^[a-z_][a-z0-9_]*$/) }).optional(),
+    filter: z.string().min(1).optional(),
+    deadLetterTopic: Name.optional(),
+    maxDeliveryAttempts: z.int().min(5).max(100).optional(),
+    ackDeadlineSeconds: z.int().min(10).max(600).optional(),
+    retryPolicy: RetryPolicy.optional(),
+  })
+  .refine((s) => [s.push, s.pull, s.bigquery].filter((d) => d !== undefined).length === 1, {
+    message: 'needs exactly one delivery: push, pull or bigquery',
+  });
+
+export const Topology = z
+  .strictObject({
+    $comment: z.string().optional(),
+    defaults: z.strictObject({
+      ackDeadlineSeconds: z.int().min(10).max(600),
+      maxDeliveryAttempts: z.int().min(5).max(100),
+      retryPolicy: RetryPolicy,
+      messageRetentionSeconds: z.int().min(600).max(2_678_400),
+    }),
+    topics: z.array(z.strictObject({ name: Name, description: z.string() })).min(1),
+    functions: z.array(z.strictObject({ name: Name, publishes: z.array(Name) })).min(1),
+    subscriptions: z.array(Subscription).min(1),
+  })
+  .superRefine((t, ctx) => {
+    const topics = new Set(t.topics.map((x) => x.name));
+    const functions = new Set(t.functions.map((f) => f.name));
+    const unique = (names: string[], what: string) => {
+      const seen = new Set<string>();
+      for (const n of names) {
+        if (seen.has(n)) ctx.addIssue({ code: 'custom', message: `${what} ${n} is declared twice` });
+        seen.add(n);
+      }
+    };
+    unique(t.topics.map((x) => x.name), 'topic');
+    unique(t.functions.map((x) => x.name), 'function');
+    unique(t.subscriptions.map((x) => x.name), 'subscription');
+    for (const f of t.functions) {
+      for (const p of f.publishes) {
+        if (!topics.has(p)) ctx.addIssue({ code: 'custom', message: `function ${f.name} publishes to unknown topic ${p}` });
+      }
+    }
+    for (const s of t.subscriptions) {
+      if (!topics.has(s.topic)) ctx.addIssue({ code: 'custom', message: `subscription ${s.name} reads unknown topic ${s.topic}` });
+      if (s.push && !functions.has(s.push.function)) {
+        ctx.addIssue({ code: 'custom', message: `subscription ${s.name} pushes to unknown function ${s.push.function}` });
+      }
+      if (s.push && !s.deadLetterTopic) {
+        ctx.addIssue({ code: 'custom', message: `push subscription ${s.name} has no dead-letter topic` });
+      }
+      if (s.deadLetterTopic && !topics.has(s.deadLetterTopic)) {
+        ctx.addIssue({ code: 'custom', message: `subscription ${s.name} dead-letters to unknown topic ${s.deadLetterTopic}` });
+      }
+      if (s.deadLetterTopic === s.topic) {
+        ctx.addIssue({ code: 'custom', message: `subscription ${s.name} dead-letters to the topic it reads` });
+      }
+    }
+    for (const f of t.functions) {
+      if (!t.subscriptions.some((s) => s.push?.function === f.name)) {
+        ctx.addIssue({ code: 'custom', message: `function ${f.name} consumes no subscription` });
+      }
+    }
+  });
+export type Topology = z.infer<typeof Topology>;
+
+export interface ResolvedSubscription {
+  readonly name: string;
+  readonly topic: string;
+  readonly delivery: 'push' | 'pull' | 'bigquery';
+  readonly function?: string;
+  readonly bigqueryTable?: string;
+  readonly filter?: string;
+  readonly deadLetterTopic?: string;
+  readonly maxDeliveryAttempts: number;
+  readonly ackDeadlineSeconds: number;
+  readonly retryPolicy: { readonly minimumBackoffSeconds: number; readonly maximumBackoffSeconds: number };
+  readonly messageRetentionSeconds: number;
+}
+
+/** Validates a manifest; throws with every problem listed when it is not sound. */
+export function parseTopology(value: unknown): Topology {
+  const parsed = Topology.safeParse(value);
+  if (!parsed.success) throw new Error(`invalid topology manifest:\n${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+/** Every subscription with the manifest defaults filled in. */
+export function resolveSubscriptions(topology: Topology): ResolvedSubscription[] {
+  const d = topology.defaults;
+  return topology.subscriptions.map((s) => ({
+    name: s.name,
+    topic: s.topic,
+    delivery: s.push ? 'push' : s.pull ? 'pull' : 'bigquery',
+    ...(s.push ? { function: s.push.function } : {}),
+    ...(s.bigquery ? { bigqueryTable: s.bigquery.table } : {}),
+    ...(s.filter ? { filter: s.filter } : {}),
+    ...(s.deadLetterTopic ? { deadLetterTopic: s.deadLetterTopic } : {}),
+    maxDeliveryAttempts: s.maxDeliveryAttempts ?? d.maxDeliveryAttempts,
+    ackDeadlineSeconds: s.ackDeadlineSeconds ?? d.ackDeadlineSeconds,
+    retryPolicy: s.retryPolicy ?? d.retryPolicy,
+    messageRetentionSeconds: d.messageRetentionSeconds,
+  }));
+}
+
+/** The project's manifest, validated once at load. */
+export const topology: Topology = parseTopology(manifestJson);
+
+/** Names of topics a function code refers to: checked against the manifest at load. */
+export const TOPICS = {
+  raw: 'events-raw',
+  valid: 'events-valid',
+  invalid: 'events-invalid',
+  unique: 'events-unique',
+  corrected: 'events-corrected',
+  findings: 'findings',
+  ticks: 'ticks',
+  deadLetters: 'dead-letters',
+} as const;
+for (const name of Object.values(TOPICS)) {
+  if (!topology.topics.some((t) => t.name === name)) throw new Error(`topic ${name} is not in shared/topology.json`);
+}
+
+/** The registered names of the functions, from the manifest. */
+export type FunctionName = 'validator' | 'deduplicator' | 'gap-detector' | 'revenue-checker' | 'call-duration-checker' | 'dlq-triage';
+export function functionSpec(name: FunctionName) {
+  const spec = topology.functions.find((f) => f.name === name);
+  if (!spec) throw new Error(`function ${name} is not in shared/topology.json`);
+  return spec;
+}
