@@ -5,12 +5,16 @@ import type { OutboundMessage, Publisher } from '../ports';
 export class PubSubPublisher implements Publisher {
   private readonly topics = new Map<string, Topic>();
 
-  constructor(private readonly pubsub: PubSub) {}
+  /** `prefix` is prepended to topic names (see RESOURCE_PREFIX), so several stacks share a project. */
+  constructor(
+    private readonly pubsub: PubSub,
+    private readonly prefix = '',
+  ) {}
 
   async publish(topic: string, message: OutboundMessage): Promise<string> {
     let handle = this.topics.get(topic);
     if (!handle) {
-      handle = this.pubsub.topic(topic, { batching: { maxMilliseconds: 5, maxMessages: 500 } });
+      handle = this.pubsub.topic(this.prefix + topic, { batching: { maxMilliseconds: 5, maxMessages: 500 } });
       this.topics.set(topic, handle);
     }
     return handle.publishMessage({

@@ -1,0 +1,207 @@
+import { invalidFinding, validate } from '../functions/validator/core';
+import { MemoryDedupStore } from '../functions/deduplicator/state';
+import { dedupKeys, duplicateFinding, type DeduplicatorConfig } from '../functions/deduplicator/core';
+import type { BusinessEvent } from '../shared/events/envelope';
+import type { Finding } from '../shared/findings';
+import type { Line } from './lines';
+import type { ReplayEvent, ReplayStage, StageOutput } from './stage';
+
+export interface ReplaySummary {
+  lines: number;
+  accepted: number;
+  invalid: number;
+  duplicates: number;
+  gaps: number;
+  missing_events: number;
+  chains_broken: number;
+  late: number;
+  corrections: number;
+  review: number;
+  pending: number;
+  revenue_usd_cents: { recorded: number; corrected: number };
+  findings_by_kind: Record<string, number>;
+  checks: Record<string, string>;
+  watermark: string | null;
+}
+
+/** Where a replay writes. Findings carry `line` already; accepted events come as their input text. */
+export interface ReplaySink {
+  finding(finding: Finding): void;
+  accepted(text: string): void;
+  correction(event: BusinessEvent): void;
+}
+
+export interface EngineOptions {
+  /** The checking clock (epoch ms) for the "not in the future" rule. */
+  readonly now: number;
+  readonly maxFutureMs: number;
+  readonly dedup: DeduplicatorConfig;
+  readonly stages: readonly ReplayStage[];
+}
+
+/**
+ * The embedded pipeline (DESIGN §6): validator → deduplicator → stages, in one process with
+ * in-memory state, one input line at a time. Synchronous unless a stage answers with a promise.
+ */
+export class ReplayEngine {
+  private readonly dedupState = new MemoryDedupStore();
+  private readonly summary: ReplaySummary = {
+    lines: 0,
+    accepted: 0,
+    invalid: 0,
+    duplicates: 0,
+    gaps: 0,
+    missing_events: 0,
+    chains_broken: 0,
+    late: 0,
+    corrections: 0,
+    review: 0,
+    pending: 0,
+    revenue_usd_cents: { recorded: 0, corrected: 0 },
+    findings_by_kind: {},
+    checks: {},
+    watermark: null,
+  };
+  private watermarkMs = Number.NEGATIVE_INFINITY;
+  private readonly dedupCtx: { now: number; config: DeduplicatorConfig };
+  private readonly validatorCtx;
+  /** Findings emitted while handling the current line get its number unless they name their own. */
+  private currentLine: number | undefined;
+  private readonly out: StageOutput;
+
+  constructor(
+    private readonly options: EngineOptions,
+    private readonly sink: ReplaySink,
+  ) {
+    this.dedupCtx = { now: options.now, config: options.dedup };
+    this.validatorCtx = { now: options.now, config: { maxFutureMs: options.maxFutureMs } };
+    this.out = {
+      finding: (f) => this.emit(f),
+      correction: (c, original) => this.emitCorrection(c, original),
+    };
+  }
+
+  /** Feeds one input line. Returns a promise only when a stage did. */
+  line(line: Line): void | Promise<void> {
+    this.summary.lines++;
+    this.currentLine = line.number;
+    if (line.tooLong !== undefined) {
+      this.emit({ ...invalidFinding({}, `line is ${line.tooLong} bytes, over the 1 MiB limit`), line: line.number });
+      return;
+    }
+    if (line.text.trim() === '') {
+      this.emit({ ...invalidFinding({}, 'blank line'), line: line.number });
+      return;
+    }
+    const decision = validate(line.text, this.validatorCtx);
+    if (decision.kind === 'invalid') {
+      this.emit({ ...decision.finding, line: line.number });
+      return;
+    }
+    const e: ReplayEvent = { event: decision.event, timeMs: decision.timeMs, line: line.number };
+    return this.chain(
+      () => (e.timeMs > this.watermarkMs ? this.advance(e.timeMs) : undefined),
+      () => this.each('onValid', e),
+      () => this.dedup(e, line.text),
+    );
+  }
+
+  private advance(watermarkMs: number): void | Promise<void> {
+    this.watermarkMs = watermarkMs;
+    // Findings from the clock are about earlier events: they name their own line, if any.
+    const line = this.currentLine;
+    this.currentLine = undefined;
+    const result = this.eachWatermark(watermarkMs);
+    const restore = () => {
+      this.currentLine = line;
+    };
+    if (result) return result.then(restore);
+    restore();
+  }
+
+  private dedup(e: ReplayEvent, text: string): void | Promise<void> {
+    const candidate = { event: e.event, timeMs: e.timeMs, ingestId: `line:${e.line}`, keys: dedupKeys(e.event) };
+    const judgement = this.dedupState.judgeAndClaimSync(candidate, this.dedupCtx);
+    if (judgement.kind === 'duplicate') {
+      this.emit({ ...duplicateFinding(e.event, judgement.basis, judgement.duplicateOf), line: e.line });
+      return;
+    }
+    if (judgement.kind !== 'accept') return; // a line is never redelivered: cannot happen
+    this.dedupState.markForwardedSync(candidate);
+    this.summary.accepted++;
+    if (e.event.type === 'sale.recorded') {
+      this.summary.revenue_usd_cents.recorded += e.event.data.amount_usd;
+      this.summary.revenue_usd_cents.corrected += e.event.data.amount_usd;
+    }
+    this.sink.accepted(text);
+    return this.each('onAccepted', e);
+  }
+
+  /** End of input: stages report what is due and count what is pending. */
+  async end(): Promise<ReplaySummary> {
+    this.currentLine = undefined;
+    for (const stage of this.options.stages) {
+      if (stage.end) this.summary.pending += await stage.end(this.watermarkMs, this.out);
+      if (stage.checks) Object.assign(this.summary.checks, stage.checks());
+    }
+    this.summary.watermark = Number.isFinite(this.watermarkMs) ? new Date(this.watermarkMs).toISOString() : null;
+    return this.summary;
+  }
+
+  private emit(finding: Finding): void {
+    const f = finding.line === undefined && this.currentLine !== undefined ? { ...finding, line: this.currentLine } : finding;
+    const s = this.summary;
+    s.findings_by_kind[f.kind] = (s.findings_by_kind[f.kind] ?? 0) + 1;
+    switch (f.kind) {
+      case 'invalid':
+        s.invalid++;
+        break;
+      case 'duplicate':
+        s.duplicates++;
+        break;
+      case 'gap':
+        s.gaps++;
+        s.missing_events += (f.to_sequence ?? 0) - (f.from_sequence ?? 0) + 1;
+        break;
+      case 'late':
+        s.late++;
+        break;
+      case 'chain_broken':
+        s.chains_broken++;
+        break;
+      default:
+        break;
+    }
+    if (f.action === 'review') s.review++;
+    this.sink.finding(f);
+  }
+
+  private emitCorrection(correction: BusinessEvent, original: BusinessEvent): void {
+    this.summary.corrections++;
+    if (correction.type === 'sale.recorded' && original.type === 'sale.recorded') {
+      this.summary.revenue_usd_cents.corrected += correction.data.amount_usd - original.data.amount_usd;
+    }
+    this.sink.correction(correction);
+  }
+
+  private each(hook: 'onValid' | 'onAccepted', e: ReplayEvent): void | Promise<void> {
+    const steps = this.options.stages.filter((s) => s[hook]).map((s) => () => s[hook]!(e, this.out));
+    return this.chain(...steps);
+  }
+
+  private eachWatermark(watermarkMs: number): void | Promise<void> {
+    const steps = this.options.stages.filter((s) => s.onWatermark).map((s) => () => s.onWatermark!(watermarkMs, this.out));
+    return this.chain(...steps);
+  }
+
+  /** Runs steps in order, staying synchronous until one returns a promise. */
+  private chain(...steps: Array<() => void | Promise<void>>): void | Promise<void> {
+    for (let i = 0; i < steps.length; i++) {
+      const result = steps[i]!();
+      if (result instanceof Promise) {
+        const rest = steps.slice(i + 1);
+        return result.then(() => this.chain(...rest));
+      }
+    }
+  }
+}

@@ -1,0 +1,77 @@
+import { createReadStream, mkdirSync, renameSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { DEFAULT_DEDUP_CONFIG, type DeduplicatorConfig } from '../functions/deduplicator/core';
+import { DEFAULT_MAX_FUTURE_MS } from '../shared/events/validate';
+import type { RatesFile } from '../shared/rates/file';
+import { ReplayEngine, type ReplaySummary } from './engine';
+import { readLines } from './lines';
+import { BlockWriter } from './output';
+import type { ReplayStage } from './stage';
+import { buildStages } from './stages';
+
+export interface ReplayOptions {
+  readonly input: Readable;
+  readonly outDir: string;
+  readonly now: number;
+  readonly rates?: RatesFile;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly dedup?: DeduplicatorConfig;
+  readonly maxFutureMs?: number;
+  /** Replaces the default stages (tests). */
+  readonly stages?: readonly ReplayStage[];
+  /** Called now and then with the number of lines read so far. */
+  readonly progress?: (lines: number) => void;
+}
+
+export const OUTPUT_FILES = { findings: 'findings.ndjson', events: 'events.ndjson', summary: 'summary.json' } as const;
+
+/** Runs the embedded pipeline over an NDJSON stream and writes the three output files. */
+export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> {
+  mkdirSync(options.outDir, { recursive: true });
+  const findings = new BlockWriter(join(options.outDir, OUTPUT_FILES.findings));
+  const events = new BlockWriter(join(options.outDir, OUTPUT_FILES.events));
+  const correctionsPath = join(options.outDir, `.${OUTPUT_FILES.events}.corrections.tmp`);
+  const corrections = new BlockWriter(correctionsPath);
+  const stageOptions = { now: options.now, env: options.env ?? process.env, ...(options.rates ? { rates: options.rates } : {}) };
+  const engine = new ReplayEngine(
+    {
+      now: options.now,
+      maxFutureMs: options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS,
+      dedup: options.dedup ?? DEFAULT_DEDUP_CONFIG,
+      stages: options.stages ?? buildStages(stageOptions),
+    },
+    {
+      finding: (f) => findings.line(JSON.stringify(f)),
+      accepted: (text) => events.line(text),
+      correction: (c) => corrections.line(JSON.stringify(c)),
+    },
+  );
+  let summary: ReplaySummary;
+  try {
+    let read = 0;
+    for await (const batch of readLines(options.input)) {
+      for (const line of batch) {
+        const pending = engine.line(line);
+        if (pending) await pending;
+      }
+      read += batch.length;
+      options.progress?.(read);
+    }
+    summary = await engine.end();
+  } finally {
+    findings.close();
+    events.close();
+    corrections.close();
+  }
+  // Corrections follow the accepted events in events.ndjson (DESIGN §7).
+  if (corrections.count > 0) {
+    await pipeline(createReadStream(correctionsPath), createWriteStream(events.path, { flags: 'a' }));
+  }
+  rmSync(correctionsPath, { force: true });
+  const summaryPath = join(options.outDir, OUTPUT_FILES.summary);
+  writeFileSync(`${summaryPath}.tmp`, `${JSON.stringify(summary, null, 2)}\n`);
+  renameSync(`${summaryPath}.tmp`, summaryPath);
+  return summary;
+}

@@ -1,0 +1,37 @@
+import type { BusinessEvent } from '../shared/events/envelope';
+import type { Finding } from '../shared/findings';
+
+/** A valid event inside a replay, with the input line it came from. */
+export interface ReplayEvent {
+  readonly event: BusinessEvent;
+  readonly timeMs: number;
+  readonly line: number;
+}
+
+/** What a stage may emit. Findings keep their order; corrections go after the accepted events. */
+export interface StageOutput {
+  finding(finding: Finding): void;
+  /** A correction event (see shared/corrections.ts) of the accepted `original`. */
+  correction(correction: BusinessEvent, original: BusinessEvent): void;
+}
+
+/**
+ * A rule set plugged into the embedded replay: the same core a Cloud Function runs, fed from
+ * the in-process pipeline instead of a subscription. Hooks mirror the topics of DESIGN §1: every
+ * valid event (events-valid), every accepted event (events-unique), and the event-time clock.
+ * A hook may return a promise (an external API check); the engine then waits for it before
+ * the next line, so outputs keep input order.
+ */
+export interface ReplayStage {
+  readonly name: string;
+  /** The watermark (highest `time` among valid events) moved forward; called before the event that moved it is applied. */
+  onWatermark?(watermarkMs: number, out: StageOutput): void | Promise<void>;
+  /** Every valid event, duplicates included. */
+  onValid?(e: ReplayEvent, out: StageOutput): void | Promise<void>;
+  /** Every accepted (first-arrival) event. */
+  onAccepted?(e: ReplayEvent, out: StageOutput): void | Promise<void>;
+  /** End of input: report what is due by the final watermark; return how many detections are still pending. */
+  end?(watermarkMs: number, out: StageOutput): number | Promise<number>;
+  /** Lines for the summary's `checks` block, e.g. `{ fx: 'skipped: no --rates' }`. */
+  checks?(): Record<string, string>;
+}

@@ -1,0 +1,94 @@
+import { PubSub } from '@google-cloud/pubsub';
+import { Firestore } from '@google-cloud/firestore';
+import { ensureTopology } from '../../shared/adapters/pubsub-admin';
+import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
+import { silentLogger } from '../../shared/log';
+import { topology, TOPICS } from '../../shared/topology';
+import { validatorHandler } from '../../functions/validator/handler';
+import { deduplicatorHandler } from '../../functions/deduplicator/handler';
+import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-state';
+import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
+import { emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
+import { cardScanned, saleRecorded } from '../support/events';
+
+const NOW = Date.parse('2026-03-01T12:00:00Z');
+
+describe('validator → deduplicator across the real Pub/Sub and Firestore emulators', () => {
+  const prefix = runPrefix('vd');
+  let pubsub: PubSub;
+  let firestore: Firestore;
+  const closers: Array<() => Promise<void>> = [];
+  let unique: Observer;
+  let invalid: Observer;
+  let findings: Observer;
+
+  beforeAll(async () => {
+    ({ pubsub, firestore } = emulatorClients());
+    const publisher = new PubSubPublisher(pubsub, prefix);
+    const clock = { now: () => NOW };
+    const validator = await serveFunction(
+      'validator',
+      validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never,
+    );
+    const deduplicator = await serveFunction(
+      'deduplicator',
+      deduplicatorHandler({
+        publisher,
+        store: new FirestoreDedupStore(firestore, `${prefix}dedup`),
+        clock,
+        config: DEFAULT_DEDUP_CONFIG,
+        logger: silentLogger,
+      }) as never,
+    );
+    closers.push(validator.close, deduplicator.close);
+    const urls: Record<string, string> = { validator: validator.url, deduplicator: deduplicator.url };
+    await ensureTopology(pubsub, topology, {
+      prefix,
+      pushEndpoint: (fn) => urls[fn],
+      only: (s) => s.function === 'validator' || s.function === 'deduplicator',
+    });
+    unique = await Observer.on(pubsub, prefix + TOPICS.unique, `${prefix}obs-unique`);
+    invalid = await Observer.on(pubsub, prefix + TOPICS.invalid, `${prefix}obs-invalid`);
+    findings = await Observer.on(pubsub, prefix + TOPICS.findings, `${prefix}obs-findings`);
+  });
+
+  afterAll(async () => {
+    await Promise.all([unique, invalid, findings].map((o) => o?.close()));
+    for (const close of closers) await close();
+    await pubsub.close();
+    await firestore.terminate();
+  });
+
+  it('forwards first arrivals once, reports duplicates and routes invalid events with their errors', async () => {
+    const raw = pubsub.topic(prefix + TOPICS.raw);
+    const first = cardScanned({ id: 'ev-1', data: { card_id: 'card-1' } });
+    const sameId = first;
+    const sameCard = cardScanned({ id: 'ev-2', data: { card_id: 'card-1' } });
+    const sale = saleRecorded({ id: 'ev-3' });
+    const broken = { ...saleRecorded({ id: 'ev-4' }), data: { order_id: 'o-4' } };
+    for (const e of [first, sale]) await raw.publishMessage({ json: e });
+    await unique.waitFor(2);
+    for (const e of [sameId, sameCard, broken]) await raw.publishMessage({ json: e });
+    await raw.publishMessage({ data: Buffer.from('{not json') });
+
+    await findings.waitFor(4);
+    await invalid.waitFor(2);
+    const settled = await unique.settle();
+    expect(settled.map((m) => (m.json() as { id: string }).id).sort()).toEqual(['ev-1', 'ev-3']);
+    expect(settled.find((m) => m.attributes.id === 'ev-3')?.attributes).toMatchObject({ type: 'sale.recorded', id: 'ev-3' });
+
+    const byKind = (kind: string) => findings.messages.map((m) => m.json() as Record<string, unknown>).filter((f) => f.kind === kind);
+    expect(byKind('duplicate')).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ event_id: 'ev-1', duplicate_of: 'ev-1', basis: 'id', action: 'dropped' }),
+        expect.objectContaining({ event_id: 'ev-2', duplicate_of: 'ev-1', basis: 'business_key', action: 'dropped' }),
+      ]),
+    );
+    expect(byKind('invalid')).toHaveLength(2);
+    const records = invalid.messages.map((m) => m.json() as { errors: Array<{ path: string; message: string }>; message: { data: string } });
+    const brokenRecord = records.find((r) => r.errors.some((e) => e.path === 'data.line_items'));
+    expect(brokenRecord).toBeDefined();
+    expect(JSON.parse(Buffer.from(brokenRecord!.message.data, 'base64').toString())).toMatchObject({ id: 'ev-4' });
+    expect(records.some((r) => r.errors.some((e) => /not valid JSON/.test(e.message)))).toBe(true);
+  });
+});

@@ -1,0 +1,11 @@
+import { emulatorEnv, startEmulator, type Emulator } from '../../local/emulators';
+
+/**
+ * Starts the Pub/Sub and Firestore emulators once for the whole run, on free ports. Test
+ * workers inherit the environment set here; suites keep apart by prefixing their resources.
+ */
+export default async function globalSetup(): Promise<void> {
+  const [pubsub, firestore] = await Promise.all([startEmulator('pubsub'), startEmulator('firestore')]);
+  Object.assign(process.env, emulatorEnv(pubsub, firestore, 'event-recovery-test'));
+  (globalThis as { __emulators?: Emulator[] }).__emulators = [pubsub, firestore];
+}
