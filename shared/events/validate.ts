@@ -29,6 +29,9 @@ export interface ValidationContext {
 
 export const DEFAULT_MAX_FUTURE_MS = 5 * 60_000;
 
+/** "is required" reads better than "expected string, received undefined" for a missing field. */
+const PARSE_PARAMS = { error: (issue: { input?: unknown; code?: string }) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined) };
+
 /** Validates a decoded JSON value against the envelope and the catalog (DESIGN §2). */
 export function validateEvent(value: unknown, ctx: ValidationContext): Validation {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -41,7 +44,7 @@ export function validateEvent(value: unknown, ctx: ValidationContext): Validatio
     // Report the envelope's own problems too, so one pass tells the producer everything.
     return invalid([...envelopeErrors(raw), ...errors], identity);
   }
-  const parsed = BusinessEvent.safeParse(raw);
+  const parsed = BusinessEvent.safeParse(raw, PARSE_PARAMS);
   if (!parsed.success) return invalid(toErrors(parsed.error), identity);
   const event = parsed.data;
   const timeMs = parseRfc3339(event.time)!.ms;
@@ -75,7 +78,7 @@ const EnvelopeOnly = z.looseObject({
 });
 
 function envelopeErrors(raw: Record<string, unknown>): ValidationError[] {
-  const parsed = EnvelopeOnly.safeParse(raw);
+  const parsed = EnvelopeOnly.safeParse(raw, PARSE_PARAMS);
   return parsed.success ? [] : toErrors(parsed.error);
 }
 

@@ -1,0 +1,92 @@
+import type { CloudEvent } from '@google-cloud/functions-framework';
+import type { Firestore } from '@google-cloud/firestore';
+import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
+import { silentLogger } from '../../shared/log';
+import { pushBody, type MessagePublishedData } from '../../shared/pubsub/push';
+import { TOPICS } from '../../shared/topology';
+import { deduplicatorHandler } from '../../functions/deduplicator/handler';
+import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-state';
+import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
+import { emulatorClients, runPrefix } from '../support/harness';
+import { cardScanned } from '../support/events';
+
+const NOW = Date.parse('2026-03-01T12:00:00Z');
+
+function cloudEvent(event: object, ingestId: string, messageId: string): CloudEvent<MessagePublishedData> {
+  return {
+    specversion: '1.0',
+    id: messageId,
+    type: 'google.cloud.pubsub.topic.v1.messagePublished',
+    source: '//pubsub.googleapis.com/projects/demo/topics/events-valid',
+    data: pushBody(JSON.stringify(event), { ingest_id: ingestId }, messageId),
+  };
+}
+
+describe('deduplicator state in the Firestore emulator under concurrent delivery', () => {
+  let firestore: Firestore;
+  const prefix = runPrefix('dedupfs');
+  let n = 0;
+
+  function setup(now = () => NOW) {
+    const publisher = new MemoryPublisher();
+    const store = new FirestoreDedupStore(firestore, `${prefix}keys-${n++}`);
+    const handler = deduplicatorHandler({ publisher, store, clock: { now }, config: DEFAULT_DEDUP_CONFIG, logger: silentLogger });
+    return { publisher, handler };
+  }
+
+  beforeAll(() => {
+    ({ firestore } = emulatorClients());
+  });
+  afterAll(() => firestore.terminate());
+
+  it('fifty concurrent deliveries of one message forward it exactly once; the rest retry and find it done', async () => {
+    const { publisher, handler } = setup();
+    const ce = cloudEvent(cardScanned({ id: 'ev-1' }), 'raw-1', 'v-1');
+    const results = await Promise.allSettled(Array.from({ length: 50 }, () => handler(ce)));
+    expect(publisher.messages.filter((m) => m.topic === TOPICS.unique)).toHaveLength(1);
+    // A copy that ran while the winner was publishing answered IN_FLIGHT (500, redelivered);
+    // one that ran after found the event forwarded and acked. Nothing else may happen.
+    const retried = results.filter((r) => r.status === 'rejected');
+    expect(retried.map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(retried.map(() => 'IN_FLIGHT'));
+    await Promise.all(retried.map(() => handler(ce)));
+    expect(publisher.messages).toHaveLength(1);
+  });
+
+  it('fifty producers sending one event concurrently: one forward, forty-nine duplicate findings naming it', async () => {
+    const { publisher, handler } = setup();
+    const event = cardScanned({ id: 'ev-2' });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => handler(cloudEvent(event, `raw-${i}`, `v-${i}`))));
+    expect(publisher.json(TOPICS.unique)).toEqual([expect.objectContaining({ id: 'ev-2' })]);
+    const findings = publisher.json(TOPICS.findings);
+    expect(findings).toHaveLength(49);
+    expect(new Set(findings.map((f) => JSON.stringify(f)))).toEqual(
+      new Set([JSON.stringify({ kind: 'duplicate', action: 'dropped', event_id: 'ev-2', type: 'card.scanned', source: '//test/producer', duplicate_of: 'ev-2', basis: 'id' })]),
+    );
+  });
+
+  it('fifty events racing for one business key: exactly one is accepted and the others name it', async () => {
+    const { publisher, handler } = setup();
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) => handler(cloudEvent(cardScanned({ id: `ev-${i}`, data: { card_id: 'card-x', scanned_by: `u${i}` } }), `raw-${i}`, `v-${i}`))),
+    );
+    const forwarded = publisher.json(TOPICS.unique) as Array<{ id: string }>;
+    expect(forwarded).toHaveLength(1);
+    const findings = publisher.json(TOPICS.findings) as Array<{ basis: string; duplicate_of: string }>;
+    expect(findings).toHaveLength(49);
+    expect(findings.every((f) => f.basis === 'business_key' && f.duplicate_of === forwarded[0]!.id)).toBe(true);
+  });
+
+  it('a crash between recording the key and publishing does not lose the event', async () => {
+    let now = NOW;
+    const { publisher, handler } = setup(() => now);
+    const ce = cloudEvent(cardScanned({ id: 'ev-3' }), 'raw-3', 'v-3');
+    const original = publisher.publish.bind(publisher);
+    publisher.publish = async () => Promise.reject(new Error('instance died'));
+    await expect(handler(ce)).rejects.toThrow('instance died');
+    publisher.publish = original;
+    await expect(handler(ce)).rejects.toMatchObject({ code: 'IN_FLIGHT' });
+    now += DEFAULT_DEDUP_CONFIG.leaseMs + 1;
+    await handler(ce);
+    expect(publisher.json(TOPICS.unique)).toEqual([expect.objectContaining({ id: 'ev-3' })]);
+  });
+});

@@ -1,0 +1,86 @@
+import { BusinessEvent } from '../../shared/events/envelope';
+import { parseRfc3339 } from '../../shared/events/time';
+import { DEFAULT_DEDUP_CONFIG, dedupKeys, type Candidate, type Judgement } from '../../functions/deduplicator/core';
+import { MemoryDedupStore } from '../../functions/deduplicator/state';
+import * as fx from '../support/events';
+
+const NOW = Date.parse('2026-03-01T12:00:00Z');
+const ctx = { now: NOW, config: DEFAULT_DEDUP_CONFIG };
+const DAY = 24 * 3_600_000;
+
+function candidate(raw: object, ingestId: string): Candidate {
+  const event = BusinessEvent.parse(JSON.parse(JSON.stringify(raw)));
+  return { event, timeMs: parseRfc3339(event.time)!.ms, ingestId, keys: dedupKeys(event) };
+}
+
+/** Given earlier arrivals, when one more arrives, then this judgement. */
+function given(earlier: object[], next: object): Judgement {
+  const store = new MemoryDedupStore();
+  earlier.forEach((e, i) => {
+    const c = candidate(e, `m${i}`);
+    if (store.judgeAndClaimSync(c, ctx).kind === 'accept') store.markForwardedSync(c);
+  });
+  return store.judgeAndClaimSync(candidate(next, 'next'), ctx);
+}
+
+describe('duplicate rules (DESIGN §3), first arrival wins', () => {
+  const card = fx.cardScanned({ id: 'a', data: { card_id: 'c1' } });
+
+  it.each<[string, object[], object, Judgement]>([
+    ['a first arrival is accepted', [], card, { kind: 'accept', takeover: false }],
+    ['the same id again', [card], card, { kind: 'duplicate', basis: 'id', duplicateOf: 'a' }],
+    ['the same id with other content', [card], fx.cardScanned({ id: 'a', data: { card_id: 'c2' } }), { kind: 'duplicate', basis: 'id', duplicateOf: 'a' }],
+    ['the same business key under another id', [card], fx.cardScanned({ id: 'b', data: { card_id: 'c1', scanned_by: 'other' } }), { kind: 'duplicate', basis: 'business_key', duplicateOf: 'a' }],
+    ['the same content under another id (no business key)', [fx.leadTagged({ id: 'a' })], fx.leadTagged({ id: 'b' }), { kind: 'duplicate', basis: 'content', duplicateOf: 'a' }],
+    ['business key is checked before content', [card], fx.cardScanned({ id: 'b', data: { card_id: 'c1' } }), { kind: 'duplicate', basis: 'business_key', duplicateOf: 'a' }],
+    ['a business key of another type is not a duplicate', [card], fx.leadCreated({ id: 'b', data: { card_id: 'c1' } }), { kind: 'accept', takeover: false }],
+    ['same content at another time is not a duplicate', [fx.leadTagged({ id: 'a' })], fx.leadTagged({ id: 'b', time: '2026-03-01T10:00:01Z' }), { kind: 'accept', takeover: false }],
+    ['same content from another source is not a duplicate', [fx.leadTagged({ id: 'a' })], fx.leadTagged({ id: 'b', source: '//other' }), { kind: 'accept', takeover: false }],
+    ['duplicate_of names the accepted event, not an earlier duplicate', [card, fx.cardScanned({ id: 'b', data: { card_id: 'c1' } })], fx.cardScanned({ id: 'b', data: { card_id: 'c1' } }), { kind: 'duplicate', basis: 'business_key', duplicateOf: 'a' }],
+    ['within the window (7 days apart)', [card], fx.cardScanned({ id: 'b', time: '2026-03-08T10:00:00Z', data: { card_id: 'c1' } }), { kind: 'duplicate', basis: 'business_key', duplicateOf: 'a' }],
+    ['outside the window', [card], fx.cardScanned({ id: 'b', time: '2026-03-08T10:00:00.001Z', data: { card_id: 'c1' } }), { kind: 'accept', takeover: false }],
+    ['crm.synced: one lead in two CRMs is not a duplicate', [fx.crmSynced({ id: 'a' })], fx.crmSynced({ id: 'b', data: { crm: 'salesforce' } }), { kind: 'accept', takeover: false }],
+    ['lead.created without card_id has no business key', [fx.leadCreated({ id: 'a', data: { card_id: undefined } })], fx.leadCreated({ id: 'b', data: { card_id: undefined, lead_id: 'l2' } }), { kind: 'accept', takeover: false }],
+  ])('%s', (_name, earlier, next, expected) => {
+    expect(given(earlier, next)).toEqual(expected);
+  });
+});
+
+describe('redelivery of one message', () => {
+  const c = candidate(fx.saleRecorded({ id: 's1' }), 'msg-1');
+
+  it('is done once the event was forwarded', () => {
+    const store = new MemoryDedupStore();
+    store.judgeAndClaimSync(c, ctx);
+    store.markForwardedSync(c);
+    expect(store.judgeAndClaimSync(c, ctx)).toEqual({ kind: 'done' });
+  });
+
+  it('waits while another delivery holds the claim, then takes it over when the lease ran out', () => {
+    const store = new MemoryDedupStore();
+    expect(store.judgeAndClaimSync(c, ctx)).toEqual({ kind: 'accept', takeover: false });
+    expect(store.judgeAndClaimSync(c, { ...ctx, now: NOW + 1000 })).toEqual({ kind: 'in_flight' });
+    expect(store.judgeAndClaimSync(c, { ...ctx, now: NOW + DEFAULT_DEDUP_CONFIG.leaseMs + 1 })).toEqual({ kind: 'accept', takeover: true });
+  });
+
+  it('another message with the same event is a duplicate, even before the first was forwarded', () => {
+    const store = new MemoryDedupStore();
+    store.judgeAndClaimSync(c, ctx);
+    expect(store.judgeAndClaimSync({ ...c, ingestId: 'msg-2' }, ctx)).toEqual({ kind: 'duplicate', basis: 'id', duplicateOf: 's1' });
+  });
+
+  it('keeps one record object per accepted event, shared by its keys', () => {
+    const store = new MemoryDedupStore();
+    store.judgeAndClaimSync(c, ctx);
+    expect(store.size).toBe(3);
+    expect(given([], fx.leadTagged())).toEqual({ kind: 'accept', takeover: false });
+  });
+
+  it('a window of one day', () => {
+    const store = new MemoryDedupStore();
+    const small = { now: NOW, config: { ...DEFAULT_DEDUP_CONFIG, windowMs: DAY } };
+    store.judgeAndClaimSync(c, small);
+    const later = candidate(fx.saleRecorded({ id: 's2', time: '2026-03-02T10:00:01Z' }), 'm2');
+    expect(store.judgeAndClaimSync(later, small)).toEqual({ kind: 'accept', takeover: false });
+  });
+});

@@ -1,0 +1,43 @@
+import { readLines, type Line } from '../../replay/lines';
+
+async function collect(chunks: Array<string | Buffer>, max?: number): Promise<Line[]> {
+  const out: Line[] = [];
+  for await (const batch of readLines((async function* () { yield* chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)); })(), max)) out.push(...batch);
+  return out;
+}
+
+function bytewise(text: string): Buffer[] {
+  return [...Buffer.from(text)].map((b) => Buffer.from([b]));
+}
+
+describe('line splitting for replay', () => {
+  it.each<[string, string[], Line[]]>([
+    ['empty input', [], []],
+    ['LF lines', ['a\nb\n'], [{ number: 1, text: 'a' }, { number: 2, text: 'b' }]],
+    ['CRLF lines', ['a\r\nb\r\n'], [{ number: 1, text: 'a' }, { number: 2, text: 'b' }]],
+    ['no final newline', ['a\nb'], [{ number: 1, text: 'a' }, { number: 2, text: 'b' }]],
+    ['blank lines count', ['\n\na\n'], [{ number: 1, text: '' }, { number: 2, text: '' }, { number: 3, text: 'a' }]],
+    ['a byte-order mark is dropped', ['\uFEFFa\n'], [{ number: 1, text: 'a' }]],
+    ['lines across chunks', ['ab', 'c\nd', 'e\r', '\nf'], [{ number: 1, text: 'abc' }, { number: 2, text: 'de' }, { number: 3, text: 'f' }]],
+  ])('%s', async (_name, chunks, expected) => {
+    expect(await collect(chunks)).toEqual(expected);
+  });
+
+  it('gives the same lines when the input arrives a byte at a time', async () => {
+    const text = 'héllo\r\n{"a":1}\n\nlast';
+    expect(await collect(bytewise(text))).toEqual(await collect([text]));
+  });
+
+  it('reports a line over the limit with its length and goes on, in one chunk or many', async () => {
+    const long = 'x'.repeat(30);
+    const expected = [{ number: 1, text: 'ok' }, { number: 2, tooLong: 30 }, { number: 3, text: 'after' }];
+    expect(await collect([`ok\n${long}\nafter\n`], 10)).toEqual(expected);
+    expect(await collect(bytewise(`ok\n${long}\nafter\n`), 10)).toEqual(expected);
+    expect(await collect(['ok\n', long.slice(0, 12), long.slice(12), '\nafter'], 10)).toEqual(expected);
+  });
+
+  it('a line of exactly the limit is kept, CR not counted', async () => {
+    expect(await collect(['0123456789\r\n'], 10)).toEqual([{ number: 1, text: '0123456789' }]);
+    expect(await collect(bytewise('0123456789\r\n'), 10)).toEqual([{ number: 1, text: '0123456789' }]);
+  });
+});
