@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ndjson, cardScanned, leadTagged, saleRecorded } from '../support/events';
 import { replayText } from '../support/replay';
 
@@ -54,7 +55,7 @@ describe('event-recovery replay: validation and duplicates', () => {
     const line = '{"type":"lead.tagged","specversion":"1.0","id":"x","source":"//s","time":"2026-03-01T10:00:00Z","data":{"tags":["a"],"lead_id":"l"}}';
     const { events, dir } = await replayText(`${line}\r\n`);
     expect(events).toHaveLength(1);
-    expect(require('node:fs').readFileSync(`${dir}/events.ndjson`, 'utf8')).toBe(`${line}\n`);
+    expect(readFileSync(`${dir}/events.ndjson`, 'utf8')).toBe(`${line}\n`);
   });
 
   it('an empty input completes with an all-zero summary', async () => {
