@@ -68,6 +68,12 @@ export class ReplayEngine {
   /** Findings emitted while handling the current line get its number unless they name their own. */
   private currentLine: number | undefined;
   private readonly out: StageOutput;
+  /** The stages' hooks, bound once: the per-line path allocates as little as it can. */
+  private readonly hooks: {
+    readonly onWatermark: ReadonlyArray<(watermarkMs: number, out: StageOutput) => void | Promise<void>>;
+    readonly onValid: ReadonlyArray<(e: ReplayEvent, out: StageOutput) => void | Promise<void>>;
+    readonly onAccepted: ReadonlyArray<(e: ReplayEvent, out: StageOutput) => void | Promise<void>>;
+  };
 
   constructor(
     private readonly options: EngineOptions,
@@ -78,6 +84,12 @@ export class ReplayEngine {
     this.out = {
       finding: (f) => this.emit(f),
       correction: (c, original) => this.emitCorrection(c, original),
+    };
+    const stages = options.stages;
+    this.hooks = {
+      onWatermark: stages.flatMap((s) => (s.onWatermark ? [s.onWatermark.bind(s)] : [])),
+      onValid: stages.flatMap((s) => (s.onValid ? [s.onValid.bind(s)] : [])),
+      onAccepted: stages.flatMap((s) => (s.onAccepted ? [s.onAccepted.bind(s)] : [])),
     };
   }
 
@@ -99,42 +111,58 @@ export class ReplayEngine {
       return;
     }
     const e: ReplayEvent = { event: decision.event, timeMs: decision.timeMs, line: line.number };
-    return this.chain(
-      () => (e.timeMs > this.watermarkMs ? this.advance(e.timeMs) : undefined),
-      () => this.each('onValid', e),
-      () => this.dedup(e, line.text),
-    );
+    if (e.timeMs > this.watermarkMs) {
+      const advanced = this.advance(e.timeMs);
+      if (advanced) return advanced.then(() => this.afterWatermark(e, line.text, decision.canonicalTime));
+    }
+    return this.afterWatermark(e, line.text, decision.canonicalTime);
+  }
+
+  private afterWatermark(e: ReplayEvent, text: string, canonicalTime: string): void | Promise<void> {
+    const valid = this.runHooks(this.hooks.onValid, e);
+    if (valid) return valid.then(() => this.dedup(e, text, canonicalTime));
+    return this.dedup(e, text, canonicalTime);
   }
 
   private advance(watermarkMs: number): void | Promise<void> {
     this.watermarkMs = watermarkMs;
+    if (this.hooks.onWatermark.length === 0) return;
     // Findings from the clock are about earlier events: they name their own line, if any.
     const line = this.currentLine;
     this.currentLine = undefined;
-    const result = this.eachWatermark(watermarkMs);
-    const restore = () => {
-      this.currentLine = line;
-    };
-    if (result) return result.then(restore);
-    restore();
+    const result = this.runHooks(this.hooks.onWatermark, watermarkMs);
+    if (result) {
+      return result.then(() => {
+        this.currentLine = line;
+      });
+    }
+    this.currentLine = line;
   }
 
-  private dedup(e: ReplayEvent, text: string): void | Promise<void> {
-    const candidate = { event: e.event, timeMs: e.timeMs, ingestId: `line:${e.line}`, keys: dedupKeys(e.event) };
+  private dedup(e: ReplayEvent, text: string, canonicalTime: string): void | Promise<void> {
+    // Each line is its own delivery and is never redelivered: no lease, no "forwarded" mark.
+    const candidate = { event: e.event, timeMs: e.timeMs, ingestId: `${e.line}`, keys: dedupKeys(e.event, canonicalTime) };
     const judgement = this.dedupState.judgeAndClaimSync(candidate, this.dedupCtx);
     if (judgement.kind === 'duplicate') {
       this.emit({ ...duplicateFinding(e.event, judgement.basis, judgement.duplicateOf), line: e.line });
       return;
     }
-    if (judgement.kind !== 'accept') return; // a line is never redelivered: cannot happen
-    this.dedupState.markForwardedSync(candidate);
+    if (judgement.kind !== 'accept') throw new Error(`replay line ${e.line} judged ${judgement.kind}: lines are never redelivered`);
     this.summary.accepted++;
     if (e.event.type === 'sale.recorded') {
       this.summary.revenue_usd_cents.recorded += e.event.data.amount_usd;
       this.summary.revenue_usd_cents.corrected += e.event.data.amount_usd;
     }
     this.sink.accepted(text);
-    return this.each('onAccepted', e);
+    return this.runHooks(this.hooks.onAccepted, e);
+  }
+
+  /** Calls `hooks` in order, staying synchronous until one returns a promise. */
+  private runHooks<A>(hooks: ReadonlyArray<(arg: A, out: StageOutput) => void | Promise<void>>, arg: A, from = 0): void | Promise<void> {
+    for (let i = from; i < hooks.length; i++) {
+      const result = hooks[i]!(arg, this.out);
+      if (result) return result.then(() => this.runHooks(hooks, arg, i + 1));
+    }
   }
 
   /** End of input: stages report what is due and count what is pending. */
@@ -182,26 +210,5 @@ export class ReplayEngine {
       this.summary.revenue_usd_cents.corrected += correction.data.amount_usd - original.data.amount_usd;
     }
     this.sink.correction(correction);
-  }
-
-  private each(hook: 'onValid' | 'onAccepted', e: ReplayEvent): void | Promise<void> {
-    const steps = this.options.stages.filter((s) => s[hook]).map((s) => () => s[hook]!(e, this.out));
-    return this.chain(...steps);
-  }
-
-  private eachWatermark(watermarkMs: number): void | Promise<void> {
-    const steps = this.options.stages.filter((s) => s.onWatermark).map((s) => () => s.onWatermark!(watermarkMs, this.out));
-    return this.chain(...steps);
-  }
-
-  /** Runs steps in order, staying synchronous until one returns a promise. */
-  private chain(...steps: Array<() => void | Promise<void>>): void | Promise<void> {
-    for (let i = 0; i < steps.length; i++) {
-      const result = steps[i]!();
-      if (result instanceof Promise) {
-        const rest = steps.slice(i + 1);
-        return result.then(() => this.chain(...rest));
-      }
-    }
   }
 }

@@ -25,17 +25,18 @@ export interface DedupRecord {
   readonly leaseUntil: number;
 }
 
+/** A key of an event under one rule; keys of different rules never meet (each store keeps them apart). */
 export interface DedupKey {
   readonly basis: DuplicateBasis;
   readonly key: string;
 }
 
 /** The keys of an event in the order the rules check them: id, business key, content (DESIGN §3). */
-export function dedupKeys(event: BusinessEvent): DedupKey[] {
-  const keys: DedupKey[] = [{ basis: 'id', key: `i${event.id}` }];
+export function dedupKeys(event: BusinessEvent, canonicalTime?: string): DedupKey[] {
+  const keys: DedupKey[] = [{ basis: 'id', key: event.id }];
   const bk = businessKey(event);
-  if (bk !== undefined) keys.push({ basis: 'business_key', key: `b${bk}` });
-  keys.push({ basis: 'content', key: `c${contentKey(event)}` });
+  if (bk !== undefined) keys.push({ basis: 'business_key', key: bk });
+  keys.push({ basis: 'content', key: contentKey(event, canonicalTime) });
   return keys;
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Timestamp, type CollectionReference, type Firestore } from '@google-cloud/firestore';
-import { claimRecord, expiresAt, judge, type Candidate, type DedupRecord, type Judgement } from './core';
+import { claimRecord, expiresAt, judge, type Candidate, type DedupKey, type DedupRecord, type Judgement } from './core';
 import type { DedupContext, DedupStore } from './state';
 
 /**
@@ -17,12 +17,12 @@ export class FirestoreDedupStore implements DedupStore {
     this.collection = firestore.collection(collectionName);
   }
 
-  private ref(key: string) {
-    return this.collection.doc(createHash('sha256').update(key).digest('base64url'));
+  private ref(key: DedupKey) {
+    return this.collection.doc(createHash('sha256').update(`${key.basis}:${key.key}`).digest('base64url'));
   }
 
   async judgeAndClaim(candidate: Candidate, ctx: DedupContext): Promise<Judgement> {
-    const refs = candidate.keys.map((k) => this.ref(k.key));
+    const refs = candidate.keys.map((k) => this.ref(k));
     return this.collection.firestore.runTransaction(async (tx) => {
       const snaps = await tx.getAll(...refs);
       const existing = snaps.map((s) => (s.exists ? fromDoc(s.data()!) : undefined));
@@ -41,7 +41,7 @@ export class FirestoreDedupStore implements DedupStore {
   }
 
   async markForwarded(candidate: Candidate): Promise<void> {
-    await this.ref(candidate.keys[0]!.key).update({ forwarded: true });
+    await this.ref(candidate.keys[0]!).update({ forwarded: true });
   }
 }
 

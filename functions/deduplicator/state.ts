@@ -1,3 +1,4 @@
+import type { DuplicateBasis } from '../../shared/findings';
 import {
   claimRecord,
   judge,
@@ -21,30 +22,56 @@ export interface DedupStore {
 }
 
 /**
- * In-process state for embedded replay and tests. One record object is shared by all keys of
- * an accepted event, which keeps a million-event replay small. The synchronous methods let
- * replay avoid a promise per event.
+ * In-process state for embedded replay and tests. Columnar: each rule's map holds a small
+ * integer (the accepted event's row), and the rows live in plain arrays, so a million accepted
+ * events cost three map entries and a few array slots each, not a record object per key, which
+ * keeps replay's heap (and its garbage collector) small. The synchronous methods let replay
+ * avoid a promise per event.
  */
 export class MemoryDedupStore implements DedupStore {
-  private readonly records = new Map<string, DedupRecord>();
+  private readonly rows: Record<DuplicateBasis, Map<string, number>> = {
+    id: new Map(),
+    business_key: new Map(),
+    content: new Map(),
+  };
+  private readonly eventIds: string[] = [];
+  private readonly eventTimes: number[] = [];
+  private readonly ingestIds: string[] = [];
+  private readonly leases: number[] = [];
+  private readonly forwarded: boolean[] = [];
+
+  private record(row: number | undefined): DedupRecord | undefined {
+    if (row === undefined) return undefined;
+    return {
+      eventId: this.eventIds[row]!,
+      eventTimeMs: this.eventTimes[row]!,
+      ingestId: this.ingestIds[row]!,
+      forwarded: this.forwarded[row]!,
+      leaseUntil: this.leases[row]!,
+    };
+  }
 
   judgeAndClaimSync(candidate: Candidate, ctx: DedupContext): Judgement {
-    const existing = candidate.keys.map((k) => this.records.get(k.key));
+    const keys = candidate.keys;
+    const existing: Array<DedupRecord | undefined> = [];
+    for (let i = 0; i < keys.length; i++) existing.push(this.record(this.rows[keys[i]!.basis].get(keys[i]!.key)));
     const judgement = judge(candidate, existing, ctx);
     if (judgement.kind === 'accept') {
-      const record = claimRecord(candidate, ctx);
-      for (const k of candidate.keys) this.records.set(k.key, record);
+      const claim = claimRecord(candidate, ctx);
+      const row = this.eventIds.length;
+      this.eventIds.push(claim.eventId);
+      this.eventTimes.push(claim.eventTimeMs);
+      this.ingestIds.push(claim.ingestId);
+      this.leases.push(claim.leaseUntil);
+      this.forwarded.push(claim.forwarded);
+      for (let i = 0; i < keys.length; i++) this.rows[keys[i]!.basis].set(keys[i]!.key, row);
     }
     return judgement;
   }
 
   markForwardedSync(candidate: Candidate): void {
-    const first = this.records.get(candidate.keys[0]!.key);
-    if (!first || first.ingestId !== candidate.ingestId) return;
-    const record = { ...first, forwarded: true };
-    for (const k of candidate.keys) {
-      if (this.records.get(k.key) === first) this.records.set(k.key, record);
-    }
+    const row = this.rows.id.get(candidate.event.id);
+    if (row !== undefined && this.ingestIds[row] === candidate.ingestId) this.forwarded[row] = true;
   }
 
   async judgeAndClaim(candidate: Candidate, ctx: DedupContext): Promise<Judgement> {
@@ -55,7 +82,8 @@ export class MemoryDedupStore implements DedupStore {
     this.markForwardedSync(candidate);
   }
 
+  /** How many keys are held, over all rules. */
   get size(): number {
-    return this.records.size;
+    return this.rows.id.size + this.rows.business_key.size + this.rows.content.size;
   }
 }

@@ -15,7 +15,7 @@ export interface ValidatorContext {
 }
 
 export type ValidatorDecision =
-  | { readonly kind: 'valid'; readonly event: BusinessEvent; readonly timeMs: number }
+  | { readonly kind: 'valid'; readonly event: BusinessEvent; readonly timeMs: number; readonly canonicalTime: string }
   | {
       readonly kind: 'invalid';
       readonly errors: ValidationError[];
@@ -33,7 +33,7 @@ export function validate(payload: string | undefined, ctx: ValidatorContext): Va
     return { kind: 'invalid', errors, identity: {}, finding: invalidFinding({}, errors[0]!.message) };
   }
   const result = validateJson(payload, { now: ctx.now, maxFutureMs: ctx.config.maxFutureMs });
-  if (result.ok) return { kind: 'valid', event: result.event, timeMs: result.timeMs };
+  if (result.ok) return { kind: 'valid', event: result.event, timeMs: result.timeMs, canonicalTime: result.canonicalTime };
   return {
     kind: 'invalid',
     errors: result.errors,

@@ -23,5 +23,7 @@ export function decodeEvent(data: Buffer | undefined): Decoded {
   if (!result.success) {
     return { ok: false, reason: describe(result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }))) };
   }
-  return { ok: true, event: result.data, timeMs: parseRfc3339(result.data.time)!.ms };
+  const instant = parseRfc3339(result.data.time);
+  if (!instant) return { ok: false, reason: 'time: must be a valid RFC 3339 date-time (no such date or time)' };
+  return { ok: true, event: result.data, timeMs: instant.ms };
 }

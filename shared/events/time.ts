@@ -2,8 +2,9 @@
  * RFC 3339 timestamps. `Date.parse` accepts far more than RFC 3339 and silently drops sub-millisecond
  * digits, so timestamps are checked with an exact grammar and kept as epoch milliseconds plus a
  * canonical UTC spelling (used where two spellings of one instant must compare equal).
+ * This runs several times per event in replay, so it avoids allocation where it can.
  */
-const RFC3339 =
+export const RFC3339_PATTERN =
   /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|([+-])(\d{2}):(\d{2}))$/;
 
 export interface Instant {
@@ -15,16 +16,24 @@ export interface Instant {
 
 function daysInMonth(year: number, month: number): number {
   if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
-  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/** Two ASCII digits at `i` as a number (the pattern has checked they are digits). */
+function two(s: string, i: number): number {
+  return (s.charCodeAt(i) - 48) * 10 + (s.charCodeAt(i + 1) - 48);
 }
 
 /** Parses an RFC 3339 date-time with a mandatory offset; `undefined` when it is not one. */
 export function parseRfc3339(text: string): Instant | undefined {
-  const m = RFC3339.exec(text);
+  const m = RFC3339_PATTERN.exec(text);
   if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
-    number, number, number, number, number, number,
-  ];
+  const year = two(text, 0) * 100 + two(text, 2);
+  const month = two(text, 5);
+  const day = two(text, 8);
+  const hour = two(text, 11);
+  const minute = two(text, 14);
+  const second = two(text, 17);
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
   if (hour > 23 || minute > 59 || second > 60) return undefined;
   let offsetMinutes = 0;
@@ -34,13 +43,17 @@ export function parseRfc3339(text: string): Instant | undefined {
     if (oh > 23 || om > 59) return undefined;
     offsetMinutes = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
   }
-  const fraction = (m[7] ?? '').slice(1).padEnd(9, '0');
-  // A leap second (":60") is the same instant as the next second's start for ordering purposes.
-  const base = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMinutes * 60_000;
-  const ms = base + Number(fraction.slice(0, 3));
-  const iso = new Date(base).toISOString().slice(0, 19);
-  const frac = fraction.replace(/0+$/, '');
-  return { ms, canonical: `${iso}${frac ? `.${frac}` : ''}Z` };
+  const digits = m[7] === undefined ? '' : m[7].slice(1);
+  // A leap second (":60") orders as the next second's start.
+  let utc = Date.UTC(year, month - 1, day, hour, minute, second);
+  if (year < 100) utc = new Date(utc).setUTCFullYear(year); // Date.UTC maps years 0-99 to 1900-1999
+  const base = utc - offsetMinutes * 60_000;
+  const ms = base + (digits.length === 0 ? 0 : Number(digits.slice(0, 3).padEnd(3, '0')));
+  const fraction = digits.replace(/0+$/, '');
+  // Fast path: a UTC 'Z' time with no leap second is already canonical but for its fraction.
+  const head =
+    offsetMinutes === 0 && second < 60 && text.charCodeAt(10) === 84 /* T */ ? text.slice(0, 19) : new Date(base).toISOString().slice(0, 19);
+  return { ms, canonical: fraction ? `${head}.${fraction}Z` : `${head}Z` };
 }
 
 /** The UTC calendar date (YYYY-MM-DD) of an instant. */

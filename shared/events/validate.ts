@@ -17,7 +17,7 @@ export interface EventIdentity {
 }
 
 export type Validation =
-  | { readonly ok: true; readonly event: BusinessEvent; readonly timeMs: number }
+  | { readonly ok: true; readonly event: BusinessEvent; readonly timeMs: number; readonly canonicalTime: string }
   | { readonly ok: false; readonly errors: ValidationError[]; readonly reason: string; readonly identity: EventIdentity };
 
 export interface ValidationContext {
@@ -47,7 +47,11 @@ export function validateEvent(value: unknown, ctx: ValidationContext): Validatio
   const parsed = BusinessEvent.safeParse(raw, PARSE_PARAMS);
   if (!parsed.success) return invalid(toErrors(parsed.error), identity);
   const event = parsed.data;
-  const timeMs = parseRfc3339(event.time)!.ms;
+  const instant = parseRfc3339(event.time);
+  if (instant === undefined) {
+    return invalid([{ path: 'time', message: 'must be a valid RFC 3339 date-time (no such date or time)' }], identity);
+  }
+  const timeMs = instant.ms;
   if (timeMs > ctx.now + ctx.maxFutureMs) {
     const minutes = ctx.maxFutureMs / 60_000;
     return invalid(
@@ -55,7 +59,7 @@ export function validateEvent(value: unknown, ctx: ValidationContext): Validatio
       identity,
     );
   }
-  return { ok: true, event, timeMs };
+  return { ok: true, event, timeMs, canonicalTime: instant.canonical };
 }
 
 /** Decodes one JSON text and validates it; malformed JSON is an invalid event, never a throw. */

@@ -1,0 +1,77 @@
+/**
+ * `npm run bench`: measures the embedded replay against a bare readline + JSON.parse pass over
+ * the same generated log, in the same run, each in its own process; prints events/s, the ratio
+ * and peak RSS. Figures are printed, never asserted: these machines are shared and noisy.
+ *
+ *   npm run bench                      500,000 events, then 1,000,000 for the memory figure
+ *   npm run bench -- --events 200000   one size only
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateLog } from './generate';
+
+interface Pass {
+  lines: number;
+  ms: number;
+  maxRssBytes: number;
+}
+
+function child(args: string[]): Pass {
+  const out = execFileSync(process.execPath, [join(__dirname, 'child.js'), ...args], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  return JSON.parse(out.trim().split('\n').pop()!) as Pass;
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const mib = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
+
+async function benchReplay(events: number, rounds: number): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'er-bench-'));
+  try {
+    const file = join(dir, 'events.ndjson');
+    const log = await generateLog(file, events);
+    const ratesPath = join(dir, 'rates.json');
+    writeFileSync(ratesPath, JSON.stringify(log.rates));
+    const bare: Pass[] = [];
+    const replay: Pass[] = [];
+    // Interleave the two so drift in machine load hits both alike; keep each one's best.
+    for (let r = 0; r < rounds; r++) {
+      bare.push(child(['bare', file]));
+      replay.push(child(['replay', file, join(dir, `out-${r}`), ratesPath]));
+    }
+    const best = (passes: Pass[]) => passes.reduce((a, b) => (b.ms < a.ms ? b : a));
+    const b = best(bare);
+    const p = best(replay);
+    const peak = Math.max(...replay.map((x) => x.maxRssBytes));
+    return [
+      `replay bench: ${fmt(log.events)} events (${mib(log.bytes)}), best of ${rounds}`,
+      `  bare readline + JSON.parse: ${fmt((b.lines / b.ms) * 1000)} lines/s (${(b.ms / 1000).toFixed(2)} s, peak RSS ${mib(b.maxRssBytes)})`,
+      `  event-recovery replay:      ${fmt((p.lines / p.ms) * 1000)} lines/s (${(p.ms / 1000).toFixed(2)} s, peak RSS ${mib(peak)})`,
+      `  ratio replay / bare: ${(p.ms / b.ms).toFixed(2)}x (target within 3x); peak RSS ${mib(peak)} (target < 1 GiB at 1M events)`,
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      events: { type: 'string' },
+      rounds: { type: 'string', default: '3' },
+    },
+  });
+  const rounds = Number(values.rounds);
+  const sizes = values.events ? [Number(values.events)] : [500_000, 1_000_000];
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1) || !Number.isInteger(rounds) || rounds < 1) {
+    process.stderr.write('bench: --events and --rounds take positive whole numbers\n');
+    process.exit(2);
+  }
+  for (const n of sizes) {
+    for (const line of await benchReplay(n, n > 500_000 ? 1 : rounds)) process.stdout.write(`${line}\n`);
+  }
+}
+
+void main();
