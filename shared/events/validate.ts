@@ -38,25 +38,24 @@ export function validateEvent(value: unknown, ctx: ValidationContext): Validatio
     return invalid([{ path: '', message: 'must be a JSON object (a CloudEvent in structured mode)' }], {});
   }
   const raw = value as Record<string, unknown>;
-  const identity = identityOf(raw);
   if (!isEventType(raw.type)) {
     const errors = [{ path: 'type', message: `must be one of ${eventTypes.join(', ')}` }];
     // Report the envelope's own problems too, so one pass tells the producer everything.
-    return invalid([...envelopeErrors(raw), ...errors], identity);
+    return invalid([...envelopeErrors(raw), ...errors], identityOf(raw));
   }
   const parsed = BusinessEvent.safeParse(raw, PARSE_PARAMS);
-  if (!parsed.success) return invalid(toErrors(parsed.error), identity);
+  if (!parsed.success) return invalid(toErrors(parsed.error), identityOf(raw));
   const event = parsed.data;
   const instant = parseRfc3339(event.time);
   if (instant === undefined) {
-    return invalid([{ path: 'time', message: 'must be a valid RFC 3339 date-time (no such date or time)' }], identity);
+    return invalid([{ path: 'time', message: 'must be a valid RFC 3339 date-time (no such date or time)' }], identityOf(raw));
   }
   const timeMs = instant.ms;
   if (timeMs > ctx.now + ctx.maxFutureMs) {
     const minutes = ctx.maxFutureMs / 60_000;
     return invalid(
       [{ path: 'time', message: `is more than ${minutes} minutes in the future (checked at ${new Date(ctx.now).toISOString()})` }],
-      identity,
+      identityOf(raw),
     );
   }
   return { ok: true, event, timeMs, canonicalTime: instant.canonical };

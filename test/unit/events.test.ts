@@ -65,6 +65,8 @@ describe('envelope and catalog', () => {
     ['source with a space', { source: 'scanner ios' }, 'source'],
     ['unknown type', { type: 'card.burned' }, 'type'],
     ['time without offset', { time: '2026-03-01T10:00:00' }, 'time'],
+    ['time on a day that does not exist', { time: '2026-02-30T10:00:00Z' }, 'time'],
+    ['started_at on a day that does not exist', { ...fx.callCompleted(), data: { ...fx.callCompleted().data, started_at: '2026-02-30T10:00:00Z' } }, 'data.started_at'],
     ['time too far ahead', { time: '2026-03-01T12:05:01Z' }, 'time'],
     ['sequence not digits', { sequence: '-1' }, 'sequence'],
     ['sequence as a number', { sequence: 7 }, 'sequence'],
