@@ -65,8 +65,12 @@ export class ReplayEngine {
   private watermarkMs = Number.NEGATIVE_INFINITY;
   private readonly dedupCtx: { now: number; config: DeduplicatorConfig };
   private readonly validatorCtx;
-  /** Findings emitted while handling the current line get its number unless they name their own. */
-  private currentLine: number | undefined;
+  /**
+   * The line being handled and the id of its event: a finding about that event (a `late`, a
+   * checker's) gets the line's number unless it names its own; a finding about something else
+   * (a gap, another event's broken chain) does not.
+   */
+  private current: { line: number; eventId: string | undefined } | undefined;
   private readonly out: StageOutput;
   /** The stages' hooks, bound once: the per-line path allocates as little as it can. */
   private readonly hooks: {
@@ -96,7 +100,7 @@ export class ReplayEngine {
   /** Feeds one input line. Returns a promise only when a stage did. */
   line(line: Line): void | Promise<void> {
     this.summary.lines++;
-    this.currentLine = line.number;
+    this.current = undefined;
     if (line.tooLong !== undefined) {
       this.emit({ ...invalidFinding({}, `line is ${line.tooLong} bytes, over the 1 MiB limit`), line: line.number });
       return;
@@ -111,6 +115,7 @@ export class ReplayEngine {
       return;
     }
     const e: ReplayEvent = { event: decision.event, timeMs: decision.timeMs, line: line.number };
+    this.current = { line: line.number, eventId: e.event.id };
     if (e.timeMs > this.watermarkMs) {
       const advanced = this.advance(e.timeMs);
       if (advanced) return advanced.then(() => this.afterWatermark(e, line.text, decision.canonicalTime));
@@ -126,17 +131,7 @@ export class ReplayEngine {
 
   private advance(watermarkMs: number): void | Promise<void> {
     this.watermarkMs = watermarkMs;
-    if (this.hooks.onWatermark.length === 0) return;
-    // Findings from the clock are about earlier events: they name their own line, if any.
-    const line = this.currentLine;
-    this.currentLine = undefined;
-    const result = this.runHooks(this.hooks.onWatermark, watermarkMs);
-    if (result) {
-      return result.then(() => {
-        this.currentLine = line;
-      });
-    }
-    this.currentLine = line;
+    return this.runHooks(this.hooks.onWatermark, watermarkMs);
   }
 
   private dedup(e: ReplayEvent, text: string, canonicalTime: string): void | Promise<void> {
@@ -167,7 +162,7 @@ export class ReplayEngine {
 
   /** End of input: stages report what is due and count what is pending. */
   async end(): Promise<ReplaySummary> {
-    this.currentLine = undefined;
+    this.current = undefined;
     for (const stage of this.options.stages) {
       if (stage.end) this.summary.pending += await stage.end(this.watermarkMs, this.out);
       if (stage.checks) Object.assign(this.summary.checks, stage.checks());
@@ -177,7 +172,8 @@ export class ReplayEngine {
   }
 
   private emit(finding: Finding): void {
-    const f = finding.line === undefined && this.currentLine !== undefined ? { ...finding, line: this.currentLine } : finding;
+    const c = this.current;
+    const f = finding.line === undefined && c !== undefined && finding.event_id !== undefined && finding.event_id === c.eventId ? { ...finding, line: c.line } : finding;
     const s = this.summary;
     s.findings_by_kind[f.kind] = (s.findings_by_kind[f.kind] ?? 0) + 1;
     switch (f.kind) {

@@ -132,6 +132,7 @@ export const TOPICS = {
   corrected: 'events-corrected',
   findings: 'findings',
   ticks: 'ticks',
+  retrigger: 'events-retrigger',
   deadLetters: 'dead-letters',
 } as const;
 for (const name of Object.values(TOPICS)) {

@@ -1,0 +1,322 @@
+import { createHash } from 'node:crypto';
+import { FieldValue, Timestamp, type CollectionReference, type DocumentData, type DocumentReference, type DocumentSnapshot, type Firestore } from '@google-cloud/firestore';
+import { z } from 'zod';
+import type { BusinessEvent } from '../../shared/events/envelope';
+import { TransientError } from '../../shared/errors';
+import { chainKeys } from './core';
+import {
+  chainTransition,
+  foldThrottled,
+  foldTransition,
+  OutboxRecord,
+  retentionExpiry,
+  slotExpiry,
+  SlotRecord,
+  SourceRecord,
+  sweepTransition,
+  type FoldOptions,
+  type GapStateContext,
+  type GapStore,
+  type OutboxMessage,
+  type PendingMarker,
+  type SequenceMarker,
+} from './state';
+
+/** Firestore operations as billed: documents read (a query answering nothing still bills one), written, deleted. */
+export interface FirestoreCounts {
+  reads: number;
+  writes: number;
+  deletes: number;
+}
+
+/** Markers folded per transaction: with the source record and the outbox, well inside one commit's limits. */
+const FOLD_BATCH = 300;
+/** Commits one fold call may make before it leaves the rest to the next fold. */
+const FOLD_ROUNDS = 20;
+/** Conflicting attempts of one optimistic step before it gives up (and the delivery is retried). */
+const OPTIMISTIC_ATTEMPTS = 8;
+/** How long a fold's claim on a source keeps other (unforced) folds away. */
+const FOLD_LEASE_MS = 10_000;
+
+const Marker = z.object({
+  source: z.string().min(1),
+  seq: z.string().regex(/^\d+$/),
+  eventId: z.string(),
+  type: z.string(),
+  timeMs: z.number().finite(),
+  watermarkMs: z.number(),
+  arrivedAt: z.instanceof(Timestamp),
+});
+
+/**
+ * gap-detector state in Firestore, built so that one busy source never funnels its deliveries
+ * through one document:
+ *
+ * - `<prefix>-markers/<digest(source, seq)>`: one `create()` per delivery that carries a sequence
+ *   number, nothing read. Creates of distinct documents do not contend; `create` failing on an
+ *   existing document makes a redelivery (or a repeated number) a no-op until the marker is
+ *   folded, and a repeat to the fold after that.
+ * - `<prefix>-sources/<digest(source)>`: the source's summary, written only by a fold: lowest and
+ *   highest number, the missing ranges (a jump of a billion is one range; at most
+ *   `maxRangesPerSource`), the watermark it last used and the earliest open deadline. A fold
+ *   reads the summary and up to 300 markers in arrival order (their commit time), runs the
+ *   core, and commits the new summary, the markers' deletion and any findings (to the outbox)
+ *   in one batch on the precondition that the summary is unchanged: of concurrent folds one
+ *   commits and the others stand down, so each marker is applied exactly once, and no lock is
+ *   held while markers are read or created. Folds are paced to one per source per interval, so
+ *   the summary sees about one write a second however busy the source.
+ * - `<prefix>-chains/<digest(key)>`: per awaited successor (type and key): the upstreams waiting,
+ *   whether the successor was seen, the upstreams already reported. Per accepted event, one read
+ *   of the one or two keys it touches and one batch conditional on them being unchanged (read
+ *   again on a conflict); keys are per card or lead, so they never run hot.
+ * - `<prefix>-watermark/<writer>`: each function instance raises its own record with the
+ *   `maximum` transform (no read, no contention); the watermark is the highest record.
+ * - `<prefix>-outbox/<message id>`: findings and retrigger messages written with the state change
+ *   that caused them, deleted once published.
+ *
+ * Every document carries `expireAt` for a Firestore TTL policy.
+ */
+export class FirestoreGapStore implements GapStore {
+  readonly counts: FirestoreCounts = { reads: 0, writes: 0, deletes: 0 };
+  private readonly markers: CollectionReference;
+  private readonly sources: CollectionReference;
+  private readonly chains: CollectionReference;
+  private readonly watermarks: CollectionReference;
+  private readonly outbox: CollectionReference;
+
+  constructor(
+    private readonly firestore: Firestore,
+    prefix = 'gap-detector',
+  ) {
+    this.markers = firestore.collection(`${prefix}-markers`);
+    this.sources = firestore.collection(`${prefix}-sources`);
+    this.chains = firestore.collection(`${prefix}-chains`);
+    this.watermarks = firestore.collection(`${prefix}-watermark`);
+    this.outbox = firestore.collection(`${prefix}-outbox`);
+  }
+
+  async recordSequence(marker: SequenceMarker, ctx: GapStateContext): Promise<'recorded' | 'repeat'> {
+    try {
+      await this.markers.doc(digest(marker.source, marker.seq)).create({
+        src: digest(marker.source),
+        source: marker.source,
+        seq: marker.seq,
+        eventId: marker.eventId,
+        type: marker.type,
+        timeMs: marker.timeMs,
+        watermarkMs: marker.watermarkMs,
+        arrivedAt: FieldValue.serverTimestamp(),
+        expireAt: Timestamp.fromMillis(retentionExpiry(ctx)),
+      });
+    } catch (err) {
+      if ((err as { code?: number }).code === 6) return 'repeat'; // ALREADY_EXISTS
+      throw err;
+    }
+    this.counts.writes++;
+    return 'recorded';
+  }
+
+  async foldSource(source: string, watermarkMs: number, ctx: GapStateContext, options: FoldOptions): Promise<OutboxMessage[]> {
+    const ref = this.sources.doc(digest(source));
+    const pending = this.markers.where('src', '==', digest(source)).orderBy('arrivedAt').limit(FOLD_BATCH);
+    const published: OutboxMessage[] = [];
+    for (let round = 0; round < FOLD_ROUNDS; round++) {
+      const before = await ref.get();
+      this.counts.reads++;
+      const record = before.exists ? parse(SourceRecord, before.data(), ref.path) : undefined;
+      if (round === 0 && foldThrottled(record, ctx, options)) break;
+      // Claim the fold with a short lease, so concurrent instances do not all read the same
+      // markers to no end; every write below is conditional on the summary being as read.
+      let version = before.updateTime;
+      if (before.exists) {
+        const lease: unknown = before.get('leaseUntilMs');
+        if (!options.force && typeof lease === 'number' && lease > ctx.now) break;
+        const claimed = await this.conditional(() => ref.update({ leaseUntilMs: ctx.now + FOLD_LEASE_MS }, { lastUpdateTime: before.updateTime! }));
+        if (claimed === undefined) {
+          if (options.force) continue;
+          break;
+        }
+        this.counts.writes++;
+        version = claimed.writeTime;
+      }
+      const snapshot = await pending.get();
+      this.counts.reads += Math.max(1, snapshot.size);
+      const markers = snapshot.docs.map((d): PendingMarker => {
+        const m = parse(Marker, d.data(), d.ref.path);
+        return { source: m.source, seq: m.seq, eventId: m.eventId, type: m.type, timeMs: m.timeMs, watermarkMs: m.watermarkMs, order: m.arrivedAt.toMillis() };
+      });
+      const result = foldTransition(source, record, markers, watermarkMs, ctx);
+      if (result === undefined) {
+        if (before.exists && (await this.conditional(() => ref.update({ leaseUntilMs: null }, { lastUpdateTime: version! })))) this.counts.writes++;
+        break;
+      }
+      const batch = this.firestore.batch();
+      const doc = { ...result.record, leaseUntilMs: null, expireAt: Timestamp.fromMillis(retentionExpiry(ctx)) };
+      if (before.exists) batch.update(ref, doc, { lastUpdateTime: version! });
+      else batch.create(ref, doc);
+      for (const d of snapshot.docs) batch.delete(d.ref);
+      for (const [outboxRef, data] of this.outboxDocs(result.outbox, ctx)) batch.set(outboxRef, data);
+      if ((await this.conditional(() => batch.commit())) === undefined) {
+        // Another fold won (a forced one, or after our lease ran out): these markers may be applied.
+        if (options.force) continue;
+        break;
+      }
+      this.counts.writes += 1 + result.outbox.length;
+      this.counts.deletes += snapshot.size;
+      published.push(...result.outbox);
+      if (snapshot.size < FOLD_BATCH) break;
+    }
+    return published;
+  }
+
+  /** A write that is conditional on a document's state: `undefined` when the condition failed. */
+  private async conditional<T>(write: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await write();
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code === 9 || code === 6) return undefined; // FAILED_PRECONDITION, ALREADY_EXISTS
+      throw err;
+    }
+  }
+
+  async oldestPendingSource(): Promise<string | undefined> {
+    const snap = await this.markers.orderBy('arrivedAt').limit(1).get();
+    this.counts.reads++;
+    const doc = snap.docs[0];
+    return doc === undefined ? undefined : parse(Marker, doc.data(), doc.ref.path).source;
+  }
+
+  async sourcesDue(watermarkMs: number, limit: number): Promise<string[]> {
+    const snap = await this.sources.where('nextDueMs', '<', watermarkMs).orderBy('nextDueMs').limit(limit).get();
+    this.counts.reads += Math.max(1, snap.size);
+    return snap.docs.map((d) => parse(SourceRecord, d.data(), d.ref.path).source);
+  }
+
+  async applyChain(event: BusinessEvent, timeMs: number, watermarkMs: number, payload: string | undefined, ctx: GapStateContext): Promise<OutboxMessage[]> {
+    const keys = chainKeys(event);
+    if (keys.length === 0) return [];
+    const refs = keys.map((k) => this.chains.doc(digest(k)));
+    return this.optimistic(refs, ctx, (snaps) => {
+      const slots = new Map(keys.map((k, i) => [k, snaps[i]!.exists ? parse(SlotRecord, snaps[i]!.data(), refs[i]!.path) : undefined]));
+      const { changes, outbox } = chainTransition(slots, event, timeMs, watermarkMs, payload, ctx);
+      return { writes: keys.flatMap((key, i) => (changes.has(key) ? [[i, this.slotDoc(changes.get(key)!, ctx)] as const] : [])), outbox };
+    });
+  }
+
+  async sweepChains(watermarkMs: number, ctx: GapStateContext, limit: number): Promise<{ swept: number; messages: OutboxMessage[] }> {
+    const due = await this.chains.where('dueMs', '<', watermarkMs).orderBy('dueMs').limit(limit).get();
+    this.counts.reads += Math.max(1, due.size);
+    const messages: OutboxMessage[] = [];
+    for (const doc of due.docs) {
+      const ref = doc.ref;
+      messages.push(
+        ...(await this.optimistic([ref], ctx, ([snap]) => {
+          if (!snap!.exists) return { writes: [], outbox: [] };
+          const result = sweepTransition(parse(SlotRecord, snap!.data(), ref.path), watermarkMs, ctx);
+          return { writes: result.changed ? [[0, this.slotDoc(result.record, ctx)] as const] : [], outbox: result.outbox };
+        }, doc)),
+      );
+    }
+    return { swept: due.size, messages };
+  }
+
+  /**
+   * Reads documents, decides, and writes what changed (with any outbox messages) in one batch,
+   * on the condition that each document is still as read; on a conflict it reads again. Lighter
+   * than a transaction: nothing is locked while deciding, and an uncontended step is one read
+   * and one commit. `first` is a snapshot already in hand for the first attempt.
+   */
+  private async optimistic(
+    refs: readonly DocumentReference[],
+    ctx: GapStateContext,
+    decide: (snaps: readonly DocumentSnapshot[]) => { writes: ReadonlyArray<readonly [number, DocumentData | null]>; outbox: readonly OutboxMessage[] },
+    first?: DocumentSnapshot,
+  ): Promise<OutboxMessage[]> {
+    for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
+      let snaps: DocumentSnapshot[];
+      if (attempt === 0 && first !== undefined) {
+        snaps = [first];
+      } else {
+        snaps = await this.firestore.getAll(...refs);
+        this.counts.reads += snaps.length;
+      }
+      const { writes, outbox } = decide(snaps);
+      if (writes.length === 0 && outbox.length === 0) return [];
+      const batch = this.firestore.batch();
+      for (const [i, data] of writes) {
+        const snap = snaps[i]!;
+        const ref = refs[i]!;
+        if (data === null) {
+          if (snap.exists) batch.delete(ref, { lastUpdateTime: snap.updateTime! });
+        } else if (snap.exists) {
+          batch.update(ref, data, { lastUpdateTime: snap.updateTime! });
+        } else {
+          batch.create(ref, data);
+        }
+      }
+      for (const [outboxRef, data] of this.outboxDocs(outbox, ctx)) batch.set(outboxRef, data);
+      if ((await this.conditional(() => batch.commit())) === undefined) continue;
+      for (const [i, data] of writes) {
+        if (data !== null) this.counts.writes++;
+        else if (snaps[i]!.exists) this.counts.deletes++;
+      }
+      this.counts.writes += outbox.length;
+      return [...outbox];
+    }
+    throw new TransientError(`gap-detector state stayed contended over ${OPTIMISTIC_ATTEMPTS} attempts`, 'STATE_CONTENDED');
+  }
+
+  async readWatermark(): Promise<number> {
+    const snap = await this.watermarks.orderBy('ms', 'desc').limit(1).get();
+    this.counts.reads++;
+    const ms: unknown = snap.docs[0]?.get('ms');
+    return typeof ms === 'number' && Number.isFinite(ms) ? ms : Number.NEGATIVE_INFINITY;
+  }
+
+  async advanceWatermark(writer: string, ms: number, ctx: GapStateContext): Promise<void> {
+    await this.watermarks
+      .doc(writer)
+      .set({ ms: FieldValue.maximum(ms), expireAt: Timestamp.fromMillis(retentionExpiry(ctx)) }, { merge: true });
+    this.counts.writes++;
+  }
+
+  async pendingOutbox(writtenBeforeMs: number, limit: number): Promise<OutboxMessage[]> {
+    const snap = await this.outbox.where('writtenAtMs', '<=', writtenBeforeMs).orderBy('writtenAtMs').limit(limit).get();
+    this.counts.reads += Math.max(1, snap.size);
+    return snap.docs.map((d) => {
+      const { topic, data, attributes } = parse(OutboxRecord, d.data(), d.ref.path);
+      return { id: d.id, topic, data, attributes };
+    });
+  }
+
+  async deleteOutbox(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const batch = this.firestore.batch();
+    for (const id of ids) batch.delete(this.outbox.doc(id));
+    await batch.commit();
+    this.counts.deletes += ids.length;
+  }
+
+  private slotDoc(record: SlotRecord | null, ctx: GapStateContext): DocumentData | null {
+    return record === null ? null : { ...record, expireAt: Timestamp.fromMillis(slotExpiry(record, ctx)) };
+  }
+
+  private outboxDocs(messages: readonly OutboxMessage[], ctx: GapStateContext): Array<[DocumentReference, DocumentData]> {
+    return messages.map((m) => [
+      this.outbox.doc(m.id),
+      { topic: m.topic, data: m.data, attributes: m.attributes, writtenAtMs: ctx.now, expireAt: Timestamp.fromMillis(retentionExpiry(ctx)) },
+    ]);
+  }
+}
+
+/** A document id for any text: Firestore ids may not contain '/', which sources do. */
+function digest(...parts: string[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
+}
+
+function parse<S extends z.ZodType>(schema: S, data: DocumentData | undefined, path: string): z.infer<S> {
+  const result = schema.safeParse(data);
+  if (!result.success) throw new Error(`gap-detector state ${path} is malformed: ${z.prettifyError(result.error)}`);
+  return result.data;
+}

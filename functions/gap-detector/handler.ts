@@ -1,0 +1,305 @@
+import type { CloudEvent } from '@google-cloud/functions-framework';
+import { decodeEvent } from '../../shared/events/decode';
+import { TransientError } from '../../shared/errors';
+import type { Logger } from '../../shared/log';
+import type { Clock, Publisher } from '../../shared/ports';
+import { decodePush, type InboundMessage, type MessagePublishedData } from '../../shared/pubsub/push';
+import { topology } from '../../shared/topology';
+import { chainKeys, NAME } from './core';
+import { DEFAULT_GAP_STATE_CONFIG, type GapStateConfig, type GapStateContext, type GapStore, type OutboxMessage } from './state';
+
+export interface GapDetectorConfig {
+  readonly state: GapStateConfig;
+  /** Least wall-clock time between two folds of one source, and two chain sweeps, by one instance. */
+  readonly foldIntervalMs: number;
+  /** Least wall-clock time between two writes of this instance's watermark record. */
+  readonly watermarkStepMs: number;
+  /** RESOURCE_PREFIX: prepended to topic names in this deployment, stripped to route a message. */
+  readonly resourcePrefix: string;
+}
+
+export const DEFAULT_GAP_DETECTOR_CONFIG: GapDetectorConfig = {
+  state: DEFAULT_GAP_STATE_CONFIG,
+  foldIntervalMs: 1000,
+  watermarkStepMs: 1000,
+  resourcePrefix: '',
+};
+
+export interface GapDetectorDeps {
+  readonly publisher: Publisher;
+  readonly store: GapStore;
+  readonly clock: Clock;
+  readonly config: GapDetectorConfig;
+  readonly logger: Logger;
+  /** Names this instance's watermark record: one writer per record. */
+  readonly instanceId: string;
+}
+
+/** What gap-detector does with a message, by the subscription (hence topic) it came through. */
+export type Route = 'sequences' | 'chains' | 'ticks';
+
+const SUBSCRIPTIONS: Readonly<Record<Route, string>> = {
+  sequences: 'gap-detector-sequences',
+  chains: 'gap-detector-chains',
+  ticks: 'gap-detector-ticks',
+};
+
+/** Topic → route, from the manifest: checked at load, so a renamed subscription fails loudly. */
+export const ROUTES: ReadonlyMap<string, Route> = new Map(
+  (Object.keys(SUBSCRIPTIONS) as Route[]).map((route) => {
+    const s = topology.subscriptions.find((x) => x.name === SUBSCRIPTIONS[route]);
+    if (!s || s.push?.function !== NAME) throw new Error(`subscription ${SUBSCRIPTIONS[route]} pushing to ${NAME} is not in shared/topology.json`);
+    return [s.topic, route];
+  }),
+);
+
+export function routeOf(topic: string | undefined, resourcePrefix: string): Route | undefined {
+  if (topic === undefined) return undefined;
+  return ROUTES.get(resourcePrefix !== '' && topic.startsWith(resourcePrefix) ? topic.slice(resourcePrefix.length) : topic);
+}
+
+/** The tick's watermark record: the wall clock less the allowed lateness. */
+export const TICK_WRITER = 'tick';
+/** Page size of the tick's queries, and how many pages it walks at most per tick. */
+const PAGE = 100;
+const MAX_PAGES = 50;
+/** The tick publishes outbox messages left over by a crash once they are this old, not ones a delivery is publishing now. */
+const OUTBOX_GRACE_MS = 60_000;
+
+/**
+ * gap-detector behind its three subscriptions (DESIGN §1, §3):
+ * - events-valid (sequences): record the event's sequence number, then fold its source;
+ * - events-unique (chains): apply the accepted event to the chains it satisfies and opens, then
+ *   report overdue chains;
+ * - ticks (Cloud Scheduler): advance the watermark to the wall clock less the allowed lateness,
+ *   then fold every source with recorded numbers or due gaps and report every overdue chain, so
+ *   a producer that goes quiet is still reported.
+ * Every valid event also raises the watermark. Folds and sweeps are paced per instance; the tick
+ * catches whatever pacing left behind. Only transient faults throw.
+ */
+export function gapDetectorHandler(deps: GapDetectorDeps) {
+  const { store, config, logger } = deps;
+  const watermark = new LocalWatermark(config.watermarkStepMs);
+  const pacer = new Pacer(config.foldIntervalMs);
+  const SWEEP = '\u0000chains';
+
+  const context = (): GapStateContext => ({ now: deps.clock.now(), config: config.state });
+
+  async function deliver(messages: readonly OutboxMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await Promise.all(messages.map((m) => deps.publisher.publish(m.topic, { data: Buffer.from(m.data), attributes: m.attributes })));
+    await store.deleteOutbox(messages.map((m) => m.id));
+  }
+
+  async function recordWatermark(value: number | undefined, ctx: GapStateContext): Promise<void> {
+    if (value === undefined) return;
+    try {
+      await store.advanceWatermark(deps.instanceId, value, ctx);
+    } catch (err) {
+      watermark.failed();
+      throw err;
+    }
+    watermark.written(value);
+  }
+
+  async function currentWatermark(): Promise<number> {
+    const stored = await store.readWatermark();
+    watermark.learn(stored);
+    return Math.max(stored, watermark.local);
+  }
+
+  async function fold(source: string, ctx: GapStateContext, force: boolean): Promise<number> {
+    const messages = await store.foldSource(source, await currentWatermark(), ctx, { force, minIntervalMs: config.foldIntervalMs });
+    await deliver(messages);
+    return messages.length;
+  }
+
+  async function paced(key: string, ctx: GapStateContext, work: () => Promise<unknown>): Promise<void> {
+    if (!pacer.tryStart(key, ctx.now)) return;
+    try {
+      await work();
+    } finally {
+      pacer.finish(key);
+    }
+  }
+
+  /**
+   * Decodes a validated event and lets its time raise the watermark. An unparseable one was
+   * published around the validator: logged and acked (the deduplicator reports those on events-valid).
+   */
+  async function arrive(message: InboundMessage, route: Route) {
+    const decoded = decodeEvent(message.data);
+    if (!decoded.ok) {
+      logger.log('ERROR', `unparseable message on ${route}`, { message_id: message.messageId, reason: decoded.reason });
+      return undefined;
+    }
+    const ctx = context();
+    await recordWatermark(watermark.observe(decoded.timeMs, ctx.now), ctx);
+    return { event: decoded.event, timeMs: decoded.timeMs, ctx };
+  }
+
+  async function onSequence(message: InboundMessage): Promise<void> {
+    const arrived = await arrive(message, 'sequences');
+    if (arrived === undefined) return;
+    const { event, timeMs, ctx } = arrived;
+    if (event.sequence === undefined) return;
+    const marker = { source: event.source, seq: event.sequence, eventId: event.id, type: event.type, timeMs, watermarkMs: watermark.view };
+    if ((await store.recordSequence(marker, ctx)) === 'repeat') return;
+    await paced(event.source, ctx, () => fold(event.source, ctx, false));
+  }
+
+  async function sweep(watermarkMs: number, ctx: GapStateContext, pages: number): Promise<number> {
+    let reported = 0;
+    for (let page = 0; page < pages; page++) {
+      const { swept, messages } = await store.sweepChains(watermarkMs, ctx, PAGE);
+      await deliver(messages);
+      reported += messages.length;
+      if (swept < PAGE) break;
+    }
+    return reported;
+  }
+
+  async function onChain(message: InboundMessage): Promise<void> {
+    const arrived = await arrive(message, 'chains');
+    if (arrived === undefined) return;
+    const { event, timeMs, ctx } = arrived;
+    if (chainKeys(event).length === 0) return;
+    const payload = config.state.republish ? message.data!.toString('utf8') : undefined;
+    await deliver(await store.applyChain(event, timeMs, watermark.view, payload, ctx));
+    await paced(SWEEP, ctx, async () => sweep(await currentWatermark(), ctx, 1));
+  }
+
+  async function onTick(): Promise<void> {
+    const ctx = context();
+    await store.advanceWatermark(TICK_WRITER, ctx.now - config.state.allowedLatenessMs, ctx);
+    await recordWatermark(watermark.unrecorded(ctx.now), ctx);
+    const watermarkMs = await currentWatermark();
+    let messages = 0;
+    // Sources with recorded numbers not folded yet, oldest first; one that comes round again got
+    // new numbers after its fold, and so has everything after it: leave them to the next tick.
+    const folded = new Set<string>();
+    for (let i = 0; i < PAGE * MAX_PAGES; i++) {
+      const source = await store.oldestPendingSource();
+      if (source === undefined || folded.has(source)) break;
+      folded.add(source);
+      messages += await fold(source, ctx, true);
+    }
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const due = await store.sourcesDue(watermarkMs, PAGE);
+      for (const source of due) messages += await fold(source, ctx, true);
+      if (due.length < PAGE) break;
+    }
+    messages += await sweep(watermarkMs, ctx, MAX_PAGES);
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const left = await store.pendingOutbox(ctx.now - OUTBOX_GRACE_MS, PAGE);
+      await deliver(left);
+      messages += left.length;
+      if (left.length < PAGE) break;
+    }
+    logger.log('INFO', 'tick', {
+      watermark: Number.isFinite(watermarkMs) ? new Date(watermarkMs).toISOString() : null,
+      sources_folded: folded.size,
+      messages_published: messages,
+    });
+  }
+
+  return async (ce: CloudEvent<MessagePublishedData>): Promise<void> => {
+    const message = decodePush(ce);
+    const route = routeOf(message.topic, config.resourcePrefix);
+    try {
+      switch (route) {
+        case 'sequences':
+          return await onSequence(message);
+        case 'chains':
+          return await onChain(message);
+        case 'ticks':
+          return await onTick();
+        case undefined:
+          // A subscription this function does not own: retrying cannot help.
+          logger.log('ERROR', 'message from a topic gap-detector does not consume', { message_id: message.messageId, topic: message.topic });
+          return;
+        default: {
+          const never: never = route;
+          throw new Error(`unhandled route ${String(never)}`);
+        }
+      }
+    } catch (err) {
+      if (err instanceof TransientError) throw err;
+      throw new TransientError(`gap-detector could not handle a ${route} message: ${(err as Error).message}`, 'GAP_DETECTOR_UNAVAILABLE', { messageId: message.messageId }, { cause: err });
+    }
+  };
+}
+
+/**
+ * This instance's view of the watermark: the highest event time it has seen, and the highest
+ * value it knows is stored. It writes its record one write at a time and at most once per
+ * `stepMs` of wall clock, so a busy stream costs about one watermark write a second per
+ * instance, not one per event; the stored watermark trails by at most that step.
+ */
+class LocalWatermark {
+  private seen = Number.NEGATIVE_INFINITY;
+  private stored = Number.NEGATIVE_INFINITY;
+  private writing = false;
+  private lastWriteAt = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly stepMs: number) {}
+
+  /** Takes an event time; returns the value to write now, if any (then call `written` or `failed`). */
+  observe(timeMs: number, now: number): number | undefined {
+    if (timeMs > this.seen) this.seen = timeMs;
+    if (now - this.lastWriteAt < this.stepMs) return undefined;
+    return this.unrecorded(now);
+  }
+
+  /** The value to write regardless of the step (the tick), if one is unrecorded and none is being written. */
+  unrecorded(now: number): number | undefined {
+    if (this.writing || this.seen <= this.stored) return undefined;
+    this.writing = true;
+    this.lastWriteAt = now;
+    return this.seen;
+  }
+
+  written(value: number): void {
+    this.writing = false;
+    this.learn(value);
+  }
+
+  failed(): void {
+    this.writing = false;
+  }
+
+  learn(storedMs: number): void {
+    if (storedMs > this.stored) this.stored = storedMs;
+  }
+
+  get local(): number {
+    return this.seen;
+  }
+
+  /** The watermark as far as this instance knows: what it saw, and what it last read. */
+  get view(): number {
+    return Math.max(this.seen, this.stored);
+  }
+}
+
+/** One run at a time per key, at most one start per interval (wall clock). */
+class Pacer {
+  private readonly started = new Map<string, number>();
+  private readonly running = new Set<string>();
+
+  constructor(private readonly intervalMs: number) {}
+
+  tryStart(key: string, now: number): boolean {
+    if (this.running.has(key)) return false;
+    const last = this.started.get(key);
+    if (last !== undefined && now - last < this.intervalMs) return false;
+    if (this.started.size >= 10_000) this.started.clear(); // a bound, not an eviction policy: pacing is an optimisation
+    this.started.set(key, now);
+    this.running.add(key);
+    return true;
+  }
+
+  finish(key: string): void {
+    this.running.delete(key);
+  }
+}

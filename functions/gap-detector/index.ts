@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto';
+import * as ff from '@google-cloud/functions-framework';
+import { Firestore } from '@google-cloud/firestore';
+import { PubSub } from '@google-cloud/pubsub';
+import { z } from 'zod';
+import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
+import { envNumber, readConfig } from '../../shared/config';
+import { jsonLogger } from '../../shared/log';
+import { systemClock } from '../../shared/ports';
+import { DEFAULT_GAP_RULES, NAME } from './core';
+import { FirestoreGapStore } from './firestore-state';
+import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from './handler';
+import { DEFAULT_GAP_STATE_CONFIG } from './state';
+
+const MINUTE = 60_000;
+const minutes = (ms: number) => envNumber(ms / MINUTE);
+const wholeMs = (ms: number) => z.coerce.number().int().nonnegative().default(ms);
+
+const Env = z.object({
+  GAP_GRACE_MINUTES: minutes(DEFAULT_GAP_RULES.graceMs),
+  CHAIN_CARD_TO_LEAD_MINUTES: minutes(DEFAULT_GAP_RULES.chainDeadlinesMs['card.scanned']),
+  CHAIN_LEAD_TO_CRM_MINUTES: minutes(DEFAULT_GAP_RULES.chainDeadlinesMs['lead.created']),
+  CHAIN_CRM_TO_FOLLOWUP_MINUTES: minutes(DEFAULT_GAP_RULES.chainDeadlinesMs['crm.synced']),
+  /** How far behind the wall clock a tick lets the watermark trail. */
+  ALLOWED_LATENESS_MINUTES: z.coerce.number().nonnegative().default(DEFAULT_GAP_STATE_CONFIG.allowedLatenessMs / MINUTE),
+  /** Republish the upstream event of a broken chain to events-retrigger. */
+  RETRIGGER_BROKEN_CHAINS: z.stringbool().default(DEFAULT_GAP_STATE_CONFIG.republish),
+  GAP_STATE_RETENTION_HOURS: envNumber(DEFAULT_GAP_STATE_CONFIG.retentionMs / 3_600_000),
+  GAP_MAX_RANGES_PER_SOURCE: z.coerce.number().int().min(10).max(10_000).default(DEFAULT_GAP_STATE_CONFIG.maxRangesPerSource),
+  GAP_FOLD_INTERVAL_MS: wholeMs(DEFAULT_GAP_DETECTOR_CONFIG.foldIntervalMs),
+  GAP_WATERMARK_STEP_MS: wholeMs(DEFAULT_GAP_DETECTOR_CONFIG.watermarkStepMs),
+  GAP_COLLECTION_PREFIX: z.string().min(1).default('gap-detector'),
+  RESOURCE_PREFIX: z.string().default(''),
+});
+
+/** Composition root: reads the configuration and builds the clients once, at cold start. */
+export function register(env: NodeJS.ProcessEnv = process.env): void {
+  const c = readConfig(Env, env, NAME);
+  const instanceId = randomUUID();
+  ff.cloudEvent(
+    NAME,
+    gapDetectorHandler({
+      publisher: new PubSubPublisher(new PubSub(), c.RESOURCE_PREFIX),
+      store: new FirestoreGapStore(new Firestore(), c.GAP_COLLECTION_PREFIX),
+      clock: systemClock,
+      config: {
+        state: {
+          rules: {
+            graceMs: c.GAP_GRACE_MINUTES * MINUTE,
+            chainDeadlinesMs: {
+              'card.scanned': c.CHAIN_CARD_TO_LEAD_MINUTES * MINUTE,
+              'lead.created': c.CHAIN_LEAD_TO_CRM_MINUTES * MINUTE,
+              'crm.synced': c.CHAIN_CRM_TO_FOLLOWUP_MINUTES * MINUTE,
+            },
+          },
+          allowedLatenessMs: c.ALLOWED_LATENESS_MINUTES * MINUTE,
+          retentionMs: c.GAP_STATE_RETENTION_HOURS * 3_600_000,
+          maxRangesPerSource: c.GAP_MAX_RANGES_PER_SOURCE,
+          republish: c.RETRIGGER_BROKEN_CHAINS,
+        },
+        foldIntervalMs: c.GAP_FOLD_INTERVAL_MS,
+        watermarkStepMs: c.GAP_WATERMARK_STEP_MS,
+        resourcePrefix: c.RESOURCE_PREFIX,
+      },
+      logger: jsonLogger(undefined, { function: NAME, instance: instanceId }),
+      instanceId,
+    }),
+  );
+}

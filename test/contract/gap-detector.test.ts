@@ -1,0 +1,146 @@
+import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
+import { silentLogger } from '../../shared/log';
+import type { OutboundMessage, Publisher } from '../../shared/ports';
+import { pushBody } from '../../shared/pubsub/push';
+import { TOPICS } from '../../shared/topology';
+import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler, type GapDetectorConfig } from '../../functions/gap-detector/handler';
+import { MemoryGapStore } from '../../functions/gap-detector/state';
+import { serveFunction } from '../support/harness';
+import { cardScanned, leadCreated, leadTagged } from '../support/events';
+
+const T0 = Date.parse('2026-03-01T10:00:00Z');
+const MIN = 60_000;
+const at = (minutes: number) => new Date(T0 + minutes * MIN).toISOString();
+const LATENESS = DEFAULT_GAP_DETECTOR_CONFIG.state.allowedLatenessMs;
+
+let servers = 0;
+
+/** gap-detector served over HTTP, as a push subscription reaches it, with in-memory state and a clock the test moves. */
+async function serve(options: { config?: Partial<GapDetectorConfig>; publisher?: Publisher } = {}) {
+  const clock = { ms: T0 };
+  const inner = new MemoryPublisher();
+  const store = new MemoryGapStore();
+  const config: GapDetectorConfig = { ...DEFAULT_GAP_DETECTOR_CONFIG, foldIntervalMs: 0, watermarkStepMs: 0, ...options.config };
+  const handler = gapDetectorHandler({
+    publisher: options.publisher ?? inner,
+    store,
+    clock: { now: () => clock.ms },
+    config,
+    logger: silentLogger,
+    instanceId: 'instance-1',
+  });
+  const server = await serveFunction(`gap-detector-contract-${servers++}`, handler as never);
+  let ids = 0;
+  const push = async (topic: string, data: object | string, attributes: Record<string, string> = {}) => {
+    const body = pushBody(typeof data === 'string' ? data : JSON.stringify(data), attributes, `m-${++ids}`);
+    const res = await fetch(`${server.url}/projects/demo/topics/${topic}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return res.status;
+  };
+  return { clock, inner, store, push, close: server.close };
+}
+
+const tagged = (id: string, sequence: number, minutes: number) => leadTagged({ id, source: '//hub', sequence: String(sequence), time: at(minutes) });
+
+describe('gap-detector over HTTP with the raw Pub/Sub push body', () => {
+  it('sequences: reports a gap once the tick takes the watermark past its grace period, then the late arrival', async () => {
+    const s = await serve();
+    try {
+      expect(await s.push(TOPICS.valid, tagged('a', 1, 0))).toBe(204);
+      expect(await s.push(TOPICS.valid, tagged('c', 3, 0))).toBe(204);
+      // Nothing arrives any more; the wall clock moves on and the tick advances the watermark.
+      s.clock.ms = T0 + 5 * MIN + LATENESS;
+      expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
+      expect(s.inner.json(TOPICS.findings)).toEqual([]);
+      s.clock.ms += 1;
+      expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
+      expect(s.inner.json(TOPICS.findings)).toEqual([{ kind: 'gap', action: 'reported', source: '//hub', from_sequence: 2, to_sequence: 2 }]);
+      expect(s.inner.messages[0]!.attributes).toMatchObject({ kind: 'gap', action: 'reported', source: '//hub', finding_id: expect.any(String) });
+
+      const two = tagged('b', 2, 0.5);
+      expect(await s.push(TOPICS.valid, two)).toBe(204);
+      expect(await s.push(TOPICS.valid, two)).toBe(204); // redelivered
+      expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
+      expect(s.inner.json(TOPICS.findings).slice(1)).toEqual([{ kind: 'late', action: 'reported', event_id: 'b', type: 'lead.tagged', source: '//hub' }]);
+      expect(s.store.outbox.size).toBe(0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('chains: a scan without a lead is reported once overdue, and republished when the switch is on', async () => {
+    const config = { state: { ...DEFAULT_GAP_DETECTOR_CONFIG.state, republish: true } };
+    const s = await serve({ config });
+    try {
+      const scan = JSON.stringify(cardScanned({ id: 'c1', time: at(0), data: { card_id: 'card-1' } }));
+      expect(await s.push(TOPICS.unique, scan)).toBe(204);
+      expect(await s.push(TOPICS.unique, cardScanned({ id: 'c2', time: at(0), data: { card_id: 'card-2' } }))).toBe(204);
+      expect(await s.push(TOPICS.unique, leadCreated({ id: 'l2', time: at(3), data: { card_id: 'card-2' } }))).toBe(204);
+      // Another event carries the watermark past the scan's deadline; the next chain delivery sweeps.
+      expect(await s.push(TOPICS.unique, leadTagged({ id: 't', time: at(10.5) }))).toBe(204);
+      expect(await s.push(TOPICS.unique, leadCreated({ id: 'l9', time: at(10.5), data: { lead_id: 'lead-9', card_id: 'card-9' } }))).toBe(204);
+      expect(s.inner.json(TOPICS.findings)).toEqual([
+        { kind: 'chain_broken', action: 'reported', event_id: 'c1', type: 'card.scanned', source: '//test/producer', expected_type: 'lead.created' },
+      ]);
+      const retriggered = s.inner.messages.filter((m) => m.topic === TOPICS.retrigger);
+      expect(retriggered.map((m) => m.data.toString())).toEqual([scan]);
+      expect(retriggered[0]!.attributes).toEqual({ type: 'card.scanned', source: '//test/producer', id: 'c1', retrigger: 'chain_broken', expected_type: 'lead.created' });
+      expect(await s.push(TOPICS.unique, scan)).toBe(204); // redelivered after the report: nothing new
+      s.clock.ms = T0 + 60 * MIN;
+      expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
+      expect(s.inner.json(TOPICS.findings).map((f) => (f as { event_id: string }).event_id)).toEqual(['c1', 'l2', 'l9']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('acks messages it cannot use: an unknown topic, an unparseable event', async () => {
+    const s = await serve();
+    try {
+      expect(await s.push('events-raw', tagged('a', 1, 0))).toBe(204);
+      expect(await s.push(TOPICS.valid, '{not json')).toBe(204);
+      expect(s.store.markers.size).toBe(0);
+      expect(s.inner.messages).toEqual([]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('routes topics named with the deployment prefix', async () => {
+    const s = await serve({ config: { resourcePrefix: 'stage-' } });
+    try {
+      expect(await s.push(`stage-${TOPICS.valid}`, tagged('a', 1, 0))).toBe(204);
+      expect([...s.store.sources.keys()]).toEqual(['//hub']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('answers 500 when publishing fails; the finding waits in the outbox and a later tick publishes it once', async () => {
+    let fail = true;
+    const inner = new MemoryPublisher();
+    const publisher: Publisher = {
+      publish: (topic: string, m: OutboundMessage) => (fail ? Promise.reject(new Error('pubsub unavailable')) : inner.publish(topic, m)),
+    };
+    const s = await serve({ publisher });
+    try {
+      await s.push(TOPICS.valid, tagged('a', 1, 0));
+      await s.push(TOPICS.valid, tagged('c', 3, 0));
+      s.clock.ms = T0 + 5 * MIN + LATENESS + 1;
+      expect(await s.push(TOPICS.ticks, '{}')).toBe(500);
+      expect(s.store.outbox.size).toBe(1);
+      fail = false;
+      expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
+      expect(inner.messages).toEqual([]); // too fresh: it may be a delivery's own, being published right now
+      s.clock.ms += 60_000;
+      expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
+      expect(inner.json(TOPICS.findings)).toEqual([{ kind: 'gap', action: 'reported', source: '//hub', from_sequence: 2, to_sequence: 2 }]);
+      expect(s.store.outbox.size).toBe(0);
+    } finally {
+      await s.close();
+    }
+  });
+});

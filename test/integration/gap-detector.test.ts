@@ -1,0 +1,215 @@
+import type { CloudEvent } from '@google-cloud/functions-framework';
+import type { Firestore } from '@google-cloud/firestore';
+import type { PubSub } from '@google-cloud/pubsub';
+import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
+import { ensureTopology } from '../../shared/adapters/pubsub-admin';
+import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
+import { silentLogger } from '../../shared/log';
+import { pushBody, topicOf, type MessagePublishedData } from '../../shared/pubsub/push';
+import { topology, TOPICS } from '../../shared/topology';
+import { NAME } from '../../functions/gap-detector/core';
+import { FirestoreGapStore } from '../../functions/gap-detector/firestore-state';
+import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler, routeOf, type GapDetectorConfig } from '../../functions/gap-detector/handler';
+import { emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
+import { cardScanned, crmSynced, leadCreated, leadTagged } from '../support/events';
+import { prng } from '../../bench/generate';
+
+const T0 = Date.parse('2026-03-01T10:00:00Z');
+const MIN = 60_000;
+const at = (ms: number) => new Date(T0 + ms).toISOString();
+const LATENESS = DEFAULT_GAP_DETECTOR_CONFIG.state.allowedLatenessMs;
+
+/** Polls until `done()` holds (fails after `timeoutMs`): for work the emulator pushes asynchronously. */
+async function until(done: () => boolean, what: () => string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const byText = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
+
+describe('gap-detector on the real Pub/Sub and Firestore emulators: both subscriptions and the tick', () => {
+  const prefix = runPrefix('gap');
+  let pubsub: PubSub;
+  let firestore: Firestore;
+  let close: () => Promise<void>;
+  let findings: Observer;
+  let retrigger: Observer;
+  const clock = { ms: T0 };
+  const handled = { sequences: 0, chains: 0, ticks: 0 };
+
+  beforeAll(async () => {
+    ({ pubsub, firestore } = emulatorClients());
+    const config: GapDetectorConfig = {
+      ...DEFAULT_GAP_DETECTOR_CONFIG,
+      state: { ...DEFAULT_GAP_DETECTOR_CONFIG.state, republish: true },
+      foldIntervalMs: 0,
+      watermarkStepMs: 0,
+      resourcePrefix: prefix,
+    };
+    const handler = gapDetectorHandler({
+      publisher: new PubSubPublisher(pubsub, prefix),
+      store: new FirestoreGapStore(firestore, `${prefix}state`),
+      clock: { now: () => clock.ms },
+      config,
+      logger: silentLogger,
+      instanceId: 'it-1',
+    });
+    const served = await serveFunction(NAME, async (ce) => {
+      await handler(ce as CloudEvent<MessagePublishedData>);
+      const route = routeOf(topicOf(ce.source), prefix);
+      if (route) handled[route]++;
+    });
+    close = served.close;
+    const subscriptions = await ensureTopology(pubsub, topology, {
+      prefix,
+      pushEndpoint: (fn) => (fn === NAME ? served.url : undefined),
+      only: (s) => s.function === NAME,
+    });
+    expect(subscriptions.map((s) => [s.name, s.topic, s.deadLetterTopic]).sort()).toEqual([
+      ['gap-detector-chains', TOPICS.unique, TOPICS.deadLetters],
+      ['gap-detector-sequences', TOPICS.valid, TOPICS.deadLetters],
+      ['gap-detector-ticks', TOPICS.ticks, TOPICS.deadLetters],
+    ]);
+    findings = await Observer.on(pubsub, prefix + TOPICS.findings, `${prefix}obs-findings`);
+    retrigger = await Observer.on(pubsub, prefix + TOPICS.retrigger, `${prefix}obs-retrigger`);
+  });
+
+  afterAll(async () => {
+    await Promise.all([findings, retrigger].map((o) => o?.close()));
+    await close?.();
+    await pubsub.close();
+    await firestore.terminate();
+  });
+
+  it('reports gaps and broken chains when a tick moves the clock on a quiet stream, then the late arrival', async () => {
+    const valid = pubsub.topic(prefix + TOPICS.valid);
+    const unique = pubsub.topic(prefix + TOPICS.unique);
+    const seq = (id: string, n: number) => leadTagged({ id, source: '//hub', sequence: String(n), time: at(n * 1000), data: { lead_id: `lead-${id}` } });
+    const scan = cardScanned({ id: 'c1', source: '//scanner', time: at(0), data: { card_id: 'card-1' } });
+    const chainEvents = [
+      scan,
+      cardScanned({ id: 'c2', source: '//scanner', time: at(1000), data: { card_id: 'card-2' } }),
+      leadCreated({ id: 'l2', source: '//crm', time: at(2 * MIN), data: { card_id: 'card-2', lead_id: 'lead-2' } }),
+      crmSynced({ id: 's2', source: '//crm', time: at(3 * MIN), data: { lead_id: 'lead-2' } }),
+    ];
+    for (const e of [seq('a1', 1), seq('a3', 3), seq('a4', 4), seq('a7', 7), seq('a3', 3)]) await valid.publishMessage({ json: e });
+    for (const e of chainEvents) await unique.publishMessage({ json: e });
+    await until(() => handled.sequences >= 5 && handled.chains >= 4, () => JSON.stringify(handled));
+    expect(await findings.settle(500)).toEqual([]);
+
+    // The producers went quiet. 20 minutes later (wall clock), the scheduler's tick arrives.
+    clock.ms = T0 + 20 * MIN;
+    await pubsub.topic(prefix + TOPICS.ticks).publishMessage({ json: {} });
+    await findings.waitFor(3);
+    await retrigger.waitFor(1);
+    // The watermark is now 15 minutes: c1 (due after 10) broke; s2 waits for its follow-up until 63.
+    expect(findings.messages.map((m) => m.json()).sort(byText)).toEqual(
+      [
+        { kind: 'gap', action: 'reported', source: '//hub', from_sequence: 2, to_sequence: 2 },
+        { kind: 'gap', action: 'reported', source: '//hub', from_sequence: 5, to_sequence: 6 },
+        { kind: 'chain_broken', action: 'reported', event_id: 'c1', type: 'card.scanned', source: '//scanner', expected_type: 'lead.created' },
+      ].sort(byText),
+    );
+    expect(retrigger.messages.map((m) => m.json())).toEqual([scan]);
+    expect(retrigger.messages[0]!.attributes).toMatchObject({ id: 'c1', type: 'card.scanned', retrigger: 'chain_broken', expected_type: 'lead.created' });
+
+    await valid.publishMessage({ json: seq('a2', 2) });
+    await findings.waitFor(4);
+    expect(findings.messages[3]!.json()).toEqual({ kind: 'late', action: 'reported', event_id: 'a2', type: 'lead.tagged', source: '//hub' });
+
+    // The tick is idempotent: another one reports nothing again.
+    await pubsub.topic(prefix + TOPICS.ticks).publishMessage({ json: {} });
+    await until(() => handled.ticks >= 2, () => JSON.stringify(handled));
+    expect(await findings.settle(1000)).toHaveLength(4);
+    expect(await retrigger.settle(100)).toHaveLength(1);
+  });
+});
+
+describe('gap-detector state in the Firestore emulator under concurrent delivery', () => {
+  const prefix = runPrefix('gapc');
+  let firestore: Firestore;
+
+  beforeAll(() => {
+    ({ firestore } = emulatorClients());
+  });
+  afterAll(() => firestore.terminate());
+
+  it('many deliveries for one source at once, across instances and with redeliveries: the reported gaps are exactly right', async () => {
+    const clock = { ms: T0 };
+    const publisher = new MemoryPublisher();
+    const store = new FirestoreGapStore(firestore, `${prefix}state`);
+    const config: GapDetectorConfig = { ...DEFAULT_GAP_DETECTOR_CONFIG, foldIntervalMs: 0 };
+    // Four function instances: their own pacing and watermark, one database.
+    const instances = [0, 1, 2, 3].map((i) =>
+      gapDetectorHandler({ publisher, store, clock: { now: () => clock.ms }, config, logger: silentLogger, instanceId: `instance-${i}` }),
+    );
+    const missing = new Set([17, 18, 100, 255, 256, 257, 399]);
+    const numbers = Array.from({ length: 400 }, (_, i) => i + 1).filter((n) => !missing.has(n));
+    const event = (n: number, id = `e${n}`) => leadTagged({ id, source: '//busy', sequence: String(n), time: at(n), data: { lead_id: `lead-${n}` } });
+    const deliveries = [
+      ...numbers.map((n) => event(n)),
+      ...numbers.filter((n) => n % 10 === 0).map((n) => event(n)), // redelivered
+      ...numbers.filter((n) => n % 37 === 0).map((n) => event(n, `dup-${n}`)), // the producer sent them twice
+    ];
+    shuffle(deliveries, 7);
+    const cloudEvent = (e: object, i: number): CloudEvent<MessagePublishedData> => ({
+      specversion: '1.0',
+      id: `m-${i}`,
+      type: 'google.cloud.pubsub.topic.v1.messagePublished',
+      source: `//pubsub.googleapis.com/projects/demo/topics/${TOPICS.valid}`,
+      data: pushBody(JSON.stringify(e), {}, `m-${i}`),
+    });
+
+    // Pub/Sub redelivers what failed (contention) until it is acked.
+    const deliverAll = async (events: object[]) => {
+      let pending = events.map((e, i) => ({ ce: cloudEvent(e, i) }));
+      for (let round = 0; pending.length > 0; round++) {
+        if (round > 10) throw new Error(`${pending.length} deliveries still failing`);
+        const results = await Promise.allSettled(pending.map((p, i) => instances[(i + round) % instances.length]!(p.ce)));
+        pending = pending.filter((_, i) => results[i]!.status === 'rejected');
+      }
+    };
+    await deliverAll(deliveries);
+    expect(publisher.messages).toEqual([]);
+
+    clock.ms = T0 + 5 * MIN + LATENESS + 1000;
+    await instances[0]!(tickEvent());
+    const gaps = publisher.json(TOPICS.findings);
+    expect(gaps.sort(byText)).toEqual(
+      [
+        { kind: 'gap', action: 'reported', source: '//busy', from_sequence: 17, to_sequence: 18 },
+        { kind: 'gap', action: 'reported', source: '//busy', from_sequence: 100, to_sequence: 100 },
+        { kind: 'gap', action: 'reported', source: '//busy', from_sequence: 255, to_sequence: 257 },
+        { kind: 'gap', action: 'reported', source: '//busy', from_sequence: 399, to_sequence: 399 },
+      ].sort(byText),
+    );
+
+    // The missing event turns up, five copies at once on different instances: one `late`.
+    await deliverAll(Array.from({ length: 5 }, () => event(100)));
+    await instances[1]!(tickEvent());
+    expect(publisher.json(TOPICS.findings).slice(4)).toEqual([{ kind: 'late', action: 'reported', event_id: 'e100', type: 'lead.tagged', source: '//busy' }]);
+    expect(store.counts.writes).toBeGreaterThan(0);
+  });
+});
+
+function tickEvent(): CloudEvent<MessagePublishedData> {
+  return {
+    specversion: '1.0',
+    id: 'tick',
+    type: 'google.cloud.pubsub.topic.v1.messagePublished',
+    source: `//pubsub.googleapis.com/projects/demo/topics/${TOPICS.ticks}`,
+    data: pushBody('{}', {}, 'tick'),
+  };
+}
+
+/** A deterministic shuffle: the same seed, the same order every run. */
+function shuffle<T>(items: T[], seed: number): void {
+  const random = prng(seed);
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+}
