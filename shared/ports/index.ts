@@ -21,3 +21,6 @@ export const systemClock: Clock = { now: () => Date.now() };
 export function jsonMessage(value: unknown, attributes?: Record<string, string>): OutboundMessage {
   return { data: Buffer.from(JSON.stringify(value)), ...(attributes ? { attributes } : {}) };
 }
+
+export * from './lookups';
+export * from './ledger';

@@ -1,0 +1,143 @@
+import { z } from 'zod';
+import { checkCall, NAME as CALL_DURATION_CHECKER, type CallFact } from '../functions/call-duration-checker/core';
+import {
+  checkSale,
+  DEFAULT_REVIEW_FACTOR,
+  NAME as REVENUE_CHECKER,
+  needsRate,
+  type PaymentFact,
+  type RateFact,
+  type RevenueContext,
+} from '../functions/revenue-checker/core';
+import { StripeEnv, stripeFromEnv, TwilioEnv, twilioFromEnv } from '../shared/adapters/external';
+import { FileRates } from '../shared/adapters/file-rates';
+import { realSleep, type Sleep } from '../shared/adapters/rate-limiter';
+import { UpstreamError } from '../shared/adapters/upstream-error';
+import { ConfigError, TransientError } from '../shared/errors';
+import type { BusinessEvent, CallCompleted, SaleRecorded } from '../shared/events/envelope';
+import { utcDate } from '../shared/events/time';
+import type { Outcome } from '../shared/outcome';
+import { systemClock, type CallLookup, type Clock, type PaymentLookup } from '../shared/ports';
+import type { ReplayStage, StageOutput } from './stage';
+import type { StageOptions } from './stages';
+
+/** How replay retries a transient API fault: nobody redelivers here. */
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly sleep: Sleep;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 500, maxDelayMs: 30_000, sleep: realSleep };
+
+/**
+ * Runs `fn` until it answers, with exponential backoff between transient faults. A fault that
+ * came with `Retry-After` is not slept on here: the client's rate limiter already holds every
+ * request of that client until then. After the last attempt the fault ends the run, as a
+ * replay whose configured checks silently did not run would mislead.
+ */
+export async function retryTransient<T>(fn: () => Promise<T>, policy: RetryPolicy): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof TransientError) || attempt >= policy.attempts) throw err;
+      if (err instanceof UpstreamError && err.retryAfterMs !== undefined) continue;
+      await policy.sleep(Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1)));
+    }
+  }
+}
+
+export interface CheckerStageOptions {
+  readonly now: number;
+  /** The `--rates` table; without it FX is unchecked. */
+  readonly rates?: FileRates;
+  readonly payments?: PaymentLookup;
+  readonly calls?: CallLookup;
+  readonly reviewFactor: number;
+  readonly retry?: RetryPolicy;
+}
+
+function emit(out: StageOutput, original: BusinessEvent, outcome: Outcome): void {
+  for (const f of outcome.findings) out.finding(f);
+  if (outcome.correction) out.correction(outcome.correction, original);
+}
+
+/** revenue-checker in replay: the same core, rates from `--rates`, Stripe only with credentials. */
+export function revenueStage(options: CheckerStageOptions): ReplayStage {
+  const ctx: RevenueContext = { now: options.now, config: { reviewFactor: options.reviewFactor } };
+  const { rates, payments } = options;
+  const retry = options.retry ?? DEFAULT_RETRY;
+  // Logs run in time order: the day of the last sale is usually the day of the next.
+  let lastDay = Number.NaN;
+  let lastDate = '';
+  const rateOf = (sale: SaleRecorded, timeMs: number): RateFact => {
+    const { currency } = sale.data;
+    if (!rates) return { kind: 'unchecked', reason: 'no exchange rates (replay without --rates)' };
+    if (!needsRate(currency)) return { kind: 'rate', rate: 1 };
+    const day = Math.floor(timeMs / 86_400_000);
+    if (day !== lastDay) {
+      lastDay = day;
+      lastDate = utcDate(timeMs);
+    }
+    return rates.lookup(currency, lastDate);
+  };
+  return {
+    name: REVENUE_CHECKER,
+    onAccepted(e, out) {
+      const sale = e.event;
+      if (sale.type !== 'sale.recorded') return;
+      const rate = rateOf(sale, e.timeMs);
+      const pi = sale.data.payment_intent_id;
+      if (payments && pi) {
+        return retryTransient(() => payments.paymentIntent(pi), retry).then((payment) => emit(out, sale, checkSale(sale, { rate, payment }, ctx)));
+      }
+      const payment: PaymentFact = { kind: 'unchecked' };
+      emit(out, sale, checkSale(sale, { rate, payment }, ctx));
+    },
+    checks: () => ({
+      fx: rates ? 'on (--rates)' : 'skipped: no --rates',
+      stripe: payments ? 'on' : 'skipped: no credentials (STRIPE_API_KEY)',
+    }),
+  };
+}
+
+/** call-duration-checker in replay: the same core, Twilio only with credentials. */
+export function callDurationStage(options: CheckerStageOptions): ReplayStage {
+  const { calls } = options;
+  const retry = options.retry ?? DEFAULT_RETRY;
+  const decide = (call: CallCompleted, fact: CallFact): Outcome => {
+    const verdict = checkCall(call, fact, { now: options.now });
+    // No redelivery in replay: a call Twilio has not ended yet is for review.
+    return verdict.kind === 'decided' ? verdict.outcome : verdict.fallback;
+  };
+  return {
+    name: CALL_DURATION_CHECKER,
+    onAccepted(e, out) {
+      const call = e.event;
+      if (call.type !== 'call.completed') return;
+      if (calls) return retryTransient(() => calls.call(call.data.call_sid), retry).then((fact) => emit(out, call, decide(call, fact)));
+      emit(out, call, decide(call, { kind: 'unchecked' }));
+    },
+    checks: () => ({ twilio: calls ? 'on' : 'skipped: no credentials (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)' }),
+  };
+}
+
+/** The incorrect-event stages of the replay, configured from the command line and the environment. */
+export function checkerStages(options: StageOptions, retry: RetryPolicy = DEFAULT_RETRY, clock: Clock = systemClock): ReplayStage[] {
+  const env = z.object({ ...StripeEnv.shape, ...TwilioEnv.shape }).safeParse(options.env);
+  if (!env.success) throw new ConfigError(`invalid Stripe or Twilio settings in the environment:\n${z.prettifyError(env.error)}`);
+  const clients = { clock, sleep: retry.sleep };
+  const payments = stripeFromEnv(env.data, clients);
+  const calls = twilioFromEnv(env.data, clients);
+  const stage: CheckerStageOptions = {
+    now: options.now,
+    reviewFactor: options.reviewFactor ?? DEFAULT_REVIEW_FACTOR,
+    retry,
+    ...(options.rates ? { rates: new FileRates(options.rates) } : {}),
+    ...(payments ? { payments } : {}),
+    ...(calls ? { calls } : {}),
+  };
+  return [revenueStage(stage), callDurationStage(stage)];
+}

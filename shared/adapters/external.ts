@@ -1,0 +1,127 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from '../errors';
+import { RatesFile } from '../rates/file';
+import type { Clock } from '../ports';
+import { FileRates } from './file-rates';
+import { OxrRates } from './oxr-rates';
+import { RateLimiter, type Sleep } from './rate-limiter';
+import { StripePayments } from './stripe-payments';
+import { TwilioCalls } from './twilio-calls';
+
+/**
+ * The environment of the external APIs, shared by the functions and `event-recovery replay`.
+ * Keys come from the environment (in GCP, Secret Manager secrets mounted as environment
+ * variables) and are never logged: no message below quotes a value.
+ */
+const optionalText = z.string().trim().min(1).optional().catch(undefined);
+const baseUrl = z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional();
+const positive = (fallback: number) => z.coerce.number().positive().default(fallback);
+
+export const StripeEnv = z.object({
+  STRIPE_API_KEY: optionalText,
+  /** A local stand-in, e.g. http://127.0.0.1:12111. */
+  STRIPE_API_BASE: baseUrl,
+  STRIPE_TIMEOUT_MS: positive(10_000),
+  /** Requests per second to Stripe, per instance (Stripe allows 100/s in live mode for reads). */
+  STRIPE_MAX_RPS: positive(20),
+  STRIPE_BURST: positive(1),
+});
+export type StripeEnv = z.infer<typeof StripeEnv>;
+
+export const TwilioEnv = z.object({
+  TWILIO_ACCOUNT_SID: optionalText,
+  TWILIO_AUTH_TOKEN: optionalText,
+  /** A local stand-in, e.g. http://127.0.0.1:12112 (replaces https://api.twilio.com). */
+  TWILIO_API_BASE: baseUrl,
+  TWILIO_TIMEOUT_MS: positive(10_000),
+  TWILIO_MAX_RPS: positive(10),
+  TWILIO_BURST: positive(1),
+});
+export type TwilioEnv = z.infer<typeof TwilioEnv>;
+
+export const RatesEnv = z.object({
+  OXR_APP_ID: optionalText,
+  /** A local stand-in, e.g. http://127.0.0.1:12113/api (replaces https://openexchangerates.org/api). */
+  OXR_API_BASE: baseUrl,
+  OXR_TIMEOUT_MS: positive(10_000),
+  /** How long the rates of the current UTC day are kept before they are fetched again. */
+  OXR_OPEN_DAY_TTL_SECONDS: positive(3600),
+  /** A `--rates` file (DESIGN §7) instead of OpenExchangeRates, for local runs. */
+  RATES_FILE: optionalText,
+});
+export type RatesEnv = z.infer<typeof RatesEnv>;
+
+/** The longest a request waits for its rate-limit slot in a function: well inside the ack deadline. */
+export const LIMITER_MAX_WAIT_MS = 30_000;
+
+export interface ClientContext {
+  readonly clock: Clock;
+  readonly sleep?: Sleep;
+  /** Longest wait for a rate-limit slot; beyond it the lookup fails transiently. */
+  readonly maxWaitMs?: number;
+}
+
+/** Stripe PaymentIntents when STRIPE_API_KEY is set; `undefined` (check skipped) otherwise. */
+export function stripeFromEnv(env: StripeEnv, ctx: ClientContext): StripePayments | undefined {
+  if (!env.STRIPE_API_KEY) return undefined;
+  return new StripePayments({
+    apiKey: env.STRIPE_API_KEY,
+    ...(env.STRIPE_API_BASE ? { apiBase: env.STRIPE_API_BASE } : {}),
+    timeoutMs: env.STRIPE_TIMEOUT_MS,
+    limiter: limiter('stripe', env.STRIPE_MAX_RPS, env.STRIPE_BURST, ctx),
+    clock: ctx.clock,
+  });
+}
+
+/** Twilio Calls when both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are set. */
+export function twilioFromEnv(env: TwilioEnv, ctx: ClientContext): TwilioCalls | undefined {
+  if (!env.TWILIO_ACCOUNT_SID || !env.TWILIO_AUTH_TOKEN) return undefined;
+  if (!env.TWILIO_ACCOUNT_SID.startsWith('AC')) throw new ConfigError('TWILIO_ACCOUNT_SID must start with AC');
+  return new TwilioCalls({
+    accountSid: env.TWILIO_ACCOUNT_SID,
+    authToken: env.TWILIO_AUTH_TOKEN,
+    ...(env.TWILIO_API_BASE ? { apiBase: env.TWILIO_API_BASE } : {}),
+    timeoutMs: env.TWILIO_TIMEOUT_MS,
+    limiter: limiter('twilio', env.TWILIO_MAX_RPS, env.TWILIO_BURST, ctx),
+    clock: ctx.clock,
+  });
+}
+
+/** OpenExchangeRates (OXR_APP_ID) or a rates file (RATES_FILE); `undefined` when neither is set. */
+export function ratesFromEnv(env: RatesEnv, ctx: ClientContext): OxrRates | FileRates | undefined {
+  if (env.OXR_APP_ID && env.RATES_FILE) throw new ConfigError('set OXR_APP_ID or RATES_FILE, not both');
+  if (env.RATES_FILE) return new FileRates(loadRatesFile(env.RATES_FILE));
+  if (!env.OXR_APP_ID) return undefined;
+  return new OxrRates({
+    appId: env.OXR_APP_ID,
+    ...(env.OXR_API_BASE ? { apiBase: env.OXR_API_BASE } : {}),
+    timeoutMs: env.OXR_TIMEOUT_MS,
+    openDayTtlMs: env.OXR_OPEN_DAY_TTL_SECONDS * 1000,
+    clock: ctx.clock,
+  });
+}
+
+/** Reads and validates a `--rates` file; a ConfigError names what is wrong. */
+export function loadRatesFile(path: string): RatesFile {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`RATES_FILE ${path}: ${(err as Error).message}`);
+  }
+  const parsed = RatesFile.safeParse(value);
+  if (!parsed.success) throw new ConfigError(`RATES_FILE ${path}:\n${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+function limiter(name: string, rps: number, burst: number, ctx: ClientContext): RateLimiter {
+  return new RateLimiter({
+    name,
+    ratePerSecond: rps,
+    burst,
+    clock: ctx.clock,
+    ...(ctx.sleep ? { sleep: ctx.sleep } : {}),
+    ...(ctx.maxWaitMs !== undefined ? { maxWaitMs: ctx.maxWaitMs } : {}),
+  });
+}

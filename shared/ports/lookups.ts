@@ -1,0 +1,54 @@
+/**
+ * Ports for the facts the incorrect-event checkers look up outside the event: exchange rates,
+ * Stripe payments and Twilio calls. Adapters throw `TransientError` for faults worth retrying
+ * (429, 5xx, timeouts, unreachable); everything they answer is a fact about the event.
+ */
+
+/** A rate in units of `currency` per 1 USD (OpenExchangeRates convention), or why there is none. */
+export type RateLookup =
+  | { readonly kind: 'rate'; readonly rate: number }
+  | { readonly kind: 'missing'; readonly reason: string };
+
+export interface RatesProvider {
+  /** The rate of `currency` for the UTC date `day` (YYYY-MM-DD). */
+  rate(currency: string, day: string): Promise<RateLookup>;
+}
+
+/** The fields of a Stripe PaymentIntent the revenue rules rely on; `currency` upper case. */
+export interface PaymentView {
+  readonly id: string;
+  readonly status: string;
+  readonly amount: number;
+  readonly currency: string;
+  /** Refunded on the PaymentIntent's latest charge, in minor units (0 when none). */
+  readonly amountRefunded: number;
+}
+
+export type PaymentLookupResult =
+  | { readonly kind: 'found'; readonly payment: PaymentView }
+  /** Stripe answered 404: it does not know this PaymentIntent. */
+  | { readonly kind: 'not_found'; readonly reason: string }
+  /** Stripe refused the lookup for a reason about this request (a 4xx other than 401/403/404/429). */
+  | { readonly kind: 'rejected'; readonly reason: string };
+
+export interface PaymentLookup {
+  paymentIntent(id: string): Promise<PaymentLookupResult>;
+}
+
+/** The fields of a Twilio Call the duration rule relies on. */
+export interface CallView {
+  readonly sid: string;
+  /** queued, ringing, in-progress, completed, busy, failed, no-answer, canceled */
+  readonly status: string;
+  /** Whole seconds; `undefined` where Twilio leaves the duration empty. */
+  readonly durationSeconds: number | undefined;
+}
+
+export type CallLookupResult =
+  | { readonly kind: 'found'; readonly call: CallView }
+  /** Twilio answered 404: it does not know this call. */
+  | { readonly kind: 'not_found'; readonly reason: string };
+
+export interface CallLookup {
+  call(sid: string): Promise<CallLookupResult>;
+}

@@ -1,0 +1,83 @@
+import { RateLimiter } from '../../shared/adapters/rate-limiter';
+import { TransientError } from '../../shared/errors';
+
+/**
+ * A virtual clock: `sleep` does not pass time, it records when the sleeper would wake, so the
+ * schedule of concurrent callers is exact and the test never waits.
+ */
+function virtual(start = 1_000_000) {
+  let now = start;
+  const starts: number[] = [];
+  return {
+    clock: { now: () => now },
+    advance: (ms: number) => {
+      now += ms;
+    },
+    sleep: async (ms: number) => {
+      starts.push(now + ms);
+    },
+    starts,
+  };
+}
+
+/** Starts `n` requests at once; answers when each may go, relative to the start of the clock. */
+async function schedule(limiter: RateLimiter, v: ReturnType<typeof virtual>, n: number): Promise<number[]> {
+  const out: number[] = [];
+  const pending: Array<Promise<void>> = [];
+  for (let i = 0; i < n; i++) {
+    const before = v.starts.length;
+    pending.push(limiter.acquire()); // reserves its slot (and calls sleep) synchronously
+    out.push((v.starts.length > before ? v.starts[v.starts.length - 1]! : v.clock.now()) - 1_000_000);
+  }
+  await Promise.all(pending);
+  return out;
+}
+
+describe('RateLimiter (GCRA token bucket)', () => {
+  it('spaces a burst of requests evenly at the configured rate', async () => {
+    const v = virtual();
+    const limiter = new RateLimiter({ name: 'stripe', ratePerSecond: 10, clock: v.clock, sleep: v.sleep });
+    expect(await schedule(limiter, v, 5)).toEqual([0, 100, 200, 300, 400]);
+  });
+
+  it('lets `burst` requests go at once, then the rate', async () => {
+    const v = virtual();
+    const limiter = new RateLimiter({ name: 'stripe', ratePerSecond: 10, burst: 3, clock: v.clock, sleep: v.sleep });
+    expect(await schedule(limiter, v, 6)).toEqual([0, 0, 0, 100, 200, 300]);
+  });
+
+  it('never starts more than burst + rate × T requests in a window of T', async () => {
+    const v = virtual();
+    const limiter = new RateLimiter({ name: 'twilio', ratePerSecond: 25, burst: 5, clock: v.clock, sleep: v.sleep });
+    const starts = await schedule(limiter, v, 200);
+    for (const t of starts) {
+      const inWindow = starts.filter((s) => s >= t && s < t + 1000).length;
+      expect(inWindow).toBeLessThanOrEqual(5 + 25);
+    }
+  });
+
+  it('refills after a quiet spell', async () => {
+    const v = virtual();
+    const limiter = new RateLimiter({ name: 'stripe', ratePerSecond: 10, clock: v.clock, sleep: v.sleep });
+    expect(await schedule(limiter, v, 2)).toEqual([0, 100]);
+    v.advance(5000);
+    expect(await schedule(limiter, v, 2)).toEqual([5000, 5100]);
+  });
+
+  it('honours a pause (Retry-After) before the next slot', async () => {
+    const v = virtual();
+    const limiter = new RateLimiter({ name: 'stripe', ratePerSecond: 10, burst: 2, clock: v.clock, sleep: v.sleep });
+    limiter.pauseUntil(v.clock.now() + 2000);
+    expect(await schedule(limiter, v, 3)).toEqual([2000, 2100, 2200]);
+  });
+
+  it('fails transiently, without taking a slot, when the wait would exceed maxWaitMs', async () => {
+    const v = virtual();
+    const limiter = new RateLimiter({ name: 'stripe', ratePerSecond: 10, maxWaitMs: 250, clock: v.clock, sleep: v.sleep });
+    expect(await schedule(limiter, v, 3)).toEqual([0, 100, 200]);
+    await expect(limiter.acquire()).rejects.toThrow(TransientError);
+    await expect(limiter.acquire()).rejects.toMatchObject({ code: 'RATE_LIMITED', message: 'stripe: the request rate limit has no slot for 300 ms' });
+    v.advance(100);
+    expect(await schedule(limiter, v, 1)).toEqual([300]);
+  });
+});
