@@ -7,10 +7,16 @@
 import { topology, type FunctionName } from './shared/topology';
 import { register as deduplicator } from './functions/deduplicator';
 import { register as validator } from './functions/validator';
+import { register as gapDetector } from './functions/gap-detector';
+import { register as revenueChecker } from './functions/revenue-checker';
+import { register as callDurationChecker } from './functions/call-duration-checker';
 
 const registry: Partial<Record<FunctionName, (env: NodeJS.ProcessEnv) => void>> = {
   validator,
   deduplicator,
+  'gap-detector': gapDetector,
+  'revenue-checker': revenueChecker,
+  'call-duration-checker': callDurationChecker,
 };
 
 const target = process.env.FUNCTION_TARGET;

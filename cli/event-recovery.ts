@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { DEFAULT_DEDUP_CONFIG } from '../functions/deduplicator/core';
+import { DEFAULT_GAP_RULES, type GapRules } from '../functions/gap-detector/core';
+import { DEFAULT_REVIEW_FACTOR } from '../functions/revenue-checker/core';
 import { parseRfc3339 } from '../shared/events/time';
 import { RatesFile } from '../shared/rates/file';
 import { OUTPUT_FILES, runReplay } from '../replay/run';
@@ -25,6 +27,13 @@ Options:
   --now TIME             the checking clock for the "time not in the future" rule, RFC 3339
                          (default: the current time)
   --window-hours N       duplicate window (default: ${DEFAULT_DEDUP_CONFIG.windowMs / 3_600_000})
+  --review-factor N      hold a correction for review when it moves amount_usd by more than
+                         this factor, either way (default: ${DEFAULT_REVIEW_FACTOR}; at least 1)
+  --grace-minutes N      how long a sequence gap may stay open (event time) before it is
+                         reported (default: ${DEFAULT_GAP_RULES.graceMs / 60_000})
+  --chain-deadlines A,B,C  minutes (event time) a card.scanned waits for its lead.created, a
+                         lead.created for its crm.synced, a crm.synced for its followup.sent
+                         (default: ${Object.values(DEFAULT_GAP_RULES.chainDeadlinesMs).map((ms) => ms / 60_000).join(',')})
   --quiet                no progress on stderr
   -h, --help             this text
 
@@ -57,6 +66,9 @@ async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       now: { type: 'string' },
       'window-hours': { type: 'string' },
+      'review-factor': { type: 'string' },
+      'grace-minutes': { type: 'string' },
+      'chain-deadlines': { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -72,6 +84,9 @@ async function main(argv: string[]): Promise<number> {
   const now = values.now === undefined ? Date.now() : parseNow(values.now);
   const windowHours = values['window-hours'] === undefined ? undefined : PositiveNumber.safeParse(values['window-hours']);
   if (windowHours && !windowHours.success) throw new UsageError('--window-hours must be a positive number');
+  const reviewFactor = values['review-factor'] === undefined ? undefined : z.coerce.number().min(1).safeParse(values['review-factor']);
+  if (reviewFactor && !reviewFactor.success) throw new UsageError('--review-factor must be a number of at least 1');
+  const gapRules = parseGapRules(values['grace-minutes'], values['chain-deadlines']);
   const rates = values.rates === undefined ? undefined : loadRates(values.rates);
   const input = inputPath === '-' ? process.stdin : openInput(inputPath);
   const outDir = values.out ?? 'replay-out';
@@ -83,11 +98,31 @@ async function main(argv: string[]): Promise<number> {
     now,
     ...(rates ? { rates } : {}),
     ...(windowHours ? { dedup: { ...DEFAULT_DEDUP_CONFIG, windowMs: windowHours.data * 3_600_000 } } : {}),
+    ...(reviewFactor ? { reviewFactor: reviewFactor.data } : {}),
+    ...(gapRules ? { gapRules } : {}),
     progress: progress.update,
   });
   progress.done();
   process.stdout.write(report(summary, outDir));
   return 0;
+}
+
+function parseGapRules(grace: string | undefined, deadlines: string | undefined): GapRules | undefined {
+  if (grace === undefined && deadlines === undefined) return undefined;
+  let graceMs = DEFAULT_GAP_RULES.graceMs;
+  if (grace !== undefined) {
+    const minutes = PositiveNumber.safeParse(grace);
+    if (!minutes.success) throw new UsageError('--grace-minutes must be a positive number');
+    graceMs = minutes.data * 60_000;
+  }
+  let chainDeadlinesMs = DEFAULT_GAP_RULES.chainDeadlinesMs;
+  if (deadlines !== undefined) {
+    const minutes = z.tuple([PositiveNumber, PositiveNumber, PositiveNumber]).safeParse(deadlines.split(','));
+    if (!minutes.success) throw new UsageError('--chain-deadlines must be three positive numbers of minutes, e.g. 10,15,60');
+    const [card, lead, crm] = minutes.data;
+    chainDeadlinesMs = { 'card.scanned': card * 60_000, 'lead.created': lead * 60_000, 'crm.synced': crm * 60_000 };
+  }
+  return { graceMs, chainDeadlinesMs };
 }
 
 function parseNow(text: string): number {

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { DEFAULT_DEDUP_CONFIG, type DeduplicatorConfig } from '../functions/deduplicator/core';
+import type { GapRules } from '../functions/gap-detector/core';
 import { DEFAULT_MAX_FUTURE_MS } from '../shared/events/validate';
 import type { RatesFile } from '../shared/rates/file';
 import { ReplayEngine, type ReplaySummary } from './engine';
@@ -19,6 +20,10 @@ export interface ReplayOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly dedup?: DeduplicatorConfig;
   readonly maxFutureMs?: number;
+  /** Grace period and chain deadlines of the gap-detector (default: DESIGN §3). */
+  readonly gapRules?: GapRules;
+  /** The revenue review factor (default 3). */
+  readonly reviewFactor?: number;
   /** Replaces the default stages (tests). */
   readonly stages?: readonly ReplayStage[];
   /** Called now and then with the number of lines read so far. */
@@ -34,7 +39,13 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   const events = new BlockWriter(join(options.outDir, OUTPUT_FILES.events));
   const correctionsPath = join(options.outDir, `.${OUTPUT_FILES.events}.corrections.tmp`);
   const corrections = new BlockWriter(correctionsPath);
-  const stageOptions = { now: options.now, env: options.env ?? process.env, ...(options.rates ? { rates: options.rates } : {}) };
+  const stageOptions = {
+    now: options.now,
+    env: options.env ?? process.env,
+    ...(options.rates ? { rates: options.rates } : {}),
+    ...(options.gapRules ? { gapRules: options.gapRules } : {}),
+    ...(options.reviewFactor !== undefined ? { reviewFactor: options.reviewFactor } : {}),
+  };
   const engine = new ReplayEngine(
     {
       now: options.now,
