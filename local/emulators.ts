@@ -1,11 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { createServer } from 'node:net';
 import { get } from 'node:http';
+import { delimiter, join } from 'node:path';
+import { spawnManaged } from './processes';
 
 /** A running emulator: where it listens and how to stop it (and the JVM it started). */
 export interface Emulator {
   readonly name: 'pubsub' | 'firestore';
   readonly host: string;
+  /** The CLI's process id, which is also the id of the process group holding its JVM. */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -32,32 +36,28 @@ const COMMANDS = {
 } as const;
 
 /**
- * Starts a Google Cloud CLI emulator on a free loopback port and resolves once it answers HTTP.
- * The CLI runs in its own process group so that stopping it also stops the JVM it spawns.
+ * Starts a Google Cloud CLI emulator on a free loopback port (or the one given) and resolves once
+ * it answers HTTP. The CLI runs in its own process group so that stopping it also stops the JVM
+ * it spawns, and a watchdog stops it should this process die first (see ./processes).
  */
-export async function startEmulator(name: Emulator['name'], options: { timeoutMs?: number } = {}): Promise<Emulator> {
-  const port = await freePort();
+export async function startEmulator(name: Emulator['name'], options: { timeoutMs?: number; port?: number } = {}): Promise<Emulator> {
+  const port = options.port ?? (await freePort());
   const host = `127.0.0.1:${port}`;
   const args = [...COMMANDS[name], `--host-port=${host}`, '--quiet'];
-  let child: ChildProcess;
-  try {
-    child = spawn('gcloud', args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' } });
-  } catch (err) {
-    throw new EmulatorUnavailableError(`cannot start gcloud: ${(err as Error).message}`);
-  }
+  if (!onPath('gcloud')) throw new EmulatorUnavailableError('cannot start gcloud: the Google Cloud CLI is not on PATH');
+  const proc = spawnManaged(`${name}-emulator`, 'gcloud', args, { env: { ...process.env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' } });
+  const child = proc.child;
   let output = '';
   const collect = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4000);
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
-  const exited = new Promise<never>((_, reject) => {
-    child.once('error', (err) => reject(new EmulatorUnavailableError(`cannot start gcloud: ${err.message}`)));
-    child.once('exit', (code) => reject(new EmulatorUnavailableError(`the ${name} emulator exited (${code}) before it was ready:\n${output}`)));
+  const exited = proc.exited.then((status) => {
+    throw new EmulatorUnavailableError(`the ${name} emulator exited (${status.code ?? status.signal}) before it was ready:\n${output}`);
   });
   exited.catch(() => undefined);
-  const stop = () => stopGroup(child);
-  registerForExit(stop);
+  const stop = () => proc.stop();
   try {
     await Promise.race([waitForHttp(host, options.timeoutMs ?? 60_000), exited]);
   } catch (err) {
@@ -68,7 +68,20 @@ export async function startEmulator(name: Emulator['name'], options: { timeoutMs
   child.stderr?.removeListener('data', collect);
   child.stdout?.resume();
   child.stderr?.resume();
-  return { name, host, stop };
+  return { name, host, pid: proc.pid, stop };
+}
+
+/** Whether an executable of this name is on PATH. */
+export function onPath(command: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
+    if (!dir) return false;
+    try {
+      accessSync(join(dir, command), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 async function waitForHttp(host: string, timeoutMs: number): Promise<void> {
@@ -91,55 +104,8 @@ async function waitForHttp(host: string, timeoutMs: number): Promise<void> {
   }
 }
 
-function stopGroup(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-      resolve();
-    }, 5000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      // The JVM may outlive the CLI wrapper by a moment: take the whole group down.
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-      resolve();
-    });
-    try {
-      process.kill(-child.pid!, 'SIGTERM');
-    } catch {
-      clearTimeout(timer);
-      resolve();
-    }
-  });
-}
-
-const stoppers = new Set<() => Promise<void>>();
-let hooked = false;
-function registerForExit(stop: () => Promise<void>) {
-  stoppers.add(stop);
-  if (hooked) return;
-  hooked = true;
-  // Last resort: never leave an emulator behind, even when the process dies on a signal.
-  process.once('exit', () => {
-    for (const s of stoppers) void s();
-  });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      void Promise.all([...stoppers].map((s) => s())).finally(() => process.exit(130));
-    });
-  }
-}
-
 /** The environment a client needs to find the emulators (DESIGN §8). */
-export function emulatorEnv(pubsub: Emulator, firestore: Emulator, projectId: string): Record<string, string> {
+export function emulatorEnv(pubsub: Pick<Emulator, 'host'>, firestore: Pick<Emulator, 'host'>, projectId: string): Record<string, string> {
   return {
     PUBSUB_EMULATOR_HOST: pubsub.host,
     FIRESTORE_EMULATOR_HOST: firestore.host,

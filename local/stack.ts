@@ -1,0 +1,467 @@
+#!/usr/bin/env node
+/**
+ * The local stack (`npm start`, `npm run dev`): the Pub/Sub and Firestore emulators, every
+ * topic and subscription of the manifest, each built function served by the Functions Framework
+ * behind push subscriptions, the demo stream published with its faults, and a recovery report
+ * once the pipeline is quiet. Everything it starts runs in process groups it stops on the way
+ * out, on Ctrl-C and on failure (see ./processes).
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PubSub } from '@google-cloud/pubsub';
+import { ensureTopology } from '../shared/adapters/pubsub-admin';
+import type { Finding } from '../shared/findings';
+import { resolveSubscriptions, TOPICS, topology } from '../shared/topology';
+import { buildDemo, DELIVERY_JITTER_MS, DEMO_DEFAULTS, GAP_GRACE_MS, writeDemoFiles, type Demo, type DemoMessage } from './demo';
+import { emulatorEnv, freePort, onPath, startEmulator, type Emulator } from './emulators';
+import { compareWithFaults } from './expected';
+import { FunctionStartError, serveFunction, type ServedFunction } from './functions';
+import { TopicObserver } from './observe';
+import { PushGateway } from './push-gateway';
+import { onSignal, stopAll } from './processes';
+import { Progress, TimeoutError, waitUntil, type Push } from './progress';
+import { publishPayload, rawTopic } from './publish';
+import { maskText } from '../shared/mask';
+import { describeFinding, devInstructions, renderReport, type StackRun } from './report';
+import { STAND_INS, type StandIn } from './stand-ins';
+
+export interface StackOptions {
+  /** Keep the stack up after the report (`npm run dev`). */
+  readonly keep: boolean;
+  readonly seed: number;
+  readonly projectId: string;
+  /** The built deployable entry the Functions Framework serves. */
+  readonly source: string;
+  /** Bound on publishing and processing the demo. */
+  readonly timeoutMs: number;
+  /** How long nothing may move before the pipeline counts as quiet. */
+  readonly quietMs: number;
+  /**
+   * The demo is published in slices of arrival time, slice k once every function is done with
+   * slice k - `slicesInFlight`; the functions see the events in flight in any order. The slice
+   * width follows (see `sliceWidth`).
+   */
+  readonly slicesInFlight: number;
+  /** Progress per published slice, with the functions' handler times. */
+  readonly verbose?: boolean;
+  /** Writes the run as JSON here (tests, tooling). */
+  readonly jsonPath?: string;
+  /** Replaces the stand-ins (tests). */
+  readonly standIns?: readonly StandIn[];
+}
+
+export const DEFAULT_OPTIONS: StackOptions = {
+  keep: false,
+  seed: DEMO_DEFAULTS.seed,
+  projectId: 'event-recovery-local',
+  source: join(__dirname, '..', 'index.js'),
+  timeoutMs: 90_000,
+  quietMs: 2_000,
+  slicesInFlight: 4,
+};
+
+/** Writes progress to stderr and the report to stdout. */
+export interface Console {
+  progress(line: string): void;
+  report(text: string): void;
+}
+
+const consoleIo: Console = {
+  progress: (line) => process.stderr.write(`${line}\n`),
+  report: (text) => process.stdout.write(text),
+};
+
+export class StackError extends Error {
+  override readonly name = 'StackError';
+}
+
+/** What the stack holds while it runs; `close` takes it all down in order, once. */
+class Resources {
+  emulators: Emulator[] = [];
+  functions: ServedFunction[] = [];
+  gateways: PushGateway[] = [];
+  timers: NodeJS.Timeout[] = [];
+  standIns: Array<{ close(): Promise<void> }> = [];
+  pubsub: PubSub | undefined;
+  observer: TopicObserver | undefined;
+  private closing: Promise<void> | undefined;
+
+  get isClosing(): boolean {
+    return this.closing !== undefined;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const t of this.timers) clearInterval(t);
+      await this.observer?.close().catch(() => undefined);
+      await this.pubsub?.close().catch(() => undefined);
+      // Functions before emulators: a function whose emulator vanished only logs errors.
+      await Promise.all(this.functions.map((f) => f.process.stop()));
+      await Promise.all(this.gateways.map((g) => g.close()));
+      await Promise.all([...this.emulators.map((e) => e.stop()), ...this.standIns.map((s) => s.close().catch(() => undefined))]);
+      await stopAll();
+    })();
+    return this.closing;
+  }
+}
+
+/** The stack once it is up: where things listen and what watches them. */
+interface Running {
+  readonly hosts: { readonly pubsub: { host: string }; readonly firestore: { host: string } };
+  readonly logDir: string;
+  readonly served: ReadonlyMap<string, ServedFunction>;
+  readonly pubsub: PubSub;
+  readonly observer: TopicObserver;
+  /** Every push subscription of a served function, with the gateway in front of it. */
+  readonly pushes: readonly Push[];
+}
+
+/** Runs the stack once; resolves with the exit code. In `keep` mode it resolves only on a signal. */
+export async function runStack(options: StackOptions, io: Console = consoleIo): Promise<number> {
+  const t0 = Date.now();
+  // The stack's own clients talk to the emulators only: no metadata server to look for.
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
+  const res = new Resources();
+  let signalled: ((code: number) => void) | undefined;
+  const stopped = new Promise<number>((resolve) => (signalled = resolve));
+  onSignal(async (signal) => {
+    io.progress(`\n${signal}: stopping the emulators and functions...`);
+    await res.close();
+    const code = options.keep && signal === 'SIGINT' ? 0 : 130;
+    signalled?.(code);
+    return code;
+  });
+  try {
+    const demo = buildDemo({ now: Date.now(), seed: options.seed });
+    const up = await bringUp(options, demo, res, io);
+    const startupMs = Date.now() - t0;
+    io.progress(`stack up in ${(startupMs / 1000).toFixed(1)} s: ${[...up.served.keys()].join(', ')} behind push subscriptions`);
+
+    const t1 = Date.now();
+    const { tracker, unfinished } = await playDemo(up, demo, options, res, io);
+    const run = summarize(up, demo, tracker, unfinished, { startupMs, processingMs: Date.now() - t1, totalMs: Date.now() - t0 }, options.projectId);
+    io.report(renderReport(run));
+    const code = unfinished || !run.comparison.ok ? 1 : 0;
+    if (options.jsonPath) writeRunJson(options.jsonPath, run, res, code);
+    if (!options.keep) return code;
+    return await stayUp(up, options, res, io, stopped);
+  } catch (err) {
+    io.progress(failureText(err));
+    return 1;
+  } finally {
+    await res.close();
+  }
+}
+
+/** Starts the stand-ins, the emulators and the functions, then creates the topology and the observers. */
+async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Console): Promise<Running> {
+  const logDir = join(mkdtempSync(join(tmpdir(), 'event-recovery-')), 'logs');
+  mkdirSync(logDir);
+  io.progress('starting the Pub/Sub and Firestore emulators and the functions...');
+  const standInEnv: Record<string, string> = {};
+  for (const stand of options.standIns ?? STAND_INS) {
+    const running = await stand.start(demo.world);
+    res.standIns.push(running);
+    Object.assign(standInEnv, stand.env(running.url));
+  }
+  const [pubsubPort, firestorePort] = await Promise.all([freePort(), freePort()]);
+  const hosts = { pubsub: { host: `127.0.0.1:${pubsubPort}` }, firestore: { host: `127.0.0.1:${firestorePort}` } };
+  const env = { ...process.env, ...emulatorEnv(hosts.pubsub, hosts.firestore, options.projectId), ...standInEnv };
+  // The functions reach the emulators only when a message arrives, so everything starts at once.
+  const [, outcomes] = await Promise.all([
+    Promise.all([startEmulator('pubsub', { port: pubsubPort }), startEmulator('firestore', { port: firestorePort })]).then((e) => (res.emulators = e)),
+    Promise.all(
+      topology.functions.map(async (f) => {
+        const outcome = await serveFunction(f.name, { source: options.source, env, logDir });
+        if (outcome.kind === 'served') res.functions.push(outcome.fn);
+        return outcome;
+      }),
+    ),
+  ]);
+  for (const o of outcomes) {
+    if (o.kind !== 'absent') continue;
+    const subs = resolveSubscriptions(topology).filter((s) => s.function === o.name).map((s) => s.name);
+    io.progress(`  ${o.name}: not in ${options.source} yet; skipped, its subscription${subs.length === 1 ? '' : 's'} (${subs.join(', ')}) created as pull`);
+  }
+  const served = new Map(res.functions.map((f) => [f.name, f]));
+  if (!served.has('validator')) throw new StackError(`the validator is not registered by ${options.source}: nothing would read events-raw`);
+
+  // Pushes reach each function through a gateway that records what it acknowledged.
+  const gateways = new Map<string, PushGateway>();
+  for (const fn of res.functions) {
+    const gateway = await PushGateway.start(fn.url);
+    res.gateways.push(gateway);
+    gateways.set(fn.name, gateway);
+  }
+  const pubsub = new PubSub({ projectId: options.projectId, apiEndpoint: hosts.pubsub.host });
+  res.pubsub = pubsub;
+  const subscriptions = await ensureTopology(pubsub, topology, { pushEndpoint: (fn) => gateways.get(fn)?.url });
+  const observer = await TopicObserver.start(
+    pubsub,
+    topology.topics.map((t) => t.name),
+  );
+  res.observer = observer;
+  const pushes = subscriptions.flatMap((sub) => {
+    const gateway = sub.function ? gateways.get(sub.function) : undefined;
+    return gateway ? [{ sub, gateway }] : [];
+  });
+  return { hosts, logDir, served, pubsub, observer, pushes };
+}
+
+/**
+ * Publishes the demo slice by slice, each once every function is done with the one before, then
+ * lets the scheduler tick once, then waits until the pipeline is quiet. On timeout, says what
+ * is still outstanding instead of throwing.
+ */
+async function playDemo(up: Running, demo: Demo, options: StackOptions, res: Resources, io: Console): Promise<{ tracker: Progress; unfinished?: string[] }> {
+  const tracker = new Progress(up.observer, up.pushes);
+  const deadline = Date.now() + options.timeoutMs;
+  const watch = () => assertRunning(res.functions);
+  io.progress(`publishing the demo stream: ${demo.messages.length} messages, ${demo.faults.length} faults injected...`);
+  try {
+    const raw = rawTopic(up.pubsub);
+    for (const { index, messages } of slices(demo, sliceWidth(options.slicesInFlight))) {
+      const started = Date.now();
+      await waitUntil(() => tracker.doneThrough(index - options.slicesInFlight), deadline, watch);
+      const ids = await Promise.all(messages.map((m) => publishPayload(raw, m.data)));
+      for (const id of ids) tracker.published(id, index);
+      if (options.verbose) io.progress(`  slice ${index}: ${messages.length} messages, published after waiting ${Date.now() - started} ms; ${tracker.latencies()}`);
+    }
+    await waitUntil(() => tracker.caughtUp(), deadline, watch);
+    if (consumesTicks(up)) await tick(up.pubsub);
+    io.progress('waiting for the pipeline to go quiet...');
+    await waitUntil(() => tracker.caughtUp() && Date.now() - tracker.lastActivity() >= options.quietMs, deadline, watch);
+    return { tracker };
+  } catch (err) {
+    if (!(err instanceof TimeoutError)) throw err;
+    return { tracker, unfinished: tracker.outstanding(res.functions) };
+  }
+}
+
+function summarize(up: Running, demo: Demo, tracker: Progress, unfinished: string[] | undefined, timings: StackRun['timings'], projectId: string): StackRun {
+  const findings = collectFindings(up.observer);
+  return {
+    projectId,
+    demo,
+    published: tracker.publishedCount,
+    counts: up.observer.counts(),
+    findings,
+    comparison: compareWithFaults(demo.faults, findings, new Set(up.served.keys())),
+    functions: topology.functions.map(({ name }) => {
+      const fn = up.served.get(name);
+      if (!fn) return { name, served: false };
+      const deliveries = up.pushes.filter((p) => p.sub.function === name).map((p) => p.gateway.stats(p.sub.name));
+      return {
+        name,
+        served: true,
+        logPath: fn.logPath,
+        lines: fn.activity.lines,
+        errors: fn.activity.errors,
+        pushes: deliveries.reduce((n, d) => n + d.requests, 0),
+        acked: deliveries.reduce((n, d) => n + d.acked.size, 0),
+        failed: deliveries.reduce((n, d) => n + d.failed, 0),
+      };
+    }),
+    logDir: up.logDir,
+    timings,
+    ...(unfinished ? { unfinished } : {}),
+  };
+}
+
+/** `npm run dev`: prints how to publish, echoes each new finding, ticks like Cloud Scheduler, until a signal or a crash. */
+async function stayUp(up: Running, options: StackOptions, res: Resources, io: Console, stopped: Promise<number>): Promise<number> {
+  io.report(devInstructions(options.projectId, up.hosts, up.logDir));
+  if (consumesTicks(up)) res.timers.push(setInterval(() => void tick(up.pubsub).catch(() => undefined), TICK_INTERVAL_MS));
+  up.observer.onMessage((m) => {
+    if (m.topic !== TOPICS.findings) return;
+    const f = parseFinding(m.data);
+    io.report(`${new Date().toISOString().slice(11, 19)}  finding  ${f ? `${f.kind}/${f.action}  ${describeFinding(f)}` : maskText(m.data.toString('utf8'))}\n`);
+  });
+  return Promise.race([stopped, crashed(res, io)]);
+}
+
+/**
+ * The events in flight span less than the gap grace period (the slices in flight, plus the
+ * moment an event on time takes to arrive), so no reordering can make a gap look older than it
+ * is; and a copy re-sent a grace period after its original (demo.ts) lands at least
+ * `inFlight` slices later, so it goes out only once its original went through.
+ */
+export function sliceWidth(inFlight: number): number {
+  return Math.floor((GAP_GRACE_MS - DELIVERY_JITTER_MS) / inFlight);
+}
+
+/** The demo in slices of arrival time; `index` counts slice widths from the stream's start, empty ones too. */
+function* slices(demo: Demo, sliceMs: number): Generator<{ index: number; messages: DemoMessage[] }> {
+  let current: DemoMessage[] = [];
+  let index = 0;
+  for (const m of demo.messages) {
+    const i = Math.max(0, Math.floor((m.arrivalMs - demo.startMs) / sliceMs));
+    if (i !== index && current.length > 0) {
+      yield { index, messages: current };
+      current = [];
+    }
+    index = i;
+    current.push(m);
+  }
+  if (current.length > 0) yield { index, messages: current };
+}
+
+/** One scheduler tick (gap-detector's `ticks`); Cloud Scheduler sends one a minute in GCP. */
+function tick(pubsub: PubSub): Promise<string> {
+  return pubsub.topic(TOPICS.ticks).publishMessage({ json: { scheduled_at: new Date().toISOString(), by: 'local-stack' } });
+}
+const TICK_INTERVAL_MS = 60_000;
+
+function consumesTicks(up: Running): boolean {
+  return up.pushes.some((p) => p.sub.topic === TOPICS.ticks);
+}
+
+function assertRunning(functions: readonly ServedFunction[]): void {
+  for (const f of functions) {
+    const { exitCode, signalCode } = f.process.child;
+    if (exitCode !== null || signalCode !== null) {
+      throw new FunctionStartError(`${f.name} stopped (${exitCode ?? signalCode}) while the demo ran; see ${f.logPath}`, f.name, f.logPath, f.activity.tail);
+    }
+  }
+}
+
+/** Settles with exit code 1 when a served function dies on its own (keep mode watches for that). */
+function crashed(res: Resources, io: Console): Promise<number> {
+  return new Promise((resolve) => {
+    for (const f of res.functions) {
+      void f.process.exited.then(() => {
+        if (res.isClosing) return;
+        io.progress(failureText(new FunctionStartError(`${f.name} stopped; see ${f.logPath}`, f.name, f.logPath, f.activity.tail)));
+        resolve(1);
+      });
+    }
+  });
+}
+
+function parseFinding(data: Buffer): Finding | undefined {
+  try {
+    const value = JSON.parse(data.toString('utf8')) as Finding;
+    return typeof value === 'object' && value !== null && typeof value.kind === 'string' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The findings seen, each once: a redelivered handler republishes a finding under the same `finding_id`. */
+function collectFindings(observer: TopicObserver): Finding[] {
+  const seen = new Set<string>();
+  const findings: Finding[] = [];
+  for (const m of observer.messages(TOPICS.findings)) {
+    const key = m.attributes.finding_id ?? m.id;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const f = parseFinding(m.data);
+    if (f) findings.push(f);
+  }
+  return findings;
+}
+
+function writeRunJson(path: string, run: StackRun, res: Resources, exitCode: number): void {
+  const { demo, ...rest } = run;
+  // Process ids are also process-group ids: a test can check that none is left.
+  const processes = [
+    ...res.emulators.map((e) => ({ name: `${e.name}-emulator`, pid: e.pid, host: e.host })),
+    ...res.functions.map((f) => ({ name: f.name, pid: f.process.pid, url: f.url })),
+  ];
+  writeFileSync(path, `${JSON.stringify({ exitCode, ...rest, faults: demo.faults, processes }, null, 2)}\n`);
+}
+
+function failureText(err: unknown): string {
+  if (err instanceof FunctionStartError) {
+    return `event-recovery: ${err.message}\n${err.tail.map((l) => `  | ${l}`).join('\n')}\n`;
+  }
+  if (err instanceof StackError || (err as Error).name === 'EmulatorUnavailableError') return `event-recovery: ${(err as Error).message}\n`;
+  return `event-recovery: ${(err as Error).stack ?? String(err)}\n`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const USAGE = `Usage: node dist/local/stack.js [--keep] [options]     (npm start, npm run dev)
+
+Starts the Pub/Sub and Firestore emulators, creates the topology, serves every built function
+with the Functions Framework, publishes the demo stream with its injected faults, prints the
+recovery report once the pipeline is quiet, and stops everything it started.
+
+Options:
+  --keep               keep the stack up after the report and print how to publish to it
+  --seed N             demo seed (default ${DEFAULT_OPTIONS.seed})
+  --project ID         project id on the emulators (default ${DEFAULT_OPTIONS.projectId})
+  --timeout SECONDS    bound on publishing and processing the demo (default ${DEFAULT_OPTIONS.timeoutMs / 1000})
+  --verbose            show each published slice of the demo and the functions' handler times
+  --json FILE          also write the run (counts, findings, comparison, process ids) as JSON
+  --write-demo FILE    write the demo as NDJSON (with FILE's .rates.json and .faults.json) and exit:
+                       no emulator needed; replay it with event-recovery replay
+  -h, --help           this text
+
+Exit status: 0 when the report is printed and every fault the served functions detect was found;
+1 otherwise (gcloud missing, a function failed, the pipeline did not go quiet, a mismatch).
+`;
+
+const REPLAY_HINT = 'npm run demo:ndjson -- demo.ndjson && npm run replay -- demo.ndjson --rates demo.rates.json';
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      keep: { type: 'boolean', default: false },
+      seed: { type: 'string' },
+      project: { type: 'string' },
+      timeout: { type: 'string' },
+      json: { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+      'write-demo': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const number = (text: string | undefined, name: string, fallback: number) => {
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n <= 0) throw new StackError(`--${name} must be a positive whole number`);
+    return n;
+  };
+  const options: StackOptions = {
+    ...DEFAULT_OPTIONS,
+    keep: values.keep,
+    seed: number(values.seed, 'seed', DEFAULT_OPTIONS.seed),
+    projectId: values.project ?? DEFAULT_OPTIONS.projectId,
+    timeoutMs: number(values.timeout, 'timeout', DEFAULT_OPTIONS.timeoutMs / 1000) * 1000,
+    ...(values.json ? { jsonPath: values.json } : {}),
+    verbose: values.verbose,
+  };
+  if (values['write-demo'] !== undefined) {
+    const demo = buildDemo({ now: Date.now(), seed: options.seed });
+    const paths = writeDemoFiles(demo, values['write-demo']);
+    process.stdout.write(
+      `wrote ${demo.messages.length} events to ${paths.events}, rates to ${paths.rates}, the ${demo.faults.length} injected faults to ${paths.faults}\n` +
+        `replay it: npm run replay -- ${paths.events} --rates ${paths.rates} --now ${new Date(demo.now).toISOString()}\n`,
+    );
+    return 0;
+  }
+  if (!onPath('gcloud')) {
+    process.stderr.write(`event-recovery: the local stack needs the Google Cloud CLI (gcloud) for its emulators and it is not on PATH; run the demo embedded instead: ${REPLAY_HINT}\n`);
+    return 1;
+  }
+  return runStack(options);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      const usage = err instanceof StackError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+      process.stderr.write(`event-recovery: ${usage ? (err as Error).message : ((err as Error).stack ?? String(err))}\n`);
+      process.exit(usage ? 2 : 1);
+    },
+  );
+}

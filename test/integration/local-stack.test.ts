@@ -1,0 +1,137 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Finding } from '../../shared/findings';
+import type { Comparison } from '../../local/expected';
+import type { InjectedFault } from '../../local/demo';
+
+/**
+ * The local stack end to end, as `npm run dev` runs it: the built entry (dist/local/stack.js) as
+ * a child process with its own emulators and functions. It must print the report, find every
+ * invalid and duplicate event the demo injected and nothing else of those kinds, take an event
+ * published with the printed instructions, and on Ctrl-C stop every process it started.
+ */
+const ROOT = join(__dirname, '..', '..');
+const KINDS = new Set(['invalid', 'duplicate']);
+
+interface RunJson {
+  exitCode: number;
+  published: number;
+  counts: Record<string, number>;
+  findings: Finding[];
+  comparison: Comparison;
+  faults: InjectedFault[];
+  unfinished?: string[];
+  processes: Array<{ name: string; pid: number; host?: string }>;
+}
+
+/** Builds dist/ when a source is newer than what it compiled to (jest itself runs the sources). */
+function ensureBuilt(): void {
+  const staleFile = (path: string) => {
+    const out = join(ROOT, 'dist', path.replace(/\.ts$/, '.js'));
+    return !existsSync(out) || statSync(out).mtimeMs < statSync(join(ROOT, path)).mtimeMs;
+  };
+  const stale = (dir: string): boolean =>
+    readdirSync(join(ROOT, dir), { withFileTypes: true }).some((entry) => {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) return stale(path);
+      return /\.(ts|json)$/.test(entry.name) && !entry.name.endsWith('.d.ts') && staleFile(path);
+    });
+  if (!staleFile('index.ts') && !['functions', 'shared', 'local', 'replay', 'cli'].some(stale)) return;
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('npm run dev: the local stack with the demo stream', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'local-stack-test-'));
+  const jsonPath = join(dir, 'run.json');
+  let child: ChildProcess;
+  let stdout = '';
+  let stderr = '';
+  let exited: Promise<number | null>;
+
+  beforeAll(() => {
+    ensureBuilt();
+    child = spawn(process.execPath, [join(ROOT, 'dist', 'local', 'stack.js'), '--keep', '--json', jsonPath], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PUBSUB_EMULATOR_HOST: '', FIRESTORE_EMULATOR_HOST: '' },
+    });
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }, 60_000);
+
+  afterAll(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL'); // the watchdogs then take its process groups down
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('prints the report, finds exactly the injected invalid and duplicate events, serves a published event, and stops everything on Ctrl-C', async () => {
+    const running = await until('the stack to stay up', () => (stdout.includes('Ctrl-C stops it all') ? true : undefined), 100_000).catch((err: Error) => {
+      throw new Error(`${err.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+    });
+    expect(running).toBe(true);
+
+    expect(stdout).toContain('event-recovery local stack: recovery report');
+    for (const section of ['Flow per stage', 'Findings', 'Examples (personal data masked)', 'Injected faults vs findings', 'Function logs']) {
+      expect(stdout).toContain(section);
+    }
+    const run = JSON.parse(readFileSync(jsonPath, 'utf8')) as RunJson;
+    expect(run.unfinished).toBeUndefined();
+    expect(run.exitCode).toBe(run.comparison.ok ? 0 : 1);
+    expect(run.counts['events-raw']).toBe(run.published);
+
+    // Exactly what the validator and deduplicator should have found: every expected finding of
+    // theirs matched, and no finding of their kinds that the manifest does not explain.
+    const ours = run.comparison.injectors.filter((o) => o.detectedBy === 'validator' || o.detectedBy === 'deduplicator');
+    expect(ours.map((o) => o.injector)).toEqual(expect.arrayContaining(['invalid: bad JSON', 'duplicate: same id', 'duplicate: same business key', 'duplicate: same content']));
+    for (const o of ours) {
+      expect({ injector: o.injector, checked: o.checked, missed: o.missed }).toEqual({ injector: o.injector, checked: true, missed: [] });
+      expect(o.matched).toBe(o.expected);
+    }
+    expect(run.comparison.unexpected.filter((f) => KINDS.has(f.kind))).toEqual([]);
+    const expectedCount = (kind: string) => run.faults.flatMap((f) => f.expect).filter((e) => e.match.kind === kind).length;
+    expect(run.findings.filter((f) => f.kind === 'invalid')).toHaveLength(expectedCount('invalid'));
+    expect(run.findings.filter((f) => f.kind === 'duplicate')).toHaveLength(expectedCount('duplicate'));
+    expect(new Set(run.findings.filter((f) => f.kind === 'duplicate').map((f) => f.basis))).toEqual(new Set(['id', 'business_key', 'content']));
+    expect(run.counts['events-invalid']).toBe(expectedCount('invalid'));
+
+    // Publish one more event the way the printed instructions say; the stack prints its finding.
+    const pubsubHost = run.processes.find((p) => p.name === 'pubsub-emulator')!.host!;
+    expect(stdout).toContain(`PUBSUB_EMULATOR_HOST=${pubsubHost}`);
+    execFileSync(process.execPath, [join(ROOT, 'dist', 'local', 'publish.js'), '-'], {
+      input: '{"specversion":"1.0","id":"typed-by-hand","source":"//test/shell","type":"lead.deleted","time":"2026-03-01T10:00:00Z","data":{}}\n',
+      env: { ...process.env, PUBSUB_EMULATOR_HOST: pubsubHost, GOOGLE_CLOUD_PROJECT: 'event-recovery-local' },
+    });
+    await until('the live finding', () => (/finding\s+invalid\/dropped\s+typed-by-hand/.test(stdout) ? true : undefined), 20_000);
+
+    // Ctrl-C: everything stops, and dev mode exits 0.
+    const groups = run.processes.map((p) => p.pid);
+    expect(groups.every(groupAlive)).toBe(true);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    await until('every process group to be gone', () => (groups.some(groupAlive) ? undefined : true), 10_000);
+  }, 150_000);
+});

@@ -1,0 +1,175 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { validateJson } from '../../shared/events/validate';
+import type { Finding } from '../../shared/findings';
+import { runReplay } from '../../replay/run';
+import { buildStages } from '../../replay/stages';
+import { buildDemo, SOURCES, writeDemoFiles, type Demo, type DemoEvent } from '../../local/demo';
+import { compareWithFaults } from '../../local/expected';
+
+const NOW = Date.parse('2026-03-01T12:00:00Z');
+const MINUTE = 60_000;
+
+/** The demo read back: what a consumer sees, and what the manifest expects of it. */
+function inspect(demo: Demo) {
+  const events: Array<DemoEvent & { arrivalMs: number }> = [];
+  for (const m of demo.messages) {
+    try {
+      events.push({ ...(JSON.parse(m.data) as DemoEvent), arrivalMs: m.arrivalMs });
+    } catch {
+      /* the bad-JSON fault */
+    }
+  }
+  const valid = events.filter((e) => validateJson(JSON.stringify(e), { now: demo.now, maxFutureMs: 5 * MINUTE }).ok);
+  const expected = demo.faults.flatMap((f) => f.expect.map((e) => e.match));
+  return { events, valid, expected };
+}
+
+/** Accepted events by the duplicate rules, for the kinds of duplicate the demo makes. */
+function firstArrivals(events: DemoEvent[]): DemoEvent[] {
+  const seen = new Set<string>();
+  return events.filter((e) => {
+    const key = e.type === 'card.scanned' ? `c${String(e.data.card_id)}` : e.type === 'sale.recorded' ? `s${String(e.data.order_id)}` : undefined;
+    const keys = [`i${e.id}`, ...(key ? [key] : []), JSON.stringify([e.source, e.type, Date.parse(e.time), e.data])];
+    if (keys.some((k) => seen.has(k))) return false;
+    for (const k of keys) seen.add(k);
+    return true;
+  });
+}
+
+const bySourceAndNumber = (a: { source: string; n: number }, b: { source: string; n: number }) => a.source.localeCompare(b.source) || a.n - b.n;
+const byId = (a: { event_id?: string }, b: { event_id?: string }) => String(a.event_id).localeCompare(String(b.event_id));
+
+describe('the demo stream', () => {
+  const demo = buildDemo({ now: NOW });
+  const { events, expected } = inspect(demo);
+
+  it('is deterministic: the same seed and clock give the same stream; another seed another one; midnight changes nothing but times', () => {
+    expect(buildDemo({ now: NOW })).toEqual(demo);
+    expect(buildDemo({ now: NOW, seed: 7 }).messages).not.toEqual(demo.messages);
+    const acrossMidnight = buildDemo({ now: Date.parse('2026-03-02T00:30:00Z') });
+    const ids = (d: Demo) => d.messages.map((m) => /"id":"([^"]+)"/.exec(m.data)?.[1]);
+    expect(ids(acrossMidnight)).toEqual(ids(demo));
+    expect(Object.keys(acrossMidnight.world.rates.days)).toEqual(['2026-03-01', '2026-03-02']);
+  });
+
+  it('is a few hundred events of every catalog type, in arrival order, within the two hours before the clock', () => {
+    expect(demo.messages.length).toBeGreaterThan(250);
+    expect(demo.messages.length).toBeLessThan(500);
+    expect(new Set(events.map((e) => e.type))).toEqual(
+      new Set(['card.scanned', 'lead.created', 'crm.synced', 'lead.tagged', 'followup.sent', 'call.completed', 'sale.recorded', 'discount.issued', 'lead.deleted']),
+    );
+    const arrivals = demo.messages.map((m) => m.arrivalMs);
+    expect(arrivals).toEqual([...arrivals].sort((a, b) => a - b));
+    expect(demo.endMs).toBeLessThanOrEqual(NOW);
+    expect(demo.endMs - demo.startMs).toBe(120 * MINUTE);
+    const sales = events.filter((e) => e.type === 'sale.recorded' && e.source === SOURCES.checkout);
+    expect(new Set(sales.map((e) => e.data.currency))).toEqual(new Set(['USD', 'EUR', 'JPY', 'KWD']));
+  });
+
+  it('injects every kind of fault the issue names', () => {
+    const injectors = [...new Set(demo.faults.map((f) => f.injector))];
+    for (const name of ['bad JSON', 'unknown type', 'missing field', 'time in the future', 'bad currency', 'same id', 'same business key', 'same content', 'dropped sequence numbers', 'broken chains', 'late arrival']) {
+      expect(injectors.some((i) => i.endsWith(name))).toBe(true);
+    }
+    const bases = expected.filter((m) => m.kind === 'duplicate').map((m) => m.basis);
+    expect(new Set(bases)).toEqual(new Set(['id', 'business_key', 'content']));
+  });
+
+  describe.each([
+    { seed: 20260301, now: NOW },
+    { seed: 1, now: NOW },
+    { seed: 42, now: Date.parse('2026-03-02T00:30:00Z') },
+    { seed: 99991, now: Date.parse('2026-07-15T08:12:34Z') },
+  ])('seed $seed: the manifest is consistent with the stream', ({ seed, now }) => {
+    const d = buildDemo({ now, seed });
+    const { events: evs, valid, expected: exp } = inspect(d);
+
+    it('rejects exactly the messages the manifest expects as invalid', () => {
+      const invalid = d.messages.filter((m) => !validateJson(m.data, { now, maxFutureMs: 5 * MINUTE }).ok);
+      expect(invalid).toHaveLength(exp.filter((m) => m.kind === 'invalid').length);
+    });
+
+    it('leaves exactly the expected sequence numbers missing, and delivers the late ones late', () => {
+      const seen = new Map<string, number[]>();
+      for (const e of evs) if (e.sequence) seen.set(e.source, [...(seen.get(e.source) ?? []), Number(e.sequence)]);
+      const missing: Array<{ source: string; n: number }> = [];
+      for (const [source, numbers] of seen) {
+        const present = new Set(numbers);
+        for (let n = Math.min(...numbers); n <= Math.max(...numbers); n++) if (!present.has(n)) missing.push({ source, n });
+      }
+      const late = evs.filter((e) => exp.some((m) => m.kind === 'late' && m.event_id === e.id));
+      const gapNumbers = exp
+        .filter((m) => m.kind === 'gap')
+        .flatMap((m) => Array.from({ length: m.to_sequence! - m.from_sequence! + 1 }, (_, i) => ({ source: m.source!, n: m.from_sequence! + i })));
+      expect([...missing, ...late.map((e) => ({ source: e.source, n: Number(e.sequence) }))].sort(bySourceAndNumber)).toEqual(gapNumbers.sort(bySourceAndNumber));
+      expect(late.length).toBeGreaterThan(0);
+      for (const e of late) {
+        expect(e.arrivalMs - Date.parse(e.time)).toBeGreaterThan(20 * MINUTE);
+        // Other numbers of its source arrive on time, more than the grace period before the late one.
+        const revealer = evs.find((x) => x.source === e.source && Number(x.sequence) === Number(e.sequence) + 1)!;
+        expect(e.arrivalMs - Date.parse(revealer.time)).toBeGreaterThan(5 * MINUTE);
+      }
+    });
+
+    it('breaks exactly the chains it expects broken, among those whose deadline the stream passes', () => {
+      const accepted = firstArrivals(valid);
+      const links = [
+        { upstream: 'card.scanned', successor: 'lead.created', key: 'card_id', minutes: 10 },
+        { upstream: 'lead.created', successor: 'crm.synced', key: 'lead_id', minutes: 15 },
+        { upstream: 'crm.synced', successor: 'followup.sent', key: 'lead_id', minutes: 60 },
+      ];
+      const broken: Array<{ event_id: string; expected_type: string }> = [];
+      for (const link of links) {
+        for (const up of accepted.filter((e) => e.type === link.upstream)) {
+          if (Date.parse(up.time) + link.minutes * MINUTE >= d.endMs) continue;
+          const key = up.data[link.key];
+          if (!accepted.some((e) => e.type === link.successor && e.data[link.key] === key)) broken.push({ event_id: up.id, expected_type: link.successor });
+        }
+      }
+      const chainFaults = exp.filter((m) => m.kind === 'chain_broken').map((m) => ({ event_id: m.event_id, expected_type: m.expected_type }));
+      expect(broken.sort(byId)).toEqual(chainFaults.sort(byId));
+    });
+
+    it('gives the embedded replay exactly the findings it expects, of every function the replay runs', async () => {
+      const out = mkdtempSync(join(tmpdir(), 'demo-replay-'));
+      try {
+        const options = { now, env: {}, rates: d.world.rates };
+        await runReplay({ input: Readable.from(d.messages.map((m) => `${m.data}\n`)), outDir: out, ...options });
+        const findings = readFileSync(join(out, 'findings.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Finding);
+        const detectors = new Set(['validator', 'deduplicator', ...buildStages(options).map((s) => s.name)]);
+        const comparison = compareWithFaults(d.faults, findings, detectors);
+        expect(comparison.unexpected).toEqual([]);
+        expect(comparison.injectors.flatMap((o) => (o.checked ? o.missed : []))).toEqual([]);
+        expect(comparison.injectors.filter((o) => o.checked).map((o) => o.detectedBy)).toEqual(expect.arrayContaining(['validator', 'deduplicator']));
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    });
+
+    it('records the truth the stand-ins serve: every payment intent and call, with the amounts of the stream', () => {
+      for (const sale of firstArrivals(valid).filter((e) => e.type === 'sale.recorded' && e.data.payment_intent_id)) {
+        const pi = d.world.paymentIntents.find((p) => p.id === sale.data.payment_intent_id);
+        expect(pi).toMatchObject({ amount: sale.data.amount, currency: String(sale.data.currency).toLowerCase(), status: 'succeeded' });
+      }
+      for (const call of evs.filter((e) => e.type === 'call.completed')) {
+        expect(d.world.calls.find((c) => c.sid === call.data.call_sid)).toMatchObject({ duration: call.data.duration_seconds, status: 'completed' });
+      }
+    });
+  });
+
+  it('writes the stream, its rates and its faults for event-recovery replay', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'demo-files-'));
+    try {
+      const paths = writeDemoFiles(demo, join(dir, 'demo.ndjson'));
+      expect(readFileSync(paths.events, 'utf8').split('\n').slice(0, -1)).toEqual(demo.messages.map((m) => m.data));
+      const rates = JSON.parse(readFileSync(paths.rates, 'utf8'));
+      expect(rates).toMatchObject({ base: 'USD', days: { '2026-03-01': { USD: 1, EUR: expect.any(Number), JPY: expect.any(Number), KWD: expect.any(Number) } } });
+      expect(JSON.parse(readFileSync(paths.faults, 'utf8')).faults).toHaveLength(demo.faults.length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
