@@ -3,14 +3,17 @@
  * the same generated log, in the same run, each in its own process; prints events/s, the ratio
  * and peak RSS. Figures are printed, never asserted: these machines are shared and noisy.
  *
- *   npm run bench                      500,000 events, then 1,000,000 for the memory figure
- *   npm run bench -- --events 200000   one size only
+ *   npm run bench                      500,000 events, then 1,000,000 for the memory figure, then
+ *                                      gap-detector against the Firestore emulator
+ *   npm run bench -- --events 200000   one replay size only
+ *   npm run bench -- --no-firestore    skip the gap-detector / Firestore part
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { benchGapDetector } from './gap-detector';
 import { generateLog } from './generate';
 
 interface Pass {
@@ -61,6 +64,7 @@ async function main() {
     options: {
       events: { type: 'string' },
       rounds: { type: 'string', default: '3' },
+      'no-firestore': { type: 'boolean', default: false },
     },
   });
   const rounds = Number(values.rounds);
@@ -71,6 +75,10 @@ async function main() {
   }
   for (const n of sizes) {
     for (const line of await benchReplay(n, n > 500_000 ? 1 : rounds)) process.stdout.write(`${line}\n`);
+  }
+  if (!values['no-firestore']) {
+    process.env.METADATA_SERVER_DETECTION ??= 'none';
+    for (const line of await benchGapDetector()) process.stdout.write(`${line}\n`);
   }
 }
 
