@@ -9,6 +9,7 @@
  * or chain deadline before the stream ends.
  */
 import { writeFileSync } from 'node:fs';
+import { CallCompletedData, SaleRecordedData } from '../shared/events/catalog';
 import { minorUnitExponent, toUsdCents } from '../shared/events/currency';
 import { utcDate } from '../shared/events/time';
 import type { Finding, FindingKind } from '../shared/findings';
@@ -47,10 +48,19 @@ export interface ExpectedFinding {
   readonly reasonIncludes?: string;
 }
 
+/**
+ * An external truth a checker compares events with: the day's exchange rates, Stripe, Twilio.
+ * The local stack serves a stand-in for each; `event-recovery replay` has rates only with
+ * `--rates`, Stripe and Twilio only with their credentials.
+ */
+export type ExternalLookup = 'rates' | 'stripe' | 'twilio';
+
 /** One injected fault: what was done to the stream and what the pipeline should report. */
 export interface InjectedFault {
   readonly injector: string;
   readonly detectedBy: FunctionName;
+  /** What `detectedBy` must be able to look up to see the fault at all; nothing when absent. */
+  readonly needs?: readonly ExternalLookup[];
   readonly detail: string;
   readonly expect: readonly ExpectedFinding[];
 }
@@ -259,15 +269,24 @@ export class DemoBuilder {
    * of its flow) touched. Throws when there is none: the demo is too small for its injectors.
    */
   pick(what: string, where: (item: Item & { event: DemoEvent }) => boolean, options: { wholeFlow?: boolean } = {}): Item & { event: DemoEvent } {
-    const candidates = this.items.filter(
-      (i): i is Item & { event: DemoEvent } =>
-        i.event !== undefined && !i.touched && (!options.wholeFlow || this.flow(i).every((f) => !f.touched)) && where(i as Item & { event: DemoEvent }),
-    );
+    const candidates = this.candidates(where, options);
     if (candidates.length === 0) throw new Error(`demo: no event left for ${what}`);
     const item = this.rng.pick(candidates);
     if (options.wholeFlow) for (const f of this.flow(item)) f.touched = true;
     item.touched = true;
     return item;
+  }
+
+  /** Whether `pick` would find an event: for a fault that is made only where the stream allows. */
+  available(where: (item: Item & { event: DemoEvent }) => boolean): boolean {
+    return this.candidates(where, {}).length > 0;
+  }
+
+  private candidates(where: (item: Item & { event: DemoEvent }) => boolean, options: { wholeFlow?: boolean }): Array<Item & { event: DemoEvent }> {
+    return this.items.filter(
+      (i): i is Item & { event: DemoEvent } =>
+        i.event !== undefined && !i.touched && (!options.wholeFlow || this.flow(i).every((f) => !f.touched)) && where(i as Item & { event: DemoEvent }),
+    );
   }
 
   /** The events of a business flow (card → lead → CRM → follow-up), in time order. */
@@ -512,6 +531,7 @@ function number(b: DemoBuilder): void {
 export interface FaultInjector {
   readonly name: string;
   readonly detectedBy: FunctionName;
+  readonly needs?: readonly ExternalLookup[];
   readonly stage: 'produced' | 'delivered';
   inject(b: DemoBuilder): Array<{ detail: string; expect: ExpectedFinding[] }>;
 }
@@ -542,6 +562,44 @@ function invalidEvent(name: string, make: (b: DemoBuilder) => { event: DemoEvent
     },
   };
 }
+
+// The incorrect-event faults change what a producer recorded (or what Stripe and Twilio say) in
+// events of the clean traffic: sales of the checkout and calls of the telephony producer.
+
+type Picked = Item & { event: DemoEvent };
+const about = (item: Picked) => ({ event_id: item.event.id, type: item.event.type, source: item.event.source });
+/** Changes fields of an event's data where the producer wrote them; `undefined` removes one. */
+const setData = (item: Picked, changes: Record<string, unknown>) => {
+  const data: Record<string, unknown> = { ...item.event.data, ...changes };
+  for (const [key, value] of Object.entries(changes)) if (value === undefined) delete data[key];
+  item.event.data = data;
+};
+/** The checkers see every event whatever its time; this keeps the faults clear of the stream's edges. */
+const CHECKED_LEAD_MS = 10 * MINUTE;
+
+const isSale = (b: DemoBuilder, i: Picked) => i.event.type === 'sale.recorded' && i.event.source === SOURCES.checkout && b.early(i.timeMs, CHECKED_LEAD_MS);
+function pickSale(b: DemoBuilder, what: string, where: (sale: SaleRecordedData) => boolean): { item: Picked; sale: SaleRecordedData } {
+  const item = b.pick(what, (i) => isSale(b, i) && where(SaleRecordedData.parse(i.event.data)));
+  return { item, sale: SaleRecordedData.parse(item.event.data) };
+}
+/** A call and what Twilio knows of it. */
+function pickCall(b: DemoBuilder, what: string): { item: Picked; truth: CallTruth } {
+  const item = b.pick(what, (i) => i.event.type === 'call.completed' && b.early(i.timeMs, CHECKED_LEAD_MS));
+  const sid = CallCompletedData.parse(item.event.data).call_sid;
+  const truth = b.world.calls.find((c) => c.sid === sid);
+  if (!truth) throw new Error(`demo: Twilio knows no call ${sid}`);
+  return { item, truth };
+}
+const lineItemsTotal = (sale: SaleRecordedData) => sale.line_items.reduce((sum, li) => sum + li.unit_amount * li.quantity, 0);
+/** What the revenue-checker corrects a wrong conversion to: DESIGN §2 with the day's rate. */
+const conversion = (b: DemoBuilder, item: Picked, sale: SaleRecordedData) => {
+  const rate = b.rate(sale.currency, item.timeMs);
+  return { rate, exponent: minorUnitExponent(sale.currency)!, amountUsd: toUsdCents(sale.amount, sale.currency, rate) };
+};
+const fxFinding = (item: Picked, action: 'corrected' | 'review', expected: number, actual: number, reasonIncludes?: string): ExpectedFinding => ({
+  match: { kind: 'fx_mismatch', action, ...about(item), field: 'amount_usd', expected, actual },
+  ...(reasonIncludes ? { reasonIncludes } : {}),
+});
 
 export const FAULT_INJECTORS: readonly FaultInjector[] = [
   {
@@ -726,6 +784,148 @@ export const FAULT_INJECTORS: readonly FaultInjector[] = [
       ];
     },
   },
+  {
+    name: 'incorrect: wrong total',
+    detectedBy: 'revenue-checker',
+    stage: 'produced',
+    inject(b) {
+      const { item, sale } = pickSale(b, 'a USD sale to total wrongly', (s) => s.currency === 'USD' && s.line_items.some((li) => li.quantity > 1));
+      const total = lineItemsTotal(sale);
+      const line = sale.line_items.find((li) => li.quantity > 1)!;
+      // One unit of a line item left out of the total, and that total converted (USD at 1):
+      // only the amount is wrong, and Stripe charged the line items' total.
+      const amount = total - line.unit_amount;
+      setData(item, { amount, amount_usd: amount });
+      return [
+        {
+          detail: `sale.recorded ${item.event.id}: amount ${amount} USD cents, the line items total ${total} (one ${line.sku} left out)`,
+          expect: [{ match: { kind: 'amount_mismatch', action: 'corrected', ...about(item), field: 'amount', expected: total, actual: amount } }],
+        },
+      ];
+    },
+  },
+  {
+    name: 'incorrect: inverted rate',
+    detectedBy: 'revenue-checker',
+    needs: ['rates'],
+    stage: 'produced',
+    inject(b) {
+      const { item, sale } = pickSale(b, 'a EUR sale to convert with the inverted rate', (s) => s.currency === 'EUR');
+      const { rate, exponent, amountUsd } = conversion(b, item, sale);
+      // USD per EUR taken for EUR per USD: multiplied by the rate instead of divided.
+      const recorded = Math.round(((sale.amount * 100) / 10 ** exponent) * rate);
+      setData(item, { amount_usd: recorded, fx_rate: Number((1 / rate).toPrecision(6)) });
+      return [
+        {
+          detail: `sale.recorded ${item.event.id}: ${sale.amount} EUR cents converted at 1/${rate} to ${recorded} US cents, not ${amountUsd}`,
+          expect: [fxFinding(item, 'corrected', amountUsd, recorded)],
+        },
+      ];
+    },
+  },
+  {
+    name: 'incorrect: unconverted amount',
+    detectedBy: 'revenue-checker',
+    needs: ['rates'],
+    stage: 'produced',
+    inject(b) {
+      // EUR where the stream has one left (the inverted rate takes one first), else JPY: either
+      // way the unconverted amount is off by a factor the checker corrects (≈1.09, ≈1.5).
+      const currency = b.available((i) => isSale(b, i) && i.event.data.currency === 'EUR') ? 'EUR' : 'JPY';
+      const { item, sale } = pickSale(b, 'a EUR or JPY sale to leave unconverted', (s) => s.currency === currency);
+      const { amountUsd } = conversion(b, item, sale);
+      setData(item, { amount_usd: sale.amount, fx_rate: undefined });
+      return [
+        {
+          detail: `sale.recorded ${item.event.id}: ${sale.amount} ${currency} minor units recorded as ${sale.amount} US cents, not ${amountUsd}`,
+          expect: [fxFinding(item, 'corrected', amountUsd, sale.amount)],
+        },
+      ];
+    },
+  },
+  {
+    name: 'incorrect: wrong minor-unit exponent',
+    detectedBy: 'revenue-checker',
+    needs: ['rates'],
+    stage: 'produced',
+    inject(b) {
+      // The checkout assumed two decimals for every currency: JPY has none (amount_usd 100 times
+      // too small), KWD three (10 times too large). Far beyond the review factor: for a person.
+      const currencies = ['JPY', 'KWD'].filter((c) => b.available((i) => isSale(b, i) && i.event.data.currency === c));
+      if (currencies.length === 0) throw new Error('demo: no event left for a JPY or KWD sale to convert with two decimals');
+      return currencies.map((currency) => {
+        const { item, sale } = pickSale(b, `a ${currency} sale to convert with two decimals`, (s) => s.currency === currency);
+        const { rate, amountUsd } = conversion(b, item, sale);
+        const recorded = Math.round((sale.amount * 100) / 10 ** 2 / rate);
+        setData(item, { amount_usd: recorded });
+        return {
+          detail: `sale.recorded ${item.event.id}: ${sale.amount} ${currency} minor units converted as if in hundredths, ${recorded} US cents, not ${amountUsd}`,
+          expect: [fxFinding(item, 'review', amountUsd, recorded, 'beyond the review factor')],
+        };
+      });
+    },
+  },
+  {
+    name: 'incorrect: payment failed',
+    detectedBy: 'revenue-checker',
+    needs: ['stripe'],
+    stage: 'produced',
+    inject(b) {
+      const { item, sale } = pickSale(b, 'a sale whose card payment failed', (s) => s.payment_intent_id !== undefined);
+      const pi = b.world.paymentIntents.find((p) => p.id === sale.payment_intent_id);
+      if (!pi) throw new Error(`demo: Stripe knows no PaymentIntent ${String(sale.payment_intent_id)}`);
+      // The checkout recorded the sale, but the card was declined: the sale itself is clean.
+      pi.status = 'requires_payment_method';
+      return [
+        {
+          detail: `sale.recorded ${item.event.id}: Stripe reports ${pi.id} as ${pi.status}`,
+          expect: [
+            {
+              match: { kind: 'payment_mismatch', action: 'review', ...about(item), field: 'status', expected: 'succeeded', actual: pi.status },
+              reasonIncludes: `PaymentIntent ${pi.id}`,
+            },
+          ],
+        },
+      ];
+    },
+  },
+  {
+    name: 'incorrect: wrong call duration',
+    detectedBy: 'call-duration-checker',
+    needs: ['twilio'],
+    stage: 'produced',
+    inject(b) {
+      const { item, truth } = pickCall(b, 'a call to record with its ringing');
+      // The telephony producer counted from the first ring; Twilio counts from the answer.
+      const recorded = truth.duration + b.rng.int(12, 45);
+      setData(item, { duration_seconds: recorded, started_at: iso(item.timeMs - recorded * 1000) });
+      return [
+        {
+          detail: `call.completed ${item.event.id}: ${recorded} s recorded, Twilio says ${truth.duration} s`,
+          expect: [{ match: { kind: 'call_duration_mismatch', action: 'corrected', ...about(item), field: 'duration_seconds', expected: truth.duration, actual: recorded } }],
+        },
+      ];
+    },
+  },
+  {
+    name: 'incorrect: call of 0 s',
+    detectedBy: 'call-duration-checker',
+    stage: 'produced',
+    inject(b) {
+      const { item, truth } = pickCall(b, 'a call that dropped at once');
+      // Answered and dropped at once: Twilio and the producer agree on 0 s, which still needs a
+      // person (a 0 s call the replay sees without Twilio too).
+      truth.duration = 0;
+      truth.startTime = iso(item.timeMs);
+      setData(item, { duration_seconds: 0, started_at: truth.startTime });
+      return [
+        {
+          detail: `call.completed ${item.event.id}: a completed call of 0 s`,
+          expect: [{ match: { kind: 'call_duration_mismatch', action: 'review', ...about(item), field: 'duration_seconds', actual: 0 }, reasonIncludes: 'completed call of 0 s' }],
+        },
+      ];
+    },
+  },
 ];
 
 export interface DemoOptions {
@@ -748,7 +948,9 @@ export function buildDemo(options: DemoOptions): Demo {
   const run = (stage: FaultInjector['stage']) => {
     for (const injector of options.injectors ?? FAULT_INJECTORS) {
       if (injector.stage !== stage) continue;
-      for (const made of injector.inject(b)) faults.push({ injector: injector.name, detectedBy: injector.detectedBy, ...made });
+      for (const made of injector.inject(b)) {
+        faults.push({ injector: injector.name, detectedBy: injector.detectedBy, ...(injector.needs ? { needs: injector.needs } : {}), ...made });
+      }
     }
   };
   run('produced');

@@ -1,6 +1,6 @@
 import type { Finding } from '../shared/findings';
 import type { FunctionName } from '../shared/topology';
-import type { ExpectedFinding, InjectedFault } from './demo';
+import type { ExpectedFinding, ExternalLookup, InjectedFault } from './demo';
 
 /** How one injector's faults fared: every expected finding matched to at most one found finding. */
 export interface InjectorOutcome {
@@ -9,8 +9,12 @@ export interface InjectorOutcome {
   readonly faults: number;
   readonly expected: number;
   readonly matched: number;
-  /** False when the function that detects these faults was not running: nothing to compare. */
+  /**
+   * False when the function that detects these faults was not running, or ran without what it
+   * needs to see them (Stripe, Twilio, the rates): nothing to compare. `notChecked` says which.
+   */
   readonly checked: boolean;
+  readonly notChecked?: string;
   readonly missed: ReadonlyArray<{ readonly detail: string; readonly expected: ExpectedFinding }>;
 }
 
@@ -32,9 +36,16 @@ export function matches(expected: ExpectedFinding, found: Finding): boolean {
 /**
  * Compares the findings with the injected faults. The most specific expectations claim their
  * finding first, so a loose one (a bad-JSON `invalid` has no event id) cannot take the finding
- * a precise one needs. Faults of functions not in `detectors` are reported as not checked.
+ * a precise one needs. Faults of functions not in `detectors`, and faults that need a lookup
+ * not in `lookups` (default: all, as the local stack serves a stand-in for each), are reported
+ * as not checked.
  */
-export function compareWithFaults(faults: readonly InjectedFault[], findings: readonly Finding[], detectors: ReadonlySet<string>): Comparison {
+export function compareWithFaults(
+  faults: readonly InjectedFault[],
+  findings: readonly Finding[],
+  detectors: ReadonlySet<string>,
+  lookups?: ReadonlySet<ExternalLookup>,
+): Comparison {
   const claimed = new Set<number>();
   const wanted = faults.flatMap((fault, f) => fault.expect.map((expected) => ({ fault, f, expected })));
   const specificity = (e: ExpectedFinding) => Object.keys(e.match).length + (e.reasonIncludes ? 1 : 0);
@@ -52,11 +63,14 @@ export function compareWithFaults(faults: readonly InjectedFault[], findings: re
   const byInjector = new Map<string, InjectorOutcome>();
   faults.forEach((fault, f) => {
     const prev = byInjector.get(fault.injector);
-    const checked = detectors.has(fault.detectedBy);
+    const lacking = lookups ? (fault.needs ?? []).filter((n) => !lookups.has(n)) : [];
+    const notChecked = !detectors.has(fault.detectedBy) ? `${fault.detectedBy} is not served` : lacking.length > 0 ? `${fault.detectedBy} runs without ${lacking.join(', ')}` : undefined;
+    const checked = notChecked === undefined;
     byInjector.set(fault.injector, {
       injector: fault.injector,
       detectedBy: fault.detectedBy,
       checked,
+      ...(notChecked ? { notChecked } : {}),
       faults: (prev?.faults ?? 0) + 1,
       expected: (prev?.expected ?? 0) + fault.expect.length,
       matched: (prev?.matched ?? 0) + (matchedBy.get(f) ?? 0),

@@ -41,6 +41,7 @@ export function renderReport(run: StackRun): string {
   out.push(...flow(run), '');
   out.push(...findingCounts(run.findings), '');
   if (run.findings.length > 0) out.push(...examples(run.findings), '');
+  out.push(...correctionsAndReviews(run), '');
   out.push(...faultsVersusFindings(run), '');
   out.push(...logs(run));
   return `${out.join('\n')}\n`;
@@ -105,14 +106,50 @@ function findingCounts(findings: readonly Finding[]): string[] {
 function examples(findings: readonly Finding[]): string[] {
   const lines = ['Examples (personal data masked)'];
   const kinds = [...new Set(findings.map((f) => f.kind))];
+  const width = Math.max(28, ...findings.map((f) => `${f.kind}/${f.action}`.length));
   for (const kind of kinds) {
     const some = findings.filter((f) => f.kind === kind).slice(0, EXAMPLES_PER_KIND);
-    for (const f of some) lines.push(`  ${pad(`${kind}/${f.action}`, 28)} ${describeFinding(f)}`);
+    for (const f of some) lines.push(`  ${pad(`${kind}/${f.action}`, width)} ${describeFinding(f)}`);
   }
   return lines;
 }
 
-const show = (value: unknown) => maskText(JSON.stringify(value));
+const CORRECTION_EXAMPLES = 3;
+const REVIEWS_SHOWN = 10;
+
+/**
+ * What the checkers did about incorrect events: the correction events on events-corrected (one
+ * per corrected event, carrying every fix of it) against the corrected findings and what the
+ * injected faults should have made, a few examples, and every finding held for a person.
+ */
+function correctionsAndReviews(run: StackRun): string[] {
+  const corrected = run.findings.filter((f) => f.action === 'corrected');
+  const reviews = run.findings.filter((f) => f.action === 'review');
+  const published = run.counts[TOPICS.corrected] ?? 0;
+  const events = new Set(corrected.map((f) => f.event_id)).size;
+  const served = new Set(run.functions.filter((f) => f.served).map((f) => f.name));
+  const expected = new Set(
+    run.demo.faults.filter((f) => served.has(f.detectedBy)).flatMap((f) => f.expect.filter((e) => e.match.action === 'corrected').map((e) => e.match.event_id)),
+  ).size;
+  const agrees = published === events && events === expected;
+  const lines = [
+    'Corrections and reviews',
+    `  ${pad(TOPICS.corrected, 18)} ${plural(published, 'correction event')} for ${plural(events, 'corrected event')}` +
+      ` (${expected} expected from the injected faults)${agrees ? '' : '  MISMATCH'}`,
+  ];
+  // One example of each kind of correction.
+  const shown = [...new Set(corrected.map((f) => f.kind))].slice(0, CORRECTION_EXAMPLES).map((kind) => corrected.find((f) => f.kind === kind)!);
+  for (const f of shown) lines.push(`    ${pad(f.kind, 24)}${describeFinding(f)}`);
+  if (corrected.length > shown.length) lines.push(`    ... and ${plural(corrected.length - shown.length, 'more corrected finding')}`);
+  lines.push(`  ${pad('held for review', 18)} ${plural(reviews.length, 'finding')}: a person decides, no correction event is published`);
+  for (const f of reviews.slice(0, REVIEWS_SHOWN)) lines.push(`    ${pad(f.kind, 24)}${describeFinding(f)}`);
+  if (reviews.length > REVIEWS_SHOWN) lines.push(`    ... and ${reviews.length - REVIEWS_SHOWN} more`);
+  return lines;
+}
+
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+const show = (value: unknown) => (value === undefined ? '-' : maskText(JSON.stringify(value)));
 
 /** One finding as a sentence a person reads, personal data masked. */
 export function describeFinding(raw: Finding): string {
@@ -136,7 +173,8 @@ export function describeFinding(raw: Finding): string {
     case 'fx_mismatch':
     case 'payment_mismatch':
     case 'call_duration_mismatch':
-      return `${what} ${f.field ?? 'value'}: expected ${show(f.expected)}, recorded ${show(f.actual)}${f.reason ? ` (${f.reason})` : ''}`;
+      // `expected` is absent where nothing says what is right (a call Twilio does not know, a missing rate).
+      return `${what} ${f.field ?? 'value'}: ${f.expected === undefined ? '' : `expected ${show(f.expected)}, `}recorded ${show(f.actual)}${f.reason ? ` (${f.reason})` : ''}`;
     case 'volume_anomaly':
       return f.reason ?? show(f);
     default: {
@@ -148,10 +186,11 @@ export function describeFinding(raw: Finding): string {
 
 function faultsVersusFindings(run: StackRun): string[] {
   const { comparison } = run;
-  const lines = ['Injected faults vs findings', `  ${pad('fault', 36)}${pad('detected by', 23)}${padLeft('expected', 8)}${padLeft('found', 7)}`];
+  const width = Math.max(36, ...comparison.injectors.map((o) => o.injector.length + 2));
+  const lines = ['Injected faults vs findings', `  ${pad('fault', width)}${pad('detected by', 23)}${padLeft('expected', 8)}${padLeft('found', 7)}`];
   for (const o of comparison.injectors) {
-    const status = !o.checked ? `not checked: ${o.detectedBy} is not served` : o.missed.length === 0 ? 'ok' : `MISSED ${o.missed.length}`;
-    lines.push(`  ${pad(o.injector, 36)}${pad(o.detectedBy, 23)}${padLeft(o.expected, 8)}${padLeft(o.checked ? o.matched : '-', 7)}  ${status}`);
+    const status = !o.checked ? `not checked: ${o.notChecked ?? `${o.detectedBy} is not served`}` : o.missed.length === 0 ? 'ok' : `MISSED ${o.missed.length}`;
+    lines.push(`  ${pad(o.injector, width)}${pad(o.detectedBy, 23)}${padLeft(o.expected, 8)}${padLeft(o.checked ? o.matched : '-', 7)}  ${status}`);
   }
   const missed = comparison.injectors.filter((o) => o.checked).flatMap((o) => o.missed);
   for (const m of missed.slice(0, 10)) {

@@ -9,11 +9,14 @@ import type { InjectedFault } from '../../local/demo';
 /**
  * The local stack end to end, as `npm run dev` runs it: the built entry (dist/local/stack.js) as
  * a child process with its own emulators and functions. It must print the report, find every
- * invalid and duplicate event the demo injected and nothing else of those kinds, take an event
- * published with the printed instructions, and on Ctrl-C stop every process it started.
+ * invalid, duplicate and incorrect event the demo injected and nothing else of those kinds (the
+ * checkers asking the stand-ins of Stripe, Twilio and OpenExchangeRates), publish one correction
+ * event per corrected event, take an event published with the printed instructions, and on
+ * Ctrl-C stop every process it started.
  */
 const ROOT = join(__dirname, '..', '..');
-const KINDS = new Set(['invalid', 'duplicate']);
+const DETECTORS = new Set(['validator', 'deduplicator', 'revenue-checker', 'call-duration-checker']);
+const KINDS = new Set(['invalid', 'duplicate', 'amount_mismatch', 'fx_mismatch', 'payment_mismatch', 'call_duration_mismatch']);
 
 interface RunJson {
   exitCode: number;
@@ -88,14 +91,14 @@ describe('npm run dev: the local stack with the demo stream', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('prints the report, finds exactly the injected invalid and duplicate events, serves a published event, and stops everything on Ctrl-C', async () => {
+  it('prints the report, finds exactly the injected invalid, duplicate and incorrect events, serves a published event, and stops everything on Ctrl-C', async () => {
     const running = await until('the stack to stay up', () => (stdout.includes('Ctrl-C stops it all') ? true : undefined), 100_000).catch((err: Error) => {
       throw new Error(`${err.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
     });
     expect(running).toBe(true);
 
     expect(stdout).toContain('event-recovery local stack: recovery report');
-    for (const section of ['Flow per stage', 'Findings', 'Examples (personal data masked)', 'Injected faults vs findings', 'Function logs']) {
+    for (const section of ['Flow per stage', 'Findings', 'Examples (personal data masked)', 'Corrections and reviews', 'Injected faults vs findings', 'Function logs']) {
       expect(stdout).toContain(section);
     }
     const run = JSON.parse(readFileSync(jsonPath, 'utf8')) as RunJson;
@@ -103,10 +106,24 @@ describe('npm run dev: the local stack with the demo stream', () => {
     expect(run.exitCode).toBe(run.comparison.ok ? 0 : 1);
     expect(run.counts['events-raw']).toBe(run.published);
 
-    // Exactly what the validator and deduplicator should have found: every expected finding of
-    // theirs matched, and no finding of their kinds that the manifest does not explain.
-    const ours = run.comparison.injectors.filter((o) => o.detectedBy === 'validator' || o.detectedBy === 'deduplicator');
-    expect(ours.map((o) => o.injector)).toEqual(expect.arrayContaining(['invalid: bad JSON', 'duplicate: same id', 'duplicate: same business key', 'duplicate: same content']));
+    // Exactly what the validator, the deduplicator and the checkers should have found: every
+    // expected finding of theirs matched, and no finding of their kinds that the manifest does not explain.
+    const ours = run.comparison.injectors.filter((o) => DETECTORS.has(o.detectedBy));
+    expect(ours.map((o) => o.injector)).toEqual(
+      expect.arrayContaining([
+        'invalid: bad JSON',
+        'duplicate: same id',
+        'duplicate: same business key',
+        'duplicate: same content',
+        'incorrect: wrong total',
+        'incorrect: inverted rate',
+        'incorrect: unconverted amount',
+        'incorrect: wrong minor-unit exponent',
+        'incorrect: payment failed',
+        'incorrect: wrong call duration',
+        'incorrect: call of 0 s',
+      ]),
+    );
     for (const o of ours) {
       expect({ injector: o.injector, checked: o.checked, missed: o.missed }).toEqual({ injector: o.injector, checked: true, missed: [] });
       expect(o.matched).toBe(o.expected);
@@ -117,6 +134,11 @@ describe('npm run dev: the local stack with the demo stream', () => {
     expect(run.findings.filter((f) => f.kind === 'duplicate')).toHaveLength(expectedCount('duplicate'));
     expect(new Set(run.findings.filter((f) => f.kind === 'duplicate').map((f) => f.basis))).toEqual(new Set(['id', 'business_key', 'content']));
     expect(run.counts['events-invalid']).toBe(expectedCount('invalid'));
+    // One correction event per corrected event; none for what is held for review.
+    const corrected = new Set(run.faults.flatMap((f) => f.expect).filter((e) => e.match.action === 'corrected').map((e) => e.match.event_id));
+    expect(corrected.size).toBeGreaterThan(0);
+    expect(run.counts['events-corrected']).toBe(corrected.size);
+    expect(stdout).toContain(`events-corrected   ${corrected.size} correction events for ${corrected.size} corrected events (${corrected.size} expected from the injected faults)\n`);
 
     // Publish one more event the way the printed instructions say; the stack prints its finding.
     const pubsubHost = run.processes.find((p) => p.name === 'pubsub-emulator')!.host!;

@@ -6,8 +6,9 @@ import { validateJson } from '../../shared/events/validate';
 import type { Finding } from '../../shared/findings';
 import { runReplay } from '../../replay/run';
 import { buildStages } from '../../replay/stages';
-import { buildDemo, SOURCES, writeDemoFiles, type Demo, type DemoEvent } from '../../local/demo';
+import { buildDemo, SOURCES, writeDemoFiles, type Demo, type DemoEvent, type ExternalLookup } from '../../local/demo';
 import { compareWithFaults } from '../../local/expected';
+import { STAND_INS } from '../../local/stand-ins';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 const MINUTE = 60_000;
@@ -37,6 +38,36 @@ function firstArrivals(events: DemoEvent[]): DemoEvent[] {
     for (const k of keys) seen.add(k);
     return true;
   });
+}
+
+/**
+ * Replays the demo as `event-recovery replay` would, with its rates and `env`, and compares the
+ * findings with the fault manifest for the functions the replay runs and what they can look up
+ * (as the replay's own summary of checks says).
+ */
+async function replayAgainstManifest(d: Demo, env: NodeJS.ProcessEnv) {
+  const out = mkdtempSync(join(tmpdir(), 'demo-replay-'));
+  try {
+    const options = { now: d.now, env, rates: d.world.rates };
+    await runReplay({ input: Readable.from(d.messages.map((m) => `${m.data}\n`)), outDir: out, ...options });
+    const findings = readFileSync(join(out, 'findings.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Finding);
+    const stages = buildStages(options);
+    const detectors = new Set(['validator', 'deduplicator', ...stages.map((s) => s.name)]);
+    const checks: Record<string, string> = Object.assign({}, ...stages.map((s) => s.checks?.() ?? {}));
+    const lookups = new Set(
+      (Object.entries({ rates: checks.fx, stripe: checks.stripe, twilio: checks.twilio }) as Array<[ExternalLookup, string | undefined]>)
+        .filter(([, check]) => check?.startsWith('on'))
+        .map(([lookup]) => lookup),
+    );
+    const corrections = readFileSync(join(out, 'events.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { correctionof?: string; data: Record<string, unknown> })
+      .filter((e) => e.correctionof !== undefined);
+    return { findings, lookups, corrections, comparison: compareWithFaults(d.faults, findings, detectors, lookups) };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }
 
 const bySourceAndNumber = (a: { source: string; n: number }, b: { source: string; n: number }) => a.source.localeCompare(b.source) || a.n - b.n;
@@ -71,11 +102,36 @@ describe('the demo stream', () => {
 
   it('injects every kind of fault the issue names', () => {
     const injectors = [...new Set(demo.faults.map((f) => f.injector))];
-    for (const name of ['bad JSON', 'unknown type', 'missing field', 'time in the future', 'bad currency', 'same id', 'same business key', 'same content', 'dropped sequence numbers', 'broken chains', 'late arrival']) {
+    for (const name of [
+      'bad JSON',
+      'unknown type',
+      'missing field',
+      'time in the future',
+      'bad currency',
+      'same id',
+      'same business key',
+      'same content',
+      'dropped sequence numbers',
+      'broken chains',
+      'late arrival',
+      'wrong total',
+      'unconverted amount',
+      'inverted rate',
+      'wrong minor-unit exponent',
+      'payment failed',
+      'wrong call duration',
+      'call of 0 s',
+    ]) {
       expect(injectors.some((i) => i.endsWith(name))).toBe(true);
     }
     const bases = expected.filter((m) => m.kind === 'duplicate').map((m) => m.basis);
     expect(new Set(bases)).toEqual(new Set(['id', 'business_key', 'content']));
+    const incorrect = expected.filter((m) => m.kind.endsWith('_mismatch')).map((m) => `${m.kind}/${m.action}`);
+    expect(new Set(incorrect)).toEqual(
+      new Set(['amount_mismatch/corrected', 'fx_mismatch/corrected', 'fx_mismatch/review', 'payment_mismatch/review', 'call_duration_mismatch/corrected', 'call_duration_mismatch/review']),
+    );
+    // Both ways a wrong exponent goes: JPY has no decimals, KWD three.
+    expect(demo.faults.filter((f) => f.injector.endsWith('wrong minor-unit exponent')).map((f) => /(JPY|KWD)/.exec(f.detail)?.[1])).toEqual(['JPY', 'KWD']);
   });
 
   describe.each([
@@ -134,29 +190,65 @@ describe('the demo stream', () => {
     });
 
     it('gives the embedded replay exactly the findings it expects, of every function the replay runs', async () => {
-      const out = mkdtempSync(join(tmpdir(), 'demo-replay-'));
+      const { comparison, lookups } = await replayAgainstManifest(d, {});
+      // Without credentials: the rates of --rates, no Stripe, no Twilio.
+      expect([...lookups]).toEqual(['rates']);
+      expect(comparison.unexpected).toEqual([]);
+      expect(comparison.injectors.flatMap((o) => (o.checked ? o.missed : []))).toEqual([]);
+      expect(comparison.injectors.filter((o) => o.checked).map((o) => o.detectedBy)).toEqual(
+        expect.arrayContaining(['validator', 'deduplicator', 'gap-detector', 'revenue-checker', 'call-duration-checker']),
+      );
+      expect(comparison.injectors.filter((o) => !o.checked).map((o) => [o.injector, o.notChecked])).toEqual([
+        ['incorrect: payment failed', 'revenue-checker runs without stripe'],
+        ['incorrect: wrong call duration', 'call-duration-checker runs without twilio'],
+      ]);
+    });
+
+    it('with the stand-ins of Stripe and Twilio the local stack serves, gives the replay exactly every finding of the manifest', async () => {
+      const running = await Promise.all(
+        STAND_INS.filter((s) => s.name === 'stripe' || s.name === 'twilio').map(async (s) => ({ stand: s, server: await s.start(d.world) })),
+      );
       try {
-        const options = { now, env: {}, rates: d.world.rates };
-        await runReplay({ input: Readable.from(d.messages.map((m) => `${m.data}\n`)), outDir: out, ...options });
-        const findings = readFileSync(join(out, 'findings.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Finding);
-        const detectors = new Set(['validator', 'deduplicator', ...buildStages(options).map((s) => s.name)]);
-        const comparison = compareWithFaults(d.faults, findings, detectors);
+        const env = Object.assign({ STRIPE_MAX_RPS: '1000', TWILIO_MAX_RPS: '1000' }, ...running.map(({ stand, server }) => stand.env(server.url)));
+        const { comparison, lookups, corrections } = await replayAgainstManifest(d, env);
+        expect([...lookups].sort()).toEqual(['rates', 'stripe', 'twilio']);
+        expect(comparison.injectors.filter((o) => !o.checked)).toEqual([]);
         expect(comparison.unexpected).toEqual([]);
-        expect(comparison.injectors.flatMap((o) => (o.checked ? o.missed : []))).toEqual([]);
-        expect(comparison.injectors.filter((o) => o.checked).map((o) => o.detectedBy)).toEqual(expect.arrayContaining(['validator', 'deduplicator']));
+        expect(comparison.injectors.flatMap((o) => o.missed)).toEqual([]);
+        // One correction event per corrected event, none for what is held for review.
+        const corrected = new Set(exp.filter((m) => m.action === 'corrected').map((m) => m.event_id));
+        expect(corrections.map((c) => c.correctionof).sort()).toEqual([...corrected].sort());
       } finally {
-        rmSync(out, { recursive: true, force: true });
+        await Promise.all(running.map(({ server }) => server.close()));
       }
     });
 
-    it('records the truth the stand-ins serve: every payment intent and call, with the amounts of the stream', () => {
-      for (const sale of firstArrivals(valid).filter((e) => e.type === 'sale.recorded' && e.data.payment_intent_id)) {
+    it('records the truth the stand-ins serve: every payment intent and call, as the faults leave them', () => {
+      const faulted = (kind: string) => new Set(exp.filter((m) => m.kind === kind).map((m) => m.event_id));
+      const failed = faulted('payment_mismatch');
+      const wrongDuration = faulted('call_duration_mismatch');
+      const sales = firstArrivals(valid).filter((e) => e.type === 'sale.recorded' && e.data.payment_intent_id);
+      expect(sales.filter((e) => failed.has(e.id))).toHaveLength(failed.size);
+      for (const sale of sales) {
+        // Stripe charged what the line items total, whatever amount the sale recorded.
+        const items = sale.data.line_items as Array<{ unit_amount: number; quantity: number }>;
         const pi = d.world.paymentIntents.find((p) => p.id === sale.data.payment_intent_id);
-        expect(pi).toMatchObject({ amount: sale.data.amount, currency: String(sale.data.currency).toLowerCase(), status: 'succeeded' });
+        expect(pi).toMatchObject({
+          amount: items.reduce((sum, li) => sum + li.unit_amount * li.quantity, 0),
+          currency: String(sale.data.currency).toLowerCase(),
+          status: failed.has(sale.id) ? 'requires_payment_method' : 'succeeded',
+        });
       }
-      for (const call of evs.filter((e) => e.type === 'call.completed')) {
-        expect(d.world.calls.find((c) => c.sid === call.data.call_sid)).toMatchObject({ duration: call.data.duration_seconds, status: 'completed' });
+      const calls = evs.filter((e) => e.type === 'call.completed');
+      for (const call of calls) {
+        const truth = d.world.calls.find((c) => c.sid === call.data.call_sid);
+        expect(truth?.status).toBe('completed');
+        if (wrongDuration.has(call.id) && call.data.duration_seconds !== 0) expect(truth?.duration).not.toBe(call.data.duration_seconds);
+        else expect(truth?.duration).toBe(call.data.duration_seconds);
       }
+      expect(calls.filter((e) => e.data.duration_seconds === 0).map((e) => e.id)).toEqual(
+        exp.filter((m) => m.kind === 'call_duration_mismatch' && m.action === 'review').map((m) => m.event_id),
+      );
     });
   });
 

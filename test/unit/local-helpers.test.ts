@@ -1,11 +1,13 @@
-import type { InjectedFault } from '../../local/demo';
+import { buildDemo, type InjectedFault } from '../../local/demo';
 import { compareWithFaults } from '../../local/expected';
 import { isErrorLine } from '../../local/functions';
 import { passesFilter } from '../../local/progress';
 import { pushIdentity } from '../../local/push-gateway';
-import { describeFinding } from '../../local/report';
+import { describeFinding, renderReport, type StackRun } from '../../local/report';
+import type { Finding } from '../../shared/findings';
 import { maskText } from '../../shared/mask';
 import { pushBody } from '../../shared/pubsub/push';
+import { topology } from '../../shared/topology';
 
 const fault = (injector: string, detectedBy: InjectedFault['detectedBy'], ...expect: InjectedFault['expect']): InjectedFault => ({ injector, detectedBy, detail: injector, expect });
 
@@ -25,6 +27,22 @@ describe('compareWithFaults', () => {
       ['invalid: bad JSON', 1],
       ['invalid: unknown type', 1],
     ]);
+  });
+
+  it('does not check a fault whose detector runs without the lookup it needs', () => {
+    const faults = [
+      { ...fault('incorrect: payment failed', 'revenue-checker', { match: { kind: 'payment_mismatch', event_id: 's1' } }), needs: ['stripe' as const] },
+      { ...fault('incorrect: inverted rate', 'revenue-checker', { match: { kind: 'fx_mismatch', event_id: 's2' } }), needs: ['rates' as const] },
+    ];
+    const found = { kind: 'fx_mismatch' as const, action: 'corrected' as const, event_id: 's2' };
+    const c = compareWithFaults(faults, [found], new Set(['revenue-checker']), new Set(['rates']));
+    expect(c.ok).toBe(true);
+    expect(c.injectors.map((o) => [o.injector, o.checked, o.notChecked])).toEqual([
+      ['incorrect: payment failed', false, 'revenue-checker runs without stripe'],
+      ['incorrect: inverted rate', true, undefined],
+    ]);
+    // Without a set of lookups every one is taken as there (the local stack serves a stand-in for each).
+    expect(compareWithFaults(faults, [found], new Set(['revenue-checker'])).injectors.every((o) => o.checked)).toBe(true);
   });
 
   it('reports what was missed and what nothing explains, and does not check what no running function detects', () => {
@@ -54,6 +72,46 @@ describe('the report text', () => {
       'b (sale.recorded from //shop): same business key as a',
     );
     expect(describeFinding({ kind: 'invalid', action: 'dropped', reason: 'data.contact.email: bad ada@example.com' })).toBe('a message with no readable id: data.contact.email: bad a***@example.com');
+    expect(describeFinding({ kind: 'call_duration_mismatch', action: 'review', event_id: 'c', field: 'duration_seconds', actual: 0, reason: 'a completed call of 0 s' })).toBe(
+      'c duration_seconds: recorded 0 (a completed call of 0 s)',
+    );
+    expect(describeFinding({ kind: 'amount_mismatch', action: 'corrected', event_id: 's', field: 'amount', expected: 2000, actual: 1800 })).toBe('s amount: expected 2000, recorded 1800');
+  });
+});
+
+describe('the report of corrections and reviews', () => {
+  const demo = buildDemo({ now: Date.parse('2026-03-01T12:00:00Z') });
+  // What the functions find when they find exactly what the demo's manifest expects.
+  const findings = demo.faults.flatMap((f) => f.expect.map((e) => ({ action: 'reported', ...e.match, ...(e.reasonIncludes ? { reason: e.reasonIncludes } : {}) }) as Finding));
+  const served = topology.functions.map((f) => f.name).filter((name) => name !== 'dlq-triage');
+  const run = (corrections: number): StackRun => ({
+    projectId: 'p',
+    demo,
+    published: demo.messages.length,
+    counts: { 'events-corrected': corrections },
+    findings,
+    comparison: compareWithFaults(demo.faults, findings, new Set(served)),
+    functions: topology.functions.map(({ name }) => ({ name, served: served.includes(name) })),
+    logDir: '/tmp/logs',
+    timings: { startupMs: 1000, processingMs: 2000, totalMs: 3000 },
+  });
+  const section = (text: string) => text.slice(text.indexOf('Corrections and reviews'), text.indexOf('Injected faults vs findings')).trim().split('\n');
+
+  it('counts the correction events against the corrected events and the faults, shows one example of each kind, and lists every review', () => {
+    const text = renderReport(run(4));
+    const lines = section(text);
+    expect(lines[1]).toBe('  events-corrected   4 correction events for 4 corrected events (4 expected from the injected faults)');
+    const examples = lines.slice(2, lines.findIndex((l) => l.startsWith('  held for review')));
+    expect(examples.map((l) => l.trim().split(' ')[0])).toEqual(['amount_mismatch', 'fx_mismatch', 'call_duration_mismatch', '...']);
+    expect(examples.at(-1)).toBe('    ... and 1 more corrected finding');
+    const reviews = findings.filter((f) => f.action === 'review');
+    expect(lines).toContain(`  held for review    ${reviews.length} findings: a person decides, no correction event is published`);
+    for (const f of reviews) expect(lines.some((l) => l.includes(f.event_id!) && l.trimStart().startsWith(f.kind))).toBe(true);
+    expect(text).toContain(`Result: all ${findings.length} findings expected from the served functions were found, and nothing else.`);
+  });
+
+  it('flags a count of correction events that disagrees', () => {
+    expect(section(renderReport(run(5)))[1]).toMatch(/5 correction events for 4 corrected events \(4 expected from the injected faults\) {2}MISMATCH$/);
   });
 });
 
