@@ -6,7 +6,7 @@
  * once the pipeline is quiet. Everything it starts runs in process groups it stops on the way
  * out, on Ctrl-C and on failure (see ./processes).
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -155,9 +155,32 @@ export async function runStack(options: StackOptions, io: Console = consoleIo): 
   }
 }
 
+const LOG_PREFIX = 'event-recovery-';
+const RUNS_KEPT = 5;
+
+/** Keeps the logs of the last few runs (a running dev stack writes to its own, so it is among them). */
+function pruneOldRuns(current: string): void {
+  const dir = tmpdir();
+  const runs = readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && d.name.startsWith(LOG_PREFIX) && join(dir, d.name) !== current)
+    .map((d) => {
+      const path = join(dir, d.name);
+      try {
+        return { path, mtimeMs: statSync(path).mtimeMs, ours: existsSync(join(path, 'logs')) };
+      } catch {
+        return { path, mtimeMs: 0, ours: false };
+      }
+    })
+    .filter((r) => r.ours)
+    .sort((a, b) => b.mtimeMs - a.mtimeMs);
+  for (const old of runs.slice(RUNS_KEPT - 1)) rmSync(old.path, { recursive: true, force: true });
+}
+
 /** Starts the stand-ins, the emulators and the functions, then creates the topology and the observers. */
 async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Console): Promise<Running> {
-  const logDir = join(mkdtempSync(join(tmpdir(), 'event-recovery-')), 'logs');
+  const runDir = mkdtempSync(join(tmpdir(), LOG_PREFIX));
+  pruneOldRuns(runDir);
+  const logDir = join(runDir, 'logs');
   mkdirSync(logDir);
   io.progress('starting the Pub/Sub and Firestore emulators and the functions...');
   const standInEnv: Record<string, string> = {};
