@@ -145,7 +145,7 @@ export class FirestoreGapStore implements GapStore {
         const m = parse(Marker, d.data(), d.ref.path);
         return { source: m.source, seq: m.seq, eventId: m.eventId, type: m.type, timeMs: m.timeMs, watermarkMs: m.watermarkMs, order: m.arrivedAt.toMillis() };
       });
-      const result = foldTransition(source, record, markers, watermarkMs, ctx);
+      const result = foldTransition(source, record, markers, watermarkMs, ctx, snapshot.size === FOLD_BATCH);
       if (result === undefined) {
         if (before.exists && (await this.conditional(() => ref.update({ leaseUntilMs: null }, { lastUpdateTime: version! })))) this.counts.writes++;
         break;

@@ -197,6 +197,8 @@ export function foldTransition(
   markers: readonly PendingMarker[],
   watermarkMs: number,
   ctx: GapStateContext,
+  /** More recorded numbers wait beyond this batch: the outside watermark must not pass them by. */
+  morePending = false,
 ): { record: SourceRecord; outbox: OutboxMessage[] } | undefined {
   const due = record?.nextDueMs;
   if (markers.length === 0 && (due === undefined || due === null || due >= watermarkMs)) return undefined;
@@ -217,10 +219,11 @@ export function foldTransition(
       outbox.push(findingMessage(lateFinding({ id: m.eventId, type: m.type, source }), derivedId('late', source, m.seq, m.eventId)));
     }
   }
-  if (watermarkMs > w) {
-    w = watermarkMs;
-    report(core.overdue(w));
-  }
+  // The outside watermark (a tick's, another instance's) applies only once every recorded number
+  // is folded in: a number still waiting in the next batch is not missing. And what this batch
+  // revealed may be overdue already: report it now, not at the next advance.
+  if (!morePending && watermarkMs > w) w = watermarkMs;
+  report(core.overdue(w));
   report(core.bound(source, w - ctx.config.retentionMs, ctx.config.maxRangesPerSource));
   const snapshot = core.exportSource(source)!;
   return { record: sourceRecord(source, snapshot, w, ctx.now), outbox };

@@ -56,6 +56,17 @@ describe('a fold of one source: recorded numbers in arrival order, watermark fir
     expect(third.outbox[0]!.id).toBe(derivedId('late', '//a', '2', 'e2'));
   });
 
+  it('does not let an outside watermark pass numbers still waiting in the next batch, and reports what a batch reveals overdue at once', () => {
+    // A tick at minute 60 folds a backlog in two batches: 1 and 3 first, then 2 and 5.
+    const tick = T0 + 60 * MIN;
+    const first = foldTransition('//a', undefined, [marker(1, 0), marker(3, 0)], tick, ctx, true)!;
+    expect(findings(first.outbox)).toEqual([]);
+    const second = foldTransition('//a', first.record, [marker(2, 0), marker(5, 0)], tick, ctx, false)!;
+    // 2 was never missing; 4, revealed by this batch and overdue at once, is reported now.
+    expect(findings(second.outbox)).toEqual([{ kind: 'gap', action: 'reported', source: '//a', from_sequence: 4, to_sequence: 4 }]);
+    expect(second.record.watermarkMs).toBe(tick);
+  });
+
   it('moves the watermark to where each delivery saw it: a number that came after its gap fell due is late, even in the same fold', () => {
     const inTime = foldTransition('//a', undefined, [marker(1, 0), marker(3, 0), marker(2, 0.5, 3, 4)], T0, ctx)!;
     expect(inTime.outbox).toEqual([]);
