@@ -4,7 +4,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { z } from 'zod';
 import { FirestoreOutcomeLedger } from './adapters/firestore-ledger';
 import { PubSubPublisher } from './adapters/pubsub-publisher';
-import { envNumber } from './config';
+import { envNumber, ResourceEnv } from './config';
 import { decodeEvent } from './events/decode';
 import type { EventType } from './events/catalog';
 import type { BusinessEvent } from './events/envelope';
@@ -28,13 +28,14 @@ export interface CheckerShellDeps {
 export const LedgerEnv = z.object({
   LEDGER_COLLECTION: z.string().min(1).default('checker-outcomes'),
   LEDGER_RETENTION_DAYS: envNumber(30),
+  ...ResourceEnv,
 });
 export type LedgerEnv = z.infer<typeof LedgerEnv>;
 
 /** The shell of a checker deployed as a Cloud Function: Pub/Sub, the Firestore ledger, the system clock. */
 export function cloudShell(name: string, env: LedgerEnv): CheckerShellDeps {
   return {
-    publisher: new PubSubPublisher(new PubSub()),
+    publisher: new PubSubPublisher(new PubSub(), env.RESOURCE_PREFIX),
     ledger: new FirestoreOutcomeLedger(new Firestore(), env.LEDGER_COLLECTION),
     clock: systemClock,
     logger: jsonLogger(undefined, { function: name }),

@@ -14,3 +14,14 @@ export function readConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEn
 export function envNumber(defaultValue: number) {
   return z.coerce.number().positive().default(defaultValue);
 }
+
+/**
+ * Prepended to every topic name a function publishes to (and stripped from the topics it reads),
+ * so that several stacks can share one project: the same prefix the manifest's resources got.
+ */
+export const ResourceEnv = {
+  RESOURCE_PREFIX: z
+    .string()
+    .regex(/^([a-z][a-z0-9-]*)?$/, { message: 'must be empty or start with a letter and hold only a-z, 0-9 and -' })
+    .default(''),
+};

@@ -4,7 +4,7 @@ import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { z } from 'zod';
 import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
-import { envNumber, readConfig } from '../../shared/config';
+import { envNumber, readConfig, ResourceEnv } from '../../shared/config';
 import { jsonLogger } from '../../shared/log';
 import { systemClock } from '../../shared/ports';
 import { DEFAULT_GAP_RULES, NAME } from './core';
@@ -30,7 +30,7 @@ const Env = z.object({
   GAP_FOLD_INTERVAL_MS: wholeMs(DEFAULT_GAP_DETECTOR_CONFIG.foldIntervalMs),
   GAP_WATERMARK_STEP_MS: wholeMs(DEFAULT_GAP_DETECTOR_CONFIG.watermarkStepMs),
   GAP_COLLECTION_PREFIX: z.string().min(1).default('gap-detector'),
-  RESOURCE_PREFIX: z.string().default(''),
+  ...ResourceEnv,
 });
 
 /** Composition root: reads the configuration and builds the clients once, at cold start. */

@@ -2,13 +2,13 @@ import * as ff from '@google-cloud/functions-framework';
 import { PubSub } from '@google-cloud/pubsub';
 import { z } from 'zod';
 import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
-import { envNumber, readConfig } from '../../shared/config';
+import { envNumber, readConfig, ResourceEnv } from '../../shared/config';
 import { jsonLogger } from '../../shared/log';
 import { systemClock } from '../../shared/ports';
 import { NAME } from './core';
 import { validatorHandler } from './handler';
 
-const Env = z.object({ MAX_FUTURE_MINUTES: envNumber(5) });
+const Env = z.object({ MAX_FUTURE_MINUTES: envNumber(5), ...ResourceEnv });
 
 /** Composition root: reads the configuration and builds the clients once, at cold start. */
 export function register(env: NodeJS.ProcessEnv = process.env): void {
@@ -16,7 +16,7 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
   ff.cloudEvent(
     NAME,
     validatorHandler({
-      publisher: new PubSubPublisher(new PubSub()),
+      publisher: new PubSubPublisher(new PubSub(), config.RESOURCE_PREFIX),
       clock: systemClock,
       config: { maxFutureMs: config.MAX_FUTURE_MINUTES * 60_000 },
       logger: jsonLogger(undefined, { function: NAME }),
