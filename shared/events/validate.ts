@@ -43,8 +43,10 @@ export function validateEvent(value: unknown, ctx: ValidationContext): Validatio
     // Report the envelope's own problems too, so one pass tells the producer everything.
     return invalid([...envelopeErrors(raw), ...errors], identityOf(raw));
   }
-  const parsed = BusinessEvent.safeParse(raw, PARSE_PARAMS);
-  if (!parsed.success) return invalid(toErrors(parsed.error), identityOf(raw));
+  // Parse without parameters first: any parse parameter takes zod off its compiled fast path
+  // (+75 % per event). Only an invalid event, the rare case, is parsed again for the messages.
+  const parsed = BusinessEvent.safeParse(raw);
+  if (!parsed.success) return invalid(toErrors(BusinessEvent.safeParse(raw, PARSE_PARAMS).error ?? parsed.error), identityOf(raw));
   const event = parsed.data;
   const instant = parseRfc3339(event.time);
   if (instant === undefined) {
