@@ -70,7 +70,7 @@ export class ReplayEngine {
    * checker's) gets the line's number unless it names its own; a finding about something else
    * (a gap, another event's broken chain) does not.
    */
-  private current: { line: number; eventId: string | undefined } | undefined;
+  private current: { line: number; eventId: string } | undefined;
   private readonly out: StageOutput;
   /** The stages' hooks, bound once: the per-line path allocates as little as it can. */
   private readonly hooks: {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../errors';
+import { envNumber } from '../config';
 import { RatesFile } from '../rates/file';
 import type { Clock } from '../ports';
 import { FileRates } from './file-rates';
@@ -16,16 +17,15 @@ import { TwilioCalls } from './twilio-calls';
  */
 const optionalText = z.string().trim().min(1).optional().catch(undefined);
 const baseUrl = z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional();
-const positive = (fallback: number) => z.coerce.number().positive().default(fallback);
 
 export const StripeEnv = z.object({
   STRIPE_API_KEY: optionalText,
   /** A local stand-in, e.g. http://127.0.0.1:12111. */
   STRIPE_API_BASE: baseUrl,
-  STRIPE_TIMEOUT_MS: positive(10_000),
+  STRIPE_TIMEOUT_MS: envNumber(10_000),
   /** Requests per second to Stripe, per instance (Stripe allows 100/s in live mode for reads). */
-  STRIPE_MAX_RPS: positive(20),
-  STRIPE_BURST: positive(1),
+  STRIPE_MAX_RPS: envNumber(20),
+  STRIPE_BURST: envNumber(1),
 });
 export type StripeEnv = z.infer<typeof StripeEnv>;
 
@@ -34,9 +34,9 @@ export const TwilioEnv = z.object({
   TWILIO_AUTH_TOKEN: optionalText,
   /** A local stand-in, e.g. http://127.0.0.1:12112 (replaces https://api.twilio.com). */
   TWILIO_API_BASE: baseUrl,
-  TWILIO_TIMEOUT_MS: positive(10_000),
-  TWILIO_MAX_RPS: positive(10),
-  TWILIO_BURST: positive(1),
+  TWILIO_TIMEOUT_MS: envNumber(10_000),
+  TWILIO_MAX_RPS: envNumber(10),
+  TWILIO_BURST: envNumber(1),
 });
 export type TwilioEnv = z.infer<typeof TwilioEnv>;
 
@@ -44,9 +44,9 @@ export const RatesEnv = z.object({
   OXR_APP_ID: optionalText,
   /** A local stand-in, e.g. http://127.0.0.1:12113/api (replaces https://openexchangerates.org/api). */
   OXR_API_BASE: baseUrl,
-  OXR_TIMEOUT_MS: positive(10_000),
+  OXR_TIMEOUT_MS: envNumber(10_000),
   /** How long the rates of the current UTC day are kept before they are fetched again. */
-  OXR_OPEN_DAY_TTL_SECONDS: positive(3600),
+  OXR_OPEN_DAY_TTL_SECONDS: envNumber(3600),
   /** A `--rates` file (DESIGN §7) instead of OpenExchangeRates, for local runs. */
   RATES_FILE: optionalText,
 });

@@ -17,10 +17,5 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
-/** Encodes a JSON value as message data. */
-export function jsonMessage(value: unknown, attributes?: Record<string, string>): OutboundMessage {
-  return { data: Buffer.from(JSON.stringify(value)), ...(attributes ? { attributes } : {}) };
-}
-
 export * from './lookups';
 export * from './ledger';
