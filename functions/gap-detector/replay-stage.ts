@@ -1,4 +1,4 @@
-import type { ReplayEvent, ReplayStage, StageOutput } from '../../replay/stage';
+import type { ReplayEvent, ReplayStage, StageOutput } from '../../cli/replay/stage';
 import { DEFAULT_GAP_RULES, GapDetectorCore, lateFinding, NAME, overdueFinding, type GapRules } from './core';
 
 /**

@@ -8,10 +8,10 @@ import { eventAttributes } from '../../shared/publish';
 import { TOPICS } from '../../shared/topology';
 import { revenueCheckerHandler } from '../../functions/revenue-checker/handler';
 import { callDurationCheckerHandler } from '../../functions/call-duration-checker/handler';
-import type { FakeServer } from '../../local/fakes/http';
-import { startOxrFake } from '../../local/fakes/openexchangerates';
-import { startStripeFake } from '../../local/fakes/stripe';
-import { startTwilioFake } from '../../local/fakes/twilio';
+import type { FakeServer } from '../../tools/local/fakes/http';
+import { startOxrFake } from '../../tools/local/fakes/openexchangerates';
+import { startStripeFake } from '../../tools/local/fakes/stripe';
+import { startTwilioFake } from '../../tools/local/fakes/twilio';
 import { serveFunction } from '../support/harness';
 import { callCompleted, cardScanned, saleRecorded } from '../support/events';
 

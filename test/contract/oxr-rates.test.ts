@@ -1,7 +1,7 @@
 import { OxrRates } from '../../shared/adapters/oxr-rates';
 import { UpstreamError } from '../../shared/adapters/upstream-error';
-import type { FakeServer } from '../../local/fakes/http';
-import { startOxrFake, type OxrFixtures } from '../../local/fakes/openexchangerates';
+import type { FakeServer } from '../../tools/local/fakes/http';
+import { startOxrFake, type OxrFixtures } from '../../tools/local/fakes/openexchangerates';
 
 const APP_ID = '0123456789abcdef0123456789abcdef';
 const fixtures: OxrFixtures = {

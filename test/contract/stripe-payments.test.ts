@@ -1,8 +1,8 @@
 import { RateLimiter } from '../../shared/adapters/rate-limiter';
 import { StripePayments } from '../../shared/adapters/stripe-payments';
 import { UpstreamError } from '../../shared/adapters/upstream-error';
-import type { FakeServer } from '../../local/fakes/http';
-import { startStripeFake, type StripeFixtures } from '../../local/fakes/stripe';
+import type { FakeServer } from '../../tools/local/fakes/http';
+import { startStripeFake, type StripeFixtures } from '../../tools/local/fakes/stripe';
 
 const KEY = 'sk_test_51EventRecoveryLocalKey0000';
 const fixtures: StripeFixtures = {

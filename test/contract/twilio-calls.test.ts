@@ -1,8 +1,8 @@
 import { RateLimiter } from '../../shared/adapters/rate-limiter';
 import { TwilioCalls } from '../../shared/adapters/twilio-calls';
 import { UpstreamError } from '../../shared/adapters/upstream-error';
-import type { FakeServer } from '../../local/fakes/http';
-import { startTwilioFake, type TwilioFixtures } from '../../local/fakes/twilio';
+import type { FakeServer } from '../../tools/local/fakes/http';
+import { startTwilioFake, type TwilioFixtures } from '../../tools/local/fakes/twilio';
 
 const ACCOUNT = `AC${'a'.repeat(32)}`;
 const TOKEN = 'local-auth-token-0123456789abcdef';

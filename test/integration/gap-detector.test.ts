@@ -12,7 +12,7 @@ import { FirestoreGapStore } from '../../functions/gap-detector/firestore-state'
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler, routeOf, type GapDetectorConfig } from '../../functions/gap-detector/handler';
 import { emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
 import { cardScanned, crmSynced, leadCreated, leadTagged } from '../support/events';
-import { prng } from '../../bench/generate';
+import { prng } from '../../tools/bench/generate';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
 const MIN = 60_000;

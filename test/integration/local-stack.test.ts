@@ -3,11 +3,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Finding } from '../../shared/findings';
-import type { Comparison } from '../../local/expected';
-import type { InjectedFault } from '../../local/demo';
+import type { Comparison } from '../../tools/local/expected';
+import type { InjectedFault } from '../../tools/local/demo';
 
 /**
- * The local stack end to end, as `npm run dev` runs it: the built entry (dist/local/stack.js) as
+ * The local stack end to end, as `npm run dev` runs it: the built entry (dist/tools/local/stack.js) as
  * a child process with its own emulators and functions. It must print the report, find every
  * invalid, duplicate and incorrect event the demo injected and nothing else of those kinds (the
  * checkers asking the stand-ins of Stripe, Twilio and OpenExchangeRates), publish one correction
@@ -41,7 +41,7 @@ function ensureBuilt(): void {
       if (entry.isDirectory()) return stale(path);
       return /\.(ts|json)$/.test(entry.name) && !entry.name.endsWith('.d.ts') && staleFile(path);
     });
-  if (!staleFile('index.ts') && !['functions', 'shared', 'local', 'replay', 'cli'].some(stale)) return;
+  if (!['functions', 'shared', 'tools', 'cli'].some(stale)) return;
   execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
 }
 
@@ -74,7 +74,7 @@ describe('npm run dev: the local stack with the demo stream', () => {
 
   beforeAll(() => {
     ensureBuilt();
-    child = spawn(process.execPath, [join(ROOT, 'dist', 'local', 'stack.js'), '--keep', '--json', jsonPath], {
+    child = spawn(process.execPath, [join(ROOT, 'dist', 'tools', 'local', 'stack.js'), '--keep', '--json', jsonPath], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, PUBSUB_EMULATOR_HOST: '', FIRESTORE_EMULATOR_HOST: '' },
@@ -143,7 +143,7 @@ describe('npm run dev: the local stack with the demo stream', () => {
     // Publish one more event the way the printed instructions say; the stack prints its finding.
     const pubsubHost = run.processes.find((p) => p.name === 'pubsub-emulator')!.host!;
     expect(stdout).toContain(`PUBSUB_EMULATOR_HOST=${pubsubHost}`);
-    execFileSync(process.execPath, [join(ROOT, 'dist', 'local', 'publish.js'), '-'], {
+    execFileSync(process.execPath, [join(ROOT, 'dist', 'tools', 'local', 'publish.js'), '-'], {
       input: '{"specversion":"1.0","id":"typed-by-hand","source":"//test/shell","type":"lead.deleted","time":"2026-03-01T10:00:00Z","data":{}}\n',
       env: { ...process.env, PUBSUB_EMULATOR_HOST: pubsubHost, GOOGLE_CLOUD_PROJECT: 'event-recovery-local' },
     });

@@ -1,8 +1,8 @@
-import { checkerStages } from '../../replay/checker-stages';
+import { checkerStages } from '../../cli/replay/checker-stages';
 import type { RatesFile } from '../../shared/rates/file';
-import type { FakeServer } from '../../local/fakes/http';
-import { startStripeFake } from '../../local/fakes/stripe';
-import { startTwilioFake } from '../../local/fakes/twilio';
+import type { FakeServer } from '../../tools/local/fakes/http';
+import { startStripeFake } from '../../tools/local/fakes/stripe';
+import { startTwilioFake } from '../../tools/local/fakes/twilio';
 import { callCompleted, ndjson, saleRecorded } from '../support/events';
 import { REPLAY_NOW, replayText } from '../support/replay';
 

@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { runReplay, type ReplayOptions } from '../../replay/run';
-import type { ReplaySummary } from '../../replay/engine';
+import { runReplay, type ReplayOptions } from '../../cli/replay/run';
+import type { ReplaySummary } from '../../cli/replay/engine';
 
 export const REPLAY_NOW = Date.parse('2026-03-01T12:00:00Z');
 

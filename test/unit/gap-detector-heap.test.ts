@@ -1,5 +1,5 @@
 import { DueQueue, MinHeap } from '../../functions/gap-detector/heap';
-import { prng } from '../../bench/generate';
+import { prng } from '../../tools/bench/generate';
 
 interface Item {
   readonly deadlineMs: number;

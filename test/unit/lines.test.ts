@@ -1,4 +1,4 @@
-import { readLines, type Line } from '../../replay/lines';
+import { readLines, type Line } from '../../cli/replay/lines';
 
 async function collect(chunks: Array<string | Buffer>, max?: number): Promise<Line[]> {
   const out: Line[] = [];

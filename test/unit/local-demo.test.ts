@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { validateJson } from '../../shared/events/validate';
 import type { Finding } from '../../shared/findings';
-import { runReplay } from '../../replay/run';
-import { buildStages } from '../../replay/stages';
-import { buildDemo, SOURCES, writeDemoFiles, type Demo, type DemoEvent, type ExternalLookup } from '../../local/demo';
-import { compareWithFaults } from '../../local/expected';
-import { STAND_INS } from '../../local/stand-ins';
+import { runReplay } from '../../cli/replay/run';
+import { buildStages } from '../../cli/replay/stages';
+import { buildDemo, SOURCES, writeDemoFiles, type Demo, type DemoEvent, type ExternalLookup } from '../../tools/local/demo';
+import { compareWithFaults } from '../../tools/local/expected';
+import { STAND_INS } from '../../tools/local/stand-ins';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 const MINUTE = 60_000;

@@ -1,9 +1,9 @@
-import { buildDemo, type InjectedFault } from '../../local/demo';
-import { compareWithFaults } from '../../local/expected';
-import { isErrorLine } from '../../local/functions';
-import { passesFilter } from '../../local/progress';
-import { pushIdentity } from '../../local/push-gateway';
-import { describeFinding, renderReport, type StackRun } from '../../local/report';
+import { buildDemo, type InjectedFault } from '../../tools/local/demo';
+import { compareWithFaults } from '../../tools/local/expected';
+import { isErrorLine } from '../../tools/local/functions';
+import { passesFilter } from '../../tools/local/progress';
+import { pushIdentity } from '../../tools/local/push-gateway';
+import { describeFinding, renderReport, type StackRun } from '../../tools/local/report';
 import type { Finding } from '../../shared/findings';
 import { maskText } from '../../shared/mask';
 import { pushBody } from '../../shared/pubsub/push';

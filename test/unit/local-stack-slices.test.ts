@@ -1,5 +1,5 @@
-import { buildDemo, DELIVERY_JITTER_MS, GAP_GRACE_MS, type DemoEvent } from '../../local/demo';
-import { DEFAULT_OPTIONS, sliceWidth } from '../../local/stack';
+import { buildDemo, DELIVERY_JITTER_MS, GAP_GRACE_MS, type DemoEvent } from '../../tools/local/demo';
+import { DEFAULT_OPTIONS, sliceWidth } from '../../tools/local/stack';
 
 /**
  * The stack publishes the demo in slices with a few in flight. What makes its findings

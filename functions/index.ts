@@ -4,12 +4,12 @@
  * function's composition root runs, so one function's configuration never fails another's
  * cold start. Without FUNCTION_TARGET (a local multi-function process) all register.
  */
-import { topology, type FunctionName } from './shared/topology';
-import { register as deduplicator } from './functions/deduplicator';
-import { register as validator } from './functions/validator';
-import { register as gapDetector } from './functions/gap-detector';
-import { register as revenueChecker } from './functions/revenue-checker';
-import { register as callDurationChecker } from './functions/call-duration-checker';
+import { topology, type FunctionName } from '../shared/topology';
+import { register as deduplicator } from './deduplicator';
+import { register as validator } from './validator';
+import { register as gapDetector } from './gap-detector';
+import { register as revenueChecker } from './revenue-checker';
+import { register as callDurationChecker } from './call-duration-checker';
 
 const registry: Partial<Record<FunctionName, (env: NodeJS.ProcessEnv) => void>> = {
   validator,

@@ -1,5 +1,5 @@
-import type { Finding } from '../shared/findings';
-import type { FunctionName } from '../shared/topology';
+import type { Finding } from '../../shared/findings';
+import type { FunctionName } from '../../shared/topology';
 import type { ExpectedFinding, ExternalLookup, InjectedFault } from './demo';
 
 /** How one injector's faults fared: every expected finding matched to at most one found finding. */

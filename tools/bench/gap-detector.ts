@@ -4,7 +4,7 @@
  * subscription), and Firestore reads, writes and deletes per event as the adapter counts them,
  * with what a million events would cost at list prices. Figures are printed, never asserted.
  *
- *   node dist/bench/gap-detector.js [--events 20000] [--flows 2000] [--concurrency 64] [--instances 4]
+ *   node dist/tools/bench/gap-detector.js [--events 20000] [--flows 2000] [--concurrency 64] [--instances 4]
  *
  * Uses FIRESTORE_EMULATOR_HOST when set, else starts an emulator of its own.
  */
@@ -12,13 +12,13 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { Firestore } from '@google-cloud/firestore';
-import { MemoryPublisher } from '../shared/adapters/memory-publisher';
-import { silentLogger } from '../shared/log';
-import { systemClock } from '../shared/ports';
-import { pushBody, type MessagePublishedData } from '../shared/pubsub/push';
-import { TOPICS } from '../shared/topology';
-import { FirestoreGapStore, type FirestoreCounts } from '../functions/gap-detector/firestore-state';
-import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from '../functions/gap-detector/handler';
+import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
+import { silentLogger } from '../../shared/log';
+import { systemClock } from '../../shared/ports';
+import { pushBody, type MessagePublishedData } from '../../shared/pubsub/push';
+import { TOPICS } from '../../shared/topology';
+import { FirestoreGapStore, type FirestoreCounts } from '../../functions/gap-detector/firestore-state';
+import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from '../../functions/gap-detector/handler';
 import { startEmulator } from '../local/emulators';
 import { prng } from './generate';
 

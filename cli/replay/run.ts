@@ -2,10 +2,10 @@ import { createReadStream, mkdirSync, renameSync, rmSync, writeFileSync, createW
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { DEFAULT_DEDUP_CONFIG, type DeduplicatorConfig } from '../functions/deduplicator/core';
-import type { GapRules } from '../functions/gap-detector/core';
-import { DEFAULT_MAX_FUTURE_MS } from '../shared/events/validate';
-import type { RatesFile } from '../shared/rates/file';
+import { DEFAULT_DEDUP_CONFIG, type DeduplicatorConfig } from '../../functions/deduplicator/core';
+import type { GapRules } from '../../functions/gap-detector/core';
+import { DEFAULT_MAX_FUTURE_MS } from '../../shared/events/validate';
+import type { RatesFile } from '../../shared/rates/file';
 import { ReplayEngine, type ReplaySummary } from './engine';
 import { readLines } from './lines';
 import { BlockWriter } from './output';

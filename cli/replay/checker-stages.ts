@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkCall, NAME as CALL_DURATION_CHECKER, type CallFact } from '../functions/call-duration-checker/core';
+import { checkCall, NAME as CALL_DURATION_CHECKER, type CallFact } from '../../functions/call-duration-checker/core';
 import {
   checkSale,
   DEFAULT_REVIEW_FACTOR,
@@ -8,16 +8,16 @@ import {
   type PaymentFact,
   type RateFact,
   type RevenueContext,
-} from '../functions/revenue-checker/core';
-import { StripeEnv, stripeFromEnv, TwilioEnv, twilioFromEnv } from '../shared/adapters/external';
-import { FileRates } from '../shared/adapters/file-rates';
-import { realSleep, type Sleep } from '../shared/adapters/rate-limiter';
-import { UpstreamError } from '../shared/adapters/upstream-error';
-import { ConfigError, TransientError } from '../shared/errors';
-import type { BusinessEvent, CallCompleted, SaleRecorded } from '../shared/events/envelope';
-import { utcDate } from '../shared/events/time';
-import type { Outcome } from '../shared/outcome';
-import { systemClock, type CallLookup, type Clock, type PaymentLookup } from '../shared/ports';
+} from '../../functions/revenue-checker/core';
+import { StripeEnv, stripeFromEnv, TwilioEnv, twilioFromEnv } from '../../shared/adapters/external';
+import { FileRates } from '../../shared/adapters/file-rates';
+import { realSleep, type Sleep } from '../../shared/adapters/rate-limiter';
+import { UpstreamError } from '../../shared/adapters/upstream-error';
+import { ConfigError, TransientError } from '../../shared/errors';
+import type { BusinessEvent, CallCompleted, SaleRecorded } from '../../shared/events/envelope';
+import { utcDate } from '../../shared/events/time';
+import type { Outcome } from '../../shared/outcome';
+import { systemClock, type CallLookup, type Clock, type PaymentLookup } from '../../shared/ports';
 import type { ReplayStage, StageOutput } from './stage';
 import type { StageOptions } from './stages';
 

@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { toUsdCents } from '../shared/events/currency';
+import { toUsdCents } from '../../shared/events/currency';
 
 /** A small deterministic PRNG (mulberry32): the same seed writes the same log. */
 export function prng(seed: number): () => number {

@@ -1,6 +1,6 @@
-import { DEFAULT_GAP_RULES, type GapRules } from '../functions/gap-detector/core';
-import { gapDetectorStage } from '../functions/gap-detector/replay-stage';
-import type { RatesFile } from '../shared/rates/file';
+import { DEFAULT_GAP_RULES, type GapRules } from '../../functions/gap-detector/core';
+import { gapDetectorStage } from '../../functions/gap-detector/replay-stage';
+import type { RatesFile } from '../../shared/rates/file';
 import { checkerStages } from './checker-stages';
 import type { ReplayStage } from './stage';
 

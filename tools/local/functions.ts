@@ -43,7 +43,7 @@ export class FunctionStartError extends Error {
 }
 
 export interface ServeOptions {
-  /** The built deployable entry, e.g. dist/index.js. */
+  /** The built deployable entry, e.g. dist/functions/index.js. */
   readonly source: string;
   readonly env: NodeJS.ProcessEnv;
   readonly logDir: string;

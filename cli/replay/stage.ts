@@ -1,5 +1,5 @@
-import type { BusinessEvent } from '../shared/events/envelope';
-import type { Finding } from '../shared/findings';
+import type { BusinessEvent } from '../../shared/events/envelope';
+import type { Finding } from '../../shared/findings';
 
 /** A valid event inside a replay, with the input line it came from. */
 export interface ReplayEvent {

@@ -1,8 +1,8 @@
-import { invalidFinding, validate } from '../functions/validator/core';
-import { MemoryDedupStore } from '../functions/deduplicator/state';
-import { dedupKeys, duplicateFinding, type DeduplicatorConfig } from '../functions/deduplicator/core';
-import type { BusinessEvent } from '../shared/events/envelope';
-import type { Finding } from '../shared/findings';
+import { invalidFinding, validate } from '../../functions/validator/core';
+import { MemoryDedupStore } from '../../functions/deduplicator/state';
+import { dedupKeys, duplicateFinding, type DeduplicatorConfig } from '../../functions/deduplicator/core';
+import type { BusinessEvent } from '../../shared/events/envelope';
+import type { Finding } from '../../shared/findings';
 import type { Line } from './lines';
 import type { ReplayEvent, ReplayStage, StageOutput } from './stage';
 

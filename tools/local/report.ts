@@ -1,6 +1,6 @@
-import type { Finding } from '../shared/findings';
-import { maskText } from '../shared/mask';
-import { TOPICS, topology } from '../shared/topology';
+import type { Finding } from '../../shared/findings';
+import { maskText } from '../../shared/mask';
+import { TOPICS, topology } from '../../shared/topology';
 import type { Demo } from './demo';
 import type { Comparison } from './expected';
 
@@ -61,7 +61,7 @@ function overview(run: StackRun): string[] {
     `Functions     ${served.join(', ')} served by the Functions Framework`,
   ];
   if (absent.length > 0) {
-    lines.push(`              ${absent.join(', ')}: not in dist/index.js yet; subscriptions created as pull (messages kept)`);
+    lines.push(`              ${absent.join(', ')}: not in dist/functions/index.js yet; subscriptions created as pull (messages kept)`);
   }
   lines.push(`Project       ${run.projectId} on the Pub/Sub and Firestore emulators`);
   return lines;
@@ -231,11 +231,11 @@ export function devInstructions(projectId: string, hosts: { pubsub: { host: stri
 The stack stays up (Ctrl-C stops it all). Publish your own events, one CloudEvent JSON a line:
 
   export PUBSUB_EMULATOR_HOST=${ps} FIRESTORE_EMULATOR_HOST=${hosts.firestore.host} GOOGLE_CLOUD_PROJECT=${projectId}
-  node dist/local/publish.js my-events.ndjson        # or: cat my-events.ndjson | node dist/local/publish.js -
+  node dist/tools/local/publish.js my-events.ndjson        # or: cat my-events.ndjson | node dist/tools/local/publish.js -
 
   # one event from the shell:
   echo '{"specversion":"1.0","id":"my-1","source":"//me/shell","type":"discount.issued","time":"'$(date -u +%Y-%m-%dT%H:%M:%SZ)'","data":{"user_id":"u-1","program":"spring","code":"SPRING10"}}' > event.json
-  node dist/local/publish.js event.json
+  node dist/tools/local/publish.js event.json
 
   # the same with the Google Cloud CLI (any token will do for the emulator):
   export CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB=http://${ps}/ CLOUDSDK_AUTH_ACCESS_TOKEN=emulator

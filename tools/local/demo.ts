@@ -9,12 +9,12 @@
  * or chain deadline before the stream ends.
  */
 import { writeFileSync } from 'node:fs';
-import { CallCompletedData, SaleRecordedData } from '../shared/events/catalog';
-import { minorUnitExponent, toUsdCents } from '../shared/events/currency';
-import { utcDate } from '../shared/events/time';
-import type { Finding, FindingKind } from '../shared/findings';
-import type { RatesFile } from '../shared/rates/file';
-import type { FunctionName } from '../shared/topology';
+import { CallCompletedData, SaleRecordedData } from '../../shared/events/catalog';
+import { minorUnitExponent, toUsdCents } from '../../shared/events/currency';
+import { utcDate } from '../../shared/events/time';
+import type { Finding, FindingKind } from '../../shared/findings';
+import type { RatesFile } from '../../shared/rates/file';
+import type { FunctionName } from '../../shared/topology';
 
 export const DEMO_DEFAULTS = { seed: 20260301, spanMinutes: 120 } as const;
 

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PubSub } from '@google-cloud/pubsub';
-import { ensureTopology } from '../shared/adapters/pubsub-admin';
-import type { Finding } from '../shared/findings';
-import { resolveSubscriptions, TOPICS, topology } from '../shared/topology';
+import { ensureTopology } from '../../shared/adapters/pubsub-admin';
+import type { Finding } from '../../shared/findings';
+import { resolveSubscriptions, TOPICS, topology } from '../../shared/topology';
 import { buildDemo, DELIVERY_JITTER_MS, DEMO_DEFAULTS, GAP_GRACE_MS, writeDemoFiles, type Demo, type DemoMessage } from './demo';
 import { emulatorEnv, freePort, onPath, startEmulator, type Emulator } from './emulators';
 import { compareWithFaults } from './expected';
@@ -23,7 +23,7 @@ import { PushGateway } from './push-gateway';
 import { onSignal, stopAll } from './processes';
 import { Progress, TimeoutError, waitUntil, type Push } from './progress';
 import { publishPayload, rawTopic } from './publish';
-import { maskText } from '../shared/mask';
+import { maskText } from '../../shared/mask';
 import { describeFinding, devInstructions, renderReport, type StackRun } from './report';
 import { STAND_INS, type StandIn } from './stand-ins';
 
@@ -56,7 +56,7 @@ export const DEFAULT_OPTIONS: StackOptions = {
   keep: false,
   seed: DEMO_DEFAULTS.seed,
   projectId: 'event-recovery-local',
-  source: join(__dirname, '..', 'index.js'),
+  source: join(__dirname, '..', '..', 'functions', 'index.js'),
   timeoutMs: 90_000,
   quietMs: 2_000,
   slicesInFlight: 4,
@@ -406,7 +406,7 @@ function failureText(err: unknown): string {
 
 // ---------------------------------------------------------------------------------------------
 
-const USAGE = `Usage: node dist/local/stack.js [--keep] [options]     (npm start, npm run dev)
+const USAGE = `Usage: node dist/tools/local/stack.js [--keep] [options]     (npm start, npm run dev)
 
 Starts the Pub/Sub and Firestore emulators, creates the topology, serves every built function
 with the Functions Framework, publishes the demo stream with its injected faults, prints the

@@ -4,13 +4,13 @@
  * message, as a producer would. Lines are sent as they are, broken ones too: rejecting them is
  * the validator's job.
  *
- *   PUBSUB_EMULATOR_HOST=127.0.0.1:PORT GOOGLE_CLOUD_PROJECT=P node dist/local/publish.js events.ndjson
+ *   PUBSUB_EMULATOR_HOST=127.0.0.1:PORT GOOGLE_CLOUD_PROJECT=P node dist/tools/local/publish.js events.ndjson
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { PubSub, type Topic } from '@google-cloud/pubsub';
-import { TOPICS, topology } from '../shared/topology';
+import { TOPICS, topology } from '../../shared/topology';
 
 /**
  * The attributes a producer sets beside the event (DESIGN §2: `type`, `source` and `id` repeated
@@ -44,7 +44,7 @@ export function rawTopic(pubsub: PubSub, name: string = TOPICS.raw): Topic {
   return pubsub.topic(name, { batching: { maxMessages: 500, maxMilliseconds: 5 } });
 }
 
-const USAGE = `Usage: node dist/local/publish.js <events.ndjson | -> [--topic ${TOPICS.raw}] [--project ID]
+const USAGE = `Usage: node dist/tools/local/publish.js <events.ndjson | -> [--topic ${TOPICS.raw}] [--project ID]
 
 Publishes each line (one CloudEvent JSON) as one message to a topic of the local stack's Pub/Sub
 emulator. Needs PUBSUB_EMULATOR_HOST; the project is GOOGLE_CLOUD_PROJECT unless --project says.

@@ -1,13 +1,13 @@
 /**
  * One measured pass, in its own process so its peak RSS is its own:
- *   node dist/bench/child.js bare FILE          readline + JSON.parse of every line
- *   node dist/bench/child.js replay FILE OUT RATES   the embedded replay, as the CLI runs it
+ *   node dist/tools/bench/child.js bare FILE          readline + JSON.parse of every line
+ *   node dist/tools/bench/child.js replay FILE OUT RATES   the embedded replay, as the CLI runs it
  * Prints one JSON line: {"lines", "ms", "maxRssBytes"}.
  */
 import { createReadStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { RatesFile } from '../shared/rates/file';
-import { runReplay } from '../replay/run';
+import { RatesFile } from '../../shared/rates/file';
+import { runReplay } from '../../cli/replay/run';
 
 async function bare(file: string): Promise<number> {
   let lines = 0;

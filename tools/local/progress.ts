@@ -1,5 +1,5 @@
-import { INGEST_ID } from '../functions/validator/handler';
-import { TOPICS, type ResolvedSubscription } from '../shared/topology';
+import { INGEST_ID } from '../../functions/validator/handler';
+import { TOPICS, type ResolvedSubscription } from '../../shared/topology';
 import type { ServedFunction } from './functions';
 import type { Seen, TopicObserver } from './observe';
 import type { PushGateway } from './push-gateway';
