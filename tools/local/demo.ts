@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { CallCompletedData, SaleRecordedData } from '../../shared/events/catalog';
 import { minorUnitExponent, toUsdCents } from '../../shared/events/currency';
 import { utcDate } from '../../shared/events/time';
-import type { Finding, FindingKind } from '../../shared/findings';
+import type { FindingFields, FindingKind } from '../../shared/findings';
 import type { RatesFile } from '../../shared/rates/file';
 import type { FunctionName } from '../../shared/topology';
 
@@ -44,7 +44,7 @@ export interface DemoMessage {
  * for `invalid`, a piece of the reason that shows it was rejected for the right reason.
  */
 export interface ExpectedFinding {
-  readonly match: Partial<Finding> & { readonly kind: FindingKind };
+  readonly match: FindingFields & { readonly kind: FindingKind };
   readonly reasonIncludes?: string;
 }
 
