@@ -1,5 +1,5 @@
 import { DEFAULT_GAP_RULES, type GapRules } from '../../functions/gap-detector/core';
-import { gapDetectorStage } from '../../functions/gap-detector/replay-stage';
+import { gapDetectorStage } from './gap-detector-stage';
 import type { RatesFile } from '../../shared/rates/file';
 import { checkerStages } from './checker-stages';
 import type { ReplayStage } from './stage';

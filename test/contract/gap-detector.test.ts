@@ -4,7 +4,7 @@ import type { OutboundMessage, Publisher } from '../../shared/ports';
 import { pushBody } from '../../shared/pubsub/push';
 import { TOPICS } from '../../shared/topology';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler, type GapDetectorConfig } from '../../functions/gap-detector/handler';
-import { MemoryGapStore } from '../../functions/gap-detector/state';
+import { MemoryGapStore } from '../../functions/gap-detector/memory-store';
 import { serveFunction } from '../support/harness';
 import { cardScanned, leadCreated, leadTagged } from '../support/events';
 

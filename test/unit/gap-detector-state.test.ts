@@ -1,18 +1,9 @@
 import { BusinessEvent } from '../../shared/events/envelope';
 import { derivedId } from '../../shared/ids';
-import { TOPICS } from '../../shared/topology';
-import {
-  CHAIN_TTL_MARGIN_MS,
-  chainTransition,
-  DEFAULT_GAP_STATE_CONFIG,
-  foldTransition,
-  MemoryGapStore,
-  slotExpiry,
-  sweepTransition,
-  type GapStateContext,
-  type PendingMarker,
-  type SlotRecord,
-} from '../../functions/gap-detector/state';
+import { MemoryGapStore } from '../../functions/gap-detector/memory-store';
+import { CHAIN_TTL_MARGIN_MS, slotExpiry, type SlotRecord } from '../../functions/gap-detector/records';
+import { DEFAULT_GAP_STATE_CONFIG, type GapStateContext, type PendingMarker } from '../../functions/gap-detector/store';
+import { chainTransition, foldTransition, sweepTransition } from '../../functions/gap-detector/transitions';
 import * as fx from '../support/events';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
@@ -31,8 +22,8 @@ const marker = (seq: number, minutes: number, order = seq, seenAt = minutes): Pe
   watermarkMs: T0 + seenAt * MIN,
   order,
 });
-const findings = (messages: ReadonlyArray<{ topic: string; data: string }>) =>
-  messages.filter((m) => m.topic === TOPICS.findings).map((m) => JSON.parse(m.data) as Record<string, unknown>);
+const findings = (messages: ReadonlyArray<{ to: string; data: string }>) =>
+  messages.filter((m) => m.to === 'findings').map((m) => JSON.parse(m.data) as Record<string, unknown>);
 
 describe('a fold of one source: recorded numbers in arrival order, watermark first', () => {
   it('reveals, reports once due and names late arrivals, with ids a redelivery reproduces', () => {
@@ -45,7 +36,7 @@ describe('a fold of one source: recorded numbers in arrival order, watermark fir
     expect(findings(second.outbox)).toEqual([{ kind: 'gap', action: 'reported', source: '//a', from_sequence: 2, to_sequence: 2 }]);
     expect(second.outbox[0]).toEqual({
       id: derivedId('gap', '//a', '2', '2'),
-      topic: TOPICS.findings,
+      to: 'findings',
       data: expect.any(String),
       attributes: { kind: 'gap', action: 'reported', finding_id: derivedId('gap', '//a', '2', '2'), source: '//a' },
     });
@@ -72,6 +63,15 @@ describe('a fold of one source: recorded numbers in arrival order, watermark fir
     expect(inTime.outbox).toEqual([]);
     const late = foldTransition('//a', undefined, [marker(1, 0), marker(3, 0), marker(2, 0.5, 3, 6)], T0, ctx)!;
     expect(findings(late.outbox)).toEqual([
+      { kind: 'gap', action: 'reported', source: '//a', from_sequence: 2, to_sequence: 2 },
+      { kind: 'late', action: 'reported', event_id: 'e2', type: 'lead.tagged', source: '//a' },
+    ]);
+  });
+
+  it('reports a gap that is overdue when a number reveals it at once, as replay does, so its fill in the same fold is late', () => {
+    // 3 arrives when the watermark stands at 30: the gap it reveals (due after 5) is already overdue.
+    const result = foldTransition('//a', undefined, [marker(1, 0), marker(3, 0, 2, 30), marker(2, 0.5, 3, 30)], T0, ctx)!;
+    expect(findings(result.outbox)).toEqual([
       { kind: 'gap', action: 'reported', source: '//a', from_sequence: 2, to_sequence: 2 },
       { kind: 'late', action: 'reported', event_id: 'e2', type: 'lead.tagged', source: '//a' },
     ]);
@@ -138,13 +138,13 @@ describe('chains per awaited successor', () => {
     expect(swept.outbox).toEqual([
       {
         id: derivedId('chain_broken', 'c1', 'lead.created'),
-        topic: TOPICS.findings,
+        to: 'findings',
         data: JSON.stringify({ kind: 'chain_broken', action: 'reported', event_id: 'c1', type: 'card.scanned', source: '//test/producer', expected_type: 'lead.created' }),
         attributes: expect.objectContaining({ kind: 'chain_broken', event_id: 'c1' }),
       },
       {
         id: derivedId('retrigger', 'c1', 'lead.created'),
-        topic: TOPICS.retrigger,
+        to: 'retrigger',
         data: bytes,
         attributes: { type: 'card.scanned', source: '//test/producer', id: 'c1', retrigger: 'chain_broken', expected_type: 'lead.created' },
       },
@@ -155,7 +155,7 @@ describe('chains per awaited successor', () => {
 
   it('without the switch a broken chain is only reported (the default)', () => {
     const record = chainTransition(new Map([[KEY, undefined]]), card, T0, T0, 'ignored', ctx).changes.get(KEY)!;
-    expect(sweepTransition(record, T0 + 11 * MIN, ctx).outbox.map((m) => m.topic)).toEqual([TOPICS.findings]);
+    expect(sweepTransition(record, T0 + 11 * MIN, ctx).outbox.map((m) => m.to)).toEqual(['findings']);
   });
 
   it('expires a waiting chain after its deadline plus the allowed lateness (and a margin), a seen successor after the retention', () => {
