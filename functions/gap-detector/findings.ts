@@ -19,7 +19,7 @@ export function findingOf(d: GapDecision): Finding | undefined {
       return { kind: 'chain_broken', action: 'reported', event_id: d.eventId, type: d.type, source: d.source, ...line, expected_type: d.expectedType };
     }
     case 'number_counted':
-      return d.outcome === 'late' ? { kind: 'late', action: 'reported', event_id: d.eventId, type: d.type, source: d.source } : undefined;
+      return d.outcome === 'late' ? { kind: 'late', action: 'reported', event_id: d.eventId, type: d.type, source: d.source, closes: 'gap' } : undefined;
     case 'watermark_moved':
     case 'chain_opened':
     case 'successor_arrived':

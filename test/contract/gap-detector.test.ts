@@ -64,7 +64,7 @@ describe('gap-detector over HTTP with the raw Pub/Sub push body', () => {
       expect(await s.push(TOPICS.valid, two)).toBe(204);
       expect(await s.push(TOPICS.valid, two)).toBe(204); // redelivered
       expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
-      expect(s.inner.json(TOPICS.findings).slice(1)).toEqual([{ kind: 'late', action: 'reported', event_id: 'b', type: 'lead.tagged', source: '//hub' }]);
+      expect(s.inner.json(TOPICS.findings).slice(1)).toEqual([{ kind: 'late', action: 'reported', event_id: 'b', type: 'lead.tagged', source: '//hub', closes: 'gap' }]);
       expect(s.store.outbox.size).toBe(0);
     } finally {
       await s.close();

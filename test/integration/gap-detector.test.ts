@@ -119,7 +119,7 @@ describe('gap-detector on the real Pub/Sub and Firestore emulators: both subscri
 
     await valid.publishMessage({ json: seq('a2', 2) });
     await findings.waitFor(4);
-    expect(findings.messages[3]!.json()).toEqual({ kind: 'late', action: 'reported', event_id: 'a2', type: 'lead.tagged', source: '//hub' });
+    expect(findings.messages[3]!.json()).toEqual({ kind: 'late', action: 'reported', event_id: 'a2', type: 'lead.tagged', source: '//hub', closes: 'gap' });
 
     // The tick is idempotent: another one reports nothing again.
     await pubsub.topic(prefix + TOPICS.ticks).publishMessage({ json: {} });
@@ -193,7 +193,7 @@ describe('gap-detector state in the Firestore emulator under concurrent delivery
     // The missing event turns up, five copies at once on different instances: one `late`.
     await deliverAll(Array.from({ length: 5 }, () => event(100)));
     await instances[1]!(tickEvent());
-    expect(publisher.json(TOPICS.findings).slice(4)).toEqual([{ kind: 'late', action: 'reported', event_id: 'e100', type: 'lead.tagged', source: '//busy' }]);
+    expect(publisher.json(TOPICS.findings).slice(4)).toEqual([{ kind: 'late', action: 'reported', event_id: 'e100', type: 'lead.tagged', source: '//busy', closes: 'gap' }]);
 
     // Nothing is left behind: every recorded number folded, every message published and deleted,
     // and the source keeps exactly the reported ranges (100 came late and is no longer missing).

@@ -33,7 +33,7 @@ describe('event-recovery replay: missing events', () => {
     expect(findings).toEqual([
       { kind: 'duplicate', action: 'dropped', event_id: 'h3', type: 'lead.tagged', source: '//hub', duplicate_of: 'h3', basis: 'id', line: 6 },
       { kind: 'gap', action: 'reported', source: '//hub', from_sequence: 2, to_sequence: 2 },
-      { kind: 'late', action: 'reported', event_id: 'h2', type: 'lead.tagged', source: '//hub', line: 10 },
+      { kind: 'late', action: 'reported', event_id: 'h2', type: 'lead.tagged', source: '//hub', closes: 'gap', line: 10 },
       { kind: 'gap', action: 'reported', source: '//hub', from_sequence: 4, to_sequence: 4 },
       { kind: 'chain_broken', action: 'reported', event_id: 'c1', type: 'card.scanned', source: '//scanner', line: 3, expected_type: 'lead.created' },
     ]);
@@ -80,7 +80,7 @@ describe('event-recovery replay: missing events', () => {
     const { findings, summary } = await replayText(text);
     expect(findings).toEqual([
       { kind: 'gap', action: 'reported', source: '//hub', from_sequence: 2, to_sequence: 2 },
-      { kind: 'late', action: 'reported', event_id: 'a2', type: 'lead.tagged', source: '//hub', line: 4 },
+      { kind: 'late', action: 'reported', event_id: 'a2', type: 'lead.tagged', source: '//hub', closes: 'gap', line: 4 },
       { kind: 'chain_broken', action: 'reported', event_id: 'c1', type: 'card.scanned', source: '//test/producer', line: 5, expected_type: 'lead.created' },
       { kind: 'chain_broken', action: 'reported', event_id: 'l1', type: 'lead.created', source: '//test/producer', line: 6, expected_type: 'crm.synced' },
     ]);

@@ -80,7 +80,7 @@ class Given {
 const seq = (s: string, n: string | number, minutes: number, id = `${s}-${n}-${minutes}`) =>
   fx.leadTagged({ id, source: s, sequence: String(n), time: at(minutes) });
 const gap = (source: string, from: number, to: number): Finding => ({ kind: 'gap', action: 'reported', source, from_sequence: from, to_sequence: to });
-const late = (e: Raw): Finding => ({ kind: 'late', action: 'reported', event_id: e.id, type: e.type, source: e.source });
+const late = (e: Raw): Finding => ({ kind: 'late', action: 'reported', event_id: e.id, type: e.type, source: e.source, closes: 'gap' });
 
 describe('sequence gaps (DESIGN §3): given earlier numbers, when one more arrives', () => {
   it('the first number of a source reveals nothing, even from the middle of a stream', () => {

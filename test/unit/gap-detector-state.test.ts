@@ -43,7 +43,7 @@ describe('a fold of one source: recorded numbers in arrival order, watermark fir
     expect(second.record.nextDueMs).toBe(T0 + 11 * MIN);
 
     const third = foldTransition('//a', second.record, [marker(2, 1)], T0 + 6 * MIN, ctx)!;
-    expect(findings(third.outbox)).toEqual([{ kind: 'late', action: 'reported', event_id: 'e2', type: 'lead.tagged', source: '//a' }]);
+    expect(findings(third.outbox)).toEqual([{ kind: 'late', action: 'reported', event_id: 'e2', type: 'lead.tagged', source: '//a', closes: 'gap' }]);
     expect(third.outbox[0]!.id).toBe(derivedId('late', '//a', '2', 'e2'));
   });
 
@@ -64,7 +64,7 @@ describe('a fold of one source: recorded numbers in arrival order, watermark fir
     const late = foldTransition('//a', undefined, [marker(1, 0), marker(3, 0), marker(2, 0.5, 3, 6)], T0, ctx)!;
     expect(findings(late.outbox)).toEqual([
       { kind: 'gap', action: 'reported', source: '//a', from_sequence: 2, to_sequence: 2 },
-      { kind: 'late', action: 'reported', event_id: 'e2', type: 'lead.tagged', source: '//a' },
+      { kind: 'late', action: 'reported', event_id: 'e2', type: 'lead.tagged', source: '//a', closes: 'gap' },
     ]);
   });
 
@@ -73,7 +73,7 @@ describe('a fold of one source: recorded numbers in arrival order, watermark fir
     const result = foldTransition('//a', undefined, [marker(1, 0), marker(3, 0, 2, 30), marker(2, 0.5, 3, 30)], T0, ctx)!;
     expect(findings(result.outbox)).toEqual([
       { kind: 'gap', action: 'reported', source: '//a', from_sequence: 2, to_sequence: 2 },
-      { kind: 'late', action: 'reported', event_id: 'e2', type: 'lead.tagged', source: '//a' },
+      { kind: 'late', action: 'reported', event_id: 'e2', type: 'lead.tagged', source: '//a', closes: 'gap' },
     ]);
   });
 
