@@ -19,7 +19,8 @@ import { fileReported, newUpstream, REPORTED, SATISFIED, SEEN, waitingUpstream, 
  * 2. a sequence number counts: above the highest or below the lowest it reveals the skipped
  *    range (deadline = its time + grace), inside an open range it fills it, inside a reported
  *    one it is late;
- * 3. an accepted event satisfies the upstreams waiting under its key, then waits under its own;
+ * 3. an accepted event satisfies the upstreams waiting under its key and closes, late, those
+ *    already reported broken there; then it waits under its own key;
  * 4. what step 2 or 3 opened already overdue is reported at once.
  */
 
@@ -102,6 +103,18 @@ export type GapDecision =
       readonly line: number | undefined;
       readonly payload: string | undefined;
     }
+  /**
+   * The successor of `key` arrived after the upstream `upstreamId` was reported broken: it
+   * closes that chain, late (DESIGN §3).
+   */
+  | {
+      readonly kind: 'chain_closed_late';
+      readonly key: string;
+      readonly upstreamId: string;
+      readonly eventId: string;
+      readonly type: string;
+      readonly source: string;
+    }
   /** The successor of `key` arrived: whatever waits there is satisfied, and so is whatever is filed there later. */
   | { readonly kind: 'successor_arrived'; readonly key: string; readonly eventId: string; readonly type: string; readonly source: string }
   | { readonly kind: 'ranges_dropped'; readonly source: string; readonly froms: readonly bigint[] };
@@ -169,6 +182,9 @@ export function evolve(state: GapState, d: GapDecision): GapState {
       state.waitingChains++;
       return state;
     }
+    case 'chain_closed_late':
+      // Nothing to change before `successor_arrived`, which follows and closes the key.
+      return state;
     case 'successor_arrived': {
       const slot = state.slots.get(d.key);
       if (slot !== undefined && slot !== SEEN) {
@@ -281,8 +297,17 @@ function decideChain(state: GapState, input: Extract<GapInput, { kind: 'chain' }
   if (roles.satisfies === undefined && roles.awaits === undefined && !(watermarkMs > state.watermarkMs)) return NONE;
   const out: GapDecision[] = [];
   const due = advance(state, watermarkMs, out);
-  if (roles.satisfies !== undefined && state.slots.get(roles.satisfies) !== SEEN) {
-    out.push({ kind: 'successor_arrived', key: roles.satisfies, eventId: event.id, type: event.type, source: event.source });
+  if (roles.satisfies !== undefined) {
+    const key = roles.satisfies;
+    const slot = state.slots.get(key);
+    if (slot !== SEEN) {
+      // Upstreams reported broken before, then those step 1 just reported: this successor closes them late.
+      for (const upstreamId of slot?.reported ?? []) out.push({ kind: 'chain_closed_late', key, upstreamId, eventId: event.id, type: event.type, source: event.source });
+      for (const item of due) {
+        if (item.kind === 'chain' && item.key === key && !slot?.reported.includes(item.eventId)) out.push({ kind: 'chain_closed_late', key, upstreamId: item.eventId, eventId: event.id, type: event.type, source: event.source });
+      }
+      out.push({ kind: 'successor_arrived', key, eventId: event.id, type: event.type, source: event.source });
+    }
   }
   if (roles.awaits === undefined) return out;
   const { key, upstreamType, expectedType } = roles.awaits;

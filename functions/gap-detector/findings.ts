@@ -20,6 +20,8 @@ export function findingOf(d: GapDecision): Finding | undefined {
     }
     case 'number_counted':
       return d.outcome === 'late' ? { kind: 'late', action: 'reported', event_id: d.eventId, type: d.type, source: d.source, closes: 'gap' } : undefined;
+    case 'chain_closed_late':
+      return { kind: 'late', action: 'reported', event_id: d.eventId, type: d.type, source: d.source, closes: 'chain_broken', upstream_id: d.upstreamId };
     case 'watermark_moved':
     case 'chain_opened':
     case 'successor_arrived':

@@ -45,6 +45,8 @@ function messagesOf(d: GapDecision, ctx: GapStateContext): OutboxMessage[] {
     }
     case 'number_counted':
       return [findingMessage(finding, derivedId('late', d.source, d.seq.toString(), d.eventId))];
+    case 'chain_closed_late':
+      return [findingMessage(finding, derivedId('late', d.key, d.upstreamId, d.eventId))];
     default:
       throw new Error(`a ${d.kind} decision makes no finding`);
   }

@@ -271,12 +271,12 @@ describe('broken chains (DESIGN §3): given accepted events, when the watermark 
     expect(g.at(500)).toEqual([broken(crm('s', 'lead-1', 2), 3, 'followup.sent')]);
   });
 
-  it('watermark first: a successor whose own time passes the deadline is too late, and opens its own chain', () => {
+  it('watermark first: a successor whose own time passes the deadline is too late: it closes the chain late, and opens its own', () => {
     const g = new Given();
     const c = card('c', 'card-1', 0);
     const l = lead('l', 'lead-1', 'card-1', 10.5);
     g.events(c);
-    expect(g.events(l)).toEqual([broken(c, 1, 'lead.created')]);
+    expect(g.events(l)).toEqual([broken(c, 1, 'lead.created'), closes(l, c)]);
     expect(pending(g.state)).toBe(1);
     expect(g.at(10.5 + 15 + 0.001)).toEqual([broken(l, 2, 'crm.synced')]);
   });
@@ -297,6 +297,60 @@ describe('broken chains (DESIGN §3): given accepted events, when the watermark 
     const c0 = fx.cardScanned({ id: 'c0', source: '//scanner', sequence: '1', time: at(0), data: { card_id: 'card-0' } });
     g.events(c0, c1, c2);
     expect(g.at(30)).toEqual([broken(c0, 1, 'lead.created'), gap('//scanner', 2, 2), broken(c2, 3, 'lead.created'), broken(c1, 2, 'lead.created')]);
+  });
+});
+
+/** The late finding of a successor closing `upstream`'s broken chain (replay adds the successor's line). */
+const closes = (successor: Raw, upstream: Raw): Finding => ({
+  kind: 'late',
+  action: 'reported',
+  event_id: successor.id,
+  type: successor.type,
+  source: successor.source,
+  closes: 'chain_broken',
+  upstream_id: upstream.id,
+});
+
+describe('chains that close late (DESIGN §3): a successor after its upstream was reported broken', () => {
+  const c = card('c', 'card-1', 0);
+  const c2 = card('c2', 'card-1', 1);
+  const l = lead('l', 'lead-1', 'card-1', 5);
+  const lateLead = lead('l', 'lead-1', 'card-1', 12);
+  const noCard = lead('l', 'lead-1', undefined, 5);
+  const s = crm('s', 'lead-1', 20);
+  const other = seq('//clock', 1, 30);
+  // Each row: events in arrival order (d: fed as a duplicate, not accepted), then the findings after the watermark reaches 30.
+  it.each<[string, Array<Raw | ['d', Raw]>, Finding[]]>([
+    ['in time: satisfied, nothing closes late (the lead then waits for its own sync)', [c, l], [broken(l, 2, 'crm.synced')]],
+    ['delivered after the report: closes it late, naming the upstream; the line is the successor\'s', [c, other, l], [broken(c, 1, 'lead.created'), closes(l, c), broken(l, 3, 'crm.synced')]],
+    ['its own time passes the deadline: reported broken, then closed late, by the same event', [c, lateLead], [broken(c, 1, 'lead.created'), closes(lateLead, c), broken(lateLead, 2, 'crm.synced')]],
+    ['two upstreams reported under one key: one successor closes both, in report order', [c, c2, other, l], [broken(c, 1, 'lead.created'), broken(c2, 2, 'lead.created'), closes(l, c), closes(l, c2), broken(l, 4, 'crm.synced')]],
+    ['a second successor finds the chain closed: nothing more', [c, other, l, lead('l2', 'lead-2', 'card-1', 21)], [broken(c, 1, 'lead.created'), closes(l, c), broken(l, 3, 'crm.synced')]],
+    ['a successor that is a duplicate (not accepted) closes nothing', [c, other, ['d', l]], [broken(c, 1, 'lead.created')]],
+    ['a lead without card_id is no successor of a scan', [c, other, noCard], [broken(c, 1, 'lead.created'), broken(noCard, 3, 'crm.synced')]],
+    ['every link closes the same way: a CRM sync after its lead was reported', [l, seq('//clock', 1, 21), s], [broken(l, 1, 'crm.synced'), closes(s, l)]],
+  ])('%s', (_, events, expected) => {
+    const g = new Given();
+    const found = events.flatMap((e) => (Array.isArray(e) ? g.event(e[1], { duplicate: true }).findings : g.event(e).findings));
+    found.push(...g.at(30));
+    expect(found.filter((f) => f.kind !== 'gap')).toEqual(expected);
+  });
+
+  it('the function keeps a reported upstream in its key\'s snapshot until the successor comes, and a redelivered successor closes it once', () => {
+    const redelivered: DecideContext = { rules: DEFAULT_GAP_RULES, redeliveries: true };
+    const scan = BusinessEvent.parse(c);
+    const successor = BusinessEvent.parse(l);
+    const first = initialGapState();
+    run(first, { kind: 'chain', event: scan, timeMs: T0, order: 1, watermarkMs: T0 }, redelivered);
+    run(first, { kind: 'advance', watermarkMs: T0 + 11 * MIN }, redelivered);
+    const slot = exportSlot(first, 'lead.created|card-1')!;
+    expect(slot).toEqual({ seen: false, waiting: [], reported: ['c'] });
+    const later = initialGapState();
+    restoreSlot(later, 'lead.created|card-1', slot);
+    const deliver = () => findingsOf(run(later, { kind: 'chain', event: successor, timeMs: T0 + 5 * MIN, order: 2, watermarkMs: T0 + 11 * MIN }, redelivered));
+    expect(deliver()).toEqual([{ kind: 'late', action: 'reported', event_id: 'l', type: 'lead.created', source: '//crm', closes: 'chain_broken', upstream_id: 'c' }]);
+    expect(deliver()).toEqual([]);
+    expect(exportSlot(later, 'lead.created|card-1')).toEqual({ seen: true, waiting: [], reported: [] });
   });
 });
 

@@ -119,12 +119,14 @@ describe('chains per awaited successor', () => {
     expect(satisfied.changes.get('crm.synced|lead-1')).toMatchObject({ seen: false, dueMs: T0 + 16 * MIN });
   });
 
-  it('watermark first: a successor delivered after the deadline passed reports the chain broken, then rescues nothing', () => {
+  it('watermark first: a successor delivered after the deadline passed reports the chain broken, then closes it late', () => {
     const record = chainTransition(new Map([[KEY, undefined]]), card, T0, T0, undefined, ctx).changes.get(KEY)!;
     const late = chainTransition(new Map([[KEY, record], ['crm.synced|lead-1', undefined]]), lead, T0 + MIN, T0 + 11 * MIN, undefined, ctx);
     expect(findings(late.outbox)).toEqual([
       { kind: 'chain_broken', action: 'reported', event_id: 'c1', type: 'card.scanned', source: '//test/producer', expected_type: 'lead.created' },
+      { kind: 'late', action: 'reported', event_id: 'l1', type: 'lead.created', source: '//test/producer', closes: 'chain_broken', upstream_id: 'c1' },
     ]);
+    expect(late.outbox[1]!.id).toBe(derivedId('late', KEY, 'c1', 'l1'));
     expect(late.changes.get(KEY)).toEqual({ key: KEY, seen: true, waiting: [], reported: [], dueMs: null });
   });
 
@@ -151,6 +153,14 @@ describe('chains per awaited successor', () => {
     ]);
     // Redelivered after the report: not waiting again, not reported again.
     expect(chainTransition(new Map([[KEY, swept.record!]]), card, T0, T0 + 60 * MIN, bytes, republish)).toEqual({ changes: new Map(), outbox: [] });
+    // The broken upstream stays remembered (with the retention as its TTL) until its successor closes it late.
+    expect(slotExpiry(swept.record!, ctx)).toBe(NOW + ctx.config.retentionMs);
+    const closed = chainTransition(new Map([[KEY, swept.record!], ['crm.synced|lead-1', undefined]]), lead, T0 + MIN, T0 + 60 * MIN, undefined, ctx);
+    expect(findings(closed.outbox)).toEqual([
+      { kind: 'late', action: 'reported', event_id: 'l1', type: 'lead.created', source: '//test/producer', closes: 'chain_broken', upstream_id: 'c1' },
+      { kind: 'chain_broken', action: 'reported', event_id: 'l1', type: 'lead.created', source: '//test/producer', expected_type: 'crm.synced' },
+    ]);
+    expect(closed.changes.get(KEY)).toEqual({ key: KEY, seen: true, waiting: [], reported: [], dueMs: null });
   });
 
   it('without the switch a broken chain is only reported (the default)', () => {
