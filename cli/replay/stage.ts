@@ -1,11 +1,18 @@
 import type { BusinessEvent } from '../../shared/events/envelope';
 import type { Finding } from '../../shared/findings';
+import type { VolumeSummary } from '../../shared/volume/detector';
 
 /** A valid event inside a replay, with the input line it came from. */
 export interface ReplayEvent {
   readonly event: BusinessEvent;
   readonly timeMs: number;
   readonly line: number;
+}
+
+/** Sections a stage adds to summary.json beside the engine's counters. */
+export interface StageSections {
+  /** Volume anomalies: series and hours judged, hours without enough history, anomalies. */
+  volume?: VolumeSummary;
 }
 
 /** What a stage may emit. Findings keep their order; corrections go after the accepted events. */
@@ -32,6 +39,8 @@ export interface ReplayStage {
   onAccepted?(e: ReplayEvent, out: StageOutput): void | Promise<void>;
   /** End of input: report what is due by the final watermark; return how many detections are still pending. */
   end?(watermarkMs: number, out: StageOutput): number | Promise<number>;
+  /** Its own sections of summary.json, asked once at the end. */
+  sections?(): StageSections;
   /** Lines for the summary's `checks` block, e.g. `{ fx: 'skipped: no --rates' }`. */
   checks?(): Record<string, string>;
 }
