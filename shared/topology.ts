@@ -140,7 +140,7 @@ for (const name of Object.values(TOPICS)) {
 }
 
 /** The registered names of the functions, from the manifest. */
-export type FunctionName = 'validator' | 'deduplicator' | 'gap-detector' | 'revenue-checker' | 'call-duration-checker' | 'dlq-triage';
+export type FunctionName = 'validator' | 'deduplicator' | 'gap-detector' | 'revenue-checker' | 'call-duration-checker' | 'volume-monitor' | 'dlq-triage';
 export function functionSpec(name: FunctionName) {
   const spec = topology.functions.find((f) => f.name === name);
   if (!spec) throw new Error(`function ${name} is not in shared/topology.json`);

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { VolumeAnomalyFinding } from '../findings';
+import defaults from './defaults.json';
 
 /**
  * Volume anomalies in code (DESIGN §3): the same question the BigQuery ML model answers in GCP,
@@ -35,20 +36,23 @@ export interface VolumeConfig {
 }
 
 /**
- * Defaults for few false alarms (DESIGN §3), measured with `npm run volume:eval` over generated
+ * Defaults for few false alarms (DESIGN §3), from shared/volume/defaults.json, measured with `npm run volume:eval` over generated
  * three-week logs: at most about one a week across all series on normal traffic, while an
  * outage that removes most of a busy hour, or a storm that triples it, is flagged.
  */
 export const DEFAULT_VOLUME_CONFIG: VolumeConfig = {
-  sigmas: 4,
-  minRelativeChange: 0.5,
-  minAbsoluteChange: 8,
-  minHistoryDays: 3,
-  baselineDays: 7,
-  lookbackDays: 28,
-  minScans: 20,
+  sigmas: defaults.sigmas,
+  minRelativeChange: defaults.min_relative_change,
+  minAbsoluteChange: defaults.min_absolute_change,
+  minHistoryDays: defaults.min_history_days,
+  baselineDays: defaults.baseline_days,
+  lookbackDays: defaults.lookback_days,
+  minScans: defaults.min_scans,
   graceMs: 5 * 60_000,
 };
+
+/** The settings the GCP half shares (shared/volume/defaults.json, which Terraform reads too). */
+export const VOLUME_DEFAULTS = defaults;
 
 export type SeriesKind = 'count' | 'ratio';
 
@@ -128,7 +132,13 @@ const round = (x: number) => Math.round(x * 10_000) / 10_000;
 export type VolumeAnomaly = z.infer<typeof VolumeAnomalyFinding>;
 
 /** The finding for an anomalous (series, hour): action `reported`, bounds as compared. */
-export function volumeAnomalyFinding(series: string, hour: number, actual: number, j: Extract<Judgement, { kind: 'judged' }>): VolumeAnomaly {
+export function volumeAnomalyFinding(
+  series: string,
+  hour: number,
+  actual: number,
+  j: Extract<Judgement, { kind: 'judged' }>,
+  basis = 'the seasonal baseline',
+): VolumeAnomaly {
   const direction = actual < j.lower ? 'below' : 'above';
   const what = series === SCAN_TO_CRM ? `scan_to_crm ratio ${round(actual)}` : `${actual} ${series} events`;
   return {
@@ -140,7 +150,7 @@ export function volumeAnomalyFinding(series: string, hour: number, actual: numbe
     actual: round(actual),
     lower_bound: round(j.lower),
     upper_bound: round(j.upper),
-    reason: `${what} in the hour from ${hourText(hour)}: ${direction} the expected range ${round(j.lower)}..${round(j.upper)} (seasonal baseline ${round(j.expected)})`,
+    reason: `${what} in the hour from ${hourText(hour)}: ${direction} the expected range ${round(j.lower)}..${round(j.upper)} (${basis}: ${round(j.expected)})`,
   };
 }
 
