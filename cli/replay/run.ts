@@ -9,8 +9,8 @@ import type { RatesFile } from '../../shared/rates/file';
 import { ReplayEngine, type ReplaySummary } from './engine';
 import { readLines } from './lines';
 import { BlockWriter } from './output';
-import type { ReplayStage } from './stage';
-import { buildStages, type StageOptions } from './stages';
+import type { ReplayStage, StageOptions } from './stage';
+import { buildStages } from './stages';
 
 export interface ReplayOptions {
   readonly input: Readable;
