@@ -5,7 +5,7 @@
  * the incidents flagged and the false alarms (volume findings outside every incident's
  * footprint) per week, across all series.
  *
- *   npm run volume:eval                          seeds 1..5, 21 days, default settings
+ *   npm run volume:eval                          seeds 1..5, 21 days, default settings (-- --seeds 8: the figures in the README)
  *   npm run volume:eval -- --seeds 10 --days 28  more
  *   npm run volume:eval -- --sigmas 4            another sensitivity
  */
