@@ -8,6 +8,8 @@ import { NAME as REVENUE_CHECKER } from './revenue-checker/core';
 import { register as revenueChecker } from './revenue-checker';
 import { NAME as VALIDATOR } from './validator/core';
 import { register as validator } from './validator';
+import { NAME as VOLUME_MONITOR } from './volume-monitor/core';
+import { register as volumeMonitor } from './volume-monitor';
 
 /** Registers one function with the Functions Framework: its composition root. */
 export type Register = (env: NodeJS.ProcessEnv) => void;
@@ -23,4 +25,5 @@ export const REGISTRY: Readonly<Record<string, Register>> = {
   [GAP_DETECTOR]: gapDetector,
   [REVENUE_CHECKER]: revenueChecker,
   [CALL_DURATION_CHECKER]: callDurationChecker,
+  [VOLUME_MONITOR]: volumeMonitor,
 };

@@ -8,6 +8,7 @@ import { DEFAULT_GAP_RULES, type GapRules } from '../../functions/gap-detector/c
 import { DEFAULT_REVIEW_FACTOR } from '../../functions/revenue-checker/core';
 import { parseRfc3339 } from '../../shared/events/time';
 import { RatesFile } from '../../shared/rates/file';
+import { DEFAULT_VOLUME_CONFIG, type VolumeConfig } from '../../shared/volume/detector';
 import { OUTPUT_FILES, runReplay } from '../replay/run';
 import type { ReplaySummary } from '../replay/engine';
 import { UsageError } from '../usage';
@@ -34,6 +35,13 @@ Options:
   --chain-deadlines A,B,C  minutes (event time) a card.scanned waits for its lead.created, a
                          lead.created for its crm.synced, a crm.synced for its followup.sent
                          (default: ${Object.values(DEFAULT_GAP_RULES.chainDeadlinesMs).map((ms) => ms / 60_000).join(',')})
+  --volume-sigmas N      volume anomalies: how many standard deviations (baseline spread and
+                         counting noise) an hour may stray before it is flagged; lower flags
+                         more (default: ${DEFAULT_VOLUME_CONFIG.sigmas})
+  --volume-min-change P  volume anomalies: the least change, in percent of the baseline, ever
+                         flagged (default: ${DEFAULT_VOLUME_CONFIG.minRelativeChange * 100})
+  --volume-min-days N    volume anomalies: judge an hour only with at least N previous days of
+                         the same kind (weekday or weekend) to compare it with (default: ${DEFAULT_VOLUME_CONFIG.minHistoryDays})
   --quiet                no progress on stderr
   -h, --help             this text
 
@@ -62,6 +70,9 @@ export async function replayCommand(args: string[]): Promise<number> {
       'review-factor': { type: 'string' },
       'grace-minutes': { type: 'string' },
       'chain-deadlines': { type: 'string' },
+      'volume-sigmas': { type: 'string' },
+      'volume-min-change': { type: 'string' },
+      'volume-min-days': { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -80,6 +91,7 @@ export async function replayCommand(args: string[]): Promise<number> {
   const reviewFactor = values['review-factor'] === undefined ? undefined : z.coerce.number().min(1).safeParse(values['review-factor']);
   if (reviewFactor && !reviewFactor.success) throw new UsageError('--review-factor must be a number of at least 1');
   const gapRules = parseGapRules(values['grace-minutes'], values['chain-deadlines']);
+  const volume = parseVolume(values['volume-sigmas'], values['volume-min-change'], values['volume-min-days']);
   const rates = values.rates === undefined ? undefined : loadRates(values.rates);
   const input = inputPath === '-' ? process.stdin : openInput(inputPath);
   const outDir = values.out ?? 'replay-out';
@@ -93,6 +105,7 @@ export async function replayCommand(args: string[]): Promise<number> {
     ...(windowHours ? { dedup: { ...DEFAULT_DEDUP_CONFIG, windowMs: windowHours.data * 3_600_000 } } : {}),
     ...(reviewFactor ? { reviewFactor: reviewFactor.data } : {}),
     ...(gapRules ? { gapRules } : {}),
+    ...(volume ? { volume } : {}),
     progress: progress.update,
   });
   progress.done();
@@ -116,6 +129,26 @@ function parseGapRules(grace: string | undefined, deadlines: string | undefined)
     chainDeadlinesMs = { 'card.scanned': card * 60_000, 'lead.created': lead * 60_000, 'crm.synced': crm * 60_000 };
   }
   return { graceMs, chainDeadlinesMs };
+}
+
+function parseVolume(sigmas: string | undefined, minChange: string | undefined, minDays: string | undefined): Partial<VolumeConfig> | undefined {
+  const volume: { -readonly [K in keyof VolumeConfig]?: VolumeConfig[K] } = {};
+  if (sigmas !== undefined) {
+    const n = PositiveNumber.safeParse(sigmas);
+    if (!n.success) throw new UsageError('--volume-sigmas must be a positive number');
+    volume.sigmas = n.data;
+  }
+  if (minChange !== undefined) {
+    const n = z.coerce.number().min(0).safeParse(minChange);
+    if (!n.success) throw new UsageError('--volume-min-change must be a percentage of at least 0');
+    volume.minRelativeChange = n.data / 100;
+  }
+  if (minDays !== undefined) {
+    const n = z.coerce.number().int().min(1).max(DEFAULT_VOLUME_CONFIG.baselineDays).safeParse(minDays);
+    if (!n.success) throw new UsageError(`--volume-min-days must be a whole number from 1 to ${DEFAULT_VOLUME_CONFIG.baselineDays}`);
+    volume.minHistoryDays = n.data;
+  }
+  return Object.keys(volume).length > 0 ? volume : undefined;
 }
 
 function parseNow(text: string): number {
@@ -199,6 +232,11 @@ function report(s: ReplaySummary, outDir: string): string {
     `findings: ${kinds || 'none'}`,
     `gaps: ${n(s.gaps)} (${n(s.missing_events)} missing events), chains broken: ${n(s.chains_broken)}, pending: ${n(s.pending)}`,
     `corrections: ${n(s.corrections)}, held for review: ${n(s.review)}, revenue (USD cents): recorded ${n(s.revenue_usd_cents.recorded)}, corrected ${n(s.revenue_usd_cents.corrected)}`,
+    ...(s.volume
+      ? [
+          `volume: ${n(s.volume.hours_judged)} series-hours judged over ${n(s.volume.series_judged)} series, ${n(s.volume.hours_not_judged)} not judged (too little history), ${n(s.volume.anomalies)} anomalies`,
+        ]
+      : []),
     ...Object.entries(s.checks).map(([k, v]) => `${k} checks: ${v}`),
     `wrote ${join(outDir, OUTPUT_FILES.findings)}, ${join(outDir, OUTPUT_FILES.events)}, ${join(outDir, OUTPUT_FILES.summary)}`,
   ];

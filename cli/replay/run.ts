@@ -9,7 +9,7 @@ import type { RatesFile } from '../../shared/rates/file';
 import { ReplayEngine, type ReplaySummary } from './engine';
 import { readLines } from './lines';
 import { BlockWriter } from './output';
-import type { ReplayStage } from './stage';
+import type { ReplayStage, StageOptions } from './stage';
 import { buildStages } from './stages';
 
 export interface ReplayOptions {
@@ -24,6 +24,8 @@ export interface ReplayOptions {
   readonly gapRules?: GapRules;
   /** The revenue review factor (default 3). */
   readonly reviewFactor?: number;
+  /** Volume-anomaly settings over the defaults; `false` leaves the detector out. */
+  readonly volume?: StageOptions['volume'];
   /** Replaces the default stages (tests). */
   readonly stages?: readonly ReplayStage[];
   /** Called now and then with the number of lines read so far. */
@@ -45,6 +47,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     ...(options.rates ? { rates: options.rates } : {}),
     ...(options.gapRules ? { gapRules: options.gapRules } : {}),
     ...(options.reviewFactor !== undefined ? { reviewFactor: options.reviewFactor } : {}),
+    ...(options.volume !== undefined ? { volume: options.volume } : {}),
   };
   const engine = new ReplayEngine(
     {
