@@ -10,6 +10,7 @@ import { register as validator } from './validator';
 import { register as gapDetector } from './gap-detector';
 import { register as revenueChecker } from './revenue-checker';
 import { register as callDurationChecker } from './call-duration-checker';
+import { register as dlqTriage } from './dlq-triage';
 
 const registry: Partial<Record<FunctionName, (env: NodeJS.ProcessEnv) => void>> = {
   validator,
@@ -17,6 +18,7 @@ const registry: Partial<Record<FunctionName, (env: NodeJS.ProcessEnv) => void>> 
   'gap-detector': gapDetector,
   'revenue-checker': revenueChecker,
   'call-duration-checker': callDurationChecker,
+  'dlq-triage': dlqTriage,
 };
 
 const target = process.env.FUNCTION_TARGET;
