@@ -70,6 +70,8 @@ export type FixOutcome =
 /** dlq-triage's work: storing what arrives, and every operator action (DESIGN §5). */
 export class TriageService {
   private readonly limiters = new Map<string, RateLimiter>();
+  /** Orders audit entries written in the same millisecond by this instance. */
+  private auditSeq = 0;
 
   constructor(private readonly deps: TriageDeps) {}
 
@@ -160,7 +162,7 @@ export class TriageService {
 
   private async audit(entry: Omit<AuditEntry, 'id' | 'at'>): Promise<void> {
     const now = this.now();
-    await this.deps.store.audit({ id: `${String(now).padStart(13, '0')}-${randomUUID()}`, at: new Date(now).toISOString(), ...entry });
+    await this.deps.store.audit({ id: `${String(now).padStart(13, '0')}-${String((this.auditSeq = (this.auditSeq + 1) % 1e6)).padStart(6, '0')}-${randomUUID().slice(0, 8)}`, at: new Date(now).toISOString(), ...entry });
   }
 
   auditLog(query: { after?: string; limit: number; recordId?: string }): Promise<AuditEntry[]> {
