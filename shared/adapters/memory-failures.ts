@@ -4,7 +4,7 @@ import { mergeFailure, type FailureRecord, type FailureReport, type FailureStore
 export class MemoryFailureStore implements FailureStore {
   readonly records = new Map<string, FailureRecord>();
 
-  async record(report: FailureReport): Promise<void> {
+  async record(report: FailureReport, _expireAtMs?: number): Promise<void> {
     this.records.set(report.key, mergeFailure(this.records.get(report.key), report));
   }
 

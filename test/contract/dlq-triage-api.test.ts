@@ -42,7 +42,7 @@ describe('dlq-triage over HTTP: push bodies and the operator API', () => {
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-  const call = (method: string, path: string, body?: unknown, token: string | undefined = TOKEN) =>
+  const call = (method: string, path: string, body?: unknown, token: string | null = TOKEN) =>
     fetch(`${url}${path}`, {
       method,
       headers: { 'content-type': 'application/json', 'x-operator': 'ann', ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -74,7 +74,7 @@ describe('dlq-triage over HTTP: push bodies and the operator API', () => {
   it('answers 401 without the token, or with a wrong one, and does nothing', async () => {
     const [r] = (await store.scan({ limit: 1 })) as Array<{ id: string }>;
     const before = { audits: store.audits.length, published: publisher.messages.length, records: JSON.stringify([...store.records.values()]) };
-    for (const token of [undefined, 'wrong-token-wrong-token']) {
+    for (const token of [null, 'wrong-token-wrong-token']) {
       expect((await call('GET', '/v1/records', undefined, token)).status).toBe(401);
       expect((await call('POST', `/v1/records/${r!.id}/discard`, { reason: 'nope nope' }, token)).status).toBe(401);
       expect((await call('POST', '/v1/bulk-replays', { filter: {} }, token)).status).toBe(401);
