@@ -2,6 +2,10 @@ import { createHash } from 'node:crypto';
 import { DEAD_LETTER_ATTRIBUTES, producerAttributes, subscriptionName, TARGET_SUBSCRIPTION } from '../../shared/dead-letters';
 import { validateJson, type ValidationError } from '../../shared/events/validate';
 import type { FailureRecord } from '../../shared/failures';
+import type { z } from 'zod';
+import type { DeadLetterFinding as DeadLetterFindingSchema } from '../../shared/findings';
+
+type DeadLetterFinding = z.infer<typeof DeadLetterFindingSchema>;
 import type { Topology } from '../../shared/topology';
 import { InvalidEventMessage, type HistoryEntry, type KeptMessage, type RecordFilter, type TriageRecord } from './records';
 
@@ -284,17 +288,17 @@ export function addToStats(stats: Stats, r: TriageRecord): Stats {
 }
 
 /** The `dead_lettered` finding of a dead letter (DESIGN §4, §5). */
-export function deadLetterFinding(record: TriageRecord) {
+export function deadLetterFinding(record: TriageRecord): DeadLetterFinding {
   return {
-    kind: 'dead_letter' as const,
-    action: 'dead_lettered' as const,
+    kind: 'dead_letter',
+    action: 'dead_lettered',
     ...(record.event.id !== undefined ? { event_id: record.event.id } : {}),
     ...(record.event.type !== undefined ? { type: record.event.type } : {}),
     ...(record.event.source !== undefined ? { source: record.event.source } : {}),
     subscription: record.subscription,
-    class: record.class,
+    class: record.class === 'review' ? 'poison' : record.class,
     ...(record.delivery_count !== undefined ? { delivery_count: record.delivery_count } : {}),
-    reason: record.reason,
     triage_id: record.id,
+    reason: record.reason,
   };
 }

@@ -4,7 +4,8 @@ import { failureKey, subscriptionName, DEAD_LETTER_ATTRIBUTES } from '../../shar
 import type { FailureStore } from '../../shared/failures';
 import type { Logger } from '../../shared/log';
 import type { Clock, Publisher } from '../../shared/ports';
-import { derivedId } from '../../shared/publish';
+import { derivedId } from '../../shared/ids';
+import { publishFinding } from '../../shared/publish';
 import { TOPICS, type Topology } from '../../shared/topology';
 import {
   addToStats,
@@ -45,16 +46,6 @@ export interface TriageDeps {
   };
   /** Injected in tests to run bulk replays on a fake clock. */
   readonly sleep?: Sleep;
-}
-
-/** A finding that has no kind of its own in shared/findings.ts yet: published beside the others. */
-function publishDeadLetterFinding(publisher: Publisher, record: TriageRecord): Promise<string> {
-  const finding = deadLetterFinding(record);
-  const attributes: Record<string, string> = { kind: finding.kind, action: finding.action, finding_id: derivedId('dead_lettered', record.id) };
-  if (finding.type) attributes.type = finding.type;
-  if (finding.source) attributes.source = finding.source;
-  if (finding.event_id) attributes.event_id = finding.event_id;
-  return publisher.publish(TOPICS.findings, { data: Buffer.from(JSON.stringify(finding)), attributes });
 }
 
 export type ReplayOutcome =
@@ -107,7 +98,7 @@ export class TriageService {
     const created = await this.deps.store.create(record);
     // Published on every delivery, under one finding id: a crash between storing and publishing
     // is healed by the redelivery, and the repeat is recognisable.
-    if (record.origin === 'dead_letter') await publishDeadLetterFinding(this.deps.publisher, record);
+    if (record.origin === 'dead_letter') await publishFinding(this.deps.publisher, deadLetterFinding(record), derivedId('dead_lettered', record.id));
     if (created === 'created') {
       this.deps.logger.log(record.class === 'invalid' || record.class === 'review' ? 'NOTICE' : 'WARNING', `triage: ${record.class} record ${record.id} from ${record.subscription || 'findings'}: ${record.reason}`, {
         triage_id: record.id,

@@ -1,7 +1,7 @@
 import { Timestamp, type CollectionReference, type Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
 import { FailureRecord, mergeFailure, type FailureReport, type FailureStore } from '../failures';
-import { derivedId } from '../publish';
+import { derivedId } from '../ids';
 
 /**
  * Failure records in Firestore, one document per failure key (a digest: keys hold `/`-free

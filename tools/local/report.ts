@@ -177,6 +177,8 @@ export function describeFinding(raw: Finding): string {
       return `${what} ${f.field ?? 'value'}: ${f.expected === undefined ? '' : `expected ${show(f.expected)}, `}recorded ${show(f.actual)}${f.reason ? ` (${f.reason})` : ''}`;
     case 'volume_anomaly':
       return f.reason ?? show(f);
+    case 'dead_letter':
+      return `${what} dead-lettered from ${f.subscription} (${f.class}): ${f.reason ?? 'no reason recorded'}`;
     default: {
       const never: never = f;
       return JSON.stringify(never);
