@@ -301,53 +301,92 @@ export class TriageService {
   }
 
   /**
-   * Runs a slice of a bulk replay job: at most `maxRecords` records or `maxMs`, at the job's rate.
-   * Progress (the cursor, in record id order) is saved after every record, so a run that dies is
-   * resumed by running the job again: records already replayed are no longer open and are never
-   * published twice. A stopped job publishes nothing more.
+   * Runs a slice of a bulk replay job: at most `maxRecords` records or `maxMs`, starting replays
+   * on the job's rate limiter's schedule, a few in flight at once (each replay is a few store
+   * round trips, so one at a time could not reach the rate). Progress is saved every half second
+   * and at the end: the cursor (record id order) only passes records whose replay finished, so a
+   * run that dies is resumed by running the job again, and records it replayed are no longer open
+   * and never published twice. A stopped job publishes nothing more; a failed publish ends the
+   * slice with the record still open, for the next run.
    */
   async runJob(id: string, limits: { maxRecords: number; maxMs: number }): Promise<BulkJob | undefined> {
-    let job = await this.deps.store.getJob(id);
-    if (!job || job.state !== 'running') return job;
+    const initial = await this.deps.store.getJob(id);
+    if (!initial || initial.state !== 'running') return initial;
+    let job: BulkJob = initial;
     let limiter = this.limiters.get(id);
     if (!limiter) {
       limiter = new RateLimiter({ ratePerSecond: job.rate_per_second, clock: this.deps.clock, name: `bulk replay ${id}`, ...(this.deps.sleep ? { sleep: this.deps.sleep } : {}) });
       this.limiters.set(id, limiter);
     }
+    const maxInFlight = Math.max(1, Math.min(100, Math.ceil(job.rate_per_second)));
     const deadline = this.now() + limits.maxMs;
-    let done = 0;
+    const dispatched: Array<{ id: string; result?: ReplayOutcome; counted?: boolean }> = [];
+    const inFlight = new Set<Promise<void>>();
+    let failed: string | undefined;
+    let stopped = false;
     let exhausted = true;
-    for await (const record of this.each(job.filter, job.cursor)) {
-      if (done >= limits.maxRecords || this.now() >= deadline) {
-        exhausted = false;
-        break;
+    let lastCheck = this.now();
+
+    const progress = (): BulkJob => {
+      let { published, skipped, failed: failures } = job;
+      for (const d of dispatched) {
+        if (!d.result || d.counted) continue;
+        d.counted = true;
+        if (d.result.outcome === 'published') published += 1;
+        else if (d.result.outcome === 'failed') failures += 1;
+        else skipped += 1;
       }
+      // The cursor passes only the finished prefix: a failed or unfinished record is met again.
+      let cursor = job.cursor;
+      for (const d of dispatched) {
+        if (!d.result || d.result.outcome === 'failed') break;
+        cursor = d.id;
+      }
+      return { ...job, ...(cursor !== undefined ? { cursor } : {}), published, skipped, failed: failures, ...(failed ? { last_error: failed } : {}), updated_at: new Date(this.now()).toISOString() };
+    };
+    const save = async () => {
       const current = await this.deps.store.getJob(id);
-      if (!current || current.state !== 'running') return current;
-      await limiter.acquire();
-      const result = await this.replay(record.id, job.created_by, { job: id });
-      done += 1;
-      job = {
-        ...current,
-        cursor: result.outcome === 'failed' ? current.cursor : record.id,
-        published: current.published + (result.outcome === 'published' ? 1 : 0),
-        skipped: current.skipped + (result.outcome === 'skipped' || result.outcome === 'refused' ? 1 : 0),
-        failed: current.failed + (result.outcome === 'failed' ? 1 : 0),
-        ...(result.outcome === 'failed' ? { last_error: result.reason } : {}),
-        updated_at: new Date(this.now()).toISOString(),
-      };
-      await this.deps.store.saveJob(job);
-      if (result.outcome === 'failed') {
-        // Pub/Sub is failing: stop this slice; the record stays open and the next run retries it.
+      if (!current || current.state !== 'running') stopped = true;
+      job = progress();
+      if (!stopped) await this.deps.store.saveJob(job);
+      else if (current) await this.deps.store.saveJob({ ...job, state: current.state });
+    };
+
+    for await (const record of this.each(job.filter, job.cursor)) {
+      if (dispatched.length >= limits.maxRecords || this.now() >= deadline || failed || stopped) {
         exhausted = false;
         break;
       }
+      if (this.now() - lastCheck >= 500) {
+        lastCheck = this.now();
+        await save();
+        if (stopped) break;
+      }
+      while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+      await limiter.acquire();
+      const slot: { id: string; result?: ReplayOutcome; counted?: boolean } = { id: record.id };
+      dispatched.push(slot);
+      const p: Promise<void> = this.replay(record.id, job.created_by, { job: id }).then(
+        (result) => {
+          slot.result = result;
+          if (result.outcome === 'failed') failed = result.reason;
+        },
+        (err: unknown) => {
+          slot.result = { outcome: 'failed', reason: (err as Error).message };
+          failed = (err as Error).message;
+        },
+      );
+      const tracked = p.finally(() => inFlight.delete(tracked));
+      inFlight.add(tracked);
     }
-    if (exhausted) {
+    await Promise.all(inFlight);
+    if (failed) exhausted = false;
+    await save();
+    if (exhausted && !stopped) {
       job = { ...job, state: 'done', updated_at: new Date(this.now()).toISOString() };
       await this.deps.store.saveJob(job);
       this.limiters.delete(id);
     }
-    return job;
+    return stopped ? this.deps.store.getJob(id) : job;
   }
 }
