@@ -1,6 +1,4 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
-import type { Topology } from './topology';
 
 /**
  * What Pub/Sub adds to a dead-lettered copy (DESIGN §5, §8): where it came from, never why, and no
@@ -55,14 +53,12 @@ export function subscriptionName(pathOrName: string, prefix = ''): string {
  * body's `subscription` field, so a CloudEvent function knows only its topic; the manifest makes
  * the pair unique (checked at load by shared/topology.ts).
  */
-export function subscriptionOf(topology: Topology, fn: string, topic: string | undefined): string | undefined {
+export function subscriptionOf(topology: SubscriptionManifest, fn: string, topic: string | undefined): string | undefined {
   if (topic === undefined) return undefined;
   return topology.subscriptions.find((s) => s.push?.function === fn && s.topic === topic)?.name;
 }
 
-/** A Pub/Sub message as triage keeps it: base64 data and string attributes. */
-export const StoredMessage = z.object({
-  data: z.string(),
-  attributes: z.record(z.string(), z.string()),
-});
-export type StoredMessage = z.infer<typeof StoredMessage>;
+/** What pure code reads of the manifest (shared/topology.ts): its subscriptions. */
+export interface SubscriptionManifest {
+  readonly subscriptions: ReadonlyArray<{ readonly name: string; readonly topic: string; readonly push?: { readonly function: string } | undefined }>;
+}

@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
-import { DEAD_LETTER_ATTRIBUTES, producerAttributes, subscriptionName, TARGET_SUBSCRIPTION } from '../../shared/dead-letters';
+import { DEAD_LETTER_ATTRIBUTES, producerAttributes, subscriptionName, TARGET_SUBSCRIPTION, type SubscriptionManifest } from '../../shared/dead-letters';
 import { validateJson, type ValidationError } from '../../shared/events/validate';
 import type { FailureRecord } from '../../shared/failures';
 import type { z } from 'zod';
 import type { DeadLetterFinding as DeadLetterFindingSchema } from '../../shared/findings';
 
 type DeadLetterFinding = z.infer<typeof DeadLetterFindingSchema>;
-import type { Topology } from '../../shared/topology';
 import { InvalidEventMessage, type HistoryEntry, type KeptMessage, type RecordFilter, type TriageRecord } from './records';
 
 export const NAME = 'dlq-triage';
@@ -18,7 +17,7 @@ export const REPLAY_OF = 'replay_of';
 
 export interface TriageContext {
   readonly now: number;
-  readonly topology: Topology;
+  readonly topology: SubscriptionManifest;
   /** RESOURCE_PREFIX of this stack, stripped from the subscription names Pub/Sub reports. */
   readonly prefix: string;
 }
@@ -96,7 +95,7 @@ export function triageDeadLetter(m: Inbound, failure: FailureRecord | undefined,
 }
 
 /** The subscription an invalid event is replayed to once fixed: the validator's, on events-raw. */
-export function validatorSubscription(topology: Topology): { name: string; topic: string } {
+export function validatorSubscription(topology: SubscriptionManifest): { name: string; topic: string } {
   const s = topology.subscriptions.find((x) => x.push?.function === 'validator');
   if (!s) throw new Error('the manifest has no validator subscription');
   return { name: s.name, topic: s.topic };
