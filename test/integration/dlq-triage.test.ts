@@ -174,9 +174,13 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
       topic: 'events-unique',
       delivery_count: 5,
       event: { id: 'always-fails-1', type: 'sale.recorded' },
-      failure: { function: 'revenue-checker', error_class: 'TransientError', code: 'STRIPE_503', attempts: 5 },
+      failure: { function: 'revenue-checker', error_class: 'TransientError', code: 'STRIPE_503' },
     });
-    expect(record!.reason).toMatch(/^revenue-checker: TransientError STRIPE_503: stripe: 503 Service Unavailable \(5 recorded attempts/);
+    // Each attempt is recorded before the nack; on a loaded machine the last record may time out
+    // (the boundary then nacks anyway) and land after triage read it: 1 to 5 attempts.
+    expect(record!.failure!.attempts).toBeGreaterThanOrEqual(1);
+    expect(record!.failure!.attempts).toBeLessThanOrEqual(5);
+    expect(record!.reason).toMatch(/^revenue-checker: TransientError STRIPE_503: stripe: 503 Service Unavailable \(\d recorded attempts?/);
     // The emulator names the subscription without its project path.
     expect(record!.received.attributes[DEAD_LETTER_ATTRIBUTES.subscription]).toBe(`${prefix}revenue-checker-sales`);
     expect(record!.original.attributes).toEqual(eventAttributes(sale));
