@@ -32,7 +32,7 @@ import { cardScanned, saleRecorded } from '../support/events';
 const TOKEN = 'integration-token-0123456789';
 const clock = { now: () => Date.now() };
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -146,7 +146,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     unique = await Observer.on(pubsub, prefix + TOPICS.unique, `${prefix}obs-unique`);
     valid = await Observer.on(pubsub, prefix + TOPICS.valid, `${prefix}obs-valid`);
     observers.push(unique, valid);
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await failingSub?.close();
@@ -187,7 +187,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     expect(record!.expire_at).toBeUndefined();
     // The sample shown in the closing note of issue 8.
     process.stdout.write(`dead-lettered triage record: ${JSON.stringify(record)}\n`);
-  });
+  }, 180_000);
 
   it('an invalid event fixed through the API reaches events-unique exactly once', async () => {
     const good = cardScanned({ id: 'fix-me-1', data: { card_id: 'card-fix-1' } });
@@ -211,7 +211,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     const stored = (await store.get(record!.id))!;
     expect(stored).toMatchObject({ state: 'fixed', original: record!.original });
     expect(stored.expire_at).toBeDefined();
-  });
+  }, 180_000);
 
   it('a replay to a shared topic reaches only the consumer of the subscription that failed it', async () => {
     const ev = cardScanned({ id: 'shared-1' });
@@ -232,22 +232,26 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     expect(seen['call-duration-checker']).not.toContain('shared-1');
     expect(failingCalls.length).toBe(calledBefore); // revenue-checker-sales acked it unread
     expect(unique.messages.filter((m) => m.attributes.id === 'shared-1')[0]!.attributes[TARGET_SUBSCRIPTION]).toBe('gap-detector-chains');
-  });
+  }, 180_000);
 
   async function seed(n: number, tag: string): Promise<TriageRecord[]> {
     await Promise.all(
       Array.from({ length: n }, (_, i) => {
-        const ev = cardScanned({ id: `${tag}-${i}` });
+        const ev = cardScanned({ id: `${tag}-${i}`, source: `//test/${tag}` });
         return pubsub.topic(prefix + TOPICS.deadLetters).publishMessage({
           data: Buffer.from(JSON.stringify(ev)),
           attributes: { ...eventAttributes(ev), [DEAD_LETTER_ATTRIBUTES.subscription]: `projects/${project}/subscriptions/${prefix}gap-detector-sequences`, [DEAD_LETTER_ATTRIBUTES.deliveryCount]: '5' },
         });
       }),
     );
-    return until(`${n} ${tag} records`, async () => {
-      const r = (await list('subscription=gap-detector-sequences&state=open&page_size=500')).filter((x) => x.event.id?.startsWith(`${tag}-`));
-      return r.length === n ? r : undefined;
-    });
+    return until(
+      `${n} ${tag} records`,
+      async () => {
+        const r = await list(`source=${encodeURIComponent(`//test/${tag}`)}&state=open&page_size=500`);
+        return r.length === n ? r : undefined;
+      },
+      90_000,
+    );
   }
   const replaysOf = (records: TriageRecord[]) => {
     const ids = new Set(records.map((r) => r.id));
@@ -255,13 +259,13 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
   };
 
   it('bulk replay of N publishes N at no more than the set rate; a second run publishes nothing', async () => {
-    const N = 60;
+    const N = 40;
     const RATE = 20;
     const records = await seed(N, 'bulk');
-    const dry = await (await api('POST', '/v1/bulk-replays', { filter: { subscription: 'gap-detector-sequences', q: 'no reason' }, dry_run: true, rate_per_second: RATE })).json();
+    const dry = await (await api('POST', '/v1/bulk-replays', { filter: { source: '//test/bulk', q: 'no reason' }, dry_run: true, rate_per_second: RATE })).json();
     expect(dry).toMatchObject({ dry_run: true, count: N });
     expect(replaysOf(records)).toHaveLength(0);
-    const job = (await (await api('POST', '/v1/bulk-replays', { filter: { subscription: 'gap-detector-sequences' }, rate_per_second: RATE })).json()) as BulkJob;
+    const job = (await (await api('POST', '/v1/bulk-replays', { filter: { source: '//test/bulk' }, rate_per_second: RATE })).json()) as BulkJob;
     const started = Date.now();
     let state: BulkJob = job;
     while (state.state === 'running') state = (await (await api('POST', `/v1/bulk-replays/${job.id}/run`, { max_records: 25 })).json()) as BulkJob;
@@ -272,12 +276,12 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     // The first message goes at once, then one per 1/RATE s: never faster, however loaded the machine.
     expect(N - 1).toBeLessThanOrEqual((elapsedMs / 1000) * RATE);
     process.stdout.write(`bulk replay: ${N} records at --rate ${RATE}: ${elapsedMs} ms, ${((N * 1000) / elapsedMs).toFixed(1)} messages/s\n`);
-    const again = (await (await api('POST', '/v1/bulk-replays', { filter: { subscription: 'gap-detector-sequences' }, rate_per_second: RATE })).json()) as BulkJob;
+    const again = (await (await api('POST', '/v1/bulk-replays', { filter: { source: '//test/bulk' }, rate_per_second: RATE })).json()) as BulkJob;
     expect(again.total).toBe(0);
     expect(await (await api('POST', `/v1/bulk-replays/${again.id}/run`, {})).json()).toMatchObject({ state: 'done', published: 0 });
     await valid.settle(1500);
     expect(replaysOf(records)).toHaveLength(N);
-  });
+  }, 180_000);
 
   it('a bulk replay that dies midway resumes in a new instance without doubling', async () => {
     const N = 20;
@@ -291,7 +295,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
       },
     };
     const first = service(dying);
-    const job = (await first.startBulk({ filter: { subscription: 'gap-detector-sequences', state: ['open'] }, rate_per_second: 200, dry_run: false }, 'token:it')) as BulkJob;
+    const job = (await first.startBulk({ filter: { source: '//test/crash', state: ['open'] }, rate_per_second: 200, dry_run: false }, 'token:it')) as BulkJob;
     const died = (await first.runJob(job.id, { maxRecords: 1000, maxMs: 30_000 }))!;
     expect(died).toMatchObject({ state: 'running', failed: 1 });
     expect(died.published).toBeLessThan(N);
@@ -301,7 +305,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     const got = replaysOf(records).map((m) => m.attributes[REPLAY_OF]);
     expect(got).toHaveLength(N);
     expect(new Set(got).size).toBe(N);
-  });
+  }, 180_000);
 
   it('a request without credentials is refused and leaves no successful audit entry', async () => {
     const [r] = await seed(1, 'noauth');
@@ -314,5 +318,5 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     expect(await store.get(r!.id)).toMatchObject({ state: 'open' });
     await valid.settle(1000);
     expect(replaysOf([r!])).toHaveLength(0);
-  });
+  }, 180_000);
 });
