@@ -1,6 +1,8 @@
 import { NAME as CALL_DURATION_CHECKER } from './call-duration-checker/core';
 import { register as callDurationChecker } from './call-duration-checker';
 import { NAME as DEDUPLICATOR } from './deduplicator/core';
+import { NAME as DLQ_TRIAGE } from './dlq-triage/core';
+import { register as dlqTriage } from './dlq-triage';
 import { register as deduplicator } from './deduplicator';
 import { NAME as GAP_DETECTOR } from './gap-detector/core';
 import { register as gapDetector } from './gap-detector';
@@ -26,4 +28,5 @@ export const REGISTRY: Readonly<Record<string, Register>> = {
   [REVENUE_CHECKER]: revenueChecker,
   [CALL_DURATION_CHECKER]: callDurationChecker,
   [VOLUME_MONITOR]: volumeMonitor,
+  [DLQ_TRIAGE]: dlqTriage,
 };

@@ -5,6 +5,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { z } from 'zod';
 import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
 import { envNumber, readConfig, ResourceEnv } from '../../shared/config';
+import { cloudBoundary } from '../../shared/boundary-cloud';
 import { jsonLogger } from '../../shared/log';
 import { systemClock } from '../../shared/ports';
 import { DEFAULT_GAP_RULES, NAME } from './core';
@@ -39,7 +40,7 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
   const instanceId = randomUUID();
   ff.cloudEvent(
     NAME,
-    gapDetectorHandler({
+    cloudBoundary(NAME, env, gapDetectorHandler({
       publisher: new PubSubPublisher(new PubSub(), c.RESOURCE_PREFIX),
       store: new FirestoreGapStore(new Firestore(), c.GAP_COLLECTION_PREFIX),
       clock: systemClock,
@@ -64,6 +65,6 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
       },
       logger: jsonLogger(undefined, { function: NAME, instance: instanceId }),
       instanceId,
-    }),
+    })),
   );
 }
