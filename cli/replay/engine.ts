@@ -1,10 +1,10 @@
 import { invalidFinding, validate } from '../../functions/validator/core';
-import { MemoryDedupStore } from '../../functions/deduplicator/state';
-import { dedupKeys, duplicateFinding, type DeduplicatorConfig } from '../../functions/deduplicator/core';
+import { duplicateFinding, type DeduplicatorConfig } from '../../functions/deduplicator/core';
 import type { BusinessEvent } from '../../shared/events/envelope';
 import type { Finding } from '../../shared/findings';
 import type { Line } from './lines';
 import type { ReplayEvent, ReplayStage, StageOutput } from './stage';
+import { keyDigests, WindowDedupStore } from './window-dedup';
 
 export interface ReplaySummary {
   lines: number;
@@ -44,7 +44,9 @@ export interface EngineOptions {
  * in-memory state, one input line at a time. Synchronous unless a stage answers with a promise.
  */
 export class ReplayEngine {
-  private readonly dedupState = new MemoryDedupStore();
+  private readonly dedupState = new WindowDedupStore();
+  /** The current event's key digests (reused: one event at a time). */
+  private readonly digests = new Uint32Array(12);
   private readonly summary: ReplaySummary = {
     lines: 0,
     accepted: 0,
@@ -131,13 +133,15 @@ export class ReplayEngine {
 
   private advance(watermarkMs: number): void | Promise<void> {
     this.watermarkMs = watermarkMs;
+    this.dedupState.evictBefore(watermarkMs - this.options.dedup.windowMs);
     return this.runHooks(this.hooks.onWatermark, watermarkMs);
   }
 
   private dedup(e: ReplayEvent, text: string, canonicalTime: string): void | Promise<void> {
     // Each line is its own delivery and is never redelivered: no lease, no "forwarded" mark.
-    const candidate = { event: e.event, timeMs: e.timeMs, ingestId: `${e.line}`, keys: dedupKeys(e.event, canonicalTime) };
-    const judgement = this.dedupState.judgeAndClaimSync(candidate, this.dedupCtx);
+    const mask = keyDigests(e.event, canonicalTime, this.digests, 0);
+    const candidate = { event: e.event, timeMs: e.timeMs, line: e.line, digests: this.digests, offset: 0, mask };
+    const judgement = this.dedupState.judgeAndClaim(candidate, this.dedupCtx);
     if (judgement.kind === 'duplicate') {
       this.emit({ ...duplicateFinding(e.event, judgement.basis, judgement.duplicateOf), line: e.line });
       return;
