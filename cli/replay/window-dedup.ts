@@ -1,7 +1,7 @@
-import { hash } from 'node:crypto';
 import { claimRecord, judge, type DedupRecord, type DeduplicatorConfig, type Judgement } from '../../functions/deduplicator/core';
 import type { BusinessEvent } from '../../shared/events/envelope';
 import { businessKey, contentText } from '../../shared/events/keys';
+import { digest128 } from './digest';
 
 /**
  * The deduplicator's state for embedded replay, bounded by the window instead of the log.
@@ -15,11 +15,11 @@ import { businessKey, contentText } from '../../shared/events/keys';
  * a row holds the ones behind it until its own time expires, which bounds the state by what
  * arrives while the watermark advances one window.
  *
- * Keys are SHA-1 digests cut to 128 bits, the basis mixed in so that the three rules never meet.
- * The `id` rule compares the stored id exactly on a hit, so two ids never collide. For the
+ * Keys are 128-bit digests (digest.ts); a table entry names its rule, so the three rules never
+ * meet. The `id` rule compares the stored id exactly on a hit, so two ids never collide. For the
  * business-key and content rules a collision of two different keys would be a false duplicate:
- * with n keys held at once its probability is about n²/2^129, 1.5e-25 for the 2e7 keys of 10M
- * events (1e-12 would need 2.6e19 keys).
+ * with n keys held at once its probability is about n²/2^129: 1.3e-24 even if all 3e7 keys of
+ * 10M events were held at once (1e-12 would take 2.6e13 keys).
  */
 
 /** Words (u32) per digest and per row. */
@@ -35,25 +35,17 @@ const BUSINESS_KEY_BIT = 0b010; // the business key's bit in a mask
  * are those of `dedupKeys`: the id, `businessKey`, and the canonical content text.
  */
 export function keyDigests(event: BusinessEvent, canonicalTime: string, out: Uint32Array, offset: number): number {
-  digest('i', event.id, out, offset);
+  digest128(event.id, out, offset);
   const bk = businessKey(event);
   let mask = 0b111;
   if (bk === undefined) {
     mask &= ~BUSINESS_KEY_BIT;
     out.fill(0, offset + DIGEST_WORDS, offset + 2 * DIGEST_WORDS);
   } else {
-    digest('b', bk, out, offset + DIGEST_WORDS);
+    digest128(bk, out, offset + DIGEST_WORDS);
   }
-  digest('c', contentText(event, canonicalTime), out, offset + 2 * DIGEST_WORDS);
+  digest128(contentText(event, canonicalTime), out, offset + 2 * DIGEST_WORDS);
   return mask;
-}
-
-function digest(basis: string, text: string, out: Uint32Array, offset: number): void {
-  const d = hash('sha1', basis + text, 'buffer');
-  out[offset] = d.readUInt32LE(0);
-  out[offset + 1] = d.readUInt32LE(4);
-  out[offset + 2] = d.readUInt32LE(8);
-  out[offset + 3] = d.readUInt32LE(12);
 }
 
 export interface WindowCandidate {
