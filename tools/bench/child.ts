@@ -2,7 +2,7 @@
  * One measured pass, in its own process so its peak RSS is its own:
  *   node dist/tools/bench/child.js bare FILE          readline + JSON.parse of every line
  *   node dist/tools/bench/child.js replay FILE OUT RATES   the embedded replay, as the CLI runs it
- * Prints one JSON line: {"lines", "ms", "maxRssBytes"}.
+ * Prints one JSON line: {"lines", "ms", "cpuMs", "maxRssBytes"}. FILE may be a FIFO (a streamed log).
  */
 import { createReadStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -42,9 +42,12 @@ async function main() {
     process.exit(2);
   }
   const start = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
   const lines = mode === 'bare' ? await bare(file) : await replay(file, out!, rates!);
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  process.stdout.write(`${JSON.stringify({ lines, ms, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`);
+  const used = process.cpuUsage(cpu);
+  const cpuMs = (used.user + used.system) / 1000;
+  process.stdout.write(`${JSON.stringify({ lines, ms, cpuMs, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`);
 }
 
 void main();
