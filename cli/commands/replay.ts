@@ -9,6 +9,7 @@ import { DEFAULT_REVIEW_FACTOR } from '../../functions/revenue-checker/core';
 import { parseRfc3339 } from '../../shared/events/time';
 import { RatesFile } from '../../shared/rates/file';
 import { OUTPUT_FILES, runReplay } from '../replay/run';
+import { defaultWorkers } from '../replay/pool';
 import type { ReplaySummary } from '../replay/engine';
 import { UsageError } from '../usage';
 
@@ -34,6 +35,9 @@ Options:
   --chain-deadlines A,B,C  minutes (event time) a card.scanned waits for its lead.created, a
                          lead.created for its crm.synced, a crm.synced for its followup.sent
                          (default: ${Object.values(DEFAULT_GAP_RULES.chainDeadlinesMs).map((ms) => ms / 60_000).join(',')})
+  --workers N            threads that validate and key lines beside the main one, which keeps
+                         the order-dependent work (default: ${defaultWorkers()}, the cores but one;
+                         0 does everything on the main thread); the outputs are the same
   --quiet                no progress on stderr
   -h, --help             this text
 
@@ -62,6 +66,7 @@ export async function replayCommand(args: string[]): Promise<number> {
       'review-factor': { type: 'string' },
       'grace-minutes': { type: 'string' },
       'chain-deadlines': { type: 'string' },
+      workers: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -79,6 +84,8 @@ export async function replayCommand(args: string[]): Promise<number> {
   if (windowHours && !windowHours.success) throw new UsageError('--window-hours must be a positive number');
   const reviewFactor = values['review-factor'] === undefined ? undefined : z.coerce.number().min(1).safeParse(values['review-factor']);
   if (reviewFactor && !reviewFactor.success) throw new UsageError('--review-factor must be a number of at least 1');
+  const workers = values.workers === undefined ? defaultWorkers() : z.coerce.number().int().min(0).max(64).safeParse(values.workers);
+  if (typeof workers !== 'number' && !workers.success) throw new UsageError('--workers must be a whole number from 0 to 64');
   const gapRules = parseGapRules(values['grace-minutes'], values['chain-deadlines']);
   const rates = values.rates === undefined ? undefined : loadRates(values.rates);
   const input = inputPath === '-' ? process.stdin : openInput(inputPath);
@@ -93,6 +100,7 @@ export async function replayCommand(args: string[]): Promise<number> {
     ...(windowHours ? { dedup: { ...DEFAULT_DEDUP_CONFIG, windowMs: windowHours.data * 3_600_000 } } : {}),
     ...(reviewFactor ? { reviewFactor: reviewFactor.data } : {}),
     ...(gapRules ? { gapRules } : {}),
+    workers: typeof workers === 'number' ? workers : workers.data,
     progress: progress.update,
   });
   progress.done();
