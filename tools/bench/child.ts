@@ -1,13 +1,15 @@
 /**
  * One measured pass, in its own process so its peak RSS is its own:
  *   node dist/tools/bench/child.js bare FILE          readline + JSON.parse of every line
- *   node dist/tools/bench/child.js replay FILE OUT RATES   the embedded replay, as the CLI runs it
+ *   node dist/tools/bench/child.js replay FILE OUT RATES [WORKERS]   the embedded replay, as the CLI
+ *                                                      runs it (WORKERS: default cores − 1; 0 = single-threaded)
  * Prints one JSON line: {"lines", "ms", "cpuMs", "maxRssBytes"}. FILE may be a FIFO (a streamed log).
  */
 import { createReadStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { RatesFile } from '../../shared/rates/file';
 import { runReplay } from '../../cli/replay/run';
+import { defaultWorkers } from '../../cli/replay/pool';
 
 async function bare(file: string): Promise<number> {
   let lines = 0;
@@ -23,7 +25,7 @@ async function bare(file: string): Promise<number> {
   return lines;
 }
 
-async function replay(file: string, out: string, ratesPath: string): Promise<number> {
+async function replay(file: string, out: string, ratesPath: string, workers: number): Promise<number> {
   const rates = RatesFile.parse(JSON.parse(readFileSync(ratesPath, 'utf8')));
   const summary = await runReplay({
     input: createReadStream(file, { highWaterMark: 1 << 20 }),
@@ -31,19 +33,20 @@ async function replay(file: string, out: string, ratesPath: string): Promise<num
     now: Date.parse('2026-12-31T00:00:00Z'),
     rates,
     env: {},
+    workers,
   });
   return summary.lines;
 }
 
 async function main() {
-  const [mode, file, out, rates] = process.argv.slice(2);
+  const [mode, file, out, rates, workers] = process.argv.slice(2);
   if (!file || (mode !== 'bare' && mode !== 'replay') || (mode === 'replay' && (!out || !rates))) {
     process.stderr.write('usage: child.js bare FILE | child.js replay FILE OUT RATES\n');
     process.exit(2);
   }
   const start = process.hrtime.bigint();
   const cpu = process.cpuUsage();
-  const lines = mode === 'bare' ? await bare(file) : await replay(file, out!, rates!);
+  const lines = mode === 'bare' ? await bare(file) : await replay(file, out!, rates!, workers === undefined ? defaultWorkers() : Number(workers));
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   const used = process.cpuUsage(cpu);
   const cpuMs = (used.user + used.system) / 1000;
