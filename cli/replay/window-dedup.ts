@@ -66,7 +66,7 @@ export interface WindowContext {
 
 export class WindowDedupStore {
   // The ring of rows: slot = row & (capacity - 1); rows [head, next) are live.
-  private capacity = 1 << 12;
+  private capacity = 1 << 16; // grows by doubling; 64k rows (about 4 MB) to start spares most regrowth
   private ids: string[] = new Array<string>(this.capacity);
   private times = new Float64Array(this.capacity);
   private lines = new Float64Array(this.capacity);
@@ -75,7 +75,7 @@ export class WindowDedupStore {
   private head = 0;
   private next = 0;
   // The table: each slot holds 1 + (ring slot * 3 + basis), 0 when empty; linear probing.
-  private tableBits = 14;
+  private tableBits = 18;
   private table = new Int32Array(1 << this.tableBits);
   private keyCount = 0;
   // Reused by judge: what the state holds under each key of the candidate.
