@@ -195,7 +195,7 @@ export class ReplayEngine {
         break;
       case 'gap':
         s.gaps++;
-        s.missing_events += (f.to_sequence ?? 0) - (f.from_sequence ?? 0) + 1;
+        s.missing_events += Number(BigInt(f.to_sequence) - BigInt(f.from_sequence)) + 1;
         break;
       case 'late':
         s.late++;

@@ -1,6 +1,6 @@
-import { invalidFinding, validate, type ValidatorContext } from '../../functions/validator/core';
+import { validate, type ValidatorContext } from '../../functions/validator/core';
+import { invalidFinding, type Finding } from '../../shared/findings';
 import type { BusinessEvent } from '../../shared/events/envelope';
-import type { Finding } from '../../shared/findings';
 import type { Line } from './lines';
 import { keyDigests } from './window-dedup';
 
