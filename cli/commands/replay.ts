@@ -10,6 +10,7 @@ import { parseRfc3339 } from '../../shared/events/time';
 import { RatesFile } from '../../shared/rates/file';
 import { DEFAULT_VOLUME_CONFIG, type VolumeConfig } from '../../shared/volume/detector';
 import { OUTPUT_FILES, runReplay } from '../replay/run';
+import { defaultWorkers } from '../replay/pool';
 import type { ReplaySummary } from '../replay/engine';
 import { UsageError } from '../usage';
 
@@ -42,6 +43,9 @@ Options:
                          flagged (default: ${DEFAULT_VOLUME_CONFIG.minRelativeChange * 100})
   --volume-min-days N    volume anomalies: judge an hour only with at least N previous days of
                          the same kind (weekday or weekend) to compare it with (default: ${DEFAULT_VOLUME_CONFIG.minHistoryDays})
+  --workers N            threads that validate and key lines beside the main one, which keeps
+                         the order-dependent work (default: ${defaultWorkers()}, the cores but one;
+                         0 does everything on the main thread); the outputs are the same
   --quiet                no progress on stderr
   -h, --help             this text
 
@@ -73,6 +77,7 @@ export async function replayCommand(args: string[]): Promise<number> {
       'volume-sigmas': { type: 'string' },
       'volume-min-change': { type: 'string' },
       'volume-min-days': { type: 'string' },
+      workers: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -90,6 +95,8 @@ export async function replayCommand(args: string[]): Promise<number> {
   if (windowHours && !windowHours.success) throw new UsageError('--window-hours must be a positive number');
   const reviewFactor = values['review-factor'] === undefined ? undefined : z.coerce.number().min(1).safeParse(values['review-factor']);
   if (reviewFactor && !reviewFactor.success) throw new UsageError('--review-factor must be a number of at least 1');
+  const workers = values.workers === undefined ? defaultWorkers() : z.coerce.number().int().min(0).max(64).safeParse(values.workers);
+  if (typeof workers !== 'number' && !workers.success) throw new UsageError('--workers must be a whole number from 0 to 64');
   const gapRules = parseGapRules(values['grace-minutes'], values['chain-deadlines']);
   const volume = parseVolume(values['volume-sigmas'], values['volume-min-change'], values['volume-min-days']);
   const rates = values.rates === undefined ? undefined : loadRates(values.rates);
@@ -106,6 +113,7 @@ export async function replayCommand(args: string[]): Promise<number> {
     ...(reviewFactor ? { reviewFactor: reviewFactor.data } : {}),
     ...(gapRules ? { gapRules } : {}),
     ...(volume ? { volume } : {}),
+    workers: typeof workers === 'number' ? workers : workers.data,
     progress: progress.update,
   });
   progress.done();

@@ -1,10 +1,10 @@
-import { validate } from '../../functions/validator/core';
-import { MemoryDedupStore } from '../../functions/deduplicator/state';
-import { dedupKeys, duplicateFinding, type DeduplicatorConfig } from '../../functions/deduplicator/core';
+import { duplicateFinding, type DeduplicatorConfig } from '../../functions/deduplicator/core';
 import type { BusinessEvent } from '../../shared/events/envelope';
-import { invalidFinding, type Finding } from '../../shared/findings';
+import type { Finding } from '../../shared/findings';
 import type { Line } from './lines';
 import type { ReplayEvent, ReplayStage, StageOutput, StageSections } from './stage';
+import { WindowDedupStore } from './window-dedup';
+import { DIGEST_WORDS_PER_EVENT, prepareLine, type Prepared } from './prepare';
 
 export interface ReplaySummary extends StageSections {
   lines: number;
@@ -31,6 +31,13 @@ export interface ReplaySink {
   correction(event: BusinessEvent): void;
 }
 
+/** Where an event's key digests are. */
+interface EventKeys {
+  readonly mask: number;
+  readonly digests: Uint32Array;
+  readonly offset: number;
+}
+
 export interface EngineOptions {
   /** The checking clock (epoch ms) for the "not in the future" rule. */
   readonly now: number;
@@ -44,7 +51,9 @@ export interface EngineOptions {
  * in-memory state, one input line at a time. Synchronous unless a stage answers with a promise.
  */
 export class ReplayEngine {
-  private readonly dedupState = new MemoryDedupStore();
+  private readonly dedupState = new WindowDedupStore();
+  /** The current event's key digests (reused: one event at a time). */
+  private readonly digests = new Uint32Array(DIGEST_WORDS_PER_EVENT);
   private readonly summary: ReplaySummary = {
     lines: 0,
     accepted: 0,
@@ -99,45 +108,46 @@ export class ReplayEngine {
 
   /** Feeds one input line. Returns a promise only when a stage did. */
   line(line: Line): void | Promise<void> {
-    this.summary.lines++;
-    this.current = undefined;
-    if (line.tooLong !== undefined) {
-      this.emit({ ...invalidFinding({}, `line is ${line.tooLong} bytes, over the 1 MiB limit`), line: line.number });
-      return;
-    }
-    if (line.text.trim() === '') {
-      this.emit({ ...invalidFinding({}, 'blank line'), line: line.number });
-      return;
-    }
-    const decision = validate(line.text, this.validatorCtx);
-    if (decision.kind === 'invalid') {
-      this.emit({ ...decision.finding, line: line.number });
-      return;
-    }
-    const e: ReplayEvent = { event: decision.event, timeMs: decision.timeMs, line: line.number };
-    this.current = { line: line.number, eventId: e.event.id };
-    if (e.timeMs > this.watermarkMs) {
-      const advanced = this.advance(e.timeMs);
-      if (advanced) return advanced.then(() => this.afterWatermark(e, line.text, decision.canonicalTime));
-    }
-    return this.afterWatermark(e, line.text, decision.canonicalTime);
+    return this.prepared(prepareLine(line, this.validatorCtx, this.digests, 0), this.digests, 0);
   }
 
-  private afterWatermark(e: ReplayEvent, text: string, canonicalTime: string): void | Promise<void> {
+  /**
+   * Feeds one line already prepared (by `prepareLine`, here or in a worker), in input order: the
+   * order-dependent part. Its key digests are at `DIGEST_WORDS_PER_EVENT × index` of `digests`.
+   */
+  prepared(p: Prepared, digests: Uint32Array, index: number): void | Promise<void> {
+    this.summary.lines++;
+    this.current = undefined;
+    if (!p.valid) {
+      this.emit({ ...p.finding, line: p.number });
+      return;
+    }
+    const e: ReplayEvent = { event: p.event, timeMs: p.timeMs, line: p.number };
+    this.current = { line: p.number, eventId: e.event.id };
+    const keys = { mask: p.mask, digests, offset: index * DIGEST_WORDS_PER_EVENT };
+    if (e.timeMs > this.watermarkMs) {
+      const advanced = this.advance(e.timeMs);
+      if (advanced) return advanced.then(() => this.afterWatermark(e, p.text, keys));
+    }
+    return this.afterWatermark(e, p.text, keys);
+  }
+
+  private afterWatermark(e: ReplayEvent, text: string, keys: EventKeys): void | Promise<void> {
     const valid = this.runHooks(this.hooks.onValid, e);
-    if (valid) return valid.then(() => this.dedup(e, text, canonicalTime));
-    return this.dedup(e, text, canonicalTime);
+    if (valid) return valid.then(() => this.dedup(e, text, keys));
+    return this.dedup(e, text, keys);
   }
 
   private advance(watermarkMs: number): void | Promise<void> {
     this.watermarkMs = watermarkMs;
+    this.dedupState.evictBefore(watermarkMs - this.options.dedup.windowMs);
     return this.runHooks(this.hooks.onWatermark, watermarkMs);
   }
 
-  private dedup(e: ReplayEvent, text: string, canonicalTime: string): void | Promise<void> {
+  private dedup(e: ReplayEvent, text: string, keys: EventKeys): void | Promise<void> {
     // Each line is its own delivery and is never redelivered: no lease, no "forwarded" mark.
-    const candidate = { event: e.event, timeMs: e.timeMs, ingestId: `${e.line}`, keys: dedupKeys(e.event, canonicalTime) };
-    const judgement = this.dedupState.judgeAndClaimSync(candidate, this.dedupCtx);
+    const candidate = { event: e.event, timeMs: e.timeMs, line: e.line, digests: keys.digests, offset: keys.offset, mask: keys.mask };
+    const judgement = this.dedupState.judgeAndClaim(candidate, this.dedupCtx);
     if (judgement.kind === 'duplicate') {
       this.emit({ ...duplicateFinding(e.event, judgement.basis, judgement.duplicateOf), line: e.line });
       return;

@@ -22,7 +22,8 @@ export interface DedupStore {
 }
 
 /**
- * In-process state for embedded replay and tests. Columnar: each rule's map holds a small
+ * In-process state for tests of the deduplicator (embedded replay has its own, bounded by the
+ * window: cli/replay/window-dedup.ts). Columnar: each rule's map holds a small
  * integer (the accepted event's row), and the rows live in plain arrays, so a million accepted
  * events cost three map entries and a few array slots each, not a record object per key, which
  * keeps replay's heap (and its garbage collector) small. The synchronous methods let replay

@@ -63,11 +63,18 @@ function collectKeys(value: unknown, into: string[]): void {
 }
 
 /**
- * The content key of rule (c): a digest of `source`, `type`, the instant of `time` (so two
+ * The text the content key of rule (c) digests: `source`, `type`, the instant of `time` (so two
  * spellings of one instant match) and the canonical `data`. The `id` is deliberately left out.
+ */
+export function contentText(event: BusinessEvent, canonicalTime?: string): string {
+  const instant = canonicalTime ?? parseRfc3339(event.time)?.canonical ?? event.time;
+  return `${JSON.stringify([event.source, event.type, instant])}\n${canonicalJson(event.data)}`;
+}
+
+/**
+ * The content key of rule (c): a digest of `contentText`.
  * SHA-1 is plenty against accidental collisions, and cheaper on the replay hot path.
  */
 export function contentKey(event: BusinessEvent, canonicalTime?: string): string {
-  const instant = canonicalTime ?? parseRfc3339(event.time)?.canonical ?? event.time;
-  return hash('sha1', `${JSON.stringify([event.source, event.type, instant])}\n${canonicalJson(event.data)}`, 'base64url');
+  return hash('sha1', contentText(event, canonicalTime), 'base64url');
 }

@@ -16,6 +16,16 @@ export function prng(seed: number): () => number {
 
 export const BENCH_RATES = { EUR: 0.92, JPY: 151.3, KWD: 0.307, GBP: 0.79 } as const;
 
+export const BENCH_START_MS = Date.parse('2026-03-01T00:00:00Z');
+
+/** The rates file `generateLog` would return for these arguments, known before the log is written (for a streamed log). */
+export function benchRates(count: number, startMs = BENCH_START_MS, spacingMs = 20): GeneratedLog['rates'] {
+  const days: Record<string, Record<string, number>> = {};
+  const last = startMs + Math.floor(count * spacingMs);
+  for (let ms = startMs - (startMs % 86_400_000); ms <= last; ms += 86_400_000) days[new Date(ms).toISOString().slice(0, 10)] = { ...BENCH_RATES };
+  return { base: 'USD', days };
+}
+
 export interface GeneratedLog {
   readonly events: number;
   readonly bytes: number;
@@ -27,7 +37,13 @@ export interface GeneratedLog {
  * tags, sales in four currencies, calls, discounts, from several sequenced sources, with
  * about 1 % duplicates, 0.3 % invalid lines and 0.1 % dropped events (sequence gaps).
  */
-export async function generateLog(path: string, count: number, seed = 42, startMs = Date.parse('2026-03-01T00:00:00Z')): Promise<GeneratedLog> {
+export async function generateLog(
+  path: string,
+  count: number,
+  seed = 42,
+  startMs = BENCH_START_MS,
+  spacingMs = 20,
+): Promise<GeneratedLog> {
   const random = prng(seed);
   const out = createWriteStream(path, { highWaterMark: 1 << 20 });
   const sequences = new Map<string, number>();
@@ -57,7 +73,7 @@ export async function generateLog(path: string, count: number, seed = 42, startM
   const currencies = ['USD', 'EUR', 'JPY', 'KWD', 'GBP'] as const;
 
   while (written < count) {
-    const ms = startMs + written * 20;
+    const ms = startMs + Math.floor(written * spacingMs);
     const time = new Date(ms).toISOString();
     const day = time.slice(0, 10);
     days[day] ??= { ...BENCH_RATES };

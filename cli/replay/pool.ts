@@ -1,0 +1,53 @@
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { ValidatorContext } from '../../functions/validator/core';
+import type { Line } from './lines';
+import type { WorkRequest, WorkResult } from './worker';
+
+/** The default size of the pool: one thread per core but the main one's, at least one. */
+export function defaultWorkers(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
+/**
+ * Prepares batches of lines on `workers` threads and yields the results in input order. Up to
+ * two batches per worker are in flight, so the workers keep busy while the main thread does the
+ * order-dependent part; the input is not read further ahead than that.
+ */
+export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: number, ctx: ValidatorContext): AsyncGenerator<WorkResult> {
+  const pool = Array.from({ length: workers }, () => new Worker(join(__dirname, 'worker.js'), { workerData: ctx }));
+  const waiting = new Map<number, { resolve: (r: WorkResult) => void; reject: (e: Error) => void }>();
+  let failure: Error | undefined;
+  for (const worker of pool) {
+    worker.on('message', (result: WorkResult) => {
+      const w = waiting.get(result.seq)!;
+      waiting.delete(result.seq);
+      w.resolve(result);
+    });
+    worker.on('error', (err) => {
+      failure = err;
+      for (const w of waiting.values()) w.reject(err);
+      waiting.clear();
+    });
+  }
+  const inFlight: Array<Promise<WorkResult>> = [];
+  let seq = 0;
+  const send = (lines: Line[]) => {
+    if (failure) throw failure;
+    const request: WorkRequest = { seq, lines };
+    const worker = pool[seq % workers]!;
+    inFlight.push(new Promise<WorkResult>((resolve, reject) => waiting.set(request.seq, { resolve, reject })));
+    seq++;
+    worker.postMessage(request);
+  };
+  try {
+    for await (const lines of batches) {
+      send(lines);
+      while (inFlight.length >= 2 * workers) yield await inFlight.shift()!;
+    }
+    while (inFlight.length > 0) yield await inFlight.shift()!;
+  } finally {
+    await Promise.all(pool.map((w) => w.terminate()));
+  }
+}
