@@ -49,9 +49,9 @@ variable "function_settings" {
 
   validation {
     condition = alltrue(flatten([for f in values(var.function_settings) : [
-      for k in keys(f.environment) : !contains(["RESOURCE_PREFIX", "DEDUP_COLLECTION", "LEDGER_COLLECTION", "GAP_COLLECTION_PREFIX", "STRIPE_API_KEY", "OXR_APP_ID", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"], k)
+      for k in keys(f.environment) : !contains(["RESOURCE_PREFIX", "DEDUP_COLLECTION", "LEDGER_COLLECTION", "GAP_COLLECTION_PREFIX"], k)
     ]]))
-    error_message = "function_settings.environment may not set RESOURCE_PREFIX (use resource_prefix), a collection name (Terraform keys the TTL policies and indexes on the manifest's collections) or a secret (Secret Manager)."
+    error_message = "function_settings.environment may not set RESOURCE_PREFIX (use resource_prefix) or a collection name (the TTL policies and indexes are keyed on the manifest's collections)."
   }
 }
 

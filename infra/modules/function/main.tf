@@ -53,6 +53,13 @@ resource "google_cloudfunctions2_function" "fn" {
     }
   }
 
+  lifecycle {
+    precondition {
+      condition     = length(setintersection(keys(var.environment), keys(var.spec.secrets))) == 0
+      error_message = "A secret of ${var.spec.entry_point} comes from Secret Manager, never from its environment settings."
+    }
+  }
+
   depends_on = [google_secret_manager_secret_iam_member.reads, google_project_iam_member.firestore]
 }
 
