@@ -1,10 +1,12 @@
 #!/usr/bin/env node
+import { publishCommand } from './commands/publish';
 import { replayCommand, USAGE as REPLAY_USAGE } from './commands/replay';
 import { isUsageError, UsageError } from './usage';
 
 /** One entry per subcommand: its one-line summary and what runs it (returns the exit status). */
 const COMMANDS: Record<string, { readonly summary: string; readonly run: (args: string[]) => Promise<number> }> = {
   replay: { summary: 'replay an NDJSON event log through the rules in one process', run: replayCommand },
+  publish: { summary: "publish an NDJSON event log into a pipeline's raw topic (local or deployed)", run: (args) => publishCommand(args) },
 };
 
 const USAGE = `Usage: event-recovery <command> [options]
