@@ -5,7 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseTopology, resolveSubscriptions, type Topology } from '../../shared/topology';
-import { evaluateTopology, MANIFEST, type TopologyOutputs } from '../support/infra';
+import { loadInfra } from '../../tools/infra/check';
+import { countResources } from '../../tools/infra/resource-count';
+import { evaluateTopology, INFRA, MANIFEST, type TopologyOutputs } from '../support/infra';
 
 const manifest = (): Topology & Record<string, unknown> => JSON.parse(readFileSync(MANIFEST, 'utf8')) as Topology & Record<string, unknown>;
 
@@ -123,5 +125,20 @@ describe('a manifest that grows needs no new HCL', () => {
     expect(out.firestore_indexes['late-orders:shop,dueMs']).toEqual({ collection: 'late-orders', fields: ['shop', 'dueMs'] });
     // A long name keeps its service account id within 30 characters, and distinct.
     expect(out.functions['call-duration-checker']!.account_id).toMatch(/^staging-fn-call-durat-[0-9a-f]{8}$/);
+  });
+});
+
+describe('the resource count', () => {
+  it('sizes every resource of infra/ from the manifest', async () => {
+    const t = parseTopology(manifest());
+    const { byType, unsized } = countResources(await loadInfra(INFRA), evaluateTopology(manifest()));
+    expect(unsized).toEqual([]);
+    expect(byType.google_pubsub_topic).toBe(t.topics.length);
+    expect(byType.google_pubsub_subscription).toBe(t.subscriptions.length);
+    expect(byType.google_cloudfunctions2_function).toBe(t.functions.length);
+    expect(byType.google_secret_manager_secret_iam_member).toBe(t.functions.reduce((n, f) => n + (f.secrets ?? []).length, 0));
+    // Publisher grants: each function's manifest topics, and the service agent on each dead-letter topic.
+    const deadLetterTopics = new Set(t.subscriptions.flatMap((s) => (s.deadLetterTopic ? [s.deadLetterTopic] : [])));
+    expect(byType.google_pubsub_topic_iam_member).toBe(t.functions.reduce((n, f) => n + f.publishes.length, 0) + deadLetterTopics.size);
   });
 });

@@ -19,7 +19,8 @@
  * exactly what HCL may write.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { repoRoot } from './evaluate';
 
 /** The attribute and block names of one resource type or nested block. */
 export interface BlockSchema {
@@ -133,8 +134,7 @@ if (require.main === module) {
     process.stderr.write('Usage: node dist/tools/infra/extract-provider-schema.js <unpacked @cdktf/provider-google package dir> [infra dir] [out file]\n');
     process.exit(2);
   }
-  const root = resolve(__dirname, '..', '..', '..');
-  const infraDir = infraArg ?? join(root, 'infra');
+  const infraDir = infraArg ?? join(repoRoot(), 'infra');
   const out = outArg ?? join(infraDir, 'provider-schema.json');
   const schema = extract(packageDir, typesUsed(infraDir));
   writeFileSync(out, `${JSON.stringify(schema, null, 1)}\n`);
