@@ -7,7 +7,7 @@
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkProviderSchema, loadInfra } from '../../tools/infra/check';
+import { checkProviderSchema, checkReferences, loadInfra } from '../../tools/infra/check';
 import { INFRA, mutatedInfra, providerSchema, terraform } from '../support/infra';
 
 describe('terraform fmt', () => {
@@ -54,6 +54,27 @@ describe('the google provider schema', () => {
   ])('fails on %s', async (_what, file, from, to, problem) => {
     const mutant = await mutatedInfra(file, (text) => text.replace(from, to));
     const problems = checkProviderSchema(mutant, schema);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(problem);
+  });
+});
+
+describe('references to google resources', () => {
+  const schema = providerSchema();
+
+  it('read only attributes the provider has (computed ones included)', async () => {
+    const infra = await loadInfra(INFRA);
+    expect(checkReferences(infra, schema)).toEqual([]);
+    // The check sees the references that matter, e.g. the function URL the pushes go to.
+    expect(JSON.stringify([...infra.files.values()])).toContain('google_cloudfunctions2_function.fn.service_config[0].uri');
+  });
+
+  it.each([
+    ['a misremembered output name', 'modules/function/outputs.tf', 'service_config[0].uri', 'service_config[0].url', /google_cloudfunctions2_function\.fn has no readable attribute "url"/],
+    ['a computed attribute that does not exist', 'modules/function/main.tf', 'member  = google_service_account.fn.member', 'member  = google_service_account.fn.iam_member', /google_service_account\.fn has no readable attribute "iam_member"/],
+    ['a wrong data source attribute', 'main.tf', 'project_number = data.google_project.this.number', 'project_number = data.google_project.this.project_number', /data\.google_project\.this has no readable attribute "project_number"/],
+  ])('fails on %s', async (_what, file, from, to, problem) => {
+    const problems = checkReferences(await mutatedInfra(file, (t) => t.replace(from, to)), schema);
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(problem);
   });

@@ -1,14 +1,15 @@
 /**
  * Offline checks of the Terraform in infra/ (the google provider cannot be downloaded where the
  * tests run, so `terraform validate` and `plan` cannot): the HCL, parsed with @cdktf/hcl2json,
- * is held against the google provider's schema (infra/provider-schema.json) and against the
+ * is held against the google provider's schema (infra/provider-schema.json: the arguments it
+ * writes and the attributes it reads) and against the
  * rules of DESIGN §6 that the manifest's for_each wiring must keep. test/unit/infra-*.test.ts
  * run these on infra/ and on mutated copies of it.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { parse } from '@cdktf/hcl2json';
-import type { BlockSchema, ProviderSchemaFile } from './extract-provider-schema';
+import type { BlockSchema, ProviderSchemaFile, ReadableTree } from './extract-provider-schema';
 
 type Json = unknown;
 type Body = Record<string, Json>;
@@ -137,6 +138,59 @@ export function checkProviderSchema(infra: Infra, schema: ProviderSchemaFile): s
       continue;
     }
     checkBody(r.body, s, where, true, problems);
+  }
+  return problems;
+}
+
+/** `google_x.name` or `data.google_x.name` at the start of a reference (not inside another name). */
+const REFERENCE = /(?<![\w.])(data\.)?(google_[a-z0-9_]+)\.([a-z0-9_-]+)/g;
+
+/** The `.attribute` names after a reference, skipping index brackets (balanced) and splats. */
+function pathAfter(text: string, from: number): string[] {
+  const path: string[] = [];
+  let i = from;
+  for (;;) {
+    if (text[i] === '[') {
+      let depth = 0;
+      do {
+        if (text[i] === '[') depth++;
+        else if (text[i] === ']') depth--;
+        i++;
+      } while (depth > 0 && i < text.length);
+      continue;
+    }
+    const m = /^\.([A-Za-z_][A-Za-z0-9_]*)/.exec(text.slice(i));
+    if (!m || m[1] === '*') break;
+    path.push(m[1]!);
+    i += m[0].length;
+  }
+  return path;
+}
+
+/**
+ * Every attribute an expression reads of a google resource or data source (e.g.
+ * `google_cloudfunctions2_function.fn.service_config[0].uri`) exists in the provider schema,
+ * computed attributes included: a misremembered output name fails here, not at plan time.
+ */
+export function checkReferences(infra: Infra, schema: ProviderSchemaFile): string[] {
+  const problems: string[] = [];
+  for (const [file, json] of infra.files) {
+    for (const text of strings(json)) {
+      for (const m of text.matchAll(REFERENCE)) {
+        const kind = m[1] ? 'data' : 'resource';
+        const tree = schema.readable[`${kind}.${m[2]}`];
+        if (!tree) continue; // an unknown type is checkProviderSchema's finding
+        let node: ReadableTree | null = tree;
+        for (const name of pathAfter(text, m.index + m[0].length)) {
+          if (node === null) break; // a value read further (a map key, an object field)
+          if (!(name in node)) {
+            problems.push(`infra/${file}: ${m[0]} has no readable attribute "${name}" (${text.length > 120 ? `${text.slice(0, 117)}...` : text})`);
+            break;
+          }
+          node = node[name]!;
+        }
+      }
+    }
   }
   return problems;
 }

@@ -3,7 +3,7 @@
  * Extracts, from the npm package `@cdktf/provider-google` (generated from one exact version of the
  * hashicorp/google provider's schema), what the offline Terraform check needs: the name of every
  * resource and data source type, and for each type `infra/` uses, its attribute and block names,
- * nested blocks included. The google provider itself cannot be downloaded where the tests run,
+ * nested blocks included, and the attributes references may read. The google provider itself cannot be downloaded where the tests run,
  * so `terraform validate` cannot; this file lets a unit test hold the HCL against that schema.
  *
  * The package is 307 MB unpacked and is not a dependency. To regenerate
@@ -16,7 +16,8 @@
  * Each `lib/<type>/index.js` names its `tfResourceType` and lists every argument in snake_case
  * in `synthesizeHclAttributes()` (the resource) and in one `<struct>ToHclTerraform` function per
  * nested block, each entry marked `isBlock`. Only configurable arguments appear there, which is
- * exactly what HCL may write.
+ * exactly what HCL may write. What expressions may read (computed attributes too, e.g. a
+ * function's `service_config[0].uri`) comes from the generated classes' attribute getters.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,6 +29,11 @@ export interface BlockSchema {
   blocks: Record<string, BlockSchema>;
 }
 
+/** What an expression may read of a resource: attribute name → null (a value) or the nested block's readable names. */
+export interface ReadableTree {
+  [name: string]: ReadableTree | null;
+}
+
 export interface ProviderSchemaFile {
   $comment: string;
   provider: string;
@@ -35,6 +41,32 @@ export interface ProviderSchemaFile {
   types: { resource: string[]; data: string[] };
   /** `resource.<type>` or `data.<type>` → its arguments, for the types infra/ uses. */
   schemas: Record<string, BlockSchema>;
+  /** `resource.<type>` or `data.<type>` → what references may read (arguments and computed attributes). */
+  readable: Record<string, ReadableTree>;
+}
+
+/**
+ * The readable attributes of the resource class: each generated class reads its attributes with
+ * `this.get…Attribute('name')` and makes nested blocks with `new <Class>(this, "name")`; a list
+ * class's `get(index)` makes its element class.
+ */
+function parseReadable(source: string): ReadableTree {
+  const heads = [...source.matchAll(/^class (\w+) extends cdktf\.(\w+) \{/gm)];
+  const classes = new Map<string, { base: string; body: string }>();
+  heads.forEach((h, i) => classes.set(h[1]!, { base: h[2]!, body: source.slice(h.index, heads[i + 1]?.index ?? source.length) }));
+  const top = heads.find((h) => h[2] === 'TerraformResource' || h[2] === 'TerraformDataSource')?.[1];
+  const resolve = (name: string, seen: Set<string>): ReadableTree => {
+    const c = classes.get(name);
+    if (!c || seen.has(name)) return {};
+    const element = /get\(index\) \{\s+return new (\w+)\(/.exec(c.body)?.[1];
+    if (c.base.endsWith('List') || c.base.endsWith('Map')) return element ? resolve(element, new Set([...seen, name])) : {};
+    const tree: ReadableTree = {};
+    for (const m of c.body.matchAll(/this\.get\w*Attribute\('(\w+)'\)/g)) tree[m[1]!] = null;
+    for (const m of c.body.matchAll(/new cdktf\.\w+Map\(this, "(\w+)"\)/g)) tree[m[1]!] = null;
+    for (const m of c.body.matchAll(/new (\w+)\(this, "(\w+)"/g)) if (classes.has(m[1]!)) tree[m[2]!] = resolve(m[1]!, new Set([...seen, name]));
+    return tree;
+  };
+  return top ? resolve(top, new Set()) : {};
 }
 
 interface Entry {
@@ -107,15 +139,20 @@ export function extract(packageDir: string, used: Set<string>): ProviderSchemaFi
   const lib = join(packageDir, 'lib');
   const types = { resource: [] as string[], data: [] as string[] };
   const schemas: Record<string, BlockSchema> = {};
+  const readable: Record<string, ReadableTree> = {};
   for (const dir of readdirSync(lib).sort()) {
     const file = join(lib, dir, 'index.js');
     if (!existsSync(file)) continue;
-    const parsed = parseModule(readFileSync(file, 'utf8'));
+    const source = readFileSync(file, 'utf8');
+    const parsed = parseModule(source);
     if (!parsed || parsed.type === 'google' /* the provider block itself */) continue;
     const kind = dir.startsWith('data-google-') ? 'data' : 'resource';
     types[kind].push(parsed.type);
     const key = `${kind}.${parsed.type}`;
-    if (used.has(key)) schemas[key] = build(parsed.top, parsed.fns, key);
+    if (used.has(key)) {
+      schemas[key] = build(parsed.top, parsed.fns, key);
+      readable[key] = parseReadable(source);
+    }
   }
   const missing = [...used].filter((k) => !schemas[k]);
   if (missing.length > 0) process.stderr.write(`not in the provider (left for the test to report): ${missing.join(', ')}\n`);
@@ -125,6 +162,7 @@ export function extract(packageDir: string, used: Set<string>): ProviderSchemaFi
     provider: `hashicorp/google ${providerVersion}`,
     types: { resource: types.resource.sort(), data: types.data.sort() },
     schemas: Object.fromEntries(Object.entries(schemas).sort(([a], [b]) => a.localeCompare(b))),
+    readable: Object.fromEntries(Object.entries(readable).sort(([a], [b]) => a.localeCompare(b))),
   };
 }
 
