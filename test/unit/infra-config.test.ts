@@ -10,8 +10,8 @@ import type { Firestore } from '@google-cloud/firestore';
 import type { z } from 'zod';
 import { FirestoreOutcomeLedger } from '../../shared/adapters/firestore-ledger';
 import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-state';
-import { FirestoreGapStore } from '../../functions/gap-detector/firestore-state';
-import { DEFAULT_GAP_STATE_CONFIG } from '../../functions/gap-detector/state';
+import { FirestoreGapStore } from '../../functions/gap-detector/firestore-store';
+import { DEFAULT_GAP_STATE_CONFIG } from '../../functions/gap-detector/store';
 import { topology } from '../../shared/topology';
 import { Env as validatorEnv } from '../../functions/validator';
 import { Env as deduplicatorEnv } from '../../functions/deduplicator';
@@ -126,7 +126,7 @@ describe('the Firestore collections in the manifest', () => {
     const defaults = envOf(name).parse({ OXR_APP_ID: 'unused' }) as Record<string, unknown>;
     await STORES[name]?.(firestore, defaults);
     expect((spec.firestore ?? []).map((c) => c.collection).sort()).toEqual([...recorded.collections].sort());
-    // Every store writes expireAt for its TTL policy (shared/adapters, functions/*/firestore-state.ts).
+    // Every store writes expireAt for its TTL policy (shared/adapters, functions/*/firestore-*.ts).
     for (const c of spec.firestore ?? []) expect(c.ttlField).toBe('expireAt');
     const needed = recorded.queries.flatMap((q) => {
       const fields = compositeIndex(q);
