@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { dlqCommand } from './commands/dlq';
+import { publishCommand } from './commands/publish';
 import { replayCommand, USAGE as REPLAY_USAGE } from './commands/replay';
 import { isUsageError, UsageError } from './usage';
 
@@ -7,6 +8,7 @@ import { isUsageError, UsageError } from './usage';
 const COMMANDS: Record<string, { readonly summary: string; readonly run: (args: string[]) => Promise<number> }> = {
   replay: { summary: 'replay an NDJSON event log through the rules in one process', run: replayCommand },
   dlq: { summary: 'dead letters, rejected events and reviews: list, show, replay, fix, discard, stats, audit', run: (args) => dlqCommand(args) },
+  publish: { summary: "publish an NDJSON event log into a pipeline's raw topic (local or deployed)", run: (args) => publishCommand(args) },
 };
 
 const USAGE = `Usage: event-recovery <command> [options]

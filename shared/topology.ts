@@ -27,6 +27,32 @@ const Subscription = z
     message: 'needs exactly one delivery: push, pull or bigquery',
   });
 
+/** An environment variable's name, as the functions' config schemas read it. */
+const EnvName = z.string().regex(/^[A-Z][A-Z0-9_]*$/);
+
+/** A Secret Manager secret, mounted into the functions that list it as the environment variable `env`. */
+const Secret = z.strictObject({ name: Name, env: EnvName, description: z.string() });
+
+/**
+ * A Firestore collection a function keeps state in: Terraform sets a TTL policy on `ttlField`, and
+ * creates each composite index of `indexes` (fields in order, ascending) that the code's queries need.
+ */
+const FirestoreCollection = z.strictObject({
+  collection: z.string().regex(/^[a-z][a-z0-9-]*$/),
+  ttlField: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+  indexes: z.array(z.array(z.string().min(1)).min(2)).optional(),
+});
+
+const FunctionSpec = z.strictObject({
+  name: Name,
+  publishes: z.array(Name),
+  /** Names of `secrets` this function reads; nothing else is mounted. */
+  secrets: z.array(Name).optional(),
+  firestore: z.array(FirestoreCollection).optional(),
+  /** Serves an operators' HTTP API (IAM-authenticated) besides its push subscriptions. */
+  operatorApi: z.boolean().optional(),
+});
+
 export const Topology = z
   .strictObject({
     $comment: z.string().optional(),
@@ -37,7 +63,8 @@ export const Topology = z
       messageRetentionSeconds: z.int().min(600).max(2_678_400),
     }),
     topics: z.array(z.strictObject({ name: Name, description: z.string() })).min(1),
-    functions: z.array(z.strictObject({ name: Name, publishes: z.array(Name) })).min(1),
+    secrets: z.array(Secret).default([]),
+    functions: z.array(FunctionSpec).min(1),
     subscriptions: z.array(Subscription).min(1),
   })
   .superRefine((t, ctx) => {
@@ -53,9 +80,23 @@ export const Topology = z
     unique(t.topics.map((x) => x.name), 'topic');
     unique(t.functions.map((x) => x.name), 'function');
     unique(t.subscriptions.map((x) => x.name), 'subscription');
+    unique(t.secrets.map((x) => x.name), 'secret');
+    unique(t.secrets.map((x) => x.env), 'secret environment variable');
+    const secrets = new Set(t.secrets.map((s) => s.name));
+    const ttlFields = new Map<string, string>();
     for (const f of t.functions) {
       for (const p of f.publishes) {
         if (!topics.has(p)) ctx.addIssue({ code: 'custom', message: `function ${f.name} publishes to unknown topic ${p}` });
+      }
+      for (const s of f.secrets ?? []) {
+        if (!secrets.has(s)) ctx.addIssue({ code: 'custom', message: `function ${f.name} reads unknown secret ${s}` });
+      }
+      for (const c of f.firestore ?? []) {
+        const other = ttlFields.get(c.collection);
+        if (other !== undefined && other !== c.ttlField) {
+          ctx.addIssue({ code: 'custom', message: `collection ${c.collection} has two TTL fields: ${other} and ${c.ttlField}` });
+        }
+        ttlFields.set(c.collection, c.ttlField);
       }
     }
     for (const s of t.subscriptions) {
@@ -63,8 +104,8 @@ export const Topology = z
       if (s.push && !functions.has(s.push.function)) {
         ctx.addIssue({ code: 'custom', message: `subscription ${s.name} pushes to unknown function ${s.push.function}` });
       }
-      if (s.push && !s.deadLetterTopic) {
-        ctx.addIssue({ code: 'custom', message: `push subscription ${s.name} has no dead-letter topic` });
+      if ((s.push || s.bigquery) && !s.deadLetterTopic) {
+        ctx.addIssue({ code: 'custom', message: `${s.push ? 'push' : 'BigQuery'} subscription ${s.name} has no dead-letter topic` });
       }
       if (s.deadLetterTopic && !topics.has(s.deadLetterTopic)) {
         ctx.addIssue({ code: 'custom', message: `subscription ${s.name} dead-letters to unknown topic ${s.deadLetterTopic}` });

@@ -11,7 +11,7 @@ import { DEFAULT_DEDUP_CONFIG, NAME } from './core';
 import { FirestoreDedupStore } from './firestore-state';
 import { deduplicatorHandler } from './handler';
 
-const Env = z.object({
+export const Env = z.object({
   DEDUP_WINDOW_HOURS: envNumber(DEFAULT_DEDUP_CONFIG.windowMs / 3_600_000),
   DEDUP_LEASE_SECONDS: envNumber(DEFAULT_DEDUP_CONFIG.leaseMs / 1000),
   DEDUP_COLLECTION: z.string().min(1).default('dedup-keys'),

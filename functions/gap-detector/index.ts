@@ -17,7 +17,7 @@ const MINUTE = 60_000;
 const minutes = (ms: number) => envNumber(ms / MINUTE);
 const wholeMs = (ms: number) => z.coerce.number().int().nonnegative().default(ms);
 
-const Env = z.object({
+export const Env = z.object({
   GAP_GRACE_MINUTES: minutes(DEFAULT_GAP_RULES.graceMs),
   CHAIN_CARD_TO_LEAD_MINUTES: minutes(DEFAULT_GAP_RULES.chainDeadlinesMs['card.scanned']),
   CHAIN_LEAD_TO_CRM_MINUTES: minutes(DEFAULT_GAP_RULES.chainDeadlinesMs['lead.created']),

@@ -9,7 +9,7 @@ import { systemClock } from '../../shared/ports';
 import { NAME } from './core';
 import { validatorHandler } from './handler';
 
-const Env = z.object({ MAX_FUTURE_MINUTES: envNumber(5), ...ResourceEnv });
+export const Env = z.object({ MAX_FUTURE_MINUTES: envNumber(5), ...ResourceEnv });
 
 /** Composition root: reads the configuration and builds the clients once, at cold start. */
 export function register(env: NodeJS.ProcessEnv = process.env): void {

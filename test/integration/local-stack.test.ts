@@ -143,7 +143,7 @@ describe('npm run dev: the local stack with the demo stream', () => {
     // Publish one more event the way the printed instructions say; the stack prints its finding.
     const pubsubHost = run.processes.find((p) => p.name === 'pubsub-emulator')!.host!;
     expect(stdout).toContain(`PUBSUB_EMULATOR_HOST=${pubsubHost}`);
-    execFileSync(process.execPath, [join(ROOT, 'dist', 'tools', 'local', 'publish.js'), '-'], {
+    execFileSync(process.execPath, [join(ROOT, 'dist', 'cli', 'event-recovery.js'), 'publish', '-'], {
       input: '{"specversion":"1.0","id":"typed-by-hand","source":"//test/shell","type":"lead.deleted","time":"2026-03-01T10:00:00Z","data":{}}\n',
       env: { ...process.env, PUBSUB_EMULATOR_HOST: pubsubHost, GOOGLE_CLOUD_PROJECT: 'event-recovery-local' },
     });

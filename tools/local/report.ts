@@ -267,11 +267,11 @@ export function devInstructions(
 The stack stays up (Ctrl-C stops it all). Publish your own events, one CloudEvent JSON a line:
 
   export PUBSUB_EMULATOR_HOST=${ps} FIRESTORE_EMULATOR_HOST=${hosts.firestore.host} GOOGLE_CLOUD_PROJECT=${projectId}
-  node dist/tools/local/publish.js my-events.ndjson        # or: cat my-events.ndjson | node dist/tools/local/publish.js -
+  node dist/cli/event-recovery.js publish my-events.ndjson        # or: cat my-events.ndjson | node dist/cli/event-recovery.js publish -
 
   # one event from the shell:
   echo '{"specversion":"1.0","id":"my-1","source":"//me/shell","type":"discount.issued","time":"'$(date -u +%Y-%m-%dT%H:%M:%SZ)'","data":{"user_id":"u-1","program":"spring","code":"SPRING10"}}' > event.json
-  node dist/tools/local/publish.js event.json
+  node dist/cli/event-recovery.js publish event.json
 
   # the same with the Google Cloud CLI (any token will do for the emulator):
   export CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB=http://${ps}/ CLOUDSDK_AUTH_ACCESS_TOKEN=emulator

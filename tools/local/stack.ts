@@ -21,7 +21,7 @@ import { TopicObserver } from './observe';
 import { PushGateway } from './push-gateway';
 import { onSignal, stopAll } from './processes';
 import { Progress, TimeoutError, waitUntil, type Push } from './progress';
-import { publishPayload, rawTopic } from './publish';
+import { producerTopic, publishPayload } from '../../shared/adapters/pubsub-producer';
 import { maskText } from '../../shared/mask';
 import { describeFinding, devInstructions, renderReport, type StackRun, type TriageSnapshot } from './report';
 import { LOG_PREFIX, pruneOldRuns } from './run-logs';
@@ -230,7 +230,7 @@ async function playDemo(up: Running, demo: Demo, options: StackOptions, res: Res
   const watch = () => assertRunning(res.functions);
   io.progress(`publishing the demo stream: ${demo.messages.length} messages, ${demo.faults.length} faults injected...`);
   try {
-    const raw = rawTopic(up.pubsub);
+    const raw = producerTopic(up.pubsub, TOPICS.raw);
     for (const { index, messages } of slices(demo, sliceWidth(options.slicesInFlight))) {
       const started = Date.now();
       await waitUntil(() => tracker.doneThrough(index - options.slicesInFlight), deadline, watch);

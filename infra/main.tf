@@ -1,0 +1,194 @@
+# event-recovery on GCP: everything the topology manifest describes, read from it once.
+# Nothing about topics, subscriptions, functions, their grants, secrets or Firestore collections
+# is written in HCL: module.topology turns shared/topology.json into the maps every module
+# iterates over (for_each keyed by manifest name).
+
+module "topology" {
+  source          = "./modules/topology"
+  manifest        = jsondecode(file("${path.module}/../shared/topology.json"))
+  resource_prefix = var.resource_prefix
+}
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  labels = { app = "event-recovery", env = var.env }
+  apis = toset([
+    "artifactregistry.googleapis.com",
+    "bigquery.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "logging.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+  ])
+  dataset_id = coalesce(var.bigquery_dataset_id, "${replace(var.resource_prefix, "-", "_")}event_recovery")
+}
+
+resource "google_project_service" "api" {
+  for_each = var.enable_apis ? local.apis : toset([])
+
+  project            = var.project_id
+  service            = each.key
+  disable_on_destroy = false
+}
+
+module "secrets" {
+  source     = "./modules/secrets"
+  project_id = var.project_id
+  secrets    = module.topology.secrets
+  labels     = local.labels
+  depends_on = [google_project_service.api]
+}
+
+module "pubsub" {
+  source         = "./modules/pubsub"
+  project_id     = var.project_id
+  project_number = data.google_project.this.number
+  topics         = module.topology.topics
+  subscriptions  = module.topology.subscriptions
+  functions = { for name, fn in module.function : name => {
+    name     = fn.name
+    uri      = fn.uri
+    location = var.region
+  } }
+  bigquery_table_ids = module.bigquery.table_ids
+  push_account_id    = "${var.resource_prefix}pubsub-push"
+  labels             = local.labels
+  depends_on         = [google_project_service.api]
+}
+
+module "firestore" {
+  source          = "./modules/firestore"
+  project_id      = var.project_id
+  create_database = var.create_firestore_database
+  location_id     = coalesce(var.firestore_location, var.region)
+  ttl_fields      = module.topology.firestore_ttl
+  indexes         = module.topology.firestore_indexes
+  depends_on      = [google_project_service.api]
+}
+
+module "bigquery" {
+  source              = "./modules/bigquery"
+  project_id          = var.project_id
+  location            = coalesce(var.bigquery_location, var.region)
+  dataset_id          = local.dataset_id
+  tables              = module.topology.bigquery_tables
+  writers             = { pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com" }
+  deletion_protection = var.archive_deletion_protection
+  labels              = local.labels
+  depends_on          = [google_project_service.api]
+}
+
+# One source archive for every function, named by its content hash: a code change is a new
+# object, so every function builds again; an unchanged tree redeploys nothing. The archive holds
+# what `npm run gcp-build` compiles (the buildpack installs, builds, then starts dist/functions).
+data "archive_file" "source" {
+  type        = "zip"
+  source_dir  = "${path.module}/.."
+  output_path = "${path.module}/.build/source.zip"
+  # Top-level entries only: test/unit/infra-source.test.ts fails when a new one is neither here
+  # nor part of the build.
+  excludes = [
+    ".git", ".github", ".ci", ".bench", ".gitignore", ".env", "node_modules", "dist", "coverage", "replay-out",
+    "infra", "test", "tools", "README.md", "eslint.config.js", "jest.config.js", "cloudbuild.yaml",
+  ]
+}
+
+resource "google_storage_bucket" "source" {
+  project                     = var.project_id
+  name                        = "${var.project_id}-${var.resource_prefix}event-recovery-source"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = true
+  labels                      = local.labels
+
+  lifecycle_rule {
+    condition {
+      age = 30
+    }
+    action {
+      type = "Delete"
+    }
+  }
+  depends_on = [google_project_service.api]
+}
+
+resource "google_storage_bucket_object" "source" {
+  bucket = google_storage_bucket.source.name
+  name   = "functions-${data.archive_file.source.output_md5}.zip"
+  source = data.archive_file.source.output_path
+}
+
+# Cloud Build builds the functions as this account rather than a project default.
+resource "google_service_account" "build" {
+  project      = var.project_id
+  account_id   = "${var.resource_prefix}fn-build"
+  display_name = "event-recovery function builds"
+  description  = "Builds the functions' containers (Cloud Build)."
+}
+
+resource "google_project_iam_member" "build" {
+  for_each = toset(["roles/cloudbuild.builds.builder", "roles/logging.logWriter", "roles/artifactregistry.writer"])
+
+  project = var.project_id
+  role    = each.key
+  member  = google_service_account.build.member
+}
+
+resource "google_storage_bucket_iam_member" "build_reads_source" {
+  bucket = google_storage_bucket.source.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.build.member
+}
+
+module "function" {
+  source   = "./modules/function"
+  for_each = module.topology.functions
+
+  project_id            = var.project_id
+  region                = var.region
+  spec                  = each.value
+  source_bucket         = google_storage_bucket.source.name
+  source_object         = google_storage_bucket_object.source.name
+  build_service_account = google_service_account.build.id
+  topic_ids             = module.pubsub.topic_ids
+  secret_ids            = module.secrets.secret_ids
+  resource_prefix       = var.resource_prefix
+  environment           = try(var.function_settings[each.key].environment, {})
+  max_instances         = coalesce(try(var.function_settings[each.key].max_instances, null), var.max_instances)
+  min_instances         = coalesce(try(var.function_settings[each.key].min_instances, null), 0)
+  memory                = coalesce(try(var.function_settings[each.key].memory, null), "512Mi")
+  concurrency           = coalesce(try(var.function_settings[each.key].concurrency, null), 1)
+  operator_members      = var.operator_members
+  labels                = local.labels
+
+  depends_on = [google_project_iam_member.build, google_storage_bucket_iam_member.build_reads_source, google_project_service.api]
+}
+
+# The scheduled clock of gap-detector: without it a producer that goes quiet leaves its gaps and
+# chains unreported. Pub/Sub rejects an empty message, hence the data.
+resource "google_cloud_scheduler_job" "ticks" {
+  project     = var.project_id
+  region      = var.region
+  name        = "${var.resource_prefix}event-recovery-ticks"
+  description = "Publishes a tick to ${module.pubsub.topic_names["ticks"]} (gap-detector's clock)."
+  schedule    = var.tick_schedule
+  time_zone   = var.tick_time_zone
+
+  pubsub_target {
+    topic_name = module.pubsub.topic_ids["ticks"]
+    data       = base64encode(jsonencode({ tick = "cloud-scheduler" }))
+    attributes = { source = "cloud-scheduler" }
+  }
+
+  depends_on = [google_project_service.api]
+}

@@ -1,0 +1,4 @@
+output "database" {
+  description = "The Firestore database the functions use."
+  value       = local.database
+}

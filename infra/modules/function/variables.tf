@@ -1,0 +1,96 @@
+variable "project_id" {
+  type        = string
+  description = "The project of the function."
+}
+
+variable "region" {
+  type        = string
+  description = "The function's region."
+}
+
+variable "spec" {
+  type = object({
+    name            = string
+    entry_point     = string
+    account_id      = string
+    publishes       = set(string)
+    secrets         = map(string)
+    firestore       = bool
+    operator_api    = bool
+    timeout_seconds = number
+  })
+  description = "The function as module.topology.functions describes it: resource name, entry point (the manifest name), service account id, topics it publishes to (manifest names), environment variable => manifest secret, Firestore use, operators' API, timeout."
+}
+
+variable "source_bucket" {
+  type        = string
+  description = "Bucket of the source archive."
+}
+
+variable "source_object" {
+  type        = string
+  description = "The source archive object, named by its content hash (a code change is a new object, hence a new build)."
+}
+
+variable "build_service_account" {
+  type        = string
+  description = "Service account (projects/P/serviceAccounts/EMAIL) that builds the function with Cloud Build."
+}
+
+variable "topic_ids" {
+  type        = map(string)
+  description = "Manifest topic name => topic id, for the publisher grants."
+}
+
+variable "secret_ids" {
+  type        = map(string)
+  description = "Manifest secret name => its short Secret Manager id."
+}
+
+variable "resource_prefix" {
+  type        = string
+  description = "The functions' RESOURCE_PREFIX: the prefix of every topic name."
+  default     = ""
+}
+
+variable "environment" {
+  type        = map(string)
+  description = "Further environment variables (settings the function's config schema reads)."
+  default     = {}
+}
+
+variable "max_instances" {
+  type        = number
+  description = "Most instances the function scales to."
+  default     = 10
+}
+
+variable "min_instances" {
+  type        = number
+  description = "Instances kept warm (each one is billed while idle)."
+  default     = 0
+}
+
+variable "memory" {
+  type        = string
+  description = "Memory of an instance, e.g. 512Mi."
+  default     = "512Mi"
+}
+
+variable "concurrency" {
+  type        = number
+  description = "Requests one instance serves at once (needs 1 CPU or more above 1)."
+  default     = 1
+}
+
+variable "operator_members" {
+  type        = list(string)
+  description = "Members (e.g. group:ops@example.com) that may call an operators' API; used only when spec.operator_api is set."
+  default     = []
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Labels on the function."
+  default     = {}
+}

@@ -1,0 +1,10 @@
+variable "manifest" {
+  type        = any
+  description = "The decoded topology manifest, shared/topology.json (jsondecode(file(...)))."
+}
+
+variable "resource_prefix" {
+  type        = string
+  description = "Prepended to every topic, subscription, function and service account name (the functions' RESOURCE_PREFIX), so that stacks can share a project."
+  default     = ""
+}

@@ -1,0 +1,115 @@
+variable "project_id" {
+  type        = string
+  description = "The GCP project to deploy into."
+}
+
+variable "region" {
+  type        = string
+  description = "Region of the functions, the Cloud Scheduler job and the source bucket, e.g. europe-west1."
+}
+
+variable "env" {
+  type        = string
+  description = "Name of this deployment (dev, staging, prod): a label on every resource."
+  default     = "dev"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,20}$", var.env))
+    error_message = "env must be 1-21 characters of a-z, 0-9 and -, starting with a letter."
+  }
+}
+
+variable "resource_prefix" {
+  type        = string
+  description = "Prefix of every topic, subscription, function, secret and service account name (the functions' RESOURCE_PREFIX), so that two deployments can share a project. Empty: the manifest's names as they are."
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([a-z][a-z0-9-]{0,7})?$", var.resource_prefix))
+    error_message = "resource_prefix must be empty or up to 8 characters of a-z, 0-9 and -, starting with a letter (e.g. \"stg-\")."
+  }
+}
+
+variable "max_instances" {
+  type        = number
+  description = "Most instances each function scales to (per-function overrides: function_settings)."
+  default     = 10
+}
+
+variable "function_settings" {
+  type = map(object({
+    max_instances = optional(number)
+    min_instances = optional(number)
+    memory        = optional(string)
+    concurrency   = optional(number)
+    environment   = optional(map(string), {})
+  }))
+  description = "Per manifest function name: scaling, memory and further environment variables of its config schema (e.g. { \"gap-detector\" = { environment = { RETRIGGER_BROKEN_CHAINS = \"true\" } } }). Secrets are never set here."
+  default     = {}
+
+  validation {
+    condition = alltrue(flatten([for f in values(var.function_settings) : [
+      for k in keys(f.environment) : !contains(["RESOURCE_PREFIX", "DEDUP_COLLECTION", "LEDGER_COLLECTION", "GAP_COLLECTION_PREFIX"], k)
+    ]]))
+    error_message = "function_settings.environment may not set RESOURCE_PREFIX (use resource_prefix) or a collection name (the TTL policies and indexes are keyed on the manifest's collections)."
+  }
+}
+
+variable "tick_schedule" {
+  type        = string
+  description = "Cron schedule (in tick_time_zone) of the Cloud Scheduler job that publishes to ticks, so gap-detector reports gaps and broken chains on quiet streams."
+  default     = "* * * * *"
+}
+
+variable "tick_time_zone" {
+  type        = string
+  description = "Time zone of tick_schedule."
+  default     = "Etc/UTC"
+}
+
+variable "operator_members" {
+  type        = list(string)
+  description = "Who may call the operators' API (the dlq-triage HTTP API), e.g. [\"group:event-recovery-ops@example.com\"]. Never allUsers or allAuthenticatedUsers."
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.operator_members : !contains(["allUsers", "allAuthenticatedUsers"], m)])
+    error_message = "operator_members may not be public (allUsers, allAuthenticatedUsers)."
+  }
+}
+
+variable "firestore_location" {
+  type        = string
+  description = "Location of the Firestore database when Terraform creates it (a region, or eur3/nam5). Default: region."
+  default     = null
+}
+
+variable "create_firestore_database" {
+  type        = bool
+  description = "Create the (default) Firestore database. Set false when the project already has one (Native mode)."
+  default     = true
+}
+
+variable "bigquery_location" {
+  type        = string
+  description = "Location of the archive dataset. Default: region."
+  default     = null
+}
+
+variable "bigquery_dataset_id" {
+  type        = string
+  description = "Id of the archive dataset. Default: event_recovery, with the resource prefix in front (dashes as underscores)."
+  default     = null
+}
+
+variable "archive_deletion_protection" {
+  type        = bool
+  description = "Protect the archive tables (and their rows) from terraform destroy. Set false before tearing a test deployment down."
+  default     = true
+}
+
+variable "enable_apis" {
+  type        = bool
+  description = "Enable the project's APIs the stack uses (needs serviceusage.services.enable)."
+  default     = true
+}

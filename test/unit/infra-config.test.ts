@@ -1,0 +1,144 @@
+/**
+ * The manifest's deployment facts against the code that depends on them: the secrets each
+ * function mounts are exactly the secrets its config schema reads, and the Firestore collections
+ * that get TTL policies and composite indexes are exactly those its stores write and query
+ * (recorded from the stores themselves, run against a recording Firestore).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Firestore } from '@google-cloud/firestore';
+import type { z } from 'zod';
+import { FirestoreOutcomeLedger } from '../../shared/adapters/firestore-ledger';
+import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-state';
+import { FirestoreGapStore } from '../../functions/gap-detector/firestore-store';
+import { DEFAULT_GAP_STATE_CONFIG } from '../../functions/gap-detector/store';
+import { topology } from '../../shared/topology';
+import { Env as validatorEnv } from '../../functions/validator';
+import { Env as deduplicatorEnv } from '../../functions/deduplicator';
+import { Env as gapDetectorEnv } from '../../functions/gap-detector';
+import { Env as revenueCheckerEnv } from '../../functions/revenue-checker';
+import { Env as callDurationCheckerEnv } from '../../functions/call-duration-checker';
+import { ROOT } from '../support/infra';
+
+type EnvSchema = z.ZodObject<z.ZodRawShape>;
+/** Each function's config schema (the `Env` its index.ts reads the environment with). */
+const ENVS: Record<string, EnvSchema> = {
+  validator: validatorEnv,
+  deduplicator: deduplicatorEnv,
+  'gap-detector': gapDetectorEnv,
+  'revenue-checker': revenueCheckerEnv,
+  'call-duration-checker': callDurationCheckerEnv,
+};
+const envOf = (name: string): EnvSchema => ENVS[name]!;
+
+/** Functions of the manifest whose code exists (one may be on its way in another branch). */
+const written = topology.functions.filter((f) => existsSync(join(ROOT, 'functions', f.name, 'index.ts')));
+
+/** A name that reads like a credential: it must come from Secret Manager, so from the manifest. */
+const CREDENTIAL = /(_KEY|_TOKEN|_SECRET|_PASSWORD|_APP_ID|_SID)$/;
+
+describe('the secrets in the manifest', () => {
+  it('knows the config schema of every function written so far', () => {
+    expect(written.map((f) => f.name).sort()).toEqual(Object.keys(ENVS).sort());
+  });
+
+  it.each(written.map((f) => [f.name, f] as const))('are exactly what %s reads', (name, spec) => {
+    const env = Object.keys(envOf(name).shape);
+    const secretEnvs = new Set(topology.secrets.map((s) => s.env));
+    const reads = env.filter((k) => secretEnvs.has(k) || CREDENTIAL.test(k)).sort();
+    const mounts = (spec.secrets ?? []).map((s) => topology.secrets.find((x) => x.name === s)!.env).sort();
+    expect(mounts).toEqual(reads);
+    // Terraform sets RESOURCE_PREFIX on every function: its schema must read it.
+    expect(env).toContain('RESOURCE_PREFIX');
+  });
+
+  it('lists only secrets some function reads', () => {
+    const used = new Set(topology.functions.flatMap((f) => f.secrets ?? []));
+    expect(topology.secrets.map((s) => s.name).filter((s) => !used.has(s))).toEqual([]);
+  });
+});
+
+interface Recorded {
+  collections: Set<string>;
+  queries: Array<{ collection: string; filters: Array<{ field: string; op: string }>; orders: string[] }>;
+}
+
+/** A Firestore that records the collections asked for and the queries run, and holds nothing. */
+function recordingFirestore(): { firestore: Firestore; recorded: Recorded } {
+  const recorded: Recorded = { collections: new Set(), queries: [] };
+  const snapshot = { exists: false, data: () => undefined, get: () => undefined, updateTime: undefined };
+  const docRef = (path: string) => ({ path, id: path, get: async () => snapshot, create: async () => ({}), set: async () => ({}), update: async () => ({}), delete: async () => ({}) });
+  const query = (collection: string, filters: Recorded['queries'][number]['filters'], orders: string[]): unknown => ({
+    where: (field: string, op: string) => query(collection, [...filters, { field, op }], orders),
+    orderBy: (field: string) => query(collection, filters, [...orders, field]),
+    limit: () => query(collection, filters, orders),
+    get: async () => {
+      recorded.queries.push({ collection, filters, orders });
+      return { docs: [], size: 0, empty: true };
+    },
+    doc: (id: string) => docRef(`${collection}/${id}`),
+  });
+  const firestore = {
+    collection: (name: string) => {
+      recorded.collections.add(name);
+      return query(name, [], []);
+    },
+    batch: () => ({ create() {}, set() {}, update() {}, delete() {}, commit: async () => [] }),
+    getAll: async () => [],
+  };
+  return { firestore: firestore as unknown as Firestore, recorded };
+}
+
+/** The composite index a query needs: equality fields first, then the range and order fields, when they differ. */
+function compositeIndex(q: Recorded['queries'][number]): string[] | undefined {
+  const eq = q.filters.filter((f) => f.op === '==').map((f) => f.field);
+  const rest = [...new Set([...q.filters.filter((f) => f.op !== '==').map((f) => f.field), ...q.orders])];
+  const fields = [...new Set([...eq, ...rest])];
+  return fields.length > 1 ? fields : undefined;
+}
+
+/** Each stateful function's stores as its composition root builds them, from its config defaults. */
+const STORES: Record<string, (firestore: Firestore, env: Record<string, unknown>) => Promise<void>> = {
+  deduplicator: async (fs, env) => {
+    new FirestoreDedupStore(fs, env.DEDUP_COLLECTION as string);
+  },
+  'gap-detector': async (fs, env) => {
+    const store = new FirestoreGapStore(fs, env.GAP_COLLECTION_PREFIX as string);
+    const ctx = { now: 0, config: DEFAULT_GAP_STATE_CONFIG };
+    await store.foldSource('//test/source', 0, ctx, { force: true, minIntervalMs: 0 });
+    await store.oldestPendingSource();
+    await store.sourcesDue(0, 10);
+    await store.sweepChains(0, ctx, 10);
+    await store.readWatermark();
+    await store.pendingOutbox(0, 10);
+  },
+  'revenue-checker': async (fs, env) => {
+    new FirestoreOutcomeLedger(fs, env.LEDGER_COLLECTION as string);
+  },
+  'call-duration-checker': async (fs, env) => {
+    new FirestoreOutcomeLedger(fs, env.LEDGER_COLLECTION as string);
+  },
+};
+
+describe('the Firestore collections in the manifest', () => {
+  it.each(written.map((f) => [f.name, f] as const))('are exactly those %s keeps, with the composite indexes it queries', async (name, spec) => {
+    const { firestore, recorded } = recordingFirestore();
+    const defaults = envOf(name).parse({ OXR_APP_ID: 'unused' }) as Record<string, unknown>;
+    await STORES[name]?.(firestore, defaults);
+    expect((spec.firestore ?? []).map((c) => c.collection).sort()).toEqual([...recorded.collections].sort());
+    // Every store writes expireAt for its TTL policy (shared/adapters, functions/*/firestore-*.ts).
+    for (const c of spec.firestore ?? []) expect(c.ttlField).toBe('expireAt');
+    const needed = recorded.queries.flatMap((q) => {
+      const fields = compositeIndex(q);
+      return fields ? [`${q.collection}:${fields.join(',')}`] : [];
+    });
+    const declared = (spec.firestore ?? []).flatMap((c) => (c.indexes ?? []).map((fields) => `${c.collection}:${fields.join(',')}`));
+    expect([...new Set(declared)].sort()).toEqual([...new Set(needed)].sort());
+  });
+
+  it('records the queries it checks (the gap-detector store queries its markers by source in arrival order)', async () => {
+    const { firestore, recorded } = recordingFirestore();
+    await STORES['gap-detector']!(firestore, { GAP_COLLECTION_PREFIX: 'gap-detector' });
+    expect(recorded.queries).toContainEqual({ collection: 'gap-detector-markers', filters: [{ field: 'src', op: '==' }], orders: ['arrivedAt'] });
+  });
+});
