@@ -12,9 +12,9 @@ import { PubSub } from '@google-cloud/pubsub';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
 import { resolveSubscriptions, TOPICS, topology } from '../../shared/topology';
 import { buildDemo, DELIVERY_JITTER_MS, DEMO_DEFAULTS, GAP_GRACE_MS, type Demo, type DemoMessage } from './demo';
-import { emulatorEnv, freePort, startEmulator, type Emulator } from './emulators';
+import { emulatorEnv, startEmulator, type Emulator } from './emulators';
 import { compareWithFaults } from './expected';
-import { FunctionStartError, serveFunction, type ServedFunction } from './functions';
+import { FunctionStartError, serveFunction, type FunctionDeath, type ServedFunction } from './functions';
 import { collectFindings, parseFinding } from './findings-feed';
 import { TopicObserver } from './observe';
 import { PushGateway } from './push-gateway';
@@ -80,7 +80,7 @@ export class StackError extends Error {
 class Resources {
   emulators: Emulator[] = [];
   functions: ServedFunction[] = [];
-  gateways: PushGateway[] = [];
+  gateway: PushGateway | undefined;
   timers: NodeJS.Timeout[] = [];
   standIns: Array<{ close(): Promise<void> }> = [];
   pubsub: PubSub | undefined;
@@ -94,11 +94,11 @@ class Resources {
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const t of this.timers) clearInterval(t);
+      await this.gateway?.close().catch(() => undefined);
       await this.observer?.close().catch(() => undefined);
       await this.pubsub?.close().catch(() => undefined);
       // Functions before emulators: a function whose emulator vanished only logs errors.
-      await Promise.all(this.functions.map((f) => f.process.stop()));
-      await Promise.all(this.gateways.map((g) => g.close()));
+      await Promise.all(this.functions.map((f) => f.stop()));
       await Promise.all([...this.emulators.map((e) => e.stop()), ...this.standIns.map((s) => s.close().catch(() => undefined))]);
       await stopAll();
     })();
@@ -113,7 +113,7 @@ interface Running {
   readonly served: ReadonlyMap<string, ServedFunction>;
   readonly pubsub: PubSub;
   readonly observer: TopicObserver;
-  /** Every push subscription of a served function, with the gateway in front of it. */
+  /** Every push subscription of a served function, with the gateway that delivers it. */
   readonly pushes: readonly Push[];
 }
 
@@ -167,20 +167,27 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
     res.standIns.push(running);
     Object.assign(standInEnv, stand.env(running.url));
   }
-  const [pubsubPort, firestorePort] = await Promise.all([freePort(), freePort()]);
-  const hosts = { pubsub: { host: `127.0.0.1:${pubsubPort}` }, firestore: { host: `127.0.0.1:${firestorePort}` } };
-  const env = { ...process.env, ...emulatorEnv(hosts.pubsub, hosts.firestore, options.projectId), ...standInEnv };
-  // The functions reach the emulators only when a message arrives, so everything starts at once.
-  const [, outcomes] = await Promise.all([
-    Promise.all([startEmulator('pubsub', { port: pubsubPort }), startEmulator('firestore', { port: firestorePort })]).then((e) => (res.emulators = e)),
-    Promise.all(
-      topology.functions.map(async (f) => {
-        const outcome = await serveFunction(f.name, { source: options.source, env, logDir });
-        if (outcome.kind === 'served') res.functions.push(outcome.fn);
-        return outcome;
-      }),
-    ),
+  // The emulators pick their ports (a port taken before the emulator binds it is replaced), so
+  // the functions, which are told where the emulators listen, start once they are up.
+  res.emulators = await Promise.all([
+    startEmulator('pubsub', { onBindRetry: (port) => io.progress(`  the Pub/Sub emulator lost port ${port} to another process; starting it on another`) }),
+    startEmulator('firestore', { onBindRetry: (port) => io.progress(`  the Firestore emulator lost port ${port} to another process; starting it on another`) }),
   ]);
+  const [pubsubEmulator, firestoreEmulator] = res.emulators as [Emulator, Emulator];
+  const hosts = { pubsub: { host: pubsubEmulator.host }, firestore: { host: firestoreEmulator.host } };
+  const env = { ...process.env, ...emulatorEnv(hosts.pubsub, hosts.firestore, options.projectId), ...standInEnv };
+  // FAULT_INJECT (shared/fault-inject) crashes an instance once: the instance started after it runs clean.
+  const { FAULT_INJECT: _fault, ...restartEnv } = env;
+  const outcomes = await Promise.all(
+    topology.functions.map(async (f) => {
+      const outcome = await serveFunction(f.name, { source: options.source, env, restartEnv, logDir });
+      if (outcome.kind === 'served') {
+        res.functions.push(outcome.fn);
+        outcome.fn.onDeath((death) => io.progress(deathText(outcome.fn, death)));
+      }
+      return outcome;
+    }),
+  );
   for (const o of outcomes) {
     if (o.kind !== 'absent') continue;
     const subs = resolveSubscriptions(topology).filter((s) => s.function === o.name).map((s) => s.name);
@@ -189,25 +196,19 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
   const served = new Map(res.functions.map((f) => [f.name, f]));
   if (!served.has('validator')) throw new StackError(`the validator is not registered by ${options.source}: nothing would read events-raw`);
 
-  // Pushes reach each function through a gateway that records what it acknowledged.
-  const gateways = new Map<string, PushGateway>();
-  for (const fn of res.functions) {
-    const gateway = await PushGateway.start(fn.url);
-    res.gateways.push(gateway);
-    gateways.set(fn.name, gateway);
-  }
   const pubsub = new PubSub({ projectId: options.projectId, apiEndpoint: hosts.pubsub.host });
   res.pubsub = pubsub;
-  const subscriptions = await ensureTopology(pubsub, topology, { pushEndpoint: (fn) => gateways.get(fn)?.url });
+  const subscriptions = await ensureTopology(pubsub, topology);
   const observer = await TopicObserver.start(
     pubsub,
     topology.topics.map((t) => t.name),
   );
   res.observer = observer;
-  const pushes = subscriptions.flatMap((sub) => {
-    const gateway = sub.function ? gateways.get(sub.function) : undefined;
-    return gateway ? [{ sub, gateway }] : [];
-  });
+  // The gateway delivers the push subscriptions of the served functions (at least once) and records what each acknowledged.
+  const delivered = subscriptions.filter((sub) => sub.delivery === 'push' && sub.function !== undefined && served.has(sub.function));
+  const gateway = await PushGateway.start({ pubsub, subscriptions: delivered, endpoint: (fn) => served.get(fn)?.url });
+  res.gateway = gateway;
+  const pushes = delivered.map((sub) => ({ sub, gateway }));
   return { hosts, logDir, served, pubsub, observer, pushes };
 }
 
@@ -263,6 +264,7 @@ function summarize(up: Running, demo: Demo, tracker: Progress, unfinished: strin
         pushes: deliveries.reduce((n, d) => n + d.requests, 0),
         acked: deliveries.reduce((n, d) => n + d.acked.size, 0),
         failed: deliveries.reduce((n, d) => n + d.failed, 0),
+        deaths: fn.deaths.map((d) => ({ at: d.at, cause: d.cause, uptimeMs: d.uptimeMs, restarted: d.restarted, lastLines: d.lastLines })),
       };
     }),
     logDir: up.logDir,
@@ -319,26 +321,31 @@ function consumesTicks(up: Running): boolean {
   return up.pushes.some((p) => p.sub.topic === TOPICS.ticks);
 }
 
+/** A function that died is started again (see ./functions); only one that keeps dying stops the stack. */
 function assertRunning(functions: readonly ServedFunction[]): void {
-  for (const f of functions) {
-    const { exitCode, signalCode } = f.process.child;
-    if (exitCode !== null || signalCode !== null) {
-      throw new FunctionStartError(`${f.name} stopped (${exitCode ?? signalCode}) while the demo ran; see ${f.logPath}`, f.name, f.logPath, f.activity.tail);
-    }
-  }
+  for (const f of functions) if (f.failure) throw f.failure;
 }
 
-/** Settles with exit code 1 when a served function dies on its own (keep mode watches for that). */
+/** Settles with exit code 1 when a served function died and could not be started again (keep mode watches for that). */
 function crashed(res: Resources, io: Console): Promise<number> {
   return new Promise((resolve) => {
     for (const f of res.functions) {
-      void f.process.exited.then(() => {
-        if (res.isClosing) return;
-        io.progress(failureText(new FunctionStartError(`${f.name} stopped; see ${f.logPath}`, f.name, f.logPath, f.activity.tail)));
+      f.onDeath(() => {
+        if (res.isClosing || !f.failure) return;
+        io.progress(failureText(f.failure));
         resolve(1);
       });
     }
   });
+}
+
+/** What the stack says when an instance dies: the cause and the dead process's own last lines. */
+function deathText(f: ServedFunction, death: FunctionDeath): string {
+  const what = death.restarted
+    ? `a new instance serves on the same port; the messages it held are redelivered`
+    : `not started again: ${f.failure?.message ?? 'it could not start'}`;
+  const lines = death.lastLines.slice(-8).map((l) => `  | ${maskText(l)}`);
+  return [`${f.name}: instance ${death.pid} died (${death.cause}) after ${(death.uptimeMs / 1000).toFixed(1)} s; ${what}. Its last lines:`, ...(lines.length ? lines : ['  | (none)'])].join('\n');
 }
 
 function writeRunJson(path: string, run: StackRun, res: Resources, exitCode: number): void {
@@ -346,7 +353,7 @@ function writeRunJson(path: string, run: StackRun, res: Resources, exitCode: num
   // Process ids are also process-group ids: a test can check that none is left.
   const processes = [
     ...res.emulators.map((e) => ({ name: `${e.name}-emulator`, pid: e.pid, host: e.host })),
-    ...res.functions.map((f) => ({ name: f.name, pid: f.process.pid, url: f.url })),
+    ...res.functions.map((f) => ({ name: f.name, pid: f.process.pid, url: f.url, deaths: f.deaths.length })),
   ];
   writeFileSync(path, `${JSON.stringify({ exitCode, ...rest, faults: demo.faults, processes }, null, 2)}\n`);
 }
