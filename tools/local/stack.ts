@@ -17,7 +17,8 @@ import { compareWithFaults } from './expected';
 import { FunctionStartError, serveFunction, type FunctionDeath, type ServedFunction } from './functions';
 import { collectFindings, parseFinding } from './findings-feed';
 import { TopicObserver } from './observe';
-import { PushGateway } from './push-gateway';
+import { LOCAL_BACKOFF_SCALE, PushGateway } from './push-gateway';
+import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
 import { onSignal, stopAll } from './processes';
 import { Progress, TimeoutError, waitUntil, type Push } from './progress';
 import { publishPayload, rawTopic } from './publish';
@@ -175,7 +176,7 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
   ]);
   const [pubsubEmulator, firestoreEmulator] = res.emulators as [Emulator, Emulator];
   const hosts = { pubsub: { host: pubsubEmulator.host }, firestore: { host: firestoreEmulator.host } };
-  const env = { ...process.env, ...emulatorEnv(hosts.pubsub, hosts.firestore, options.projectId), ...standInEnv };
+  const env = { ...process.env, ...emulatorEnv(hosts.pubsub, hosts.firestore, options.projectId), ...standInEnv, ...localScale(process.env) };
   // FAULT_INJECT (shared/fault-inject) crashes an instance once: the instance started after it runs clean.
   const { FAULT_INJECT: _fault, ...restartEnv } = env;
   const outcomes = await Promise.all(
@@ -319,6 +320,15 @@ const TICK_INTERVAL_MS = 60_000;
 
 function consumesTicks(up: Running): boolean {
   return up.pushes.some((p) => p.sub.topic === TOPICS.ticks);
+}
+
+/**
+ * Settings that follow the local redelivery pace: the deduplicator's claim lease must run out
+ * before a redelivery's attempts do (a claim held by an instance that died is taken over by a
+ * redelivery once its lease ends), as the lease of 120 s does under GCP's 10-600 s backoff.
+ */
+function localScale(env: NodeJS.ProcessEnv): Record<string, string> {
+  return { DEDUP_LEASE_SECONDS: env.DEDUP_LEASE_SECONDS ?? String(DEFAULT_DEDUP_CONFIG.leaseMs / 1000 / LOCAL_BACKOFF_SCALE) };
 }
 
 /** A function that died is started again (see ./functions); only one that keeps dying stops the stack. */
