@@ -4,6 +4,7 @@
  * function's composition root runs, so one function's configuration never fails another's
  * cold start. Without FUNCTION_TARGET (a local multi-function process) all register.
  */
+import { armFaults } from '../shared/fault-inject';
 import { topology, type FunctionName } from '../shared/topology';
 import { register as deduplicator } from './deduplicator';
 import { register as validator } from './validator';
@@ -20,6 +21,8 @@ const registry: Partial<Record<FunctionName, (env: NodeJS.ProcessEnv) => void>> 
 };
 
 const target = process.env.FUNCTION_TARGET;
+// Test-only crash points (shared/fault-inject); unset outside the fault-injection suite.
+armFaults(process.env.FAULT_INJECT, target, process.env.LOCAL_INSTANCE);
 for (const { name } of topology.functions) {
   const register = registry[name as FunctionName];
   if (register && (!target || target === name)) register(process.env);

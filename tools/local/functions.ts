@@ -69,8 +69,6 @@ export interface ServeOptions {
   /** The built deployable entry, e.g. dist/functions/index.js. */
   readonly source: string;
   readonly env: NodeJS.ProcessEnv;
-  /** The environment of an instance started after one died (default: `env`). */
-  readonly restartEnv?: NodeJS.ProcessEnv;
   readonly logDir: string;
   readonly timeoutMs?: number;
 }
@@ -95,7 +93,7 @@ export async function serveFunction(name: string, options: ServeOptions): Promis
   const activity: FunctionActivity = { lines: 0, errors: 0, tail: [] };
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const started = await startInstance(name, port, options.env, options, log, activity);
+    const started = await startInstance(name, port, 1, options, log, activity);
     if (started.kind === 'serving') return { kind: 'served', fn: new Supervised(name, port, options, log, activity, started.instance) };
     if (started.kind === 'absent') {
       log.end();
@@ -120,7 +118,8 @@ type Started =
   | { kind: 'absent' }
   | { kind: 'failed'; error: FunctionStartError; portTaken: boolean };
 
-async function startInstance(name: string, port: number, env: NodeJS.ProcessEnv, options: ServeOptions, log: WriteStream, activity: FunctionActivity): Promise<Started> {
+/** Starts instance number `instance` (from 1: LOCAL_INSTANCE in its environment) of a function. */
+async function startInstance(name: string, port: number, instance: number, options: ServeOptions, log: WriteStream, activity: FunctionActivity): Promise<Started> {
   const logPath = join(options.logDir, `${name}.log`);
   // node_modules/.bin/functions-framework is this file; run it with this very node.
   const bin = join(dirname(require.resolve('@google-cloud/functions-framework')), 'main.js');
@@ -128,7 +127,7 @@ async function startInstance(name: string, port: number, env: NodeJS.ProcessEnv,
     name,
     process.execPath,
     [bin, `--target=${name}`, '--signature-type=cloudevent', `--port=${port}`, `--source=${resolve(options.source)}`],
-    { env: { ...env, FUNCTION_TARGET: name } },
+    { env: { ...options.env, FUNCTION_TARGET: name, LOCAL_INSTANCE: String(instance) } },
   );
   activity.tail = [];
   const drained = capture(proc, log, activity);
@@ -207,7 +206,7 @@ class Supervised implements ServedFunction {
       error = new FunctionStartError(`${this.name} died ${recent} times within ${CRASH_WINDOW_MS / 1000} s (last: ${cause}); not started again; see ${this.logPath}`, this.name, this.logPath, lastLines);
     } else {
       this.note(`instance ${dead.process.pid} ${cause} after ${((at - dead.startedAt) / 1000).toFixed(1)} s; starting a new instance on port ${this.port}`);
-      const started = await startInstance(this.name, this.port, this.options.restartEnv ?? this.options.env, this.options, this.log, this.activity);
+      const started = await startInstance(this.name, this.port, this.deaths.length + 2, this.options, this.log, this.activity);
       if (this.stopping) {
         if (started.kind === 'serving') await started.instance.process.stop();
         return;
