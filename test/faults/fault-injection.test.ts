@@ -1,9 +1,10 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Comparison } from '../../tools/local/expected';
 import type { InjectedFault } from '../../tools/local/demo';
+import { ensureBuilt } from '../support/build';
 
 /**
  * The fault-injection suite (issue 13): the local stack (real emulators, every function in its own
@@ -72,7 +73,7 @@ function faultInject(): string {
 
 function runStack(jsonPath: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'dist', 'tools', 'local', 'cli.js'), '--json', jsonPath, '--timeout', '300'], {
+    const child = spawn(process.execPath, [join(ROOT, 'dist', 'tools', 'local', 'cli.js'), '--json', jsonPath, '--timeout', '480'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       // Broken chains republished too: a gap-detector finding then comes with a second publish (a batch).
@@ -95,9 +96,7 @@ const tally = (values: readonly string[]) => {
 describe('fault injection: every function process killed at each of its effect boundaries while the demo stream flows', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fault-injection-'));
 
-  beforeAll(() => {
-    execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
-  }, 120_000);
+  beforeAll(() => ensureBuilt(), 120_000);
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -164,5 +163,5 @@ describe('fault injection: every function process killed at each of its effect b
         `${findings.size} findings, ${corrections.size} corrections); published again under the same id by a redelivery: ` +
         `${again(events)} events, ${again(findings)} findings, ${again(corrections)} corrections\n`,
     );
-  }, 420_000);
+  }, 600_000);
 });

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PubSub } from '@google-cloud/pubsub';
@@ -9,6 +9,7 @@ import { serveFunction, type ServedFunction } from '../../tools/local/functions'
 import { PushGateway } from '../../tools/local/push-gateway';
 import { emulatorClients, Observer, runPrefix } from '../support/harness';
 import { cardScanned } from '../support/events';
+import { ensureBuilt } from '../support/build';
 
 /**
  * Issue 13 item 6: a function process that dies mid-stream. The local stack's own pieces (the
@@ -38,7 +39,7 @@ describe('a function process that dies mid-stream is started again and loses not
   let unique: Observer;
 
   beforeAll(async () => {
-    if (!existsSync(SOURCE)) throw new Error(`${SOURCE} is missing: npm run build`);
+    ensureBuilt();
     ({ pubsub } = emulatorClients());
     // A short claim lease: a claim the dead instance held is taken over well within the redelivery attempts.
     const env = { ...process.env, RESOURCE_PREFIX: prefix, DEDUP_COLLECTION: `${prefix}dedup`, DEDUP_LEASE_SECONDS: '2' };
@@ -51,7 +52,7 @@ describe('a function process that dies mid-stream is started again and loses not
     unique = await Observer.on(pubsub, prefix + TOPICS.unique, `${prefix}obs-unique`);
     const urls = new Map(served.map((f) => [f.name, f.url]));
     gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => urls.get(fn) });
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await gateway?.close();

@@ -1,10 +1,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Finding } from '../../shared/findings';
 import type { Comparison } from '../../tools/local/expected';
 import type { InjectedFault } from '../../tools/local/demo';
+import { ensureBuilt } from '../support/build';
 
 /**
  * The local stack end to end, as `npm run dev` runs it: the built entry (dist/tools/local/cli.js) as
@@ -27,22 +28,6 @@ interface RunJson {
   faults: InjectedFault[];
   unfinished?: string[];
   processes: Array<{ name: string; pid: number; host?: string }>;
-}
-
-/** Builds dist/ when a source is newer than what it compiled to (jest itself runs the sources). */
-function ensureBuilt(): void {
-  const staleFile = (path: string) => {
-    const out = join(ROOT, 'dist', path.replace(/\.ts$/, '.js'));
-    return !existsSync(out) || statSync(out).mtimeMs < statSync(join(ROOT, path)).mtimeMs;
-  };
-  const stale = (dir: string): boolean =>
-    readdirSync(join(ROOT, dir), { withFileTypes: true }).some((entry) => {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) return stale(path);
-      return /\.(ts|json)$/.test(entry.name) && !entry.name.endsWith('.d.ts') && staleFile(path);
-    });
-  if (!['functions', 'shared', 'tools', 'cli'].some(stale)) return;
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
 }
 
 function groupAlive(pid: number): boolean {
