@@ -59,7 +59,7 @@ describe('npm run dev: the local stack with the demo stream', () => {
 
   beforeAll(() => {
     ensureBuilt();
-    child = spawn(process.execPath, [join(ROOT, 'dist', 'tools', 'local', 'cli.js'), '--keep', '--json', jsonPath], {
+    child = spawn(process.execPath, [join(ROOT, 'dist', 'tools', 'local', 'cli.js'), '--keep', '--json', jsonPath, '--timeout', '240'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, PUBSUB_EMULATOR_HOST: '', FIRESTORE_EMULATOR_HOST: '' },
@@ -77,7 +77,7 @@ describe('npm run dev: the local stack with the demo stream', () => {
   });
 
   it('prints the report, finds exactly the injected invalid, duplicate and incorrect events, serves a published event, and stops everything on Ctrl-C', async () => {
-    const running = await until('the stack to stay up', () => (stdout.includes('Ctrl-C stops it all') ? true : undefined), 100_000).catch((err: Error) => {
+    const running = await until('the stack to stay up', () => (stdout.includes('Ctrl-C stops it all') ? true : undefined), 300_000).catch((err: Error) => {
       throw new Error(`${err.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
     });
     expect(running).toBe(true);
@@ -140,5 +140,5 @@ describe('npm run dev: the local stack with the demo stream', () => {
     child.kill('SIGINT');
     expect(await exited).toBe(0);
     await until('every process group to be gone', () => (groups.some(groupAlive) ? undefined : true), 10_000);
-  }, 150_000);
+  }, 400_000);
 });

@@ -12,7 +12,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
 import { resolveSubscriptions, TOPICS, topology } from '../../shared/topology';
 import { buildDemo, DELIVERY_JITTER_MS, DEMO_DEFAULTS, GAP_GRACE_MS, type Demo, type DemoMessage } from './demo';
-import { emulatorEnv, startEmulator, type Emulator } from './emulators';
+import { emulatorEnv, freePort, startEmulator, type Emulator } from './emulators';
 import { compareWithFaults } from './expected';
 import { FunctionStartError, serveFunction, type FunctionDeath, type ServedFunction } from './functions';
 import { collectFindings, parseFinding } from './findings-feed';
@@ -170,25 +170,40 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
     res.standIns.push(running);
     Object.assign(standInEnv, stand.env(running.url));
   }
-  // The emulators pick their ports (a port taken before the emulator binds it is replaced), so
-  // the functions, which are told where the emulators listen, start once they are up.
-  res.emulators = await Promise.all([
-    startEmulator('pubsub', { onBindRetry: (port) => io.progress(`  the Pub/Sub emulator lost port ${port} to another process; starting it on another`) }),
-    startEmulator('firestore', { onBindRetry: (port) => io.progress(`  the Firestore emulator lost port ${port} to another process; starting it on another`) }),
+  // Everything starts at once (the functions reach the emulators only when a message arrives), on
+  // the ports planned for the emulators. An emulator that loses its port to another process before
+  // binding it starts on another one; the functions are then started again, told the new one.
+  const planned = await Promise.all([freePort(), freePort()]);
+  const emulatorAt = (name: Emulator['name'], label: string, port: number) => {
+    const ports = [port];
+    return startEmulator(name, {
+      pickPort: () => Promise.resolve(ports.shift() ?? freePort()),
+      onBindRetry: (lost) => io.progress(`  the ${label} emulator lost port ${lost} to another process; starting it on another`),
+    });
+  };
+  const hostsAt = (pubsub: string, firestore: string) => ({ pubsub: { host: pubsub }, firestore: { host: firestore } });
+  const plannedHosts = hostsAt(`127.0.0.1:${planned[0]}`, `127.0.0.1:${planned[1]}`);
+  const envFor = (h: typeof plannedHosts) => ({ ...process.env, ...emulatorEnv(h.pubsub, h.firestore, options.projectId), ...standInEnv, ...localScale(process.env) });
+  const serveAll = (env: NodeJS.ProcessEnv) =>
+    Promise.all(
+      topology.functions.map(async (f) => {
+        const outcome = await serveFunction(f.name, { source: options.source, env, logDir });
+        if (outcome.kind === 'served') res.functions.push(outcome.fn);
+        return outcome;
+      }),
+    );
+  let [, outcomes] = await Promise.all([
+    Promise.all([emulatorAt('pubsub', 'Pub/Sub', planned[0]!), emulatorAt('firestore', 'Firestore', planned[1]!)]).then((e) => (res.emulators = e)),
+    serveAll(envFor(plannedHosts)),
   ]);
   const [pubsubEmulator, firestoreEmulator] = res.emulators as [Emulator, Emulator];
-  const hosts = { pubsub: { host: pubsubEmulator.host }, firestore: { host: firestoreEmulator.host } };
-  const env = { ...process.env, ...emulatorEnv(hosts.pubsub, hosts.firestore, options.projectId), ...standInEnv, ...localScale(process.env) };
-  const outcomes = await Promise.all(
-    topology.functions.map(async (f) => {
-      const outcome = await serveFunction(f.name, { source: options.source, env, logDir });
-      if (outcome.kind === 'served') {
-        res.functions.push(outcome.fn);
-        outcome.fn.onDeath((death) => io.progress(deathText(outcome.fn, death)));
-      }
-      return outcome;
-    }),
-  );
+  const hosts = hostsAt(pubsubEmulator.host, firestoreEmulator.host);
+  if (hosts.pubsub.host !== plannedHosts.pubsub.host || hosts.firestore.host !== plannedHosts.firestore.host) {
+    const stale = res.functions.splice(0);
+    await Promise.all(stale.map((f) => f.stop()));
+    outcomes = await serveAll(envFor(hosts));
+  }
+  for (const fn of res.functions) fn.onDeath((death) => io.progress(deathText(fn, death)));
   for (const o of outcomes) {
     if (o.kind !== 'absent') continue;
     const subs = resolveSubscriptions(topology).filter((s) => s.function === o.name).map((s) => s.name);
