@@ -121,10 +121,11 @@ describe('local push delivery is at least once: an endpoint down for 5 s after t
       const published = await Promise.all(
         Array.from({ length: MESSAGES }, (_, i) => topic.publishMessage({ data: Buffer.from(`message ${i}`), attributes: { n: String(i) } })),
       );
+      // Delivered (the endpoint answered 2xx) and acked (the gateway read that answer to its end), or dead-lettered.
       await until(
-        () => endpoint.delivered.size + deadLetters.messages.length >= MESSAGES,
-        () => `${MESSAGES} messages: ${endpoint.delivered.size} delivered, ${deadLetters.messages.length} dead-lettered`,
-        120_000,
+        () => Math.min(endpoint.delivered.size, gateway.stats(SUB).acked.size) + deadLetters.messages.length >= MESSAGES,
+        () => `${MESSAGES} messages: ${endpoint.delivered.size} delivered, ${gateway.stats(SUB).acked.size} acked, ${deadLetters.messages.length} dead-lettered`,
+        180_000,
       );
       // The outage happened and cost failed pushes, which were redelivered.
       expect(mode === '503' ? endpoint.unavailable : gateway.stats(SUB).failed).toBeGreaterThan(0);
