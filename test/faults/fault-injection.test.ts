@@ -132,7 +132,11 @@ describe('fault injection: every function process killed at each of its effect b
     // Nothing lost: the pipeline drained, every expected finding exists and nothing else does.
     expect(run.unfinished).toBeUndefined();
     const missed = run.comparison.injectors.flatMap((o) => o.missed.map((m) => `${o.injector}: ${m.detail}`));
-    expect({ missed, unexpected: run.comparison.unexpected }).toEqual({ missed: [], unexpected: [] });
+    expect({ missed, unexpected: run.comparison.unexpected, account: '' }).toEqual({
+      missed: [],
+      unexpected: [],
+      account: missed.length + run.comparison.unexpected.length === 0 ? '' : `${account(run)}\nfindings: ${JSON.stringify(run.ids.findings)}${context}`,
+    });
     expect(run.comparison.ok).toBe(true);
     expect(code).toBe(0);
 
