@@ -1,7 +1,7 @@
 /**
  * Two projects: `unit` (cores, replay, contract tests over in-process HTTP: no emulator, no
  * Google Cloud CLI) and `integration` (the real Pub/Sub and Firestore emulators, started once by
- * its global setup). `npm test` runs both; `npm run test:unit` runs the first alone, in seconds.
+ * its global setup). `npm test` runs both (and not `faults`, the fault-injection suite: `npm run test:faults`); `npm run test:unit` runs the first alone, in seconds.
  */
 const base = {
   testEnvironment: 'node',
@@ -19,6 +19,14 @@ module.exports = {
       ...base,
       displayName: 'unit',
       roots: ['<rootDir>/test/unit', '<rootDir>/test/replay', '<rootDir>/test/contract'],
+      globalSetup: '<rootDir>/test/support/tmp-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+    },
+    {
+      // The fault-injection suite: the whole local stack once per effect boundary (minutes); `npm run test:faults`, run by .ci/run.
+      ...base,
+      displayName: 'faults',
+      roots: ['<rootDir>/test/faults'],
       globalSetup: '<rootDir>/test/support/tmp-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
     },

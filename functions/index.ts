@@ -4,10 +4,13 @@
  * function's composition root runs, so one function's configuration never fails another's
  * cold start. Without FUNCTION_TARGET (a local multi-function process) all register.
  */
+import { armFaults } from '../shared/fault-inject';
 import { topology } from '../shared/topology';
 import { REGISTRY } from './registry';
 
 const target = process.env.FUNCTION_TARGET;
+// Test-only crash points (shared/fault-inject); unset outside the fault-injection suite.
+armFaults(process.env.FAULT_INJECT, target, process.env.LOCAL_INSTANCE);
 for (const { name } of topology.functions) {
   const register = Object.hasOwn(REGISTRY, name) ? REGISTRY[name] : undefined;
   if (register && (!target || target === name)) register(process.env);

@@ -2,6 +2,7 @@ import type { CloudEvent } from '@google-cloud/functions-framework';
 import { decodeEvent } from './events/decode';
 import type { EventType } from './events/catalog';
 import type { BusinessEvent } from './events/envelope';
+import { faultPoint } from './fault-inject';
 import type { Logger } from './log';
 import { hasEffects, parseOutcome, type Outcome } from './outcome';
 import type { Clock, OutcomeLedger, Publisher } from './ports';
@@ -60,9 +61,11 @@ export function checkerHandler<T extends EventType>(rule: string, type: T, deps:
       if (!recorded.ok) throw new Error(`${rule} decided an outcome about ${event.id} that it cannot record: ${recorded.reason}`);
       const { outcome } = recorded;
       entry = await deps.ledger.record(rule, event.id, { outcome, published: !hasEffects(outcome) }, Math.max(now, timeMs) + deps.retentionMs);
+      faultPoint('after-state-write');
     }
     if (entry.published) return;
     await publishOutcome(deps.publisher, rule, entry.outcome);
+    faultPoint('after-publish');
     await deps.ledger.markPublished(rule, event.id);
     const { findings, correction } = entry.outcome;
     deps.logger.log(findings.some((f) => f.action === 'review') ? 'WARNING' : 'NOTICE', `${type} ${event.id}: ${findings.map((f) => `${f.kind} (${f.action})`).join(', ')}`, {

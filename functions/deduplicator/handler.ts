@@ -2,6 +2,7 @@ import type { CloudEvent } from '@google-cloud/functions-framework';
 import { decodeEvent } from '../../shared/events/decode';
 import { invalidFinding } from '../../shared/findings';
 import { TransientError } from '../../shared/errors';
+import { faultPoint } from '../../shared/fault-inject';
 import type { Logger } from '../../shared/log';
 import type { Clock, Publisher } from '../../shared/ports';
 import { decodePush, type MessagePublishedData } from '../../shared/pubsub/push';
@@ -45,10 +46,12 @@ export function deduplicatorHandler(deps: DeduplicatorDeps) {
     const judgement = await deps.store.judgeAndClaim(candidate, ctx);
     switch (judgement.kind) {
       case 'accept':
+        faultPoint('after-state-write');
         await deps.publisher.publish(TOPICS.unique, {
           data: message.data!,
           attributes: eventAttributes(event, { [INGEST_ID]: candidate.ingestId }),
         });
+        faultPoint('after-publish');
         await deps.store.markForwarded(candidate);
         return;
       case 'duplicate':

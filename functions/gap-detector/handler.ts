@@ -1,6 +1,7 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { decodeEvent } from '../../shared/events/decode';
 import { TransientError } from '../../shared/errors';
+import { faultPoint } from '../../shared/fault-inject';
 import type { Logger } from '../../shared/log';
 import type { Clock, Publisher } from '../../shared/ports';
 import { decodePush, type InboundMessage, type MessagePublishedData } from '../../shared/pubsub/push';
@@ -47,7 +48,7 @@ export const TICK_WRITER = 'tick';
 const PAGE = 100;
 const MAX_PAGES = 50;
 /** The tick publishes outbox messages left over by a crash once they are this old, not ones a delivery is publishing now. */
-const OUTBOX_GRACE_MS = 60_000;
+export const OUTBOX_GRACE_MS = 60_000;
 
 /**
  * gap-detector behind its three subscriptions (DESIGN §1, §3):
@@ -70,7 +71,9 @@ export function gapDetectorHandler(deps: GapDetectorDeps) {
 
   async function deliver(messages: readonly OutboxMessage[]): Promise<void> {
     if (messages.length === 0) return;
+    faultPoint('after-state-write');
     await Promise.all(messages.map((m) => deps.publisher.publish(TOPIC_OF[m.to], { data: Buffer.from(m.data), attributes: m.attributes })));
+    faultPoint('after-publish');
     await store.deleteOutbox(messages.map((m) => m.id));
   }
 

@@ -1,4 +1,5 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
+import { faultPoint } from '../../shared/fault-inject';
 import type { Logger } from '../../shared/log';
 import type { Clock, Publisher } from '../../shared/ports';
 import { decodePush, type MessagePublishedData } from '../../shared/pubsub/push';
@@ -29,6 +30,7 @@ export function validatorHandler(deps: ValidatorDeps) {
         data: message.data!,
         attributes: eventAttributes(decision.event, { [INGEST_ID]: message.messageId }),
       });
+      faultPoint('after-publish');
       return;
     }
     const record = {
@@ -48,6 +50,7 @@ export function validatorHandler(deps: ValidatorDeps) {
       }),
       publishFinding(deps.publisher, decision.finding, derivedId('invalid', message.messageId)),
     ]);
+    faultPoint('after-publish');
     deps.logger.log('NOTICE', 'invalid event routed to events-invalid', {
       message_id: message.messageId,
       event_id: decision.identity.id,

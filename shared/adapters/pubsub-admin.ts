@@ -5,16 +5,19 @@ import { resolveSubscriptions, type ResolvedSubscription, type Topology } from '
 export interface EnsureOptions {
   /** Prepended to every topic and subscription name, so runs and suites never collide. */
   readonly prefix?: string;
-  /** The push endpoint base URL of a function (e.g. http://127.0.0.1:8081); the topic path is appended. */
-  readonly pushEndpoint?: (functionName: string) => string | undefined;
   /** Only these subscriptions (by manifest name); default: every push and pull subscription. */
   readonly only?: (subscription: ResolvedSubscription) => boolean;
 }
 
 /**
- * Creates every topic and subscription of the manifest that does not exist yet: dead-letter
- * policy, retry policy, filter and push endpoint as the manifest says. BigQuery subscriptions are
- * GCP-only (the emulator has no BigQuery) and are left to Terraform. Idempotent.
+ * Creates every topic and subscription of the manifest on the Pub/Sub emulator that does not
+ * exist yet: the one place that turns the manifest into local subscriptions. Dead-letter policy,
+ * ack deadline, retention and filter as the manifest says; BigQuery subscriptions are GCP-only
+ * (the emulator has no BigQuery) and are left to Terraform, as are push endpoints and retry
+ * policies. Locally a push subscription is created as a pull subscription without its retry
+ * policy, and tools/local/push-gateway delivers it as GCP's push would, pacing redeliveries by
+ * the manifest's retry policy: the emulator's own push loses messages on a subscription with a
+ * retry policy (DESIGN §8). Idempotent.
  */
 export async function ensureTopology(pubsub: PubSub, topology: Topology, options: EnsureOptions = {}): Promise<ResolvedSubscription[]> {
   const prefix = options.prefix ?? '';
@@ -24,16 +27,10 @@ export async function ensureTopology(pubsub: PubSub, topology: Topology, options
   const subscriptions = resolveSubscriptions(topology).filter((s) => s.delivery !== 'bigquery' && (options.only?.(s) ?? true));
   await Promise.all(
     subscriptions.map((s) => {
-      const topic = prefix + s.topic;
-      const endpoint = s.function ? options.pushEndpoint?.(s.function) : undefined;
       return ignoreExists(
-        pubsub.topic(topic).createSubscription(prefix + s.name, {
+        pubsub.topic(prefix + s.topic).createSubscription(prefix + s.name, {
           ackDeadlineSeconds: s.ackDeadlineSeconds,
           messageRetentionDuration: { seconds: s.messageRetentionSeconds },
-          retryPolicy: {
-            minimumBackoff: { seconds: s.retryPolicy.minimumBackoffSeconds },
-            maximumBackoff: { seconds: s.retryPolicy.maximumBackoffSeconds },
-          },
           ...(s.deadLetterTopic
             ? {
                 deadLetterPolicy: {
@@ -43,8 +40,6 @@ export async function ensureTopology(pubsub: PubSub, topology: Topology, options
               }
             : {}),
           ...(s.filter ? { filter: s.filter } : {}),
-          // The path makes the Functions Framework's CloudEvent name the topic as its source.
-          ...(endpoint ? { pushConfig: { pushEndpoint: `${endpoint}/projects/${project}/topics/${topic}` } } : {}),
         }),
       );
     }),

@@ -3,6 +3,7 @@ import type { Firestore } from '@google-cloud/firestore';
 import { RatesEnv, ratesFromEnv, StripeEnv, stripeFromEnv, TwilioEnv, twilioFromEnv } from '../../shared/adapters/external';
 import { FirestoreOutcomeLedger } from '../../shared/adapters/firestore-ledger';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
+import { PushGateway } from '../../tools/local/push-gateway';
 import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
 import { silentLogger } from '../../shared/log';
 import { systemClock } from '../../shared/ports';
@@ -59,11 +60,12 @@ describe('events-unique → revenue-checker and call-duration-checker → events
     const calls = await serveFunction('call-duration-checker', callDurationCheckerHandler({ ...shell, calls: twilioFromEnv(TwilioEnv.parse(env), ctx)! }) as never);
     closers.push(revenue.close, calls.close);
     const urls: Record<string, string> = { 'revenue-checker': revenue.url, 'call-duration-checker': calls.url };
-    await ensureTopology(pubsub, topology, {
+    const subscriptions = await ensureTopology(pubsub, topology, {
       prefix,
-      pushEndpoint: (fn) => urls[fn],
       only: (s) => s.function === 'revenue-checker' || s.function === 'call-duration-checker',
     });
+    const gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => urls[fn] });
+    closers.unshift(() => gateway.close());
     corrected = await Observer.on(pubsub, prefix + TOPICS.corrected, `${prefix}obs-corrected`);
     findings = await Observer.on(pubsub, prefix + TOPICS.findings, `${prefix}obs-findings`);
   });

@@ -3,6 +3,7 @@ import type { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
 import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
+import { PushGateway } from '../../tools/local/push-gateway';
 import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
 import { silentLogger } from '../../shared/log';
 import { pushBody, topicOf, type MessagePublishedData } from '../../shared/pubsub/push';
@@ -63,12 +64,15 @@ describe('gap-detector on the real Pub/Sub and Firestore emulators: both subscri
       const route = routeOf(topicOf(ce.source), prefix);
       if (route) handled[route]++;
     });
-    close = served.close;
     const subscriptions = await ensureTopology(pubsub, topology, {
       prefix,
-      pushEndpoint: (fn) => (fn === NAME ? served.url : undefined),
       only: (s) => s.function === NAME,
     });
+    const gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => (fn === NAME ? served.url : undefined) });
+    close = async () => {
+      await gateway.close();
+      await served.close();
+    };
     expect(subscriptions.map((s) => [s.name, s.topic, s.deadLetterTopic]).sort()).toEqual([
       ['gap-detector-chains', TOPICS.unique, TOPICS.deadLetters],
       ['gap-detector-sequences', TOPICS.valid, TOPICS.deadLetters],

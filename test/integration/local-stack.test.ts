@@ -1,10 +1,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Finding } from '../../shared/findings';
 import type { Comparison } from '../../tools/local/expected';
 import type { InjectedFault } from '../../tools/local/demo';
+import { ensureBuilt } from '../support/build';
 
 /**
  * The local stack end to end, as `npm run dev` runs it: the built entry (dist/tools/local/cli.js) as
@@ -27,22 +28,6 @@ interface RunJson {
   faults: InjectedFault[];
   unfinished?: string[];
   processes: Array<{ name: string; pid: number; host?: string }>;
-}
-
-/** Builds dist/ when a source is newer than what it compiled to (jest itself runs the sources). */
-function ensureBuilt(): void {
-  const staleFile = (path: string) => {
-    const out = join(ROOT, 'dist', path.replace(/\.ts$/, '.js'));
-    return !existsSync(out) || statSync(out).mtimeMs < statSync(join(ROOT, path)).mtimeMs;
-  };
-  const stale = (dir: string): boolean =>
-    readdirSync(join(ROOT, dir), { withFileTypes: true }).some((entry) => {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) return stale(path);
-      return /\.(ts|json)$/.test(entry.name) && !entry.name.endsWith('.d.ts') && staleFile(path);
-    });
-  if (!['functions', 'shared', 'tools', 'cli'].some(stale)) return;
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
 }
 
 function groupAlive(pid: number): boolean {
@@ -74,7 +59,7 @@ describe('npm run dev: the local stack with the demo stream', () => {
 
   beforeAll(() => {
     ensureBuilt();
-    child = spawn(process.execPath, [join(ROOT, 'dist', 'tools', 'local', 'cli.js'), '--keep', '--json', jsonPath], {
+    child = spawn(process.execPath, [join(ROOT, 'dist', 'tools', 'local', 'cli.js'), '--keep', '--json', jsonPath, '--timeout', '240'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, PUBSUB_EMULATOR_HOST: '', FIRESTORE_EMULATOR_HOST: '' },
@@ -92,7 +77,7 @@ describe('npm run dev: the local stack with the demo stream', () => {
   });
 
   it('prints the report, finds exactly the injected invalid, duplicate and incorrect events, serves a published event, and stops everything on Ctrl-C', async () => {
-    const running = await until('the stack to stay up', () => (stdout.includes('Ctrl-C stops it all') ? true : undefined), 100_000).catch((err: Error) => {
+    const running = await until('the stack to stay up', () => (stdout.includes('Ctrl-C stops it all') ? true : undefined), 300_000).catch((err: Error) => {
       throw new Error(`${err.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
     });
     expect(running).toBe(true);
@@ -155,5 +140,5 @@ describe('npm run dev: the local stack with the demo stream', () => {
     child.kill('SIGINT');
     expect(await exited).toBe(0);
     await until('every process group to be gone', () => (groups.some(groupAlive) ? undefined : true), 10_000);
-  }, 150_000);
+  }, 400_000);
 });

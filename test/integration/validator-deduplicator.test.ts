@@ -1,6 +1,7 @@
 import { PubSub } from '@google-cloud/pubsub';
 import { Firestore } from '@google-cloud/firestore';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
+import { PushGateway } from '../../tools/local/push-gateway';
 import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
 import { silentLogger } from '../../shared/log';
 import { topology, TOPICS } from '../../shared/topology';
@@ -42,11 +43,12 @@ describe('validator → deduplicator across the real Pub/Sub and Firestore emula
     );
     closers.push(validator.close, deduplicator.close);
     const urls: Record<string, string> = { validator: validator.url, deduplicator: deduplicator.url };
-    await ensureTopology(pubsub, topology, {
+    const subscriptions = await ensureTopology(pubsub, topology, {
       prefix,
-      pushEndpoint: (fn) => urls[fn],
       only: (s) => s.function === 'validator' || s.function === 'deduplicator',
     });
+    const gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => urls[fn] });
+    closers.unshift(() => gateway.close());
     unique = await Observer.on(pubsub, prefix + TOPICS.unique, `${prefix}obs-unique`);
     invalid = await Observer.on(pubsub, prefix + TOPICS.invalid, `${prefix}obs-invalid`);
     findings = await Observer.on(pubsub, prefix + TOPICS.findings, `${prefix}obs-findings`);

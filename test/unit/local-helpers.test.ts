@@ -2,12 +2,11 @@ import { buildDemo, type InjectedFault } from '../../tools/local/demo';
 import { compareWithFaults } from '../../tools/local/expected';
 import { isErrorLine } from '../../tools/local/functions';
 import { passesFilter } from '../../tools/local/progress';
-import { pushIdentity } from '../../tools/local/push-gateway';
+import { backoffMs, localBackoff, pushIdentity } from '../../tools/local/push-gateway';
 import { describeFinding, devInstructions, renderReport, triageSection, type StackRun } from '../../tools/local/report';
 import type { Finding } from '../../shared/findings';
 import { maskText } from '../../shared/mask';
-import { pushBody } from '../../shared/pubsub/push';
-import { topology } from '../../shared/topology';
+import { resolveSubscriptions, topology } from '../../shared/topology';
 
 const fault = (injector: string, detectedBy: InjectedFault['detectedBy'], ...expect: InjectedFault['expect']): InjectedFault => ({ injector, detectedBy, detail: injector, expect });
 
@@ -128,10 +127,11 @@ describe('progress helpers', () => {
     expect(passesFilter(filter, attributes)).toBe(delivered);
   });
 
-  it('reads the subscription and message id of a push body, and nothing from a body that is not one', () => {
-    const body = Buffer.from(JSON.stringify(pushBody('{}', {}, '42', 'projects/p/subscriptions/validator-events-raw')));
-    expect(pushIdentity(body)).toEqual({ subscription: 'validator-events-raw', messageId: '42' });
-    expect(pushIdentity(Buffer.from('nope'))).toEqual({ subscription: '', messageId: undefined });
+  it("paces redeliveries by the manifest's retry policy, ten times faster than GCP, doubling up to its maximum", () => {
+    const sub = resolveSubscriptions(topology).find((s) => s.name === 'validator-events-raw')!;
+    expect(sub.retryPolicy).toEqual({ minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 });
+    const backoff = localBackoff(sub);
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map((attempt) => backoffMs(backoff, attempt))).toEqual([1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000]);
   });
 
   it.each([

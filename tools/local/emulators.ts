@@ -35,31 +35,85 @@ const COMMANDS = {
   firestore: ['emulators', 'firestore', 'start'],
 } as const;
 
+/** What each emulator prints once it serves (the HTTP check alone could reach whoever else holds the port). */
+const READY: Readonly<Record<Emulator['name'], RegExp>> = {
+  pubsub: /Server started, listening on/,
+  firestore: /Dev App Server is now running/,
+};
+
+/**
+ * The port was taken between the pick and the bind (another process starting at the same time).
+ * The Pub/Sub emulator then stays up without serving (the exception ends only its main thread);
+ * the Firestore emulator exits.
+ */
+const BIND_FAILED = /java\.net\.BindException|Address already in use/;
+
+/** How many ports to try when each one turns out taken by the time the emulator binds it. */
+const BIND_ATTEMPTS = 5;
+
+export interface EmulatorOptions {
+  readonly timeoutMs?: number;
+  /** A fixed port: no retry elsewhere when it is taken. */
+  readonly port?: number;
+  /** Picks the port of each attempt (default: a free one); tests use it to lose the race on purpose. */
+  readonly pickPort?: () => Promise<number>;
+  /** Told of each attempt that lost its port, before the next one. */
+  readonly onBindRetry?: (port: number) => void;
+}
+
 /**
  * Starts a Google Cloud CLI emulator on a free loopback port (or the one given) and resolves once
- * it answers HTTP. The CLI runs in its own process group so that stopping it also stops the JVM
- * it spawns, and a watchdog stops it should this process die first (see ./processes).
+ * it says it serves and answers HTTP. A free port can be taken by another process before the
+ * emulator binds it: then it starts again on a fresh port, up to {@link BIND_ATTEMPTS} times
+ * (never when the caller fixed the port). The CLI runs in its own process group so that stopping
+ * it also stops the JVM it spawns, and a watchdog stops it should this process die first (see
+ * ./processes).
  */
-export async function startEmulator(name: Emulator['name'], options: { timeoutMs?: number; port?: number } = {}): Promise<Emulator> {
-  const port = options.port ?? (await freePort());
+export async function startEmulator(name: Emulator['name'], options: EmulatorOptions = {}): Promise<Emulator> {
+  if (!onPath('gcloud')) throw new EmulatorUnavailableError('cannot start gcloud: the Google Cloud CLI is not on PATH');
+  const pick = options.pickPort ?? freePort;
+  for (let attempt = 1; ; attempt++) {
+    const port = options.port ?? (await pick());
+    try {
+      return await startOnce(name, port, options.timeoutMs ?? 60_000);
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || options.port !== undefined || attempt >= BIND_ATTEMPTS) {
+        throw err instanceof PortTakenError ? new EmulatorUnavailableError(`${err.message}${options.port === undefined ? ` (${attempt} ports tried)` : ''}`) : err;
+      }
+      options.onBindRetry?.(port);
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startOnce(name: Emulator['name'], port: number, timeoutMs: number): Promise<Emulator> {
   const host = `127.0.0.1:${port}`;
   const args = [...COMMANDS[name], `--host-port=${host}`, '--quiet'];
-  if (!onPath('gcloud')) throw new EmulatorUnavailableError('cannot start gcloud: the Google Cloud CLI is not on PATH');
   const proc = spawnManaged(`${name}-emulator`, 'gcloud', args, { env: { ...process.env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' } });
   const child = proc.child;
   let output = '';
+  let announced: () => void = () => undefined;
+  let bindFailed: (err: Error) => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (announced = resolve));
+  const taken = new Promise<never>((_, reject) => (bindFailed = reject));
+  taken.catch(() => undefined);
   const collect = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4000);
+    if (BIND_FAILED.test(output)) bindFailed(new PortTakenError(`the ${name} emulator could not bind ${host}: the port was taken`));
+    else if (READY[name].test(output)) announced();
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   const exited = proc.exited.then((status) => {
+    if (BIND_FAILED.test(output)) throw new PortTakenError(`the ${name} emulator could not bind ${host}: the port was taken`);
     throw new EmulatorUnavailableError(`the ${name} emulator exited (${status.code ?? status.signal}) before it was ready:\n${output}`);
   });
   exited.catch(() => undefined);
   const stop = () => proc.stop();
   try {
-    await Promise.race([waitForHttp(host, options.timeoutMs ?? 60_000), exited]);
+    const deadline = Date.now() + timeoutMs;
+    await Promise.race([ready.then(() => waitForHttp(host, Math.max(0, deadline - Date.now()))), exited, taken, timeout(timeoutMs, host)]);
   } catch (err) {
     await stop();
     throw err;
@@ -69,6 +123,13 @@ export async function startEmulator(name: Emulator['name'], options: { timeoutMs
   child.stdout?.resume();
   child.stderr?.resume();
   return { name, host, pid: proc.pid, stop };
+}
+
+function timeout(ms: number, host: string): Promise<never> {
+  return new Promise((_, reject) => {
+    const t = setTimeout(() => reject(new EmulatorUnavailableError(`emulator at ${host} not ready after ${ms} ms`)), ms);
+    t.unref();
+  });
 }
 
 /** Whether an executable of this name is on PATH. */

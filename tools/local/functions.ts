@@ -2,27 +2,50 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { freePort } from './emulators';
-import { spawnManaged, type ManagedProcess } from './processes';
+import { spawnManaged, type ExitStatus, type ManagedProcess } from './processes';
 
 /** The Functions Framework's answer when the source registers no function of that name (FF 5). */
 const NOT_DEFINED = /Function '[^']+' is not defined in the provided module/;
 
-/** One function served by the Functions Framework in a process of its own. */
+/** One function served by the Functions Framework in a process of its own, started again when it dies. */
 export interface ServedFunction {
   readonly name: string;
-  /** Base URL of its push endpoint; the topic path is appended. */
+  /** Base URL of its push endpoint; the topic path is appended. The same for every instance. */
   readonly url: string;
   readonly logPath: string;
+  /** The process of the current instance. */
   readonly process: ManagedProcess;
-  /** What its output told: how many lines, how many of them errors, the last few. */
+  /** What its output told: how many lines, how many of them errors, the last few of this instance. */
   readonly activity: FunctionActivity;
+  /** Every instance that died on its own, oldest first. */
+  readonly deaths: readonly FunctionDeath[];
+  /** Set once the function died and no new instance could be started: the stack cannot go on. */
+  readonly failure: FunctionStartError | undefined;
+  /** Called when an instance dies, once the next one serves (or the function gave up). */
+  onDeath(listener: (death: FunctionDeath) => void): void;
+  /** Stops the current instance and starts no other. Idempotent. */
+  stop(): Promise<void>;
 }
 
 export interface FunctionActivity {
   lines: number;
   errors: number;
-  /** The last lines it wrote, for a failure message. */
+  /** The last lines the current instance wrote (none of an earlier one), for a failure message. */
   tail: string[];
+}
+
+/** An instance that died on its own, as Cloud Run would see it: the stack starts another one. */
+export interface FunctionDeath {
+  readonly at: number;
+  /** The pid of the dead instance. */
+  readonly pid: number;
+  /** How it ended, e.g. `killed by SIGKILL`, `exit code 1`. */
+  readonly cause: string;
+  readonly uptimeMs: number;
+  /** Its own last lines, since it started. */
+  readonly lastLines: readonly string[];
+  /** Whether a new instance took over; false when the function gave up. */
+  readonly restarted: boolean;
 }
 
 export type ServeOutcome =
@@ -50,25 +73,63 @@ export interface ServeOptions {
   readonly timeoutMs?: number;
 }
 
+/** A function that dies this often within {@link CRASH_WINDOW_MS} is not started again: it would only loop. */
+const MAX_DEATHS = 5;
+const CRASH_WINDOW_MS = 60_000;
+/** How many times a port taken between the pick and the bind is replaced by another. */
+const PORT_ATTEMPTS = 5;
+
 /**
  * Serves one function as production does: `functions-framework --target=NAME
  * --signature-type=cloudevent` over the built entry, with FUNCTION_TARGET set so that only its
  * composition root runs. Its output goes to `<logDir>/<name>.log`, not the console. Resolves
- * once it accepts connections, or as `absent` when the entry does not register it.
+ * once it accepts connections, or as `absent` when the entry does not register it. When an
+ * instance dies on its own, a new one is started on the same port (as Cloud Run starts a new
+ * instance); the messages the dead one held fail their push and are redelivered to the new one.
  */
 export async function serveFunction(name: string, options: ServeOptions): Promise<ServeOutcome> {
-  const port = await freePort();
   const logPath = join(options.logDir, `${name}.log`);
   const log = createWriteStream(logPath, { flags: 'a' });
+  const activity: FunctionActivity = { lines: 0, errors: 0, tail: [] };
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const started = await startInstance(name, port, 1, options, log, activity);
+    if (started.kind === 'serving') return { kind: 'served', fn: new Supervised(name, port, options, log, activity, started.instance) };
+    if (started.kind === 'absent') {
+      log.end();
+      return { kind: 'absent', name };
+    }
+    if (!started.portTaken || attempt >= PORT_ATTEMPTS) {
+      log.end();
+      throw started.error;
+    }
+  }
+}
+
+interface Instance {
+  readonly process: ManagedProcess;
+  readonly startedAt: number;
+  /** Settles once its output is all in the log and in `activity`. */
+  readonly drained: Promise<void>;
+}
+
+type Started =
+  | { kind: 'serving'; instance: Instance }
+  | { kind: 'absent' }
+  | { kind: 'failed'; error: FunctionStartError; portTaken: boolean };
+
+/** Starts instance number `instance` (from 1: LOCAL_INSTANCE in its environment) of a function. */
+async function startInstance(name: string, port: number, instance: number, options: ServeOptions, log: WriteStream, activity: FunctionActivity): Promise<Started> {
+  const logPath = join(options.logDir, `${name}.log`);
   // node_modules/.bin/functions-framework is this file; run it with this very node.
   const bin = join(dirname(require.resolve('@google-cloud/functions-framework')), 'main.js');
   const proc = spawnManaged(
     name,
     process.execPath,
     [bin, `--target=${name}`, '--signature-type=cloudevent', `--port=${port}`, `--source=${resolve(options.source)}`],
-    { env: { ...options.env, FUNCTION_TARGET: name } },
+    { env: { ...options.env, FUNCTION_TARGET: name, LOCAL_INSTANCE: String(instance) } },
   );
-  const activity: FunctionActivity = { lines: 0, errors: 0, tail: [] };
+  activity.tail = [];
   const drained = capture(proc, log, activity);
   let gone = false;
   void proc.exited.then(() => (gone = true));
@@ -76,41 +137,136 @@ export async function serveFunction(name: string, options: ServeOptions): Promis
     await waitForPort(port, options.timeoutMs ?? 20_000, () => gone);
   } catch (err) {
     await proc.stop();
-    throw new FunctionStartError(`${name}: ${(err as Error).message}; see ${logPath}`, name, logPath, activity.tail);
+    return { kind: 'failed', error: new FunctionStartError(`${name}: ${(err as Error).message}; see ${logPath}`, name, logPath, activity.tail), portTaken: false };
   }
-  if (!gone) return { kind: 'served', fn: { name, url: `http://127.0.0.1:${port}`, logPath, process: proc, activity } };
+  if (!gone) return { kind: 'serving', instance: { process: proc, startedAt: Date.now(), drained } };
   const status = await proc.exited;
   await drained;
-  if (activity.tail.some((l) => NOT_DEFINED.test(l))) return { kind: 'absent', name };
-  throw new FunctionStartError(
-    `${name} exited (${status.code ?? status.signal}) before it listened; see ${logPath}`,
-    name,
-    logPath,
-    activity.tail,
-  );
+  if (activity.tail.some((l) => NOT_DEFINED.test(l))) return { kind: 'absent' };
+  return {
+    kind: 'failed',
+    error: new FunctionStartError(`${name} exited (${exitCause(status)}) before it listened; see ${logPath}`, name, logPath, activity.tail),
+    portTaken: activity.tail.some((l) => /EADDRINUSE/.test(l)),
+  };
 }
 
-/** Copies a function's output to its log, counting lines and the ones that say something failed. */
+/** `killed by SIGKILL`, `exit code 1`. */
+export function exitCause(status: ExitStatus): string {
+  return status.signal ? `killed by ${status.signal}` : `exit code ${status.code ?? 'unknown'}`;
+}
+
+class Supervised implements ServedFunction {
+  readonly url: string;
+  readonly logPath: string;
+  readonly deaths: FunctionDeath[] = [];
+  failure: FunctionStartError | undefined;
+  private current: Instance;
+  private stopping = false;
+  private readonly listeners: Array<(death: FunctionDeath) => void> = [];
+
+  constructor(
+    readonly name: string,
+    private readonly port: number,
+    private readonly options: ServeOptions,
+    private readonly log: WriteStream,
+    readonly activity: FunctionActivity,
+    first: Instance,
+  ) {
+    this.url = `http://127.0.0.1:${port}`;
+    this.logPath = join(options.logDir, `${name}.log`);
+    this.current = first;
+    this.watch(first);
+  }
+
+  get process(): ManagedProcess {
+    return this.current.process;
+  }
+
+  onDeath(listener: (death: FunctionDeath) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private watch(instance: Instance): void {
+    void instance.process.exited.then(async (status) => {
+      await instance.drained.catch(() => undefined);
+      if (this.stopping) return;
+      await this.replace(instance, status);
+    });
+  }
+
+  /** Records the death of `dead` and starts the next instance, unless the function keeps dying. */
+  private async replace(dead: Instance, status: ExitStatus): Promise<void> {
+    const at = Date.now();
+    const lastLines = [...this.activity.tail];
+    const cause = exitCause(status);
+    const recent = this.deaths.filter((d) => at - d.at < CRASH_WINDOW_MS).length + 1;
+    let restarted = false;
+    let error: FunctionStartError | undefined;
+    if (recent >= MAX_DEATHS) {
+      error = new FunctionStartError(`${this.name} died ${recent} times within ${CRASH_WINDOW_MS / 1000} s (last: ${cause}); not started again; see ${this.logPath}`, this.name, this.logPath, lastLines);
+    } else {
+      this.note(`instance ${dead.process.pid} ${cause} after ${((at - dead.startedAt) / 1000).toFixed(1)} s; starting a new instance on port ${this.port}`);
+      const started = await startInstance(this.name, this.port, this.deaths.length + 2, this.options, this.log, this.activity);
+      if (this.stopping) {
+        if (started.kind === 'serving') await started.instance.process.stop();
+        return;
+      }
+      if (started.kind === 'serving') {
+        restarted = true;
+        this.current = started.instance;
+        this.watch(started.instance);
+      } else {
+        error = started.kind === 'failed' ? started.error : new FunctionStartError(`${this.name} is no longer registered by ${this.options.source}`, this.name, this.logPath, []);
+      }
+    }
+    const death: FunctionDeath = { at, pid: dead.process.pid, cause, uptimeMs: at - dead.startedAt, lastLines, restarted };
+    this.deaths.push(death);
+    if (error) {
+      this.failure = error;
+      this.note(error.message);
+    }
+    for (const listener of this.listeners) listener(death);
+  }
+
+  /** A line of the stack's own in the function's log, marked as such. */
+  private note(message: string): void {
+    if (!this.log.writableEnded) this.log.write(`${JSON.stringify({ severity: 'WARNING', message: `local stack: ${message}` })}\n`);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.current.process.stop();
+    await this.current.drained.catch(() => undefined);
+    if (!this.log.writableEnded) await new Promise<void>((done) => this.log.end(() => done()));
+  }
+}
+
+/** Copies an instance's output to the function's log, counting lines and the ones that say something failed. */
 function capture(proc: ManagedProcess, log: WriteStream, activity: FunctionActivity): Promise<void> {
+  const take = (line: string, stream: 'stdout' | 'stderr') => {
+    activity.lines++;
+    activity.tail = [...activity.tail.slice(-19), line];
+    if (isErrorLine(line, stream)) activity.errors++;
+  };
   const consume = (stream: 'stdout' | 'stderr') => {
     let partial = '';
     const source = proc.child[stream];
     if (!source) return Promise.resolve();
     source.on('data', (chunk: Buffer) => {
-      log.write(chunk);
+      if (!log.writableEnded) log.write(chunk);
       const lines = (partial + chunk.toString('utf8')).split('\n');
       partial = lines.pop() ?? '';
-      for (const line of lines) {
-        activity.lines++;
-        activity.tail = [...activity.tail.slice(-19), line];
-        if (isErrorLine(line, stream)) activity.errors++;
-      }
+      for (const line of lines) take(line, stream);
     });
-    return new Promise<void>((resolve) => source.once('close', () => resolve()));
+    return new Promise<void>((resolve) =>
+      source.once('close', () => {
+        // A process killed mid-line still said something.
+        if (partial !== '') take(partial, stream);
+        resolve();
+      }),
+    );
   };
-  return Promise.all([consume('stdout'), consume('stderr')]).then(
-    () => new Promise<void>((resolve) => log.end(() => resolve())),
-  );
+  return Promise.all([consume('stdout'), consume('stderr')]).then(() => undefined);
 }
 
 /**

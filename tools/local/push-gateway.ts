@@ -1,113 +1,217 @@
-import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Agent, request } from 'node:http';
+import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
+import type { ResolvedSubscription } from '../../shared/topology';
 
-/** What a function did with the pushes of one subscription. */
+/** What a function did with the deliveries of one subscription. */
 export interface DeliveryStats {
   /** Message ids the function acknowledged (answered 2xx). */
   readonly acked: Set<string>;
   requests: number;
-  /** Non-2xx answers and failed connections: Pub/Sub redelivers those after the retry backoff. */
+  /** Non-2xx answers, failed connections and timeouts: each one is redelivered after the backoff. */
   failed: number;
+  /** Failed final attempts: the emulator moves those to the dead-letter topic. */
+  deadLettered: number;
   lastAt: number;
   /** How long each acknowledged push took the function, in ms. */
   readonly handlerMs: number[];
 }
 
+/** Redelivery backoff: `minimumMs` × 2^(attempt - 1), at most `maximumMs` (Pub/Sub's exponential retry policy). */
+export interface Backoff {
+  readonly minimumMs: number;
+  readonly maximumMs: number;
+}
+
 /**
- * Stands between the Pub/Sub emulator's push and one served function: forwards every request
- * unchanged (same path, so the Functions Framework still names the topic) and records, per
- * subscription, which messages the function acknowledged. That is how the stack knows a
- * function is done with what reached its topics, which no topic shows for a function that
- * publishes nothing for most messages.
+ * The local stack runs the manifest's retry policy this many times faster than GCP (10 s-600 s
+ * there, 1 s-60 s here): a message that keeps failing reaches its dead-letter topic in about 15 s
+ * instead of 2.5 minutes, while a function that is down for several seconds (restarting, say)
+ * still gets every message back before its attempts run out.
+ */
+export const LOCAL_BACKOFF_SCALE = 10;
+
+export function localBackoff(sub: ResolvedSubscription): Backoff {
+  return {
+    minimumMs: (sub.retryPolicy.minimumBackoffSeconds * 1000) / LOCAL_BACKOFF_SCALE,
+    maximumMs: (sub.retryPolicy.maximumBackoffSeconds * 1000) / LOCAL_BACKOFF_SCALE,
+  };
+}
+
+export function backoffMs(backoff: Backoff, attempt: number): number {
+  return Math.min(backoff.maximumMs, backoff.minimumMs * 2 ** Math.max(0, attempt - 1));
+}
+
+export interface GatewayOptions {
+  readonly pubsub: PubSub;
+  /** Prepended to topic and subscription names, as `ensureTopology` created them. */
+  readonly prefix?: string;
+  /** The push subscriptions to deliver (from `ensureTopology`); those of functions without an endpoint stay pull. */
+  readonly subscriptions: readonly ResolvedSubscription[];
+  /**
+   * Base URL of a function's push endpoint, asked at every delivery (a restarted function may
+   * listen elsewhere); `undefined` while it cannot take one, which counts as a failed push.
+   */
+  readonly endpoint: (functionName: string) => string | undefined;
+  /** Default: the manifest's retry policy, {@link LOCAL_BACKOFF_SCALE} times faster. */
+  readonly backoff?: (sub: ResolvedSubscription) => Backoff;
+  /** Deliveries in flight per subscription. */
+  readonly concurrency?: number;
+}
+
+/**
+ * Push delivery for the local stack, at least once. The Pub/Sub emulator's own push is not:
+ * on a subscription with a retry policy it stops pushing a message after its second failed
+ * attempt and never delivers it again (DESIGN §8). So `ensureTopology` creates the push
+ * subscriptions of the manifest as pull subscriptions (with their dead-letter policy, without the
+ * retry policy) and this gateway does what GCP's push does: it pulls each message (streaming
+ * pull), POSTs the body GCP would POST (the wrapped message, `subscription`, and `deliveryAttempt`
+ * where a dead-letter policy is set) to the function at `/projects/P/topics/T` so that the
+ * Functions Framework's CloudEvent names the topic as its source, acks on 2xx, and otherwise
+ * holds the message for the retry policy's backoff before it nacks it, so that the emulator
+ * redelivers it and, after the subscription's maximum delivery attempts, dead-letters it.
+ *
+ * It also records, per subscription, which messages the function acknowledged: that is how the
+ * stack knows a function is done with what reached its topics, which no topic shows for a
+ * function that publishes nothing for most messages.
  */
 export class PushGateway {
   private readonly bySubscription = new Map<string, DeliveryStats>();
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  private readonly subscriptions: Subscription[] = [];
+  private readonly waiting = new Set<{ timer: NodeJS.Timeout; message: Message }>();
+  private closed = false;
 
-  private readonly server: Server;
-  private address = '';
+  private constructor(private readonly options: GatewayOptions) {}
 
-  private constructor(private readonly target: URL) {
-    this.server = createServer((req, res) => this.forward(req, res));
-  }
-
-  /** Starts a gateway on a free loopback port in front of the function at `target`. */
-  static async start(target: string): Promise<PushGateway> {
-    const gateway = new PushGateway(new URL(target));
-    await new Promise<void>((resolve, reject) => {
-      gateway.server.once('error', reject);
-      gateway.server.listen(0, '127.0.0.1', resolve);
-    });
-    gateway.address = `http://127.0.0.1:${(gateway.server.address() as AddressInfo).port}`;
+  static async start(options: GatewayOptions): Promise<PushGateway> {
+    const gateway = new PushGateway(options);
+    await options.pubsub.getClientConfig(); // resolves the project id
+    for (const sub of options.subscriptions) {
+      if (sub.delivery !== 'push' || !sub.function) continue;
+      gateway.deliver(sub);
+    }
     return gateway;
-  }
-
-  /** Where the push subscriptions of the function should deliver. */
-  get url(): string {
-    return this.address;
   }
 
   /** Delivery stats of a subscription by its short name (what the manifest calls it). */
   stats(subscription: string): DeliveryStats {
     let stats = this.bySubscription.get(subscription);
     if (!stats) {
-      stats = { acked: new Set(), requests: 0, failed: 0, lastAt: 0, handlerMs: [] };
+      stats = { acked: new Set(), requests: 0, failed: 0, deadLettered: 0, lastAt: 0, handlerMs: [] };
       this.bySubscription.set(subscription, stats);
     }
     return stats;
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse): void {
-    const target = this.target;
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const { subscription, messageId } = pushIdentity(body);
-      const stats = this.stats(subscription);
+  private deliver(sub: ResolvedSubscription): void {
+    const { pubsub } = this.options;
+    const prefix = this.options.prefix ?? '';
+    const project = pubsub.projectId;
+    const fullName = `projects/${project}/subscriptions/${prefix}${sub.name}`;
+    const path = `/projects/${project}/topics/${prefix}${sub.topic}`;
+    const backoff = (this.options.backoff ?? localBackoff)(sub);
+    const concurrency = this.options.concurrency ?? 64;
+    const subscription = pubsub.subscription(prefix + sub.name, {
+      // The client extends the lease while a delivery waits for its function or its backoff.
+      flowControl: { maxMessages: concurrency, allowExcessMessages: false },
+    });
+    this.subscriptions.push(subscription);
+    const stats = this.stats(sub.name);
+    subscription.on('message', (message: Message) => {
+      const attempt = message.deliveryAttempt || 1;
+      const body = JSON.stringify(pushBody(message, fullName, sub.deadLetterTopic ? attempt : undefined));
       stats.requests++;
+      stats.lastAt = Date.now();
       const started = Date.now();
-      stats.lastAt = started;
-      const upstream = request(
-        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers, agent: this.agent },
+      void this.post(this.options.endpoint(sub.function!), path, body, sub.ackDeadlineSeconds * 1000).then((ok) => {
+        stats.lastAt = Date.now();
+        if (this.closed) return;
+        if (ok) {
+          stats.acked.add(message.id);
+          stats.handlerMs.push(Date.now() - started);
+          message.ack();
+          return;
+        }
+        stats.failed++;
+        if (sub.deadLetterTopic && attempt >= sub.maxDeliveryAttempts) {
+          // The last attempt failed: nacked at once, the emulator forwards it to the dead-letter topic.
+          stats.deadLettered++;
+          message.nack();
+          return;
+        }
+        const entry = {
+          message,
+          timer: setTimeout(() => {
+            this.waiting.delete(entry);
+            message.nack();
+          }, backoffMs(backoff, attempt)),
+        };
+        this.waiting.add(entry);
+      });
+    });
+    // A stream error is retried by the client itself; one that ends it is for the owner's log.
+    subscription.on('error', () => undefined);
+  }
+
+  /** POSTs one push; resolves true on a 2xx answer, false on anything else (and never rejects). */
+  private post(base: string | undefined, path: string, body: string, timeoutMs: number): Promise<boolean> {
+    if (base === undefined) return Promise.resolve(false);
+    const target = new URL(base);
+    return new Promise((resolve) => {
+      const req = request(
+        {
+          host: target.hostname,
+          port: target.port,
+          path,
+          method: 'POST',
+          agent: this.agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
         (answer) => {
+          answer.resume();
           const status = answer.statusCode ?? 502;
-          if (status >= 200 && status < 300 && messageId) {
-            stats.acked.add(messageId);
-            stats.handlerMs.push(Date.now() - started);
-          } else stats.failed++;
-          stats.lastAt = Date.now();
-          res.writeHead(status, answer.headers);
-          answer.pipe(res);
+          answer.on('end', () => resolve(status >= 200 && status < 300));
+          answer.on('error', () => resolve(false));
         },
       );
-      upstream.on('error', () => {
-        stats.failed++;
-        stats.lastAt = Date.now();
-        if (!res.headersSent) res.writeHead(502);
-        res.end();
-      });
-      upstream.end(body);
+      // Like GCP's push: an answer later than the ack deadline counts as a failure.
+      req.setTimeout(timeoutMs, () => req.destroy(new Error('push timed out')));
+      req.on('error', () => resolve(false));
+      req.end(body);
     });
   }
 
-  close(): Promise<void> {
+  /** Stops pulling; what is held for a backoff goes back to the emulator at once. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.waiting) {
+      clearTimeout(w.timer);
+      w.message.nack();
+    }
+    this.waiting.clear();
+    await Promise.all(this.subscriptions.map((s) => s.close().catch(() => undefined)));
     this.agent.destroy();
-    return new Promise((resolve) => {
-      this.server.closeAllConnections();
-      this.server.close(() => resolve());
-    });
   }
 }
 
-/** The subscription (short name) and message id of a push body; empty when it is not one. */
-export function pushIdentity(body: Buffer): { subscription: string; messageId: string | undefined } {
-  try {
-    const value = JSON.parse(body.toString('utf8')) as { subscription?: unknown; message?: { messageId?: unknown; message_id?: unknown } };
-    const full = typeof value.subscription === 'string' ? value.subscription : '';
-    const id = value.message?.messageId ?? value.message?.message_id;
-    return { subscription: full.slice(full.lastIndexOf('/') + 1), messageId: typeof id === 'string' ? id : undefined };
-  } catch {
-    return { subscription: '', messageId: undefined };
-  }
+/**
+ * The body a GCP push subscription POSTs (the wrapped format the Functions Framework reads):
+ * the message with base64 data, both spellings of its id and publish time, its ordering key when
+ * it has one, the subscription's full name, and `deliveryAttempt` where a dead-letter policy is set.
+ */
+export function pushBody(message: Message, subscription: string, deliveryAttempt: number | undefined) {
+  const publishTime = new Date(message.publishTime.getTime()).toISOString();
+  return {
+    message: {
+      data: message.data.toString('base64'),
+      attributes: { ...message.attributes },
+      messageId: message.id,
+      message_id: message.id,
+      publishTime,
+      publish_time: publishTime,
+      ...(message.orderingKey ? { orderingKey: message.orderingKey } : {}),
+    },
+    subscription,
+    ...(deliveryAttempt !== undefined ? { deliveryAttempt } : {}),
+  };
 }

@@ -24,6 +24,8 @@ export interface StackRun {
     pushes?: number;
     acked?: number;
     failed?: number;
+    /** Instances that died on their own, and whether a new one took over (tools/local/functions). */
+    deaths?: ReadonlyArray<{ at: number; cause: string; uptimeMs: number; restarted: boolean; lastLines: readonly string[] }>;
   }>;
   readonly logDir: string;
   readonly timings: { readonly startupMs: number; readonly processingMs: number; readonly totalMs: number };
@@ -246,6 +248,9 @@ function logs(run: StackRun): string[] {
   for (const f of run.functions.filter((x) => x.served)) {
     const pushes = `${f.pushes ?? 0} pushes, ${f.acked ?? 0} acknowledged, ${f.failed ?? 0} failed`;
     lines.push(`  ${pad(`${f.name}.log`, 28)}${padLeft(f.lines ?? 0, 5)} lines, ${f.errors ?? 0} error lines   (${pushes})`);
+    for (const d of f.deaths ?? []) {
+      lines.push(`    ${time(d.at)} instance died (${d.cause}) after ${seconds(d.uptimeMs)}: ${d.restarted ? 'restarted, its messages redelivered' : 'NOT restarted'}; last line: ${maskText(d.lastLines.at(-1) ?? '(none)')}`);
+    }
   }
   const t = run.timings;
   lines.push(

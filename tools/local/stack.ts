@@ -15,10 +15,13 @@ import { resolveSubscriptions, TOPICS, topology } from '../../shared/topology';
 import { buildDemo, DELIVERY_JITTER_MS, DEMO_DEFAULTS, GAP_GRACE_MS, type Demo, type DemoMessage } from './demo';
 import { emulatorEnv, freePort, startEmulator, type Emulator } from './emulators';
 import { compareWithFaults } from './expected';
-import { FunctionStartError, serveFunction, type ServedFunction } from './functions';
+import { FunctionStartError, serveFunction, type FunctionDeath, type ServedFunction } from './functions';
 import { collectFindings, parseFinding } from './findings-feed';
-import { TopicObserver } from './observe';
-import { PushGateway } from './push-gateway';
+import { TopicObserver, type Seen } from './observe';
+import { INGEST_ID } from '../../shared/publish';
+import { LOCAL_BACKOFF_SCALE, PushGateway } from './push-gateway';
+import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
+import { OUTBOX_GRACE_MS } from '../../functions/gap-detector/handler';
 import { onSignal, stopAll } from './processes';
 import { Progress, TimeoutError, waitUntil, type Push } from './progress';
 import { producerTopic, publishPayload } from '../../shared/adapters/pubsub-producer';
@@ -82,7 +85,7 @@ export class StackError extends Error {
 class Resources {
   emulators: Emulator[] = [];
   functions: ServedFunction[] = [];
-  gateways: PushGateway[] = [];
+  gateway: PushGateway | undefined;
   timers: NodeJS.Timeout[] = [];
   standIns: Array<{ close(): Promise<void> }> = [];
   pubsub: PubSub | undefined;
@@ -96,11 +99,11 @@ class Resources {
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const t of this.timers) clearInterval(t);
+      await this.gateway?.close().catch(() => undefined);
       await this.observer?.close().catch(() => undefined);
       await this.pubsub?.close().catch(() => undefined);
       // Functions before emulators: a function whose emulator vanished only logs errors.
-      await Promise.all(this.functions.map((f) => f.process.stop()));
-      await Promise.all(this.gateways.map((g) => g.close()));
+      await Promise.all(this.functions.map((f) => f.stop()));
       await Promise.all([...this.emulators.map((e) => e.stop()), ...this.standIns.map((s) => s.close().catch(() => undefined))]);
       await stopAll();
     })();
@@ -115,7 +118,7 @@ interface Running {
   readonly served: ReadonlyMap<string, ServedFunction>;
   readonly pubsub: PubSub;
   readonly observer: TopicObserver;
-  /** Every push subscription of a served function, with the gateway in front of it. */
+  /** Every push subscription of a served function, with the gateway that delivers it. */
   readonly pushes: readonly Push[];
   /** dlq-triage's operator API, when it is served. */
   readonly triage?: TriageApi;
@@ -172,22 +175,42 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
     res.standIns.push(running);
     Object.assign(standInEnv, stand.env(running.url));
   }
-  const [pubsubPort, firestorePort] = await Promise.all([freePort(), freePort()]);
-  const hosts = { pubsub: { host: `127.0.0.1:${pubsubPort}` }, firestore: { host: `127.0.0.1:${firestorePort}` } };
+  // Everything starts at once (the functions reach the emulators only when a message arrives), on
+  // the ports planned for the emulators. An emulator that loses its port to another process before
+  // binding it starts on another one; the functions are then started again, told the new one.
   // dlq-triage's operator API takes a bearer token locally: a fresh one each run.
   const triageToken = randomBytes(24).toString('hex');
-  const env = { ...process.env, ...emulatorEnv(hosts.pubsub, hosts.firestore, options.projectId), ...standInEnv, DLQ_API_AUTH: 'token', DLQ_API_TOKEN: triageToken };
-  // The functions reach the emulators only when a message arrives, so everything starts at once.
-  const [, outcomes] = await Promise.all([
-    Promise.all([startEmulator('pubsub', { port: pubsubPort }), startEmulator('firestore', { port: firestorePort })]).then((e) => (res.emulators = e)),
+  const planned = await Promise.all([freePort(), freePort()]);
+  const emulatorAt = (name: Emulator['name'], label: string, port: number) => {
+    const ports = [port];
+    return startEmulator(name, {
+      pickPort: () => Promise.resolve(ports.shift() ?? freePort()),
+      onBindRetry: (lost) => io.progress(`  the ${label} emulator lost port ${lost} to another process; starting it on another`),
+    });
+  };
+  const hostsAt = (pubsub: string, firestore: string) => ({ pubsub: { host: pubsub }, firestore: { host: firestore } });
+  const plannedHosts = hostsAt(`127.0.0.1:${planned[0]}`, `127.0.0.1:${planned[1]}`);
+  const envFor = (h: typeof plannedHosts) => ({ ...process.env, ...emulatorEnv(h.pubsub, h.firestore, options.projectId), ...standInEnv, ...localScale(process.env), DLQ_API_AUTH: 'token', DLQ_API_TOKEN: triageToken });
+  const serveAll = (env: NodeJS.ProcessEnv) =>
     Promise.all(
       topology.functions.map(async (f) => {
         const outcome = await serveFunction(f.name, { source: options.source, env, logDir });
         if (outcome.kind === 'served') res.functions.push(outcome.fn);
         return outcome;
       }),
-    ),
+    );
+  let [, outcomes] = await Promise.all([
+    Promise.all([emulatorAt('pubsub', 'Pub/Sub', planned[0]!), emulatorAt('firestore', 'Firestore', planned[1]!)]).then((e) => (res.emulators = e)),
+    serveAll(envFor(plannedHosts)),
   ]);
+  const [pubsubEmulator, firestoreEmulator] = res.emulators as [Emulator, Emulator];
+  const hosts = hostsAt(pubsubEmulator.host, firestoreEmulator.host);
+  if (hosts.pubsub.host !== plannedHosts.pubsub.host || hosts.firestore.host !== plannedHosts.firestore.host) {
+    const stale = res.functions.splice(0);
+    await Promise.all(stale.map((f) => f.stop()));
+    outcomes = await serveAll(envFor(hosts));
+  }
+  for (const fn of res.functions) fn.onDeath((death) => io.progress(deathText(fn, death)));
   for (const o of outcomes) {
     if (o.kind !== 'absent') continue;
     const subs = resolveSubscriptions(topology).filter((s) => s.function === o.name).map((s) => s.name);
@@ -196,25 +219,19 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
   const served = new Map(res.functions.map((f) => [f.name, f]));
   if (!served.has('validator')) throw new StackError(`the validator is not registered by ${options.source}: nothing would read events-raw`);
 
-  // Pushes reach each function through a gateway that records what it acknowledged.
-  const gateways = new Map<string, PushGateway>();
-  for (const fn of res.functions) {
-    const gateway = await PushGateway.start(fn.url);
-    res.gateways.push(gateway);
-    gateways.set(fn.name, gateway);
-  }
   const pubsub = new PubSub({ projectId: options.projectId, apiEndpoint: hosts.pubsub.host });
   res.pubsub = pubsub;
-  const subscriptions = await ensureTopology(pubsub, topology, { pushEndpoint: (fn) => gateways.get(fn)?.url });
+  const subscriptions = await ensureTopology(pubsub, topology);
   const observer = await TopicObserver.start(
     pubsub,
     topology.topics.map((t) => t.name),
   );
   res.observer = observer;
-  const pushes = subscriptions.flatMap((sub) => {
-    const gateway = sub.function ? gateways.get(sub.function) : undefined;
-    return gateway ? [{ sub, gateway }] : [];
-  });
+  // The gateway delivers the push subscriptions of the served functions (at least once) and records what each acknowledged.
+  const delivered = subscriptions.filter((sub) => sub.delivery === 'push' && sub.function !== undefined && served.has(sub.function));
+  const gateway = await PushGateway.start({ pubsub, subscriptions: delivered, endpoint: (fn) => served.get(fn)?.url });
+  res.gateway = gateway;
+  const pushes = delivered.map((sub) => ({ sub, gateway }));
   const triageFn = served.get('dlq-triage');
   return { hosts, logDir, served, pubsub, observer, pushes, ...(triageFn ? { triage: { url: triageFn.url, token: triageToken } } : {}) };
 }
@@ -241,7 +258,17 @@ async function playDemo(up: Running, demo: Demo, options: StackOptions, res: Res
     await waitUntil(() => tracker.caughtUp(), deadline, watch);
     if (consumesTicks(up)) await tick(up.pubsub);
     io.progress('waiting for the pipeline to go quiet...');
-    await waitUntil(() => tracker.caughtUp() && Date.now() - tracker.lastActivity() >= options.quietMs, deadline, watch);
+    const quiet = () => tracker.caughtUp() && Date.now() - tracker.lastActivity() >= options.quietMs;
+    await waitUntil(quiet, deadline, watch);
+    const leftover = outboxLeftover(up);
+    if (leftover !== undefined) {
+      // What an instance of gap-detector that died wrote to its outbox and did not publish goes out
+      // with the first tick once it is OUTBOX_GRACE_MS old: in GCP, Cloud Scheduler's next ticks.
+      io.progress(`gap-detector died during the run: ticking again once what it left in its outbox is ${OUTBOX_GRACE_MS / 1000} s old, as Cloud Scheduler would...`);
+      await waitUntil(() => Date.now() >= leftover, deadline, watch);
+      await tick(up.pubsub);
+      await waitUntil(quiet, deadline, watch);
+    }
     return { tracker };
   } catch (err) {
     if (!(err instanceof TimeoutError)) throw err;
@@ -279,6 +306,7 @@ function summarize(
         pushes: deliveries.reduce((n, d) => n + d.requests, 0),
         acked: deliveries.reduce((n, d) => n + d.acked.size, 0),
         failed: deliveries.reduce((n, d) => n + d.failed, 0),
+        deaths: fn.deaths.map((d) => ({ at: d.at, cause: d.cause, uptimeMs: d.uptimeMs, restarted: d.restarted, lastLines: d.lastLines })),
       };
     }),
     logDir: up.logDir,
@@ -332,30 +360,50 @@ function tick(pubsub: PubSub): Promise<string> {
 }
 const TICK_INTERVAL_MS = 60_000;
 
+/** When the outbox of an instance that died is old enough for a tick to publish it; undefined when none died. */
+function outboxLeftover(up: Running): number | undefined {
+  const deaths = up.pushes.filter((p) => p.sub.topic === TOPICS.ticks).flatMap((p) => up.served.get(p.sub.function!)?.deaths ?? []);
+  return deaths.length === 0 ? undefined : Math.max(...deaths.map((d) => d.at)) + OUTBOX_GRACE_MS + 1000;
+}
+
 function consumesTicks(up: Running): boolean {
   return up.pushes.some((p) => p.sub.topic === TOPICS.ticks);
 }
 
-function assertRunning(functions: readonly ServedFunction[]): void {
-  for (const f of functions) {
-    const { exitCode, signalCode } = f.process.child;
-    if (exitCode !== null || signalCode !== null) {
-      throw new FunctionStartError(`${f.name} stopped (${exitCode ?? signalCode}) while the demo ran; see ${f.logPath}`, f.name, f.logPath, f.activity.tail);
-    }
-  }
+/**
+ * Settings that follow the local redelivery pace: the deduplicator's claim lease must run out
+ * before a redelivery's attempts do (a claim held by an instance that died is taken over by a
+ * redelivery once its lease ends), as the lease of 120 s does under GCP's 10-600 s backoff.
+ */
+function localScale(env: NodeJS.ProcessEnv): Record<string, string> {
+  return { DEDUP_LEASE_SECONDS: env.DEDUP_LEASE_SECONDS ?? String(DEFAULT_DEDUP_CONFIG.leaseMs / 1000 / LOCAL_BACKOFF_SCALE) };
 }
 
-/** Settles with exit code 1 when a served function dies on its own (keep mode watches for that). */
+/** A function that died is started again (see ./functions); only one that keeps dying stops the stack. */
+function assertRunning(functions: readonly ServedFunction[]): void {
+  for (const f of functions) if (f.failure) throw f.failure;
+}
+
+/** Settles with exit code 1 when a served function died and could not be started again (keep mode watches for that). */
 function crashed(res: Resources, io: Console): Promise<number> {
   return new Promise((resolve) => {
     for (const f of res.functions) {
-      void f.process.exited.then(() => {
-        if (res.isClosing) return;
-        io.progress(failureText(new FunctionStartError(`${f.name} stopped; see ${f.logPath}`, f.name, f.logPath, f.activity.tail)));
+      f.onDeath(() => {
+        if (res.isClosing || !f.failure) return;
+        io.progress(failureText(f.failure));
         resolve(1);
       });
     }
   });
+}
+
+/** What the stack says when an instance dies: the cause and the dead process's own last lines. */
+function deathText(f: ServedFunction, death: FunctionDeath): string {
+  const what = death.restarted
+    ? `a new instance serves on the same port; the messages it held are redelivered`
+    : `not started again: ${f.failure?.message ?? 'it could not start'}`;
+  const lines = death.lastLines.slice(-8).map((l) => `  | ${maskText(l)}`);
+  return [`${f.name}: instance ${death.pid} died (${death.cause}) after ${(death.uptimeMs / 1000).toFixed(1)} s; ${what}. Its last lines:`, ...(lines.length ? lines : ['  | (none)'])].join('\n');
 }
 
 function writeRunJson(path: string, run: StackRun, res: Resources, exitCode: number): void {
@@ -363,9 +411,17 @@ function writeRunJson(path: string, run: StackRun, res: Resources, exitCode: num
   // Process ids are also process-group ids: a test can check that none is left.
   const processes = [
     ...res.emulators.map((e) => ({ name: `${e.name}-emulator`, pid: e.pid, host: e.host })),
-    ...res.functions.map((f) => ({ name: f.name, pid: f.process.pid, url: f.url })),
+    ...res.functions.map((f) => ({ name: f.name, pid: f.process.pid, url: f.url, deaths: f.deaths.length })),
   ];
-  writeFileSync(path, `${JSON.stringify({ exitCode, ...rest, faults: demo.faults, processes }, null, 2)}\n`);
+  // What each message on the output topics was about, one entry per message: a test counts doubles by it.
+  // (events-unique: the event id and the events-raw delivery it came from, `ID INGEST_ID`).
+  const about = (topic: string, attribute: (m: Seen) => string) => (res.observer?.messages(topic) ?? []).map(attribute);
+  const ids = {
+    [TOPICS.unique]: about(TOPICS.unique, (m) => `${m.attributes.id} ${m.attributes[INGEST_ID]}`),
+    [TOPICS.findings]: about(TOPICS.findings, (m) => m.attributes.finding_id ?? ''),
+    [TOPICS.corrected]: about(TOPICS.corrected, (m) => m.attributes.id ?? ''),
+  };
+  writeFileSync(path, `${JSON.stringify({ exitCode, ...rest, faults: demo.faults, processes, ids }, null, 2)}\n`);
 }
 
 function failureText(err: unknown): string {

@@ -1,0 +1,108 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PubSub } from '@google-cloud/pubsub';
+import { ensureTopology } from '../../shared/adapters/pubsub-admin';
+import { INGEST_ID } from '../../shared/publish';
+import { topology, TOPICS } from '../../shared/topology';
+import { serveFunction, type ServedFunction } from '../../tools/local/functions';
+import { PushGateway } from '../../tools/local/push-gateway';
+import { emulatorClients, Observer, runPrefix } from '../support/harness';
+import { cardScanned } from '../support/events';
+import { ensureBuilt } from '../support/build';
+
+/**
+ * Issue 13 item 6: a function process that dies mid-stream. The local stack's own pieces (the
+ * built functions served by the Functions Framework in processes of their own, started again
+ * when they die; ensureTopology; the push gateway) on the emulators: the deduplicator is killed
+ * twice while 600 events flow, and every event still reaches events-unique, each accepted once,
+ * and each death is recorded with its cause and the dead instance's own last lines.
+ */
+const ROOT = join(__dirname, '..', '..');
+const SOURCE = join(ROOT, 'dist', 'functions', 'index.js');
+const EVENTS = 600;
+
+async function until(done: () => boolean, what: () => string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('a function process that dies mid-stream is started again and loses nothing', () => {
+  const prefix = runPrefix('restart');
+  const logDir = mkdtempSync(join(tmpdir(), 'function-restart-'));
+  let pubsub: PubSub;
+  const served: ServedFunction[] = [];
+  let gateway: PushGateway | undefined;
+  let unique: Observer;
+
+  beforeAll(async () => {
+    ensureBuilt();
+    ({ pubsub } = emulatorClients());
+    // A short claim lease: a claim the dead instance held is taken over well within the redelivery attempts.
+    const env = { ...process.env, RESOURCE_PREFIX: prefix, DEDUP_COLLECTION: `${prefix}dedup`, DEDUP_LEASE_SECONDS: '2' };
+    for (const name of ['validator', 'deduplicator']) {
+      const outcome = await serveFunction(name, { source: SOURCE, env, logDir });
+      if (outcome.kind !== 'served') throw new Error(`${name} is not registered by ${SOURCE}`);
+      served.push(outcome.fn);
+    }
+    const subscriptions = await ensureTopology(pubsub, topology, { prefix, only: (s) => s.function === 'validator' || s.function === 'deduplicator' });
+    unique = await Observer.on(pubsub, prefix + TOPICS.unique, `${prefix}obs-unique`);
+    const urls = new Map(served.map((f) => [f.name, f.url]));
+    gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => urls.get(fn) });
+  }, 120_000);
+
+  afterAll(async () => {
+    await gateway?.close();
+    await unique?.close();
+    await Promise.all(served.map((f) => f.stop()));
+    await pubsub.close();
+    rmSync(logDir, { recursive: true, force: true });
+  });
+
+  it('kills the deduplicator twice mid-stream: every event through once, each death told with its own last lines', async () => {
+    const dedup = served.find((f) => f.name === 'deduplicator')!;
+    const time = new Date().toISOString();
+    const raw = pubsub.topic(prefix + TOPICS.raw, { batching: { maxMessages: 500, maxMilliseconds: 5 } });
+    const ids = Array.from({ length: EVENTS }, (_, i) => `restart-${i}`);
+    const publishing = Promise.all(ids.map((id, i) => raw.publishMessage({ json: cardScanned({ id, time, data: { card_id: `card-${i}` } }) })));
+    const killed: number[] = [];
+    for (const after of [EVENTS * 0.2, EVENTS * 0.5]) {
+      await until(() => unique.messages.length >= after, () => `${after} events on events-unique (have ${unique.messages.length})`, 120_000);
+      const deaths = dedup.deaths.length;
+      killed.push(dedup.process.pid);
+      process.kill(dedup.process.pid, 'SIGKILL');
+      await until(() => dedup.deaths.length > deaths, () => 'the deduplicator to be started again', 60_000);
+    }
+    await publishing;
+    const seen = () => new Set(unique.messages.map((m) => m.attributes.id));
+    await until(() => seen().size >= EVENTS, () => `${EVENTS} events on events-unique (have ${seen().size})`, 180_000);
+
+    expect(seen()).toEqual(new Set(ids));
+    // Accepted once: a second copy on events-unique can only be the same delivery published again.
+    const deliveries = new Map<string, Set<string>>();
+    for (const m of unique.messages) deliveries.set(m.attributes.id!, (deliveries.get(m.attributes.id!) ?? new Set()).add(m.attributes[INGEST_ID]!));
+    expect([...deliveries].filter(([, d]) => d.size > 1)).toEqual([]);
+
+    expect(dedup.deaths.map((d) => ({ pid: d.pid, cause: d.cause, restarted: d.restarted }))).toEqual(
+      killed.map((pid) => ({ pid, cause: 'killed by SIGKILL', restarted: true })),
+    );
+    expect(dedup.failure).toBeUndefined();
+    expect(gateway!.stats('deduplicator-events-valid').failed).toBeGreaterThan(0);
+    // Each death holds the last lines of the instance that died, none of an earlier one: the log
+    // holds the instances one after the other, each after the stack's note about the one before.
+    const segments = readFileSync(dedup.logPath, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .reduce<string[][]>((acc, line) => (line.includes('local stack: instance') ? [...acc, []] : (acc.at(-1)!.push(line), acc)), [[]]);
+    expect(segments.length).toBeGreaterThanOrEqual(3);
+    dedup.deaths.forEach((death, i) => {
+      const own = segments[i]!;
+      expect(own).toContain('Serving function...');
+      expect(death.lastLines).toHaveLength(Math.min(20, own.length));
+      expect(own).toEqual(expect.arrayContaining([...death.lastLines]));
+    });
+  }, 300_000);
+});
