@@ -32,6 +32,11 @@ export function validate(payload: string | undefined, ctx: ValidatorContext): Va
     const errors = [{ path: '', message: 'message data is not base64' }];
     return { kind: 'invalid', errors, identity: {}, finding: invalidFinding({}, errors[0]!.message) };
   }
+  if (payload.length === 0) {
+    // An attributes-only message: Pub/Sub allows one, the event contract does not.
+    const errors = [{ path: '', message: 'message has no data (expected a CloudEvent in structured JSON mode)' }];
+    return { kind: 'invalid', errors, identity: {}, finding: invalidFinding({}, errors[0]!.message) };
+  }
   const result = validateJson(payload, { now: ctx.now, maxFutureMs: ctx.config.maxFutureMs });
   if (result.ok) return { kind: 'valid', event: result.event, timeMs: result.timeMs, canonicalTime: result.canonicalTime };
   return {

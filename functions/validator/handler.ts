@@ -43,13 +43,13 @@ export function validatorHandler(deps: ValidatorDeps) {
         data: message.rawData,
       },
     };
-    await Promise.all([
-      deps.publisher.publish(TOPICS.invalid, {
-        data: Buffer.from(JSON.stringify(record)),
-        attributes: { ...message.attributes, [INGEST_ID]: message.messageId, reason: 'invalid' },
-      }),
-      publishFinding(deps.publisher, decision.finding, derivedId('invalid', message.messageId)),
-    ]);
+    // In this order: a failed route publishes no finding, so its redelivery does not repeat one
+    // (and both carry ids derived from the message id, which a redelivery keeps).
+    await deps.publisher.publish(TOPICS.invalid, {
+      data: Buffer.from(JSON.stringify(record)),
+      attributes: { ...message.attributes, [INGEST_ID]: message.messageId, reason: 'invalid' },
+    });
+    await publishFinding(deps.publisher, decision.finding, derivedId('invalid', message.messageId));
     deps.logger.log('NOTICE', 'invalid event routed to events-invalid', {
       message_id: message.messageId,
       event_id: decision.identity.id,
