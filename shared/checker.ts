@@ -9,10 +9,11 @@ import { decodeEvent } from './events/decode';
 import type { EventType } from './events/catalog';
 import type { BusinessEvent } from './events/envelope';
 import { jsonLogger, type Logger } from './log';
-import { hasEffects, parseOutcome, publishOutcome, type Outcome } from './outcome';
+import { hasEffects, parseOutcome, type Outcome } from './outcome';
 import { systemClock, type Clock, type OutcomeLedger, type Publisher } from './ports';
 import { decodePush, type MessagePublishedData } from './pubsub/push';
-import { derivedId, publishFinding } from './publish';
+import { derivedId } from './ids';
+import { publishFinding, publishOutcome } from './publish';
 
 /** The shell dependencies every incorrect-event checker shares. */
 export interface CheckerShellDeps {

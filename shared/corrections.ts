@@ -1,5 +1,5 @@
 import type { BusinessEvent } from './events/envelope';
-import { derivedId } from './publish';
+import { derivedId } from './ids';
 
 /**
  * A correction event (DESIGN §3): a new event with `correctionof` = the original `id` and an `id`

@@ -1,39 +1,103 @@
+import { z } from 'zod';
 import type { EventIdentity } from './events/validate';
 
-export type FindingKind =
-  | 'invalid'
-  | 'duplicate'
-  | 'gap'
-  | 'late'
-  | 'chain_broken'
-  | 'amount_mismatch'
-  | 'fx_mismatch'
-  | 'payment_mismatch'
-  | 'call_duration_mismatch'
-  | 'volume_anomaly';
+/**
+ * The one schema of a finding (DESIGN §4): a discriminated union on `kind`, each kind with the
+ * fields the table gives it. Cores build findings of these types, the replay writes them, the
+ * functions publish them, the ledger and triage parse them back; a field that is not here does
+ * not exist, so nothing is silently stripped on the way.
+ */
 
-export type FindingAction = 'dropped' | 'corrected' | 'review' | 'dead_lettered' | 'reported';
+export const FindingAction = z.enum(['dropped', 'corrected', 'review', 'dead_lettered', 'reported']);
+export type FindingAction = z.infer<typeof FindingAction>;
 
-export type DuplicateBasis = 'id' | 'business_key' | 'content';
+export const DuplicateBasis = z.enum(['id', 'business_key', 'content']);
+export type DuplicateBasis = z.infer<typeof DuplicateBasis>;
 
-/** One detection (DESIGN §4). Fields beyond `kind` and `action` appear only where the table says. */
-export interface Finding {
-  kind: FindingKind;
-  action: FindingAction;
-  event_id?: string;
-  type?: string;
-  source?: string;
-  line?: number;
-  duplicate_of?: string;
-  basis?: DuplicateBasis;
-  from_sequence?: number;
-  to_sequence?: number;
-  expected_type?: string;
-  field?: string;
-  expected?: unknown;
-  actual?: unknown;
-  reason?: string;
-}
+/**
+ * A sequence number in a finding: an integer; numbers beyond 2^53 are tracked exactly and
+ * written as decimal strings so that no digit is lost (DESIGN §4 says integers).
+ */
+export const SequenceNumber = z.union([z.int().nonnegative(), z.string().regex(/^[0-9]+$/)]);
+export type SequenceNumber = z.infer<typeof SequenceNumber>;
+
+/** The fields every finding may carry: what it is about, where it came from, and why. */
+const base = {
+  action: FindingAction,
+  event_id: z.string().optional(),
+  type: z.string().optional(),
+  source: z.string().optional(),
+  /** In replay: the 1-based input line the finding is about. */
+  line: z.int().positive().optional(),
+};
+/**
+ * A sentence for a person: why it is invalid, why it is held for review. Last in every shape, as
+ * the cores write it, so a finding read back from the ledger keeps its bytes.
+ */
+const why = { reason: z.string().optional() };
+
+export const InvalidFinding = z.object({ kind: z.literal('invalid'), ...base, ...why });
+export const DuplicateFinding = z.object({ kind: z.literal('duplicate'), ...base, duplicate_of: z.string(), basis: DuplicateBasis, ...why });
+export const GapFinding = z.object({ kind: z.literal('gap'), ...base, from_sequence: SequenceNumber, to_sequence: SequenceNumber, ...why });
+export const LateFinding = z.object({
+  kind: z.literal('late'),
+  ...base,
+  /** What the late event closes: a reported sequence gap, or a chain reported broken. */
+  closes: z.enum(['gap', 'chain_broken']).optional(),
+  /** For a chain: the `id` of the upstream event that was reported broken. */
+  upstream_id: z.string().optional(),
+  ...why,
+});
+export const ChainBrokenFinding = z.object({ kind: z.literal('chain_broken'), ...base, expected_type: z.string(), ...why });
+
+/** What a checker compared: `field` (`amount`, `amount_usd`, `duration_seconds`, …), and the two values. */
+const mismatch = { ...base, field: z.string(), expected: z.unknown().optional(), actual: z.unknown().optional(), ...why };
+export const MismatchKind = z.enum(['amount_mismatch', 'fx_mismatch', 'payment_mismatch', 'call_duration_mismatch']);
+export type MismatchKind = z.infer<typeof MismatchKind>;
+export const AmountMismatchFinding = z.object({ kind: z.literal('amount_mismatch'), ...mismatch });
+export const FxMismatchFinding = z.object({ kind: z.literal('fx_mismatch'), ...mismatch });
+export const PaymentMismatchFinding = z.object({ kind: z.literal('payment_mismatch'), ...mismatch });
+export const CallDurationMismatchFinding = z.object({ kind: z.literal('call_duration_mismatch'), ...mismatch });
+export type MismatchFinding = z.infer<
+  typeof AmountMismatchFinding | typeof FxMismatchFinding | typeof PaymentMismatchFinding | typeof CallDurationMismatchFinding
+>;
+
+export const VolumeAnomalyFinding = z.object({
+  kind: z.literal('volume_anomaly'),
+  ...base,
+  /** An event `type`, or `scan_to_crm`. */
+  series: z.string(),
+  /** The hour's start, UTC, RFC 3339. */
+  hour: z.string(),
+  expected: z.number(),
+  actual: z.number(),
+  lower_bound: z.number(),
+  upper_bound: z.number(),
+  probability: z.number().optional(),
+  ...why,
+});
+
+export const Finding = z.discriminatedUnion('kind', [
+  InvalidFinding,
+  DuplicateFinding,
+  GapFinding,
+  LateFinding,
+  ChainBrokenFinding,
+  AmountMismatchFinding,
+  FxMismatchFinding,
+  PaymentMismatchFinding,
+  CallDurationMismatchFinding,
+  VolumeAnomalyFinding,
+]);
+export type Finding = z.infer<typeof Finding>;
+
+export type FindingKind = Finding['kind'];
+
+type KeysOfUnion<T> = T extends unknown ? keyof T : never;
+type FieldOf<T, K extends PropertyKey> = T extends unknown ? (K extends keyof T ? T[K] : never) : never;
+/** Any field of any kind, each optional: what a partial match against findings may name. */
+export type FindingFields = { readonly [K in KeysOfUnion<Finding>]?: FieldOf<Finding, K> };
+export const FINDING_KINDS = Finding.options.map((o) => o.shape.kind.value) as readonly FindingKind[];
 
 /** The `event_id`, `type`, `source` of a finding about one event, leaving out what could not be read. */
 export function about(identity: EventIdentity): Pick<Finding, 'event_id' | 'type' | 'source'> {
@@ -42,6 +106,11 @@ export function about(identity: EventIdentity): Pick<Finding, 'event_id' | 'type
   if (identity.type !== undefined) out.type = identity.type;
   if (identity.source !== undefined) out.source = identity.source;
   return out;
+}
+
+/** An event that could not be accepted (DESIGN §2): dropped, with the reason. */
+export function invalidFinding(identity: EventIdentity, reason: string): z.infer<typeof InvalidFinding> {
+  return { kind: 'invalid', action: 'dropped', ...about(identity), reason };
 }
 
 /** Pub/Sub attributes for a published finding, for subscription filters and BigQuery columns. */

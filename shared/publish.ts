@@ -1,23 +1,21 @@
-import { createHash } from 'node:crypto';
 import { findingAttributes, type Finding } from './findings';
+import { findingId, type Outcome } from './outcome';
 import { TOPICS } from './topology';
 import type { Publisher } from './ports';
 
-/**
- * A deterministic id for a finding or a derived message, from the parts that make it unique, so
- * that a redelivery republishes the same id and consumers can drop the repeat.
- */
-export function derivedId(...parts: string[]): string {
-  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url').slice(0, 32);
-}
-
 /** Publishes one finding to the findings topic with its filterable attributes. */
-export function publishFinding(publisher: Publisher, finding: Finding, findingId: string): Promise<string> {
+export function publishFinding(publisher: Publisher, finding: Finding, id: string): Promise<string> {
   return publisher.publish(TOPICS.findings, {
     data: Buffer.from(JSON.stringify(finding)),
-    attributes: findingAttributes(finding, findingId),
+    attributes: findingAttributes(finding, id),
   });
 }
+
+/**
+ * The attribute naming the events-raw delivery an event came in on: the deduplicator's delivery
+ * identity, kept across a validator retry that republishes under a new message id.
+ */
+export const INGEST_ID = 'ingest_id';
 
 /** Attributes that repeat `type`, `source` and `id` of an event for filtering (DESIGN §2). */
 export function eventAttributes(
@@ -25,4 +23,23 @@ export function eventAttributes(
   extra: Record<string, string> = {},
 ): Record<string, string> {
   return { type: event.type, source: event.source, id: event.id, ...extra };
+}
+
+/**
+ * Publishes an outcome: the correction to events-corrected (attributes repeat `type`, `source`,
+ * `id` and name the corrected event), each finding to findings under its derived id.
+ */
+export async function publishOutcome(publisher: Publisher, rule: string, outcome: Outcome): Promise<void> {
+  const sends: Array<Promise<string>> = [];
+  const c = outcome.correction;
+  if (c) {
+    sends.push(
+      publisher.publish(TOPICS.corrected, {
+        data: Buffer.from(JSON.stringify(c)),
+        attributes: eventAttributes(c, c.correctionof === undefined ? {} : { correctionof: c.correctionof }),
+      }),
+    );
+  }
+  outcome.findings.forEach((f, i) => sends.push(publishFinding(publisher, f, findingId(rule, f, i))));
+  await Promise.all(sends);
 }

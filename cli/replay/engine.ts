@@ -1,8 +1,8 @@
-import { invalidFinding, validate } from '../../functions/validator/core';
+import { validate } from '../../functions/validator/core';
 import { MemoryDedupStore } from '../../functions/deduplicator/state';
 import { dedupKeys, duplicateFinding, type DeduplicatorConfig } from '../../functions/deduplicator/core';
 import type { BusinessEvent } from '../../shared/events/envelope';
-import type { Finding } from '../../shared/findings';
+import { invalidFinding, type Finding } from '../../shared/findings';
 import type { Line } from './lines';
 import type { ReplayEvent, ReplayStage, StageOutput } from './stage';
 
@@ -185,7 +185,7 @@ export class ReplayEngine {
         break;
       case 'gap':
         s.gaps++;
-        s.missing_events += (f.to_sequence ?? 0) - (f.from_sequence ?? 0) + 1;
+        s.missing_events += Number(BigInt(f.to_sequence) - BigInt(f.from_sequence)) + 1;
         break;
       case 'late':
         s.late++;

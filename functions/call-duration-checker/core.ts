@@ -1,7 +1,7 @@
 import { buildCorrection } from '../../shared/corrections';
 import type { CallCompleted } from '../../shared/events/envelope';
 import { assertNever } from '../../shared/events/keys';
-import type { Finding } from '../../shared/findings';
+import type { MismatchFinding } from '../../shared/findings';
 import type { Outcome } from '../../shared/outcome';
 import type { CallLookupResult } from '../../shared/ports';
 
@@ -62,8 +62,8 @@ function decided(outcome: Outcome): CallVerdict {
   return { kind: 'decided', outcome };
 }
 
-function finding(call: CallCompleted, action: 'corrected' | 'review', expected: number | undefined, reason?: string): Finding {
-  const f: Finding = { kind: 'call_duration_mismatch', action, event_id: call.id, type: call.type, source: call.source, field: 'duration_seconds' };
+function finding(call: CallCompleted, action: 'corrected' | 'review', expected: number | undefined, reason?: string): MismatchFinding {
+  const f: MismatchFinding = { kind: 'call_duration_mismatch', action, event_id: call.id, type: call.type, source: call.source, field: 'duration_seconds' };
   if (expected !== undefined) f.expected = expected;
   f.actual = call.data.duration_seconds;
   if (reason !== undefined) f.reason = reason;

@@ -1,13 +1,13 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { decodeEvent } from '../../shared/events/decode';
+import { invalidFinding } from '../../shared/findings';
 import { TransientError } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
 import type { Clock, Publisher } from '../../shared/ports';
 import { decodePush, type MessagePublishedData } from '../../shared/pubsub/push';
-import { derivedId, eventAttributes, publishFinding } from '../../shared/publish';
+import { derivedId } from '../../shared/ids';
+import { eventAttributes, INGEST_ID, publishFinding } from '../../shared/publish';
 import { TOPICS } from '../../shared/topology';
-import { invalidFinding } from '../validator/core';
-import { INGEST_ID } from '../validator/handler';
 import { dedupKeys, duplicateFinding, type Candidate, type DeduplicatorConfig } from './core';
 import type { DedupStore } from './state';
 

@@ -520,10 +520,8 @@ export function overdueFinding(o: Overdue): Finding {
   if (o.kind === 'gap') {
     return { kind: 'gap', action: 'reported', source: o.source, from_sequence: sequenceNumber(o.from), to_sequence: sequenceNumber(o.to) };
   }
-  const f: Finding = { kind: 'chain_broken', action: 'reported', event_id: o.eventId, type: o.type, source: o.source };
-  if (o.line !== undefined) f.line = o.line;
-  f.expected_type = o.expectedType;
-  return f;
+  const line = o.line === undefined ? {} : { line: o.line };
+  return { kind: 'chain_broken', action: 'reported', event_id: o.eventId, type: o.type, source: o.source, ...line, expected_type: o.expectedType };
 }
 
 export function lateFinding(event: { readonly id: string; readonly type: string; readonly source: string }): Finding {

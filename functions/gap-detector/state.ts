@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { BusinessEvent } from '../../shared/events/envelope';
 import { findingAttributes, type Finding } from '../../shared/findings';
-import { derivedId, eventAttributes } from '../../shared/publish';
+import { derivedId } from '../../shared/ids';
+import { eventAttributes } from '../../shared/publish';
 import { TOPICS } from '../../shared/topology';
 import {
   chainKeys,

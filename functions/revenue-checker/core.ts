@@ -3,7 +3,7 @@ import { toUsdCents } from '../../shared/events/currency';
 import type { LineItem, SaleRecordedData } from '../../shared/events/catalog';
 import type { SaleRecorded } from '../../shared/events/envelope';
 import { assertNever } from '../../shared/events/keys';
-import type { Finding, FindingAction, FindingKind } from '../../shared/findings';
+import type { FindingAction, MismatchFinding, MismatchKind } from '../../shared/findings';
 import type { Outcome } from '../../shared/outcome';
 import type { PaymentLookupResult, RateLookup } from '../../shared/ports';
 
@@ -67,7 +67,7 @@ export function exceedsReviewFactor(recorded: number, corrected: number, factor:
 
 /** What a rule detected, before the sale's action is known. */
 interface Detection {
-  readonly kind: FindingKind;
+  readonly kind: MismatchKind;
   readonly field: string;
   readonly expected?: unknown;
   readonly actual: unknown;
@@ -137,8 +137,8 @@ export function checkSale(sale: SaleRecorded, facts: SaleFacts, ctx: RevenueCont
 }
 
 /** A detection as a finding of DESIGN §4; a fixable one held for review says why. */
-function toFinding(sale: SaleRecorded, x: Detection, action: FindingAction, held: string | undefined): Finding {
-  const f: Finding = { kind: x.kind, action, event_id: sale.id, type: sale.type, source: sale.source, field: x.field };
+function toFinding(sale: SaleRecorded, x: Detection, action: FindingAction, held: string | undefined): MismatchFinding {
+  const f: MismatchFinding = { kind: x.kind, action, event_id: sale.id, type: sale.type, source: sale.source, field: x.field };
   if (x.expected !== undefined) f.expected = x.expected;
   f.actual = x.actual;
   const reason = x.reason ?? (action === 'review' && held !== undefined ? `correction held for review: ${held}` : undefined);

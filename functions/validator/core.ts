@@ -1,6 +1,6 @@
 import type { BusinessEvent } from '../../shared/events/envelope';
 import { validateJson, type EventIdentity, type ValidationError } from '../../shared/events/validate';
-import { about, type Finding } from '../../shared/findings';
+import { invalidFinding, type Finding } from '../../shared/findings';
 
 export const NAME = 'validator';
 
@@ -47,6 +47,3 @@ export function validate(payload: string | undefined, ctx: ValidatorContext): Va
   };
 }
 
-export function invalidFinding(identity: EventIdentity, reason: string): Finding {
-  return { kind: 'invalid', action: 'dropped', ...about(identity), reason };
-}

@@ -2,7 +2,8 @@ import type { CloudEvent } from '@google-cloud/functions-framework';
 import type { Logger } from '../../shared/log';
 import type { Clock, Publisher } from '../../shared/ports';
 import { decodePush, type MessagePublishedData } from '../../shared/pubsub/push';
-import { derivedId, eventAttributes, publishFinding } from '../../shared/publish';
+import { derivedId } from '../../shared/ids';
+import { eventAttributes, INGEST_ID, publishFinding } from '../../shared/publish';
 import { TOPICS } from '../../shared/topology';
 import { validate, type ValidatorConfig } from './core';
 
@@ -12,9 +13,6 @@ export interface ValidatorDeps {
   readonly config: ValidatorConfig;
   readonly logger: Logger;
 }
-
-/** Attribute carrying the events-raw message id downstream: the delivery identity of an event. */
-export const INGEST_ID = 'ingest_id';
 
 /**
  * Routes each raw event: valid ones to events-valid (the original bytes), invalid ones to

@@ -1,7 +1,7 @@
 import { Timestamp, type CollectionReference, type Firestore } from '@google-cloud/firestore';
 import { parseOutcome } from '../outcome';
 import type { LedgerEntry, OutcomeLedger } from '../ports';
-import { derivedId } from '../publish';
+import { derivedId } from '../ids';
 
 const ALREADY_EXISTS = 6;
 

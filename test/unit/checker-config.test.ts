@@ -91,6 +91,6 @@ describe('outcome records', () => {
     const ledger = new MemoryOutcomeLedger();
     const first = { outcome: { findings: [] }, published: true };
     expect(await ledger.record('r', 'e', first)).toBe(first);
-    expect(await ledger.record('r', 'e', { outcome: { findings: [{ kind: 'gap', action: 'reported' }] }, published: false })).toBe(first);
+    expect(await ledger.record('r', 'e', { outcome: { findings: [{ kind: 'gap', action: 'reported', from_sequence: 2, to_sequence: 3 }] }, published: false })).toBe(first);
   });
 });

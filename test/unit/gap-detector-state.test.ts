@@ -1,5 +1,5 @@
 import { BusinessEvent } from '../../shared/events/envelope';
-import { derivedId } from '../../shared/publish';
+import { derivedId } from '../../shared/ids';
 import { TOPICS } from '../../shared/topology';
 import {
   CHAIN_TTL_MARGIN_MS,

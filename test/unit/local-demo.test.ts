@@ -159,7 +159,7 @@ describe('the demo stream', () => {
       const late = evs.filter((e) => exp.some((m) => m.kind === 'late' && m.event_id === e.id));
       const gapNumbers = exp
         .filter((m) => m.kind === 'gap')
-        .flatMap((m) => Array.from({ length: m.to_sequence! - m.from_sequence! + 1 }, (_, i) => ({ source: m.source!, n: m.from_sequence! + i })));
+        .flatMap((m) => Array.from({ length: Number(m.to_sequence) - Number(m.from_sequence) + 1 }, (_, i) => ({ source: m.source!, n: Number(m.from_sequence) + i })));
       expect([...missing, ...late.map((e) => ({ source: e.source, n: Number(e.sequence) }))].sort(bySourceAndNumber)).toEqual(gapNumbers.sort(bySourceAndNumber));
       expect(late.length).toBeGreaterThan(0);
       for (const e of late) {

@@ -34,7 +34,7 @@ describe('compareWithFaults', () => {
       { ...fault('incorrect: payment failed', 'revenue-checker', { match: { kind: 'payment_mismatch', event_id: 's1' } }), needs: ['stripe' as const] },
       { ...fault('incorrect: inverted rate', 'revenue-checker', { match: { kind: 'fx_mismatch', event_id: 's2' } }), needs: ['rates' as const] },
     ];
-    const found = { kind: 'fx_mismatch' as const, action: 'corrected' as const, event_id: 's2' };
+    const found = { kind: 'fx_mismatch' as const, action: 'corrected' as const, event_id: 's2', field: 'amount_usd' };
     const c = compareWithFaults(faults, [found], new Set(['revenue-checker']), new Set(['rates']));
     expect(c.ok).toBe(true);
     expect(c.injectors.map((o) => [o.injector, o.checked, o.notChecked])).toEqual([
@@ -50,7 +50,7 @@ describe('compareWithFaults', () => {
       fault('duplicate: same id', 'deduplicator', { match: { kind: 'duplicate', event_id: 'a', basis: 'id' } }),
       fault('missing: late arrival', 'gap-detector', { match: { kind: 'late', event_id: 'b' } }),
     ];
-    const stray = { kind: 'duplicate' as const, action: 'dropped' as const, event_id: 'z', basis: 'content' as const };
+    const stray = { kind: 'duplicate' as const, action: 'dropped' as const, event_id: 'z', duplicate_of: 'y', basis: 'content' as const };
     const c = compareWithFaults(faults, [stray], new Set(['validator', 'deduplicator']));
     expect(c.ok).toBe(false);
     expect(c.unexpected).toEqual([stray]);

@@ -1,4 +1,4 @@
-import { INGEST_ID } from '../../functions/validator/handler';
+import { INGEST_ID } from '../../shared/publish';
 import { TOPICS, type ResolvedSubscription } from '../../shared/topology';
 import type { ServedFunction } from './functions';
 import type { Seen, TopicObserver } from './observe';

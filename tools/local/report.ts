@@ -178,7 +178,7 @@ export function describeFinding(raw: Finding): string {
     case 'volume_anomaly':
       return f.reason ?? show(f);
     default: {
-      const never: never = f.kind;
+      const never: never = f;
       return JSON.stringify(never);
     }
   }
