@@ -1,5 +1,5 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { derivedId } from '../publish';
+import { derivedId } from '../ids';
 
 /**
  * The `data` of the CloudEvent the Functions Framework makes from a Pub/Sub push

@@ -1,7 +1,7 @@
 import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
 import { silentLogger } from '../../shared/log';
 import { decodePush, pushBody } from '../../shared/pubsub/push';
-import { derivedId } from '../../shared/publish';
+import { derivedId } from '../../shared/ids';
 import { TOPICS } from '../../shared/topology';
 import { validatorHandler } from '../../functions/validator/handler';
 import { deduplicatorHandler } from '../../functions/deduplicator/handler';
