@@ -101,8 +101,12 @@ export class ReplayEngine {
   line(line: Line): void | Promise<void> {
     this.summary.lines++;
     this.current = undefined;
+    if (line.invalid !== undefined) {
+      this.emit({ ...invalidFinding({}, line.invalid), line: line.number });
+      return;
+    }
     if (line.tooLong !== undefined) {
-      this.emit({ ...invalidFinding({}, `line is ${line.tooLong} bytes, over the 1 MiB limit`), line: line.number });
+      this.emit({ ...invalidFinding({}, noted(`line is ${line.tooLong} bytes, over the 1 MiB limit`, line.note)), line: line.number });
       return;
     }
     if (line.text.trim() === '') {
@@ -111,7 +115,7 @@ export class ReplayEngine {
     }
     const decision = validate(line.text, this.validatorCtx);
     if (decision.kind === 'invalid') {
-      this.emit({ ...decision.finding, line: line.number });
+      this.emit(line.note === undefined ? { ...decision.finding, line: line.number } : { ...decision.finding, reason: noted(decision.finding.reason ?? '', line.note), line: line.number });
       return;
     }
     const e: ReplayEvent = { event: decision.event, timeMs: decision.timeMs, line: line.number };
@@ -207,4 +211,9 @@ export class ReplayEngine {
     }
     this.sink.correction(correction);
   }
+}
+
+/** An invalid line's reason with what the line reader noticed about it. */
+function noted(reason: string, note: string | undefined): string {
+  return note === undefined ? reason : `${reason} (${note})`;
 }

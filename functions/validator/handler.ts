@@ -22,8 +22,7 @@ export interface ValidatorDeps {
 export function validatorHandler(deps: ValidatorDeps) {
   return async (ce: CloudEvent<MessagePublishedData>): Promise<void> => {
     const message = decodePush(ce);
-    const payload = message.data?.toString('utf8');
-    const decision = validate(payload, { now: deps.clock.now(), config: deps.config });
+    const decision = validate(message.data, { now: deps.clock.now(), config: deps.config });
     if (decision.kind === 'valid') {
       await deps.publisher.publish(TOPICS.valid, {
         data: message.data!,

@@ -1,6 +1,7 @@
 import { BusinessEvent } from './envelope';
 import { parseRfc3339 } from './time';
-import { describe } from './validate';
+import { decodeUtf8 } from './utf8';
+import { describe, preSchema } from './validate';
 
 export type Decoded =
   | { readonly ok: true; readonly event: BusinessEvent; readonly timeMs: number }
@@ -13,13 +14,17 @@ export type Decoded =
  */
 export function decodeEvent(data: Buffer | undefined): Decoded {
   if (!data) return { ok: false, reason: 'message data is not base64' };
+  const text = decodeUtf8(data);
+  if (!text.ok) return { ok: false, reason: `message data ${text.reason}` };
   let value: unknown;
   try {
-    value = JSON.parse(data.toString('utf8'));
+    value = JSON.parse(text.text);
   } catch {
     return { ok: false, reason: 'message data is not JSON' };
   }
-  const result = BusinessEvent.safeParse(value);
+  const checked = preSchema(value);
+  if (!checked.ok) return checked;
+  const result = BusinessEvent.safeParse(checked.value);
   if (!result.success) {
     return { ok: false, reason: describe(result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }))) };
   }

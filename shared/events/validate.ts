@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { eventTypes, isEventType } from './catalog';
-import { BusinessEvent } from './envelope';
+import { BusinessEvent, withoutNullAttributes } from './envelope';
 import { parseRfc3339 } from './time';
 
 /** One problem with an event: where (a dotted path, empty for the whole event) and what. */
@@ -37,7 +37,9 @@ export function validateEvent(value: unknown, ctx: ValidationContext): Validatio
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return invalid([{ path: '', message: 'must be a JSON object (a CloudEvent in structured mode)' }], {});
   }
-  const raw = value as Record<string, unknown>;
+  const raw = withoutNullAttributes(value as Record<string, unknown>);
+  const deep = tooDeep(raw);
+  if (deep !== undefined) return invalid([{ path: deep, message: `nests deeper than ${MAX_DATA_DEPTH} levels of objects and arrays` }], identityOf(raw));
   if (!isEventType(raw.type)) {
     const errors = [{ path: 'type', message: `must be one of ${eventTypes.join(', ')}` }];
     // Report the envelope's own problems too, so one pass tells the producer everything.
@@ -72,6 +74,47 @@ export function validateJson(text: string, ctx: ValidationContext): Validation {
     return invalid([{ path: '', message: `is not valid JSON (${(err as Error).message})` }], {});
   }
   return validateEvent(value, ctx);
+}
+
+/**
+ * How deep `data` (or an extension attribute) may nest objects and arrays, itself counting as 1.
+ * Business data nests 3 levels; later stages (canonical JSON, `JSON.stringify`) recurse, and a
+ * few thousand levels overflow their stack, so the validator never accepts what they cannot take.
+ */
+export const MAX_DATA_DEPTH = 64;
+
+/** The attribute whose value nests deeper than {@link MAX_DATA_DEPTH}, if any. */
+function tooDeep(raw: Record<string, unknown>): string | undefined {
+  for (const key in raw) {
+    const v = raw[key];
+    if (v !== null && typeof v === 'object' && depthOver(v, MAX_DATA_DEPTH)) return key;
+  }
+  return undefined;
+}
+
+/** True when `value` nests more than `left` levels; recursion bounded by `left`. */
+function depthOver(value: object, left: number): boolean {
+  if (left === 0) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (item !== null && typeof item === 'object' && depthOver(item, left - 1)) return true;
+    return false;
+  }
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item !== null && typeof item === 'object' && depthOver(item, left - 1)) return true;
+  }
+  return false;
+}
+
+/**
+ * The checks of {@link validateEvent} that come before the schema, for a value from an
+ * events-valid or events-unique message: null attributes read as absent, depth bounded.
+ */
+export function preSchema(value: unknown): { ok: true; value: unknown } | { ok: false; reason: string } {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: true, value };
+  const raw = withoutNullAttributes(value as Record<string, unknown>);
+  const deep = tooDeep(raw);
+  return deep === undefined ? { ok: true, value: raw } : { ok: false, reason: `${deep}: nests deeper than ${MAX_DATA_DEPTH} levels of objects and arrays` };
 }
 
 const EnvelopeOnly = z.looseObject({
