@@ -73,7 +73,43 @@ export function validateJson(text: string, ctx: ValidationContext): Validation {
   } catch (err) {
     return invalid([{ path: '', message: `is not valid JSON (${(err as Error).message})` }], {});
   }
+  // A lone surrogate can only come from a `\uD8xx`-style escape (as bytes it is not UTF-8):
+  // look for one only when the text has such an escape.
+  if (text.indexOf('\\u') !== -1 && SURROGATE_ESCAPE.test(text)) {
+    const path = loneSurrogateAt(value, []);
+    if (path !== undefined) {
+      const identity = value !== null && typeof value === 'object' && !Array.isArray(value) ? identityOf(value as Record<string, unknown>) : {};
+      return invalid([{ path: path.join('.'), message: 'holds a lone UTF-16 surrogate (not Unicode text)' }], identity);
+    }
+  }
   return validateEvent(value, ctx);
+}
+
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Where a string (or a key) of `value` holds a lone surrogate. JSON.parse admits them; hashing
+ * encodes them as U+FFFD, so two ids differing only there would share a Firestore key.
+ * Depth is bounded by the caller's text (the depth rule runs after, on valid Unicode only).
+ */
+function loneSurrogateAt(value: unknown, path: string[]): string[] | undefined {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? path : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  if (path.length > MAX_DATA_DEPTH + 1) return undefined; // too deep: the depth rule reports it
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const at = loneSurrogateAt(value[i], [...path, String(i)]);
+      if (at) return at;
+    }
+    return undefined;
+  }
+  for (const key in value) {
+    if (LONE_SURROGATE.test(key)) return path;
+    const at = loneSurrogateAt((value as Record<string, unknown>)[key], [...path, key]);
+    if (at) return at;
+  }
+  return undefined;
 }
 
 /**

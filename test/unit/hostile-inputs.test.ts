@@ -128,3 +128,21 @@ describe('decodeEvent (events-valid, events-unique) with bytes that are not UTF-
     expect(decodeEvent(bytes)).toEqual({ ok: false, reason: 'message data is not valid UTF-8 (at byte 28)' });
   });
 });
+
+describe('lone surrogates (JSON escapes that are not Unicode text)', () => {
+  it.each([
+    ['id', '{"specversion":"1.0","id":"a-\\ud800","source":"//s","type":"lead.tagged","time":"2026-03-01T10:00:00Z","data":{"lead_id":"l","tags":["x"]}}'],
+    ['data.lead_id', '{"specversion":"1.0","id":"a","source":"//s","type":"lead.tagged","time":"2026-03-01T10:00:00Z","data":{"lead_id":"l\\udfff","tags":["x"]}}'],
+    ['data.tags.0', '{"specversion":"1.0","id":"a","source":"//s","type":"lead.tagged","time":"2026-03-01T10:00:00Z","data":{"lead_id":"l","tags":["\\ude00\\ud83d"]}}'],
+    ['data', '{"specversion":"1.0","id":"a","source":"//s","type":"lead.tagged","time":"2026-03-01T10:00:00Z","data":{"lead_id":"l","tags":["x"],"\\ud800":1}}'],
+  ])('rejects one in %s: digests (Firestore keys) would read it as U+FFFD and merge distinct ids', (path, text) => {
+    const result = validateJson(text, ctx);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.errors).toEqual([{ path, message: 'holds a lone UTF-16 surrogate (not Unicode text)' }]);
+  });
+
+  it('accepts escaped surrogate pairs and other escapes', () => {
+    const text = '{"specversion":"1.0","id":"a-\\ud83d\\ude00-\\u00e9","source":"//s","type":"lead.tagged","time":"2026-03-01T10:00:00Z","data":{"lead_id":"l","tags":["x"]}}';
+    expect(validateJson(text, ctx)).toMatchObject({ ok: true, event: { id: 'a-😀-é' } });
+  });
+});
