@@ -142,17 +142,6 @@ function depthOver(value: object, left: number): boolean {
   return false;
 }
 
-/**
- * The checks of {@link validateEvent} that come before the schema, for a value from an
- * events-valid or events-unique message: null attributes read as absent, depth bounded.
- */
-export function preSchema(value: unknown): { ok: true; value: unknown } | { ok: false; reason: string } {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: true, value };
-  const raw = withoutNullAttributes(value as Record<string, unknown>);
-  const deep = tooDeep(raw);
-  return deep === undefined ? { ok: true, value: raw } : { ok: false, reason: `${deep}: nests deeper than ${MAX_DATA_DEPTH} levels of objects and arrays` };
-}
-
 const EnvelopeOnly = z.looseObject({
   specversion: z.literal('1.0', { message: 'must be "1.0"' }),
   id: z.string().min(1).max(256),
