@@ -1,5 +1,4 @@
-import { isUtf8 } from 'node:buffer';
-import { firstInvalidByte, notUtf8Reason } from '../../shared/events/utf8';
+import { firstInvalidByte, isUtf8, notUtf8Reason } from '../../shared/events/utf8';
 
 /**
  * One input line: its 1-based number and text; or the fact that it was too long to keep; or why

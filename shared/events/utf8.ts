@@ -1,5 +1,3 @@
-import { isUtf8 } from 'node:buffer';
-
 /**
  * Bytes to text, strictly. `Buffer#toString('utf8')` silently rewrites bytes that are not UTF-8
  * to U+FFFD, so an event would no longer be the bytes it came as and two ids differing only in
@@ -12,6 +10,18 @@ export function decodeUtf8(bytes: Uint8Array): Utf8 {
   // Only text that holds U+FFFD can have been rewritten: the common case costs one scan.
   if (text.indexOf('\uFFFD') === -1 || isUtf8(bytes)) return { ok: true, text };
   return { ok: false, reason: notUtf8Reason(firstInvalidByte(bytes)) };
+}
+
+const FATAL = new TextDecoder('utf-8', { fatal: true });
+
+/** True when `bytes` are well-formed UTF-8 (a rare-path check: callers look for U+FFFD first). */
+export function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    FATAL.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function notUtf8Reason(offset: number): string {
