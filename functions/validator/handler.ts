@@ -37,7 +37,7 @@ export function validatorHandler(deps: ValidatorDeps) {
         message_id: message.messageId,
         publish_time: message.publishTime,
         attributes: message.attributes,
-        data: message.rawData,
+        ...recordedData(message.rawData),
       },
     };
     // In this order: a failed route publishes no finding, so its redelivery does not repeat one
@@ -53,4 +53,16 @@ export function validatorHandler(deps: ValidatorDeps) {
       reason: decision.finding.reason,
     });
   };
+}
+
+/**
+ * Base64 of up to 7.5 MB of data fits a Pub/Sub message (10 MB) with the rest of the record; a
+ * larger payload (Pub/Sub carries 10 MB, 13.3 MB as base64) is kept in part, or its publish
+ * would fail on every redelivery until the message dead-letters.
+ */
+const MAX_RECORDED_BASE64 = 7.5 * 1024 * 1024;
+
+function recordedData(rawData: string): { data: string } | { data: string; data_bytes: number; data_truncated: true } {
+  if (rawData.length <= MAX_RECORDED_BASE64) return { data: rawData };
+  return { data: rawData.slice(0, MAX_RECORDED_BASE64), data_bytes: Buffer.byteLength(rawData, 'base64'), data_truncated: true };
 }

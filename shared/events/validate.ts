@@ -174,11 +174,20 @@ function toErrors(error: z.ZodError): ValidationError[] {
   }));
 }
 
+/** At most this many problems are kept per event (and 20 in its sentence): one bad event with 50,000 bad line items must not make a 10 MB finding. */
+const MAX_ERRORS = 100;
+const MAX_DESCRIBED = 20;
+
 function invalid(errors: ValidationError[], identity: EventIdentity): Validation {
-  return { ok: false, errors, reason: describe(errors), identity };
+  const kept = errors.length > MAX_ERRORS ? [...errors.slice(0, MAX_ERRORS), { path: '', message: `and ${errors.length - MAX_ERRORS} more problems` }] : errors;
+  return { ok: false, errors: kept, reason: describe(errors), identity };
 }
 
 /** One readable sentence: `data.amount: Invalid input: expected int; time: must be …`. */
 export function describe(errors: readonly ValidationError[]): string {
-  return errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ');
+  const text = errors
+    .slice(0, MAX_DESCRIBED)
+    .map((e) => (e.path ? `${e.path}: ${e.message}` : e.message))
+    .join('; ');
+  return errors.length > MAX_DESCRIBED ? `${text}; and ${errors.length - MAX_DESCRIBED} more problems` : text;
 }

@@ -139,3 +139,42 @@ describe('MemoryPublisher', () => {
     await expect(p.publish('t', { data: Buffer.alloc(0), attributes: { a: 'b' } })).resolves.toBe('1');
   });
 });
+
+describe('the validator with the largest messages Pub/Sub carries', () => {
+  it('routes an invalid 8 MB message once: the record fits in a Pub/Sub message (10 MB), the finding names the problem', async () => {
+    const publisher = new MemoryPublisher();
+    const s = await serveFunction('validator-big', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    try {
+      const bytes = Buffer.from(`{"id":"${'x'.repeat(8 * 1024 * 1024)}`);
+      expect(await post(s.url, '/projects/demo/topics/events-raw', pushBody(bytes, {}, 'big-1'))).toBe(204);
+      expect(publisher.messages.map((m) => m.topic)).toEqual([TOPICS.invalid, TOPICS.findings]);
+      const [record] = publisher.json(TOPICS.invalid) as Array<{ message: { data: string; data_bytes: number; data_truncated: boolean } }>;
+      expect(record!.message).toMatchObject({ data_bytes: bytes.length, data_truncated: true });
+      expect(Buffer.from(bytes.toString('base64').slice(0, 1000))).toEqual(Buffer.from(record!.message.data.slice(0, 1000)));
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('keeps a finding short when one event has thousands of problems', async () => {
+    const publisher = new MemoryPublisher();
+    const s = await serveFunction('validator-many', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    try {
+      const event = { ...cardScanned(), type: 'sale.recorded', data: { order_id: 'o', amount: 1, currency: 'USD', amount_usd: 1, line_items: Array.from({ length: 50_000 }, () => ({ sku: 1 })) } };
+      expect(await post(s.url, '/projects/demo/topics/events-raw', pushBody(JSON.stringify(event), {}, 'many-1'))).toBe(204);
+      const [finding] = publisher.json(TOPICS.findings) as Array<{ reason: string }>;
+      expect(finding!.reason).toMatch(/; and \d+ more problems$/);
+      expect(finding!.reason.length).toBeLessThan(5_000);
+      const [record] = publisher.json(TOPICS.invalid) as Array<{ errors: unknown[] }>;
+      expect(record!.errors.length).toBeLessThanOrEqual(101);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('MemoryPublisher size limit', () => {
+  it('rejects a message over 10 MB as Pub/Sub does', async () => {
+    await expect(new MemoryPublisher().publish('t', { data: Buffer.alloc(10 * 1024 * 1024 + 1) })).rejects.toThrow(/exceeds the limit: 10485760 bytes/);
+  });
+});
