@@ -7,10 +7,12 @@ import { fuzzChunks, probeChunks, type FuzzPlan } from '../../tools/fuzz/hostile
 
 /**
  * The fuzz suite through the built replay command: hostile lines (tools/fuzz/hostile.ts),
- * deterministic per seed. FUZZ_LINES sets the size (default 100,000; `npm run fuzz` runs more).
+ * deterministic per seed. FUZZ_LINES sets the size: 20,000 in `npm test` (100,000 did not finish
+ * in 5 minutes beside the emulator suites on a shared 2-core machine); `npm run fuzz`, which CI
+ * runs after `npm test` (.ci/run), runs 100,000.
  */
 const CLI = resolve(__dirname, '../../dist/cli/event-recovery.js');
-const LINES = Number(process.env.FUZZ_LINES ?? 100_000);
+const LINES = Number(process.env.FUZZ_LINES ?? 20_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 13);
 const PLAN: FuzzPlan = { lines: LINES, probeEvery: 97, oversized: Math.max(3, Math.round(LINES / 10_000)) };
 /** A heap limit the replay must live within, whatever the input (it streams). */
@@ -70,7 +72,7 @@ describe(`fuzz: ${LINES.toLocaleString('en-US')} hostile lines through the repla
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm ci does it)`);
     await writeChunks(input, fuzzChunks(SEED, PLAN, probes));
     run = await replay(input, join(dir, 'out'));
-  }, 300_000);
+  }, 600_000);
 
   it('exits 0 with nothing on stderr (no stack trace), within a bounded heap', () => {
     expect(run.stderr).toBe('');
@@ -116,5 +118,5 @@ describe(`fuzz: ${LINES.toLocaleString('en-US')} hostile lines through the repla
     const without = probeJudgements(join(dir, 'probes-out'));
     expect(without.size).toBe(probes.length);
     expect(Object.fromEntries(withHostile)).toEqual(Object.fromEntries(without));
-  }, 120_000);
+  }, 600_000);
 });
