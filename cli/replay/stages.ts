@@ -1,5 +1,5 @@
 import { DEFAULT_GAP_RULES } from '../../functions/gap-detector/core';
-import { gapDetectorStage } from '../../functions/gap-detector/replay-stage';
+import { gapDetectorStage } from './gap-detector-stage';
 import { checkerStages } from './checker-stages';
 import type { ReplayStage, StageOptions } from './stage';
 

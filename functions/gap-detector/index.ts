@@ -8,9 +8,9 @@ import { envNumber, readConfig, ResourceEnv } from '../../shared/config';
 import { jsonLogger } from '../../shared/log';
 import { systemClock } from '../../shared/ports';
 import { DEFAULT_GAP_RULES, NAME } from './core';
-import { FirestoreGapStore } from './firestore-state';
+import { FirestoreGapStore } from './firestore-store';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from './handler';
-import { DEFAULT_GAP_STATE_CONFIG } from './state';
+import { DEFAULT_GAP_STATE_CONFIG } from './store';
 
 const MINUTE = 60_000;
 const minutes = (ms: number) => envNumber(ms / MINUTE);

@@ -68,6 +68,10 @@ describe('the report text', () => {
 
   it('says what each finding is about in one line', () => {
     expect(describeFinding({ kind: 'gap', action: 'reported', source: '//scanner/ios', from_sequence: 7, to_sequence: 9 })).toBe('//scanner/ios is missing sequence 7-9');
+    expect(describeFinding({ kind: 'late', action: 'reported', event_id: 'n7', type: 'lead.tagged', source: '//hub', closes: 'gap' })).toBe('n7 (lead.tagged from //hub) arrived after its gap was reported');
+    expect(describeFinding({ kind: 'late', action: 'reported', event_id: 'l1', type: 'lead.created', source: '//crm', closes: 'chain_broken', upstream_id: 'c1' })).toBe(
+      'l1 (lead.created from //crm) arrived after the chain of c1 was reported broken, and closes it',
+    );
     expect(describeFinding({ kind: 'duplicate', action: 'dropped', event_id: 'b', type: 'sale.recorded', source: '//shop', duplicate_of: 'a', basis: 'business_key' })).toBe(
       'b (sale.recorded from //shop): same business key as a',
     );

@@ -166,7 +166,8 @@ export function describeFinding(raw: Finding): string {
     case 'gap':
       return `${f.source ?? '?'} is missing sequence ${f.from_sequence === f.to_sequence ? f.from_sequence : `${f.from_sequence}-${f.to_sequence}`}`;
     case 'late':
-      return `${what} arrived after its gap was reported`;
+      if (f.closes === 'chain_broken') return `${what} arrived after the chain of ${f.upstream_id ?? '?'} was reported broken, and closes it`;
+      return `${what} arrived after ${f.closes === 'gap' ? 'its gap' : 'it'} was reported`;
     case 'chain_broken':
       return `${what} was never followed by ${f.expected_type ?? '?'}`;
     case 'amount_mismatch':
