@@ -2,6 +2,7 @@
 import { dlqCommand } from './commands/dlq';
 import { publishCommand } from './commands/publish';
 import { replayCommand, USAGE as REPLAY_USAGE } from './commands/replay';
+import { ConfigError } from '../shared/errors';
 import { isUsageError, UsageError } from './usage';
 
 /** One entry per subcommand: its one-line summary and what runs it (returns the exit status). */
@@ -38,7 +39,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (isUsageError(err)) {
+    // A configuration an upstream refused (a Stripe key of the wrong mode): one line, as bad usage.
+    if (isUsageError(err) || err instanceof ConfigError) {
       process.stderr.write(`event-recovery: ${(err as Error).message}\n`);
       process.exitCode = 2;
       return;

@@ -16,5 +16,5 @@ export class TransientError extends Error {
 
 /** The environment does not configure a function correctly: fails the cold start, loudly. */
 export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
+  override readonly name: string = 'ConfigError';
 }

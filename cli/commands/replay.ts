@@ -12,7 +12,7 @@ import { DEFAULT_VOLUME_CONFIG, type VolumeConfig } from '../../shared/volume/de
 import { OUTPUT_FILES, runReplay } from '../replay/run';
 import { defaultWorkers } from '../replay/pool';
 import type { ReplaySummary } from '../replay/engine';
-import { UsageError } from '../usage';
+import { describeIoError, UsageError } from '../usage';
 
 export const USAGE = `Usage: event-recovery replay <events.ndjson | -> [options]
 
@@ -198,13 +198,6 @@ function loadRates(path: string): RatesFile {
   return parsed.data;
 }
 
-function describeIoError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EACCES') return 'permission denied';
-  if (code === 'EISDIR') return 'it is a directory';
-  return (err as Error).message;
-}
 
 function progressReporter(quiet: boolean) {
   const tty = process.stderr.isTTY === true;

@@ -11,7 +11,7 @@ export class BlockWriter {
     readonly path: string,
     private readonly blockChars = 1 << 20,
   ) {
-    this.fd = openSync(path, 'w');
+    this.fd = withPath(path, () => openSync(path, 'w'));
   }
 
   line(text: string): void {
@@ -23,7 +23,12 @@ export class BlockWriter {
 
   flush(): void {
     if (this.pendingLength === 0) return;
-    writeSync(this.fd, this.pending.join(''));
+    // A short write (a disk filling up, a file-size limit) is not an error by itself: write the
+    // rest, so the next write reports the fault instead of the file silently losing its tail.
+    const bytes = Buffer.from(this.pending.join(''));
+    withPath(this.path, () => {
+      for (let done = 0; done < bytes.length; ) done += writeSync(this.fd, bytes, done);
+    });
     this.pending = [];
     this.pendingLength = 0;
   }
@@ -31,5 +36,15 @@ export class BlockWriter {
   close(): void {
     this.flush();
     closeSync(this.fd);
+  }
+}
+
+/** Runs `io`; an error it throws names the file (a write by descriptor does not). */
+function withPath<T>(path: string, io: () => T): T {
+  try {
+    return io();
+  } catch (err) {
+    if (err instanceof Error && (err as NodeJS.ErrnoException).path === undefined) (err as NodeJS.ErrnoException).path = path;
+    throw err;
   }
 }

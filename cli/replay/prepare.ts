@@ -26,12 +26,21 @@ export type Prepared =
     };
 
 export function prepareLine(line: Line, ctx: ValidatorContext, digests: Uint32Array, index: number): Prepared {
+  if (line.invalid !== undefined) return { valid: false, number: line.number, finding: invalidFinding({}, line.invalid) };
   if (line.tooLong !== undefined) {
-    return { valid: false, number: line.number, finding: invalidFinding({}, `line is ${line.tooLong} bytes, over the 1 MiB limit`) };
+    return { valid: false, number: line.number, finding: invalidFinding({}, noted(`line is ${line.tooLong} bytes, over the 1 MiB limit`, line.note)) };
   }
   if (line.text.trim() === '') return { valid: false, number: line.number, finding: invalidFinding({}, 'blank line') };
   const decision = validate(line.text, ctx);
-  if (decision.kind === 'invalid') return { valid: false, number: line.number, finding: decision.finding };
+  if (decision.kind === 'invalid') {
+    const finding = line.note === undefined ? decision.finding : { ...decision.finding, reason: noted(decision.finding.reason ?? '', line.note) };
+    return { valid: false, number: line.number, finding };
+  }
   const mask = keyDigests(decision.event, decision.canonicalTime, digests, index * DIGEST_WORDS_PER_EVENT);
   return { valid: true, number: line.number, text: line.text, event: decision.event, timeMs: decision.timeMs, mask };
+}
+
+/** A reason with what the line splitter noticed about the line (bare carriage returns). */
+function noted(reason: string, note: string | undefined): string {
+  return note === undefined ? reason : `${reason} (${note})`;
 }

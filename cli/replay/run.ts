@@ -1,4 +1,4 @@
-import { createReadStream, mkdirSync, renameSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { createReadStream, renameSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,6 +10,8 @@ import { ReplayEngine, type ReplaySummary } from './engine';
 import { readLines } from './lines';
 import { preparedBatches } from './pool';
 import { BlockWriter } from './output';
+import { prepareOutDir } from './out-dir';
+import { describeIoError, isIoError, UsageError } from '../usage';
 import type { ReplayStage, StageOptions } from './stage';
 import { buildStages } from './stages';
 
@@ -42,7 +44,19 @@ export const OUTPUT_FILES = { findings: 'findings.ndjson', events: 'events.ndjso
 
 /** Runs the embedded pipeline over an NDJSON stream and writes the three output files. */
 export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> {
-  mkdirSync(options.outDir, { recursive: true });
+  prepareOutDir(options.outDir);
+  const temps = [join(options.outDir, `.${OUTPUT_FILES.events}.corrections.tmp`), `${join(options.outDir, OUTPUT_FILES.summary)}.tmp`];
+  try {
+    return await replayInto(options);
+  } catch (err) {
+    if (!isIoError(err)) throw err;
+    // A full disk, a quota, a folder made read-only meanwhile: one line, and no temp files left.
+    for (const t of temps) rmSync(t, { force: true });
+    throw new UsageError(`cannot write ${err.path ?? options.outDir}: ${describeIoError(err)}`);
+  }
+}
+
+async function replayInto(options: ReplayOptions): Promise<ReplaySummary> {
   const findings = new BlockWriter(join(options.outDir, OUTPUT_FILES.findings));
   const events = new BlockWriter(join(options.outDir, OUTPUT_FILES.events));
   const correctionsPath = join(options.outDir, `.${OUTPUT_FILES.events}.corrections.tmp`);

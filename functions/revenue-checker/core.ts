@@ -164,6 +164,15 @@ function paymentDetections(sale: SaleRecorded, amount: number, fact: PaymentFact
       if (p.status !== 'succeeded') {
         out.push({ kind: 'payment_mismatch', field: 'status', expected: 'succeeded', actual: p.status, reason: `Stripe reports PaymentIntent ${p.id} as ${p.status}` });
       }
+      if (p.status === 'succeeded' && p.amountReceived < p.amount) {
+        out.push({
+          kind: 'payment_mismatch',
+          field: 'amount_received',
+          expected: p.amount,
+          actual: p.amountReceived,
+          reason: `Stripe received ${p.amountReceived} of ${p.amount} ${p.currency} minor units for ${p.id} (a partial capture)`,
+        });
+      }
       if (p.amountRefunded > 0) {
         out.push({
           kind: 'payment_mismatch',

@@ -1,5 +1,6 @@
 import type { BusinessEvent } from '../../shared/events/envelope';
 import { validateJson, type EventIdentity, type ValidationError } from '../../shared/events/validate';
+import { decodeUtf8 } from '../../shared/events/utf8';
 import { invalidFinding, type Finding } from '../../shared/findings';
 
 export const NAME = 'validator';
@@ -27,11 +28,17 @@ export type ValidatorDecision =
  * Decides what one payload is. `payload` is the decoded message data, or `undefined` when the
  * transport could not decode it (not base64): that too is an invalid event, never a crash.
  */
-export function validate(payload: string | undefined, ctx: ValidatorContext): ValidatorDecision {
-  if (payload === undefined) {
-    const errors = [{ path: '', message: 'message data is not base64' }];
-    return { kind: 'invalid', errors, identity: {}, finding: invalidFinding({}, errors[0]!.message) };
+export function validate(input: Buffer | string | undefined, ctx: ValidatorContext): ValidatorDecision {
+  if (input === undefined) return undecodable('message data is not base64');
+  let payload: string;
+  if (typeof input === 'string') payload = input;
+  else {
+    const text = decodeUtf8(input);
+    if (!text.ok) return undecodable(`message data ${text.reason}`);
+    payload = text.text;
   }
+  // An attributes-only message: Pub/Sub allows one, the event contract does not.
+  if (payload.length === 0) return undecodable('message has no data (expected a CloudEvent in structured JSON mode)');
   const result = validateJson(payload, { now: ctx.now, maxFutureMs: ctx.config.maxFutureMs });
   if (result.ok) return { kind: 'valid', event: result.event, timeMs: result.timeMs, canonicalTime: result.canonicalTime };
   return {
@@ -42,3 +49,7 @@ export function validate(payload: string | undefined, ctx: ValidatorContext): Va
   };
 }
 
+
+function undecodable(message: string): ValidatorDecision {
+  return { kind: 'invalid', errors: [{ path: '', message }], identity: {}, finding: invalidFinding({}, message) };
+}

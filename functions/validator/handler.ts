@@ -23,8 +23,7 @@ export interface ValidatorDeps {
 export function validatorHandler(deps: ValidatorDeps) {
   return async (ce: CloudEvent<MessagePublishedData>): Promise<void> => {
     const message = decodePush(ce);
-    const payload = message.data?.toString('utf8');
-    const decision = validate(payload, { now: deps.clock.now(), config: deps.config });
+    const decision = validate(message.data, { now: deps.clock.now(), config: deps.config });
     if (decision.kind === 'valid') {
       await deps.publisher.publish(TOPICS.valid, {
         data: message.data!,
@@ -40,16 +39,16 @@ export function validatorHandler(deps: ValidatorDeps) {
         message_id: message.messageId,
         publish_time: message.publishTime,
         attributes: message.attributes,
-        data: message.rawData,
+        ...recordedData(message.rawData),
       },
     };
-    await Promise.all([
-      deps.publisher.publish(TOPICS.invalid, {
-        data: Buffer.from(JSON.stringify(record)),
-        attributes: { ...message.attributes, [INGEST_ID]: message.messageId, reason: 'invalid' },
-      }),
-      publishFinding(deps.publisher, decision.finding, derivedId('invalid', message.messageId)),
-    ]);
+    // In this order: a failed route publishes no finding, so its redelivery does not repeat one
+    // (and both carry ids derived from the message id, which a redelivery keeps).
+    await deps.publisher.publish(TOPICS.invalid, {
+      data: Buffer.from(JSON.stringify(record)),
+      attributes: { ...message.attributes, [INGEST_ID]: message.messageId, reason: 'invalid' },
+    });
+    await publishFinding(deps.publisher, decision.finding, derivedId('invalid', message.messageId));
     faultPoint('after-publish');
     deps.logger.log('NOTICE', 'invalid event routed to events-invalid', {
       message_id: message.messageId,
@@ -57,4 +56,16 @@ export function validatorHandler(deps: ValidatorDeps) {
       reason: decision.finding.reason,
     });
   };
+}
+
+/**
+ * Base64 of up to 7.5 MB of data fits a Pub/Sub message (10 MB) with the rest of the record; a
+ * larger payload (Pub/Sub carries 10 MB, 13.3 MB as base64) is kept in part, or its publish
+ * would fail on every redelivery until the message dead-letters.
+ */
+const MAX_RECORDED_BASE64 = 7.5 * 1024 * 1024;
+
+function recordedData(rawData: string): { data: string } | { data: string; data_bytes: number; data_truncated: true } {
+  if (rawData.length <= MAX_RECORDED_BASE64) return { data: rawData };
+  return { data: rawData.slice(0, MAX_RECORDED_BASE64), data_bytes: Buffer.byteLength(rawData, 'base64'), data_truncated: true };
 }

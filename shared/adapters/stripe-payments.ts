@@ -2,7 +2,7 @@ import type StripeSdk from 'stripe';
 import { z } from 'zod';
 import type { Clock, PaymentLookup, PaymentLookupResult } from '../ports';
 import type { RateLimiter } from './rate-limiter';
-import { parseRetryAfter, statusCode, UpstreamError } from './upstream-error';
+import { parseRetryAfter, statusCode, UpstreamConfigError, UpstreamError } from './upstream-error';
 
 export interface StripePaymentsOptions {
   readonly apiKey: string;
@@ -18,6 +18,7 @@ const PaymentIntentBody = z.looseObject({
   id: z.string(),
   status: z.string(),
   amount: z.int().nonnegative(),
+  amount_received: z.int().nonnegative(),
   currency: z.string().regex(/^[a-z]{3}$/),
   latest_charge: z.union([z.null(), z.string(), z.looseObject({ amount_refunded: z.int().nonnegative() })]).optional(),
 });
@@ -55,7 +56,7 @@ export class StripePayments implements PaymentLookup {
     try {
       body = await stripe.paymentIntents.retrieve(id, { expand: ['latest_charge'] });
     } catch (err) {
-      return this.failure(sdk, err);
+      return this.failure(sdk, err, id);
     }
     const parsed = PaymentIntentBody.safeParse(body);
     if (!parsed.success) {
@@ -71,19 +72,31 @@ export class StripePayments implements PaymentLookup {
         amount: pi.amount,
         currency: pi.currency.toUpperCase(),
         amountRefunded: charge !== null && typeof charge === 'object' ? charge.amount_refunded : 0,
+        amountReceived: pi.amount_received,
       },
     };
   }
 
-  private failure(sdk: Sdk, err: unknown): PaymentLookupResult {
+  private failure(sdk: Sdk, err: unknown, id: string): PaymentLookupResult {
     if (!(err instanceof sdk.errors.StripeError)) throw err;
     const status = err.statusCode;
     if (status === undefined) {
       // StripeConnectionError: a timeout, a refused or reset connection.
       throw new UpstreamError('stripe', err.message, 'STRIPE_UNREACHABLE', undefined, undefined, { cause: err });
     }
-    if (status === 404) return { kind: 'not_found', reason: `Stripe: ${err.message}` };
-    if (status === 429 || status === 409 || status >= 500 || status === 401 || status === 403 || err instanceof sdk.errors.StripeRateLimitError) {
+    if (status === 404) {
+      const mode = WRONG_MODE.exec(err.message);
+      if (mode) {
+        throw new UpstreamConfigError('stripe', `STRIPE_API_KEY is a ${mode[2]} mode key, but the PaymentIntent ${id} exists in ${mode[1]} mode: configure a ${mode[1]} mode key`, 'STRIPE_WRONG_MODE', status, { cause: err });
+      }
+      return { kind: 'not_found', reason: `Stripe: ${err.message}` };
+    }
+    // The header the SDK itself obeys (its _shouldRetry): Stripe knows better than the status.
+    const shouldRetry = header(err.headers, 'stripe-should-retry');
+    if (shouldRetry === 'false' && status !== 401 && status !== 403) {
+      return { kind: 'rejected', reason: `Stripe answered ${status} and says not to retry (Stripe-Should-Retry: false): ${err.message}` };
+    }
+    if (shouldRetry === 'true' || status === 429 || status === 409 || status >= 500 || status === 401 || status === 403 || err instanceof sdk.errors.StripeRateLimitError) {
       const retryAfterMs = parseRetryAfter(err.headers?.['retry-after'], this.options.clock.now());
       if (retryAfterMs !== undefined) this.options.limiter.pauseUntil(this.options.clock.now() + retryAfterMs);
       const code = err instanceof sdk.errors.StripeRateLimitError ? 'STRIPE_RATE_LIMITED' : statusCode('stripe', status);
@@ -91,6 +104,14 @@ export class StripePayments implements PaymentLookup {
     }
     return { kind: 'rejected', reason: `Stripe answered ${status}: ${err.message}` };
   }
+}
+
+/** Stripe's 404 for an object of the other mode: "…; a similar object exists in test mode, but a live mode key was used…". */
+const WRONG_MODE = /a similar object exists in (test|live) mode, but an? (live|test) mode key was used/;
+
+function header(headers: Record<string, unknown> | undefined, name: string): string | undefined {
+  const v = headers?.[name];
+  return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
 }
 
 /** `http://host:port` → the SDK's host, port and protocol settings (DESIGN §8). */

@@ -1,4 +1,4 @@
-import { TransientError } from '../errors';
+import { ConfigError, TransientError } from '../errors';
 
 export type Upstream = 'stripe' | 'twilio' | 'openexchangerates';
 
@@ -20,6 +20,25 @@ export class UpstreamError extends TransientError {
     options?: { cause?: unknown },
   ) {
     super(`${upstream}: ${message}`, code, {}, options);
+  }
+}
+
+/**
+ * The API says the function is configured wrong (e.g. a Stripe key of the other mode): nothing
+ * about any event can be decided until an operator fixes it. Not transient, so a replay stops at
+ * once with one line; a function still throws it (500, redelivered, dead-lettered with this
+ * reason) rather than record a wrong finding about every sale.
+ */
+export class UpstreamConfigError extends ConfigError {
+  override readonly name = 'UpstreamConfigError';
+  constructor(
+    readonly upstream: Upstream,
+    message: string,
+    readonly code: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`${upstream}: ${message}`, options);
   }
 }
 

@@ -1,4 +1,5 @@
 import type { BusinessEvent } from './envelope';
+import { decodeUtf8 } from './utf8';
 import { validateJson } from './validate';
 
 export type Decoded =
@@ -19,6 +20,8 @@ const DOWNSTREAM = { now: Number.POSITIVE_INFINITY, maxFutureMs: 0 } as const;
  */
 export function decodeEvent(data: Buffer | undefined): Decoded {
   if (!data) return { ok: false, reason: 'message data is not base64' };
-  const result = validateJson(data.toString('utf8'), DOWNSTREAM);
+  const text = decodeUtf8(data);
+  if (!text.ok) return { ok: false, reason: `message data ${text.reason}` };
+  const result = validateJson(text.text, DOWNSTREAM);
   return result.ok ? result : { ok: false, reason: result.reason };
 }

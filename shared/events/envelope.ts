@@ -21,11 +21,37 @@ export const EnvelopeFields = {
   // The grammar only: the calendar check (no 30 February) is in validateEvent, which parses the
   // instant anyway; parsing it here too would double the cost on replay's hot path.
   time: z.string().regex(RFC3339_PATTERN, { message: 'must be an RFC 3339 date-time with offset' }),
-  sequence: z.string().regex(/^\d+$/, { message: 'must be a string of decimal digits' }).optional(),
+  // Compared as integers and printed as JSON numbers in findings (DESIGN §4): exact only up to
+  // 2^53-1, far beyond any producer's counter, so a longer number is a bad event, not a crash.
+  sequence: z
+    .string()
+    .regex(/^\d+$/, { message: 'must be a string of decimal digits' })
+    .refine(isSafeSequence, { message: `must be at most ${Number.MAX_SAFE_INTEGER} (2^53-1)` })
+    .optional(),
   subject: z.string().optional(),
   correlationid: z.string().optional(),
   correctionof: z.string().min(1).optional(),
 };
+
+function isSafeSequence(digits: string): boolean {
+  return digits.length <= 16 || /^0+\d{1,16}$/.test(digits) ? Number(digits) <= Number.MAX_SAFE_INTEGER : false;
+}
+
+/**
+ * The CloudEvents JSON format (§3): an attribute whose value is `null` is absent. Returns the
+ * object without its null attributes (`data` is not an attribute: a null `data` stays and fails
+ * its schema), or the object itself when it has none, the common case, with no copy.
+ */
+export function withoutNullAttributes(raw: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const key in raw) {
+    if (raw[key] === null && key !== 'data') {
+      copy ??= { ...raw };
+      delete copy[key];
+    }
+  }
+  return copy ?? raw;
+}
 
 function variant<T extends EventType>(type: T) {
   return z.looseObject({ ...EnvelopeFields, type: z.literal(type), data: catalog[type] });

@@ -51,9 +51,17 @@ export function parseRfc3339(text: string): Instant | undefined {
   const ms = base + (digits.length === 0 ? 0 : Number(digits.slice(0, 3).padEnd(3, '0')));
   const fraction = digits.replace(/0+$/, '');
   // Fast path: a UTC 'Z' time with no leap second is already canonical but for its fraction.
-  const head =
-    offsetMinutes === 0 && second < 60 && text.charCodeAt(10) === 84 /* T */ ? text.slice(0, 19) : new Date(base).toISOString().slice(0, 19);
+  const head = offsetMinutes === 0 && second < 60 && text.charCodeAt(10) === 84 /* T */ ? text.slice(0, 19) : isoSeconds(base);
   return { ms, canonical: fraction ? `${head}.${fraction}Z` : `${head}Z` };
+}
+
+/**
+ * `toISOString` up to the seconds. Outside years 0000-9999 it spells the year with a sign and six
+ * digits (`-000001-12-31T23:00:00.000Z`), so the cut is made from the end, never at a fixed 19.
+ */
+function isoSeconds(ms: number): string {
+  const iso = new Date(ms).toISOString();
+  return iso.slice(0, iso.length - 5);
 }
 
 /** The UTC calendar date (YYYY-MM-DD) of an instant. */

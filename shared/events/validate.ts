@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { eventTypes, isEventType } from './catalog';
-import { BusinessEvent } from './envelope';
+import { BusinessEvent, withoutNullAttributes } from './envelope';
 import { parseRfc3339 } from './time';
 
 /** One problem with an event: where (a dotted path, empty for the whole event) and what. */
@@ -37,7 +37,9 @@ export function validateEvent(value: unknown, ctx: ValidationContext): Validatio
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return invalid([{ path: '', message: 'must be a JSON object (a CloudEvent in structured mode)' }], {});
   }
-  const raw = value as Record<string, unknown>;
+  const raw = withoutNullAttributes(value as Record<string, unknown>);
+  const deep = tooDeep(raw);
+  if (deep !== undefined) return invalid([{ path: deep, message: `nests deeper than ${MAX_DATA_DEPTH} levels of objects and arrays` }], identityOf(raw));
   if (!isEventType(raw.type)) {
     const errors = [{ path: 'type', message: `must be one of ${eventTypes.join(', ')}` }];
     // Report the envelope's own problems too, so one pass tells the producer everything.
@@ -71,7 +73,73 @@ export function validateJson(text: string, ctx: ValidationContext): Validation {
   } catch (err) {
     return invalid([{ path: '', message: `is not valid JSON (${(err as Error).message})` }], {});
   }
+  // A lone surrogate can only come from a `\uD8xx`-style escape (as bytes it is not UTF-8):
+  // look for one only when the text has such an escape.
+  if (text.indexOf('\\u') !== -1 && SURROGATE_ESCAPE.test(text)) {
+    const path = loneSurrogateAt(value, []);
+    if (path !== undefined) {
+      const identity = value !== null && typeof value === 'object' && !Array.isArray(value) ? identityOf(value as Record<string, unknown>) : {};
+      return invalid([{ path: path.join('.'), message: 'holds a lone UTF-16 surrogate (not Unicode text)' }], identity);
+    }
+  }
   return validateEvent(value, ctx);
+}
+
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Where a string (or a key) of `value` holds a lone surrogate. JSON.parse admits them; hashing
+ * encodes them as U+FFFD, so two ids differing only there would share a Firestore key.
+ * Depth is bounded by the caller's text (the depth rule runs after, on valid Unicode only).
+ */
+function loneSurrogateAt(value: unknown, path: string[]): string[] | undefined {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? path : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  if (path.length > MAX_DATA_DEPTH + 1) return undefined; // too deep: the depth rule reports it
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const at = loneSurrogateAt(value[i], [...path, String(i)]);
+      if (at) return at;
+    }
+    return undefined;
+  }
+  for (const key in value) {
+    if (LONE_SURROGATE.test(key)) return path;
+    const at = loneSurrogateAt((value as Record<string, unknown>)[key], [...path, key]);
+    if (at) return at;
+  }
+  return undefined;
+}
+
+/**
+ * How deep `data` (or an extension attribute) may nest objects and arrays, itself counting as 1.
+ * Business data nests 3 levels; later stages (canonical JSON, `JSON.stringify`) recurse, and a
+ * few thousand levels overflow their stack, so the validator never accepts what they cannot take.
+ */
+export const MAX_DATA_DEPTH = 64;
+
+/** The attribute whose value nests deeper than {@link MAX_DATA_DEPTH}, if any. */
+function tooDeep(raw: Record<string, unknown>): string | undefined {
+  for (const key in raw) {
+    const v = raw[key];
+    if (v !== null && typeof v === 'object' && depthOver(v, MAX_DATA_DEPTH)) return key;
+  }
+  return undefined;
+}
+
+/** True when `value` nests more than `left` levels; recursion bounded by `left`. */
+function depthOver(value: object, left: number): boolean {
+  if (left === 0) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (item !== null && typeof item === 'object' && depthOver(item, left - 1)) return true;
+    return false;
+  }
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item !== null && typeof item === 'object' && depthOver(item, left - 1)) return true;
+  }
+  return false;
 }
 
 const EnvelopeOnly = z.looseObject({
@@ -106,11 +174,20 @@ function toErrors(error: z.ZodError): ValidationError[] {
   }));
 }
 
+/** At most this many problems are kept per event (and 20 in its sentence): one bad event with 50,000 bad line items must not make a 10 MB finding. */
+const MAX_ERRORS = 100;
+const MAX_DESCRIBED = 20;
+
 function invalid(errors: ValidationError[], identity: EventIdentity): Validation {
-  return { ok: false, errors, reason: describe(errors), identity };
+  const kept = errors.length > MAX_ERRORS ? [...errors.slice(0, MAX_ERRORS), { path: '', message: `and ${errors.length - MAX_ERRORS} more problems` }] : errors;
+  return { ok: false, errors: kept, reason: describe(errors), identity };
 }
 
 /** One readable sentence: `data.amount: Invalid input: expected int; time: must be …`. */
 export function describe(errors: readonly ValidationError[]): string {
-  return errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ');
+  const text = errors
+    .slice(0, MAX_DESCRIBED)
+    .map((e) => (e.path ? `${e.path}: ${e.message}` : e.message))
+    .join('; ');
+  return errors.length > MAX_DESCRIBED ? `${text}; and ${errors.length - MAX_DESCRIBED} more problems` : text;
 }

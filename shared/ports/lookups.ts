@@ -22,6 +22,8 @@ export interface PaymentView {
   readonly currency: string;
   /** Refunded on the PaymentIntent's latest charge, in minor units (0 when none). */
   readonly amountRefunded: number;
+  /** Received (captured) on the PaymentIntent, in minor units: below `amount` after a partial capture. */
+  readonly amountReceived: number;
 }
 
 export type PaymentLookupResult =

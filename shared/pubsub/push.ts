@@ -1,4 +1,5 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
+import { derivedId } from '../ids';
 
 /**
  * The `data` of the CloudEvent the Functions Framework makes from a Pub/Sub push
@@ -29,21 +30,69 @@ export interface InboundMessage {
   readonly rawData: string;
 }
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/**
+ * What a push handler receives. The Functions Framework makes a `messagePublished` CloudEvent of
+ * a push only when `message.data` is truthy (`isRawPubSubRequestBody` in its pubsub_middleware);
+ * an attributes-only message (GCP leaves `data` out, the emulator sends `""`) is handed over as
+ * the raw push body itself.
+ */
+export type PushInput = CloudEvent<MessagePublishedData> | RawPushBody;
 
-/** Decodes a push CloudEvent; never throws on a bad payload (that is the validator's finding). */
-export function decodePush(ce: CloudEvent<MessagePublishedData>): InboundMessage {
-  const message = ce.data?.message ?? {};
+/** The body a push subscription POSTs (the wrapped format). */
+export interface RawPushBody {
+  message?: MessagePublishedData['message'];
+  subscription?: string;
+}
+
+/** Decodes a push; never throws on a bad payload (that is the validator's finding). */
+export function decodePush(input: PushInput): InboundMessage {
+  const ce = input as Partial<CloudEvent<MessagePublishedData>> & RawPushBody;
+  const wrapped = isObject(ce.data) && isObject(ce.data.message);
+  const message = (wrapped ? ce.data!.message : isObject(ce.message) ? ce.message : undefined) ?? {};
   const rawData = typeof message.data === 'string' ? message.data : '';
-  const data = BASE64.test(rawData) ? Buffer.from(rawData, 'base64') : undefined;
+  const data = isBase64(rawData) ? Buffer.from(rawData, 'base64') : undefined;
+  const attributes = isObject(message.attributes) ? message.attributes : {};
+  const subscription = wrapped ? ce.data!.subscription : ce.subscription;
   return {
-    messageId: message.messageId ?? message.message_id ?? ce.id,
-    topic: topicOf(ce.source),
-    publishTime: message.publishTime ?? ce.time,
-    attributes: message.attributes ?? {},
+    messageId:
+      nonEmpty(message.messageId) ??
+      nonEmpty(message.message_id) ??
+      (wrapped ? nonEmpty(ce.id) : undefined) ??
+      // Pub/Sub always sends one; a hand-made push without it still gets an id that a
+      // redelivery of the same message computes again, never one derived from `undefined`.
+      derivedId('push', String(subscription ?? ''), rawData, JSON.stringify(Object.entries(attributes).sort())),
+    topic: wrapped ? topicOf(ce.source) : undefined,
+    publishTime: nonEmpty(message.publishTime) ?? (wrapped ? ce.time : undefined),
+    attributes,
     data,
     rawData,
   };
+}
+
+function isObject(v: unknown): v is Record<string, never> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function nonEmpty(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/**
+ * Standard base64 with padding, as Pub/Sub sends it. A loop, not a regular expression: a
+ * repeated-group pattern overflows the regex stack on data over about 4 MB (Pub/Sub allows 10 MB).
+ */
+export function isBase64(s: string): boolean {
+  const n = s.length;
+  if (n % 4 !== 0) return false;
+  let end = n;
+  if (end > 0 && s.charCodeAt(end - 1) === 61 /* = */) end--;
+  if (end > 0 && end === n - 1 && s.charCodeAt(end - 1) === 61) end--;
+  for (let i = 0; i < end; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
+    if (!ok) return false;
+  }
+  return true;
 }
 
 /** `//pubsub.googleapis.com/projects/P/topics/T` → `T`. */

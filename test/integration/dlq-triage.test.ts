@@ -7,6 +7,7 @@ import type { Firestore } from '@google-cloud/firestore';
 import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
 import { FirestoreFailureStore } from '../../shared/adapters/firestore-failures';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
+import { PushGateway } from '../../tools/local/push-gateway';
 import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
 import { withBoundary } from '../../shared/boundary';
 import { DEAD_LETTER_ATTRIBUTES, TARGET_SUBSCRIPTION } from '../../shared/dead-letters';
@@ -105,11 +106,12 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     const calls = await fake('call-duration-checker');
     closers.push(validator.close, dedup.close, gap.close, calls.close);
     const urls: Record<string, string> = { 'dlq-triage': url, validator: validator.url, deduplicator: dedup.url, 'gap-detector': gap.url, 'call-duration-checker': calls.url };
-    await ensureTopology(pubsub, topology, {
+    const subscriptions = await ensureTopology(pubsub, topology, {
       prefix,
-      pushEndpoint: (fn) => urls[fn],
       only: (s) => ['dlq-triage-events-invalid', 'dlq-triage-dead-letters', 'dlq-triage-reviews', 'validator-events-raw', 'deduplicator-events-valid', 'gap-detector-chains', 'call-duration-checker-calls'].includes(s.name),
     });
+    const gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => urls[fn] });
+    closers.unshift(() => gateway.close());
 
     // revenue-checker-sales as pull with nack: the emulator's push redelivery under a retry policy
     // is not reliable (DESIGN §8), pull with nack is, and it sets deliveryAttempt. No retry policy:

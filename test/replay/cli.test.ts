@@ -46,7 +46,7 @@ describe('the event-recovery command', () => {
   });
 
   it.each([
-    ['a missing input file', ['replay', 'no-such-file.ndjson'], /^event-recovery: cannot read input no-such-file.ndjson: no such file\n$/],
+    ['a missing input file', ['replay', 'no-such-file.ndjson'], /^event-recovery: cannot read input no-such-file.ndjson: no such file or directory\n$/],
     ['no input', ['replay'], /^event-recovery: missing input/],
     ['an unknown option', ['replay', 'x', '--frobnicate'], /^event-recovery: Unknown option '--frobnicate'/],
     ['an unknown command', ['replya', 'x'], /^event-recovery: unknown command "replya"/],

@@ -40,4 +40,26 @@ describe('line splitting for replay', () => {
     expect(await collect(['0123456789\r\n'], 10)).toEqual([{ number: 1, text: '0123456789' }]);
     expect(await collect(bytewise('0123456789\r\n'), 10)).toEqual([{ number: 1, text: '0123456789' }]);
   });
+
+  it('reports a line that is not UTF-8 instead of rewriting its bytes to U+FFFD, in one chunk or many', async () => {
+    const bytes = Buffer.concat([Buffer.from('ok\n{"id":"a'), Buffer.from([0xc3, 0x28]), Buffer.from('"}\nafter\n')]);
+    const expected = [{ number: 1, text: 'ok' }, { number: 2, invalid: 'line is not valid UTF-8 (at byte 8)' }, { number: 3, text: 'after' }];
+    expect(await collect([bytes])).toEqual(expected);
+    expect(await collect([...bytes].map((b) => Buffer.from([b])))).toEqual(expected);
+  });
+
+  it('keeps valid UTF-8, U+FFFD itself included', async () => {
+    expect(await collect(['\uFFFD é 😀\n'])).toEqual([{ number: 1, text: '\uFFFD é 😀' }]);
+  });
+
+  it('notes carriage returns without line feeds (a CR-only file is one line)', async () => {
+    const note = 'the line holds 2 carriage returns not followed by a line feed: lines must end with LF or CRLF';
+    expect(await collect(['a\rb\rc\n'])).toEqual([{ number: 1, text: 'a\rb\rc', note }]);
+    expect(await collect(bytewise('a\rb\rc'))).toEqual([{ number: 1, text: 'a\rb\rc', note }]);
+    const one = note.replace('2 carriage returns', '1 carriage return');
+    expect(await collect([`${'x'.repeat(20)}\r${'y'.repeat(20)}\r`], 10)).toEqual([{ number: 1, tooLong: 42, note: one }]);
+    expect(await collect(bytewise(`${'x'.repeat(20)}\r${'y'.repeat(20)}\r`), 10)).toEqual([{ number: 1, tooLong: 42, note: one }]);
+    expect(await collect([`${'x'.repeat(20)}\r${'y'.repeat(20)}\r\r\n`], 10)).toEqual([{ number: 1, tooLong: 42, note }]);
+    expect(await collect(['a\r\nb\r\n'])).toEqual([{ number: 1, text: 'a' }, { number: 2, text: 'b' }]);
+  });
 });

@@ -2,7 +2,7 @@ import { buildDemo, type InjectedFault } from '../../tools/local/demo';
 import { compareWithFaults } from '../../tools/local/expected';
 import { isErrorLine } from '../../tools/local/functions';
 import { passesFilter } from '../../tools/local/progress';
-import { backoffMs, localBackoff, pushIdentity } from '../../tools/local/push-gateway';
+import { backoffMs, localBackoff } from '../../tools/local/push-gateway';
 import { describeFinding, devInstructions, renderReport, triageSection, type StackRun } from '../../tools/local/report';
 import type { Finding } from '../../shared/findings';
 import { maskText } from '../../shared/mask';

@@ -242,9 +242,9 @@ describe('zero amounts', () => {
 
 describe('the payment, as Stripe reports it', () => {
   const pi = 'pi_123';
-  const found = (over: Partial<{ status: string; amount: number; currency: string; amountRefunded: number }> = {}): PaymentFact => ({
+  const found = (over: Partial<{ status: string; amount: number; currency: string; amountRefunded: number; amountReceived: number }> = {}): PaymentFact => ({
     kind: 'found',
-    payment: { id: pi, status: 'succeeded', amount: 10000, currency: 'EUR', amountRefunded: 0, ...over },
+    payment: { id: pi, status: 'succeeded', amount: 10000, currency: 'EUR', amountRefunded: 0, amountReceived: over.amount ?? 10000, ...over },
   });
   const paid = (unit = 10000, amount = 10000, usd = 10870) => sale('EUR', unit, amount, usd, { payment_intent_id: pi });
 
@@ -255,6 +255,7 @@ describe('the payment, as Stripe reports it', () => {
   it.each<[string, PaymentFact, Record<string, unknown>]>([
     ['failed', found({ status: 'requires_payment_method' }), { field: 'status', expected: 'succeeded', actual: 'requires_payment_method', reason: 'Stripe reports PaymentIntent pi_123 as requires_payment_method' }],
     ['refunded', found({ amountRefunded: 2500 }), { field: 'amount_refunded', expected: 0, actual: 2500, reason: 'Stripe reports 2500 of 10000 EUR minor units of pi_123 refunded' }],
+    ['captured in part (amount_received below amount)', found({ amountReceived: 7500 }), { field: 'amount_received', expected: 10000, actual: 7500, reason: 'Stripe received 7500 of 10000 EUR minor units for pi_123 (a partial capture)' }],
     ['of another amount', found({ amount: 9000 }), { field: 'amount', expected: 9000, actual: 10000, reason: 'Stripe charged 9000 EUR minor units for pi_123; the line items total 10000' }],
     ['in another currency', found({ currency: 'USD' }), { field: 'currency', expected: 'USD', actual: 'EUR', reason: 'Stripe charged pi_123 in USD; the sale is recorded in EUR' }],
     ['unknown to Stripe', { kind: 'not_found', reason: "Stripe: No such payment_intent: 'pi_123'" }, { field: 'payment_intent_id', actual: pi, reason: "Stripe: No such payment_intent: 'pi_123'" }],

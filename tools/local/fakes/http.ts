@@ -6,7 +6,8 @@ export type Reply = { readonly status: number; readonly body: unknown; readonly 
 
 /** A fault a stand-in answers with instead of the resource (each API words its error body its own way). */
 export type Fault =
-  | { readonly fault: 'rate_limit'; readonly retryAfterSeconds?: number }
+  /** `shouldRetry`: Stripe's `Stripe-Should-Retry` header, where the API sends one. */
+  | { readonly fault: 'rate_limit'; readonly retryAfterSeconds?: number; readonly shouldRetry?: boolean }
   | { readonly fault: 'server_error'; readonly status?: number }
   | { readonly fault: 'not_found' }
   /** Never answers: the client's timeout has to end the request. */

@@ -16,6 +16,12 @@ export interface FakePaymentIntent {
   readonly status: string;
   /** Refunded on the latest charge, in minor units. */
   readonly amount_refunded?: number;
+  /** `automatic` (the fixture's), `automatic_async` or `manual`. */
+  readonly capture_method?: string;
+  /** What was captured: the whole amount once succeeded unless given (a partial manual capture is less). */
+  readonly amount_received?: number;
+  /** Which mode the object lives in (the fixtures: test). A key of the other mode gets Stripe's 404. */
+  readonly livemode?: boolean;
 }
 
 export interface StripeFixtures {
@@ -43,6 +49,18 @@ export function startStripeFake(fixtures: StripeFixtures, options: { port?: numb
     }
     const id = decodeURIComponent(m[1]!);
     const found = scripts.next(id, Object.hasOwn(fixtures.paymentIntents, id) ? fixtures.paymentIntents[id] : undefined);
+    const keyLive = key.startsWith('sk_live_') || key.startsWith('rk_live_');
+    if (found !== undefined && !('fault' in found) && (found.livemode ?? false) !== keyLive) {
+      // Stripe's answer when the object exists in the other mode.
+      const [objectMode, keyMode] = keyLive ? ['test', 'live'] : ['live', 'test'];
+      return stripeError(404, {
+        code: 'resource_missing',
+        doc_url: 'https://stripe.com/docs/error-codes/resource-missing',
+        message: `No such payment_intent: '${id}'; a similar object exists in ${objectMode} mode, but a ${keyMode} mode key was used to make this request.`,
+        param: 'intent',
+        type: 'invalid_request_error',
+      });
+    }
     if (found === undefined || ('fault' in found && found.fault === 'not_found')) {
       return stripeError(404, {
         code: 'resource_missing',
@@ -58,7 +76,10 @@ export function startStripeFake(fixtures: StripeFixtures, options: { port?: numb
           return stripeError(
             429,
             { code: 'rate_limit', message: 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.', type: 'invalid_request_error' },
-            found.retryAfterSeconds === undefined ? {} : { 'retry-after': String(found.retryAfterSeconds) },
+            {
+              ...(found.retryAfterSeconds === undefined ? {} : { 'retry-after': String(found.retryAfterSeconds) }),
+              ...(found.shouldRetry === undefined ? {} : { 'stripe-should-retry': String(found.shouldRetry) }),
+            },
           );
         case 'server_error':
           return stripeError(found.status ?? 500, { message: 'An unknown error occurred', type: 'api_error' });
@@ -75,44 +96,77 @@ export function startStripeFake(fixtures: StripeFixtures, options: { port?: numb
   }, options);
 }
 
-/** The PaymentIntent object as the Stripe API returns it. */
+/**
+ * The PaymentIntent object as the Stripe API returns it: the fields of the `payment_intent`
+ * resource of Stripe's published fixtures (stripe/openapi, fixtures3.json), with values that
+ * follow from the scripted state; `latest_charge` expanded to a `charge` resource on request.
+ */
 function paymentIntent(id: string, pi: FakePaymentIntent, expandCharge: boolean) {
   const currency = pi.currency.toLowerCase();
   const chargeId = `ch_${id.slice(3)}`;
   const succeeded = pi.status === 'succeeded';
+  const received = succeeded ? (pi.amount_received ?? pi.amount) : 0;
   const refunded = pi.amount_refunded ?? 0;
+  const livemode = pi.livemode ?? false;
   const charge = {
     id: chargeId,
     object: 'charge',
     amount: pi.amount,
-    amount_captured: succeeded ? pi.amount : 0,
+    amount_captured: received,
     amount_refunded: refunded,
+    balance_transaction: succeeded ? `txn_${id.slice(3)}` : null,
     captured: succeeded,
+    created: CREATED,
     currency,
+    customer: null,
+    description: null,
+    disputed: false,
+    failure_code: succeeded ? null : 'card_declined',
+    failure_message: succeeded ? null : 'Your card was declined.',
+    livemode,
+    metadata: {},
     paid: succeeded,
     payment_intent: id,
-    refunded: refunded > 0 && refunded >= pi.amount,
+    refunded: refunded > 0 && refunded >= received,
     status: succeeded ? 'succeeded' : 'failed',
-    created: CREATED,
-    livemode: false,
-    metadata: {},
   };
   return {
     id,
     object: 'payment_intent',
     amount: pi.amount,
     amount_capturable: pi.status === 'requires_capture' ? pi.amount : 0,
-    amount_received: succeeded ? pi.amount : 0,
-    capture_method: 'automatic_async',
+    amount_details: { tip: {} },
+    amount_received: received,
+    application: null,
+    application_fee_amount: null,
+    automatic_payment_methods: { enabled: true },
+    canceled_at: pi.status === 'canceled' ? CREATED : null,
+    cancellation_reason: null,
+    capture_method: pi.capture_method ?? 'automatic',
     client_secret: `${id}_secret_${'x'.repeat(24)}`,
     confirmation_method: 'automatic',
     created: CREATED,
     currency,
+    customer: null,
+    description: null,
+    last_payment_error: null,
     latest_charge: pi.status === 'requires_payment_method' ? null : expandCharge ? charge : chargeId,
-    livemode: false,
+    livemode,
     metadata: {},
+    next_action: null,
+    on_behalf_of: null,
+    payment_method: pi.status === 'requires_payment_method' ? null : `pm_${id.slice(3)}`,
     payment_method_types: ['card'],
+    processing: null,
+    receipt_email: null,
+    review: null,
+    setup_future_usage: null,
+    shipping: null,
+    statement_descriptor: null,
+    statement_descriptor_suffix: null,
     status: pi.status,
+    transfer_data: null,
+    transfer_group: null,
   };
 }
 
