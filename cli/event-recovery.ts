@@ -1,10 +1,16 @@
 #!/usr/bin/env node
+import { exampleCommand } from './commands/example';
+import { generateCommand } from './commands/generate';
 import { replayCommand, USAGE as REPLAY_USAGE } from './commands/replay';
+import { schemaCommand } from './commands/schema';
 import { isUsageError, UsageError } from './usage';
 
 /** One entry per subcommand: its one-line summary and what runs it (returns the exit status). */
 const COMMANDS: Record<string, { readonly summary: string; readonly run: (args: string[]) => Promise<number> }> = {
   replay: { summary: 'replay an NDJSON event log through the rules in one process', run: replayCommand },
+  schema: { summary: 'print the JSON Schema of an event type (or of every event)', run: schemaCommand },
+  example: { summary: 'print a valid example event of a type', run: exampleCommand },
+  generate: { summary: 'write a sample event log: the demo stream, or a larger one', run: generateCommand },
 };
 
 const USAGE = `Usage: event-recovery <command> [options]
