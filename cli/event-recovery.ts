@@ -4,6 +4,7 @@ import { generateCommand } from './commands/generate';
 import { replayCommand, USAGE as REPLAY_USAGE } from './commands/replay';
 import { schemaCommand } from './commands/schema';
 import { isUsageError, UsageError } from './usage';
+import { packageVersion } from './version';
 
 /** One entry per subcommand: its one-line summary and what runs it (returns the exit status). */
 const COMMANDS: Record<string, { readonly summary: string; readonly run: (args: string[]) => Promise<number> }> = {
@@ -20,12 +21,16 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`)
   .join('\n')}
 
-Run "event-recovery <command> --help" for a command's options.
+Run "event-recovery <command> --help" for a command's options; "event-recovery --version" for the version.
 
 ${REPLAY_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === '--version') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
