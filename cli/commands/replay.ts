@@ -12,7 +12,9 @@ import { parseRfc3339 } from '../../shared/events/time';
 import { RatesFile } from '../../shared/rates/file';
 import { FINDING_KINDS, type FindingKind } from '../../shared/findings';
 import { OUTPUT_FILES, ReplayStopped, runReplay, type ReplayInput, type RunSummary } from '../replay/run';
-import { checkOutFile, ioMessage, OutputPathError } from '../replay/output';
+import { AtomicFile, checkOutFile, ioMessage, OutputPathError } from '../replay/output';
+import { renderReportPage } from '../replay/html';
+import { PageCollector } from '../replay/page-data';
 import { progressReporter } from '../replay/progress';
 import { UsageError } from '../usage';
 import { packageVersion } from '../version';
@@ -126,9 +128,11 @@ export async function replayCommand(args: string[]): Promise<number> {
   let interruptedBy: NodeJS.Signals | undefined;
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const page = values.html === undefined ? undefined : new PageCollector();
   let summary: RunSummary;
   try {
     summary = await runReplay({
+    ...(page ? { observers: [page], tap: page } : {}),
     input: opened.map(({ name, stream }) => ({ name, stream })),
     outDir,
     now,
@@ -163,7 +167,13 @@ export async function replayCommand(args: string[]): Promise<number> {
     process.removeListener('SIGTERM', onSignal);
   }
   progress.done();
-  say(report(summary, outDir));
+  if (page && values.html !== undefined) {
+    const html = new AtomicFile(values.html);
+    const names = positionals.map((p) => (p === '-' ? 'standard input' : p)).join(', ');
+    html.write(renderReportPage({ title: 'event-recovery replay', subtitle: `${names}, replayed ${new Date(now).toISOString()}`, summary, data: page.data() }));
+    html.finish();
+  }
+  say(report(summary, outDir, values.html));
   if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   const matched = failOn ? failedKinds(summary, failOn) : [];
   if (matched.length > 0) {
@@ -291,7 +301,7 @@ function describeIoError(err: unknown): string {
   return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : ioMessage(err);
 }
 
-function report(s: RunSummary, outDir: string): string {
+function report(s: RunSummary, outDir: string, html?: string): string {
   const n = (x: number) => x.toLocaleString('en-US');
   const kinds = Object.entries(s.findings_by_kind)
     .sort((a, b) => b[1] - a[1])
@@ -303,7 +313,7 @@ function report(s: RunSummary, outDir: string): string {
     `gaps: ${n(s.gaps)} (${n(s.missing_events)} missing events), chains broken: ${n(s.chains_broken)}, pending: ${n(s.pending)}`,
     `corrections: ${n(s.corrections)}, held for review: ${n(s.review)}, revenue (USD cents): recorded ${n(s.revenue_usd_cents.recorded)}, corrected ${n(s.revenue_usd_cents.corrected)}`,
     ...Object.entries(s.checks).map(([k, v]) => `${k} checks: ${v}`),
-    `wrote ${join(outDir, OUTPUT_FILES.findings)}, ${join(outDir, OUTPUT_FILES.events)}, ${join(outDir, OUTPUT_FILES.summary)}`,
+    `wrote ${join(outDir, OUTPUT_FILES.findings)}, ${join(outDir, OUTPUT_FILES.events)}, ${join(outDir, OUTPUT_FILES.summary)}${html ? `, ${html}` : ''}`,
   ];
   return `${lines.join('\n')}\n`;
 }

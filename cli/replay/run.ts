@@ -5,6 +5,8 @@ import type { Readable } from 'node:stream';
 import { DEFAULT_DEDUP_CONFIG, type DeduplicatorConfig } from '../../functions/deduplicator/core';
 import { DEFAULT_GAP_RULES, type GapRules } from '../../functions/gap-detector/core';
 import { DEFAULT_MAX_FUTURE_MS } from '../../shared/events/validate';
+import type { BusinessEvent } from '../../shared/events/envelope';
+import type { Finding } from '../../shared/findings';
 import type { RatesFile } from '../../shared/rates/file';
 import { ReplayEngine, type ReplaySummary } from './engine';
 import { readLines } from './lines';
@@ -36,6 +38,8 @@ export interface ReplayOptions {
   readonly stages?: readonly ReplayStage[];
   /** Stages that only watch (e.g. what the report page draws); they run first and emit nothing. */
   readonly observers?: readonly ReplayStage[];
+  /** Sees every finding and correction as it is written (e.g. what the report page draws). */
+  readonly tap?: { finding?(finding: Finding): void; correction?(correction: BusinessEvent): void };
   /** Called now and then with the number of lines read so far. */
   readonly progress?: (lines: number) => void;
   /** Called with each warning about the input as soon as it is known (also kept in the summary). */
@@ -92,6 +96,7 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
     ...(options.reviewFactor !== undefined ? { reviewFactor: options.reviewFactor } : {}),
   };
   const order = new OrderMonitor(gapRules.graceMs);
+  const tapFinding = options.tap?.finding?.bind(options.tap);
   const foreign = options.rates ? undefined : new ForeignSales();
   const engine = new ReplayEngine(
     {
@@ -101,9 +106,17 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
       stages: [order, ...(foreign ? [foreign] : []), ...(options.observers ?? []), ...(options.stages ?? buildStages(stageOptions))],
     },
     {
-      finding: (f) => findings.line(JSON.stringify(f)),
+      finding: tapFinding
+        ? (f) => {
+            tapFinding(f);
+            findings.line(JSON.stringify(f));
+          }
+        : (f) => findings.line(JSON.stringify(f)),
       accepted: (text) => events.line(text),
-      correction: (c) => corrections.line(JSON.stringify(c)),
+      correction: (c) => {
+        options.tap?.correction?.call(options.tap, c);
+        corrections.line(JSON.stringify(c));
+      },
     },
   );
   const warnings: string[] = [];
