@@ -66,10 +66,7 @@ export async function serveFunction(name: string, options: ServeOptions): Promis
     name,
     process.execPath,
     [bin, `--target=${name}`, '--signature-type=cloudevent', `--port=${port}`, `--source=${resolve(options.source)}`],
-    // As in GCP: production mode (no plain-text banner), and the framework's own output (a crash
-    // stack, a stray console line) wrapped as one JSON entry with the execution id, so that the
-    // log holds one JSON entry a line and nothing else.
-    { env: { ...options.env, FUNCTION_TARGET: name, NODE_ENV: 'production', LOG_EXECUTION_ID: 'true' } },
+    { env: { ...options.env, FUNCTION_TARGET: name } },
   );
   const activity: FunctionActivity = { lines: 0, errors: 0, tail: [] };
   const drained = capture(proc, log, activity);
