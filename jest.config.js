@@ -7,12 +7,13 @@ const base = {
   testEnvironment: 'node',
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },
-  testTimeout: 60_000,
 };
 
 /** @type {import('jest').Config} */
 module.exports = {
   maxWorkers: 2,
+  // A global option: jest ignores it inside a project.
+  testTimeout: 60_000,
   projects: [
     {
       ...base,

@@ -4,23 +4,11 @@
  * function's composition root runs, so one function's configuration never fails another's
  * cold start. Without FUNCTION_TARGET (a local multi-function process) all register.
  */
-import { topology, type FunctionName } from '../shared/topology';
-import { register as deduplicator } from './deduplicator';
-import { register as validator } from './validator';
-import { register as gapDetector } from './gap-detector';
-import { register as revenueChecker } from './revenue-checker';
-import { register as callDurationChecker } from './call-duration-checker';
-
-const registry: Partial<Record<FunctionName, (env: NodeJS.ProcessEnv) => void>> = {
-  validator,
-  deduplicator,
-  'gap-detector': gapDetector,
-  'revenue-checker': revenueChecker,
-  'call-duration-checker': callDurationChecker,
-};
+import { topology } from '../shared/topology';
+import { REGISTRY } from './registry';
 
 const target = process.env.FUNCTION_TARGET;
 for (const { name } of topology.functions) {
-  const register = registry[name as FunctionName];
+  const register = Object.hasOwn(REGISTRY, name) ? REGISTRY[name] : undefined;
   if (register && (!target || target === name)) register(process.env);
 }

@@ -1,16 +1,10 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { Firestore } from '@google-cloud/firestore';
-import { PubSub } from '@google-cloud/pubsub';
-import { z } from 'zod';
-import { FirestoreOutcomeLedger } from './adapters/firestore-ledger';
-import { PubSubPublisher } from './adapters/pubsub-publisher';
-import { envNumber, ResourceEnv } from './config';
 import { decodeEvent } from './events/decode';
 import type { EventType } from './events/catalog';
 import type { BusinessEvent } from './events/envelope';
-import { jsonLogger, type Logger } from './log';
+import type { Logger } from './log';
 import { hasEffects, parseOutcome, type Outcome } from './outcome';
-import { systemClock, type Clock, type OutcomeLedger, type Publisher } from './ports';
+import type { Clock, OutcomeLedger, Publisher } from './ports';
 import { decodePush, type MessagePublishedData } from './pubsub/push';
 import { derivedId } from './ids';
 import { publishFinding, publishOutcome } from './publish';
@@ -23,25 +17,6 @@ export interface CheckerShellDeps {
   readonly logger: Logger;
   /** How long a decision is kept (the ledger's TTL): longer than any redelivery or triage replay. */
   readonly retentionMs: number;
-}
-
-/** The environment of the shell in GCP: where decisions are kept, and for how long. */
-export const LedgerEnv = z.object({
-  LEDGER_COLLECTION: z.string().min(1).default('checker-outcomes'),
-  LEDGER_RETENTION_DAYS: envNumber(30),
-  ...ResourceEnv,
-});
-export type LedgerEnv = z.infer<typeof LedgerEnv>;
-
-/** The shell of a checker deployed as a Cloud Function: Pub/Sub, the Firestore ledger, the system clock. */
-export function cloudShell(name: string, env: LedgerEnv): CheckerShellDeps {
-  return {
-    publisher: new PubSubPublisher(new PubSub(), env.RESOURCE_PREFIX),
-    ledger: new FirestoreOutcomeLedger(new Firestore(), env.LEDGER_COLLECTION),
-    clock: systemClock,
-    logger: jsonLogger(undefined, { function: name }),
-    retentionMs: env.LEDGER_RETENTION_DAYS * 86_400_000,
-  };
 }
 
 export type EventOf<T extends EventType> = Extract<BusinessEvent, { type: T }>;

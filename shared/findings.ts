@@ -29,13 +29,16 @@ const base = {
   source: z.string().optional(),
   /** In replay: the 1-based input line the finding is about. */
   line: z.int().positive().optional(),
-  /** A sentence for a person: why it is invalid, why it is held for review. */
-  reason: z.string().optional(),
 };
+/**
+ * A sentence for a person: why it is invalid, why it is held for review. Last in every shape, as
+ * the cores write it, so a finding read back from the ledger keeps its bytes.
+ */
+const why = { reason: z.string().optional() };
 
-export const InvalidFinding = z.object({ kind: z.literal('invalid'), ...base });
-export const DuplicateFinding = z.object({ kind: z.literal('duplicate'), ...base, duplicate_of: z.string(), basis: DuplicateBasis });
-export const GapFinding = z.object({ kind: z.literal('gap'), ...base, from_sequence: SequenceNumber, to_sequence: SequenceNumber });
+export const InvalidFinding = z.object({ kind: z.literal('invalid'), ...base, ...why });
+export const DuplicateFinding = z.object({ kind: z.literal('duplicate'), ...base, duplicate_of: z.string(), basis: DuplicateBasis, ...why });
+export const GapFinding = z.object({ kind: z.literal('gap'), ...base, from_sequence: SequenceNumber, to_sequence: SequenceNumber, ...why });
 export const LateFinding = z.object({
   kind: z.literal('late'),
   ...base,
@@ -43,11 +46,12 @@ export const LateFinding = z.object({
   closes: z.enum(['gap', 'chain_broken']).optional(),
   /** For a chain: the `id` of the upstream event that was reported broken. */
   upstream_id: z.string().optional(),
+  ...why,
 });
-export const ChainBrokenFinding = z.object({ kind: z.literal('chain_broken'), ...base, expected_type: z.string() });
+export const ChainBrokenFinding = z.object({ kind: z.literal('chain_broken'), ...base, expected_type: z.string(), ...why });
 
 /** What a checker compared: `field` (`amount`, `amount_usd`, `duration_seconds`, …), and the two values. */
-const mismatch = { ...base, field: z.string(), expected: z.unknown().optional(), actual: z.unknown().optional() };
+const mismatch = { ...base, field: z.string(), expected: z.unknown().optional(), actual: z.unknown().optional(), ...why };
 export const MismatchKind = z.enum(['amount_mismatch', 'fx_mismatch', 'payment_mismatch', 'call_duration_mismatch']);
 export type MismatchKind = z.infer<typeof MismatchKind>;
 export const AmountMismatchFinding = z.object({ kind: z.literal('amount_mismatch'), ...mismatch });
@@ -70,6 +74,7 @@ export const VolumeAnomalyFinding = z.object({
   lower_bound: z.number(),
   upper_bound: z.number(),
   probability: z.number().optional(),
+  ...why,
 });
 
 export const Finding = z.discriminatedUnion('kind', [

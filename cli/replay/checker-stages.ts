@@ -18,8 +18,7 @@ import type { BusinessEvent, CallCompleted, SaleRecorded } from '../../shared/ev
 import { utcDate } from '../../shared/events/time';
 import type { Outcome } from '../../shared/outcome';
 import { systemClock, type CallLookup, type Clock, type PaymentLookup } from '../../shared/ports';
-import type { ReplayStage, StageOutput } from './stage';
-import type { StageOptions } from './stages';
+import type { ReplayStage, StageOptions, StageOutput } from './stage';
 
 /** How replay retries a transient API fault: nobody redelivers here. */
 export interface RetryPolicy {

@@ -1,5 +1,7 @@
 import type { BusinessEvent } from '../../shared/events/envelope';
+import type { GapRules } from '../../functions/gap-detector/core';
 import type { Finding } from '../../shared/findings';
+import type { RatesFile } from '../../shared/rates/file';
 
 /** A valid event inside a replay, with the input line it came from. */
 export interface ReplayEvent {
@@ -34,4 +36,18 @@ export interface ReplayStage {
   end?(watermarkMs: number, out: StageOutput): number | Promise<number>;
   /** Lines for the summary's `checks` block, e.g. `{ fx: 'skipped: no --rates' }`. */
   checks?(): Record<string, string>;
+}
+
+/** What the command line hands to the stages. */
+export interface StageOptions {
+  /** The checking clock, epoch ms. */
+  readonly now: number;
+  /** The `--rates` table; without it FX checks are skipped. */
+  readonly rates?: RatesFile;
+  /** The environment, for Stripe and Twilio credentials: their checks run only when configured. */
+  readonly env: NodeJS.ProcessEnv;
+  /** Grace period and chain deadlines of the missing-event rules (default: DESIGN §3). */
+  readonly gapRules?: GapRules;
+  /** A correction moving amount_usd by more than this factor is held for review (default 3). */
+  readonly reviewFactor?: number;
 }

@@ -1,7 +1,7 @@
 import * as ff from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import { LIMITER_MAX_WAIT_MS, TwilioEnv, twilioFromEnv } from '../../shared/adapters/external';
-import { cloudShell, LedgerEnv } from '../../shared/checker';
+import { cloudShell, LedgerEnv } from '../../shared/adapters/checker-shell';
 import { readConfig } from '../../shared/config';
 import { systemClock } from '../../shared/ports';
 import { NAME } from './core';

@@ -1,3 +1,4 @@
+import { status } from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
 import { FieldValue, Timestamp, type CollectionReference, type DocumentData, type DocumentReference, type DocumentSnapshot, type Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
@@ -109,7 +110,7 @@ export class FirestoreGapStore implements GapStore {
         expireAt: Timestamp.fromMillis(retentionExpiry(ctx)),
       });
     } catch (err) {
-      if ((err as { code?: number }).code === 6) return 'repeat'; // ALREADY_EXISTS
+      if ((err as { code?: number }).code === status.ALREADY_EXISTS) return 'repeat';
       throw err;
     }
     this.counts.writes++;
@@ -175,7 +176,7 @@ export class FirestoreGapStore implements GapStore {
       return await write();
     } catch (err) {
       const code = (err as { code?: number }).code;
-      if (code === 9 || code === 6) return undefined; // FAILED_PRECONDITION, ALREADY_EXISTS
+      if (code === status.FAILED_PRECONDITION || code === status.ALREADY_EXISTS) return undefined;
       throw err;
     }
   }

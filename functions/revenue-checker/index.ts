@@ -1,7 +1,7 @@
 import * as ff from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import { LIMITER_MAX_WAIT_MS, RatesEnv, ratesFromEnv, StripeEnv, stripeFromEnv } from '../../shared/adapters/external';
-import { cloudShell, LedgerEnv } from '../../shared/checker';
+import { cloudShell, LedgerEnv } from '../../shared/adapters/checker-shell';
 import { readConfig } from '../../shared/config';
 import { ConfigError } from '../../shared/errors';
 import { systemClock } from '../../shared/ports';

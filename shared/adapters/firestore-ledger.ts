@@ -1,9 +1,9 @@
+import { status } from '@grpc/grpc-js';
 import { Timestamp, type CollectionReference, type Firestore } from '@google-cloud/firestore';
 import { parseOutcome } from '../outcome';
 import type { LedgerEntry, OutcomeLedger } from '../ports';
 import { derivedId } from '../ids';
 
-const ALREADY_EXISTS = 6;
 
 /**
  * The outcome ledger in Firestore: one document per (rule, event id), written with `create()`,
@@ -43,7 +43,7 @@ export class FirestoreOutcomeLedger implements OutcomeLedger {
       });
       return entry;
     } catch (err) {
-      if ((err as { code?: unknown }).code !== ALREADY_EXISTS) throw err;
+      if ((err as { code?: unknown }).code !== status.ALREADY_EXISTS) throw err;
       const standing = await this.get(rule, eventId);
       if (!standing) throw new Error(`ledger entry for ${rule}/${eventId} exists and vanished`, { cause: err });
       return standing;

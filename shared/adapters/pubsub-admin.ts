@@ -1,3 +1,4 @@
+import { status } from '@grpc/grpc-js';
 import type { PubSub } from '@google-cloud/pubsub';
 import { resolveSubscriptions, type ResolvedSubscription, type Topology } from '../topology';
 
@@ -55,6 +56,6 @@ async function ignoreExists(p: Promise<unknown>): Promise<void> {
   try {
     await p;
   } catch (err) {
-    if ((err as { code?: number }).code !== 6) throw err; // 6 = ALREADY_EXISTS
+    if ((err as { code?: number }).code !== status.ALREADY_EXISTS) throw err;
   }
 }

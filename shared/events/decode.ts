@@ -1,29 +1,24 @@
-import { BusinessEvent } from './envelope';
-import { parseRfc3339 } from './time';
-import { describe } from './validate';
+import type { BusinessEvent } from './envelope';
+import { validateJson } from './validate';
 
 export type Decoded =
-  | { readonly ok: true; readonly event: BusinessEvent; readonly timeMs: number }
+  | { readonly ok: true; readonly event: BusinessEvent; readonly timeMs: number; readonly canonicalTime: string }
   | { readonly ok: false; readonly reason: string };
 
 /**
+ * The checks of the validator without its clock: an event is judged against the "not in the
+ * future" rule once, when it arrives; downstream it may be read at any later time.
+ */
+const DOWNSTREAM = { now: Number.POSITIVE_INFINITY, maxFutureMs: 0 } as const;
+
+/**
  * Decodes an event that the validator already passed (the data of an events-valid or
- * events-unique message). Downstream functions still parse rather than cast: a message
- * published around the validator is reported, not trusted.
+ * events-unique message). Downstream functions still parse rather than cast, with the same rules
+ * as the validator (one place: shared/events/validate.ts): a message published around the
+ * validator is reported, not trusted.
  */
 export function decodeEvent(data: Buffer | undefined): Decoded {
   if (!data) return { ok: false, reason: 'message data is not base64' };
-  let value: unknown;
-  try {
-    value = JSON.parse(data.toString('utf8'));
-  } catch {
-    return { ok: false, reason: 'message data is not JSON' };
-  }
-  const result = BusinessEvent.safeParse(value);
-  if (!result.success) {
-    return { ok: false, reason: describe(result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }))) };
-  }
-  const instant = parseRfc3339(result.data.time);
-  if (!instant) return { ok: false, reason: 'time: must be a valid RFC 3339 date-time (no such date or time)' };
-  return { ok: true, event: result.data, timeMs: instant.ms };
+  const result = validateJson(data.toString('utf8'), DOWNSTREAM);
+  return result.ok ? result : { ok: false, reason: result.reason };
 }

@@ -7,7 +7,7 @@ import type { Comparison } from '../../tools/local/expected';
 import type { InjectedFault } from '../../tools/local/demo';
 
 /**
- * The local stack end to end, as `npm run dev` runs it: the built entry (dist/tools/local/stack.js) as
+ * The local stack end to end, as `npm run dev` runs it: the built entry (dist/tools/local/cli.js) as
  * a child process with its own emulators and functions. It must print the report, find every
  * invalid, duplicate and incorrect event the demo injected and nothing else of those kinds (the
  * checkers asking the stand-ins of Stripe, Twilio and OpenExchangeRates), publish one correction
@@ -74,7 +74,7 @@ describe('npm run dev: the local stack with the demo stream', () => {
 
   beforeAll(() => {
     ensureBuilt();
-    child = spawn(process.execPath, [join(ROOT, 'dist', 'tools', 'local', 'stack.js'), '--keep', '--json', jsonPath], {
+    child = spawn(process.execPath, [join(ROOT, 'dist', 'tools', 'local', 'cli.js'), '--keep', '--json', jsonPath], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, PUBSUB_EMULATOR_HOST: '', FIRESTORE_EMULATOR_HOST: '' },

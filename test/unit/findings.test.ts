@@ -50,3 +50,10 @@ describe('the one Finding schema', () => {
     expect(parseOutcome(JSON.stringify({ findings: [value] })).ok).toBe(false);
   });
 });
+
+describe('a finding read back from the ledger', () => {
+  it.each(Object.values(EXAMPLES))('keeps the bytes of a $kind finding as its core wrote them', (finding) => {
+    const parsed = parseOutcome(JSON.stringify({ findings: [finding] }));
+    expect(parsed.ok && JSON.stringify(parsed.outcome.findings[0])).toBe(JSON.stringify(finding));
+  });
+});

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * The local stack (`npm start`, `npm run dev`): the Pub/Sub and Firestore emulators, every
  * topic and subscription of the manifest, each built function served by the Functions Framework
@@ -6,18 +5,17 @@
  * once the pipeline is quiet. Everything it starts runs in process groups it stops on the way
  * out, on Ctrl-C and on failure (see ./processes).
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { PubSub } from '@google-cloud/pubsub';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
-import type { Finding } from '../../shared/findings';
 import { resolveSubscriptions, TOPICS, topology } from '../../shared/topology';
-import { buildDemo, DELIVERY_JITTER_MS, DEMO_DEFAULTS, GAP_GRACE_MS, writeDemoFiles, type Demo, type DemoMessage } from './demo';
-import { emulatorEnv, freePort, onPath, startEmulator, type Emulator } from './emulators';
+import { buildDemo, DELIVERY_JITTER_MS, DEMO_DEFAULTS, GAP_GRACE_MS, type Demo, type DemoMessage } from './demo';
+import { emulatorEnv, freePort, startEmulator, type Emulator } from './emulators';
 import { compareWithFaults } from './expected';
 import { FunctionStartError, serveFunction, type ServedFunction } from './functions';
+import { collectFindings, parseFinding } from './findings-feed';
 import { TopicObserver } from './observe';
 import { PushGateway } from './push-gateway';
 import { onSignal, stopAll } from './processes';
@@ -25,6 +23,7 @@ import { Progress, TimeoutError, waitUntil, type Push } from './progress';
 import { publishPayload, rawTopic } from './publish';
 import { maskText } from '../../shared/mask';
 import { describeFinding, devInstructions, renderReport, type StackRun } from './report';
+import { LOG_PREFIX, pruneOldRuns } from './run-logs';
 import { STAND_INS, type StandIn } from './stand-ins';
 
 export interface StackOptions {
@@ -153,27 +152,6 @@ export async function runStack(options: StackOptions, io: Console = consoleIo): 
   } finally {
     await res.close();
   }
-}
-
-const LOG_PREFIX = 'event-recovery-';
-const RUNS_KEPT = 5;
-
-/** Keeps the logs of the last few runs (a running dev stack writes to its own, so it is among them). */
-function pruneOldRuns(current: string): void {
-  const dir = tmpdir();
-  const runs = readdirSync(dir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && d.name.startsWith(LOG_PREFIX) && join(dir, d.name) !== current)
-    .map((d) => {
-      const path = join(dir, d.name);
-      try {
-        return { path, mtimeMs: statSync(path).mtimeMs, ours: existsSync(join(path, 'logs')) };
-      } catch {
-        return { path, mtimeMs: 0, ours: false };
-      }
-    })
-    .filter((r) => r.ours)
-    .sort((a, b) => b.mtimeMs - a.mtimeMs);
-  for (const old of runs.slice(RUNS_KEPT - 1)) rmSync(old.path, { recursive: true, force: true });
 }
 
 /** Starts the stand-ins, the emulators and the functions, then creates the topology and the observers. */
@@ -363,29 +341,6 @@ function crashed(res: Resources, io: Console): Promise<number> {
   });
 }
 
-function parseFinding(data: Buffer): Finding | undefined {
-  try {
-    const value = JSON.parse(data.toString('utf8')) as Finding;
-    return typeof value === 'object' && value !== null && typeof value.kind === 'string' ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The findings seen, each once: a redelivered handler republishes a finding under the same `finding_id`. */
-function collectFindings(observer: TopicObserver): Finding[] {
-  const seen = new Set<string>();
-  const findings: Finding[] = [];
-  for (const m of observer.messages(TOPICS.findings)) {
-    const key = m.attributes.finding_id ?? m.id;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const f = parseFinding(m.data);
-    if (f) findings.push(f);
-  }
-  return findings;
-}
-
 function writeRunJson(path: string, run: StackRun, res: Resources, exitCode: number): void {
   const { demo, ...rest } = run;
   // Process ids are also process-group ids: a test can check that none is left.
@@ -402,89 +357,4 @@ function failureText(err: unknown): string {
   }
   if (err instanceof StackError || (err as Error).name === 'EmulatorUnavailableError') return `event-recovery: ${(err as Error).message}\n`;
   return `event-recovery: ${(err as Error).stack ?? String(err)}\n`;
-}
-
-// ---------------------------------------------------------------------------------------------
-
-const USAGE = `Usage: node dist/tools/local/stack.js [--keep] [options]     (npm start, npm run dev)
-
-Starts the Pub/Sub and Firestore emulators, creates the topology, serves every built function
-with the Functions Framework, publishes the demo stream with its injected faults, prints the
-recovery report once the pipeline is quiet, and stops everything it started.
-
-Options:
-  --keep               keep the stack up after the report and print how to publish to it
-  --seed N             demo seed (default ${DEFAULT_OPTIONS.seed})
-  --project ID         project id on the emulators (default ${DEFAULT_OPTIONS.projectId})
-  --timeout SECONDS    bound on publishing and processing the demo (default ${DEFAULT_OPTIONS.timeoutMs / 1000})
-  --verbose            show each published slice of the demo and the functions' handler times
-  --json FILE          also write the run (counts, findings, comparison, process ids) as JSON
-  --write-demo FILE    write the demo as NDJSON (with FILE's .rates.json and .faults.json) and exit:
-                       no emulator needed; replay it with event-recovery replay
-  -h, --help           this text
-
-Exit status: 0 when the report is printed and every fault the served functions detect was found;
-1 otherwise (gcloud missing, a function failed, the pipeline did not go quiet, a mismatch).
-`;
-
-const REPLAY_HINT = 'npm run demo:ndjson -- demo.ndjson && npm run replay -- demo.ndjson --rates demo.rates.json';
-
-export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      keep: { type: 'boolean', default: false },
-      seed: { type: 'string' },
-      project: { type: 'string' },
-      timeout: { type: 'string' },
-      json: { type: 'string' },
-      verbose: { type: 'boolean', default: false },
-      'write-demo': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const number = (text: string | undefined, name: string, fallback: number) => {
-    if (text === undefined) return fallback;
-    const n = Number(text);
-    if (!Number.isInteger(n) || n <= 0) throw new StackError(`--${name} must be a positive whole number`);
-    return n;
-  };
-  const options: StackOptions = {
-    ...DEFAULT_OPTIONS,
-    keep: values.keep,
-    seed: number(values.seed, 'seed', DEFAULT_OPTIONS.seed),
-    projectId: values.project ?? DEFAULT_OPTIONS.projectId,
-    timeoutMs: number(values.timeout, 'timeout', DEFAULT_OPTIONS.timeoutMs / 1000) * 1000,
-    ...(values.json ? { jsonPath: values.json } : {}),
-    verbose: values.verbose,
-  };
-  if (values['write-demo'] !== undefined) {
-    const demo = buildDemo({ now: Date.now(), seed: options.seed });
-    const paths = writeDemoFiles(demo, values['write-demo']);
-    process.stdout.write(
-      `wrote ${demo.messages.length} events to ${paths.events}, rates to ${paths.rates}, the ${demo.faults.length} injected faults to ${paths.faults}\n` +
-        `replay it: npm run replay -- ${paths.events} --rates ${paths.rates} --now ${new Date(demo.now).toISOString()}\n`,
-    );
-    return 0;
-  }
-  if (!onPath('gcloud')) {
-    process.stderr.write(`event-recovery: the local stack needs the Google Cloud CLI (gcloud) for its emulators and it is not on PATH; run the demo embedded instead: ${REPLAY_HINT}\n`);
-    return 1;
-  }
-  return runStack(options);
-}
-
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      const usage = err instanceof StackError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-      process.stderr.write(`event-recovery: ${usage ? (err as Error).message : ((err as Error).stack ?? String(err))}\n`);
-      process.exit(usage ? 2 : 1);
-    },
-  );
 }

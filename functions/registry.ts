@@ -1,0 +1,26 @@
+import { NAME as CALL_DURATION_CHECKER } from './call-duration-checker/core';
+import { register as callDurationChecker } from './call-duration-checker';
+import { NAME as DEDUPLICATOR } from './deduplicator/core';
+import { register as deduplicator } from './deduplicator';
+import { NAME as GAP_DETECTOR } from './gap-detector/core';
+import { register as gapDetector } from './gap-detector';
+import { NAME as REVENUE_CHECKER } from './revenue-checker/core';
+import { register as revenueChecker } from './revenue-checker';
+import { NAME as VALIDATOR } from './validator/core';
+import { register as validator } from './validator';
+
+/** Registers one function with the Functions Framework: its composition root. */
+export type Register = (env: NodeJS.ProcessEnv) => void;
+
+/**
+ * Every function written so far, by the name its core declares (the folder's name and the
+ * manifest's). A manifest function missing here is not built yet: the local stack keeps its
+ * subscriptions as pull so nothing is lost.
+ */
+export const REGISTRY: Readonly<Record<string, Register>> = {
+  [VALIDATOR]: validator,
+  [DEDUPLICATOR]: deduplicator,
+  [GAP_DETECTOR]: gapDetector,
+  [REVENUE_CHECKER]: revenueChecker,
+  [CALL_DURATION_CHECKER]: callDurationChecker,
+};

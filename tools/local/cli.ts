@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+/**
+ * The command of the local stack: `npm start` (run the demo once, print the report), `npm run dev`
+ * (`--keep`: stay up), `npm run demo:ndjson` (`--write-demo`: the demo as files, no emulator).
+ */
+import { parseArgs } from 'node:util';
+import { buildDemo, writeDemoFiles } from './demo';
+import { onPath } from './emulators';
+import { DEFAULT_OPTIONS, runStack, StackError, type StackOptions } from './stack';
+
+const USAGE = `Usage: node dist/tools/local/cli.js [--keep] [options]     (npm start, npm run dev)
+
+Starts the Pub/Sub and Firestore emulators, creates the topology, serves every built function
+with the Functions Framework, publishes the demo stream with its injected faults, prints the
+recovery report once the pipeline is quiet, and stops everything it started.
+
+Options:
+  --keep               keep the stack up after the report and print how to publish to it
+  --seed N             demo seed (default ${DEFAULT_OPTIONS.seed})
+  --project ID         project id on the emulators (default ${DEFAULT_OPTIONS.projectId})
+  --timeout SECONDS    bound on publishing and processing the demo (default ${DEFAULT_OPTIONS.timeoutMs / 1000})
+  --verbose            show each published slice of the demo and the functions' handler times
+  --json FILE          also write the run (counts, findings, comparison, process ids) as JSON
+  --write-demo FILE    write the demo as NDJSON (with FILE's .rates.json and .faults.json) and exit:
+                       no emulator needed; replay it with event-recovery replay
+  -h, --help           this text
+
+Exit status: 0 when the report is printed and every fault the served functions detect was found;
+1 otherwise (gcloud missing, a function failed, the pipeline did not go quiet, a mismatch).
+`;
+
+const REPLAY_HINT = 'npm run demo:ndjson -- demo.ndjson && npm run replay -- demo.ndjson --rates demo.rates.json';
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      keep: { type: 'boolean', default: false },
+      seed: { type: 'string' },
+      project: { type: 'string' },
+      timeout: { type: 'string' },
+      json: { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+      'write-demo': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const number = (text: string | undefined, name: string, fallback: number) => {
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n <= 0) throw new StackError(`--${name} must be a positive whole number`);
+    return n;
+  };
+  const options: StackOptions = {
+    ...DEFAULT_OPTIONS,
+    keep: values.keep,
+    seed: number(values.seed, 'seed', DEFAULT_OPTIONS.seed),
+    projectId: values.project ?? DEFAULT_OPTIONS.projectId,
+    timeoutMs: number(values.timeout, 'timeout', DEFAULT_OPTIONS.timeoutMs / 1000) * 1000,
+    ...(values.json ? { jsonPath: values.json } : {}),
+    verbose: values.verbose,
+  };
+  if (values['write-demo'] !== undefined) {
+    const demo = buildDemo({ now: Date.now(), seed: options.seed });
+    const paths = writeDemoFiles(demo, values['write-demo']);
+    process.stdout.write(
+      `wrote ${demo.messages.length} events to ${paths.events}, rates to ${paths.rates}, the ${demo.faults.length} injected faults to ${paths.faults}\n` +
+        `replay it: npm run replay -- ${paths.events} --rates ${paths.rates} --now ${new Date(demo.now).toISOString()}\n`,
+    );
+    return 0;
+  }
+  if (!onPath('gcloud')) {
+    process.stderr.write(`event-recovery: the local stack needs the Google Cloud CLI (gcloud) for its emulators and it is not on PATH; run the demo embedded instead: ${REPLAY_HINT}\n`);
+    return 1;
+  }
+  return runStack(options);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      const usage = err instanceof StackError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+      process.stderr.write(`event-recovery: ${usage ? (err as Error).message : ((err as Error).stack ?? String(err))}\n`);
+      process.exit(usage ? 2 : 1);
+    },
+  );
+}
