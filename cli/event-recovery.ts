@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { exampleCommand } from './commands/example';
 import { generateCommand } from './commands/generate';
+import { dlqCommand } from './commands/dlq';
 import { replayCommand, USAGE as REPLAY_USAGE } from './commands/replay';
 import { schemaCommand } from './commands/schema';
 import { isUsageError, UsageError } from './usage';
@@ -12,6 +13,7 @@ const COMMANDS: Record<string, { readonly summary: string; readonly run: (args: 
   schema: { summary: 'print the JSON Schema of an event type (or of every event)', run: schemaCommand },
   example: { summary: 'print a valid example event of a type', run: exampleCommand },
   generate: { summary: 'write a sample event log: the demo stream, or a larger one', run: generateCommand },
+  dlq: { summary: 'dead letters, rejected events and reviews: list, show, replay, fix, discard, stats, audit', run: (args) => dlqCommand(args) },
 };
 
 const USAGE = `Usage: event-recovery <command> [options]

@@ -1,6 +1,8 @@
 import { NAME as CALL_DURATION_CHECKER } from './call-duration-checker/core';
 import { register as callDurationChecker } from './call-duration-checker';
 import { NAME as DEDUPLICATOR } from './deduplicator/core';
+import { NAME as DLQ_TRIAGE } from './dlq-triage/core';
+import { register as dlqTriage } from './dlq-triage';
 import { register as deduplicator } from './deduplicator';
 import { NAME as GAP_DETECTOR } from './gap-detector/core';
 import { register as gapDetector } from './gap-detector';
@@ -8,6 +10,8 @@ import { NAME as REVENUE_CHECKER } from './revenue-checker/core';
 import { register as revenueChecker } from './revenue-checker';
 import { NAME as VALIDATOR } from './validator/core';
 import { register as validator } from './validator';
+import { NAME as VOLUME_MONITOR } from './volume-monitor/core';
+import { register as volumeMonitor } from './volume-monitor';
 
 /** Registers one function with the Functions Framework: its composition root. */
 export type Register = (env: NodeJS.ProcessEnv) => void;
@@ -23,4 +27,6 @@ export const REGISTRY: Readonly<Record<string, Register>> = {
   [GAP_DETECTOR]: gapDetector,
   [REVENUE_CHECKER]: revenueChecker,
   [CALL_DURATION_CHECKER]: callDurationChecker,
+  [VOLUME_MONITOR]: volumeMonitor,
+  [DLQ_TRIAGE]: dlqTriage,
 };

@@ -77,6 +77,20 @@ export const VolumeAnomalyFinding = z.object({
   ...why,
 });
 
+/**
+ * A message that exhausted its delivery attempts (DESIGN §5), reported by dlq-triage with action
+ * `dead_lettered`: the subscription that failed it, its triage class, and the triage record's id.
+ */
+export const DeadLetterFinding = z.object({
+  kind: z.literal('dead_letter'),
+  ...base,
+  subscription: z.string(),
+  class: z.enum(['transient', 'poison', 'invalid']),
+  delivery_count: z.int().nonnegative().optional(),
+  triage_id: z.string(),
+  ...why,
+});
+
 export const Finding = z.discriminatedUnion('kind', [
   InvalidFinding,
   DuplicateFinding,
@@ -88,6 +102,7 @@ export const Finding = z.discriminatedUnion('kind', [
   PaymentMismatchFinding,
   CallDurationMismatchFinding,
   VolumeAnomalyFinding,
+  DeadLetterFinding,
 ]);
 export type Finding = z.infer<typeof Finding>;
 

@@ -1,3 +1,4 @@
+import { eventAttributes } from './attributes';
 import { findingAttributes, type Finding } from './findings';
 import { findingId, type Outcome } from './outcome';
 import { TOPICS } from './topology';
@@ -17,13 +18,7 @@ export function publishFinding(publisher: Publisher, finding: Finding, id: strin
  */
 export const INGEST_ID = 'ingest_id';
 
-/** Attributes that repeat `type`, `source` and `id` of an event for filtering (DESIGN §2). */
-export function eventAttributes(
-  event: { type: string; source: string; id: string },
-  extra: Record<string, string> = {},
-): Record<string, string> {
-  return { type: event.type, source: event.source, id: event.id, ...extra };
-}
+export { eventAttributes };
 
 /**
  * Publishes an outcome: the correction to events-corrected (attributes repeat `type`, `source`,

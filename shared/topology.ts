@@ -78,6 +78,15 @@ export const Topology = z
         ctx.addIssue({ code: 'custom', message: `function ${f.name} consumes no subscription` });
       }
     }
+    // A function knows the subscription that pushed a message only by its topic (the Functions
+    // Framework drops the push body's subscription): failure keys and triage replays rely on it.
+    const pushed = new Set<string>();
+    for (const s of t.subscriptions) {
+      if (!s.push) continue;
+      const pair = `${s.push.function} ${s.topic}`;
+      if (pushed.has(pair)) ctx.addIssue({ code: 'custom', message: `function ${s.push.function} has two subscriptions on topic ${s.topic}` });
+      pushed.add(pair);
+    }
   });
 export type Topology = z.infer<typeof Topology>;
 

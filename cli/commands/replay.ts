@@ -16,6 +16,8 @@ import { AtomicFile, checkOutFile, ioMessage, OutputPathError } from '../replay/
 import { renderReportPage } from '../replay/html';
 import { PageCollector } from '../replay/page-data';
 import { progressReporter } from '../replay/progress';
+import { DEFAULT_VOLUME_CONFIG, type VolumeConfig } from '../../shared/volume/detector';
+
 import { UsageError } from '../usage';
 import { packageVersion } from '../version';
 
@@ -47,6 +49,13 @@ Options:
                          kinds: ${FINDING_KINDS.join(', ')}
   --html FILE            also write a self-contained report page (no network needed to view it)
   --progress             progress on stderr even when it is not a terminal (CI logs)
+  --volume-sigmas N      volume anomalies: how many standard deviations (baseline spread and
+                         counting noise) an hour may stray before it is flagged; lower flags
+                         more (default: ${DEFAULT_VOLUME_CONFIG.sigmas})
+  --volume-min-change P  volume anomalies: the least change, in percent of the baseline, ever
+                         flagged (default: ${DEFAULT_VOLUME_CONFIG.minRelativeChange * 100})
+  --volume-min-days N    volume anomalies: judge an hour only with at least N previous days of
+                         the same kind (weekday or weekend) to compare it with (default: ${DEFAULT_VOLUME_CONFIG.minHistoryDays})
   --quiet                no progress on stderr
   --version              the version
   -h, --help             this text
@@ -77,6 +86,9 @@ export async function replayCommand(args: string[]): Promise<number> {
       'review-factor': { type: 'string' },
       'grace-minutes': { type: 'string' },
       'chain-deadlines': { type: 'string' },
+      'volume-sigmas': { type: 'string' },
+      'volume-min-change': { type: 'string' },
+      'volume-min-days': { type: 'string' },
       quiet: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       'fail-on': { type: 'string' },
@@ -104,6 +116,7 @@ export async function replayCommand(args: string[]): Promise<number> {
   const reviewFactor = values['review-factor'] === undefined ? undefined : z.coerce.number().min(1).safeParse(values['review-factor']);
   if (reviewFactor && !reviewFactor.success) throw new UsageError('--review-factor must be a number of at least 1');
   const gapRules = parseGapRules(values['grace-minutes'], values['chain-deadlines']);
+  const volume = parseVolume(values['volume-sigmas'], values['volume-min-change'], values['volume-min-days']);
   const rates = values.rates === undefined ? undefined : loadRates(values.rates);
   const opened = positionals.map(openInput);
   const outDir = values.out ?? 'replay-out';
@@ -140,6 +153,7 @@ export async function replayCommand(args: string[]): Promise<number> {
     ...(windowHours ? { dedup: { ...DEFAULT_DEDUP_CONFIG, windowMs: windowHours.data * 3_600_000 } } : {}),
     ...(reviewFactor ? { reviewFactor: reviewFactor.data } : {}),
     ...(gapRules ? { gapRules } : {}),
+    ...(volume ? { volume } : {}),
     progress: progress.update,
     warn: (message) => {
       progress.done();
@@ -222,6 +236,26 @@ function parseGapRules(grace: string | undefined, deadlines: string | undefined)
     chainDeadlinesMs = { 'card.scanned': card * 60_000, 'lead.created': lead * 60_000, 'crm.synced': crm * 60_000 };
   }
   return { graceMs, chainDeadlinesMs };
+}
+
+function parseVolume(sigmas: string | undefined, minChange: string | undefined, minDays: string | undefined): Partial<VolumeConfig> | undefined {
+  const volume: { -readonly [K in keyof VolumeConfig]?: VolumeConfig[K] } = {};
+  if (sigmas !== undefined) {
+    const n = PositiveNumber.safeParse(sigmas);
+    if (!n.success) throw new UsageError('--volume-sigmas must be a positive number');
+    volume.sigmas = n.data;
+  }
+  if (minChange !== undefined) {
+    const n = z.coerce.number().min(0).safeParse(minChange);
+    if (!n.success) throw new UsageError('--volume-min-change must be a percentage of at least 0');
+    volume.minRelativeChange = n.data / 100;
+  }
+  if (minDays !== undefined) {
+    const n = z.coerce.number().int().min(1).max(DEFAULT_VOLUME_CONFIG.baselineDays).safeParse(minDays);
+    if (!n.success) throw new UsageError(`--volume-min-days must be a whole number from 1 to ${DEFAULT_VOLUME_CONFIG.baselineDays}`);
+    volume.minHistoryDays = n.data;
+  }
+  return Object.keys(volume).length > 0 ? volume : undefined;
 }
 
 function parseNow(text: string): number {
@@ -312,6 +346,11 @@ function report(s: RunSummary, outDir: string, html?: string): string {
     `findings: ${kinds || 'none'}`,
     `gaps: ${n(s.gaps)} (${n(s.missing_events)} missing events), chains broken: ${n(s.chains_broken)}, pending: ${n(s.pending)}`,
     `corrections: ${n(s.corrections)}, held for review: ${n(s.review)}, revenue (USD cents): recorded ${n(s.revenue_usd_cents.recorded)}, corrected ${n(s.revenue_usd_cents.corrected)}`,
+    ...(s.volume
+      ? [
+          `volume: ${n(s.volume.hours_judged)} series-hours judged over ${n(s.volume.series_judged)} series, ${n(s.volume.hours_not_judged)} not judged (too little history), ${n(s.volume.anomalies)} anomalies`,
+        ]
+      : []),
     ...Object.entries(s.checks).map(([k, v]) => `${k} checks: ${v}`),
     `wrote ${join(outDir, OUTPUT_FILES.findings)}, ${join(outDir, OUTPUT_FILES.events)}, ${join(outDir, OUTPUT_FILES.summary)}${html ? `, ${html}` : ''}`,
   ];

@@ -4,9 +4,9 @@ import { dedupKeys, duplicateFinding, type DeduplicatorConfig } from '../../func
 import type { BusinessEvent } from '../../shared/events/envelope';
 import { invalidFinding, type Finding } from '../../shared/findings';
 import type { Line } from './lines';
-import type { ReplayEvent, ReplayStage, StageOutput } from './stage';
+import type { ReplayEvent, ReplayStage, StageOutput, StageSections } from './stage';
 
-export interface ReplaySummary {
+export interface ReplaySummary extends StageSections {
   lines: number;
   accepted: number;
   invalid: number;
@@ -166,6 +166,7 @@ export class ReplayEngine {
     for (const stage of this.options.stages) {
       if (stage.end) this.summary.pending += await stage.end(this.watermarkMs, this.out);
       if (stage.checks) Object.assign(this.summary.checks, stage.checks());
+      if (stage.sections) Object.assign(this.summary, stage.sections());
     }
     this.summary.watermark = Number.isFinite(this.watermarkMs) ? new Date(this.watermarkMs).toISOString() : null;
     return this.summary;

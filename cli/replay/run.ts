@@ -12,7 +12,9 @@ import { ReplayEngine, type ReplaySummary } from './engine';
 import { readLines } from './lines';
 import { ForeignSales, formatHint, OrderMonitor, type OutOfOrder } from './observers';
 import { AtomicFile, BlockWriter, prepareOutDir } from './output';
-import type { ReplayStage } from './stage';
+
+
+import type { ReplayStage, StageOptions } from './stage';
 import { buildStages } from './stages';
 
 /** One named input of a replay; several are read one after the other, as one log. */
@@ -34,6 +36,8 @@ export interface ReplayOptions {
   readonly gapRules?: GapRules;
   /** The revenue review factor (default 3). */
   readonly reviewFactor?: number;
+  /** Volume-anomaly settings over the defaults; `false` leaves the detector out. */
+  readonly volume?: StageOptions['volume'];
   /** Replaces the default stages (tests). */
   readonly stages?: readonly ReplayStage[];
   /** Stages that only watch (e.g. what the report page draws); they run first and emit nothing. */
@@ -94,6 +98,7 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
     ...(options.rates ? { rates: options.rates } : {}),
     ...(options.gapRules ? { gapRules: options.gapRules } : {}),
     ...(options.reviewFactor !== undefined ? { reviewFactor: options.reviewFactor } : {}),
+    ...(options.volume !== undefined ? { volume: options.volume } : {}),
   };
   const order = new OrderMonitor(gapRules.graceMs);
   const tapFinding = options.tap?.finding?.bind(options.tap);

@@ -2,12 +2,19 @@ import type { BusinessEvent } from '../../shared/events/envelope';
 import type { GapRules } from '../../functions/gap-detector/core';
 import type { Finding } from '../../shared/findings';
 import type { RatesFile } from '../../shared/rates/file';
+import type { VolumeConfig, VolumeSummary } from '../../shared/volume/detector';
 
 /** A valid event inside a replay, with the input line it came from. */
 export interface ReplayEvent {
   readonly event: BusinessEvent;
   readonly timeMs: number;
   readonly line: number;
+}
+
+/** Sections a stage adds to summary.json beside the engine's counters. */
+export interface StageSections {
+  /** Volume anomalies: series and hours judged, hours without enough history, anomalies. */
+  volume?: VolumeSummary;
 }
 
 /** What a stage may emit. Findings keep their order; corrections go after the accepted events. */
@@ -34,6 +41,8 @@ export interface ReplayStage {
   onAccepted?(e: ReplayEvent, out: StageOutput): void | Promise<void>;
   /** End of input: report what is due by the final watermark; return how many detections are still pending. */
   end?(watermarkMs: number, out: StageOutput): number | Promise<number>;
+  /** Its own sections of summary.json, asked once at the end. */
+  sections?(): StageSections;
   /** Lines for the summary's `checks` block, e.g. `{ fx: 'skipped: no --rates' }`. */
   checks?(): Record<string, string>;
 }
@@ -50,4 +59,6 @@ export interface StageOptions {
   readonly gapRules?: GapRules;
   /** A correction moving amount_usd by more than this factor is held for review (default 3). */
   readonly reviewFactor?: number;
+  /** Volume-anomaly settings over the defaults; `false` leaves the detector out (the bench's baseline). */
+  readonly volume?: Partial<VolumeConfig> | false;
 }

@@ -1,6 +1,7 @@
 import * as ff from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import { LIMITER_MAX_WAIT_MS, TwilioEnv, twilioFromEnv } from '../../shared/adapters/external';
+import { cloudBoundary } from '../../shared/boundary-cloud';
 import { cloudShell, LedgerEnv } from '../../shared/adapters/checker-shell';
 import { readConfig } from '../../shared/config';
 import { systemClock } from '../../shared/ports';
@@ -17,5 +18,5 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
   shell.logger.log(calls ? 'INFO' : 'WARNING', `${NAME} configured`, {
     twilio: calls ? 'on' : 'off: no TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN (only the 0 s rule applies)',
   });
-  ff.cloudEvent(NAME, callDurationCheckerHandler({ ...shell, ...(calls ? { calls } : {}) }));
+  ff.cloudEvent(NAME, cloudBoundary(NAME, env, callDurationCheckerHandler({ ...shell, ...(calls ? { calls } : {}) })));
 }

@@ -4,6 +4,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { z } from 'zod';
 import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
 import { envNumber, readConfig, ResourceEnv } from '../../shared/config';
+import { cloudBoundary } from '../../shared/boundary-cloud';
 import { jsonLogger } from '../../shared/log';
 import { systemClock } from '../../shared/ports';
 import { DEFAULT_DEDUP_CONFIG, NAME } from './core';
@@ -22,12 +23,12 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
   const config = readConfig(Env, env, NAME);
   ff.cloudEvent(
     NAME,
-    deduplicatorHandler({
+    cloudBoundary(NAME, env, deduplicatorHandler({
       publisher: new PubSubPublisher(new PubSub(), config.RESOURCE_PREFIX),
       store: new FirestoreDedupStore(new Firestore(), config.DEDUP_COLLECTION),
       clock: systemClock,
       config: { windowMs: config.DEDUP_WINDOW_HOURS * 3_600_000, leaseMs: config.DEDUP_LEASE_SECONDS * 1000 },
       logger: jsonLogger(undefined, { function: NAME }),
-    }),
+    })),
   );
 }

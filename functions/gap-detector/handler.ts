@@ -4,9 +4,12 @@ import { TransientError } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
 import type { Clock, Publisher } from '../../shared/ports';
 import { decodePush, type InboundMessage, type MessagePublishedData } from '../../shared/pubsub/push';
-import { topology } from '../../shared/topology';
-import { chainKeys, NAME } from './core';
-import { DEFAULT_GAP_STATE_CONFIG, type GapStateConfig, type GapStateContext, type GapStore, type OutboxMessage } from './state';
+import { TOPICS } from '../../shared/topology';
+import { chainKeys } from './core';
+import { Pacer } from './pacer';
+import { routeOf, type Route } from './routes';
+import { DEFAULT_GAP_STATE_CONFIG, type GapStateConfig, type GapStateContext, type GapStore, type Outlet, type OutboxMessage } from './store';
+import { LocalWatermark } from './watermark';
 
 export interface GapDetectorConfig {
   readonly state: GapStateConfig;
@@ -35,28 +38,8 @@ export interface GapDetectorDeps {
   readonly instanceId: string;
 }
 
-/** What gap-detector does with a message, by the subscription (hence topic) it came through. */
-export type Route = 'sequences' | 'chains' | 'ticks';
-
-const SUBSCRIPTIONS: Readonly<Record<Route, string>> = {
-  sequences: 'gap-detector-sequences',
-  chains: 'gap-detector-chains',
-  ticks: 'gap-detector-ticks',
-};
-
-/** Topic → route, from the manifest: checked at load, so a renamed subscription fails loudly. */
-export const ROUTES: ReadonlyMap<string, Route> = new Map(
-  (Object.keys(SUBSCRIPTIONS) as Route[]).map((route) => {
-    const s = topology.subscriptions.find((x) => x.name === SUBSCRIPTIONS[route]);
-    if (!s || s.push?.function !== NAME) throw new Error(`subscription ${SUBSCRIPTIONS[route]} pushing to ${NAME} is not in shared/topology.json`);
-    return [s.topic, route];
-  }),
-);
-
-export function routeOf(topic: string | undefined, resourcePrefix: string): Route | undefined {
-  if (topic === undefined) return undefined;
-  return ROUTES.get(resourcePrefix !== '' && topic.startsWith(resourcePrefix) ? topic.slice(resourcePrefix.length) : topic);
-}
+/** Where each outlet of the state publishes (DESIGN §1): broken chains re-trigger through events-retrigger. */
+const TOPIC_OF: Readonly<Record<Outlet, string>> = { findings: TOPICS.findings, retrigger: TOPICS.retrigger };
 
 /** The tick's watermark record: the wall clock less the allowed lateness. */
 export const TICK_WRITER = 'tick';
@@ -87,7 +70,7 @@ export function gapDetectorHandler(deps: GapDetectorDeps) {
 
   async function deliver(messages: readonly OutboxMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    await Promise.all(messages.map((m) => deps.publisher.publish(m.topic, { data: Buffer.from(m.data), attributes: m.attributes })));
+    await Promise.all(messages.map((m) => deps.publisher.publish(TOPIC_OF[m.to], { data: Buffer.from(m.data), attributes: m.attributes })));
     await store.deleteOutbox(messages.map((m) => m.id));
   }
 
@@ -228,78 +211,4 @@ export function gapDetectorHandler(deps: GapDetectorDeps) {
       throw new TransientError(`gap-detector could not handle a ${route} message: ${(err as Error).message}`, 'GAP_DETECTOR_UNAVAILABLE', { messageId: message.messageId }, { cause: err });
     }
   };
-}
-
-/**
- * This instance's view of the watermark: the highest event time it has seen, and the highest
- * value it knows is stored. It writes its record one write at a time and at most once per
- * `stepMs` of wall clock, so a busy stream costs about one watermark write a second per
- * instance, not one per event; the stored watermark trails by at most that step.
- */
-class LocalWatermark {
-  private seen = Number.NEGATIVE_INFINITY;
-  private stored = Number.NEGATIVE_INFINITY;
-  private writing = false;
-  private lastWriteAt = Number.NEGATIVE_INFINITY;
-
-  constructor(private readonly stepMs: number) {}
-
-  /** Takes an event time; returns the value to write now, if any (then call `written` or `failed`). */
-  observe(timeMs: number, now: number): number | undefined {
-    if (timeMs > this.seen) this.seen = timeMs;
-    if (now - this.lastWriteAt < this.stepMs) return undefined;
-    return this.unrecorded(now);
-  }
-
-  /** The value to write regardless of the step (the tick), if one is unrecorded and none is being written. */
-  unrecorded(now: number): number | undefined {
-    if (this.writing || this.seen <= this.stored) return undefined;
-    this.writing = true;
-    this.lastWriteAt = now;
-    return this.seen;
-  }
-
-  written(value: number): void {
-    this.writing = false;
-    this.learn(value);
-  }
-
-  failed(): void {
-    this.writing = false;
-  }
-
-  learn(storedMs: number): void {
-    if (storedMs > this.stored) this.stored = storedMs;
-  }
-
-  get local(): number {
-    return this.seen;
-  }
-
-  /** The watermark as far as this instance knows: what it saw, and what it last read. */
-  get view(): number {
-    return Math.max(this.seen, this.stored);
-  }
-}
-
-/** One run at a time per key, at most one start per interval (wall clock). */
-class Pacer {
-  private readonly started = new Map<string, number>();
-  private readonly running = new Set<string>();
-
-  constructor(private readonly intervalMs: number) {}
-
-  tryStart(key: string, now: number): boolean {
-    if (this.running.has(key)) return false;
-    const last = this.started.get(key);
-    if (last !== undefined && now - last < this.intervalMs) return false;
-    if (this.started.size >= 10_000) this.started.clear(); // a bound, not an eviction policy: pacing is an optimisation
-    this.started.set(key, now);
-    this.running.add(key);
-    return true;
-  }
-
-  finish(key: string): void {
-    this.running.delete(key);
-  }
 }

@@ -30,6 +30,22 @@ export class MinHeap<T> {
     items[i] = item;
   }
 
+  /**
+   * The items for which `within` holds, in no particular order, without taking them out. `within`
+   * must hold for an item's parent whenever it holds for the item (a deadline bound does).
+   */
+  collect(within: (item: T) => boolean, out: T[]): T[] {
+    const items = this.items;
+    const stack: number[] = items.length > 0 && within(items[0]!) ? [0] : [];
+    for (let i = stack.pop(); i !== undefined; i = stack.pop()) {
+      out.push(items[i]!);
+      const left = 2 * i + 1;
+      if (left < items.length && within(items[left]!)) stack.push(left);
+      if (left + 1 < items.length && within(items[left + 1]!)) stack.push(left + 1);
+    }
+    return out;
+  }
+
   pop(): T | undefined {
     const items = this.items;
     const top = items[0];
@@ -51,6 +67,8 @@ export class MinHeap<T> {
   }
 }
 
+const NOTHING: readonly never[] = Object.freeze([]);
+
 /**
  * Items by deadline, for a watermark that only moves forward. A new item waits in a bucket of
  * `bucketMs` (an O(1) append); a bucket enters the exact heap only when the watermark reaches
@@ -65,7 +83,7 @@ export class DueQueue<T extends { readonly deadlineMs: number }> {
   private promotedThrough = Number.NEGATIVE_INFINITY;
 
   constructor(
-    before: (a: T, b: T) => boolean,
+    private readonly before: (a: T, b: T) => boolean,
     private readonly live: (item: T) => boolean,
     private readonly bucketMs = 60_000,
   ) {
@@ -94,6 +112,20 @@ export class DueQueue<T extends { readonly deadlineMs: number }> {
     const top = this.heap.peek();
     if (top === undefined || top.deadlineMs >= watermarkMs) return undefined;
     return this.heap.pop();
+  }
+
+  /**
+   * The live items with deadline < `watermarkMs`, earliest first, left in the queue: what
+   * `popBefore` would yield live. It may move buckets into the heap (and drop items no longer
+   * live from them), which changes no answer this queue gives.
+   */
+  liveBefore(watermarkMs: number): readonly T[] {
+    const through = Math.floor(watermarkMs / this.bucketMs);
+    if (through > this.promotedThrough) this.promote(through);
+    const top = this.heap.peek();
+    if (top === undefined || top.deadlineMs >= watermarkMs) return NOTHING;
+    const due = this.heap.collect((item) => item.deadlineMs < watermarkMs, []).filter(this.live);
+    return due.sort((a, b) => (this.before(a, b) ? -1 : this.before(b, a) ? 1 : 0));
   }
 
   private promote(through: number): void {

@@ -5,12 +5,13 @@ import { PubSub } from '@google-cloud/pubsub';
 import { z } from 'zod';
 import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
 import { envNumber, readConfig, ResourceEnv } from '../../shared/config';
+import { cloudBoundary } from '../../shared/boundary-cloud';
 import { jsonLogger } from '../../shared/log';
 import { systemClock } from '../../shared/ports';
 import { DEFAULT_GAP_RULES, NAME } from './core';
-import { FirestoreGapStore } from './firestore-state';
+import { FirestoreGapStore } from './firestore-store';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from './handler';
-import { DEFAULT_GAP_STATE_CONFIG } from './state';
+import { DEFAULT_GAP_STATE_CONFIG } from './store';
 
 const MINUTE = 60_000;
 const minutes = (ms: number) => envNumber(ms / MINUTE);
@@ -39,7 +40,7 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
   const instanceId = randomUUID();
   ff.cloudEvent(
     NAME,
-    gapDetectorHandler({
+    cloudBoundary(NAME, env, gapDetectorHandler({
       publisher: new PubSubPublisher(new PubSub(), c.RESOURCE_PREFIX),
       store: new FirestoreGapStore(new Firestore(), c.GAP_COLLECTION_PREFIX),
       clock: systemClock,
@@ -64,6 +65,6 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
       },
       logger: jsonLogger(undefined, { function: NAME, instance: instanceId }),
       instanceId,
-    }),
+    })),
   );
 }

@@ -1,6 +1,7 @@
 import * as ff from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import { LIMITER_MAX_WAIT_MS, RatesEnv, ratesFromEnv, StripeEnv, stripeFromEnv } from '../../shared/adapters/external';
+import { cloudBoundary } from '../../shared/boundary-cloud';
 import { cloudShell, LedgerEnv } from '../../shared/adapters/checker-shell';
 import { readConfig } from '../../shared/config';
 import { ConfigError } from '../../shared/errors';
@@ -24,5 +25,5 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
   const payments = stripeFromEnv(config, ctx);
   const shell = cloudShell(NAME, config);
   shell.logger.log('INFO', `${NAME} configured`, { rates: config.RATES_FILE ? 'file' : 'openexchangerates', stripe: payments ? 'on' : 'off: no STRIPE_API_KEY' });
-  ff.cloudEvent(NAME, revenueCheckerHandler({ ...shell, config: { reviewFactor: config.REVIEW_FACTOR }, rates, ...(payments ? { payments } : {}) }));
+  ff.cloudEvent(NAME, cloudBoundary(NAME, env, revenueCheckerHandler({ ...shell, config: { reviewFactor: config.REVIEW_FACTOR }, rates, ...(payments ? { payments } : {}) })));
 }

@@ -3,6 +3,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { z } from 'zod';
 import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
 import { envNumber, readConfig, ResourceEnv } from '../../shared/config';
+import { cloudBoundary } from '../../shared/boundary-cloud';
 import { jsonLogger } from '../../shared/log';
 import { systemClock } from '../../shared/ports';
 import { NAME } from './core';
@@ -15,11 +16,11 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
   const config = readConfig(Env, env, NAME);
   ff.cloudEvent(
     NAME,
-    validatorHandler({
+    cloudBoundary(NAME, env, validatorHandler({
       publisher: new PubSubPublisher(new PubSub(), config.RESOURCE_PREFIX),
       clock: systemClock,
       config: { maxFutureMs: config.MAX_FUTURE_MINUTES * 60_000 },
       logger: jsonLogger(undefined, { function: NAME }),
-    }),
+    })),
   );
 }

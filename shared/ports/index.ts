@@ -19,3 +19,4 @@ export const systemClock: Clock = { now: () => Date.now() };
 
 export * from './lookups';
 export * from './ledger';
+export * from './anomalies';

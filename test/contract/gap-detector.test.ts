@@ -4,7 +4,7 @@ import type { OutboundMessage, Publisher } from '../../shared/ports';
 import { pushBody } from '../../shared/pubsub/push';
 import { TOPICS } from '../../shared/topology';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler, type GapDetectorConfig } from '../../functions/gap-detector/handler';
-import { MemoryGapStore } from '../../functions/gap-detector/state';
+import { MemoryGapStore } from '../../functions/gap-detector/memory-store';
 import { serveFunction } from '../support/harness';
 import { cardScanned, leadCreated, leadTagged } from '../support/events';
 
@@ -64,7 +64,7 @@ describe('gap-detector over HTTP with the raw Pub/Sub push body', () => {
       expect(await s.push(TOPICS.valid, two)).toBe(204);
       expect(await s.push(TOPICS.valid, two)).toBe(204); // redelivered
       expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
-      expect(s.inner.json(TOPICS.findings).slice(1)).toEqual([{ kind: 'late', action: 'reported', event_id: 'b', type: 'lead.tagged', source: '//hub' }]);
+      expect(s.inner.json(TOPICS.findings).slice(1)).toEqual([{ kind: 'late', action: 'reported', event_id: 'b', type: 'lead.tagged', source: '//hub', closes: 'gap' }]);
       expect(s.store.outbox.size).toBe(0);
     } finally {
       await s.close();

@@ -33,7 +33,7 @@ describe('event-recovery replay: missing events', () => {
     expect(findings).toEqual([
       { kind: 'duplicate', action: 'dropped', event_id: 'h3', type: 'lead.tagged', source: '//hub', duplicate_of: 'h3', basis: 'id', line: 6 },
       { kind: 'gap', action: 'reported', source: '//hub', from_sequence: 2, to_sequence: 2 },
-      { kind: 'late', action: 'reported', event_id: 'h2', type: 'lead.tagged', source: '//hub', line: 10 },
+      { kind: 'late', action: 'reported', event_id: 'h2', type: 'lead.tagged', source: '//hub', closes: 'gap', line: 10 },
       { kind: 'gap', action: 'reported', source: '//hub', from_sequence: 4, to_sequence: 4 },
       { kind: 'chain_broken', action: 'reported', event_id: 'c1', type: 'card.scanned', source: '//scanner', line: 3, expected_type: 'lead.created' },
     ]);
@@ -75,16 +75,34 @@ describe('event-recovery replay: missing events', () => {
       tagged('a3', 3, 1), // reveals 2, due after 6 < 30: reported now
       tagged('a2', 2, 1), // fills it before any advance: late, not silent
       cardScanned({ id: 'c1', time: at(2), data: { card_id: 'card-1' } }), // due after 12 < 30: broken now
-      leadCreated({ id: 'l1', time: at(3), data: { card_id: 'card-1' } }), // too late to save c1, and overdue for its own CRM sync
+      leadCreated({ id: 'l1', time: at(3), data: { card_id: 'card-1' } }), // closes c1 late, and is overdue for its own CRM sync
     );
     const { findings, summary } = await replayText(text);
     expect(findings).toEqual([
       { kind: 'gap', action: 'reported', source: '//hub', from_sequence: 2, to_sequence: 2 },
-      { kind: 'late', action: 'reported', event_id: 'a2', type: 'lead.tagged', source: '//hub', line: 4 },
+      { kind: 'late', action: 'reported', event_id: 'a2', type: 'lead.tagged', source: '//hub', closes: 'gap', line: 4 },
       { kind: 'chain_broken', action: 'reported', event_id: 'c1', type: 'card.scanned', source: '//test/producer', line: 5, expected_type: 'lead.created' },
+      { kind: 'late', action: 'reported', event_id: 'l1', type: 'lead.created', source: '//test/producer', closes: 'chain_broken', upstream_id: 'c1', line: 6 },
       { kind: 'chain_broken', action: 'reported', event_id: 'l1', type: 'lead.created', source: '//test/producer', line: 6, expected_type: 'crm.synced' },
     ]);
-    expect(summary).toMatchObject({ gaps: 1, late: 1, chains_broken: 2, pending: 0 });
+    expect(summary).toMatchObject({ gaps: 1, late: 2, chains_broken: 2, pending: 0 });
+  });
+
+  it('a successor delivered after its upstream was reported broken closes that chain late, with its line; the summary counts it in late', async () => {
+    const text = ndjson(
+      cardScanned({ id: 'c1', source: '//scanner', time: at(0), data: { card_id: 'card-1' } }), // 1: waits for its lead until 10
+      tagged('w', 1, 30), // 2: watermark 30: c1 is reported broken
+      leadCreated({ id: 'l1', source: '//crm', time: at(2), data: { card_id: 'card-1', lead_id: 'lead-1' } }), // 3: closes c1 late; its own sync was due at 17
+      crmSynced({ id: 's1', source: '//crm', time: at(31), data: { lead_id: 'lead-1' } }), // 4: closes l1 late; waits for its follow-up until 91
+    );
+    const { findings, summary } = await replayText(text);
+    expect(findings).toEqual([
+      { kind: 'chain_broken', action: 'reported', event_id: 'c1', type: 'card.scanned', source: '//scanner', line: 1, expected_type: 'lead.created' },
+      { kind: 'late', action: 'reported', event_id: 'l1', type: 'lead.created', source: '//crm', closes: 'chain_broken', upstream_id: 'c1', line: 3 },
+      { kind: 'chain_broken', action: 'reported', event_id: 'l1', type: 'lead.created', source: '//crm', line: 3, expected_type: 'crm.synced' },
+      { kind: 'late', action: 'reported', event_id: 's1', type: 'crm.synced', source: '//crm', closes: 'chain_broken', upstream_id: 'l1', line: 4 },
+    ]);
+    expect(summary).toMatchObject({ chains_broken: 2, late: 2, gaps: 0, pending: 1, findings_by_kind: { chain_broken: 2, late: 2 } });
   });
 
   it('counts the missing numbers of a huge jump without holding them', async () => {

@@ -23,6 +23,18 @@ const EXAMPLES: Record<FindingKind, Finding> = {
     upper_bound: 161,
     probability: 0.999,
   },
+  dead_letter: {
+    kind: 'dead_letter',
+    action: 'dead_lettered',
+    event_id: 's9',
+    type: 'sale.recorded',
+    source: '//shop',
+    subscription: 'revenue-checker-sales',
+    class: 'transient',
+    delivery_count: 5,
+    triage_id: '1772366400000-d-abc',
+    reason: 'revenue-checker: UpstreamError STRIPE_503: stripe: 503',
+  },
 };
 
 describe('the one Finding schema', () => {

@@ -1,11 +1,22 @@
 import { BusinessEvent } from '../../shared/events/envelope';
 import type { Finding } from '../../shared/findings';
 import {
+  decide,
   DEFAULT_GAP_RULES,
-  GapDetectorCore,
-  lateFinding,
-  overdueFinding,
+  exportSlot,
+  exportSource,
+  findingsOf,
+  initialGapState,
+  pending,
+  restoreSlot,
+  restoreSource,
+  restoreState,
+  run,
+  snapshotState,
+  type DecideContext,
+  type GapInput,
   type GapRules,
+  type GapState,
   type SequenceOutcome,
 } from '../../functions/gap-detector/core';
 import * as fx from '../support/events';
@@ -17,17 +28,17 @@ const at = (minutes: number) => new Date(T0 + minutes * MIN).toISOString();
 type Raw = ReturnType<typeof fx.leadTagged>;
 
 /**
- * Drives the core the way the replay engine does (DESIGN §7, watermark first): for each valid
- * event the watermark moves to its time if later and whatever fell due is reported, then its
- * sequence number counts, then (if accepted) its chains.
+ * Feeds the decider what the replay engine would for each event (DESIGN §7): the watermark
+ * moves to every valid event's time, its sequence number counts, and, if it was accepted, it
+ * takes part in chains. The order of the steps is the decider's; this only hands over inputs.
  */
 class Given {
-  readonly core: GapDetectorCore;
-  private watermark = Number.NEGATIVE_INFINITY;
+  readonly state: GapState = initialGapState();
+  private readonly ctx: DecideContext;
   private arrival = 0;
 
   constructor(rules: GapRules = DEFAULT_GAP_RULES) {
-    this.core = new GapDetectorCore(rules);
+    this.ctx = { rules, redeliveries: false };
   }
 
   /** Feeds events; returns every finding they caused, in order. */
@@ -39,26 +50,29 @@ class Given {
   event(raw: Raw, options: { duplicate?: boolean } = {}): { findings: Finding[]; sequence: SequenceOutcome | undefined } {
     const event = BusinessEvent.parse(raw);
     const timeMs = Date.parse(event.time);
-    const findings: Finding[] = [];
-    if (timeMs > this.watermark) findings.push(...this.advance(timeMs));
     const order = ++this.arrival;
+    const findings = this.advance(timeMs);
     let sequence: SequenceOutcome | undefined;
     if (event.sequence !== undefined) {
-      sequence = this.core.observeSequence(event.source, BigInt(event.sequence), timeMs, order);
-      if (sequence === 'late') findings.push(lateFinding(event));
+      const decisions = this.input({ kind: 'sequence', source: event.source, seq: BigInt(event.sequence), eventId: event.id, type: event.type, timeMs, order, watermarkMs: this.state.watermarkMs });
+      for (const d of decisions) if (d.kind === 'number_counted') sequence = d.outcome;
+      findings.push(...findingsOf(decisions));
     }
-    if (!options.duplicate) this.core.observeChain(event, timeMs, order, order);
+    if (!options.duplicate) findings.push(...findingsOf(this.input({ kind: 'chain', event, timeMs, order, watermarkMs: this.state.watermarkMs, line: order })));
     return { findings, sequence };
   }
 
   /** The watermark moves on (another source's event, or the end of input). */
   advance(timeMs: number): Finding[] {
-    this.watermark = Math.max(this.watermark, timeMs);
-    return this.core.overdue(this.watermark).map(overdueFinding);
+    return findingsOf(this.input({ kind: 'advance', watermarkMs: timeMs }));
   }
 
   at(minutes: number): Finding[] {
     return this.advance(T0 + minutes * MIN);
+  }
+
+  input(input: GapInput) {
+    return run(this.state, input, this.ctx);
   }
 }
 
@@ -66,7 +80,7 @@ class Given {
 const seq = (s: string, n: string | number, minutes: number, id = `${s}-${n}-${minutes}`) =>
   fx.leadTagged({ id, source: s, sequence: String(n), time: at(minutes) });
 const gap = (source: string, from: number, to: number): Finding => ({ kind: 'gap', action: 'reported', source, from_sequence: from, to_sequence: to });
-const late = (e: Raw): Finding => ({ kind: 'late', action: 'reported', event_id: e.id, type: e.type, source: e.source });
+const late = (e: Raw): Finding => ({ kind: 'late', action: 'reported', event_id: e.id, type: e.type, source: e.source, closes: 'gap' });
 
 describe('sequence gaps (DESIGN §3): given earlier numbers, when one more arrives', () => {
   it('the first number of a source reveals nothing, even from the middle of a stream', () => {
@@ -74,7 +88,7 @@ describe('sequence gaps (DESIGN §3): given earlier numbers, when one more arriv
     expect(g.event(seq('//a', 1000, 0)).sequence).toBe('first');
     expect(g.event(seq('//a', 1001, 1)).sequence).toBe('extended');
     expect(g.at(60)).toEqual([]);
-    expect(g.core.pending()).toBe(0);
+    expect(pending(g.state)).toBe(0);
   });
 
   it('out of order within the grace period fills the gap and nothing is reported', () => {
@@ -82,16 +96,16 @@ describe('sequence gaps (DESIGN §3): given earlier numbers, when one more arriv
     expect(g.events(seq('//a', 1, 0), seq('//a', 3, 0))).toEqual([]);
     expect(g.event(seq('//a', 2, 4.9))).toEqual({ findings: [], sequence: 'filled' });
     expect(g.at(60)).toEqual([]);
-    expect(g.core.pending()).toBe(0);
+    expect(pending(g.state)).toBe(0);
   });
 
   it('a gap is reported once the watermark is strictly past the revealing time plus grace', () => {
     const g = new Given();
     g.events(seq('//a', 1, 0), seq('//a', 3, 0.5));
-    expect(g.core.pending()).toBe(1);
+    expect(pending(g.state)).toBe(1);
     expect(g.advance(T0 + 5.5 * MIN)).toEqual([]);
     expect(g.advance(T0 + 5.5 * MIN + 1)).toEqual([gap('//a', 2, 2)]);
-    expect(g.core.pending()).toBe(0);
+    expect(pending(g.state)).toBe(0);
   });
 
   it('an event filling a reported gap is late, once; again it is a repeat', () => {
@@ -154,7 +168,7 @@ describe('sequence gaps (DESIGN §3): given earlier numbers, when one more arriv
     expect(g.at(10)).toEqual([gap('//a', 2, 5)]);
     const n = [2, 5, 4, 3].map((k) => seq('//a', k, 11));
     expect(n.map((e) => g.event(e))).toEqual(n.map((e) => ({ findings: [late(e)], sequence: 'late' })));
-    expect(g.core.exportSource('//a')!.gaps).toEqual([]);
+    expect(exportSource(g.state, '//a')!.gaps).toEqual([]);
   });
 
   it('gaps at power-of-two boundaries (block edges of any bitmap layout) are single ranges', () => {
@@ -167,8 +181,8 @@ describe('sequence gaps (DESIGN §3): given earlier numbers, when one more arriv
     const g = new Given();
     g.events(seq('//a', '0009', 0), seq('//a', '11', 0), seq('//b', '9007199254740990', 0), seq('//b', '9007199254740995', 0));
     g.event(seq('//b', '9007199254740993', 1));
-    expect(g.core.exportSource('//a')!.gaps).toMatchObject([{ from: '10', to: '10' }]);
-    expect(g.core.exportSource('//b')!.gaps).toMatchObject([
+    expect(exportSource(g.state, '//a')!.gaps).toMatchObject([{ from: '10', to: '10' }]);
+    expect(exportSource(g.state, '//b')!.gaps).toMatchObject([
       { from: '9007199254740991', to: '9007199254740992' },
       { from: '9007199254740994', to: '9007199254740994' },
     ]);
@@ -178,7 +192,7 @@ describe('sequence gaps (DESIGN §3): given earlier numbers, when one more arriv
   it('a jump of a billion is one gap and one range, not a billion of anything', () => {
     const g = new Given();
     g.events(seq('//a', 1, 0), seq('//a', 1_000_000_002, 0));
-    expect(g.core.exportSource('//a')).toEqual({
+    expect(exportSource(g.state, '//a')).toEqual({
       low: '1',
       high: '1000000002',
       gaps: [{ from: '2', to: '1000000001', deadlineMs: T0 + 5 * MIN, order: 2, reported: false }],
@@ -235,7 +249,7 @@ describe('broken chains (DESIGN §3): given accepted events, when the watermark 
     const g = new Given();
     expect(g.events(card('c', 'card-1', 0), lead('l', 'lead-1', 'card-1', 5), crm('s', 'lead-1', 15), followup('f', 'lead-1', 70))).toEqual([]);
     expect(g.at(500)).toEqual([]);
-    expect(g.core.pending()).toBe(0);
+    expect(pending(g.state)).toBe(0);
   });
 
   it('a successor that arrives before its predecessor satisfies it', () => {
@@ -257,13 +271,13 @@ describe('broken chains (DESIGN §3): given accepted events, when the watermark 
     expect(g.at(500)).toEqual([broken(crm('s', 'lead-1', 2), 3, 'followup.sent')]);
   });
 
-  it('watermark first: a successor whose own time passes the deadline is too late, and opens its own chain', () => {
+  it('watermark first: a successor whose own time passes the deadline is too late: it closes the chain late, and opens its own', () => {
     const g = new Given();
     const c = card('c', 'card-1', 0);
     const l = lead('l', 'lead-1', 'card-1', 10.5);
     g.events(c);
-    expect(g.events(l)).toEqual([broken(c, 1, 'lead.created')]);
-    expect(g.core.pending()).toBe(1);
+    expect(g.events(l)).toEqual([broken(c, 1, 'lead.created'), closes(l, c)]);
+    expect(pending(g.state)).toBe(1);
     expect(g.at(10.5 + 15 + 0.001)).toEqual([broken(l, 2, 'crm.synced')]);
   });
 
@@ -286,42 +300,141 @@ describe('broken chains (DESIGN §3): given accepted events, when the watermark 
   });
 });
 
+/** The late finding of a successor closing `upstream`'s broken chain (replay adds the successor's line). */
+const closes = (successor: Raw, upstream: Raw): Finding => ({
+  kind: 'late',
+  action: 'reported',
+  event_id: successor.id,
+  type: successor.type,
+  source: successor.source,
+  closes: 'chain_broken',
+  upstream_id: upstream.id,
+});
+
+describe('chains that close late (DESIGN §3): a successor after its upstream was reported broken', () => {
+  const c = card('c', 'card-1', 0);
+  const c2 = card('c2', 'card-1', 1);
+  const l = lead('l', 'lead-1', 'card-1', 5);
+  const lateLead = lead('l', 'lead-1', 'card-1', 12);
+  const noCard = lead('l', 'lead-1', undefined, 5);
+  const s = crm('s', 'lead-1', 20);
+  const other = seq('//clock', 1, 30);
+  // Each row: events in arrival order (d: fed as a duplicate, not accepted), then the findings after the watermark reaches 30.
+  it.each<[string, Array<Raw | ['d', Raw]>, Finding[]]>([
+    ['in time: satisfied, nothing closes late (the lead then waits for its own sync)', [c, l], [broken(l, 2, 'crm.synced')]],
+    ['delivered after the report: closes it late, naming the upstream; the line is the successor\'s', [c, other, l], [broken(c, 1, 'lead.created'), closes(l, c), broken(l, 3, 'crm.synced')]],
+    ['its own time passes the deadline: reported broken, then closed late, by the same event', [c, lateLead], [broken(c, 1, 'lead.created'), closes(lateLead, c), broken(lateLead, 2, 'crm.synced')]],
+    ['two upstreams reported under one key: one successor closes both, in report order', [c, c2, other, l], [broken(c, 1, 'lead.created'), broken(c2, 2, 'lead.created'), closes(l, c), closes(l, c2), broken(l, 4, 'crm.synced')]],
+    ['a second successor finds the chain closed: nothing more', [c, other, l, lead('l2', 'lead-2', 'card-1', 21)], [broken(c, 1, 'lead.created'), closes(l, c), broken(l, 3, 'crm.synced')]],
+    ['a successor that is a duplicate (not accepted) closes nothing', [c, other, ['d', l]], [broken(c, 1, 'lead.created')]],
+    ['a lead without card_id is no successor of a scan', [c, other, noCard], [broken(c, 1, 'lead.created'), broken(noCard, 3, 'crm.synced')]],
+    ['every link closes the same way: a CRM sync after its lead was reported', [l, seq('//clock', 1, 21), s], [broken(l, 1, 'crm.synced'), closes(s, l)]],
+  ])('%s', (_, events, expected) => {
+    const g = new Given();
+    const found = events.flatMap((e) => (Array.isArray(e) ? g.event(e[1], { duplicate: true }).findings : g.event(e).findings));
+    found.push(...g.at(30));
+    expect(found.filter((f) => f.kind !== 'gap')).toEqual(expected);
+  });
+
+  it('the function keeps a reported upstream in its key\'s snapshot until the successor comes, and a redelivered successor closes it once', () => {
+    const redelivered: DecideContext = { rules: DEFAULT_GAP_RULES, redeliveries: true };
+    const scan = BusinessEvent.parse(c);
+    const successor = BusinessEvent.parse(l);
+    const first = initialGapState();
+    run(first, { kind: 'chain', event: scan, timeMs: T0, order: 1, watermarkMs: T0 }, redelivered);
+    run(first, { kind: 'advance', watermarkMs: T0 + 11 * MIN }, redelivered);
+    const slot = exportSlot(first, 'lead.created|card-1')!;
+    expect(slot).toEqual({ seen: false, waiting: [], reported: ['c'] });
+    const later = initialGapState();
+    restoreSlot(later, 'lead.created|card-1', slot);
+    const deliver = () => findingsOf(run(later, { kind: 'chain', event: successor, timeMs: T0 + 5 * MIN, order: 2, watermarkMs: T0 + 11 * MIN }, redelivered));
+    expect(deliver()).toEqual([{ kind: 'late', action: 'reported', event_id: 'l', type: 'lead.created', source: '//crm', closes: 'chain_broken', upstream_id: 'c' }]);
+    expect(deliver()).toEqual([]);
+    expect(exportSlot(later, 'lead.created|card-1')).toEqual({ seen: true, waiting: [], reported: [] });
+  });
+});
+
+const ctx: DecideContext = { rules: DEFAULT_GAP_RULES, redeliveries: false };
+const number = (source: string, seq: number, minutes: number, order: number): GapInput => ({
+  kind: 'sequence',
+  source,
+  seq: BigInt(seq),
+  eventId: `${source}-${seq}`,
+  type: 'lead.tagged',
+  timeMs: T0 + minutes * MIN,
+  order,
+  watermarkMs: Number.NEGATIVE_INFINITY,
+});
+const outcomes = (state: GapState, inputs: GapInput[], context = ctx) =>
+  inputs.flatMap((i) => run(state, i, context).flatMap((d) => (d.kind === 'number_counted' ? [d.outcome] : [])));
+
 describe('state a delivery can save and restore (the function side)', () => {
   it('a source round-trips through its snapshot and keeps deciding the same', () => {
     const g = new Given();
     g.events(seq('//a', 1, 0), seq('//a', 4, 0), seq('//a', 9, 1));
     g.at(5.5); // reports 2..3
-    const restored = new GapDetectorCore(DEFAULT_GAP_RULES);
-    restored.restoreSource('//a', g.core.exportSource('//a')!);
-    expect(restored.exportSource('//a')).toEqual(g.core.exportSource('//a'));
-    expect(restored.observeSequence('//a', 2n, T0, 10)).toBe('late');
-    expect(restored.observeSequence('//a', 6n, T0, 11)).toBe('filled');
-    expect(restored.overdue(T0 + 7 * MIN).map(overdueFinding)).toEqual([gap('//a', 5, 5), gap('//a', 7, 8)]);
-    expect(restored.pending()).toBe(0);
+    const restored = initialGapState();
+    restoreSource(restored, '//a', exportSource(g.state, '//a')!);
+    expect(exportSource(restored, '//a')).toEqual(exportSource(g.state, '//a'));
+    expect(outcomes(restored, [number('//a', 2, 0, 10), number('//a', 6, 0, 11)])).toEqual(['late', 'filled']);
+    expect(findingsOf(run(restored, { kind: 'advance', watermarkMs: T0 + 7 * MIN }, ctx))).toEqual([gap('//a', 5, 5), gap('//a', 7, 8)]);
+    expect(pending(restored)).toBe(0);
+  });
+
+  it('a whole state round-trips through its snapshot, and the copy decides what the original decides', () => {
+    const g = new Given();
+    g.events(seq('//a', 1, 0), seq('//a', 4, 0), card('c', 'card-1', 1), lead('l', 'lead-1', 'card-1', 2), seq('//b', 7, 3), seq('//b', 10, 3));
+    g.at(5.5);
+    const snapshot = snapshotState(g.state);
+    expect(JSON.parse(JSON.stringify(snapshot))).toEqual(snapshot);
+    const copy = restoreState(snapshot);
+    expect(snapshotState(copy)).toEqual(snapshot);
+    expect(pending(copy)).toBe(pending(g.state));
+    const next: GapInput[] = [number('//b', 8, 6, 20), { kind: 'advance', watermarkMs: T0 + 30 * MIN }];
+    const findingsOfCopy = next.flatMap((i) => findingsOf(run(copy, i, ctx)));
+    // The original carries input lines the snapshot leaves out; otherwise the same.
+    const withoutLines = (fs: Finding[]) => fs.map(({ line: _, ...f }) => f);
+    expect(withoutLines(findingsOfCopy)).toEqual(withoutLines(next.flatMap((i) => findingsOf(g.input(i)))));
+    expect(findingsOfCopy.map((f) => f.kind)).toEqual(['gap', 'chain_broken']);
+  });
+
+  it('decide reads the state and changes nothing in it; evolve applies what it decided', () => {
+    const g = new Given();
+    g.events(seq('//a', 1, 0), seq('//a', 3, 0), card('c', 'card-1', 0));
+    const before = snapshotState(g.state);
+    const decisions = decide(g.state, { kind: 'advance', watermarkMs: T0 + 30 * MIN }, ctx);
+    expect(decisions.map((d) => d.kind)).toEqual(['watermark_moved', 'gap_reported', 'chain_reported']);
+    expect(snapshotState(g.state)).toEqual(before);
+    expect(pending(g.state)).toBe(2);
+    expect(findingsOf(g.input({ kind: 'advance', watermarkMs: T0 + 30 * MIN }))).toEqual(findingsOf(decisions));
+    expect(pending(g.state)).toBe(0);
   });
 
   it('remembers reported upstreams, so a redelivered upstream is not reported twice', () => {
-    const core = new GapDetectorCore(DEFAULT_GAP_RULES, { rememberReported: true });
+    const redelivered: DecideContext = { ...ctx, redeliveries: true };
     const c = BusinessEvent.parse(card('c', 'card-1', 0));
-    core.observeChain(c, T0, 1);
-    expect(core.overdue(T0 + 11 * MIN)).toHaveLength(1);
-    const again = new GapDetectorCore(DEFAULT_GAP_RULES, { rememberReported: true });
-    again.restoreSlot('lead.created|card-1', core.exportSlot('lead.created|card-1')!);
-    again.observeChain(c, T0, 2);
-    expect(again.pending()).toBe(0);
-    expect(again.exportSlot('lead.created|card-1')).toEqual({ seen: false, waiting: [], reported: ['c'] });
+    const first = initialGapState();
+    run(first, { kind: 'chain', event: c, timeMs: T0, order: 1, watermarkMs: T0 }, redelivered);
+    expect(findingsOf(run(first, { kind: 'advance', watermarkMs: T0 + 11 * MIN }, redelivered))).toHaveLength(1);
+    const again = initialGapState();
+    restoreSlot(again, 'lead.created|card-1', exportSlot(first, 'lead.created|card-1')!);
+    expect(findingsOf(run(again, { kind: 'chain', event: c, timeMs: T0, order: 2, watermarkMs: T0 }, redelivered))).toEqual([]);
+    expect(pending(again)).toBe(0);
+    expect(exportSlot(again, 'lead.created|card-1')).toEqual({ seen: false, waiting: [], reported: ['c'] });
   });
 
   it('bounds a source: old reported ranges are forgotten, then the earliest open ones are reported early', () => {
-    const core = new GapDetectorCore(DEFAULT_GAP_RULES);
-    for (let i = 0; i < 8; i++) core.observeSequence('//a', BigInt(i * 2), T0 + i * MIN, i);
+    const state = initialGapState();
+    const inputs = Array.from({ length: 8 }, (_, i) => number('//a', i * 2, i, i));
     // Ranges {1}, {3}, … {13}, due 6, 7, … 12 minutes after T0; the first two are reported.
-    expect(core.overdue(T0 + 7 * MIN + 1).map(overdueFinding)).toEqual([gap('//a', 1, 1), gap('//a', 3, 3)]);
-    expect(core.bound('//a', T0 + 6 * MIN + 1, 100)).toEqual([]);
-    expect(core.exportSource('//a')!.gaps.map((r) => r.from)).toEqual(['3', '5', '7', '9', '11', '13']);
-    expect(core.bound('//a', 0, 3).map(overdueFinding)).toEqual([gap('//a', 5, 5), gap('//a', 7, 7)]);
-    expect(core.exportSource('//a')!.gaps.map((r) => r.from)).toEqual(['9', '11', '13']);
-    expect(core.pending()).toBe(3);
-    expect(core.overdue(T0 + 60 * MIN).map(overdueFinding)).toEqual([gap('//a', 9, 9), gap('//a', 11, 11), gap('//a', 13, 13)]);
+    const reported = [...inputs, { kind: 'advance', watermarkMs: T0 + 7 * MIN + 1 } as const].flatMap((i) => findingsOf(run(state, i, ctx)));
+    expect(reported).toEqual([gap('//a', 1, 1), gap('//a', 3, 3)]);
+    const bound = (forgetBeforeMs: number, maxRanges: number) => findingsOf(run(state, { kind: 'bound', source: '//a', forgetBeforeMs, maxRanges }, ctx));
+    expect(bound(T0 + 6 * MIN + 1, 100)).toEqual([]);
+    expect(exportSource(state, '//a')!.gaps.map((r) => r.from)).toEqual(['3', '5', '7', '9', '11', '13']);
+    expect(bound(0, 3)).toEqual([gap('//a', 5, 5), gap('//a', 7, 7)]);
+    expect(exportSource(state, '//a')!.gaps.map((r) => r.from)).toEqual(['9', '11', '13']);
+    expect(pending(state)).toBe(3);
+    expect(findingsOf(run(state, { kind: 'advance', watermarkMs: T0 + 60 * MIN }, ctx))).toEqual([gap('//a', 9, 9), gap('//a', 11, 11), gap('//a', 13, 13)]);
   });
 });

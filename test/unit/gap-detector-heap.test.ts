@@ -34,6 +34,10 @@ describe('DueQueue: given items and a watermark that only moves forward, it yiel
       queue.push(item);
       if (random() < 0.3) all[Math.floor(random() * all.length)]!.live = false;
       watermark += Math.floor(random() * 40);
+      // What is due, read without taking it: exactly what popBefore then yields live, in that order.
+      const listed = queue.liveBefore(watermark);
+      expect(queue.liveBefore(watermark)).toEqual(listed);
+      const poppedBefore = popped.length;
       let previous: Item | undefined;
       for (let i = queue.popBefore(watermark); i !== undefined; i = queue.popBefore(watermark)) {
         expect(i.deadlineMs).toBeLessThan(watermark);
@@ -42,6 +46,7 @@ describe('DueQueue: given items and a watermark that only moves forward, it yiel
         if (i.live) popped.push(i);
         i.live = false;
       }
+      expect(popped.slice(poppedBefore)).toEqual(listed);
     }
     // Nothing live and due was left behind.
     expect(all.filter((i) => i.live && i.deadlineMs < watermark)).toEqual([]);

@@ -1,18 +1,9 @@
 import { BusinessEvent } from '../../shared/events/envelope';
 import { derivedId } from '../../shared/ids';
-import { TOPICS } from '../../shared/topology';
-import {
-  CHAIN_TTL_MARGIN_MS,
-  chainTransition,
-  DEFAULT_GAP_STATE_CONFIG,
-  foldTransition,
-  MemoryGapStore,
-  slotExpiry,
-  sweepTransition,
-  type GapStateContext,
-  type PendingMarker,
-  type SlotRecord,
-} from '../../functions/gap-detector/state';
+import { MemoryGapStore } from '../../functions/gap-detector/memory-store';
+import { CHAIN_TTL_MARGIN_MS, slotExpiry, type SlotRecord } from '../../functions/gap-detector/records';
+import { DEFAULT_GAP_STATE_CONFIG, type GapStateContext, type PendingMarker } from '../../functions/gap-detector/store';
+import { chainTransition, foldTransition, sweepTransition } from '../../functions/gap-detector/transitions';
 import * as fx from '../support/events';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
@@ -31,8 +22,8 @@ const marker = (seq: number, minutes: number, order = seq, seenAt = minutes): Pe
   watermarkMs: T0 + seenAt * MIN,
   order,
 });
-const findings = (messages: ReadonlyArray<{ topic: string; data: string }>) =>
-  messages.filter((m) => m.topic === TOPICS.findings).map((m) => JSON.parse(m.data) as Record<string, unknown>);
+const findings = (messages: ReadonlyArray<{ to: string; data: string }>) =>
+  messages.filter((m) => m.to === 'findings').map((m) => JSON.parse(m.data) as Record<string, unknown>);
 
 describe('a fold of one source: recorded numbers in arrival order, watermark first', () => {
   it('reveals, reports once due and names late arrivals, with ids a redelivery reproduces', () => {
@@ -45,14 +36,14 @@ describe('a fold of one source: recorded numbers in arrival order, watermark fir
     expect(findings(second.outbox)).toEqual([{ kind: 'gap', action: 'reported', source: '//a', from_sequence: 2, to_sequence: 2 }]);
     expect(second.outbox[0]).toEqual({
       id: derivedId('gap', '//a', '2', '2'),
-      topic: TOPICS.findings,
+      to: 'findings',
       data: expect.any(String),
       attributes: { kind: 'gap', action: 'reported', finding_id: derivedId('gap', '//a', '2', '2'), source: '//a' },
     });
     expect(second.record.nextDueMs).toBe(T0 + 11 * MIN);
 
     const third = foldTransition('//a', second.record, [marker(2, 1)], T0 + 6 * MIN, ctx)!;
-    expect(findings(third.outbox)).toEqual([{ kind: 'late', action: 'reported', event_id: 'e2', type: 'lead.tagged', source: '//a' }]);
+    expect(findings(third.outbox)).toEqual([{ kind: 'late', action: 'reported', event_id: 'e2', type: 'lead.tagged', source: '//a', closes: 'gap' }]);
     expect(third.outbox[0]!.id).toBe(derivedId('late', '//a', '2', 'e2'));
   });
 
@@ -73,7 +64,16 @@ describe('a fold of one source: recorded numbers in arrival order, watermark fir
     const late = foldTransition('//a', undefined, [marker(1, 0), marker(3, 0), marker(2, 0.5, 3, 6)], T0, ctx)!;
     expect(findings(late.outbox)).toEqual([
       { kind: 'gap', action: 'reported', source: '//a', from_sequence: 2, to_sequence: 2 },
-      { kind: 'late', action: 'reported', event_id: 'e2', type: 'lead.tagged', source: '//a' },
+      { kind: 'late', action: 'reported', event_id: 'e2', type: 'lead.tagged', source: '//a', closes: 'gap' },
+    ]);
+  });
+
+  it('reports a gap that is overdue when a number reveals it at once, as replay does, so its fill in the same fold is late', () => {
+    // 3 arrives when the watermark stands at 30: the gap it reveals (due after 5) is already overdue.
+    const result = foldTransition('//a', undefined, [marker(1, 0), marker(3, 0, 2, 30), marker(2, 0.5, 3, 30)], T0, ctx)!;
+    expect(findings(result.outbox)).toEqual([
+      { kind: 'gap', action: 'reported', source: '//a', from_sequence: 2, to_sequence: 2 },
+      { kind: 'late', action: 'reported', event_id: 'e2', type: 'lead.tagged', source: '//a', closes: 'gap' },
     ]);
   });
 
@@ -119,12 +119,14 @@ describe('chains per awaited successor', () => {
     expect(satisfied.changes.get('crm.synced|lead-1')).toMatchObject({ seen: false, dueMs: T0 + 16 * MIN });
   });
 
-  it('watermark first: a successor delivered after the deadline passed reports the chain broken, then rescues nothing', () => {
+  it('watermark first: a successor delivered after the deadline passed reports the chain broken, then closes it late', () => {
     const record = chainTransition(new Map([[KEY, undefined]]), card, T0, T0, undefined, ctx).changes.get(KEY)!;
     const late = chainTransition(new Map([[KEY, record], ['crm.synced|lead-1', undefined]]), lead, T0 + MIN, T0 + 11 * MIN, undefined, ctx);
     expect(findings(late.outbox)).toEqual([
       { kind: 'chain_broken', action: 'reported', event_id: 'c1', type: 'card.scanned', source: '//test/producer', expected_type: 'lead.created' },
+      { kind: 'late', action: 'reported', event_id: 'l1', type: 'lead.created', source: '//test/producer', closes: 'chain_broken', upstream_id: 'c1' },
     ]);
+    expect(late.outbox[1]!.id).toBe(derivedId('late', KEY, 'c1', 'l1'));
     expect(late.changes.get(KEY)).toEqual({ key: KEY, seen: true, waiting: [], reported: [], dueMs: null });
   });
 
@@ -138,24 +140,32 @@ describe('chains per awaited successor', () => {
     expect(swept.outbox).toEqual([
       {
         id: derivedId('chain_broken', 'c1', 'lead.created'),
-        topic: TOPICS.findings,
+        to: 'findings',
         data: JSON.stringify({ kind: 'chain_broken', action: 'reported', event_id: 'c1', type: 'card.scanned', source: '//test/producer', expected_type: 'lead.created' }),
         attributes: expect.objectContaining({ kind: 'chain_broken', event_id: 'c1' }),
       },
       {
         id: derivedId('retrigger', 'c1', 'lead.created'),
-        topic: TOPICS.retrigger,
+        to: 'retrigger',
         data: bytes,
         attributes: { type: 'card.scanned', source: '//test/producer', id: 'c1', retrigger: 'chain_broken', expected_type: 'lead.created' },
       },
     ]);
     // Redelivered after the report: not waiting again, not reported again.
     expect(chainTransition(new Map([[KEY, swept.record!]]), card, T0, T0 + 60 * MIN, bytes, republish)).toEqual({ changes: new Map(), outbox: [] });
+    // The broken upstream stays remembered (with the retention as its TTL) until its successor closes it late.
+    expect(slotExpiry(swept.record!, ctx)).toBe(NOW + ctx.config.retentionMs);
+    const closed = chainTransition(new Map([[KEY, swept.record!], ['crm.synced|lead-1', undefined]]), lead, T0 + MIN, T0 + 60 * MIN, undefined, ctx);
+    expect(findings(closed.outbox)).toEqual([
+      { kind: 'late', action: 'reported', event_id: 'l1', type: 'lead.created', source: '//test/producer', closes: 'chain_broken', upstream_id: 'c1' },
+      { kind: 'chain_broken', action: 'reported', event_id: 'l1', type: 'lead.created', source: '//test/producer', expected_type: 'crm.synced' },
+    ]);
+    expect(closed.changes.get(KEY)).toEqual({ key: KEY, seen: true, waiting: [], reported: [], dueMs: null });
   });
 
   it('without the switch a broken chain is only reported (the default)', () => {
     const record = chainTransition(new Map([[KEY, undefined]]), card, T0, T0, 'ignored', ctx).changes.get(KEY)!;
-    expect(sweepTransition(record, T0 + 11 * MIN, ctx).outbox.map((m) => m.topic)).toEqual([TOPICS.findings]);
+    expect(sweepTransition(record, T0 + 11 * MIN, ctx).outbox.map((m) => m.to)).toEqual(['findings']);
   });
 
   it('expires a waiting chain after its deadline plus the allowed lateness (and a margin), a seen successor after the retention', () => {

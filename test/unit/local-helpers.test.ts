@@ -3,7 +3,7 @@ import { compareWithFaults } from '../../tools/local/expected';
 import { isErrorLine } from '../../tools/local/functions';
 import { passesFilter } from '../../tools/local/progress';
 import { pushIdentity } from '../../tools/local/push-gateway';
-import { describeFinding, renderReport, type StackRun } from '../../tools/local/report';
+import { describeFinding, devInstructions, renderReport, triageSection, type StackRun } from '../../tools/local/report';
 import type { Finding } from '../../shared/findings';
 import { maskText } from '../../shared/mask';
 import { pushBody } from '../../shared/pubsub/push';
@@ -68,6 +68,10 @@ describe('the report text', () => {
 
   it('says what each finding is about in one line', () => {
     expect(describeFinding({ kind: 'gap', action: 'reported', source: '//scanner/ios', from_sequence: 7, to_sequence: 9 })).toBe('//scanner/ios is missing sequence 7-9');
+    expect(describeFinding({ kind: 'late', action: 'reported', event_id: 'n7', type: 'lead.tagged', source: '//hub', closes: 'gap' })).toBe('n7 (lead.tagged from //hub) arrived after its gap was reported');
+    expect(describeFinding({ kind: 'late', action: 'reported', event_id: 'l1', type: 'lead.created', source: '//crm', closes: 'chain_broken', upstream_id: 'c1' })).toBe(
+      'l1 (lead.created from //crm) arrived after the chain of c1 was reported broken, and closes it',
+    );
     expect(describeFinding({ kind: 'duplicate', action: 'dropped', event_id: 'b', type: 'sale.recorded', source: '//shop', duplicate_of: 'a', basis: 'business_key' })).toBe(
       'b (sale.recorded from //shop): same business key as a',
     );
@@ -138,5 +142,30 @@ describe('progress helpers', () => {
     ['Serving function...', 'stdout', false],
   ] as const)('%s on %s is an error line: %s', (line, stream, error) => {
     expect(isErrorLine(line, stream)).toBe(error);
+  });
+});
+
+describe('the triage section of the report', () => {
+  it('lists the open records by class with their reasons, masked, in a few lines', () => {
+    const open = [
+      { id: 'a', class: 'transient', subscription: 'revenue-checker-sales', reason: 'revenue-checker: UpstreamError STRIPE_500: stripe: 500', event: { id: 'sale-1' } },
+      { id: 'b', class: 'transient', subscription: 'revenue-checker-sales', reason: 'no reason recorded', event: { id: 'sale-2' } },
+      { id: 'c', class: 'transient', subscription: 'validator-events-raw', reason: 'no reason recorded', event: {} },
+      { id: 'd', class: 'invalid', subscription: 'validator-events-raw', reason: 'data.contact.email: bad ada@example.com', event: { id: 'card-9' } },
+    ];
+    const lines = triageSection({ open });
+    expect(lines[0]).toBe('Dead letters and triage: 4 open (invalid 1, transient 3); event-recovery dlq list');
+    expect(lines).toContain('  invalid   validator-events-raw        card-9: data.contact.email: bad a***@example.com');
+    expect(lines).toContain('  transient revenue-checker-sales       sale-1: revenue-checker: UpstreamError STRIPE_500: stripe: 500');
+    expect(lines.at(-1)).toBe('  transient ... and 1 more');
+    expect(triageSection({ open: [] })).toEqual(['Dead letters and triage: no open records']);
+    expect(triageSection({ open: [], error: 'GET /v1/records answered 401' })).toEqual(['Dead letters and triage: not read (GET /v1/records answered 401)']);
+  });
+
+  it('prints the dlq commands for the ports of the stack in dev mode', () => {
+    const text = devInstructions('p', { pubsub: { host: '127.0.0.1:1' }, firestore: { host: '127.0.0.1:2' } }, '/tmp/logs', { url: 'http://127.0.0.1:9', token: 'tok' });
+    expect(text).toContain('export DLQ_API_URL=http://127.0.0.1:9 DLQ_API_TOKEN=tok');
+    expect(text).toContain('event-recovery.js dlq list');
+    expect(devInstructions('p', { pubsub: { host: 'h' }, firestore: { host: 'f' } }, '/tmp/logs')).not.toContain('DLQ_API_URL');
   });
 });

@@ -17,7 +17,7 @@ import { silentLogger } from '../../shared/log';
 import { systemClock } from '../../shared/ports';
 import { pushBody, type MessagePublishedData } from '../../shared/pubsub/push';
 import { TOPICS } from '../../shared/topology';
-import { FirestoreGapStore, type FirestoreCounts } from '../../functions/gap-detector/firestore-state';
+import { FirestoreGapStore, type FirestoreCounts } from '../../functions/gap-detector/firestore-store';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from '../../functions/gap-detector/handler';
 import { startEmulator } from '../local/emulators';
 import { prng } from './generate';

@@ -7,6 +7,9 @@
  *                                      gap-detector against the Firestore emulator
  *   npm run bench -- --events 200000   one replay size only
  *   npm run bench -- --no-firestore    skip the gap-detector / Firestore part
+ *
+ * Each replay size is also run without the volume detector, and a three-week seasonal log with
+ * and without it, so the detector's cost is a ratio taken in the same run.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +18,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchGapDetector } from './gap-detector';
 import { generateLog } from './generate';
+import { generateVolumeLog } from './volume-log';
+import { detectorAlone } from './volume-alone';
 
 interface Pass {
   lines: number;
@@ -39,20 +44,58 @@ async function benchReplay(events: number, rounds: number): Promise<string[]> {
     writeFileSync(ratesPath, JSON.stringify(log.rates));
     const bare: Pass[] = [];
     const replay: Pass[] = [];
+    const noVolume: Pass[] = [];
     // Interleave the two so drift in machine load hits both alike; keep each one's best.
     for (let r = 0; r < rounds; r++) {
       bare.push(child(['bare', file]));
       replay.push(child(['replay', file, join(dir, `out-${r}`), ratesPath]));
+      noVolume.push(child(['replay-no-volume', file, join(dir, `out-nv-${r}`), ratesPath]));
     }
     const best = (passes: Pass[]) => passes.reduce((a, b) => (b.ms < a.ms ? b : a));
     const b = best(bare);
     const p = best(replay);
+    const nv = best(noVolume);
     const peak = Math.max(...replay.map((x) => x.maxRssBytes));
     return [
       `replay bench: ${fmt(log.events)} events (${mib(log.bytes)}), best of ${rounds}`,
       `  bare readline + JSON.parse: ${fmt((b.lines / b.ms) * 1000)} lines/s (${(b.ms / 1000).toFixed(2)} s, peak RSS ${mib(b.maxRssBytes)})`,
       `  event-recovery replay:      ${fmt((p.lines / p.ms) * 1000)} lines/s (${(p.ms / 1000).toFixed(2)} s, peak RSS ${mib(peak)})`,
+      `  replay without volume:      ${fmt((nv.lines / nv.ms) * 1000)} lines/s (${(nv.ms / 1000).toFixed(2)} s)`,
       `  ratio replay / bare: ${(p.ms / b.ms).toFixed(2)}x (target within 3x); peak RSS ${mib(peak)} (target < 1 GiB at 1M events)`,
+      `  volume detector cost: ${(((p.ms - nv.ms) / nv.ms) * 100).toFixed(1)} % of replay time (target < 10 %)`,
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The volume detector's cost where it works hardest: three weeks of seasonal traffic, so every
+ * hour of every series closes and is judged (the replay log above spans about an hour).
+ */
+async function benchVolume(rounds: number): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'er-bench-volume-'));
+  try {
+    const file = join(dir, 'events.ndjson');
+    const log = await generateVolumeLog(file, { seed: 1, days: 21 });
+    const ratesPath = join(dir, 'rates.json');
+    writeFileSync(ratesPath, JSON.stringify({ base: 'USD', days: {} }));
+    const on: Pass[] = [];
+    const off: Pass[] = [];
+    for (let r = 0; r < rounds; r++) {
+      off.push(child(['replay-no-volume', file, join(dir, `off-${r}`), ratesPath]));
+      on.push(child(['replay', file, join(dir, `on-${r}`), ratesPath]));
+    }
+    const best = (passes: Pass[]) => passes.reduce((a, b) => (b.ms < a.ms ? b : a));
+    const a = best(on);
+    const b = best(off);
+    const alone = detectorAlone(file, rounds);
+    return [
+      `volume bench: ${fmt(log.events)} events over 21 days (every hour of every series judged), best of ${rounds}`,
+      `  replay with the volume detector:    ${fmt((a.lines / a.ms) * 1000)} lines/s (${(a.ms / 1000).toFixed(2)} s)`,
+      `  replay without the volume detector: ${fmt((b.lines / b.ms) * 1000)} lines/s (${(b.ms / 1000).toFixed(2)} s)`,
+      `  volume detector cost: ${(((a.ms - b.ms) / b.ms) * 100).toFixed(1)} % of replay time (target < 10 %)`,
+      `  the detector alone over the same events (count + close, best of ${rounds}): ${alone.ms.toFixed(0)} ms = ${((alone.ms / b.ms) * 100).toFixed(1)} % of the replay without it`,
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -76,6 +119,7 @@ async function main() {
   for (const n of sizes) {
     for (const line of await benchReplay(n, n > 500_000 ? 1 : rounds)) process.stdout.write(`${line}\n`);
   }
+  for (const line of await benchVolume(rounds)) process.stdout.write(`${line}\n`);
   if (!values['no-firestore']) {
     process.env.METADATA_SERVER_DETECTION ??= 'none';
     for (const line of await benchGapDetector()) process.stdout.write(`${line}\n`);

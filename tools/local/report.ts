@@ -29,6 +29,15 @@ export interface StackRun {
   readonly timings: { readonly startupMs: number; readonly processingMs: number; readonly totalMs: number };
   /** Set when the pipeline did not go quiet in time: what was still outstanding. */
   readonly unfinished?: readonly string[];
+  /** dlq-triage's open records after the run (absent when dlq-triage is not served). */
+  readonly triage?: TriageSnapshot;
+}
+
+/** What the report shows of dlq-triage: its open records, by class, with their reasons. */
+export interface TriageSnapshot {
+  readonly open: ReadonlyArray<{ id: string; class: string; subscription: string; reason: string; event: { id?: string; type?: string } }>;
+  /** Set when the API could not be read. */
+  readonly error?: string;
 }
 
 const EXAMPLES_PER_KIND = 3;
@@ -42,6 +51,7 @@ export function renderReport(run: StackRun): string {
   out.push(...findingCounts(run.findings), '');
   if (run.findings.length > 0) out.push(...examples(run.findings), '');
   out.push(...correctionsAndReviews(run), '');
+  if (run.triage) out.push(...triageSection(run.triage), '');
   out.push(...faultsVersusFindings(run), '');
   out.push(...logs(run));
   return `${out.join('\n')}\n`;
@@ -166,7 +176,8 @@ export function describeFinding(raw: Finding): string {
     case 'gap':
       return `${f.source ?? '?'} is missing sequence ${f.from_sequence === f.to_sequence ? f.from_sequence : `${f.from_sequence}-${f.to_sequence}`}`;
     case 'late':
-      return `${what} arrived after its gap was reported`;
+      if (f.closes === 'chain_broken') return `${what} arrived after the chain of ${f.upstream_id ?? '?'} was reported broken, and closes it`;
+      return `${what} arrived after ${f.closes === 'gap' ? 'its gap' : 'it'} was reported`;
     case 'chain_broken':
       return `${what} was never followed by ${f.expected_type ?? '?'}`;
     case 'amount_mismatch':
@@ -177,11 +188,31 @@ export function describeFinding(raw: Finding): string {
       return `${what} ${f.field ?? 'value'}: ${f.expected === undefined ? '' : `expected ${show(f.expected)}, `}recorded ${show(f.actual)}${f.reason ? ` (${f.reason})` : ''}`;
     case 'volume_anomaly':
       return f.reason ?? show(f);
+    case 'dead_letter':
+      return `${what} dead-lettered from ${f.subscription} (${f.class}): ${f.reason ?? 'no reason recorded'}`;
     default: {
       const never: never = f;
       return JSON.stringify(never);
     }
   }
+}
+
+const TRIAGE_SHOWN_PER_CLASS = 2;
+
+/** The open triage records by class, each class with its first reasons (compact: a few lines). */
+export function triageSection(t: TriageSnapshot): string[] {
+  if (t.error) return [`Dead letters and triage: not read (${maskText(t.error)})`];
+  if (t.open.length === 0) return ['Dead letters and triage: no open records'];
+  const classes = [...new Set(t.open.map((r) => r.class))].sort();
+  const lines = [`Dead letters and triage: ${t.open.length} open (${classes.map((c) => `${c} ${t.open.filter((r) => r.class === c).length}`).join(', ')}); event-recovery dlq list`];
+  for (const c of classes) {
+    const of = t.open.filter((r) => r.class === c);
+    for (const r of of.slice(0, TRIAGE_SHOWN_PER_CLASS)) {
+      lines.push(maskText(`  ${pad(c, 10)}${pad(r.subscription || 'findings', 28)}${r.event.id ?? '(no id)'}: ${r.reason}`).slice(0, 160));
+    }
+    if (of.length > TRIAGE_SHOWN_PER_CLASS) lines.push(`  ${pad(c, 10)}... and ${of.length - TRIAGE_SHOWN_PER_CLASS} more`);
+  }
+  return lines;
 }
 
 function faultsVersusFindings(run: StackRun): string[] {
@@ -225,7 +256,12 @@ function logs(run: StackRun): string[] {
 }
 
 /** What `npm run dev` prints once the report is out: how to publish to the stack and watch it. */
-export function devInstructions(projectId: string, hosts: { pubsub: { host: string }; firestore: { host: string } }, logDir: string): string {
+export function devInstructions(
+  projectId: string,
+  hosts: { pubsub: { host: string }; firestore: { host: string } },
+  logDir: string,
+  triage?: { url: string; token: string },
+): string {
   const ps = hosts.pubsub.host;
   return `
 The stack stays up (Ctrl-C stops it all). Publish your own events, one CloudEvent JSON a line:
@@ -249,6 +285,19 @@ Watch: each new finding is printed below as it arrives. To pull them yourself (a
   gcloud pubsub subscriptions create my-findings --topic=${TOPICS.findings} --project=${projectId}
   gcloud pubsub subscriptions pull my-findings --auto-ack --limit=20 --project=${projectId} --format='value(message.data)'
 Function logs: tail -f ${logDir}/*.log
-
+${
+  triage
+    ? `
+Dead letters, rejected events and reviews (dlq-triage's API; --json for scripts):
+  export DLQ_API_URL=${triage.url} DLQ_API_TOKEN=${triage.token}
+  node dist/cli/event-recovery.js dlq list --state open            # --class invalid|transient|poison|review
+  node dist/cli/event-recovery.js dlq show ID
+  node dist/cli/event-recovery.js dlq fix ID                       # opens $EDITOR; or --patch fix.json (JSON merge patch)
+  node dist/cli/event-recovery.js dlq replay ID                    # or: dlq replay --all --class transient --dry-run
+  node dist/cli/event-recovery.js dlq discard ID --reason "why"
+  node dist/cli/event-recovery.js dlq stats; node dist/cli/event-recovery.js dlq audit
+`
+    : ''
+}
 `;
 }

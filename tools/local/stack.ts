@@ -5,6 +5,7 @@
  * once the pipeline is quiet. Everything it starts runs in process groups it stops on the way
  * out, on Ctrl-C and on failure (see ./processes).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,9 +23,10 @@ import { onSignal, stopAll } from './processes';
 import { Progress, TimeoutError, waitUntil, type Push } from './progress';
 import { publishPayload, rawTopic } from './publish';
 import { maskText } from '../../shared/mask';
-import { describeFinding, devInstructions, renderReport, type StackRun } from './report';
+import { describeFinding, devInstructions, renderReport, type StackRun, type TriageSnapshot } from './report';
 import { LOG_PREFIX, pruneOldRuns } from './run-logs';
 import { STAND_INS, type StandIn } from './stand-ins';
+import { readTriage, type TriageApi } from './triage';
 
 export interface StackOptions {
   /** Keep the stack up after the report (`npm run dev`). */
@@ -115,6 +117,8 @@ interface Running {
   readonly observer: TopicObserver;
   /** Every push subscription of a served function, with the gateway in front of it. */
   readonly pushes: readonly Push[];
+  /** dlq-triage's operator API, when it is served. */
+  readonly triage?: TriageApi;
 }
 
 /** Runs the stack once; resolves with the exit code. In `keep` mode it resolves only on a signal. */
@@ -140,7 +144,8 @@ export async function runStack(options: StackOptions, io: Console = consoleIo): 
 
     const t1 = Date.now();
     const { tracker, unfinished } = await playDemo(up, demo, options, res, io);
-    const run = summarize(up, demo, tracker, unfinished, { startupMs, processingMs: Date.now() - t1, totalMs: Date.now() - t0 }, options.projectId);
+    const triage = up.triage ? await readTriage(up.triage) : undefined;
+    const run = summarize(up, demo, tracker, unfinished, { startupMs, processingMs: Date.now() - t1, totalMs: Date.now() - t0 }, options.projectId, triage);
     io.report(renderReport(run));
     const code = unfinished || !run.comparison.ok ? 1 : 0;
     if (options.jsonPath) writeRunJson(options.jsonPath, run, res, code);
@@ -169,7 +174,9 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
   }
   const [pubsubPort, firestorePort] = await Promise.all([freePort(), freePort()]);
   const hosts = { pubsub: { host: `127.0.0.1:${pubsubPort}` }, firestore: { host: `127.0.0.1:${firestorePort}` } };
-  const env = { ...process.env, ...emulatorEnv(hosts.pubsub, hosts.firestore, options.projectId), ...standInEnv };
+  // dlq-triage's operator API takes a bearer token locally: a fresh one each run.
+  const triageToken = randomBytes(24).toString('hex');
+  const env = { ...process.env, ...emulatorEnv(hosts.pubsub, hosts.firestore, options.projectId), ...standInEnv, DLQ_API_AUTH: 'token', DLQ_API_TOKEN: triageToken };
   // The functions reach the emulators only when a message arrives, so everything starts at once.
   const [, outcomes] = await Promise.all([
     Promise.all([startEmulator('pubsub', { port: pubsubPort }), startEmulator('firestore', { port: firestorePort })]).then((e) => (res.emulators = e)),
@@ -208,7 +215,8 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
     const gateway = sub.function ? gateways.get(sub.function) : undefined;
     return gateway ? [{ sub, gateway }] : [];
   });
-  return { hosts, logDir, served, pubsub, observer, pushes };
+  const triageFn = served.get('dlq-triage');
+  return { hosts, logDir, served, pubsub, observer, pushes, ...(triageFn ? { triage: { url: triageFn.url, token: triageToken } } : {}) };
 }
 
 /**
@@ -241,7 +249,15 @@ async function playDemo(up: Running, demo: Demo, options: StackOptions, res: Res
   }
 }
 
-function summarize(up: Running, demo: Demo, tracker: Progress, unfinished: string[] | undefined, timings: StackRun['timings'], projectId: string): StackRun {
+function summarize(
+  up: Running,
+  demo: Demo,
+  tracker: Progress,
+  unfinished: string[] | undefined,
+  timings: StackRun['timings'],
+  projectId: string,
+  triage: TriageSnapshot | undefined,
+): StackRun {
   const findings = collectFindings(up.observer);
   return {
     projectId,
@@ -268,12 +284,13 @@ function summarize(up: Running, demo: Demo, tracker: Progress, unfinished: strin
     logDir: up.logDir,
     timings,
     ...(unfinished ? { unfinished } : {}),
+    ...(triage ? { triage } : {}),
   };
 }
 
 /** `npm run dev`: prints how to publish, echoes each new finding, ticks like Cloud Scheduler, until a signal or a crash. */
 async function stayUp(up: Running, options: StackOptions, res: Resources, io: Console, stopped: Promise<number>): Promise<number> {
-  io.report(devInstructions(options.projectId, up.hosts, up.logDir));
+  io.report(devInstructions(options.projectId, up.hosts, up.logDir, up.triage));
   if (consumesTicks(up)) res.timers.push(setInterval(() => void tick(up.pubsub).catch(() => undefined), TICK_INTERVAL_MS));
   up.observer.onMessage((m) => {
     if (m.topic !== TOPICS.findings) return;

@@ -4,24 +4,10 @@ import { FieldValue, Timestamp, type CollectionReference, type DocumentData, typ
 import { z } from 'zod';
 import type { BusinessEvent } from '../../shared/events/envelope';
 import { TransientError } from '../../shared/errors';
-import { chainKeys } from './core';
-import {
-  chainTransition,
-  foldThrottled,
-  foldTransition,
-  OutboxRecord,
-  retentionExpiry,
-  slotExpiry,
-  SlotRecord,
-  SourceRecord,
-  sweepTransition,
-  type FoldOptions,
-  type GapStateContext,
-  type GapStore,
-  type OutboxMessage,
-  type PendingMarker,
-  type SequenceMarker,
-} from './state';
+import { chainKeys } from './chains';
+import { OutboxRecord, retentionExpiry, slotExpiry, SlotRecord, SourceRecord } from './records';
+import type { FoldOptions, GapStateContext, GapStore, OutboxMessage, PendingMarker, SequenceMarker } from './store';
+import { chainTransition, foldThrottled, foldTransition, sweepTransition } from './transitions';
 
 /** Firestore operations as billed: documents read (a query answering nothing still bills one), written, deleted. */
 export interface FirestoreCounts {
@@ -286,8 +272,8 @@ export class FirestoreGapStore implements GapStore {
     const snap = await this.outbox.where('writtenAtMs', '<=', writtenBeforeMs).orderBy('writtenAtMs').limit(limit).get();
     this.counts.reads += Math.max(1, snap.size);
     return snap.docs.map((d) => {
-      const { topic, data, attributes } = parse(OutboxRecord, d.data(), d.ref.path);
-      return { id: d.id, topic, data, attributes };
+      const { to, data, attributes } = parse(OutboxRecord, d.data(), d.ref.path);
+      return { id: d.id, to, data, attributes };
     });
   }
 
@@ -306,7 +292,7 @@ export class FirestoreGapStore implements GapStore {
   private outboxDocs(messages: readonly OutboxMessage[], ctx: GapStateContext): Array<[DocumentReference, DocumentData]> {
     return messages.map((m) => [
       this.outbox.doc(m.id),
-      { topic: m.topic, data: m.data, attributes: m.attributes, writtenAtMs: ctx.now, expireAt: Timestamp.fromMillis(retentionExpiry(ctx)) },
+      { to: m.to, data: m.data, attributes: m.attributes, writtenAtMs: ctx.now, expireAt: Timestamp.fromMillis(retentionExpiry(ctx)) },
     ]);
   }
 }

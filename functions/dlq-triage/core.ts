@@ -1,0 +1,303 @@
+import { createHash } from 'node:crypto';
+import { DEAD_LETTER_ATTRIBUTES, producerAttributes, subscriptionName, TARGET_SUBSCRIPTION, type SubscriptionManifest } from '../../shared/dead-letters';
+import { validateJson, type ValidationError } from '../../shared/events/validate';
+import type { FailureRecord } from '../../shared/failures';
+import type { z } from 'zod';
+import type { DeadLetterFinding as DeadLetterFindingSchema } from '../../shared/findings';
+
+type DeadLetterFinding = z.infer<typeof DeadLetterFindingSchema>;
+import { InvalidEventMessage, type HistoryEntry, type KeptMessage, type RecordFilter, type TriageRecord } from './records';
+
+export const NAME = 'dlq-triage';
+
+export const NO_REASON = 'no reason recorded';
+
+/** Attribute naming the triage record a replayed message came from: a repeat can be recognised downstream. */
+export const REPLAY_OF = 'replay_of';
+
+export interface TriageContext {
+  readonly now: number;
+  readonly topology: SubscriptionManifest;
+  /** RESOURCE_PREFIX of this stack, stripped from the subscription names Pub/Sub reports. */
+  readonly prefix: string;
+}
+
+/** A message as dlq-triage receives it. */
+export interface Inbound {
+  readonly messageId: string;
+  readonly publishTime: string | undefined;
+  /** Base64, as it came. */
+  readonly data: string;
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const digest = (...parts: string[]) => createHash('sha256').update(JSON.stringify(parts)).digest('base64url').slice(0, 20);
+
+/** Record ids sort by when the message was first published, so lists and bulk jobs go oldest first. */
+function recordId(kind: 'd' | 'i' | 'r', publishTime: string | undefined, key: string): string {
+  const ms = publishTime ? Date.parse(publishTime) : Number.NaN;
+  const stamp = Number.isNaN(ms) ? '0000000000000' : String(ms).padStart(13, '0');
+  return `${stamp}-${kind}-${digest(kind, key)}`;
+}
+
+function identityOf(data: string): TriageRecord['event'] {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(data, 'base64').toString('utf8'));
+    if (value === null || typeof value !== 'object') return {};
+    const v = value as Record<string, unknown>;
+    const out: TriageRecord['event'] = {};
+    if (typeof v.id === 'string') out.id = v.id;
+    if (typeof v.type === 'string') out.type = v.type;
+    if (typeof v.source === 'string') out.source = v.source;
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+function describeFailure(f: FailureRecord): string {
+  return `${f.function}: ${f.error_class}${f.code ? ` ${f.code}` : ''}: ${f.message} (${f.attempts} recorded attempt${f.attempts === 1 ? '' : 's'}, ${f.first_at} .. ${f.last_at})`;
+}
+
+/**
+ * The triage record of a dead-lettered copy (DESIGN §5). `failure` is what the failing function's
+ * boundary recorded under the key computed from this copy, if anything; without it the class is
+ * `transient` (a timeout or a crashed instance records nothing, and replaying is what helps) and
+ * the reason says no reason was recorded. The id comes from the copy's message id: a redelivered
+ * dead letter is the same record.
+ */
+export function triageDeadLetter(m: Inbound, failure: FailureRecord | undefined, ctx: TriageContext): TriageRecord {
+  const sourcePath = m.attributes[DEAD_LETTER_ATTRIBUTES.subscription] ?? '';
+  const subscription = subscriptionName(sourcePath, ctx.prefix);
+  const topic = ctx.topology.subscriptions.find((s) => s.name === subscription)?.topic ?? 'unknown';
+  const count = Number(m.attributes[DEAD_LETTER_ATTRIBUTES.deliveryCount]);
+  const pubsubError = m.attributes[DEAD_LETTER_ATTRIBUTES.deliveryErrorMessage];
+  const reason = failure ? describeFailure(failure) : pubsubError ? `Pub/Sub: ${pubsubError}` : NO_REASON;
+  const now = iso(ctx.now);
+  return {
+    id: recordId('d', m.publishTime, m.messageId),
+    origin: 'dead_letter',
+    class: failure?.class ?? 'transient',
+    state: 'open',
+    subscription: subscription || 'unknown',
+    topic,
+    received: { message_id: m.messageId, ...(m.publishTime ? { publish_time: m.publishTime } : {}), data: m.data, attributes: { ...m.attributes } },
+    original: { data: m.data, attributes: producerAttributes(m.attributes) },
+    ...(Number.isInteger(count) && count >= 0 ? { delivery_count: count } : {}),
+    reason,
+    ...(failure ? { failure } : {}),
+    event: identityOf(m.data),
+    received_at: now,
+    updated_at: now,
+    history: [{ at: now, action: 'received', note: `dead-lettered from ${subscription || 'an unknown subscription'}${Number.isInteger(count) ? ` after ${count} deliveries` : ''}` }],
+  };
+}
+
+/** The subscription an invalid event is replayed to once fixed: the validator's, on events-raw. */
+export function validatorSubscription(topology: SubscriptionManifest): { name: string; topic: string } {
+  const s = topology.subscriptions.find((x) => x.push?.function === 'validator');
+  if (!s) throw new Error('the manifest has no validator subscription');
+  return { name: s.name, topic: s.topic };
+}
+
+/**
+ * The triage record of an events-invalid message (the validator's record: reason, errors and the
+ * raw message). Keyed by the raw message id, so the validator publishing it twice is one record.
+ */
+export function triageInvalid(m: Inbound, ctx: TriageContext): { ok: true; record: TriageRecord } | { ok: false; reason: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(m.data, 'base64').toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'events-invalid message data is not JSON' };
+  }
+  const parsed = InvalidEventMessage.safeParse(value);
+  if (!parsed.success) return { ok: false, reason: `events-invalid message is not a validator record: ${parsed.error.issues[0]?.message ?? ''}` };
+  const raw = parsed.data.message;
+  const target = validatorSubscription(ctx.topology);
+  const now = iso(ctx.now);
+  return {
+    ok: true,
+    record: {
+      id: recordId('i', raw.publish_time ?? m.publishTime, raw.message_id),
+      origin: 'invalid',
+      class: 'invalid',
+      state: 'open',
+      subscription: target.name,
+      topic: target.topic,
+      received: { message_id: m.messageId, ...(m.publishTime ? { publish_time: m.publishTime } : {}), data: m.data, attributes: { ...m.attributes } },
+      original: { data: raw.data, attributes: raw.attributes },
+      reason: parsed.data.reason,
+      errors: parsed.data.errors,
+      event: identityOf(raw.data),
+      received_at: now,
+      updated_at: now,
+      history: [{ at: now, action: 'received', note: 'rejected by the validator' }],
+    },
+  };
+}
+
+/** A finding held for review (DESIGN §3), kept so that a person can find and dismiss it. */
+export function triageReview(m: Inbound, ctx: TriageContext): TriageRecord | undefined {
+  let finding: Record<string, unknown>;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(m.data, 'base64').toString('utf8'));
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+    finding = value as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (finding.action !== 'review') return undefined;
+  const now = iso(ctx.now);
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const event: TriageRecord['event'] = {};
+  if (str(finding.event_id)) event.id = str(finding.event_id)!;
+  if (str(finding.type)) event.type = str(finding.type)!;
+  if (str(finding.source)) event.source = str(finding.source)!;
+  return {
+    id: recordId('r', m.publishTime, m.attributes.finding_id ?? m.messageId),
+    origin: 'review',
+    class: 'review',
+    state: 'open',
+    subscription: '',
+    topic: '',
+    received: { message_id: m.messageId, ...(m.publishTime ? { publish_time: m.publishTime } : {}), data: m.data, attributes: { ...m.attributes } },
+    original: { data: m.data, attributes: { ...m.attributes } },
+    reason: str(finding.reason) ?? `${String(finding.kind)} held for review`,
+    event,
+    finding,
+    received_at: now,
+    updated_at: now,
+    history: [{ at: now, action: 'received', note: 'finding held for review' }],
+  };
+}
+
+/** The message a replay publishes: the original (or the fix), aimed at the failed subscription only. */
+export function replayMessage(record: TriageRecord, payload: KeptMessage = record.fix ?? record.original): { topic: string; data: Buffer; attributes: Record<string, string> } {
+  const attributes: Record<string, string> = {};
+  for (const [k, v] of Object.entries(payload.attributes)) if (k !== TARGET_SUBSCRIPTION && k !== REPLAY_OF) attributes[k] = v;
+  attributes[TARGET_SUBSCRIPTION] = record.subscription;
+  attributes[REPLAY_OF] = record.id;
+  return { topic: record.topic, data: Buffer.from(payload.data, 'base64'), attributes };
+}
+
+/** Why a record cannot be replayed now, or undefined when it can. */
+export function replayRefusal(record: TriageRecord): string | undefined {
+  if (record.origin === 'review') return 'a finding held for review has no message to replay (discard it once decided)';
+  if (record.topic === 'unknown' || !record.subscription) return 'the subscription that failed it is not in the manifest';
+  return undefined;
+}
+
+/** RFC 7386 JSON merge patch. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+/** The original payload as JSON, for editing; undefined when it is not JSON. */
+export function originalJson(record: TriageRecord): unknown {
+  try {
+    return JSON.parse(Buffer.from(record.original.data, 'base64').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+export type FixResult =
+  | { readonly ok: true; readonly fixed: KeptMessage; readonly event: { id: string; type: string; source: string } }
+  | { readonly ok: false; readonly reason: string; readonly errors: readonly ValidationError[] };
+
+/**
+ * Validates a fixed payload with the shared event schemas (DESIGN §2) before anything is
+ * published; the attributes repeat the fixed event's `type`, `source`, `id`.
+ */
+export function applyFix(record: TriageRecord, fixed: unknown, ctx: { now: number; maxFutureMs: number }): FixResult {
+  const text = JSON.stringify(fixed);
+  const result = validateJson(text, { now: ctx.now, maxFutureMs: ctx.maxFutureMs });
+  if (!result.ok) return { ok: false, reason: result.reason, errors: result.errors };
+  const { id, type, source } = result.event;
+  return {
+    ok: true,
+    fixed: { data: Buffer.from(text).toString('base64'), attributes: { ...record.original.attributes, type, source, id } },
+    event: { id, type, source },
+  };
+}
+
+/** Closes a record: the new state, the history line, and the TTL that starts only now. */
+export function close(
+  record: TriageRecord,
+  state: 'replayed' | 'fixed' | 'discarded',
+  entry: Omit<HistoryEntry, 'at'>,
+  extra: Partial<Pick<TriageRecord, 'fix' | 'replay' | 'discard'>>,
+  ctx: { now: number; retentionMs: number },
+): TriageRecord {
+  const { claim: _claim, ...rest } = record;
+  return {
+    ...rest,
+    ...extra,
+    state,
+    updated_at: iso(ctx.now),
+    expire_at: iso(ctx.now + ctx.retentionMs),
+    history: [...record.history, { at: iso(ctx.now), ...entry }],
+  };
+}
+
+/** True when `record` passes `filter` (ages against `now`). */
+export function matches(record: TriageRecord, filter: RecordFilter, now: number): boolean {
+  if (filter.class && !filter.class.includes(record.class)) return false;
+  if (filter.state && !filter.state.includes(record.state)) return false;
+  if (filter.type !== undefined && record.event.type !== filter.type) return false;
+  if (filter.source !== undefined && record.event.source !== filter.source) return false;
+  if (filter.subscription !== undefined && record.subscription !== filter.subscription) return false;
+  const age = (now - Date.parse(record.received_at)) / 60_000;
+  if (filter.older_than_minutes !== undefined && age < filter.older_than_minutes) return false;
+  if (filter.newer_than_minutes !== undefined && age > filter.newer_than_minutes) return false;
+  if (filter.q !== undefined && !record.reason.toLowerCase().includes(filter.q.toLowerCase())) return false;
+  return true;
+}
+
+export interface Stats {
+  total: number;
+  by_class: Record<string, number>;
+  by_state: Record<string, number>;
+  by_subscription: Record<string, number>;
+  by_type: Record<string, number>;
+}
+
+export function emptyStats(): Stats {
+  return { total: 0, by_class: {}, by_state: {}, by_subscription: {}, by_type: {} };
+}
+
+export function addToStats(stats: Stats, r: TriageRecord): Stats {
+  const inc = (m: Record<string, number>, k: string) => {
+    m[k] = (m[k] ?? 0) + 1;
+  };
+  stats.total += 1;
+  inc(stats.by_class, r.class);
+  inc(stats.by_state, r.state);
+  inc(stats.by_subscription, r.subscription || '(none)');
+  inc(stats.by_type, r.event.type ?? '(unknown)');
+  return stats;
+}
+
+/** The `dead_lettered` finding of a dead letter (DESIGN §4, §5). */
+export function deadLetterFinding(record: TriageRecord): DeadLetterFinding {
+  return {
+    kind: 'dead_letter',
+    action: 'dead_lettered',
+    ...(record.event.id !== undefined ? { event_id: record.event.id } : {}),
+    ...(record.event.type !== undefined ? { type: record.event.type } : {}),
+    ...(record.event.source !== undefined ? { source: record.event.source } : {}),
+    subscription: record.subscription,
+    class: record.class === 'review' ? 'poison' : record.class,
+    ...(record.delivery_count !== undefined ? { delivery_count: record.delivery_count } : {}),
+    triage_id: record.id,
+    reason: record.reason,
+  };
+}

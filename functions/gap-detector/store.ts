@@ -1,0 +1,105 @@
+import type { BusinessEvent } from '../../shared/events/envelope';
+import { DEFAULT_GAP_RULES, type GapRules } from './rules';
+
+/** The port of the function's state: what a delivery or a tick asks of it, and its settings. */
+
+/** What the function's state needs beyond the rules. */
+export interface GapStateConfig {
+  readonly rules: GapRules;
+  /** How far behind the wall clock a tick lets the watermark trail (quiet streams still report). */
+  readonly allowedLatenessMs: number;
+  /** How long state outlives its last use: the Firestore TTL of sources, seen successors, broken upstreams, markers. */
+  readonly retentionMs: number;
+  /** The most sequence ranges one source keeps (the Firestore document must stay small). */
+  readonly maxRangesPerSource: number;
+  /** Republish the upstream event of a broken chain (off by default). */
+  readonly republish: boolean;
+}
+
+const MINUTE = 60_000;
+
+export const DEFAULT_GAP_STATE_CONFIG: GapStateConfig = {
+  rules: DEFAULT_GAP_RULES,
+  allowedLatenessMs: 5 * MINUTE,
+  retentionMs: 7 * 24 * 60 * MINUTE,
+  maxRangesPerSource: 2000,
+  republish: false,
+};
+
+export interface GapStateContext {
+  /** The wall clock, epoch ms: for TTLs and fold pacing only, never for the rules. */
+  readonly now: number;
+  readonly config: GapStateConfig;
+}
+
+/** One use of a sequence number, recorded per delivery and folded into its source's state later. */
+export interface SequenceMarker {
+  readonly source: string;
+  /** Decimal digits, as the event carried it. */
+  readonly seq: string;
+  readonly eventId: string;
+  readonly type: string;
+  readonly timeMs: number;
+  /**
+   * The watermark as the delivery saw it (its own time included): the fold moves the watermark
+   * to it before applying the number, as replay does, so a number that arrived after its gap
+   * fell due is late even when both reach the same fold.
+   */
+  readonly watermarkMs: number;
+}
+
+export interface PendingMarker extends SequenceMarker {
+  /** Arrival order among the source's markers (the store's commit order). */
+  readonly order: number;
+}
+
+/**
+ * Where an outbox message goes: a finding, or the upstream event of a broken chain to
+ * re-trigger. The shell maps it to a topic; the state knows no topic names.
+ */
+export type Outlet = 'findings' | 'retrigger';
+
+/** A message to publish, written in the same atomic step as the state change that caused it. */
+export interface OutboxMessage {
+  readonly id: string;
+  readonly to: Outlet;
+  readonly data: string;
+  readonly attributes: Record<string, string>;
+}
+
+export interface FoldOptions {
+  /** Fold even if another fold of this source ran less than `minIntervalMs` ago (the tick). */
+  readonly force: boolean;
+  readonly minIntervalMs: number;
+}
+
+/**
+ * The function's state. Each method is one atomic step that runs the decider on the slice of
+ * state it touches (transitions.ts); messages the step causes are written to an outbox in the
+ * same step, and the caller publishes them and then deletes them, so a crash in between
+ * publishes them later (with the same ids) instead of never.
+ */
+export interface GapStore {
+  /** Records a used sequence number; `repeat` when this number is already recorded and not yet folded. */
+  recordSequence(marker: SequenceMarker, ctx: GapStateContext): Promise<'recorded' | 'repeat'>;
+  /** Folds a source's recorded numbers into its ranges, in arrival order, and reports what fell due. */
+  foldSource(source: string, watermarkMs: number, ctx: GapStateContext, options: FoldOptions): Promise<OutboxMessage[]>;
+  /** The source of the oldest recorded number not yet folded. */
+  oldestPendingSource(): Promise<string | undefined>;
+  /** Sources with an open gap due before the watermark. */
+  sourcesDue(watermarkMs: number, limit: number): Promise<string[]>;
+  /**
+   * Applies an accepted event to the chains it satisfies and opens, after reporting what in
+   * those chains fell due by `watermarkMs` (the delivery's view, its own time included).
+   */
+  applyChain(event: BusinessEvent, timeMs: number, watermarkMs: number, payload: string | undefined, ctx: GapStateContext): Promise<OutboxMessage[]>;
+  /** Reports up to `limit` keys' upstreams whose deadline is before the watermark. */
+  sweepChains(watermarkMs: number, ctx: GapStateContext, limit: number): Promise<{ swept: number; messages: OutboxMessage[] }>;
+  /** The highest watermark any writer recorded (-Infinity when none). */
+  readWatermark(): Promise<number>;
+  /** Raises one writer's watermark record to `ms` (never lowers it). */
+  advanceWatermark(writer: string, ms: number, ctx: GapStateContext): Promise<void>;
+  /** Outbox messages written at or before `writtenBeforeMs` (wall clock) and still not published. */
+  pendingOutbox(writtenBeforeMs: number, limit: number): Promise<OutboxMessage[]>;
+  deleteOutbox(ids: readonly string[]): Promise<void>;
+}

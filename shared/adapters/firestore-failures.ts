@@ -1,0 +1,52 @@
+import { Timestamp, type CollectionReference, type Firestore } from '@google-cloud/firestore';
+import { z } from 'zod';
+import { FailureRecord, mergeFailure, type FailureReport, type FailureStore } from '../failures';
+import { derivedId } from '../ids';
+
+/**
+ * Failure records in Firestore, one document per failure key (a digest: keys hold `/`-free
+ * characters but may be long), merged in a transaction so concurrent failing deliveries count
+ * every attempt. `expireAt` is the field of a TTL policy: a failure nobody dead-letters is
+ * forgotten after the retention.
+ */
+export class FirestoreFailureStore implements FailureStore {
+  private readonly collection: CollectionReference;
+
+  constructor(
+    private readonly firestore: Firestore,
+    collectionName = 'dlq-failures',
+  ) {
+    this.collection = firestore.collection(collectionName);
+  }
+
+  private ref(key: string) {
+    return this.collection.doc(derivedId('failure', key));
+  }
+
+  async record(report: FailureReport, expireAtMs: number): Promise<void> {
+    const ref = this.ref(report.key);
+    await this.firestore.runTransaction(async (tx) => {
+      const snap = await tx.get(ref);
+      const existing = snap.exists ? this.parse(snap.data()) : undefined;
+      tx.set(ref, { record: JSON.stringify(mergeFailure(existing, report)), expireAt: Timestamp.fromMillis(expireAtMs) });
+    });
+  }
+
+  async get(key: string): Promise<FailureRecord | undefined> {
+    const snap = await this.ref(key).get();
+    return snap.exists ? this.parse(snap.data()) : undefined;
+  }
+
+  private parse(data: Record<string, unknown> | undefined): FailureRecord | undefined {
+    if (typeof data?.record !== 'string') return undefined;
+    const parsed = FailureRecord.safeParse(JSON.parse(data.record));
+    // An unreadable record is no reason at all, never a crash of the failing function or of triage.
+    if (!parsed.success) return undefined;
+    return parsed.data;
+  }
+}
+
+export const FailureStoreEnv = {
+  FAILURE_COLLECTION: z.string().min(1).default('dlq-failures'),
+  FAILURE_RETENTION_DAYS: z.coerce.number().positive().default(30),
+};

@@ -1,0 +1,289 @@
+import { MemoryFailureStore } from '../../shared/adapters/memory-failures';
+import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
+import { failureReport } from '../../shared/boundary';
+import { DEAD_LETTER_ATTRIBUTES, TARGET_SUBSCRIPTION } from '../../shared/dead-letters';
+import { TransientError } from '../../shared/errors';
+import { silentLogger } from '../../shared/log';
+import type { OutboundMessage, Publisher } from '../../shared/ports';
+import { topology, TOPICS } from '../../shared/topology';
+import { mergePatch, NO_REASON, REPLAY_OF, type Inbound } from '../../functions/dlq-triage/core';
+import { TriageService } from '../../functions/dlq-triage/service';
+import { MemoryTriageStore } from '../../functions/dlq-triage/store';
+import { cardScanned, saleRecorded } from '../support/events';
+
+const T = Date.parse('2026-03-01T12:00:00Z');
+const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
+
+class FakeClock {
+  constructor(public t = T) {}
+  now = () => this.t;
+  sleep = async (ms: number) => {
+    this.sleeps.push(ms);
+    this.t += ms;
+  };
+  sleeps: number[] = [];
+}
+
+function setup(publisher: Publisher = new MemoryPublisher()) {
+  const clock = new FakeClock();
+  const store = new MemoryTriageStore();
+  const failures = new MemoryFailureStore();
+  const service = new TriageService({
+    store,
+    failures,
+    publisher,
+    clock,
+    logger: silentLogger,
+    topology,
+    config: { prefix: '', retentionMs: 30 * 86_400_000, claimMs: 60_000, maxFutureMs: 300_000 },
+    sleep: clock.sleep,
+  });
+  return { clock, store, failures, service, publisher };
+}
+
+let seq = 0;
+function deadLetter(subscription: string, event: unknown, attributes: Record<string, string> = {}, count = '5'): Inbound {
+  seq += 1;
+  return {
+    messageId: `dl-${seq}`,
+    publishTime: new Date(T + seq).toISOString(),
+    data: b64(event),
+    attributes: { ...attributes, [DEAD_LETTER_ATTRIBUTES.subscription]: `projects/demo/subscriptions/${subscription}`, [DEAD_LETTER_ATTRIBUTES.deliveryCount]: count },
+  };
+}
+
+function invalidMessage(rawEvent: unknown, rawId = 'raw-1'): Inbound {
+  seq += 1;
+  const record = { reason: 'data.amount: is required', errors: [{ path: 'data.amount', message: 'is required' }], message: { message_id: rawId, publish_time: new Date(T).toISOString(), attributes: {}, data: b64(rawEvent) } };
+  return { messageId: `inv-${seq}`, publishTime: new Date(T + seq).toISOString(), data: b64(record), attributes: { reason: 'invalid', ingest_id: rawId } };
+}
+
+describe('dlq-triage: storing what arrives', () => {
+  it('keeps a dead letter with the failure its boundary recorded, found from the copy alone, and publishes a dead_lettered finding', async () => {
+    const { service, failures, publisher, store } = setup();
+    const sale = saleRecorded({ id: 'sale-9' });
+    const attrs = { type: 'sale.recorded', source: '//shop', id: 'sale-9' };
+    const err = new TransientError('stripe: 503', 'STRIPE_503', { eventId: 'sale-9' });
+    await failures.record(failureReport('revenue-checker', 'revenue-checker-sales', 'orig-1', attrs, b64(sale), err, T), T + 1);
+    const m = deadLetter('revenue-checker-sales', sale, attrs);
+    const record = await service.receive(TOPICS.deadLetters, m);
+    expect(record).toMatchObject({
+      origin: 'dead_letter',
+      class: 'transient',
+      state: 'open',
+      subscription: 'revenue-checker-sales',
+      topic: 'events-unique',
+      delivery_count: 5,
+      event: { id: 'sale-9', type: 'sale.recorded' },
+      original: { data: m.data, attributes: attrs },
+      failure: { code: 'STRIPE_503', function: 'revenue-checker', attempts: 1 },
+    });
+    expect(record!.reason).toContain('TransientError STRIPE_503: stripe: 503');
+    expect(record!.expire_at).toBeUndefined();
+    // A redelivery of the same dead letter is the same record.
+    await service.receive(TOPICS.deadLetters, m);
+    expect(store.records.size).toBe(1);
+    const findings = (publisher as MemoryPublisher).json(TOPICS.findings) as Array<Record<string, unknown>>;
+    expect(findings[0]).toMatchObject({ action: 'dead_lettered', event_id: 'sale-9', subscription: 'revenue-checker-sales', class: 'transient' });
+    const ids = (publisher as MemoryPublisher).messages.filter((x) => x.topic === TOPICS.findings).map((x) => x.attributes!.finding_id);
+    expect(new Set(ids).size).toBe(1);
+  });
+
+  it('says "no reason recorded" when the failing function recorded nothing', async () => {
+    const { service } = setup();
+    const record = await service.receive(TOPICS.deadLetters, deadLetter('validator-events-raw', cardScanned()));
+    expect(record).toMatchObject({ reason: NO_REASON, class: 'transient', subscription: 'validator-events-raw', topic: 'events-raw' });
+  });
+
+  it('records an unexpected exception as poison', async () => {
+    const { service, failures } = setup();
+    const ev = cardScanned({ id: 'p-1' });
+    await failures.record(failureReport('deduplicator', 'deduplicator-events-valid', 'x', {}, b64(ev), new TypeError('boom'), T), T);
+    expect(await service.receive(TOPICS.deadLetters, deadLetter('deduplicator-events-valid', ev))).toMatchObject({ class: 'poison' });
+  });
+
+  it('keeps an events-invalid message as an invalid record aimed at the validator, once per raw message', async () => {
+    const { service, store } = setup();
+    const raw = { ...saleRecorded({ id: 'bad-1' }), data: {} };
+    const r1 = await service.receive(TOPICS.invalid, invalidMessage(raw, 'raw-7'));
+    await service.receive(TOPICS.invalid, invalidMessage(raw, 'raw-7'));
+    expect(store.records.size).toBe(1);
+    expect(r1).toMatchObject({ class: 'invalid', subscription: 'validator-events-raw', topic: 'events-raw', reason: 'data.amount: is required', event: { id: 'bad-1' } });
+  });
+
+  it('keeps findings held for review and ignores the others (the emulator does not enforce the filter)', async () => {
+    const { service, store } = setup();
+    const review = { kind: 'payment_mismatch', action: 'review', event_id: 's-1', field: 'amount', expected: 1, actual: 2, reason: 'refunded' };
+    expect(await service.receive(TOPICS.findings, { messageId: 'f1', publishTime: undefined, data: b64(review), attributes: { action: 'review', finding_id: 'fid' } })).toMatchObject({ class: 'review', reason: 'refunded' });
+    expect(await service.receive(TOPICS.findings, { messageId: 'f2', publishTime: undefined, data: b64({ kind: 'gap', action: 'reported' }), attributes: {} })).toBeUndefined();
+    expect(store.records.size).toBe(1);
+    const [r] = [...store.records.values()];
+    expect(await service.replay(r!.id, 'op')).toMatchObject({ outcome: 'refused' });
+  });
+});
+
+describe('dlq-triage: operator actions', () => {
+  it('replays a record to its topic aimed at the failed subscription only, once; the TTL starts when it closes', async () => {
+    const { service, publisher, store } = setup();
+    const r = (await service.receive(TOPICS.deadLetters, deadLetter('gap-detector-chains', cardScanned(), { type: 'card.scanned', id: 'card.scanned-1' })))!;
+    const pub = publisher as MemoryPublisher;
+    pub.messages.splice(0);
+    const first = await service.replay(r.id, 'token:ann');
+    expect(first).toMatchObject({ outcome: 'published', record: { state: 'replayed', replay: { by: 'token:ann' } } });
+    expect(pub.messages).toHaveLength(1);
+    expect(pub.messages[0]).toMatchObject({ topic: 'events-unique', attributes: { type: 'card.scanned', id: 'card.scanned-1', [TARGET_SUBSCRIPTION]: 'gap-detector-chains', [REPLAY_OF]: r.id } });
+    expect(pub.messages[0]!.data.toString('base64')).toBe(r.original.data);
+    expect(Object.keys(pub.messages[0]!.attributes!).some((k) => k.startsWith('CloudPubSub'))).toBe(false);
+    expect(await service.replay(r.id, 'token:ann')).toMatchObject({ outcome: 'skipped', reason: 'already replayed' });
+    expect(pub.messages).toHaveLength(1);
+    expect((await store.get(r.id))!.expire_at).toBe(new Date(T + 30 * 86_400_000).toISOString());
+    const audit = await service.auditLog({ limit: 10 });
+    expect(audit.map((a) => [a.action, a.outcome])).toEqual([
+      ['replay', 'ok'],
+      ['replay', 'skipped'],
+    ]);
+    expect(audit[0]).toMatchObject({ actor: 'token:ann', before: { state: 'open' }, after: { state: 'replayed' } });
+  });
+
+  it('leaves the record open, unclaimed, when the publish fails', async () => {
+    let fail = true;
+    const inner = new MemoryPublisher();
+    const flaky: Publisher = { publish: (t: string, m: OutboundMessage) => (fail && t !== TOPICS.findings ? Promise.reject(new Error('unavailable')) : inner.publish(t, m)) };
+    const { service, store } = setup(flaky);
+    const r = (await service.receive(TOPICS.deadLetters, deadLetter('validator-events-raw', cardScanned())))!;
+    expect(await service.replay(r.id, 'op')).toMatchObject({ outcome: 'failed' });
+    expect(await store.get(r.id)).toMatchObject({ state: 'open' });
+    expect((await store.get(r.id))!.claim).toBeUndefined();
+    fail = false;
+    expect(await service.replay(r.id, 'op')).toMatchObject({ outcome: 'published' });
+  });
+
+  it('validates a fix with the shared schemas before publishing; a bad fix says why and publishes nothing; the original stays beside the fix', async () => {
+    const { service, publisher, store } = setup();
+    const raw = { ...saleRecorded({ id: 'bad-2' }) } as Record<string, unknown>;
+    const data = { ...(raw.data as Record<string, unknown>) };
+    delete data.amount;
+    const r = (await service.receive(TOPICS.invalid, invalidMessage({ ...raw, data }, 'raw-9')))!;
+    const pub = publisher as MemoryPublisher;
+    pub.messages.splice(0);
+    const bad = await service.fix(r.id, { patch: { data: { amount: -5 } } }, 'op');
+    expect(bad).toMatchObject({ outcome: 'rejected', reason: expect.stringContaining('amount') });
+    expect(pub.messages).toHaveLength(0);
+    expect(await store.get(r.id)).toMatchObject({ state: 'open' });
+    const good = await service.fix(r.id, { patch: { data: { amount: (raw.data as { amount: number }).amount } } }, 'op');
+    expect(good).toMatchObject({ outcome: 'published' });
+    expect(pub.messages).toHaveLength(1);
+    expect(pub.messages[0]).toMatchObject({ topic: 'events-raw', attributes: { id: 'bad-2', type: 'sale.recorded', [TARGET_SUBSCRIPTION]: 'validator-events-raw' } });
+    const stored = (await store.get(r.id))!;
+    expect(stored.state).toBe('fixed');
+    expect(stored.original.data).toBe(r.original.data);
+    expect(JSON.parse(Buffer.from(stored.fix!.data, 'base64').toString())).toEqual(raw);
+    expect((await service.auditLog({ limit: 10 })).map((a) => [a.action, a.outcome])).toEqual([
+      ['fix', 'rejected'],
+      ['fix', 'ok'],
+    ]);
+  });
+
+  it('discards with a reason, once', async () => {
+    const { service } = setup();
+    const r = (await service.receive(TOPICS.deadLetters, deadLetter('validator-events-raw', cardScanned())))!;
+    expect(await service.discard(r.id, 'test traffic', 'op')).toMatchObject({ outcome: 'ok', record: { state: 'discarded', discard: { reason: 'test traffic', by: 'op' } } });
+    expect(await service.discard(r.id, 'again', 'op')).toMatchObject({ outcome: 'skipped' });
+    expect(await service.replay(r.id, 'op')).toMatchObject({ outcome: 'skipped' });
+  });
+
+  it('lists with filters and pagination, and counts by class, state, subscription and type', async () => {
+    const { service, failures } = setup();
+    for (let i = 0; i < 5; i++) await service.receive(TOPICS.deadLetters, deadLetter('validator-events-raw', cardScanned({ id: `c-${i}` })));
+    const ev = saleRecorded({ id: 'p' });
+    await failures.record(failureReport('revenue-checker', 'revenue-checker-sales', 'x', {}, b64(ev), new RangeError('bug'), T), T);
+    await service.receive(TOPICS.deadLetters, deadLetter('revenue-checker-sales', ev));
+    const page1 = await service.list({ page_size: 2, state: ['open'], subscription: 'validator-events-raw' });
+    expect(page1.records).toHaveLength(2);
+    const page2 = await service.list({ page_size: 2, state: ['open'], subscription: 'validator-events-raw', page_token: page1.next_page_token! });
+    const page3 = await service.list({ page_size: 2, state: ['open'], subscription: 'validator-events-raw', page_token: page2.next_page_token! });
+    expect([...page1.records, ...page2.records, ...page3.records].map((r) => r.event.id)).toEqual(['c-0', 'c-1', 'c-2', 'c-3', 'c-4']);
+    expect((await service.list({ page_size: 10, class: ['poison'] })).records.map((r) => r.event.id)).toEqual(['p']);
+    expect((await service.list({ page_size: 10, q: 'RANGEERROR' })).records).toHaveLength(1);
+    expect(await service.stats()).toEqual({
+      total: 6,
+      by_class: { transient: 5, poison: 1 },
+      by_state: { open: 6 },
+      by_subscription: { 'validator-events-raw': 5, 'revenue-checker-sales': 1 },
+      by_type: { 'card.scanned': 5, 'sale.recorded': 1 },
+    });
+  });
+});
+
+describe('dlq-triage: bulk replay', () => {
+  async function seeded(n: number, publisher?: Publisher) {
+    const s = setup(publisher);
+    for (let i = 0; i < n; i++) await s.service.receive(TOPICS.deadLetters, deadLetter('deduplicator-events-valid', cardScanned({ id: `b-${i}` })));
+    return s;
+  }
+  const replays = (p: MemoryPublisher) => p.messages.filter((m) => m.topic !== TOPICS.findings);
+
+  it('counts first on a dry run, then publishes each open record once on the limiter\'s schedule; a second run publishes nothing', async () => {
+    const { service, publisher, clock } = await seeded(10);
+    expect(await service.startBulk({ filter: {}, rate_per_second: 50, dry_run: true }, 'op')).toEqual({ dry_run: true, count: 10, by_subscription: { 'deduplicator-events-valid': 10 } });
+    expect(replays(publisher as MemoryPublisher)).toHaveLength(0);
+    const job = await service.startBulk({ filter: {}, rate_per_second: 50, dry_run: false }, 'op');
+    const start = clock.t;
+    const done = await service.runJob((job as { id: string }).id, { maxRecords: 100, maxMs: 60_000 });
+    expect(done).toMatchObject({ state: 'done', total: 10, published: 10, skipped: 0 });
+    expect(replays(publisher as MemoryPublisher)).toHaveLength(10);
+    // 50/s: one slot every 20 ms; the first goes at once.
+    expect(clock.sleeps).toEqual(Array(9).fill(20));
+    expect(clock.t - start).toBe(180);
+    const again = await service.startBulk({ filter: {}, rate_per_second: 50, dry_run: false }, 'op');
+    expect(again).toMatchObject({ total: 0 });
+    await service.runJob((again as { id: string }).id, { maxRecords: 100, maxMs: 60_000 });
+    expect(replays(publisher as MemoryPublisher)).toHaveLength(10);
+  });
+
+  it('resumes after a crash mid-run without publishing anything twice', async () => {
+    let published = 0;
+    const inner = new MemoryPublisher();
+    // The process "dies" at the 5th replay publish: the publish never happens, the run stops.
+    const crashing: Publisher = {
+      publish: async (t, m) => {
+        if (t !== TOPICS.findings && ++published === 5) throw new Error('process killed');
+        return inner.publish(t, m);
+      },
+    };
+    const { service, store } = await seeded(8, crashing);
+    const job = (await service.startBulk({ filter: {}, rate_per_second: 100, dry_run: false }, 'op')) as { id: string };
+    const first = (await service.runJob(job.id, { maxRecords: 100, maxMs: 60_000 }))!;
+    expect(first).toMatchObject({ state: 'running', failed: 1 });
+    expect(first.published).toBeGreaterThanOrEqual(4);
+    expect(first.published).toBeLessThan(8);
+    const resumed = await service.runJob(job.id, { maxRecords: 100, maxMs: 60_000 });
+    expect(resumed).toMatchObject({ state: 'done', published: 8 });
+    const ids = replays(inner).map((m) => m.attributes![REPLAY_OF]);
+    expect(ids).toHaveLength(8);
+    expect(new Set(ids).size).toBe(8);
+    expect([...store.records.values()].every((r) => r.state === 'replayed')).toBe(true);
+  });
+
+  it('stops: a stopped job publishes nothing more', async () => {
+    const { service, publisher } = await seeded(6);
+    const job = (await service.startBulk({ filter: {}, rate_per_second: 50, dry_run: false }, 'op')) as { id: string };
+    await service.runJob(job.id, { maxRecords: 2, maxMs: 60_000 });
+    expect(await service.stopJob(job.id, 'op')).toMatchObject({ state: 'stopped', published: 2 });
+    expect(await service.runJob(job.id, { maxRecords: 100, maxMs: 60_000 })).toMatchObject({ state: 'stopped', published: 2 });
+    expect(replays(publisher as MemoryPublisher)).toHaveLength(2);
+  });
+});
+
+describe('JSON merge patch (RFC 7386)', () => {
+  it.each([
+    [{ a: 'b' }, { a: 'c' }, { a: 'c' }],
+    [{ a: 'b' }, { b: 'c' }, { a: 'b', b: 'c' }],
+    [{ a: 'b' }, { a: null }, {}],
+    [{ a: ['b'] }, { a: 'c' }, { a: 'c' }],
+    [{ a: { b: 'c' } }, { a: { b: 'd', c: null } }, { a: { b: 'd' } }],
+    [['a'], { a: 'b' }, { a: 'b' }],
+  ])('%j + %j = %j', (target, patch, result) => {
+    expect(mergePatch(target, patch)).toEqual(result);
+  });
+});
