@@ -1,13 +1,20 @@
 #!/usr/bin/env node
+import { exampleCommand } from './commands/example';
+import { generateCommand } from './commands/generate';
 import { dlqCommand } from './commands/dlq';
 import { publishCommand } from './commands/publish';
 import { replayCommand, USAGE as REPLAY_USAGE } from './commands/replay';
 import { ConfigError } from '../shared/errors';
+import { schemaCommand } from './commands/schema';
 import { isUsageError, UsageError } from './usage';
+import { packageVersion } from './version';
 
 /** One entry per subcommand: its one-line summary and what runs it (returns the exit status). */
 const COMMANDS: Record<string, { readonly summary: string; readonly run: (args: string[]) => Promise<number> }> = {
   replay: { summary: 'replay an NDJSON event log through the rules in one process', run: replayCommand },
+  schema: { summary: 'print the JSON Schema of an event type (or of every event)', run: schemaCommand },
+  example: { summary: 'print a valid example event of a type', run: exampleCommand },
+  generate: { summary: 'write a sample event log: the demo stream, or a larger one', run: generateCommand },
   dlq: { summary: 'dead letters, rejected events and reviews: list, show, replay, fix, discard, stats, audit', run: (args) => dlqCommand(args) },
   publish: { summary: "publish an NDJSON event log into a pipeline's raw topic (local or deployed)", run: (args) => publishCommand(args) },
 };
@@ -19,12 +26,16 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`)
   .join('\n')}
 
-Run "event-recovery <command> --help" for a command's options.
+Run "event-recovery <command> --help" for a command's options; "event-recovery --version" for the version.
 
 ${REPLAY_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === '--version') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;

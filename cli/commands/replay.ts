@@ -1,26 +1,34 @@
-import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
-import { createReadStream } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { createReadStream, type ReadStream } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
+import { createGunzip } from 'node:zlib';
 import { z } from 'zod';
 import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
 import { DEFAULT_GAP_RULES, type GapRules } from '../../functions/gap-detector/core';
 import { DEFAULT_REVIEW_FACTOR } from '../../functions/revenue-checker/core';
 import { parseRfc3339 } from '../../shared/events/time';
 import { RatesFile } from '../../shared/rates/file';
+import { FINDING_KINDS, type FindingKind } from '../../shared/findings';
+import { OUTPUT_FILES, ReplayStopped, runReplay, type ReplayInput, type RunSummary } from '../replay/run';
+import { AtomicFile, checkOutFile, OutputPathError } from '../replay/output';
+import { renderReportPage } from '../replay/html';
+import { PageCollector } from '../replay/page-data';
+import { progressReporter } from '../replay/progress';
 import { DEFAULT_VOLUME_CONFIG, type VolumeConfig } from '../../shared/volume/detector';
-import { OUTPUT_FILES, runReplay } from '../replay/run';
 import { defaultWorkers } from '../replay/pool';
-import type { ReplaySummary } from '../replay/engine';
 import { describeIoError, UsageError } from '../usage';
+import { packageVersion } from '../version';
 
-export const USAGE = `Usage: event-recovery replay <events.ndjson | -> [options]
+export const USAGE = `Usage: event-recovery replay <events.ndjson[.gz] | -> [more inputs...] [options]
 
 Replays an event log through the event-recovery rules in one process (no emulator, no network
 unless Stripe or Twilio credentials are configured) and writes what it found.
 
 Input: one CloudEvent JSON per line, in arrival order ("-" reads standard input). A line that is
-not a valid event becomes an "invalid" finding; it never stops the run.
+not a valid event becomes an "invalid" finding; it never stops the run. Several inputs are read
+one after the other as one log (line numbers run on across them); gzip files are unpacked.
 
 Options:
   --rates FILE           exchange rates {"base":"USD","days":{"YYYY-MM-DD":{"EUR":0.92,...}}};
@@ -36,6 +44,11 @@ Options:
   --chain-deadlines A,B,C  minutes (event time) a card.scanned waits for its lead.created, a
                          lead.created for its crm.synced, a crm.synced for its followup.sent
                          (default: ${Object.values(DEFAULT_GAP_RULES.chainDeadlinesMs).map((ms) => ms / 60_000).join(',')})
+  --json                 the summary as JSON on standard output (the human report goes to stderr)
+  --fail-on KIND[,KIND]  exit 1 when a finding of one of these kinds is found ("any": any finding);
+                         kinds: ${FINDING_KINDS.join(', ')}
+  --html FILE            also write a self-contained report page (no network needed to view it)
+  --progress             progress on stderr even when it is not a terminal (CI logs)
   --volume-sigmas N      volume anomalies: how many standard deviations (baseline spread and
                          counting noise) an hour may stray before it is flagged; lower flags
                          more (default: ${DEFAULT_VOLUME_CONFIG.sigmas})
@@ -47,13 +60,15 @@ Options:
                          the order-dependent work (default: ${defaultWorkers()}, the cores but one;
                          0 does everything on the main thread); the outputs are the same
   --quiet                no progress on stderr
+  --version              the version
   -h, --help             this text
 
 Writes DIR/${OUTPUT_FILES.findings} (one finding a line), DIR/${OUTPUT_FILES.events} (accepted events in input
-order, then correction events) and DIR/${OUTPUT_FILES.summary}.
+order, then correction events) and DIR/${OUTPUT_FILES.summary}, each under a temporary name
+renamed into place when the run completes; an interrupted run leaves only *.partial files.
 
-Exit status: 0 when the run completed (findings are not errors); 2 for bad usage or unreadable
-input, with one line on stderr.
+Exit status: 0 when the run completed (findings are not errors); 1 when --fail-on matched, or the
+run failed; 2 for bad usage or unreadable input, with one line on stderr; 130 when interrupted.
 
 Stripe and Twilio checks run when STRIPE_API_KEY, or TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN,
 are set in the environment.
@@ -79,6 +94,11 @@ export async function replayCommand(args: string[]): Promise<number> {
       'volume-min-days': { type: 'string' },
       workers: { type: 'string' },
       quiet: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      'fail-on': { type: 'string' },
+      html: { type: 'string' },
+      progress: { type: 'boolean', default: false },
+      version: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -86,10 +106,14 @@ export async function replayCommand(args: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (positionals.length !== 1) {
-    throw new UsageError(positionals.length === 0 ? 'missing input: a file name, or - for standard input' : `expected one input, got ${positionals.length}`);
+  if (values.version) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
   }
-  const inputPath = positionals[0]!;
+  if (positionals.length === 0) throw new UsageError('missing input: a file name, or - for standard input');
+  if (positionals.filter((p) => p === '-').length > 1) throw new UsageError('standard input (-) can be read only once');
+  if (values.quiet && values.progress) throw new UsageError('--quiet and --progress contradict each other');
+  const failOn = values['fail-on'] === undefined ? undefined : parseFailOn(values['fail-on']);
   const now = values.now === undefined ? Date.now() : parseNow(values.now);
   const windowHours = values['window-hours'] === undefined ? undefined : PositiveNumber.safeParse(values['window-hours']);
   if (windowHours && !windowHours.success) throw new UsageError('--window-hours must be a positive number');
@@ -100,12 +124,35 @@ export async function replayCommand(args: string[]): Promise<number> {
   const gapRules = parseGapRules(values['grace-minutes'], values['chain-deadlines']);
   const volume = parseVolume(values['volume-sigmas'], values['volume-min-change'], values['volume-min-days']);
   const rates = values.rates === undefined ? undefined : loadRates(values.rates);
-  const input = inputPath === '-' ? process.stdin : openInput(inputPath);
+  const opened = positionals.map(openInput);
   const outDir = values.out ?? 'replay-out';
+  if (values.html !== undefined) usageOnPathError(() => checkOutFile(values.html!));
 
-  const progress = progressReporter(values.quiet);
-  const summary = await runReplay({
-    input,
+  // Human text goes to stdout, or to stderr when stdout carries the JSON summary.
+  const say = (text: string) => (values.json ? process.stderr : process.stdout).write(text);
+  const progress = progressReporter({
+    mode: values.quiet ? 'never' : values.progress ? 'always' : 'auto',
+    tty: process.stderr.isTTY === true,
+    write: (text) => process.stderr.write(text),
+    sizes: () => inputSizes(opened),
+  });
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    // A second Ctrl-C stops at once.
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    interruptedBy = signal;
+    abort.abort();
+  };
+  let interruptedBy: NodeJS.Signals | undefined;
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const page = values.html === undefined ? undefined : new PageCollector();
+  let summary: RunSummary;
+  try {
+    summary = await runReplay({
+    ...(page ? { observers: [page], tap: page } : {}),
+    input: opened.map(({ name, stream }) => ({ name, stream })),
     outDir,
     now,
     ...(rates ? { rates } : {}),
@@ -115,10 +162,69 @@ export async function replayCommand(args: string[]): Promise<number> {
     ...(volume ? { volume } : {}),
     workers: typeof workers === 'number' ? workers : workers.data,
     progress: progress.update,
+    warn: (message) => {
+      progress.done();
+      process.stderr.write(`replay: warning: ${message}\n`);
+    },
+    signal: abort.signal,
   });
+  } catch (err) {
+    progress.done();
+    if (err instanceof OutputPathError) throw new UsageError(err.message);
+    if (!(err instanceof ReplayStopped)) throw err;
+    const where = `after ${err.lines.toLocaleString('en-US')} lines (${progress.where()})`;
+    const partial = err.partialFiles.length > 0 ? `; partial outputs: ${err.partialFiles.join(', ')}` : '';
+    if (err.why === 'interrupted') {
+      process.stderr.write(`replay: interrupted by ${interruptedBy ?? 'a signal'} ${where}: no complete outputs were written${partial}\n`);
+      return interruptedBy === 'SIGTERM' ? 143 : 130;
+    }
+    const cause = err.cause;
+    const unreadable = inputError(cause);
+    if (unreadable) throw new UsageError(`${unreadable} ${where}${partial}`);
+    process.stderr.write(`replay: stopped by an error ${where}${partial}\n`);
+    throw cause;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
   progress.done();
-  process.stdout.write(report(summary, outDir));
+  if (page && values.html !== undefined) {
+    const html = new AtomicFile(values.html);
+    const names = positionals.map((p) => (p === '-' ? 'standard input' : p)).join(', ');
+    html.write(renderReportPage({ title: 'event-recovery replay', subtitle: `${names}, replayed ${new Date(now).toISOString()}`, summary, data: page.data() }));
+    html.finish();
+  }
+  say(report(summary, outDir, values.html));
+  if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  const matched = failOn ? failedKinds(summary, failOn) : [];
+  if (matched.length > 0) {
+    process.stderr.write(`replay: failing (--fail-on): found ${matched.map(([k, v]) => `${k} ${v.toLocaleString('en-US')}`).join(', ')}\n`);
+    return 1;
+  }
   return 0;
+}
+
+/** `--fail-on KIND[,KIND…]`: finding kinds, or `any`. */
+function parseFailOn(text: string): readonly string[] | 'any' {
+  const kinds = text.split(',').map((k) => k.trim()).filter((k) => k !== '');
+  if (kinds.length === 0) throw new UsageError('--fail-on needs one or more finding kinds, e.g. --fail-on gap,chain_broken');
+  if (kinds.includes('any')) return 'any';
+  const unknown = kinds.filter((k) => !FINDING_KINDS.includes(k as FindingKind));
+  if (unknown.length > 0) throw new UsageError(`--fail-on: unknown kind "${unknown[0]}", expected any or ${FINDING_KINDS.join(', ')}`);
+  return kinds;
+}
+
+function failedKinds(summary: RunSummary, failOn: readonly string[] | 'any'): Array<[string, number]> {
+  return Object.entries(summary.findings_by_kind).filter(([kind, count]) => count > 0 && (failOn === 'any' || failOn.includes(kind)));
+}
+
+function usageOnPathError(check: () => void): void {
+  try {
+    check();
+  } catch (err) {
+    if (err instanceof OutputPathError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 function parseGapRules(grace: string | undefined, deadlines: string | undefined): GapRules | undefined {
@@ -165,16 +271,50 @@ function parseNow(text: string): number {
   return instant.ms;
 }
 
-function openInput(path: string) {
-  let isFile: boolean;
+interface OpenedInput extends ReplayInput {
+  /** The file as read from disk (before any gunzip), for progress; absent for standard input. */
+  readonly raw?: ReadStream;
+  readonly size?: number;
+}
+
+/** Opens one input: `-` is standard input; a file starting with the gzip magic bytes is unpacked. */
+function openInput(path: string): OpenedInput {
+  if (path === '-') return { name: '-', stream: process.stdin };
+  let size: number;
+  let gzip = false;
   try {
-    isFile = !statSync(path).isDirectory();
-    closeSync(openSync(path, 'r'));
+    const stat = statSync(path);
+    if (stat.isDirectory()) throw Object.assign(new Error('directory'), { code: 'EISDIR' });
+    size = stat.size;
+    const fd = openSync(path, 'r');
+    try {
+      const magic = Buffer.alloc(2);
+      gzip = readSync(fd, magic, 0, 2, 0) === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     throw new UsageError(`cannot read input ${path}: ${describeIoError(err)}`);
   }
-  if (!isFile) throw new UsageError(`cannot read input ${path}: it is a directory`);
-  return createReadStream(path, { highWaterMark: 1 << 20 });
+  const raw = createReadStream(path, { highWaterMark: 1 << 20 });
+  const stream: Readable = gzip ? raw.pipe(createGunzip({ chunkSize: 1 << 20 })) : raw;
+  if (gzip) raw.on('error', (err) => stream.destroy(err));
+  return { name: path, stream, raw, size };
+}
+
+/** Bytes read of the files, when every input is a file (standard input has no known size). */
+function inputSizes(inputs: readonly OpenedInput[]): { bytes: number; totalBytes: number } | undefined {
+  if (inputs.some((i) => i.raw === undefined)) return undefined;
+  return { bytes: inputs.reduce((sum, i) => sum + i.raw!.bytesRead, 0), totalBytes: inputs.reduce((sum, i) => sum + i.size!, 0) };
+}
+
+/** A read error of an input met during the run (a truncated gzip, an I/O error): bad input, exit 2. */
+function inputError(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code !== 'string') return undefined;
+  if (code.startsWith('Z_') || code === 'ERR_PADDING_1' || code === 'ERR_PADDING_2') return `cannot read input: not a valid gzip file (${(err as Error).message})`;
+  if (code === 'EIO' || code === 'EISDIR') return `cannot read input: ${(err as Error).message}`;
+  return undefined;
 }
 
 function loadRates(path: string): RatesFile {
@@ -199,30 +339,7 @@ function loadRates(path: string): RatesFile {
 }
 
 
-function progressReporter(quiet: boolean) {
-  const tty = process.stderr.isTTY === true;
-  const every = tty ? 500 : 10_000;
-  const start = Date.now();
-  let last = start;
-  let shown = false;
-  return {
-    update: (lines: number) => {
-      if (quiet) return;
-      const t = Date.now();
-      if (t - last < every) return;
-      last = t;
-      shown = true;
-      const rate = Math.round(lines / ((t - start) / 1000));
-      const text = `replay: ${lines.toLocaleString('en-US')} lines read (${rate.toLocaleString('en-US')} lines/s)`;
-      process.stderr.write(tty ? `\r${text}` : `${text}\n`);
-    },
-    done: () => {
-      if (shown && tty) process.stderr.write('\n');
-    },
-  };
-}
-
-function report(s: ReplaySummary, outDir: string): string {
+function report(s: RunSummary, outDir: string, html?: string): string {
   const n = (x: number) => x.toLocaleString('en-US');
   const kinds = Object.entries(s.findings_by_kind)
     .sort((a, b) => b[1] - a[1])
@@ -239,7 +356,7 @@ function report(s: ReplaySummary, outDir: string): string {
         ]
       : []),
     ...Object.entries(s.checks).map(([k, v]) => `${k} checks: ${v}`),
-    `wrote ${join(outDir, OUTPUT_FILES.findings)}, ${join(outDir, OUTPUT_FILES.events)}, ${join(outDir, OUTPUT_FILES.summary)}`,
+    `wrote ${join(outDir, OUTPUT_FILES.findings)}, ${join(outDir, OUTPUT_FILES.events)}, ${join(outDir, OUTPUT_FILES.summary)}${html ? `, ${html}` : ''}`,
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -1,4 +1,5 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** An append-only file written in large synchronous blocks: replay's outputs are its hot path. */
 export class BlockWriter {
@@ -46,5 +47,136 @@ function withPath<T>(path: string, io: () => T): T {
   } catch (err) {
     if (err instanceof Error && (err as NodeJS.ErrnoException).path === undefined) (err as NodeJS.ErrnoException).path = path;
     throw err;
+  }
+}
+
+/** A problem with where the outputs go: the command reports it as bad usage (one line, exit 2). */
+export class OutputPathError extends Error {
+  override readonly name = 'OutputPathError';
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Makes sure `dir` is a folder the replay can write into, creating it (and missing parents) if
+ * needed. One folder at a time: `mkdirSync(..., { recursive: true })` never returns under
+ * `/proc` on Node 20.
+ */
+export function prepareOutDir(dir: string): void {
+  const missing: string[] = [];
+  let at = resolve(dir);
+  for (;;) {
+    let stat;
+    try {
+      stat = statSync(at);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && dirname(at) !== at) {
+        missing.unshift(at);
+        at = dirname(at);
+        continue;
+      }
+      if (code === 'ENOTDIR') throw new OutputPathError(`cannot write to ${dir}: a part of the path is a file, not a directory`, code);
+      throw new OutputPathError(`cannot write to ${dir}: ${ioMessage(err)}`, code);
+    }
+    if (!stat.isDirectory()) {
+      throw new OutputPathError(
+        at === resolve(dir) ? `cannot write to ${dir}: it is a file, not a directory (--out names a directory)` : `cannot write to ${dir}: ${at} is a file, not a directory`,
+        'ENOTDIR',
+      );
+    }
+    break;
+  }
+  for (const folder of missing) {
+    try {
+      mkdirSync(folder);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new OutputPathError(`cannot create ${dir}: ${ioMessage(err)}`, (err as NodeJS.ErrnoException).code);
+    }
+  }
+  const probe = join(dir, `.write-check-${process.pid}.tmp`);
+  try {
+    closeSync(openSync(probe, 'w'));
+    rmSync(probe, { force: true });
+  } catch (err) {
+    throw new OutputPathError(`cannot write to ${dir}: ${ioMessage(err)}`, (err as NodeJS.ErrnoException).code);
+  }
+}
+
+/** Makes sure a single output file (e.g. --html) can be written: its folder exists, and it is not a folder itself. */
+export function checkOutFile(path: string): void {
+  try {
+    if (statSync(path).isDirectory()) throw new OutputPathError(`cannot write ${path}: it is a directory`, 'EISDIR');
+  } catch (err) {
+    if (err instanceof OutputPathError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new OutputPathError(`cannot write ${path}: ${ioMessage(err)}`);
+  }
+  const probe = `${path}.${process.pid}.tmp`;
+  try {
+    closeSync(openSync(probe, 'w'));
+    rmSync(probe, { force: true });
+  } catch (err) {
+    throw new OutputPathError(`cannot write ${path}: ${ioMessage(err)}`, (err as NodeJS.ErrnoException).code);
+  }
+}
+
+/** The short reason of a file-system error, for a one-line message. */
+export function ioMessage(err: unknown): string {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return 'no such file or directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EROFS':
+      return 'read-only file system';
+    case 'ENOTDIR':
+      return 'a part of the path is a file, not a directory';
+    case 'EISDIR':
+      return 'it is a directory';
+    case 'ENOSPC':
+      return 'no space left on the device';
+    default:
+      return (err as Error).message;
+  }
+}
+
+/**
+ * Writes a file under a temporary name and renames it into place at the end, so that a run that
+ * stops half-way never leaves a file that looks complete. `finish()` renames into place;
+ * `abandon()` renames to `<name>.partial` (kept for a look at what was done) instead.
+ */
+export class AtomicFile {
+  readonly tmpPath: string;
+  constructor(readonly path: string) {
+    this.tmpPath = join(dirname(path), `.${basename(path)}.tmp`);
+  }
+
+  get partialPath(): string {
+    return `${this.path}.partial`;
+  }
+
+  /** Writes the whole content under the temporary name. */
+  write(content: string): void {
+    writeFileSync(this.tmpPath, content);
+  }
+
+  finish(): void {
+    renameSync(this.tmpPath, this.path);
+    rmSync(this.partialPath, { force: true });
+  }
+
+  /** Keeps what was written as `<name>.partial`; returns that path, or nothing if nothing was written. */
+  abandon(): string | undefined {
+    try {
+      renameSync(this.tmpPath, this.partialPath);
+      return this.partialPath;
+    } catch {
+      return undefined;
+    }
   }
 }

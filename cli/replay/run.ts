@@ -1,22 +1,31 @@
-import { createReadStream, renameSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { DEFAULT_DEDUP_CONFIG, type DeduplicatorConfig } from '../../functions/deduplicator/core';
-import type { GapRules } from '../../functions/gap-detector/core';
+import { DEFAULT_GAP_RULES, type GapRules } from '../../functions/gap-detector/core';
 import { DEFAULT_MAX_FUTURE_MS } from '../../shared/events/validate';
+import type { BusinessEvent } from '../../shared/events/envelope';
+import type { Finding } from '../../shared/findings';
 import type { RatesFile } from '../../shared/rates/file';
 import { ReplayEngine, type ReplaySummary } from './engine';
 import { readLines } from './lines';
+import { ForeignSales, formatHint, OrderMonitor, type OutOfOrder } from './observers';
+import { AtomicFile, BlockWriter, prepareOutDir } from './output';
 import { preparedBatches } from './pool';
-import { BlockWriter } from './output';
-import { prepareOutDir } from './out-dir';
-import { describeIoError, isIoError, UsageError } from '../usage';
+import type { Line } from './lines';
 import type { ReplayStage, StageOptions } from './stage';
 import { buildStages } from './stages';
 
+/** One named input of a replay; several are read one after the other, as one log. */
+export interface ReplayInput {
+  readonly name: string;
+  readonly stream: Readable;
+}
+
 export interface ReplayOptions {
-  readonly input: Readable;
+  /** One stream, or several named inputs read in order (line numbers run on across them). */
+  readonly input: Readable | readonly ReplayInput[];
   readonly outDir: string;
   readonly now: number;
   readonly rates?: RatesFile;
@@ -36,31 +45,58 @@ export interface ReplayOptions {
    * order-dependent part; 0 (the default) does everything on the main thread. Outputs are the same.
    */
   readonly workers?: number;
+  /** Stages that only watch (e.g. what the report page draws); they run first and emit nothing. */
+  readonly observers?: readonly ReplayStage[];
+  /** Sees every finding and correction as it is written (e.g. what the report page draws). */
+  readonly tap?: { finding?(finding: Finding): void; correction?(correction: BusinessEvent): void };
   /** Called now and then with the number of lines read so far. */
   readonly progress?: (lines: number) => void;
+  /** Called with each warning about the input as soon as it is known (also kept in the summary). */
+  readonly warn?: (message: string) => void;
+  /** Stops the run between two batches of lines: outputs are then left as `*.partial`. */
+  readonly signal?: AbortSignal;
 }
+
+/**
+ * The summary of DESIGN §7, plus what the run noticed about its input: `out_of_order` (events
+ * far behind the watermark on arrival) and `warnings` (the sentences printed on stderr).
+ */
+export type RunSummary = ReplaySummary & { out_of_order: OutOfOrder; warnings: string[] };
 
 export const OUTPUT_FILES = { findings: 'findings.ndjson', events: 'events.ndjson', summary: 'summary.json' } as const;
 
-/** Runs the embedded pipeline over an NDJSON stream and writes the three output files. */
-export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> {
-  prepareOutDir(options.outDir);
-  const temps = [join(options.outDir, `.${OUTPUT_FILES.events}.corrections.tmp`), `${join(options.outDir, OUTPUT_FILES.summary)}.tmp`];
-  try {
-    return await replayInto(options);
-  } catch (err) {
-    if (!isIoError(err)) throw err;
-    // A full disk, a quota, a folder made read-only meanwhile: one line, and no temp files left.
-    for (const t of temps) rmSync(t, { force: true });
-    throw new UsageError(`cannot write ${err.path ?? options.outDir}: ${describeIoError(err)}`);
+/** A run that did not complete: how far it got, and where its partial outputs are. */
+export class ReplayStopped extends Error {
+  override readonly name = 'ReplayStopped';
+  constructor(
+    readonly why: 'interrupted' | 'failed',
+    readonly lines: number,
+    readonly partialFiles: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    super(why === 'interrupted' ? `interrupted after ${lines} lines` : `stopped by an error after ${lines} lines`, options);
   }
 }
 
-async function replayInto(options: ReplayOptions): Promise<ReplaySummary> {
-  const findings = new BlockWriter(join(options.outDir, OUTPUT_FILES.findings));
-  const events = new BlockWriter(join(options.outDir, OUTPUT_FILES.events));
+/**
+ * Runs the embedded pipeline over NDJSON input and writes the three output files. Every output is
+ * written under a temporary name and renamed into place only when the run completes; a run that
+ * stops (signal, error) leaves `<name>.partial` files and removes the complete outputs of an
+ * earlier run in the same folder, so nothing there looks complete.
+ */
+export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
+  prepareOutDir(options.outDir);
+  const files = {
+    findings: new AtomicFile(join(options.outDir, OUTPUT_FILES.findings)),
+    events: new AtomicFile(join(options.outDir, OUTPUT_FILES.events)),
+    summary: new AtomicFile(join(options.outDir, OUTPUT_FILES.summary)),
+  };
+  for (const f of Object.values(files)) rmSync(f.partialPath, { force: true });
+  const findings = new BlockWriter(files.findings.tmpPath);
+  const events = new BlockWriter(files.events.tmpPath);
   const correctionsPath = join(options.outDir, `.${OUTPUT_FILES.events}.corrections.tmp`);
   const corrections = new BlockWriter(correctionsPath);
+  const gapRules = options.gapRules ?? DEFAULT_GAP_RULES;
   const stageOptions = {
     now: options.now,
     env: options.env ?? process.env,
@@ -69,58 +105,130 @@ async function replayInto(options: ReplayOptions): Promise<ReplaySummary> {
     ...(options.reviewFactor !== undefined ? { reviewFactor: options.reviewFactor } : {}),
     ...(options.volume !== undefined ? { volume: options.volume } : {}),
   };
-  const maxFutureMs = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
+  const order = new OrderMonitor(gapRules.graceMs);
+  const tapFinding = options.tap?.finding?.bind(options.tap);
+  const foreign = options.rates ? undefined : new ForeignSales();
   const engine = new ReplayEngine(
     {
       now: options.now,
-      maxFutureMs,
+      maxFutureMs: options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS,
       dedup: options.dedup ?? DEFAULT_DEDUP_CONFIG,
-      stages: options.stages ?? buildStages(stageOptions),
+      stages: [order, ...(foreign ? [foreign] : []), ...(options.observers ?? []), ...(options.stages ?? buildStages(stageOptions))],
     },
     {
-      finding: (f) => findings.line(JSON.stringify(f)),
+      finding: tapFinding
+        ? (f) => {
+            tapFinding(f);
+            findings.line(JSON.stringify(f));
+          }
+        : (f) => findings.line(JSON.stringify(f)),
       accepted: (text) => events.line(text),
-      correction: (c) => corrections.line(JSON.stringify(c)),
+      correction: (c) => {
+        options.tap?.correction?.call(options.tap, c);
+        corrections.line(JSON.stringify(c));
+      },
     },
   );
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    options.warn?.(message);
+  };
+  const inputs: readonly ReplayInput[] = isStream(options.input) ? [{ name: '-', stream: options.input }] : options.input;
+  let read = 0;
   let summary: ReplaySummary;
+  let completed = false;
+  let current: Readable | undefined;
+  const stopReading = () => current?.destroy();
+  options.signal?.addEventListener('abort', stopReading, { once: true });
   try {
-    let read = 0;
+    const maxFutureMs = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
     const workers = options.workers ?? 0;
-    if (workers > 0) {
-      const ctx = { now: options.now, config: { maxFutureMs } };
-      for await (const batch of preparedBatches(readLines(options.input), workers, ctx)) {
-        const { prepared, digests } = batch;
-        for (let i = 0; i < prepared.length; i++) {
-          const pending = engine.prepared(prepared[i]!, digests, i);
-          if (pending) await pending;
+    for (const input of inputs) {
+      if (options.signal?.aborted) break;
+      current = input.stream;
+      const offset = read;
+      // The first batch of each input is looked at once, for a hint about its format.
+      async function* hinted(batches: AsyncIterable<Line[]>): AsyncGenerator<Line[]> {
+        let first = true;
+        for await (const batch of batches) {
+          if (first) {
+            first = false;
+            const hint = formatHint(input.name, batch[0]?.text);
+            if (hint) warn(hint);
+          }
+          yield offset === 0 ? batch : batch.map((line) => ({ ...line, number: line.number + offset }));
         }
-        read += prepared.length;
-        options.progress?.(read);
       }
-    } else {
-      for await (const batch of readLines(options.input)) {
-        for (const line of batch) {
-          const pending = engine.line(line);
-          if (pending) await pending;
+      try {
+        if (workers > 0) {
+          const ctx = { now: options.now, config: { maxFutureMs } };
+          for await (const { prepared, digests } of preparedBatches(hinted(readLines(input.stream)), workers, ctx)) {
+            for (let i = 0; i < prepared.length; i++) {
+              const pending = engine.prepared(prepared[i]!, digests, i);
+              if (pending) await pending;
+            }
+            read += prepared.length;
+            options.progress?.(read);
+            if (options.signal?.aborted) break;
+          }
+        } else {
+          for await (const batch of hinted(readLines(input.stream))) {
+            for (const line of batch) {
+              const pending = engine.line(line);
+              if (pending) await pending;
+            }
+            read += batch.length;
+            options.progress?.(read);
+            if (options.signal?.aborted) break;
+          }
         }
-        read += batch.length;
-        options.progress?.(read);
+      } catch (err) {
+        if (!options.signal?.aborted) throw err; // a stream destroyed by the abort may end with an error
       }
     }
+    if (options.signal?.aborted) throw new ReplayStopped('interrupted', read, []);
     summary = await engine.end();
-  } finally {
+    completed = true;
+  } catch (err) {
     findings.close();
     events.close();
     corrections.close();
+    rmSync(correctionsPath, { force: true });
+    files.summary.write(`${JSON.stringify({ partial: true, why: err instanceof ReplayStopped ? err.why : 'failed', lines_read: read }, null, 2)}\n`);
+    const partial = Object.values(files).flatMap((f) => {
+      rmSync(f.path, { force: true });
+      return f.abandon() ?? [];
+    });
+    if (err instanceof ReplayStopped) throw new ReplayStopped(err.why, read, partial);
+    throw new ReplayStopped('failed', read, partial, { cause: err });
+  } finally {
+    options.signal?.removeEventListener('abort', stopReading);
+    if (completed) {
+      findings.close();
+      events.close();
+      corrections.close();
+    }
   }
   // Corrections follow the accepted events in events.ndjson (DESIGN §7).
   if (corrections.count > 0) {
     await pipeline(createReadStream(correctionsPath), createWriteStream(events.path, { flags: 'a' }));
   }
   rmSync(correctionsPath, { force: true });
-  const summaryPath = join(options.outDir, OUTPUT_FILES.summary);
-  writeFileSync(`${summaryPath}.tmp`, `${JSON.stringify(summary, null, 2)}\n`);
-  renameSync(`${summaryPath}.tmp`, summaryPath);
-  return summary;
+  const orderWarning = order.warning();
+  if (orderWarning) warn(orderWarning);
+  const fxWarning = foreign?.warning();
+  if (fxWarning) warn(fxWarning);
+  const result: RunSummary = { ...summary, out_of_order: order.summary(), warnings };
+  files.summary.write(`${JSON.stringify(result, null, 2)}\n`);
+  // The summary last: its presence says the other two are complete.
+  files.findings.finish();
+  files.events.finish();
+  files.summary.finish();
+  return result;
 }
+
+function isStream(input: ReplayOptions['input']): input is Readable {
+  return !Array.isArray(input);
+}
+

@@ -71,7 +71,7 @@ describe('the event-recovery command', () => {
   it('--help explains the command and exits 0', () => {
     const r = run(['replay', '--help']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/Usage: event-recovery replay <events.ndjson \| ->/);
+    expect(r.stdout).toMatch(/Usage: event-recovery replay <events.ndjson\[\.gz\] \| ->/);
     expect(r.stdout).toMatch(/--rates FILE/);
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { runReplay, type ReplayOptions } from '../../cli/replay/run';
-import type { ReplaySummary } from '../../cli/replay/engine';
+import type { RunSummary as ReplaySummary } from '../../cli/replay/run';
 
 export const REPLAY_NOW = Date.parse('2026-03-01T12:00:00Z');
 

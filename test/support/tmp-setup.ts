@@ -1,6 +1,8 @@
+import { ensureChromium } from './chromium';
 import { ensureRunTmp } from './run-tmp';
 
-/** Global setup of the `unit` project: only the run's temporary folder. */
+/** Global setup of the `unit` project: the run's temporary folder, and Chromium for the report page test. */
 export default async function tmpSetup(): Promise<void> {
   ensureRunTmp();
+  ensureChromium();
 }

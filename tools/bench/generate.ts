@@ -1,5 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 import { toUsdCents } from '../../shared/events/currency';
 
 /** A small deterministic PRNG (mulberry32): the same seed writes the same log. */
@@ -33,19 +34,19 @@ export interface GeneratedLog {
 }
 
 /**
- * Writes a realistic event log of `count` lines: lead flows (scan → lead → CRM → follow-up),
+ * Writes (to a file, or to a stream left open, e.g. standard output) a realistic event log of `count` lines: lead flows (scan → lead → CRM → follow-up),
  * tags, sales in four currencies, calls, discounts, from several sequenced sources, with
  * about 1 % duplicates, 0.3 % invalid lines and 0.1 % dropped events (sequence gaps).
  */
 export async function generateLog(
-  path: string,
+  target: string | Writable,
   count: number,
   seed = 42,
   startMs = BENCH_START_MS,
   spacingMs = 20,
 ): Promise<GeneratedLog> {
   const random = prng(seed);
-  const out = createWriteStream(path, { highWaterMark: 1 << 20 });
+  const out = typeof target === 'string' ? createWriteStream(target, { highWaterMark: 1 << 20 }) : target;
   const sequences = new Map<string, number>();
   const days: Record<string, Record<string, number>> = {};
   let written = 0;
@@ -145,7 +146,9 @@ export async function generateLog(
     await emit(`{"specversion":"1.0","id":"ev-${written}-${n}","source":"${source}","type":"${type}","time":"${time}","sequence":"${seq}","data":${data}}`);
   }
   if (pending > 0) await flush();
-  out.end();
-  await once(out, 'close');
+  if (typeof target === 'string') {
+    out.end();
+    await once(out, 'close');
+  }
   return { events: written, bytes, rates: { base: 'USD', days } };
 }

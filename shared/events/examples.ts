@@ -1,0 +1,111 @@
+import type { EventType } from './catalog';
+
+/**
+ * One complete, valid event per catalog type (DESIGN §2), for people: the README shows them,
+ * `event-recovery example TYPE` prints them, and a test holds both to the schemas. They tell one
+ * story: card-1001 is scanned, becomes lead-2001, is synced to HubSpot and followed up.
+ * The contact data is fictional (example.com, the 555-01xx range reserved for fiction).
+ */
+export const EXAMPLE_EVENTS: Readonly<Record<EventType, Readonly<Record<string, unknown>>>> = {
+  'card.scanned': {
+    specversion: '1.0',
+    id: '7f1c2e9a-0001-4c1e-9a55-000000000001',
+    source: '//scanner/ios',
+    type: 'card.scanned',
+    time: '2026-03-01T10:00:00Z',
+    sequence: '1',
+    subject: 'card/card-1001',
+    data: {
+      card_id: 'card-1001',
+      scanned_by: 'rep-17',
+      contact: { name: 'Ada Example', email: 'ada@example.com', phone: '+14155550100' },
+    },
+  },
+  'lead.created': {
+    specversion: '1.0',
+    id: '7f1c2e9a-0002-4c1e-9a55-000000000002',
+    source: '//leads/api',
+    type: 'lead.created',
+    time: '2026-03-01T10:01:30Z',
+    sequence: '1',
+    subject: 'lead/lead-2001',
+    correlationid: 'card-1001',
+    data: { lead_id: 'lead-2001', card_id: 'card-1001', owner_id: 'owner-3', email: 'ada@example.com', phone: '+14155550100' },
+  },
+  'crm.synced': {
+    specversion: '1.0',
+    id: '7f1c2e9a-0003-4c1e-9a55-000000000003',
+    source: '//crm/hubspot',
+    type: 'crm.synced',
+    time: '2026-03-01T10:04:00Z',
+    sequence: '1',
+    subject: 'lead/lead-2001',
+    correlationid: 'card-1001',
+    data: { lead_id: 'lead-2001', crm: 'hubspot', crm_record_id: 'hs-551200', email: 'ada@example.com' },
+  },
+  'lead.tagged': {
+    specversion: '1.0',
+    id: '7f1c2e9a-0004-4c1e-9a55-000000000004',
+    source: '//crm/hubspot',
+    type: 'lead.tagged',
+    time: '2026-03-01T10:05:00Z',
+    sequence: '2',
+    subject: 'lead/lead-2001',
+    data: { lead_id: 'lead-2001', tags: ['trade-show', 'enterprise'] },
+  },
+  'followup.sent': {
+    specversion: '1.0',
+    id: '7f1c2e9a-0005-4c1e-9a55-000000000005',
+    source: '//followups/engine',
+    type: 'followup.sent',
+    time: '2026-03-01T10:20:00Z',
+    sequence: '1',
+    subject: 'lead/lead-2001',
+    correlationid: 'card-1001',
+    data: { lead_id: 'lead-2001', channel: 'email', template: 'welcome-v2', message_id: 'msg-88123' },
+  },
+  'call.completed': {
+    specversion: '1.0',
+    id: '7f1c2e9a-0006-4c1e-9a55-000000000006',
+    source: '//calls/twilio',
+    type: 'call.completed',
+    time: '2026-03-01T11:02:10Z',
+    sequence: '1',
+    data: {
+      call_sid: 'CA0123456789abcdef0123456789abcdef',
+      from: '+14155550100',
+      to: '+14155550123',
+      duration_seconds: 127,
+      started_at: '2026-03-01T11:00:03Z',
+    },
+  },
+  'sale.recorded': {
+    specversion: '1.0',
+    id: '7f1c2e9a-0007-4c1e-9a55-000000000007',
+    source: '//store/pos',
+    type: 'sale.recorded',
+    time: '2026-03-01T12:30:00Z',
+    sequence: '1',
+    data: {
+      order_id: 'order-90001',
+      payment_intent_id: 'pi_3OqExample0001',
+      line_items: [
+        { sku: 'sku-badge-pro', unit_amount: 2500, quantity: 2 },
+        { sku: 'sku-lanyard', unit_amount: 500, quantity: 3 },
+      ],
+      amount: 6500,
+      currency: 'EUR',
+      amount_usd: 7065,
+      fx_rate: 0.92,
+    },
+  },
+  'discount.issued': {
+    specversion: '1.0',
+    id: '7f1c2e9a-0008-4c1e-9a55-000000000008',
+    source: '//store/pos',
+    type: 'discount.issued',
+    time: '2026-03-01T12:31:00Z',
+    sequence: '2',
+    data: { user_id: 'user-4410', program: 'spring-2026', code: 'SPRING-4410' },
+  },
+};
