@@ -1,6 +1,6 @@
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createReadStream, type ReadStream } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { createGunzip } from 'node:zlib';
@@ -18,7 +18,8 @@ import { PageCollector } from '../replay/page-data';
 import { progressReporter } from '../replay/progress';
 import { DEFAULT_VOLUME_CONFIG, type VolumeConfig } from '../../shared/volume/detector';
 import { defaultWorkers } from '../replay/pool';
-import { describeIoError, UsageError } from '../usage';
+import { ConfigError } from '../../shared/errors';
+import { describeIoError, isIoError, UsageError } from '../usage';
 import { packageVersion } from '../version';
 
 export const USAGE = `Usage: event-recovery replay <events.ndjson[.gz] | -> [more inputs...] [options]
@@ -181,6 +182,12 @@ export async function replayCommand(args: string[]): Promise<number> {
     const cause = err.cause;
     const unreadable = inputError(cause);
     if (unreadable) throw new UsageError(`${unreadable} ${where}${partial}`);
+    // A configuration an upstream refused (a Stripe key of the wrong mode): one line, exit 2.
+    if (cause instanceof ConfigError) throw new UsageError(`${cause.message} (stopped ${where}${partial})`);
+    if (isIoError(cause)) {
+      // A full disk, a quota, a folder made read-only meanwhile: one line naming the output, exit 2.
+      throw new UsageError(`cannot write ${outputName(cause.path) ?? outDir}: ${describeIoError(cause)}`);
+    }
     process.stderr.write(`replay: stopped by an error ${where}${partial}\n`);
     throw cause;
   } finally {
@@ -361,3 +368,8 @@ function report(s: RunSummary, outDir: string, html?: string): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The output a temporary file stands for (`.events.ndjson.tmp` is events.ndjson). */
+function outputName(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  return join(dirname(path), basename(path).replace(/^\.(.*)\.tmp$/, '$1'));
+}

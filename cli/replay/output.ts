@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 
 /** An append-only file written in large synchronous blocks: replay's outputs are its hot path. */
 export class BlockWriter {
+  private closed = false;
   private readonly fd: number;
   private pending: string[] = [];
   private pendingLength = 0;
@@ -34,7 +35,10 @@ export class BlockWriter {
     this.pendingLength = 0;
   }
 
+  /** Flushes and closes the file; a second call does nothing (a run that failed closes in its cleanup too). */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.flush();
     closeSync(this.fd);
   }

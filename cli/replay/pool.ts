@@ -31,23 +31,38 @@ export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: 
       waiting.clear();
     });
   }
-  const inFlight: Array<Promise<WorkResult>> = [];
+  const inFlight: Array<{ readonly result: Promise<WorkResult> }> = [];
   let seq = 0;
   const send = (lines: Line[]) => {
     if (failure) throw failure;
     const request: WorkRequest = { seq, lines };
     const worker = pool[seq % workers]!;
-    inFlight.push(new Promise<WorkResult>((resolve, reject) => waiting.set(request.seq, { resolve, reject })));
+    inFlight.push({ result: new Promise<WorkResult>((resolve, reject) => waiting.set(request.seq, { resolve, reject })) });
     seq++;
     worker.postMessage(request);
   };
+  const input = batches[Symbol.asyncIterator]();
   try {
-    for await (const lines of batches) {
-      send(lines);
-      while (inFlight.length >= 2 * workers) yield await inFlight.shift()!;
+    // Read the input and hand back results as each is ready, whichever comes first: a slow input
+    // (a pipe that stays open) must not hold back what is already prepared.
+    let next: Promise<IteratorResult<Line[]>> | undefined = input.next();
+    while (next) {
+      const head = inFlight[0];
+      const step: { readonly read?: IteratorResult<Line[]> } = head
+        ? await Promise.race([next.then((read) => ({ read })), head.result.then(() => ({}), () => ({}))])
+        : { read: await next };
+      if (!step.read) {
+        yield await inFlight.shift()!.result;
+        continue;
+      }
+      if (step.read.done) break;
+      send(step.read.value);
+      next = input.next();
+      while (inFlight.length >= 2 * workers) yield await inFlight.shift()!.result;
     }
-    while (inFlight.length > 0) yield await inFlight.shift()!;
+    while (inFlight.length > 0) yield await inFlight.shift()!.result;
   } finally {
+    await input.return?.();
     await Promise.all(pool.map((w) => w.terminate()));
   }
 }

@@ -137,7 +137,6 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
   const inputs: readonly ReplayInput[] = isStream(options.input) ? [{ name: '-', stream: options.input }] : options.input;
   let read = 0;
   let summary: ReplaySummary;
-  let completed = false;
   let current: Readable | undefined;
   const stopReading = () => current?.destroy();
   options.signal?.addEventListener('abort', stopReading, { once: true });
@@ -189,7 +188,16 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
     }
     if (options.signal?.aborted) throw new ReplayStopped('interrupted', read, []);
     summary = await engine.end();
-    completed = true;
+    findings.close();
+    events.close();
+    corrections.close();
+    // Corrections follow the accepted events in events.ndjson (DESIGN §7).
+    if (corrections.count > 0) {
+      await pipeline(createReadStream(correctionsPath), createWriteStream(events.path, { flags: 'a' })).catch((err: NodeJS.ErrnoException) => {
+        err.path ??= events.path;
+        throw err;
+      });
+    }
   } catch (err) {
     findings.close();
     events.close();
@@ -204,15 +212,6 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
     throw new ReplayStopped('failed', read, partial, { cause: err });
   } finally {
     options.signal?.removeEventListener('abort', stopReading);
-    if (completed) {
-      findings.close();
-      events.close();
-      corrections.close();
-    }
-  }
-  // Corrections follow the accepted events in events.ndjson (DESIGN §7).
-  if (corrections.count > 0) {
-    await pipeline(createReadStream(correctionsPath), createWriteStream(events.path, { flags: 'a' }));
   }
   rmSync(correctionsPath, { force: true });
   const orderWarning = order.warning();

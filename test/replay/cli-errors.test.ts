@@ -36,23 +36,23 @@ describe('replay output and usage errors: one clear line, exit 2, nothing left b
   it('--out at an existing file', () => {
     const file = join(dir, 'taken');
     writeFileSync(file, 'x');
-    expectUsageFailure(run(['replay', '-', '--out', file, ...NOW], input), /^event-recovery: --out .*taken is a file, not a folder$/m);
+    expectUsageFailure(run(['replay', '-', '--out', file, ...NOW], input), /^event-recovery: cannot write to .*taken: it is a file, not a directory \(--out names a directory\)$/m);
     expect(readdirSync(dir)).toEqual(['taken']);
   });
 
   it('--out under a file', () => {
     const file = join(dir, 'taken');
     writeFileSync(file, 'x');
-    expectUsageFailure(run(['replay', '-', '--out', join(file, 'sub', 'out'), ...NOW], input), /^event-recovery: cannot create --out .*: .*taken is a file, not a folder$/m);
+    expectUsageFailure(run(['replay', '-', '--out', join(file, 'sub', 'out'), ...NOW], input), /^event-recovery: cannot write to .*taken\/sub\/out: a part of the path is a file, not a directory$/m);
     expect(readdirSync(dir)).toEqual(['taken']);
   });
 
   it('--out in /proc (Node\'s recursive mkdir spins there forever)', () => {
-    expectUsageFailure(run(['replay', '-', '--out', '/proc/er-test-out/x', ...NOW], input), /^event-recovery: cannot create --out \/proc\/er-test-out\/x: no such file or directory$/m);
+    expectUsageFailure(run(['replay', '-', '--out', '/proc/er-test-out/x', ...NOW], input), /^event-recovery: cannot create \/proc\/er-test-out\/x: no such file or directory$/m);
   });
 
   it('--out where nobody may write, not even root (/sys)', () => {
-    expectUsageFailure(run(['replay', '-', '--out', '/sys/er-test-out', ...NOW], input), /^event-recovery: cannot create --out \/sys\/er-test-out: (operation not permitted|permission denied)$/m);
+    expectUsageFailure(run(['replay', '-', '--out', '/sys/er-test-out', ...NOW], input), /^event-recovery: cannot create \/sys\/er-test-out: (operation not permitted|permission denied)$/m);
   });
 
   it('a disk that fills up mid-run (a file-size limit makes writes fail the way ENOSPC does): no temp files left', () => {
