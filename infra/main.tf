@@ -18,6 +18,7 @@ locals {
   apis = toset([
     "artifactregistry.googleapis.com",
     "bigquery.googleapis.com",
+    "bigquerydatatransfer.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
     "cloudscheduler.googleapis.com",
@@ -87,6 +88,20 @@ module "bigquery" {
   depends_on          = [google_project_service.api]
 }
 
+# Volume anomalies (DESIGN §3): the hourly view over the archive of events-unique, the ARIMA_PLUS
+# model and its daily retraining, the volume_anomalies table; volume-monitor asks the model on ticks.
+module "volume_anomalies" {
+  source              = "./modules/volume-anomalies"
+  project_id          = var.project_id
+  location            = coalesce(var.bigquery_location, var.region)
+  dataset_id          = module.bigquery.dataset_id
+  archive_table       = module.bigquery.table_names["events_unique"]
+  train_on_apply      = var.volume_train_on_apply
+  deletion_protection = var.archive_deletion_protection
+  labels              = local.labels
+  depends_on          = [google_project_service.api]
+}
+
 # One source archive for every function, named by its content hash: a code change is a new
 # object, so every function builds again; an unchanged tree redeploys nothing. The archive holds
 # what `npm run gcp-build` compiles (the buildpack installs, builds, then starts dist/functions).
@@ -128,6 +143,12 @@ resource "google_storage_bucket_object" "source" {
   source = data.archive_file.source.output_path
 }
 
+# Environment a function gets from the module that made its resources (beside var.function_settings):
+# volume-monitor's BigQuery names come from module.volume_anomalies.
+locals {
+  module_environment = { "volume-monitor" = module.volume_anomalies.function_env }
+}
+
 # Cloud Build builds the functions as this account rather than a project default.
 resource "google_service_account" "build" {
   project      = var.project_id
@@ -163,7 +184,7 @@ module "function" {
   topic_ids             = module.pubsub.topic_ids
   secret_ids            = module.secrets.secret_ids
   resource_prefix       = var.resource_prefix
-  environment           = try(var.function_settings[each.key].environment, {})
+  environment           = merge(try(var.function_settings[each.key].environment, {}), try(local.module_environment[each.key], {}))
   max_instances         = coalesce(try(var.function_settings[each.key].max_instances, null), var.max_instances)
   min_instances         = coalesce(try(var.function_settings[each.key].min_instances, null), 0)
   memory                = coalesce(try(var.function_settings[each.key].memory, null), "512Mi")
@@ -191,4 +212,32 @@ resource "google_cloud_scheduler_job" "ticks" {
   }
 
   depends_on = [google_project_service.api]
+}
+
+# volume-monitor's BigQuery access, least privilege: it runs query jobs in the project (job user),
+# reads the hourly view, the archive table under it and the model (data viewer on the dataset),
+# and MERGEs the hours it flags into the volume_anomalies table (data editor on that table only).
+locals {
+  volume_monitor_member = "serviceAccount:${module.function["volume-monitor"].service_account_email}"
+}
+
+resource "google_project_iam_member" "volume_monitor_jobs" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = local.volume_monitor_member
+}
+
+resource "google_bigquery_dataset_iam_member" "volume_monitor_reads" {
+  project    = var.project_id
+  dataset_id = module.bigquery.dataset_id
+  role       = "roles/bigquery.dataViewer"
+  member     = local.volume_monitor_member
+}
+
+resource "google_bigquery_table_iam_member" "volume_monitor_flags" {
+  project    = var.project_id
+  dataset_id = module.bigquery.dataset_id
+  table_id   = module.volume_anomalies.anomalies_table_id
+  role       = "roles/bigquery.dataEditor"
+  member     = local.volume_monitor_member
 }

@@ -113,3 +113,9 @@ variable "enable_apis" {
   description = "Enable the project's APIs the stack uses (needs serviceusage.services.enable)."
   default     = true
 }
+
+variable "volume_train_on_apply" {
+  type        = bool
+  description = "Create the volume model at apply (modules/volume-anomalies train_on_apply). Off by default: on a first deploy the archive is still empty and CREATE MODEL fails; the daily retraining creates the model once there is data. Turn it on to (re)create the model at apply once the archive holds events."
+  default     = false
+}

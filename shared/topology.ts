@@ -34,12 +34,12 @@ const EnvName = z.string().regex(/^[A-Z][A-Z0-9_]*$/);
 const Secret = z.strictObject({ name: Name, env: EnvName, description: z.string() });
 
 /**
- * A Firestore collection a function keeps state in: Terraform sets a TTL policy on `ttlField`, and
- * creates each composite index of `indexes` (fields in order, ascending) that the code's queries need.
+ * A Firestore collection a function keeps state in: Terraform sets a TTL policy on `ttlField` (none
+ * when it is absent: the collection's documents are kept until deleted), and creates each composite index of `indexes` (fields in order, ascending) that the code's queries need.
  */
 const FirestoreCollection = z.strictObject({
   collection: z.string().regex(/^[a-z][a-z0-9-]*$/),
-  ttlField: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+  ttlField: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
   indexes: z.array(z.array(z.string().min(1)).min(2)).optional(),
 });
 
@@ -83,7 +83,7 @@ export const Topology = z
     unique(t.secrets.map((x) => x.name), 'secret');
     unique(t.secrets.map((x) => x.env), 'secret environment variable');
     const secrets = new Set(t.secrets.map((s) => s.name));
-    const ttlFields = new Map<string, string>();
+    const ttlFields = new Map<string, string | undefined>();
     for (const f of t.functions) {
       for (const p of f.publishes) {
         if (!topics.has(p)) ctx.addIssue({ code: 'custom', message: `function ${f.name} publishes to unknown topic ${p}` });
@@ -92,9 +92,9 @@ export const Topology = z
         if (!secrets.has(s)) ctx.addIssue({ code: 'custom', message: `function ${f.name} reads unknown secret ${s}` });
       }
       for (const c of f.firestore ?? []) {
-        const other = ttlFields.get(c.collection);
-        if (other !== undefined && other !== c.ttlField) {
-          ctx.addIssue({ code: 'custom', message: `collection ${c.collection} has two TTL fields: ${other} and ${c.ttlField}` });
+        if (ttlFields.has(c.collection) && ttlFields.get(c.collection) !== c.ttlField) {
+          const [a, b] = [ttlFields.get(c.collection) ?? 'none', c.ttlField ?? 'none'];
+          ctx.addIssue({ code: 'custom', message: `collection ${c.collection} has two TTL fields: ${a} and ${b}` });
         }
         ttlFields.set(c.collection, c.ttlField);
       }

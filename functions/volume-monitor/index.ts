@@ -14,7 +14,7 @@ import { volumeMonitorHandler } from './handler';
 const MINUTE = 60_000;
 const BigQueryName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,1023}$/, { message: 'must be a BigQuery name: letters, digits and _' });
 
-const Env = z.object({
+export const Env = z.object({
   /** The dataset of the archive, the hourly view, the model and the volume_anomalies table. */
   VOLUME_DATASET: BigQueryName,
   VOLUME_PROJECT: z.string().min(1).optional(),

@@ -8,16 +8,21 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Firestore } from '@google-cloud/firestore';
 import type { z } from 'zod';
+import { FirestoreFailureStore } from '../../shared/adapters/firestore-failures';
 import { FirestoreOutcomeLedger } from '../../shared/adapters/firestore-ledger';
+import { BoundaryEnv } from '../../shared/boundary-cloud';
 import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-state';
 import { FirestoreGapStore } from '../../functions/gap-detector/firestore-store';
 import { DEFAULT_GAP_STATE_CONFIG } from '../../functions/gap-detector/store';
+import { FirestoreTriageStore } from '../../functions/dlq-triage/firestore-store';
 import { topology } from '../../shared/topology';
 import { Env as validatorEnv } from '../../functions/validator';
 import { Env as deduplicatorEnv } from '../../functions/deduplicator';
 import { Env as gapDetectorEnv } from '../../functions/gap-detector';
 import { Env as revenueCheckerEnv } from '../../functions/revenue-checker';
 import { Env as callDurationCheckerEnv } from '../../functions/call-duration-checker';
+import { Env as volumeMonitorEnv } from '../../functions/volume-monitor';
+import { Env as dlqTriageEnv } from '../../functions/dlq-triage';
 import { ROOT } from '../support/infra';
 
 type EnvSchema = z.ZodObject<z.ZodRawShape>;
@@ -28,6 +33,8 @@ const ENVS: Record<string, EnvSchema> = {
   'gap-detector': gapDetectorEnv,
   'revenue-checker': revenueCheckerEnv,
   'call-duration-checker': callDurationCheckerEnv,
+  'volume-monitor': volumeMonitorEnv,
+  'dlq-triage': dlqTriageEnv,
 };
 const envOf = (name: string): EnvSchema => ENVS[name]!;
 
@@ -70,7 +77,7 @@ function recordingFirestore(): { firestore: Firestore; recorded: Recorded } {
   const docRef = (path: string) => ({ path, id: path, get: async () => snapshot, create: async () => ({}), set: async () => ({}), update: async () => ({}), delete: async () => ({}) });
   const query = (collection: string, filters: Recorded['queries'][number]['filters'], orders: string[]): unknown => ({
     where: (field: string, op: string) => query(collection, [...filters, { field, op }], orders),
-    orderBy: (field: string) => query(collection, filters, [...orders, field]),
+    orderBy: (field: string | { formattedName: string }) => query(collection, filters, [...orders, typeof field === 'string' ? field : field.formattedName]),
     limit: () => query(collection, filters, orders),
     get: async () => {
       recorded.queries.push({ collection, filters, orders });
@@ -89,20 +96,37 @@ function recordingFirestore(): { firestore: Firestore; recorded: Recorded } {
   return { firestore: firestore as unknown as Firestore, recorded };
 }
 
-/** The composite index a query needs: equality fields first, then the range and order fields, when they differ. */
+/**
+ * The composite index a query needs: equality fields first, then the range and order fields, when
+ * they differ. `in` is a set of equalities; every index ends with the document id (`__name__`),
+ * so ordering by it alone needs nothing more than the single-field index.
+ */
 function compositeIndex(q: Recorded['queries'][number]): string[] | undefined {
-  const eq = q.filters.filter((f) => f.op === '==').map((f) => f.field);
-  const rest = [...new Set([...q.filters.filter((f) => f.op !== '==').map((f) => f.field), ...q.orders])];
+  const isEq = (op: string) => op === '==' || op === 'in';
+  const eq = q.filters.filter((f) => isEq(f.op)).map((f) => f.field);
+  const orders = q.orders.at(-1) === '__name__' ? q.orders.slice(0, -1) : q.orders;
+  const rest = [...new Set([...q.filters.filter((f) => !isEq(f.op)).map((f) => f.field), ...orders])];
   const fields = [...new Set([...eq, ...rest])];
   return fields.length > 1 ? fields : undefined;
 }
 
+/**
+ * The failure store of the error boundary every Pub/Sub function is wrapped in (shared/boundary-cloud.ts
+ * reads BoundaryEnv beside the function's own schema), from its defaults.
+ */
+const boundary = (fs: Firestore) => new FirestoreFailureStore(fs, BoundaryEnv.parse({}).FAILURE_COLLECTION);
+
 /** Each stateful function's stores as its composition root builds them, from its config defaults. */
 const STORES: Record<string, (firestore: Firestore, env: Record<string, unknown>) => Promise<void>> = {
+  validator: async (fs) => {
+    boundary(fs);
+  },
   deduplicator: async (fs, env) => {
+    boundary(fs);
     new FirestoreDedupStore(fs, env.DEDUP_COLLECTION as string);
   },
   'gap-detector': async (fs, env) => {
+    boundary(fs);
     const store = new FirestoreGapStore(fs, env.GAP_COLLECTION_PREFIX as string);
     const ctx = { now: 0, config: DEFAULT_GAP_STATE_CONFIG };
     await store.foldSource('//test/source', 0, ctx, { force: true, minIntervalMs: 0 });
@@ -113,21 +137,40 @@ const STORES: Record<string, (firestore: Firestore, env: Record<string, unknown>
     await store.pendingOutbox(0, 10);
   },
   'revenue-checker': async (fs, env) => {
+    boundary(fs);
     new FirestoreOutcomeLedger(fs, env.LEDGER_COLLECTION as string);
   },
   'call-duration-checker': async (fs, env) => {
+    boundary(fs);
     new FirestoreOutcomeLedger(fs, env.LEDGER_COLLECTION as string);
   },
+  // Its push path runs in the same boundary, over its own FAILURE_COLLECTION setting, and reads it.
+  'dlq-triage': async (fs, env) => {
+    new FirestoreFailureStore(fs, env.FAILURE_COLLECTION as string);
+    const store = new FirestoreTriageStore(fs, env.TRIAGE_COLLECTION_PREFIX as string);
+    await store.get('record');
+    await store.scan({ states: ['open'], limit: 10 });
+    await store.scan({ limit: 10 });
+    await store.auditLog({ limit: 10, recordId: 'record' });
+    await store.auditLog({ limit: 10 });
+    await store.getJob('job');
+  },
+  // volume-monitor keeps nothing in Firestore (its state is the volume_anomalies table in BigQuery)
+  // and is a scheduled tick handler without the error boundary.
 };
+
+/** Collections kept without a TTL policy (their documents are the record operators audit). */
+const KEPT = new Set(['dlq-triage-audit', 'dlq-triage-jobs']);
 
 describe('the Firestore collections in the manifest', () => {
   it.each(written.map((f) => [f.name, f] as const))('are exactly those %s keeps, with the composite indexes it queries', async (name, spec) => {
     const { firestore, recorded } = recordingFirestore();
-    const defaults = envOf(name).parse({ OXR_APP_ID: 'unused' }) as Record<string, unknown>;
+    const defaults = envOf(name).parse({ OXR_APP_ID: 'unused', VOLUME_DATASET: 'unused' }) as Record<string, unknown>;
     await STORES[name]?.(firestore, defaults);
     expect((spec.firestore ?? []).map((c) => c.collection).sort()).toEqual([...recorded.collections].sort());
     // Every store writes expireAt for its TTL policy (shared/adapters, functions/*/firestore-*.ts).
-    for (const c of spec.firestore ?? []) expect(c.ttlField).toBe('expireAt');
+    // The triage audit and jobs are kept without one (functions/dlq-triage/firestore-store.ts).
+    for (const c of spec.firestore ?? []) expect([c.collection, c.ttlField]).toEqual([c.collection, KEPT.has(c.collection) ? undefined : 'expireAt']);
     const needed = recorded.queries.flatMap((q) => {
       const fields = compositeIndex(q);
       return fields ? [`${q.collection}:${fields.join(',')}`] : [];

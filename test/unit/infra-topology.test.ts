@@ -85,7 +85,7 @@ describe('infra/modules/topology on shared/topology.json', () => {
   it('has every secret, the Firestore TTL policies and the composite indexes of the manifest', () => {
     expect(out.secrets).toEqual(Object.fromEntries(t.secrets.map((s) => [s.name, { secret_id: s.name, env: s.env, description: s.description }])));
     const collections = t.functions.flatMap((f) => f.firestore ?? []);
-    expect(out.firestore_ttl).toEqual(Object.fromEntries(collections.map((c) => [c.collection, c.ttlField])));
+    expect(out.firestore_ttl).toStrictEqual(Object.fromEntries(collections.flatMap((c) => (c.ttlField ? [[c.collection, c.ttlField]] : []))));
     expect(Object.values(out.firestore_indexes).sort((a, b) => a.collection.localeCompare(b.collection))).toEqual(
       collections.flatMap((c) => (c.indexes ?? []).map((fields) => ({ collection: c.collection, fields }))),
     );

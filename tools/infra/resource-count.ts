@@ -17,8 +17,9 @@ export interface CountVars {
   readonly enable_apis: boolean;
   readonly create_firestore_database: boolean;
   readonly operator_members: readonly string[];
+  readonly volume_train_on_apply: boolean;
 }
-export const DEFAULT_VARS: CountVars = { enable_apis: true, create_firestore_database: true, operator_members: [] };
+export const DEFAULT_VARS: CountVars = { enable_apis: true, create_firestore_database: true, operator_members: [], volume_train_on_apply: false };
 
 type Fn = TopologyOutputs['functions'][string];
 type Sizer = (t: TopologyOutputs, v: CountVars, infra: Infra) => number;
@@ -47,6 +48,14 @@ export const SIZES: Readonly<Record<string, Sizer>> = {
   },
   '|google_storage_bucket_iam_member.build_reads_source': one,
   '|google_cloud_scheduler_job.ticks': one,
+  // volume-monitor's BigQuery grants (one function of the manifest, by name).
+  '|google_project_iam_member.volume_monitor_jobs': one,
+  '|google_bigquery_dataset_iam_member.volume_monitor_reads': one,
+  '|google_bigquery_table_iam_member.volume_monitor_flags': one,
+  'modules/volume-anomalies|google_bigquery_table.hourly_series': one,
+  'modules/volume-anomalies|google_bigquery_table.anomalies': one,
+  'modules/volume-anomalies|google_bigquery_job.create_model': (_t, v) => (v.volume_train_on_apply ? 1 : 0),
+  'modules/volume-anomalies|google_bigquery_data_transfer_config.retrain': one,
   'modules/secrets|google_secret_manager_secret.secret': (t) => size(t.secrets),
   'modules/bigquery|google_bigquery_dataset.archive': one,
   'modules/bigquery|google_bigquery_table.archive': (t) => t.bigquery_tables.length,

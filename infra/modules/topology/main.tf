@@ -49,9 +49,10 @@ locals {
     ])...)
   } }
 
-  # Collection => TTL field, over every function (collections may be shared: one TTL policy each).
+  # Collection => TTL field, over every function (collections may be shared: one TTL policy each;
+  # a collection without ttlField gets none).
   firestore_ttl = { for collection, fields in {
-    for c in flatten([for f in local.m.functions : try(f.firestore, [])]) : c.collection => c.ttlField...
+    for c in flatten([for f in local.m.functions : try(f.firestore, [])]) : c.collection => c.ttlField... if try(c.ttlField, null) != null
   } : collection => distinct(fields)[0] }
 
   firestore_indexes = { for i in distinct(flatten([
