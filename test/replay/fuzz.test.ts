@@ -8,8 +8,8 @@ import { fuzzChunks, probeChunks, type FuzzPlan } from '../../tools/fuzz/hostile
 /**
  * The fuzz suite through the built replay command: hostile lines (tools/fuzz/hostile.ts),
  * deterministic per seed. FUZZ_LINES sets the size: 20,000 in `npm test` (100,000 did not finish
- * in 5 minutes beside the emulator suites on a shared 2-core machine); `npm run fuzz`, which CI
- * runs after `npm test` (.ci/run), runs 100,000.
+ * in 5 minutes beside the emulator suites on a shared 2-core machine); `npm run fuzz` runs
+ * 100,000 (by hand; see the README).
  */
 const CLI = resolve(__dirname, '../../dist/cli/event-recovery.js');
 const LINES = Number(process.env.FUZZ_LINES ?? 20_000);
