@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { describeIoError } from '../usage';
 
 /** An append-only file written in large synchronous blocks: replay's outputs are its hot path. */
 export class BlockWriter {
@@ -85,7 +86,7 @@ export function prepareOutDir(dir: string): void {
         continue;
       }
       if (code === 'ENOTDIR') throw new OutputPathError(`cannot write to ${dir}: a part of the path is a file, not a directory`, code);
-      throw new OutputPathError(`cannot write to ${dir}: ${ioMessage(err)}`, code);
+      throw new OutputPathError(`cannot write to ${dir}: ${describeIoError(err)}`, code);
     }
     if (!stat.isDirectory()) {
       throw new OutputPathError(
@@ -99,7 +100,7 @@ export function prepareOutDir(dir: string): void {
     try {
       mkdirSync(folder);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new OutputPathError(`cannot create ${dir}: ${ioMessage(err)}`, (err as NodeJS.ErrnoException).code);
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new OutputPathError(`cannot create ${dir}: ${describeIoError(err)}`, (err as NodeJS.ErrnoException).code);
     }
   }
   const probe = join(dir, `.write-check-${process.pid}.tmp`);
@@ -107,7 +108,7 @@ export function prepareOutDir(dir: string): void {
     closeSync(openSync(probe, 'w'));
     rmSync(probe, { force: true });
   } catch (err) {
-    throw new OutputPathError(`cannot write to ${dir}: ${ioMessage(err)}`, (err as NodeJS.ErrnoException).code);
+    throw new OutputPathError(`cannot write to ${dir}: ${describeIoError(err)}`, (err as NodeJS.ErrnoException).code);
   }
 }
 
@@ -117,35 +118,14 @@ export function checkOutFile(path: string): void {
     if (statSync(path).isDirectory()) throw new OutputPathError(`cannot write ${path}: it is a directory`, 'EISDIR');
   } catch (err) {
     if (err instanceof OutputPathError) throw err;
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new OutputPathError(`cannot write ${path}: ${ioMessage(err)}`);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new OutputPathError(`cannot write ${path}: ${describeIoError(err)}`);
   }
   const probe = `${path}.${process.pid}.tmp`;
   try {
     closeSync(openSync(probe, 'w'));
     rmSync(probe, { force: true });
   } catch (err) {
-    throw new OutputPathError(`cannot write ${path}: ${ioMessage(err)}`, (err as NodeJS.ErrnoException).code);
-  }
-}
-
-/** The short reason of a file-system error, for a one-line message. */
-export function ioMessage(err: unknown): string {
-  switch ((err as NodeJS.ErrnoException).code) {
-    case 'ENOENT':
-      return 'no such file or directory';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'EROFS':
-      return 'read-only file system';
-    case 'ENOTDIR':
-      return 'a part of the path is a file, not a directory';
-    case 'EISDIR':
-      return 'it is a directory';
-    case 'ENOSPC':
-      return 'no space left on the device';
-    default:
-      return (err as Error).message;
+    throw new OutputPathError(`cannot write ${path}: ${describeIoError(err)}`, (err as NodeJS.ErrnoException).code);
   }
 }
 
