@@ -171,7 +171,7 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
   io.progress('starting the Pub/Sub and Firestore emulators and the functions...');
   const standInEnv: Record<string, string> = {};
   for (const stand of options.standIns ?? STAND_INS) {
-    const running = await stand.start(demo.world);
+    const running = await stand.start(demo.world, demo.upstream);
     res.standIns.push(running);
     Object.assign(standInEnv, stand.env(running.url));
   }
@@ -190,7 +190,7 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
   };
   const hostsAt = (pubsub: string, firestore: string) => ({ pubsub: { host: pubsub }, firestore: { host: firestore } });
   const plannedHosts = hostsAt(`127.0.0.1:${planned[0]}`, `127.0.0.1:${planned[1]}`);
-  const envFor = (h: typeof plannedHosts) => ({ ...process.env, ...emulatorEnv(h.pubsub, h.firestore, options.projectId), ...standInEnv, ...localScale(process.env), DLQ_API_AUTH: 'token', DLQ_API_TOKEN: triageToken });
+  const envFor = (h: typeof plannedHosts) => ({ ...process.env, ...emulatorEnv(h.pubsub, h.firestore, options.projectId), ...standInEnv, ...localScale(process.env), DLQ_API_AUTH: 'token', DLQ_API_TOKEN: triageToken, ...SERVED_AS_IN_GCP });
   const serveAll = (env: NodeJS.ProcessEnv) =>
     Promise.all(
       topology.functions.map(async (f) => {
@@ -292,7 +292,7 @@ function summarize(
     published: tracker.publishedCount,
     counts: up.observer.counts(),
     findings,
-    comparison: compareWithFaults(demo.faults, findings, new Set(up.served.keys())),
+    comparison: compareWithFaults([...demo.faults, ...demo.upstreamFaults], findings, new Set(up.served.keys())),
     functions: topology.functions.map(({ name }) => {
       const fn = up.served.get(name);
       if (!fn) return { name, served: false };
@@ -366,6 +366,13 @@ function outboxLeftover(up: Running): number | undefined {
   return deaths.length === 0 ? undefined : Math.max(...deaths.map((d) => d.at)) + OUTBOX_GRACE_MS + 1000;
 }
 
+/**
+ * The functions run as a production deployment does: with NODE_ENV=production the Functions
+ * Framework prints no "Serving function..." banner (whatever else it prints becomes a JSON entry:
+ * shared/structured-stdio).
+ */
+const SERVED_AS_IN_GCP = { NODE_ENV: 'production' } as const;
+
 function consumesTicks(up: Running): boolean {
   return up.pushes.some((p) => p.sub.topic === TOPICS.ticks);
 }
@@ -421,7 +428,7 @@ function writeRunJson(path: string, run: StackRun, res: Resources, exitCode: num
     [TOPICS.findings]: about(TOPICS.findings, (m) => m.attributes.finding_id ?? ''),
     [TOPICS.corrected]: about(TOPICS.corrected, (m) => m.attributes.id ?? ''),
   };
-  writeFileSync(path, `${JSON.stringify({ exitCode, ...rest, faults: demo.faults, processes, ids }, null, 2)}\n`);
+  writeFileSync(path, `${JSON.stringify({ exitCode, ...rest, faults: [...demo.faults, ...demo.upstreamFaults], processes, ids }, null, 2)}\n`);
 }
 
 function failureText(err: unknown): string {

@@ -2,7 +2,11 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** What a stand-in answers: a JSON reply, or nothing at all until it is closed (a hung upstream). */
-export type Reply = { readonly status: number; readonly body: unknown; readonly headers?: Record<string, string> } | { readonly hang: true };
+export type Reply =
+  | { readonly status: number; readonly body: unknown; readonly headers?: Record<string, string> }
+  /** Bytes sent as they are (a body that is not valid JSON). */
+  | { readonly status: number; readonly text: string; readonly headers?: Record<string, string> }
+  | { readonly hang: true };
 
 /** A fault a stand-in answers with instead of the resource (each API words its error body its own way). */
 export type Fault =
@@ -11,7 +15,15 @@ export type Fault =
   | { readonly fault: 'server_error'; readonly status?: number }
   | { readonly fault: 'not_found' }
   /** Never answers: the client's timeout has to end the request. */
-  | { readonly fault: 'hang' };
+  | { readonly fault: 'hang' }
+  /** 200 with a JSON body cut off mid-object: a broken proxy or a truncated response. */
+  | { readonly fault: 'malformed' };
+
+/** The answer to a `malformed` fault: the resource's JSON, cut off mid-object. */
+export function malformedReply(body: unknown): Reply {
+  const text = JSON.stringify(body);
+  return { status: 200, text: text.slice(0, Math.floor(text.length / 2)) };
+}
 
 /** One request a stand-in received, for tests and the local report (credentials are not kept). */
 export interface RecordedRequest {
@@ -49,7 +61,7 @@ export async function startJsonServer(route: Route, options: { port?: number; pa
       reply = { status: 500, body: { error: `stand-in failure: ${(err as Error).message}` } };
     }
     if ('hang' in reply) return; // answered by close()
-    const body = JSON.stringify(reply.body);
+    const body = 'text' in reply ? reply.text : JSON.stringify(reply.body);
     res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...reply.headers });
     res.end(body);
   });

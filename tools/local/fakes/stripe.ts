@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Scripts, startJsonServer, type FakeServer, type Fault, type Reply, type Scripted } from './http';
+import { Scripts, startJsonServer, type FakeServer, type Fault, type Reply, type Scripted, malformedReply } from './http';
 
 /**
  * A local stand-in for the Stripe API (the part the revenue-checker reads): `GET
@@ -83,6 +83,8 @@ export function startStripeFake(fixtures: StripeFixtures, options: { port?: numb
           );
         case 'server_error':
           return stripeError(found.status ?? 500, { message: 'An unknown error occurred', type: 'api_error' });
+        case 'malformed':
+          return malformedReply(paymentIntent(id, { amount: 0, currency: 'usd', status: 'succeeded' }, false));
         case 'hang':
           return { hang: true };
         default: {
