@@ -32,7 +32,7 @@ const INSTALLED = new WeakSet<NodeJS.WriteStream>();
 export function asJsonLines(text: string, severity: 'INFO' | 'ERROR', functionName?: string): string {
   if (text === '') return text;
   const lines = text.replace(/\n$/, '').split('\n');
-  if (lines.every(isJsonObject)) return text.endsWith('\n') ? text : `${text}\n`;
+  if (lines.every(isJsonEntry)) return text.endsWith('\n') ? text : `${text}\n`;
   const out: string[] = [];
   let plain: string[] = [];
   const flush = () => {
@@ -41,7 +41,7 @@ export function asJsonLines(text: string, severity: 'INFO' | 'ERROR', functionNa
     plain = [];
   };
   for (const line of lines) {
-    if (isJsonObject(line)) {
+    if (isJsonEntry(line)) {
       flush();
       out.push(line);
     } else {
@@ -52,7 +52,8 @@ export function asJsonLines(text: string, severity: 'INFO' | 'ERROR', functionNa
   return out.length === 0 ? '' : `${out.join('\n')}\n`;
 }
 
-function isJsonObject(line: string): boolean {
+/** Whether a log line is one JSON object, as Cloud Logging reads a structured entry. */
+export function isJsonEntry(line: string): boolean {
   if (!line.startsWith('{')) return false;
   try {
     const value: unknown = JSON.parse(line);

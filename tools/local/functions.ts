@@ -1,6 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { isJsonEntry } from '../../shared/structured-stdio';
 import { freePort } from './emulators';
 import { spawnManaged, type ExitStatus, type ManagedProcess } from './processes';
 
@@ -29,6 +30,8 @@ export interface ServedFunction {
 
 export interface FunctionActivity {
   lines: number;
+  /** Lines that are not one JSON entry (there should be none: shared/structured-stdio). */
+  plain: number;
   errors: number;
   /** The last lines the current instance wrote (none of an earlier one), for a failure message. */
   tail: string[];
@@ -90,7 +93,7 @@ const PORT_ATTEMPTS = 5;
 export async function serveFunction(name: string, options: ServeOptions): Promise<ServeOutcome> {
   const logPath = join(options.logDir, `${name}.log`);
   const log = createWriteStream(logPath, { flags: 'a' });
-  const activity: FunctionActivity = { lines: 0, errors: 0, tail: [] };
+  const activity: FunctionActivity = { lines: 0, plain: 0, errors: 0, tail: [] };
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const started = await startInstance(name, port, 1, options, log, activity);
@@ -245,6 +248,7 @@ class Supervised implements ServedFunction {
 function capture(proc: ManagedProcess, log: WriteStream, activity: FunctionActivity): Promise<void> {
   const take = (line: string, stream: 'stdout' | 'stderr') => {
     activity.lines++;
+    if (!isJsonEntry(line)) activity.plain++;
     activity.tail = [...activity.tail.slice(-19), line];
     if (isErrorLine(line, stream)) activity.errors++;
   };

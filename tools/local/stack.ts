@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PubSub } from '@google-cloud/pubsub';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
 import { resolveSubscriptions, TOPICS, topology } from '../../shared/topology';
@@ -26,7 +26,9 @@ import { onSignal, stopAll } from './processes';
 import { Progress, TimeoutError, waitUntil, type Push } from './progress';
 import { producerTopic, publishPayload } from '../../shared/adapters/pubsub-producer';
 import { maskText } from '../../shared/mask';
-import { describeFinding, devInstructions, renderReport, type StackRun, type TriageSnapshot } from './report';
+import { describeIoError } from '../../cli/usage';
+import { renderStackPage } from './page';
+import { describeFinding, devInstructions, renderReport, verdict, type StackRun, type TriageSnapshot } from './report';
 import { LOG_PREFIX, pruneOldRuns } from './run-logs';
 import { STAND_INS, type StandIn } from './stand-ins';
 import { readTriage, type TriageApi } from './triage';
@@ -52,6 +54,8 @@ export interface StackOptions {
   readonly verbose?: boolean;
   /** Writes the run as JSON here (tests, tooling). */
   readonly jsonPath?: string;
+  /** Writes the report page here; default: report.html in the run's directory. */
+  readonly htmlPath?: string;
   /** Replaces the stand-ins (tests). */
   readonly standIns?: readonly StandIn[];
 }
@@ -61,7 +65,7 @@ export const DEFAULT_OPTIONS: StackOptions = {
   seed: DEMO_DEFAULTS.seed,
   projectId: 'event-recovery-local',
   source: join(__dirname, '..', '..', 'functions', 'index.js'),
-  timeoutMs: 90_000,
+  timeoutMs: 180_000,
   quietMs: 2_000,
   slicesInFlight: 4,
 };
@@ -148,8 +152,10 @@ export async function runStack(options: StackOptions, io: Console = consoleIo): 
     const t1 = Date.now();
     const { tracker, unfinished } = await playDemo(up, demo, options, res, io);
     const triage = up.triage ? await readTriage(up.triage) : undefined;
-    const run = summarize(up, demo, tracker, unfinished, { startupMs, processingMs: Date.now() - t1, totalMs: Date.now() - t0 }, options.projectId, triage);
-    io.report(renderReport(run));
+    const summarized = summarize(up, demo, tracker, unfinished, { startupMs, processingMs: Date.now() - t1, totalMs: Date.now() - t0 }, options.projectId, triage);
+    const pagePath = writePage(options.htmlPath ?? join(dirname(up.logDir), 'report.html'), summarized, up.observer, io);
+    const run: StackRun = { ...summarized, ...(pagePath ? { pagePath } : {}) };
+    io.report(renderReport(run, { verbose: options.verbose ?? false }));
     const code = unfinished || !run.comparison.ok ? 1 : 0;
     if (options.jsonPath) writeRunJson(options.jsonPath, run, res, code);
     if (!options.keep) return code;
@@ -245,7 +251,7 @@ async function playDemo(up: Running, demo: Demo, options: StackOptions, res: Res
   const tracker = new Progress(up.observer, up.pushes);
   const deadline = Date.now() + options.timeoutMs;
   const watch = () => assertRunning(res.functions);
-  io.progress(`publishing the demo stream: ${demo.messages.length} messages, ${demo.faults.length} faults injected...`);
+  io.progress(`publishing the demo stream: ${demo.messages.length} messages, ${demo.faults.length} faults injected (and ${demo.upstreamFaults.length} at the stand-ins)...`);
   try {
     const raw = producerTopic(up.pubsub, TOPICS.raw);
     for (const { index, messages } of slices(demo, sliceWidth(options.slicesInFlight))) {
@@ -302,6 +308,7 @@ function summarize(
         served: true,
         logPath: fn.logPath,
         lines: fn.activity.lines,
+        plainLines: fn.activity.plain,
         errors: fn.activity.errors,
         pushes: deliveries.reduce((n, d) => n + d.requests, 0),
         acked: deliveries.reduce((n, d) => n + d.acked.size, 0),
@@ -411,6 +418,18 @@ function deathText(f: ServedFunction, death: FunctionDeath): string {
     : `not started again: ${f.failure?.message ?? 'it could not start'}`;
   const lines = death.lastLines.slice(-8).map((l) => `  | ${maskText(l)}`);
   return [`${f.name}: instance ${death.pid} died (${death.cause}) after ${(death.uptimeMs / 1000).toFixed(1)} s; ${what}. Its last lines:`, ...(lines.length ? lines : ['  | (none)'])].join('\n');
+}
+
+/** Writes the report page; says why on stderr and goes on without one when it cannot. */
+function writePage(path: string, run: StackRun, observer: TopicObserver, io: Console): string | undefined {
+  const bodies = (topic: string) => observer.messages(topic).map((m) => m.data.toString('utf8'));
+  try {
+    writeFileSync(path, renderStackPage(run, { valid: bodies(TOPICS.valid), unique: bodies(TOPICS.unique), corrected: bodies(TOPICS.corrected) }, verdict(run)[0]!));
+    return path;
+  } catch (err) {
+    io.progress(`event-recovery: the report page ${path} was not written: ${describeIoError(err)}`);
+    return undefined;
+  }
 }
 
 function writeRunJson(path: string, run: StackRun, res: Resources, exitCode: number): void {

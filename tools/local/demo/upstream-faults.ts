@@ -12,12 +12,13 @@ import { MINUTE, type DemoBuilder, type Item } from './world';
  * - Twilio answers one call's lookup with a body cut off mid-object: an unexpected exception in
  *   call-duration-checker, dead-lettered the same way and triaged `poison`.
  *
- * Picks the earliest untouched event of each kind, without the random generator: the stream's
- * bytes are those of the demo without these faults.
+ * Picks untouched events early in the stream, without the random generator: the stream's bytes
+ * are those of the demo without these faults.
  */
 export function injectUpstreamFaults(b: DemoBuilder): { upstream: UpstreamFaults; faults: InjectedFault[] } {
-  const sale = earliest(b, (e) => e.type === 'sale.recorded' && typeof e.data.payment_intent_id === 'string');
-  const call = earliest(b, (e) => e.type === 'call.completed' && typeof e.data.call_sid === 'string');
+  const sale = nearest(b, b.startMs, (e) => e.type === 'sale.recorded' && typeof e.data.payment_intent_id === 'string');
+  // The call nearest the sale: the two are retried at the same time, so the stack waits for their attempts once.
+  const call = nearest(b, sale.timeMs, (e) => e.type === 'call.completed' && typeof e.data.call_sid === 'string');
   const paymentIntent = sale.event.data.payment_intent_id as string;
   const callSid = call.event.data.call_sid as string;
   const deadLetter = (item: Picked, subscription: string, cls: 'transient' | 'poison'): ExpectedFinding['match'] => ({
@@ -55,10 +56,11 @@ type Picked = Item & { event: DemoEvent };
 /** Lead time for the retries: the message dead-letters well before the stream ends. */
 const LEAD_MS = 10 * MINUTE;
 
-function earliest(b: DemoBuilder, where: (event: DemoEvent) => boolean): Picked {
+/** The untouched event nearest `timeMs` that `where` accepts, early enough for its retries. */
+function nearest(b: DemoBuilder, timeMs: number, where: (event: DemoEvent) => boolean): Picked {
   const item = b.items
     .filter((i): i is Picked => i.event !== undefined && !i.touched && b.early(i.timeMs, LEAD_MS) && where(i.event))
-    .sort((x, y) => x.timeMs - y.timeMs)[0];
+    .sort((x, y) => Math.abs(x.timeMs - timeMs) - Math.abs(y.timeMs - timeMs) || x.timeMs - y.timeMs)[0];
   if (!item) throw new Error('demo: no untouched event left for the stand-in faults');
   item.touched = true;
   return item;
