@@ -79,7 +79,7 @@ describe('npm run dev: the local stack with the demo stream', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('prints the report, finds exactly the injected invalid, duplicate and incorrect events, serves a published event, and stops everything on Ctrl-C', async () => {
+  it('prints the report verdict first, finds exactly the injected invalid, duplicate, incorrect and dead-lettered events, triages them, logs only JSON, writes the page, lists the review queue, serves a published event, and stops everything on Ctrl-C', async () => {
     const running = await until('the stack to stay up', () => (stdout.includes('Ctrl-C stops it all') ? true : undefined), 300_000).catch((err: Error) => {
       throw new Error(`${err.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
     });
