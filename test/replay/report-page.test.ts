@@ -154,7 +154,7 @@ describe("the local stack's report page (the same page builder), in headless Chr
       timings: { startupMs: 1, processingMs: 1, totalMs: 2 },
     };
     const page = join(dir, 'report.html');
-    writeFileSync(page, renderStackPage(run, { valid, unique, corrected: [] }, 'PASS  the verdict line'));
+    writeFileSync(page, renderStackPage(run, { raw: demo.messages.map((m) => m.data), valid, unique, corrected: [] }, 'PASS  the verdict line'));
 
     const tab = await browser.newPage();
     const problems: string[] = [];

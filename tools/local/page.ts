@@ -11,6 +11,8 @@ import type { StackRun } from './report';
 
 /** The message bodies of the topics the page draws, as the stack's observer saw them. */
 export interface SeenBodies {
+  /** events-raw: the time a rejected event claims, where it has one. */
+  readonly raw?: readonly string[];
   /** events-valid: the time of every valid event, duplicates included, and of the sequence numbers around a gap. */
   readonly valid: readonly string[];
   /** events-unique: the accepted events (volume, revenue). */
@@ -23,6 +25,16 @@ const parse = (text: string): { event: BusinessEvent; timeMs: number } | undefin
   const v = validateJson(text, { now: Number.MAX_SAFE_INTEGER, maxFutureMs: 0 });
   return v.ok ? { event: v.event, timeMs: v.timeMs } : undefined;
 };
+
+function claimedTime(text: string): { id: string; ms: number } | undefined {
+  try {
+    const value = JSON.parse(text) as { id?: unknown; time?: unknown };
+    const ms = typeof value.time === 'string' ? Date.parse(value.time) : NaN;
+    return typeof value.id === 'string' && Number.isFinite(ms) ? { id: value.id, ms } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The page of one run: `verdict` (the report's first line) under the title. Pure. */
 export function renderStackPage(run: StackRun, bodies: SeenBodies, verdict: string): string {
@@ -43,6 +55,11 @@ export function renderStackPage(run: StackRun, bodies: SeenBodies, verdict: stri
     accepted++;
     latest = Math.max(latest ?? e.timeMs, e.timeMs);
     page.onAccepted({ ...e, line: accepted });
+  }
+  // A rejected event at the time it claims (no later than the latest accepted one: a time in the future is why some are rejected).
+  for (const text of bodies.raw ?? []) {
+    const claimed = claimedTime(text);
+    if (claimed && !timeOf.has(claimed.id)) timeOf.set(claimed.id, latest === undefined ? claimed.ms : Math.min(claimed.ms, latest));
   }
   const corrections = bodies.corrected.map(parse).filter((e) => e !== undefined);
   // A finding is drawn at the time of the event it is about; a gap at the event before it; else

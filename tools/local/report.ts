@@ -261,8 +261,8 @@ function whereToLook(run: StackRun): string[] {
   const dead = run.findings.filter((f) => f.kind === 'dead_letter').length;
   const t = run.timings;
   return [
-    `Logs          ${run.logDir}: ${fns.length} functions, ${plural(lines, 'line')}, ${plain === 0 ? 'every one a JSON entry' : `${plain} NOT JSON`}; ` +
-      `${plural(errors, 'error entry', 'error entries')}, ${plural(failed, 'failed push', 'failed pushes')}${failedNote(failed, dead)}${deaths > 0 ? `, ${plural(deaths, 'instance')} died` : ''}`,
+    `Logs          ${run.logDir}: ${plural(lines, 'line')} from ${fns.length} functions, ${plain === 0 ? 'all JSON entries' : `${plain} NOT JSON`}; ` +
+      `${plural(errors, 'error')}, ${plural(failed, 'failed push', 'failed pushes')}${failedNote(failed, dead)}${deaths > 0 ? `, ${plural(deaths, 'instance')} died` : ''}`,
     ...(run.pagePath ? [`Page          ${run.pagePath}  (open it in a browser: the charts, the findings to read first)`] : []),
     `Time          stack up in ${seconds(t.startupMs)}, demo published and processed in ${seconds(t.processingMs)}, ${seconds(t.totalMs)} in all`,
   ];
@@ -272,7 +272,7 @@ function whereToLook(run: StackRun): string[] {
 function failedNote(failed: number, dead: number): string {
   if (dead === 0 || failed === 0) return '';
   const theirs = dead * MAX_ATTEMPTS;
-  return failed === theirs ? ` (${MAX_ATTEMPTS} attempts of each dead letter)` : ` (${theirs} of them the attempts of the dead letters)`;
+  return failed === theirs ? ` (${MAX_ATTEMPTS} attempts x ${plural(dead, 'dead letter')})` : ` (${theirs} of them: ${MAX_ATTEMPTS} attempts x ${plural(dead, 'dead letter')})`;
 }
 
 const time = (ms: number) => new Date(ms).toISOString().slice(11, 16);

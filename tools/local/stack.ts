@@ -424,7 +424,7 @@ function deathText(f: ServedFunction, death: FunctionDeath): string {
 function writePage(path: string, run: StackRun, observer: TopicObserver, io: Console): string | undefined {
   const bodies = (topic: string) => observer.messages(topic).map((m) => m.data.toString('utf8'));
   try {
-    writeFileSync(path, renderStackPage(run, { valid: bodies(TOPICS.valid), unique: bodies(TOPICS.unique), corrected: bodies(TOPICS.corrected) }, verdict(run)[0]!));
+    writeFileSync(path, renderStackPage(run, { raw: bodies(TOPICS.raw), valid: bodies(TOPICS.valid), unique: bodies(TOPICS.unique), corrected: bodies(TOPICS.corrected) }, verdict(run)[0]!));
     return path;
   } catch (err) {
     io.progress(`event-recovery: the report page ${path} was not written: ${describeIoError(err)}`);
