@@ -301,20 +301,20 @@ function flow(run: StackRun): string[] {
   const served = new Set(run.functions.filter((f) => f.served).map((f) => f.name));
   const lines = ['Flow per topic', `  ${pad('topic', 28)}${padLeft('messages', 8)}   from -> to`];
   for (const { name } of topology.topics) {
-    // dlq-triage publishes to a topic only when an operator replays a record: not a source of the flow.
+    // dlq-triage publishes its dead_letter findings; to any other topic only when an operator replays a record.
     const from =
       name === TOPICS.raw
         ? ['producers']
         : name === TOPICS.ticks
           ? ['the local stack (Cloud Scheduler in GCP)']
-          : topology.functions.filter((f) => f.name !== 'dlq-triage' && f.publishes.includes(name)).map((f) => f.name);
+          : topology.functions.filter((f) => (f.name !== 'dlq-triage' || name === TOPICS.findings) && f.publishes.includes(name)).map((f) => f.name);
     const to = topology.subscriptions
       .filter((s) => s.topic === name && s.push)
       .map((s) => (served.has(s.push!.function) ? s.push!.function : `(${s.push!.function})`));
     const via = name === 'dead-letters' ? 'every subscription' : from.join(', ') || '-';
     lines.push(`  ${pad(name, 28)}${padLeft(c(name), 8)}   ${via} -> ${[...new Set(to)].join(', ') || '-'}`);
   }
-  lines.push('  (a function in parentheses is not served: its subscription holds the messages; dlq-triage publishes only replays)');
+  lines.push('  (a function in parentheses is not served: its subscription holds the messages; dlq-triage publishes elsewhere only replays)');
   return lines;
 }
 
