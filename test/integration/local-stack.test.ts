@@ -88,7 +88,7 @@ describe('npm run dev: the local stack with the demo stream', () => {
     const run = JSON.parse(readFileSync(jsonPath, 'utf8')) as RunJson;
     // The report: the verdict first, a section per concern, about 40 lines.
     const report = stdout.slice(0, stdout.indexOf('The stack stays up')).trimEnd().split('\n');
-    expect(report[0]).toMatch(run.exitCode === 0 ? /^PASS {2}\d+ faults injected/ : /^FAIL /);
+    expect(report[0]).toMatch(run.exitCode === 0 ? /^PASS {2}(\d+) findings expected, \1 found, nothing else; \d+ faults injected/ : /^FAIL /);
     expect(report.length).toBeLessThanOrEqual(40);
     for (const concern of ['Flow', 'Invalid', 'Duplicates', 'Missing', 'Incorrect', 'Dead letters', 'Reviews', 'Triage', 'Logs', 'Page']) {
       expect(report.some((l) => l.startsWith(`${concern} `))).toBe(true);

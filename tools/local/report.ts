@@ -108,20 +108,22 @@ export function verdict(run: StackRun): string[] {
   const missed = t.expected - t.matched;
   const unexpected = comparison.unexpected.length;
   const pass = comparison.ok && !run.unfinished?.length;
-  const injected = `${stream + upstream} faults injected${upstream > 0 ? ` (${stream} in the stream, ${upstream} at the stand-ins)` : ''}`;
+  // Why faults and findings differ in number, in the line itself: a fault that makes more than one finding.
+  const several = comparison.injectors
+    .filter((o) => o.checked && o.expected !== o.faults)
+    .map((o) => `${o.injector.replace(/^[^:]+: /, '')}: ${plural(o.faults, 'fault')} -> ${plural(o.expected, 'finding')}`);
+  const parts = [...(upstream > 0 ? [`${stream} in the stream, ${upstream} at the stand-ins`] : []), ...several];
+  const injected = `${stream + upstream} faults injected${parts.length > 0 ? ` (${parts.join('; ')})` : ''}`;
+  // Pass or fail and the counts first: a long explanation is what gets cut.
   const lines = [
-    `${pass ? 'PASS' : 'FAIL'}  ${injected} -> ${plural(t.expected, 'finding')} expected, ${t.matched} found` +
+    `${pass ? 'PASS' : 'FAIL'}  ${plural(t.expected, 'finding')} expected, ${t.matched} found` +
       `${missed > 0 ? `, ${missed} MISSED` : ''}${unexpected > 0 ? `, ${unexpected} UNEXPECTED` : ', nothing else'}` +
-      (run.unfinished?.length ? '; the pipeline did not go quiet in time' : ''),
+      `${run.unfinished?.length ? ', the pipeline did not go quiet in time' : ''}; ${injected}`,
   ];
-  const why: string[] = [];
-  const several = comparison.injectors.filter((o) => o.checked && o.expected !== o.faults);
-  if (several.length > 0) why.push(`${several.map((o) => `${o.injector.replace(/^[^:]+: /, '')} ${o.faults} -> ${o.expected}`).join(', ')} (faults -> findings)`);
   if (t.notChecked > 0) {
     const reasons = [...new Set(comparison.injectors.filter((o) => !o.checked).map((o) => o.notChecked ?? `${o.detectedBy} is not served`))];
-    why.push(`${plural(t.notChecked, 'fault')} not checked: ${reasons.join('; ')}`);
+    lines.push(`      of which ${plural(t.notChecked, 'fault')} not checked, no finding expected of them: ${reasons.join('; ')}`);
   }
-  if (why.length > 0) lines.push(`      ${why.join('; ')}`);
   return lines;
 }
 
