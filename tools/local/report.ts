@@ -219,7 +219,7 @@ function reviews(run: StackRun): string[] {
   const lines = [`Reviews       ${plural(held.length, 'finding')} held for a person, no correction published: event-recovery dlq list --class review`];
   // The reason says what a person decides on; the event by the start of its id (dlq list shows it whole).
   for (const f of held.slice(0, REVIEWS_SHOWN)) lines.push(`  ${pad(reviewLabel(f), 23)}${pad(shortId(f.event_id), 11)}${maskText(f.reason ?? describeFinding(f))}`);
-  if (held.length > REVIEWS_SHOWN) lines.push(`  ... and ${held.length - REVIEWS_SHOWN} more (--verbose)`);
+  if (held.length > REVIEWS_SHOWN) lines.push(`  ... and ${held.length - REVIEWS_SHOWN} more: event-recovery dlq list --class review`);
   return lines;
 }
 
