@@ -1,6 +1,6 @@
 import { buildDemo, type InjectedFault } from '../../tools/local/demo';
 import { compareWithFaults } from '../../tools/local/expected';
-import { isErrorLine } from '../../tools/local/functions';
+import { isErrorLine, said } from '../../tools/local/functions';
 import { passesFilter } from '../../tools/local/progress';
 import { backoffMs, localBackoff } from '../../tools/local/push-gateway';
 import { describeFinding, devInstructions, renderReport, triageSection, type StackRun } from '../../tools/local/report';
@@ -207,6 +207,14 @@ describe('progress helpers', () => {
     ['Serving function...', 'stdout', false],
   ] as const)('%s on %s is an error line: %s', (line, stream, error) => {
     expect(isErrorLine(line, stream)).toBe(error);
+  });
+
+  it("keeps what a dead instance's last entries said, for a person", () => {
+    expect(said('{"severity":"ERROR","message":"FAULT_INJECT: killing this process at pass 3 of mid-batch","function":"validator"}')).toBe(
+      'FAULT_INJECT: killing this process at pass 3 of mid-batch',
+    );
+    expect(said('{"severity":"INFO","count":3}')).toBe('{"severity":"INFO","count":3}');
+    expect(said('plain text')).toBe('plain text');
   });
 });
 

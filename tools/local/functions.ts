@@ -33,7 +33,10 @@ export interface FunctionActivity {
   /** Lines that are not one JSON entry (there should be none: shared/structured-stdio). */
   plain: number;
   errors: number;
-  /** The last lines the current instance wrote (none of an earlier one), for a failure message. */
+  /**
+   * What the last lines the current instance wrote say (none of an earlier one), for a failure
+   * message: the `message` of a JSON entry, a line that is not one as it is.
+   */
   tail: string[];
 }
 
@@ -45,7 +48,7 @@ export interface FunctionDeath {
   /** How it ended, e.g. `killed by SIGKILL`, `exit code 1`. */
   readonly cause: string;
   readonly uptimeMs: number;
-  /** Its own last lines, since it started. */
+  /** What its own last lines said, since it started (the messages of its entries). */
   readonly lastLines: readonly string[];
   /** Whether a new instance took over; false when the function gave up. */
   readonly restarted: boolean;
@@ -244,12 +247,19 @@ class Supervised implements ServedFunction {
   }
 }
 
+/** What a log line says to a person: a JSON entry's `message`, anything else as it is. */
+export function said(line: string): string {
+  if (!isJsonEntry(line)) return line;
+  const message = (JSON.parse(line) as { message?: unknown }).message;
+  return typeof message === 'string' ? message : line;
+}
+
 /** Copies an instance's output to the function's log, counting lines and the ones that say something failed. */
 function capture(proc: ManagedProcess, log: WriteStream, activity: FunctionActivity): Promise<void> {
   const take = (line: string, stream: 'stdout' | 'stderr') => {
     activity.lines++;
     if (!isJsonEntry(line)) activity.plain++;
-    activity.tail = [...activity.tail.slice(-19), line];
+    activity.tail = [...activity.tail.slice(-19), said(line)];
     if (isErrorLine(line, stream)) activity.errors++;
   };
   const consume = (stream: 'stdout' | 'stderr') => {
