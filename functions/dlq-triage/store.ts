@@ -7,10 +7,20 @@ export interface ScanQuery {
   readonly states?: readonly TriageState[];
 }
 
-/** A change of one record: what it was, what it became (`undefined` after when nothing changed). */
+/** A record as read, with the version a fenced write ({@link TriageStore.update}'s `known`) compares. */
+export interface Versioned {
+  readonly record: TriageRecord;
+  readonly version: string;
+}
+
+/**
+ * A change of one record: what it was, what it became (`undefined` after when nothing changed),
+ * and, when it was written, the version it was written as (for {@link TriageStore.replaceIf}).
+ */
 export interface Change {
   readonly before: TriageRecord | undefined;
   readonly after: TriageRecord | undefined;
+  readonly version?: string;
 }
 
 /**
@@ -21,8 +31,15 @@ export interface Change {
 export interface TriageStore {
   create(record: TriageRecord): Promise<'created' | 'exists'>;
   get(id: string): Promise<TriageRecord | undefined>;
-  update(id: string, change: (current: TriageRecord) => TriageRecord | undefined): Promise<Change>;
-  scan(query: ScanQuery): Promise<TriageRecord[]>;
+  /** `known`: the record as a scan read it; tried first, so an unchanged record costs one write and no read. */
+  update(id: string, change: (current: TriageRecord) => TriageRecord | undefined, known?: Versioned): Promise<Change>;
+  /**
+   * A fenced transition: writes `next` (and `audit`, in the same atomic write) only if the record
+   * is still the version an earlier `update` wrote; false when anything changed it since. One
+   * write, no read: the close of a claimed replay.
+   */
+  replaceIf(id: string, version: string, next: TriageRecord, audit?: AuditEntry): Promise<boolean>;
+  scan(query: ScanQuery): Promise<Versioned[]>;
   audit(entry: AuditEntry): Promise<void>;
   auditLog(query: { after?: string; limit: number; recordId?: string }): Promise<AuditEntry[]>;
   saveJob(job: BulkJob): Promise<void>;
@@ -34,6 +51,8 @@ export class MemoryTriageStore implements TriageStore {
   readonly records = new Map<string, TriageRecord>();
   readonly audits: AuditEntry[] = [];
   readonly jobs = new Map<string, BulkJob>();
+  private readonly versions = new Map<string, number>();
+  private written = 0;
 
   async create(record: TriageRecord): Promise<'created' | 'exists'> {
     if (this.records.has(record.id)) return 'exists';
@@ -46,22 +65,32 @@ export class MemoryTriageStore implements TriageStore {
     return r ? structuredClone(r) : undefined;
   }
 
-  async update(id: string, change: (current: TriageRecord) => TriageRecord | undefined): Promise<Change> {
+  async update(id: string, change: (current: TriageRecord) => TriageRecord | undefined, _known?: Versioned): Promise<Change> {
     const current = this.records.get(id);
     if (!current) return { before: undefined, after: undefined };
     const next = change(structuredClone(current));
-    if (next) this.records.set(id, structuredClone(next));
-    return { before: structuredClone(current), after: next };
+    if (!next) return { before: structuredClone(current), after: undefined };
+    this.records.set(id, structuredClone(next));
+    this.versions.set(id, ++this.written);
+    return { before: structuredClone(current), after: next, version: String(this.written) };
   }
 
-  async scan(query: ScanQuery): Promise<TriageRecord[]> {
+  async replaceIf(id: string, version: string, next: TriageRecord, audit?: AuditEntry): Promise<boolean> {
+    if (!this.records.has(id) || String(this.versions.get(id) ?? 0) !== version) return false;
+    this.records.set(id, structuredClone(next));
+    this.versions.set(id, ++this.written);
+    if (audit) this.audits.push(structuredClone(audit));
+    return true;
+  }
+
+  async scan(query: ScanQuery): Promise<Versioned[]> {
     return [...this.records.keys()]
       .sort()
       .filter((id) => query.after === undefined || id > query.after)
       .map((id) => this.records.get(id)!)
       .filter((r) => !query.states || query.states.includes(r.state))
       .slice(0, query.limit)
-      .map((r) => structuredClone(r));
+      .map((r) => ({ record: structuredClone(r), version: String(this.versions.get(r.id) ?? 0) }));
   }
 
   async audit(entry: AuditEntry): Promise<void> {

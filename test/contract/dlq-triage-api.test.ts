@@ -72,7 +72,7 @@ describe('dlq-triage over HTTP: push bodies and the operator API', () => {
   });
 
   it('answers 401 without the token, or with a wrong one, and does nothing', async () => {
-    const [r] = (await store.scan({ limit: 1 })) as Array<{ id: string }>;
+    const r = (await store.scan({ limit: 1 }))[0]?.record;
     const before = { audits: store.audits.length, published: publisher.messages.length, records: JSON.stringify([...store.records.values()]) };
     for (const token of [null, 'wrong-token-wrong-token']) {
       expect((await call('GET', '/v1/records', undefined, token)).status).toBe(401);
