@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { DEAD_LETTER_ATTRIBUTES, producerAttributes, subscriptionName, TARGET_SUBSCRIPTION, type SubscriptionManifest } from '../../shared/dead-letters';
+import { DEAD_LETTER_ATTRIBUTES, producerAttributes, REPLAY_OF, subscriptionName, TARGET_SUBSCRIPTION, type SubscriptionManifest } from '../../shared/dead-letters';
 import { validateJson, type ValidationError } from '../../shared/events/validate';
 import type { FailureRecord } from '../../shared/failures';
 import type { z } from 'zod';
@@ -12,8 +12,7 @@ export const NAME = 'dlq-triage';
 
 export const NO_REASON = 'no reason recorded';
 
-/** Attribute naming the triage record a replayed message came from: a repeat can be recognised downstream. */
-export const REPLAY_OF = 'replay_of';
+export { REPLAY_OF } from '../../shared/dead-letters';
 
 export interface TriageContext {
   readonly now: number;

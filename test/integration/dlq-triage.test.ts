@@ -233,7 +233,16 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     expect(seen['gap-detector']!.slice(base)).toEqual(['shared-1']);
     expect(seen['call-duration-checker']).not.toContain('shared-1');
     expect(failingCalls.length).toBe(calledBefore); // revenue-checker-sales acked it unread
-    expect(unique.messages.filter((m) => m.attributes.id === 'shared-1')[0]!.attributes[TARGET_SUBSCRIPTION]).toBe('gap-detector-chains');
+    const replayed = unique.messages.filter((m) => m.attributes.id === 'shared-1');
+    expect(replayed[0]!.attributes[TARGET_SUBSCRIPTION]).toBe('gap-detector-chains');
+    // The same replay published again (a publish that outlived its claim, or whose answer was
+    // lost): gap-detector's boundary finds its replay_of admitted for another message, acks it unread.
+    const total = unique.messages.length;
+    await pubsub.topic(prefix + TOPICS.unique).publishMessage({ data: Buffer.from(replayed[0]!.data), attributes: replayed[0]!.attributes });
+    await unique.waitFor(total + 1);
+    await unique.settle(2000);
+    expect(unique.messages.filter((m) => m.attributes.id === 'shared-1')).toHaveLength(2);
+    expect(seen['gap-detector']!.slice(base)).toEqual(['shared-1']);
   }, 180_000);
 
   async function seed(n: number, tag: string): Promise<TriageRecord[]> {

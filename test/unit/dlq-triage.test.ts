@@ -1,6 +1,8 @@
 import { MemoryFailureStore } from '../../shared/adapters/memory-failures';
 import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
-import { failureReport } from '../../shared/boundary';
+import type { CloudEvent } from '@google-cloud/functions-framework';
+import { failureReport, withBoundary } from '../../shared/boundary';
+import type { MessagePublishedData } from '../../shared/pubsub/push';
 import { DEAD_LETTER_ATTRIBUTES, TARGET_SUBSCRIPTION } from '../../shared/dead-letters';
 import { TransientError } from '../../shared/errors';
 import { silentLogger } from '../../shared/log';
@@ -212,6 +214,59 @@ describe('dlq-triage: operator actions', () => {
       by_subscription: { 'validator-events-raw': 5, 'revenue-checker-sales': 1 },
       by_type: { 'card.scanned': 5, 'sale.recorded': 1 },
     });
+  });
+});
+
+describe('dlq-triage: a replay claim that lapses while its publish is slow', () => {
+  it('lets a second replay publish again, closes the record once, and the target subscription handles one of the two', async () => {
+    const inner = new MemoryPublisher();
+    let release: () => void = () => undefined;
+    let slow = true;
+    const slowPublisher: Publisher = {
+      publish: async (t, m) => {
+        if (slow && t !== TOPICS.findings) {
+          slow = false;
+          await new Promise<void>((r) => (release = r));
+        }
+        return inner.publish(t, m);
+      },
+    };
+    const { service, store, clock } = setup(slowPublisher);
+    const r = (await service.receive(TOPICS.deadLetters, deadLetter('gap-detector-chains', cardScanned({ id: 'slow-1' }), { type: 'card.scanned', id: 'slow-1' })))!;
+    const first = service.replay(r.id, 'op-a');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await service.replay(r.id, 'op-b')).toMatchObject({ outcome: 'skipped', reason: 'a replay of it is in flight' });
+    clock.t += 60_001; // the claim lapses; the first publish is still under way
+    const second = await service.replay(r.id, 'op-b');
+    expect(second).toMatchObject({ outcome: 'published', record: { state: 'replayed', replay: { by: 'op-b' } } });
+    release();
+    expect(await first).toMatchObject({ outcome: 'published', record: { state: 'replayed', replay: { by: 'op-b' } } });
+    // Both publishes happened: Pub/Sub cannot take a message back.
+    const published = inner.messages.filter((m) => m.topic !== TOPICS.findings);
+    expect(published).toHaveLength(2);
+    expect(published.map((m) => m.attributes![REPLAY_OF])).toEqual([r.id, r.id]);
+    // The record closed once, with the second replay; the first's late close was fenced off.
+    const stored = (await store.get(r.id))!;
+    expect(stored.history.filter((h) => h.action === 'replay')).toHaveLength(1);
+    expect(stored.replay).toMatchObject({ by: 'op-b', message_id: second.outcome === 'published' ? second.message_id : '' });
+    expect((await service.auditLog({ limit: 10, recordId: r.id })).map((a) => [a.actor, a.outcome, a.detail?.includes('claim lapsed') ?? false])).toEqual([
+      ['op-b', 'skipped', false],
+      ['op-b', 'ok', false],
+      ['op-a', 'ok', true],
+    ]);
+    // Downstream: gap-detector's boundary on gap-detector-chains sees both messages, handles one.
+    const handled: string[] = [];
+    const consumer = withBoundary('gap-detector', async (ce) => void handled.push(ce.data!.message!.messageId!), { failures: new MemoryFailureStore(), logger: silentLogger, clock });
+    for (const m of published) {
+      await consumer({
+        id: m.id,
+        specversion: '1.0',
+        type: 'google.cloud.pubsub.topic.v1.messagePublished',
+        source: '//pubsub.googleapis.com/projects/demo/topics/events-unique',
+        data: { message: { data: m.data.toString('base64'), attributes: m.attributes!, messageId: m.id } },
+      } as CloudEvent<MessagePublishedData>);
+    }
+    expect(handled).toEqual([published[0]!.id]);
   });
 });
 
