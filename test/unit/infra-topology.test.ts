@@ -4,6 +4,7 @@
  * grown copies of it: what it computes must equal what the code reads from the same manifest.
  */
 import { readFileSync } from 'node:fs';
+import { TARGET_SUBSCRIPTION } from '../../shared/dead-letters';
 import { parseTopology, resolveSubscriptions, type Topology } from '../../shared/topology';
 import { loadInfra } from '../../tools/infra/check';
 import { countResources } from '../../tools/infra/resource-count';
@@ -52,6 +53,17 @@ describe('infra/modules/topology on shared/topology.json', () => {
     expect(Object.keys(out.push_subscriptions).sort()).toEqual(kinds('push'));
     expect(Object.keys(out.pull_subscriptions).sort()).toEqual(kinds('pull'));
     expect(Object.keys(out.bigquery_subscriptions).sort()).toEqual(kinds('bigquery'));
+  });
+
+  it('keeps triage replays out of the BigQuery archives, except one aimed at the archive itself', () => {
+    // A replay is an old event again (DESIGN §5): only the subscription that failed it may see it.
+    const archives = t.subscriptions.filter((s) => s.bigquery);
+    expect(archives.length).toBeGreaterThan(0);
+    for (const s of archives) {
+      const filter = `NOT attributes:${TARGET_SUBSCRIPTION} OR attributes.${TARGET_SUBSCRIPTION} = "${s.name}"`;
+      expect(s.filter).toBe(filter);
+      expect(out.bigquery_subscriptions[s.name]).toMatchObject({ filter });
+    }
   });
 
   it('dead-letters every push and BigQuery subscription', () => {
