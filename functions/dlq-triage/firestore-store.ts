@@ -1,6 +1,6 @@
-import { FieldPath, FieldValue, Timestamp, type CollectionReference, type DocumentData, type Firestore } from '@google-cloud/firestore';
+import { FieldPath, FieldValue, Timestamp, type CollectionReference, type DocumentData, type Firestore, type Query } from '@google-cloud/firestore';
 import { AuditEntry, BulkJob, TriageRecord } from './records';
-import type { Change, ScanQuery, TriageStore, Versioned } from './store';
+import { countFields, type Change, type CountQuery, type ScanQuery, type TriageStore, type Versioned } from './store';
 
 const ALREADY_EXISTS = 6;
 const FAILED_PRECONDITION = 9;
@@ -31,9 +31,8 @@ export class FirestoreTriageStore implements TriageStore {
   private static doc(record: TriageRecord, update = false): DocumentData {
     return {
       record: JSON.stringify(record),
-      class: record.class,
-      state: record.state,
-      subscription: record.subscription,
+      // The fields queries and counts compare (store.ts countFields).
+      ...countFields(record),
       ...(record.expire_at ? { expireAt: Timestamp.fromDate(new Date(record.expire_at)) } : update ? { expireAt: FieldValue.delete() } : {}),
     };
   }
@@ -124,6 +123,17 @@ export class FirestoreTriageStore implements TriageStore {
     if (query.after !== undefined) q = q.startAfter(query.after);
     const snap = await q.limit(query.limit).get();
     return snap.docs.map((d) => ({ record: FirestoreTriageStore.parse(d.data(), d.id), version: FirestoreTriageStore.version(d.updateTime) }));
+  }
+
+  async count(query: CountQuery): Promise<number> {
+    let q: Query = this.records;
+    const oneOf = (field: string, values: readonly string[]) => (values.length === 1 ? q.where(field, '==', values[0]) : q.where(field, 'in', [...values]));
+    if (query.class) q = oneOf('class', query.class);
+    if (query.state) q = oneOf('state', query.state);
+    if (query.subscription !== undefined) q = q.where('subscription', '==', query.subscription);
+    if (query.type !== undefined) q = q.where('type', '==', query.type);
+    const snap = await q.count().get();
+    return snap.data().count;
   }
 
   async audit(entry: AuditEntry): Promise<void> {

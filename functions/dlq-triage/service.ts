@@ -13,6 +13,10 @@ import {
   close,
   deadLetterFinding,
   emptyStats,
+  STATS_NONE,
+  STATS_UNKNOWN_TYPE,
+  statsDomain,
+  statsFromCounts,
   matches,
   mergePatch,
   originalJson,
@@ -26,7 +30,7 @@ import {
   type Stats,
 } from './core';
 import type { AuditEntry, BulkJob, BulkReplayBody, FixBody, ListQuery, RecordFilter, TriageRecord } from './records';
-import type { TriageStore, Versioned } from './store';
+import type { CountQuery, TriageStore, Versioned } from './store';
 
 export interface TriageDeps {
   readonly store: TriageStore;
@@ -155,10 +159,35 @@ export class TriageService {
     }
   }
 
+  /**
+   * Counts by class, state, subscription and type. Filtered at most by class and state, it is
+   * aggregation counts (one per known value, never reading a record); any other filter needs the
+   * records themselves, read page by page. Both give the same answer (core.ts statsKeys).
+   */
   async stats(filter: RecordFilter = {}): Promise<Stats> {
-    const stats = emptyStats();
-    for await (const { record } of this.each(filter)) addToStats(stats, record);
-    return stats;
+    const domain = statsDomain(this.deps.topology);
+    const { class: classes, state: states, ...rest } = filter;
+    if (Object.values(rest).some((v) => v !== undefined)) {
+      const stats = emptyStats();
+      for await (const { record } of this.each(filter)) addToStats(stats, record, domain);
+      return stats;
+    }
+    const base = { ...(classes ? { class: classes } : {}), ...(states ? { state: states } : {}) };
+    const count = (q: CountQuery) => this.deps.store.count(q);
+    const each = <T extends string>(values: readonly T[], query: (v: T) => CountQuery | undefined) =>
+      Promise.all(values.map(async (v) => {
+        const q = query(v);
+        return [v, q ? await count(q) : 0] as const;
+      }));
+    const [total, byClass, byState, bySubscription, byType] = await Promise.all([
+      count(base),
+      each(domain.class, (c) => (!classes || classes.includes(c) ? { ...base, class: [c] } : undefined)),
+      each(domain.state, (st) => (!states || states.includes(st) ? { ...base, state: [st] } : undefined)),
+      each([...domain.subscription, ''], (sub) => ({ ...base, subscription: sub })),
+      each([...domain.type, ''], (type) => ({ ...base, type })),
+    ]);
+    const named = (pairs: ReadonlyArray<readonly [string, number]>, none: string) => pairs.map(([k, n]) => [k === '' ? none : k, n] as const);
+    return statsFromCounts(total, { class: byClass, state: byState, subscription: named(bySubscription, STATS_NONE), type: named(byType, STATS_UNKNOWN_TYPE) });
   }
 
   private auditEntry(entry: Omit<AuditEntry, 'id' | 'at'>): AuditEntry {

@@ -1,10 +1,26 @@
-import type { AuditEntry, BulkJob, TriageRecord, TriageState } from './records';
+import type { AuditEntry, BulkJob, TriageClass, TriageRecord, TriageState } from './records';
 
 export interface ScanQuery {
   /** Records with an id after this one (ids sort oldest first). */
   readonly after?: string;
   readonly limit: number;
   readonly states?: readonly TriageState[];
+}
+
+/**
+ * Records to count: each field an equality (a list: any of). `subscription` '' is a record of no
+ * subscription, `type` '' one whose event type could not be read.
+ */
+export interface CountQuery {
+  readonly class?: readonly TriageClass[];
+  readonly state?: readonly TriageState[];
+  readonly subscription?: string;
+  readonly type?: string;
+}
+
+/** What {@link CountQuery} compares of a record. */
+export function countFields(r: TriageRecord): { class: TriageClass; state: TriageState; subscription: string; type: string } {
+  return { class: r.class, state: r.state, subscription: r.subscription, type: r.event.type ?? '' };
 }
 
 /** A record as read, with the version a fenced write ({@link TriageStore.update}'s `known`) compares. */
@@ -40,6 +56,8 @@ export interface TriageStore {
    */
   replaceIf(id: string, version: string, next: TriageRecord, audit?: AuditEntry): Promise<boolean>;
   scan(query: ScanQuery): Promise<Versioned[]>;
+  /** How many records match, without reading them (Firestore: an aggregation query). */
+  count(query: CountQuery): Promise<number>;
   audit(entry: AuditEntry): Promise<void>;
   auditLog(query: { after?: string; limit: number; recordId?: string }): Promise<AuditEntry[]>;
   saveJob(job: BulkJob): Promise<void>;
@@ -91,6 +109,19 @@ export class MemoryTriageStore implements TriageStore {
       .filter((r) => !query.states || query.states.includes(r.state))
       .slice(0, query.limit)
       .map((r) => ({ record: structuredClone(r), version: String(this.versions.get(r.id) ?? 0) }));
+  }
+
+  async count(query: CountQuery): Promise<number> {
+    let n = 0;
+    for (const r of this.records.values()) {
+      const f = countFields(r);
+      if (query.class && !query.class.includes(f.class)) continue;
+      if (query.state && !query.state.includes(f.state)) continue;
+      if (query.subscription !== undefined && f.subscription !== query.subscription) continue;
+      if (query.type !== undefined && f.type !== query.type) continue;
+      n += 1;
+    }
+    return n;
   }
 
   async audit(entry: AuditEntry): Promise<void> {

@@ -1,52 +1,28 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as ff from '@google-cloud/functions-framework';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { MemoryFailureStore } from '../../shared/adapters/memory-failures';
-import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
-import { withBoundary } from '../../shared/boundary';
-import { DEAD_LETTER_ATTRIBUTES } from '../../shared/dead-letters';
-import { silentLogger } from '../../shared/log';
-import { topology, TOPICS } from '../../shared/topology';
+import type { MemoryPublisher } from '../../shared/adapters/memory-publisher';
+import { TOPICS } from '../../shared/topology';
 import { dlqCommand, type DlqIo } from '../../cli/commands/dlq';
 import { UsageError } from '../../cli/usage';
-import { triageHttp } from '../../functions/dlq-triage/api';
-import { triageHandler } from '../../functions/dlq-triage/handler';
-import { TriageService } from '../../functions/dlq-triage/service';
-import { MemoryTriageStore } from '../../functions/dlq-triage/store';
 import { cardScanned } from '../support/events';
+import { deadLetter, serveTriage, triageService } from '../support/triage';
 
 const TOKEN = 'cli-test-token-0123456789';
 
 describe('event-recovery dlq against the triage API', () => {
-  const store = new MemoryTriageStore();
-  const publisher = new MemoryPublisher();
-  let service: TriageService;
-  let server: Server;
+  const { service, failures, publisher: memory } = triageService({ config: { retentionMs: 86_400_000 } });
+  const publisher = memory as MemoryPublisher;
   let url = '';
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    const failures = new MemoryFailureStore();
-    const clock = { now: () => Date.now() };
-    service = new TriageService({ store, failures, publisher, clock, logger: silentLogger, topology, config: { prefix: '', retentionMs: 86_400_000, claimMs: 60_000, maxFutureMs: 300_000 } });
-    const push = withBoundary('dlq-triage', triageHandler(service, ''), { failures, logger: silentLogger, clock });
-    ff.http('dlq-triage-cli', triageHttp({ service, auth: { mode: 'token', token: TOKEN }, logger: silentLogger, push }));
-    server = getTestServer('dlq-triage-cli') as Server;
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ url, close } = await serveTriage('dlq-triage-cli', service, { token: TOKEN, failures }));
     for (let i = 0; i < 4; i++) {
       const ev = cardScanned({ id: `cli-${i}`, data: { contact: { email: 'ada@example.com' } } });
-      await service.receive(TOPICS.deadLetters, {
-        messageId: `m-${i}`,
-        publishTime: new Date(Date.parse('2026-03-01T12:00:00Z') + i).toISOString(),
-        data: Buffer.from(JSON.stringify(ev)).toString('base64'),
-        attributes: { id: ev.id, type: ev.type, [DEAD_LETTER_ATTRIBUTES.subscription]: 'projects/p/subscriptions/gap-detector-chains', [DEAD_LETTER_ATTRIBUTES.deliveryCount]: '5' },
-      });
+      await service.receive(TOPICS.deadLetters, deadLetter('gap-detector-chains', ev, { id: ev.id, type: ev.type }));
     }
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => close());
 
   async function run(args: string[], env: Record<string, string> = { DLQ_API_URL: url, DLQ_API_TOKEN: TOKEN, USER: 'ann' }) {
     const out: string[] = [];

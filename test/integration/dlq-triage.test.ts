@@ -1,8 +1,4 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import * as ff from '@google-cloud/functions-framework';
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Firestore } from '@google-cloud/firestore';
 import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
 import { FirestoreFailureStore } from '../../shared/adapters/firestore-failures';
@@ -17,18 +13,16 @@ import type { Publisher } from '../../shared/ports';
 import type { MessagePublishedData } from '../../shared/pubsub/push';
 import { eventAttributes } from '../../shared/publish';
 import { topology, TOPICS } from '../../shared/topology';
-import { triageHttp } from '../../functions/dlq-triage/api';
 import { REPLAY_OF } from '../../functions/dlq-triage/core';
 import { FirestoreTriageStore } from '../../functions/dlq-triage/firestore-store';
-import { triageHandler } from '../../functions/dlq-triage/handler';
 import type { BulkJob, TriageRecord } from '../../functions/dlq-triage/records';
-import { TriageService } from '../../functions/dlq-triage/service';
 import { validatorHandler } from '../../functions/validator/handler';
 import { deduplicatorHandler } from '../../functions/deduplicator/handler';
 import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-state';
 import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
 import { emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
 import { cardScanned, saleRecorded } from '../support/events';
+import { deadLetterAttributes, seedStatsFixture, serveTriage, triageService } from '../support/triage';
 
 const TOKEN = 'integration-token-0123456789';
 const clock = { now: () => Date.now() };
@@ -49,7 +43,6 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
   let firestore: Firestore;
   let project = '';
   let url = '';
-  let server: Server;
   let store: FirestoreTriageStore;
   let failures: FirestoreFailureStore;
   const closers: Array<() => Promise<void>> = [];
@@ -61,16 +54,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
   const deliveryAttempts: number[] = [];
   const seen: Record<string, string[]> = { 'gap-detector': [], 'call-duration-checker': [] };
 
-  const service = (publisher: Publisher) =>
-    new TriageService({
-      store,
-      failures,
-      publisher,
-      clock,
-      logger: silentLogger,
-      topology,
-      config: { prefix, retentionMs: 30 * 86_400_000, claimMs: 60_000, maxFutureMs: 300_000 },
-    });
+  const service = (publisher: Publisher) => triageService({ store, failures, publisher, clock, config: { prefix } }).service;
 
   const api = (method: string, path: string, body?: unknown, auth = true) =>
     fetch(`${url}${path}`, {
@@ -89,10 +73,9 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     failures = new FirestoreFailureStore(firestore, `${prefix}failures`);
     const triage = service(publisher);
     const boundary = { failures, logger: silentLogger, clock, prefix };
-    ff.http('dlq-triage-it', triageHttp({ service: triage, auth: { mode: 'token', token: TOKEN }, logger: silentLogger, push: withBoundary('dlq-triage', triageHandler(triage, prefix), boundary) }));
-    server = getTestServer('dlq-triage-it') as Server;
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    let closeTriage: () => Promise<void>;
+    ({ url, close: closeTriage } = await serveTriage('dlq-triage-it', triage, { token: TOKEN, failures, clock, prefix }));
+    closers.push(() => closeTriage());
 
     const validator = await serveFunction('validator', withBoundary('validator', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }), boundary) as never);
     const dedup = await serveFunction(
@@ -154,7 +137,6 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     await failingSub?.close();
     await Promise.all(observers.map((o) => o.close()));
     for (const close of closers) await close();
-    await new Promise<void>((r) => server.close(() => r()));
     await pubsub.close();
     await firestore.terminate();
   });
@@ -220,7 +202,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     const base = seen['gap-detector']!.length;
     await pubsub.topic(prefix + TOPICS.deadLetters).publishMessage({
       data: Buffer.from(JSON.stringify(ev)),
-      attributes: { ...eventAttributes(ev), [DEAD_LETTER_ATTRIBUTES.subscription]: `projects/${project}/subscriptions/${prefix}gap-detector-chains`, [DEAD_LETTER_ATTRIBUTES.deliveryCount]: '5' },
+      attributes: { ...eventAttributes(ev), ...deadLetterAttributes(`projects/${project}/subscriptions/${prefix}gap-detector-chains`) },
     });
     const [record] = await until('the shared record', async () => {
       const r = (await list('subscription=gap-detector-chains')).filter((x) => x.event.id === 'shared-1');
@@ -251,7 +233,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
         const ev = cardScanned({ id: `${tag}-${i}`, source: `//test/${tag}` });
         return pubsub.topic(prefix + TOPICS.deadLetters).publishMessage({
           data: Buffer.from(JSON.stringify(ev)),
-          attributes: { ...eventAttributes(ev), [DEAD_LETTER_ATTRIBUTES.subscription]: `projects/${project}/subscriptions/${prefix}gap-detector-sequences`, [DEAD_LETTER_ATTRIBUTES.deliveryCount]: '5' },
+          attributes: { ...eventAttributes(ev), ...deadLetterAttributes(`projects/${project}/subscriptions/${prefix}gap-detector-sequences`) },
         });
       }),
     );
@@ -330,4 +312,18 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     await valid.settle(1000);
     expect(replaysOf([r!])).toHaveLength(0);
   }, 180_000);
+
+  it('counts stats with Firestore aggregation queries, reading no record, to the answers the memory store gives', async () => {
+    const own = new FirestoreTriageStore(firestore, `${prefix}stats`);
+    let scans = 0;
+    const scan = own.scan.bind(own);
+    own.scan = (q) => ((scans += 1), scan(q));
+    const { service: stats } = triageService({ store: own, failures, publisher: new PubSubPublisher(pubsub, prefix), clock, config: { prefix } });
+    const expected = await seedStatsFixture(stats, 'fs');
+    expect(await stats.stats()).toEqual(expected.all);
+    expect(await stats.stats({ state: ['open'] })).toEqual(expected.open);
+    expect(await stats.stats({ class: ['transient', 'review'], state: ['open'] })).toMatchObject({ total: 6, by_class: { transient: 5, review: 1 } });
+    expect(scans).toBe(0);
+    expect(await stats.stats({ q: '' })).toEqual(expected.all);
+  }, 120_000);
 });

@@ -98,9 +98,8 @@ describe('infra/modules/topology on shared/topology.json', () => {
     expect(out.secrets).toEqual(Object.fromEntries(t.secrets.map((s) => [s.name, { secret_id: s.name, env: s.env, description: s.description }])));
     const collections = t.functions.flatMap((f) => f.firestore ?? []);
     expect(out.firestore_ttl).toStrictEqual(Object.fromEntries(collections.flatMap((c) => (c.ttlField ? [[c.collection, c.ttlField]] : []))));
-    expect(Object.values(out.firestore_indexes).sort((a, b) => a.collection.localeCompare(b.collection))).toEqual(
-      collections.flatMap((c) => (c.indexes ?? []).map((fields) => ({ collection: c.collection, fields }))),
-    );
+    const byName = (a: { collection: string; fields: string[] }, b: { collection: string; fields: string[] }) => `${a.collection}:${a.fields}`.localeCompare(`${b.collection}:${b.fields}`);
+    expect(Object.values(out.firestore_indexes).sort(byName)).toEqual(collections.flatMap((c) => (c.indexes ?? []).map((fields) => ({ collection: c.collection, fields }))).sort(byName));
     expect(out.bigquery_tables.sort()).toEqual(t.subscriptions.flatMap((s) => (s.bigquery ? [s.bigquery.table] : [])).sort());
   });
 });
