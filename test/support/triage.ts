@@ -5,14 +5,16 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as ff from '@google-cloud/functions-framework';
+import type { CloudEvent } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { MemoryFailureStore } from '../../shared/adapters/memory-failures';
-import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
+import { MemoryPublisher, type PublishedMessage } from '../../shared/adapters/memory-publisher';
 import { withBoundary } from '../../shared/boundary';
 import { DEAD_LETTER_ATTRIBUTES } from '../../shared/dead-letters';
 import type { FailureStore } from '../../shared/failures';
 import { silentLogger } from '../../shared/log';
 import type { Clock } from '../../shared/ports';
+import type { MessagePublishedData } from '../../shared/pubsub/push';
 import { topology, TOPICS } from '../../shared/topology';
 import { triageHttp } from '../../functions/dlq-triage/api';
 import type { Inbound, Stats } from '../../functions/dlq-triage/core';
@@ -65,6 +67,17 @@ export async function serveTriage(
     server,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
+}
+
+/** A published message as its subscriber's CloudEvent (what the Functions Framework makes of the push). */
+export function delivered(m: PublishedMessage): CloudEvent<MessagePublishedData> {
+  return {
+    id: m.id,
+    specversion: '1.0',
+    type: 'google.cloud.pubsub.topic.v1.messagePublished',
+    source: `//pubsub.googleapis.com/projects/demo/topics/${m.topic}`,
+    data: { message: { data: m.data.toString('base64'), attributes: m.attributes ?? {}, messageId: m.id } },
+  } as CloudEvent<MessagePublishedData>;
 }
 
 /** What Pub/Sub adds to a copy it dead-letters from `subscription` (a path or a name). */

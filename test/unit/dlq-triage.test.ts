@@ -1,8 +1,6 @@
 import { MemoryFailureStore } from '../../shared/adapters/memory-failures';
 import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
-import type { CloudEvent } from '@google-cloud/functions-framework';
 import { failureReport, withBoundary } from '../../shared/boundary';
-import type { MessagePublishedData } from '../../shared/pubsub/push';
 import { TARGET_SUBSCRIPTION } from '../../shared/dead-letters';
 import { TransientError } from '../../shared/errors';
 import { silentLogger } from '../../shared/log';
@@ -11,7 +9,7 @@ import { TOPICS } from '../../shared/topology';
 import { mergePatch, NO_REASON, REPLAY_OF } from '../../functions/dlq-triage/core';
 import { MemoryTriageStore } from '../../functions/dlq-triage/store';
 import { cardScanned, saleRecorded } from '../support/events';
-import { b64, deadLetter, invalidMessage, seedStatsFixture, triageService } from '../support/triage';
+import { b64, deadLetter, delivered, invalidMessage, seedStatsFixture, triageService } from '../support/triage';
 
 const T = Date.parse('2026-03-01T12:00:00Z');
 class FakeClock {
@@ -245,13 +243,7 @@ describe('dlq-triage: a replay claim that lapses while its publish is slow', () 
     const handled: string[] = [];
     const consumer = withBoundary('gap-detector', async (ce) => void handled.push(ce.data!.message!.messageId!), { failures: new MemoryFailureStore(), logger: silentLogger, clock });
     for (const m of published) {
-      await consumer({
-        id: m.id,
-        specversion: '1.0',
-        type: 'google.cloud.pubsub.topic.v1.messagePublished',
-        source: '//pubsub.googleapis.com/projects/demo/topics/events-unique',
-        data: { message: { data: m.data.toString('base64'), attributes: m.attributes!, messageId: m.id } },
-      } as CloudEvent<MessagePublishedData>);
+      await consumer(delivered(m));
     }
     expect(handled).toEqual([published[0]!.id]);
   });
@@ -305,6 +297,33 @@ describe('dlq-triage: bulk replay', () => {
     expect(ids).toHaveLength(8);
     expect(new Set(ids).size).toBe(8);
     expect([...store.records.values()].every((r) => r.state === 'replayed')).toBe(true);
+  });
+
+  it('resumes after a crash between publishing and closing: the repeat publish reaches the target subscription once', async () => {
+    let published = 0;
+    const inner = new MemoryPublisher();
+    // The 5th replay is published, then the process "dies" before it learns so (or the answer is lost).
+    const crashing: Publisher = {
+      publish: async (t, m) => {
+        const id = await inner.publish(t, m);
+        if (t !== TOPICS.findings && ++published === 5) throw new Error('process killed after publishing');
+        return id;
+      },
+    };
+    const { service, clock } = await seeded(8, crashing);
+    const job = (await service.startBulk({ filter: {}, rate_per_second: 100, dry_run: false }, 'op')) as { id: string };
+    expect(await service.runJob(job.id, { maxRecords: 100, maxMs: 60_000 })).toMatchObject({ state: 'running', failed: 1 });
+    expect(await service.runJob(job.id, { maxRecords: 100, maxMs: 60_000 })).toMatchObject({ state: 'done', published: 8 });
+    const sent = replays(inner);
+    expect(sent).toHaveLength(9); // Pub/Sub has the crashed publish too
+    expect(new Set(sent.map((m) => m.attributes![REPLAY_OF])).size).toBe(8);
+    const handled: string[] = [];
+    const consumer = withBoundary('deduplicator', async (ce) => void handled.push(ce.data!.message!.attributes![REPLAY_OF]!), { failures: new MemoryFailureStore(), logger: silentLogger, clock });
+    for (const m of sent) {
+      await consumer(delivered(m));
+    }
+    expect(handled).toHaveLength(8);
+    expect(new Set(handled).size).toBe(8);
   });
 
   it('stops: a stopped job publishes nothing more', async () => {
