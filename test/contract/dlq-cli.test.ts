@@ -79,6 +79,30 @@ describe('event-recovery dlq against the triage API', () => {
     expect(JSON.parse(stats.out)).toMatchObject({ total: 4, by_state: { replayed: 3, fixed: 1 } });
   });
 
+  it('stops a bulk replay on Ctrl-C while a slice runs: the job is stopped, the rest stay open, exit 1', async () => {
+    for (let i = 0; i < 6; i++) {
+      const ev = cardScanned({ id: `stop-${i}` });
+      await service.receive(TOPICS.deadLetters, deadLetter('gap-detector-sequences', ev, { id: ev.id, type: ev.type }));
+    }
+    const replayed = () => publisher.messages.filter((m) => m.attributes?.id?.startsWith('stop-')).length;
+    let interrupt: () => void = () => undefined;
+    const out: string[] = [];
+    const err: string[] = [];
+    const io: DlqIo = { out: (t) => out.push(t), err: (t) => err.push(t), env: { DLQ_API_URL: url, DLQ_API_TOKEN: TOKEN, USER: 'ann' }, isTty: false, onInterrupt: (stop) => ((interrupt = stop), () => undefined) };
+    // 2/s: six records take 2.5 s; Ctrl-C after the first two have gone.
+    const running = dlqCommand(['replay', '--all', '--subscription', 'gap-detector-sequences', '--rate', '2'], io);
+    await new Promise((r) => setTimeout(r, 700));
+    interrupt();
+    expect(await running).toBe(1);
+    expect(out.join('')).toMatch(/^stopped job job-\S+: \d replayed; the rest stay open/);
+    const after = replayed();
+    expect(after).toBeGreaterThanOrEqual(2);
+    expect(after).toBeLessThan(6);
+    expect((await service.list({ page_size: 10, state: ['open'], subscription: 'gap-detector-sequences' })).records).toHaveLength(6 - after);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(replayed()).toBe(after);
+  });
+
   it('exits 3 without credentials, 4 for an unknown record, 5 when the API is unreachable, and throws a usage error for bad usage', async () => {
     expect((await run(['list'], { DLQ_API_URL: url })).code).toBe(3);
     expect((await run(['show', 'nope'])).code).toBe(4);
