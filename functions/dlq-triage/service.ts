@@ -125,14 +125,14 @@ export class TriageService {
     let after = query.page_token;
     const now = this.now();
     for (;;) {
-      const batch = await this.deps.store.scan({ ...(after !== undefined ? { after } : {}), limit: 200, ...(query.state ? { states: query.state } : {}) });
+      const batch = await this.deps.store.scan({ ...(after !== undefined ? { after } : {}), limit: PAGE, ...(query.state ? { states: query.state } : {}) });
       for (const { record: r } of batch) {
         after = r.id;
         if (!matches(r, query, now)) continue;
         out.push(r);
         if (out.length === query.page_size) return { records: out, next_page_token: r.id };
       }
-      if (batch.length < 200) return { records: out };
+      if (batch.length < PAGE) return { records: out };
     }
   }
 
@@ -207,8 +207,9 @@ export class TriageService {
    * Replays one record to the subscription that failed it, once: the record is claimed in a
    * compare-and-set before anything is published, so a second replay (or a concurrent one) finds
    * it replayed (or claimed) and publishes nothing; a failed publish releases the claim and
-   * leaves the record open. A crash between publishing and closing leaves the claim to lapse
-   * after `claimMs`; the message carries `replay_of` for a consumer that must tell the repeat.
+   * leaves the record open. The close is fenced on the claim's version. A publish that outlives
+   * its claim, or dies unanswered, may be published again by the next replay: both carry this
+   * record's `replay_of`, and the target subscription's boundary handles only one of them.
    */
   async replay(id: string, actor: string, options: { job?: string; fix?: { data: string; attributes: Record<string, string> }; known?: Versioned } = {}): Promise<ReplayOutcome> {
     const claimId = randomUUID();
