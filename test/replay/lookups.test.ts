@@ -11,53 +11,15 @@ import { DEFAULT_GAP_RULES } from '../../functions/gap-detector/core';
 import { UpstreamConfigError } from '../../shared/adapters/upstream-error';
 import { realSleep } from '../../shared/adapters/rate-limiter';
 import type { FakeServer } from '../../tools/local/fakes/http';
-import { startStripeFake, type StripeFixtures } from '../../tools/local/fakes/stripe';
-import { startTwilioFake, type TwilioFixtures } from '../../tools/local/fakes/twilio';
-import { callCompleted, leadCreated, ndjson, saleRecorded } from '../support/events';
+import { startStripeFake } from '../../tools/local/fakes/stripe';
+import { startTwilioFake } from '../../tools/local/fakes/twilio';
+import { lookupWorld, type LookupWorld } from '../../tools/bench/lookup-world';
+import { ndjson, saleRecorded } from '../support/events';
 import { REPLAY_NOW, replayText } from '../support/replay';
 
 const execFileAsync = promisify(execFile);
 const CLI = resolve(__dirname, '../../dist/cli/event-recovery.js');
-const ACCOUNT = `AC${'d'.repeat(32)}`;
-const sid = (n: number) => `CA${String(n).padStart(32, '0')}`;
 const at = (i: number) => new Date(Date.parse('2026-03-01T08:00:00Z') + i * 1000).toISOString();
-
-/** Sales and calls of every outcome the checkers know, with other events, a duplicate and a bad line between them. */
-function world(n: number, faults = true): { log: string; stripe: StripeFixtures; twilio: TwilioFixtures } {
-  const paymentIntents: Record<string, StripeFixtures['paymentIntents'][string]> = {};
-  const calls: Record<string, TwilioFixtures['calls'][string]> = {};
-  const lines: Array<object | string> = [];
-  for (let i = 0; i < n; i++) {
-    const pi = `pi_${i}`;
-    const ok = { amount: 3500, currency: 'usd', status: 'succeeded' };
-    switch (i % 6) {
-      case 0:
-        paymentIntents[pi] = ok;
-        break;
-      case 1:
-        paymentIntents[pi] = { ...ok, status: 'requires_payment_method' };
-        break;
-      case 2:
-        paymentIntents[pi] = faults ? [{ fault: 'server_error' }, { ...ok, amount_refunded: 1000 }] : { ...ok, amount_refunded: 1000 };
-        break;
-      case 3:
-        paymentIntents[pi] = faults ? [{ fault: 'rate_limit' }, ok] : ok;
-        break;
-      case 4:
-        break; // unknown to Stripe
-      default:
-        paymentIntents[pi] = { ...ok, amount: 4000 };
-    }
-    const wrongTotal = i % 7 === 3 ? { amount: 3400, amount_usd: 3400 } : {};
-    lines.push(saleRecorded({ id: `s${i}`, time: at(3 * i), data: { order_id: `o${i}`, payment_intent_id: pi, ...wrongTotal } }));
-    if (i % 5 !== 4) calls[sid(i)] = i % 3 === 0 ? { status: 'completed', duration: 61 } : { status: 'completed', duration: 42 };
-    lines.push(callCompleted({ id: `c${i}`, time: at(3 * i + 1), data: { call_sid: sid(i), duration_seconds: 42 } }));
-    lines.push(leadCreated({ id: `l${i}`, time: at(3 * i + 2), data: { lead_id: `lead-${i}`, card_id: `card-${i}` } }));
-    if (i % 11 === 5) lines.push(saleRecorded({ id: `s${i}`, time: at(3 * i), data: { order_id: `o${i}`, payment_intent_id: pi } }));
-    if (i % 13 === 7) lines.push('{"not": "an event"}');
-  }
-  return { log: ndjson(...lines), stripe: { apiKey: 'sk_test_lookups', paymentIntents }, twilio: { accountSid: ACCOUNT, authToken: 'lookups-token', calls } };
-}
 
 /** Answers take 1-16 ms, varying by resource, so that lookups in flight finish out of order. */
 const jitter = (path: string) => 1 + ([...path].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % 16);
@@ -68,7 +30,7 @@ interface StandIns {
   env: NodeJS.ProcessEnv;
 }
 
-async function withStandIns<T>(w: ReturnType<typeof world>, limits: { stripeRps: number; twilioRps: number; burst: number }, fn: (s: StandIns) => Promise<T>): Promise<T> {
+async function withStandIns<T>(w: LookupWorld, limits: { stripeRps: number; twilioRps: number; burst: number }, fn: (s: StandIns) => Promise<T>): Promise<T> {
   const stripe = await startStripeFake(w.stripe, { latencyMs: jitter });
   const twilio = await startTwilioFake(w.twilio, { latencyMs: jitter });
   const env = {
@@ -76,8 +38,8 @@ async function withStandIns<T>(w: ReturnType<typeof world>, limits: { stripeRps:
     STRIPE_API_BASE: stripe.url,
     STRIPE_MAX_RPS: String(limits.stripeRps),
     STRIPE_BURST: String(limits.burst),
-    TWILIO_ACCOUNT_SID: ACCOUNT,
-    TWILIO_AUTH_TOKEN: 'lookups-token',
+    TWILIO_ACCOUNT_SID: w.twilio.accountSid,
+    TWILIO_AUTH_TOKEN: w.twilio.authToken,
     TWILIO_API_BASE: twilio.url,
     TWILIO_MAX_RPS: String(limits.twilioRps),
     TWILIO_BURST: String(limits.burst),
@@ -95,7 +57,7 @@ const OUTPUTS = ['findings.ndjson', 'events.ndjson', 'summary.json'] as const;
 const bytes = (dir: string) => Object.fromEntries(OUTPUTS.map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
 
 describe('replay with Stripe and Twilio lookups in flight', () => {
-  const w = world(60);
+  const w = lookupWorld({ sales: 60, faults: true, noise: true });
   const generous = { stripeRps: 10_000, twilioRps: 10_000, burst: 1000 };
 
   async function run(maxInFlight: number) {
@@ -110,9 +72,8 @@ describe('replay with Stripe and Twilio lookups in flight', () => {
     const one = await run(1);
     const many = await run(8);
     // The checks ran: every sale and call was looked up, and the faults were retried once each.
-    const sales = 60;
-    const retried = 10 + 10; // i % 6 of 2 and 3
-    expect([one.stripe, one.twilio]).toEqual([sales + retried, 60]);
+    const retried = 10 + 10; // a 500, or a 429, before the answer
+    expect([one.stripe, one.twilio]).toEqual([w.sales + retried, w.calls]);
     expect([many.stripe, many.twilio]).toEqual([one.stripe, one.twilio]);
     expect(one.result.summary.findings_by_kind).toMatchObject({ payment_mismatch: expect.any(Number), call_duration_mismatch: expect.any(Number), duplicate: 5, invalid: 5 });
     expect(one.result.summary.corrections).toBeGreaterThan(0);
@@ -124,7 +85,7 @@ describe('replay with Stripe and Twilio lookups in flight', () => {
 
   it('event-recovery replay --max-in-flight: the same bytes with worker threads and the default, and says what it is in --help', async () => {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm ci does it)`);
-    const clean = world(40, false);
+    const clean = lookupWorld({ sales: 40, noise: true });
     const dir = mkdtempSync(join(tmpdir(), 'lookups-cli-'));
     const input = join(dir, 'in.ndjson');
     writeFileSync(input, clean.log);
@@ -170,7 +131,7 @@ describe('replay with Stripe and Twilio lookups in flight', () => {
   });
 
   it('stops at a Stripe key of the wrong mode as one lookup at a time does, leaving the same partial outputs', async () => {
-    const mixed = world(30);
+    const mixed = lookupWorld({ sales: 30, noise: true });
     const live = { amount: 3500, currency: 'usd', status: 'succeeded', livemode: true };
     const fixtures = { ...mixed, stripe: { ...mixed.stripe, paymentIntents: { ...mixed.stripe.paymentIntents, pi_12: live } } };
     const stopped = async (maxInFlight: number) =>
