@@ -1,23 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deployedMemoryMiB, filterMatches } from '../../tools/cost/run';
-import { Prices, publishBillableBytes, pushBillableBytes, stageCost, type StageCounts } from '../../tools/cost/table';
+import { noWork, Prices, publishBillableBytes, pushBillableBytes, stageCost, type StageCounts } from '../../tools/cost/table';
 
 const ROOT = join(__dirname, '../..');
 const prices = Prices.parse(JSON.parse(readFileSync(join(ROOT, 'tools/cost/prices.json'), 'utf8')));
 
-const stage = (over: Partial<StageCounts>): StageCounts => ({
-  name: 's',
-  invocations: 0,
-  deliveredBytes: 0,
-  published: { requests: 0, messages: 0, billableBytes: 0 },
-  cpuSeconds: 0,
-  requestSeconds: 0,
-  memoryMiB: 0,
-  firestore: { reads: 0, writes: 0, deletes: 0 },
-  bigQueryBytes: 0,
-  ...over,
-});
+const stage = (over: Partial<StageCounts>): StageCounts => ({ ...noWork('s'), ...over });
 
 describe('cost per million events (tools/cost)', () => {
   it('keeps one dated price file, every price naming its page or saying it was not found', () => {

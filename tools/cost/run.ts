@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { TOPICS, topology } from '../../shared/topology';
 import { DEFAULT_OPTIONS, runStack, type RunningStack } from '../local/stack';
 import type { MeterFile } from './counts';
-import { Prices, publishBillableBytes, pushBillableBytes, renderCostTables, type StageCounts } from './table';
+import { noWork, Prices, publishBillableBytes, pushBillableBytes, renderCostTables, type StageCounts } from './table';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -95,27 +95,13 @@ function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuU
   const events = outside[0]!.seen.length - outside[0]!.fromFunctions;
   const producerMessages = outside.flatMap((o) => o.seen.slice(0, Math.max(0, o.seen.length - o.fromFunctions)));
   stages.unshift({
-    name: 'producers + scheduler (publish to events-raw, ticks)',
-    invocations: 0,
-    deliveredBytes: 0,
+    ...noWork('producers + scheduler (publish to events-raw, ticks)'),
     // One message per Publish request, as a producer of single events sends them.
     published: { requests: producerMessages.length, messages: producerMessages.length, billableBytes: producerMessages.reduce((n, m) => n + publishBillableBytes([messageBytes(m) - Buffer.byteLength(m.id)], prices), 0) },
-    cpuSeconds: 0,
-    requestSeconds: 0,
-    memoryMiB: 0,
-    firestore: { reads: 0, writes: 0, deletes: 0 },
-    bigQueryBytes: 0,
   });
   const archived = topology.subscriptions.filter((s) => s.bigquery !== undefined);
   stages.push({
-    name: `BigQuery subscriptions (${archived.map((s) => s.name).join(', ')})`,
-    invocations: 0,
-    deliveredBytes: 0,
-    published: { requests: 0, messages: 0, billableBytes: 0 },
-    cpuSeconds: 0,
-    requestSeconds: 0,
-    memoryMiB: 0,
-    firestore: { reads: 0, writes: 0, deletes: 0 },
+    ...noWork(`BigQuery subscriptions (${archived.map((s) => s.name).join(', ')})`),
     bigQueryBytes: archived.reduce((n, s) => n + stack.observer.messages(s.topic).reduce((k, m) => k + messageBytes(m) + prices.pubsub.timestampBytes.value, 0), 0),
   });
   return { stages, events };

@@ -55,6 +55,21 @@ export interface StageCounts {
   readonly bigQueryBytes: number;
 }
 
+/** A stage that did nothing yet: the counts to fill in. */
+export function noWork(name: string): StageCounts {
+  return {
+    name,
+    invocations: 0,
+    deliveredBytes: 0,
+    published: { requests: 0, messages: 0, billableBytes: 0 },
+    cpuSeconds: 0,
+    requestSeconds: 0,
+    memoryMiB: 0,
+    firestore: { reads: 0, writes: 0, deletes: 0 },
+    bigQueryBytes: 0,
+  };
+}
+
 export interface StageCost {
   readonly name: string;
   readonly pubsub: number;
