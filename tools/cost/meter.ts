@@ -13,7 +13,7 @@
  * Every 250 ms it writes them, with the process's CPU time (process.cpuUsage), to
  * `<dir>/<function>-<pid>.json`.
  */
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 // The modules' own export objects, not `import *` copies: the hook replaces their classes in place.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -139,7 +139,9 @@ function install(dir: string): void {
   const flush = () => {
     const cpu = process.cpuUsage();
     counts.cpuUs = cpu.user + cpu.system;
-    writeFileSync(file, JSON.stringify(counts));
+    // Renamed into place: the cost run reads these files while the functions write them.
+    writeFileSync(`${file}.tmp`, JSON.stringify(counts));
+    renameSync(`${file}.tmp`, file);
   };
   flush();
   setInterval(flush, 250).unref();
