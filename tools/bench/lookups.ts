@@ -6,6 +6,8 @@
  *
  * The rate is the one the stand-in saw: requests after the first, over the time from the first
  * request to the last, so the replay's start-up (loading the SDKs, reading the log) is not in it.
+ * Arrival jitter (the first request also opens the connection) can put it a little above the
+ * limit; the busiest second shows what the API saw at its worst.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,13 +35,21 @@ export const DEFAULT_LOOKUP_BENCH: LookupBenchOptions = { sales: 400, latencyMs:
 interface Seen {
   readonly requests: number;
   readonly perSecond: number;
+  /** The most requests that arrived within any one second. */
+  readonly busiestSecond: number;
   readonly peakInFlight: number;
 }
 
 function seen(server: FakeServer): Seen {
   const at = server.requests.map((r) => r.at);
   const spanMs = at.length > 1 ? Math.max(...at) - Math.min(...at) : 0;
-  return { requests: at.length, perSecond: spanMs > 0 ? ((at.length - 1) / spanMs) * 1000 : Number.NaN, peakInFlight: server.peakInFlight };
+  const sorted = [...at].sort((a, b) => a - b);
+  let busiestSecond = 0;
+  for (let i = 0, j = 0; j < sorted.length; j++) {
+    while (sorted[j]! - sorted[i]! >= 1000) i++;
+    busiestSecond = Math.max(busiestSecond, j - i + 1);
+  }
+  return { requests: at.length, perSecond: spanMs > 0 ? ((at.length - 1) / spanMs) * 1000 : Number.NaN, busiestSecond, peakInFlight: server.peakInFlight };
 }
 
 async function pass(dir: string, input: string, options: LookupBenchOptions, args: string[]): Promise<{ stripe: Seen; twilio: Seen; wallMs: number }> {
@@ -78,7 +88,7 @@ export async function benchLookups(options: LookupBenchOptions = DEFAULT_LOOKUP_
     const pipelined = await pass(dir, input, options, []);
     const row = (name: string, p: Awaited<ReturnType<typeof pass>>) => {
       const api = (label: string, s: Seen, rps: number) =>
-        `${label} ${s.perSecond.toFixed(1)}/s of ${rps}/s = ${((s.perSecond / rps) * 100).toFixed(0)} % (${s.requests} requests, at most ${s.peakInFlight} at once)`;
+        `${label} ${s.perSecond.toFixed(1)}/s of ${rps}/s = ${((s.perSecond / rps) * 100).toFixed(0)} % (${s.requests} requests, at most ${s.busiestSecond} in any one second, ${s.peakInFlight} at once)`;
       return [`  ${name}: ${(p.wallMs / 1000).toFixed(2)} s wall`, `      ${api('Stripe', p.stripe, options.stripeRps)}`, `      ${api('Twilio', p.twilio, options.twilioRps)}`];
     };
     return [
