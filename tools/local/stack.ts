@@ -58,6 +58,15 @@ export interface StackOptions {
   readonly htmlPath?: string;
   /** Replaces the stand-ins (tests). */
   readonly standIns?: readonly StandIn[];
+  /**
+   * `npm run cost` (tools/cost): pushes one at a time per subscription (as a function deployed
+   * with concurrency 1 takes them), and a look at the stack once it is up and once it is quiet.
+   */
+  readonly measure?: {
+    readonly pushConcurrency?: number;
+    up?(stack: RunningStack): void | Promise<void>;
+    quiet?(stack: RunningStack): void | Promise<void>;
+  };
 }
 
 export const DEFAULT_OPTIONS: StackOptions = {
@@ -116,6 +125,7 @@ class Resources {
 }
 
 /** The stack once it is up: where things listen and what watches them. */
+export type RunningStack = Running;
 interface Running {
   readonly hosts: { readonly pubsub: { host: string }; readonly firestore: { host: string } };
   readonly logDir: string;
@@ -148,9 +158,11 @@ export async function runStack(options: StackOptions, io: Console = consoleIo): 
     const up = await bringUp(options, demo, res, io);
     const startupMs = Date.now() - t0;
     io.progress(`stack up in ${(startupMs / 1000).toFixed(1)} s: ${[...up.served.keys()].join(', ')} behind push subscriptions`);
+    await options.measure?.up?.(up);
 
     const t1 = Date.now();
     const { tracker, unfinished } = await playDemo(up, demo, options, res, io);
+    await options.measure?.quiet?.(up);
     const triage = up.triage ? await readTriage(up.triage) : undefined;
     const summarized = summarize(up, demo, tracker, unfinished, { startupMs, processingMs: Date.now() - t1, totalMs: Date.now() - t0 }, options.projectId, triage);
     const pagePath = writePage(options.htmlPath ?? join(dirname(up.logDir), 'report.html'), summarized, up.observer, io);
@@ -235,7 +247,7 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
   res.observer = observer;
   // The gateway delivers the push subscriptions of the served functions (at least once) and records what each acknowledged.
   const delivered = subscriptions.filter((sub) => sub.delivery === 'push' && sub.function !== undefined && served.has(sub.function));
-  const gateway = await PushGateway.start({ pubsub, subscriptions: delivered, endpoint: (fn) => served.get(fn)?.url });
+  const gateway = await PushGateway.start({ pubsub, subscriptions: delivered, endpoint: (fn) => served.get(fn)?.url, ...(options.measure?.pushConcurrency ? { concurrency: options.measure.pushConcurrency } : {}) });
   res.gateway = gateway;
   const pushes = delivered.map((sub) => ({ sub, gateway }));
   const triageFn = served.get('dlq-triage');

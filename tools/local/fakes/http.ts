@@ -40,15 +40,27 @@ export interface RecordedRequest {
 export interface FakeServer {
   readonly url: string;
   readonly requests: RecordedRequest[];
+  /** The most requests it was answering at once (a client's concurrency, as the API sees it). */
+  readonly peakInFlight: number;
   close(): Promise<void>;
+}
+
+export interface JsonServerOptions {
+  port?: number;
+  pathPrefix?: string;
+  /** Answer this many ms after the request arrived (an API's latency), per request path or fixed. */
+  latencyMs?: number | ((path: string) => number);
 }
 
 export type Route = (req: IncomingMessage, url: URL, record: (authorized: boolean) => void) => Reply;
 
 /** Starts a JSON stand-in on a free loopback port (or `port`). */
-export async function startJsonServer(route: Route, options: { port?: number; pathPrefix?: string } = {}): Promise<FakeServer> {
+export async function startJsonServer(route: Route, options: JsonServerOptions = {}): Promise<FakeServer> {
   const requests: RecordedRequest[] = [];
   const started = Date.now();
+  let inFlight = 0;
+  let peakInFlight = 0;
+  const latency = options.latencyMs;
   const server: Server = createServer((req, res) => {
     req.resume();
     const url = new URL(req.url ?? '/', 'http://stand-in');
@@ -62,8 +74,16 @@ export async function startJsonServer(route: Route, options: { port?: number; pa
     }
     if ('hang' in reply) return; // answered by close()
     const body = 'text' in reply ? reply.text : JSON.stringify(reply.body);
-    res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...reply.headers });
-    res.end(body);
+    const answer = () => {
+      inFlight--;
+      if (res.destroyed) return;
+      res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...reply.headers });
+      res.end(body);
+    };
+    peakInFlight = Math.max(peakInFlight, ++inFlight);
+    const delay = typeof latency === 'function' ? latency(url.pathname) : (latency ?? 0);
+    if (delay > 0) setTimeout(answer, delay);
+    else answer();
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -73,6 +93,9 @@ export async function startJsonServer(route: Route, options: { port?: number; pa
   return {
     url: `http://127.0.0.1:${port}${options.pathPrefix ?? ''}`,
     requests,
+    get peakInFlight() {
+      return peakInFlight;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
