@@ -5,10 +5,11 @@ import { SEEN } from './slots';
 /**
  * The chain records' retention for a state held in memory (replay): the counterpart of the
  * Firestore TTL the function sets on them (records.ts `slotExpiry`). A key whose successor came,
- * or whose upstreams were all reported broken, is forgotten once the watermark has passed its
- * last change by more than `retentionMs`; a key with an upstream still waiting is never
- * forgotten (it changes again by its deadline). Keys are kept in order of their last change, so
- * a watermark step looks only at the oldest.
+ * or whose upstreams were all reported broken, is forgotten once the watermark has passed the
+ * last such settling change by more than `retentionMs`; a key with an upstream still waiting is
+ * never forgotten (it settles again by its deadline). Keys are kept in order of their last
+ * settling change, so a watermark step looks only at the oldest; opening a chain is not noted
+ * (the cheaper path: most keys are noted once).
  *
  * A forgotten key answers as a key never seen: a successor arriving after that no longer closes
  * a reported upstream late, and an upstream arriving after that waits for a successor that
@@ -17,7 +18,7 @@ import { SEEN } from './slots';
  * same records expire after the same retention.
  */
 export class SlotRetention {
-  /** Key → the watermark at its last change; insertion order is the order of last change. */
+  /** Key → the watermark at its last settling change; insertion order is the order of those changes. */
   private readonly changed = new Map<string, number>();
   /** The oldest stamp held (+∞ when none). */
   private oldest = Number.POSITIVE_INFINITY;
@@ -29,10 +30,9 @@ export class SlotRetention {
     return this.changed.size;
   }
 
-  /** Notes the key a decision just applied to `state` changed (call after `evolve`). */
+  /** Notes the key a decision just applied to `state` settled (call after `evolve`). */
   note(state: GapState, d: GapDecision): void {
-    if (d.kind !== 'chain_opened' && d.kind !== 'chain_reported' && d.kind !== 'successor_arrived') return;
-    this.stamp(d.key, state.watermarkMs);
+    if (d.kind === 'chain_reported' || d.kind === 'successor_arrived') this.stamp(d.key, state.watermarkMs);
   }
 
   /** Forgets the settled keys whose last change is more than the retention behind the state's watermark. */
@@ -47,7 +47,7 @@ export class SlotRetention {
       }
       const slot = state.slots.get(key);
       if (slot !== undefined && slot !== SEEN && slot.waiting.length > 0) {
-        // Not settled yet (cannot happen once its deadline passed): kept, as if changed now.
+        // An upstream opened there after it settled: kept until that one settles too.
         this.stamp(key, state.watermarkMs);
         continue;
       }
