@@ -23,8 +23,8 @@ function arrival(raw: object): Arrival {
 }
 
 /** The replay engine's use of the store: evict at each watermark advance, then judge. */
-function replayWindowed(arrivals: readonly Arrival[], windowMs: number): { judgements: Judgement[]; maxRows: number } {
-  const store = new WindowDedupStore();
+function replayWindowed(arrivals: readonly Arrival[], windowMs: number, chunkBits?: number): { judgements: Judgement[]; maxRows: number } {
+  const store = new WindowDedupStore(chunkBits);
   const ctx = { now: NOW, config: { windowMs, leaseMs: 120_000 } };
   const digests = new Uint32Array(12);
   let watermark = Number.NEGATIVE_INFINITY;
@@ -87,12 +87,14 @@ function randomLog(count: number, seed: number): Arrival[] {
 
 describe('replay dedup state bounded by the window', () => {
   it.each([
-    ['a 30-minute window', 30 * MINUTE, 1],
-    ['a 2-hour window', 120 * MINUTE, 2],
-    ['a 7-day window (nothing evicted)', 7 * 24 * 60 * MINUTE, 3],
-  ])('judges like the unbounded store, %s', (_name, windowMs, seed) => {
-    const log = randomLog(4000, seed);
-    const windowed = replayWindowed(log, windowMs);
+    ['a 30-minute window', 30 * MINUTE, 1, 4000, 16],
+    ['a 2-hour window', 120 * MINUTE, 2, 4000, 16],
+    ['a 7-day window (nothing evicted)', 7 * 24 * 60 * MINUTE, 3, 4000, 16],
+    // Rows in chunks of 64 (not 64k): dozens of chunks pass, are dropped and reused.
+    ['a 2-hour window, chunks of 64 rows', 120 * MINUTE, 5, 4000, 6],
+  ])('judges like the unbounded store, %s', (_name, windowMs, seed, count, chunkBits) => {
+    const log = randomLog(count, seed);
+    const windowed = replayWindowed(log, windowMs, chunkBits);
     const unbounded = replayUnbounded(log, windowMs);
     expect(windowed.judgements).toEqual(unbounded);
     // The log has duplicates of every basis, and keys reused after their window: a real test.
@@ -143,8 +145,8 @@ describe('replay dedup state bounded by the window', () => {
     expect(judgements).toEqual(replayUnbounded(log, hour));
   });
 
-  it('keeps working as the ring and the table grow and wrap around', () => {
-    // 20,000 distinct events, a window of 1,000 of them: the ring wraps many times.
+  it('keeps working as chunks pass and the table grows', () => {
+    // 20,000 distinct events, a window of 1,000 of them: chunks pass many times.
     const log = Array.from({ length: 20_000 }, (_, i) => arrival(fx.leadTagged({ id: `t${i}`, time: iso(T0 + i * 1000), data: { lead_id: `l${i}` } })));
     const again = log.slice(15_000, 15_010).map((a) => a.event);
     const withDuplicates = [...log.slice(0, 15_100), ...again.map((e) => arrival({ ...e })), ...log.slice(15_100)];
