@@ -146,7 +146,7 @@ describe('replay dedup state bounded by the window', () => {
   });
 
   it('keeps working as chunks pass and the table grows', () => {
-    // 20,000 distinct events, a window of 1,000 of them: chunks pass many times.
+    // 20,000 distinct events, a window of 1,000 of them: rows are evicted many times over.
     const log = Array.from({ length: 20_000 }, (_, i) => arrival(fx.leadTagged({ id: `t${i}`, time: iso(T0 + i * 1000), data: { lead_id: `l${i}` } })));
     const again = log.slice(15_000, 15_010).map((a) => a.event);
     const withDuplicates = [...log.slice(0, 15_100), ...again.map((e) => arrival({ ...e })), ...log.slice(15_100)];
