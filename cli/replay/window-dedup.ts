@@ -72,16 +72,48 @@ const SLOT_BITS = 29; // 1 + slot × 3 + basis < 2^31
 const SLOT_MASK = (1 << SLOT_BITS) - 1;
 const MAX_ROWS = 1 << SLOT_BITS;
 
-/** 64k rows: ids, event times, key masks and digests. */
+/**
+ * 64k rows: ids, event times, key masks and digests. The ids are UTF-16 code units one after
+ * the other in `idChars` (row i's from `idEnds[i - 1]` to `idEnds[i]`), not a string each: a
+ * window of millions of strings would be that many objects for every major GC to mark.
+ */
 interface Chunk {
-  readonly ids: string[];
+  idChars: Uint16Array;
+  readonly idEnds: Uint32Array;
   readonly times: Float64Array;
   readonly masks: Uint8Array;
   readonly digests: Uint32Array;
 }
 
 function newChunk(rows: number): Chunk {
-  return { ids: new Array<string>(rows).fill(''), times: new Float64Array(rows), masks: new Uint8Array(rows), digests: new Uint32Array(rows * ROW_WORDS) };
+  return { idChars: new Uint16Array(rows * 16), idEnds: new Uint32Array(rows), times: new Float64Array(rows), masks: new Uint8Array(rows), digests: new Uint32Array(rows * ROW_WORDS) };
+}
+
+/** Where row `i`'s id starts in its chunk's `idChars`. */
+function idStart(chunk: Chunk, i: number): number {
+  return i === 0 ? 0 : chunk.idEnds[i - 1]!;
+}
+
+/** Whether row `i` of the chunk holds exactly this id. */
+function sameId(chunk: Chunk, i: number, id: string): boolean {
+  const start = idStart(chunk, i);
+  if (chunk.idEnds[i]! - start !== id.length) return false;
+  const chars = chunk.idChars;
+  for (let k = 0; k < id.length; k++) if (chars[start + k] !== id.charCodeAt(k)) return false;
+  return true;
+}
+
+/** Appends `id` as row `i`'s (rows are filled in order), growing the chunk's characters if needed. */
+function storeId(chunk: Chunk, i: number, id: string): void {
+  const start = idStart(chunk, i);
+  const end = start + id.length;
+  if (end > chunk.idChars.length) {
+    const grown = new Uint16Array(Math.max(end, chunk.idChars.length * 2));
+    grown.set(chunk.idChars.subarray(0, start));
+    chunk.idChars = grown;
+  }
+  for (let k = 0; k < id.length; k++) chunk.idChars[start + k] = id.charCodeAt(k);
+  chunk.idEnds[i] = end;
 }
 
 /** What `judge` answers when no key names an accepted event: the common case, without a call. */
@@ -156,11 +188,10 @@ export class WindowDedupStore {
       if (chunk.times[i]! >= ms) return;
       for (let b = 0; b < KEYS; b++) {
         if ((chunk.masks[i]! & (1 << b)) === 0) continue;
-        const at = this.find(chunk.digests, i * ROW_WORDS + b * DIGEST_WORDS, b, b === 0 ? chunk.ids[i] : undefined);
         // Only if the key still names this row: a later accepted event may have taken it over.
-        if (at >= 0 && this.table[at] === 1 + slot * KEYS + b) this.remove(at);
+        const at = this.locate(1 + slot * KEYS + b);
+        if (at >= 0) this.remove(at);
       }
-      chunk.ids[i] = '';
       this.head++;
       if (i === this.chunkMask) {
         // The chunk's last row is gone, and the next row is in another chunk.
@@ -178,7 +209,8 @@ export class WindowDedupStore {
   private record(slot: number): DedupRecord {
     const chunk = this.chunks[slot >>> this.chunkBits]!;
     const i = slot & this.chunkMask;
-    return { eventId: chunk.ids[i]!, eventTimeMs: chunk.times[i]!, ingestId: '', forwarded: false, leaseUntil: Number.NEGATIVE_INFINITY };
+    const eventId = String.fromCharCode(...chunk.idChars.subarray(idStart(chunk, i), chunk.idEnds[i]!));
+    return { eventId, eventTimeMs: chunk.times[i]!, ingestId: '', forwarded: false, leaseUntil: Number.NEGATIVE_INFINITY };
   }
 
   private slotOf(tableSlot: number): number {
@@ -197,7 +229,7 @@ export class WindowDedupStore {
       this.chunks[slot >>> this.chunkBits] = chunk;
     }
     this.next++;
-    chunk.ids[i] = c.event.id;
+    storeId(chunk, i, c.event.id);
     chunk.times[i] = c.timeMs;
     chunk.masks[i] = c.mask;
     chunk.digests.set(c.digests.subarray(c.offset, c.offset + ROW_WORDS), i * ROW_WORDS);
@@ -235,11 +267,21 @@ export class WindowDedupStore {
         const i = slot & this.chunkMask;
         const o = i * ROW_WORDS + b * DIGEST_WORDS;
         const d = chunk.digests;
-        if (d[o] === words[offset] && d[o + 1] === words[offset + 1] && d[o + 2] === words[offset + 2] && d[o + 3] === words[offset + 3] && (id === undefined || chunk.ids[i] === id)) {
+        if (d[o] === words[offset] && d[o + 1] === words[offset + 1] && d[o + 2] === words[offset + 2] && d[o + 3] === words[offset + 3] && (id === undefined || sameId(chunk, i, id))) {
           return at;
         }
       }
       at = (at + 1) & tableMask;
+    }
+  }
+
+  /** The table slot holding exactly this value (a row's key under one rule), or -1. */
+  private locate(value: number): number {
+    const tableMask = this.table.length - 1;
+    for (let at = this.homeWord(value) & tableMask; ; at = (at + 1) & tableMask) {
+      const v = this.table[at]!;
+      if (v === value) return at;
+      if (v === 0) return -1;
     }
   }
 
