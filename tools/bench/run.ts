@@ -22,7 +22,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultWorkers } from '../../cli/replay/pool';
@@ -44,6 +44,8 @@ function child(args: string[]): Pass {
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+/** The machine's load as the figures are taken: wall times on a shared machine depend on it. */
+const load = () => `load average ${loadavg().map((l) => l.toFixed(1)).join(', ')} on ${availableParallelism()} cores`;
 const mib = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
 
 async function benchReplay(events: number, rounds: number, workers: number): Promise<string[]> {
@@ -74,7 +76,7 @@ async function benchReplay(events: number, rounds: number, workers: number): Pro
       ];
     };
     return [
-      `replay bench: ${fmt(log.events)} events (${mib(log.bytes)}), best of ${rounds}, with all checks on (rates file); peak RSS target ≤ 600 MB at 1M`,
+      `replay bench: ${fmt(log.events)} events (${mib(log.bytes)}), best of ${rounds}, with all checks on (rates file); peak RSS target ≤ 600 MB at 1M; ${load()}`,
       `  bare readline + JSON.parse: ${fmt((b.lines / b.ms) * 1000)} lines/s (${(b.ms / 1000).toFixed(2)} s wall, ${(cpuBest(bare) / 1000).toFixed(2)} s CPU), peak RSS ${mib(b.maxRssBytes)}`,
       ...row(`replay, ${workers} worker${workers === 1 ? '' : 's'}`, parallel),
       ...row('replay, --workers 0', single),
@@ -139,7 +141,7 @@ async function benchStreamed(events: number, days: number, workers: number): Pro
     const p = JSON.parse(stdout.trim().split('\n').pop()!) as Pass;
     return [
       `replay bench, streamed: ${fmt(log.events)} events over ${days} days of event time (${mib(log.bytes)}, generated into a FIFO, not stored)`,
-      `  replay, ${workers} worker${workers === 1 ? '' : 's'}: ${fmt((p.lines / p.ms) * 1000)} events/s (${(p.ms / 1000).toFixed(1)} s wall, ${(p.cpuMs / 1000).toFixed(1)} s CPU), peak RSS ${mib(p.maxRssBytes)} (target ≤ 1 GiB at 10M events over 30 days)`,
+      `  replay, ${workers} worker${workers === 1 ? '' : 's'}: ${fmt((p.lines / p.ms) * 1000)} events/s (${(p.ms / 1000).toFixed(1)} s wall, ${(p.cpuMs / 1000).toFixed(1)} s CPU), peak RSS ${mib(p.maxRssBytes)} (target ≤ 1 GiB at 10M events over 30 days); ${load()} at the end`,
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });
