@@ -73,12 +73,13 @@ const SLOT_MASK = (1 << SLOT_BITS) - 1;
 const MAX_ROWS = 1 << SLOT_BITS;
 
 /**
- * 64k rows: ids, event times, key masks and digests. The ids are UTF-16 code units one after
- * the other in `idChars` (row i's from `idEnds[i - 1]` to `idEnds[i]`), not a string each: a
- * window of millions of strings would be that many objects for every major GC to mark.
+ * 64k rows: ids, event times, key masks and digests. The ids are code units one after the
+ * other in `idChars` (row i's from `idEnds[i - 1]` to `idEnds[i]`), not a string each: a window
+ * of millions of strings would be that many objects for every major GC to mark. One byte a unit
+ * while every id of the chunk is Latin-1 (the usual ASCII ids), two from the first one that is not.
  */
 interface Chunk {
-  idChars: Uint16Array;
+  idChars: Uint8Array | Uint16Array;
   readonly idEnds: Uint32Array;
   readonly times: Float64Array;
   readonly masks: Uint8Array;
@@ -86,7 +87,7 @@ interface Chunk {
 }
 
 function newChunk(rows: number): Chunk {
-  return { idChars: new Uint16Array(rows * 16), idEnds: new Uint32Array(rows), times: new Float64Array(rows), masks: new Uint8Array(rows), digests: new Uint32Array(rows * ROW_WORDS) };
+  return { idChars: new Uint8Array(rows * 16), idEnds: new Uint32Array(rows), times: new Float64Array(rows), masks: new Uint8Array(rows), digests: new Uint32Array(rows * ROW_WORDS) };
 }
 
 /** Where row `i`'s id starts in its chunk's `idChars`. */
@@ -103,12 +104,17 @@ function sameId(chunk: Chunk, i: number, id: string): boolean {
   return true;
 }
 
-/** Appends `id` as row `i`'s (rows are filled in order), growing the chunk's characters if needed. */
+/** Appends `id` as row `i`'s (rows are filled in order), growing or widening the chunk's characters if needed. */
 function storeId(chunk: Chunk, i: number, id: string): void {
   const start = idStart(chunk, i);
   const end = start + id.length;
-  if (end > chunk.idChars.length) {
-    const grown = new Uint16Array(Math.max(end, chunk.idChars.length * 2));
+  let wide = chunk.idChars instanceof Uint16Array;
+  if (!wide) for (let k = 0; k < id.length && !wide; k++) wide = id.charCodeAt(k) > 0xff;
+  const rows = chunk.idEnds.length;
+  if (end > chunk.idChars.length || wide !== chunk.idChars instanceof Uint16Array) {
+    // Room for the rest of the chunk at the ids' mean length so far, plus a tenth.
+    const size = Math.max(end, chunk.idChars.length, Math.ceil((end / (i + 1)) * rows * 1.1));
+    const grown = wide ? new Uint16Array(size) : new Uint8Array(size);
     grown.set(chunk.idChars.subarray(0, start));
     chunk.idChars = grown;
   }

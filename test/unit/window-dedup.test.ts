@@ -117,6 +117,19 @@ describe('replay dedup state bounded by the window', () => {
     expect(maxRows).toBeLessThan(accepted.length / 10);
   });
 
+  it('keeps ids exactly, Latin-1 or not, as a chunk widens from one byte a unit to two', () => {
+    const ids = ['plain-1', 'caf\u00e9-2', '\u6f22\u5b57-3', 'smile-\ud83d\ude00-4', 'plain-5'];
+    const log = ids.flatMap((id, i) => [
+      arrival(fx.cardScanned({ id, time: iso(T0 + i * 1000), data: { card_id: `card-${i}` } })),
+      // The same id again (the id rule compares it exactly), and the same card under another id.
+      arrival(fx.cardScanned({ id, time: iso(T0 + i * 1000 + 1), data: { card_id: `other-${i}` } })),
+      arrival(fx.cardScanned({ id: `x-${i}`, time: iso(T0 + i * 1000 + 2), data: { card_id: `card-${i}` } })),
+    ]);
+    const windowed = replayWindowed(log, 60 * MINUTE, 2).judgements;
+    expect(windowed).toEqual(replayUnbounded(log, 60 * MINUTE));
+    expect(windowed.filter((j) => j.kind === 'duplicate').map((j) => (j.kind === 'duplicate' ? j.duplicateOf : ''))).toEqual(ids.flatMap((id) => [id, id]));
+  });
+
   it('forgets an original once the watermark has passed it by more than the window', () => {
     // The boundary of the bound: a duplicate arriving later than that is accepted (the unbounded
     // state, which never forgets, would still drop it). GCP's TTL on the dedup keys does the same.
