@@ -14,6 +14,9 @@
  *                                      into a FIFO while replay reads it (nothing written to disk);
  *                                      opt-in: about half an hour on a loaded 2-core machine
  *   npm run bench -- --month-events N  the same with N events over 30 days
+ *   npm run bench -- --month-events N --month-days D   N events over D days: at 10M/30 days' rate
+ *                                      (e.g. 4,000,000 over 12 days) the state reaches its bound
+ *                                      (a 7-day window and retention) in a third of the time
  *   npm run bench -- --workers N       replay's worker threads (default: cores − 1); each size is
  *                                      also run with --workers 0 (single-threaded)
  *
@@ -156,22 +159,24 @@ async function main() {
       'no-firestore': { type: 'boolean', default: false },
       month: { type: 'boolean', default: false },
       'month-events': { type: 'string' },
+      'month-days': { type: 'string', default: '30' },
       workers: { type: 'string' },
     },
   });
   const workers = values.workers === undefined ? defaultWorkers() : Number(values.workers);
   const monthEvents = values['month-events'] !== undefined ? Number(values['month-events']) : values.month ? 10_000_000 : undefined;
   const rounds = Number(values.rounds);
+  const monthDays = Number(values['month-days']);
   const sizes = values.events ? [Number(values.events)] : [500_000, 1_000_000];
-  if (sizes.some((n) => !Number.isInteger(n) || n < 1) || !Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(workers) || workers < 0 || (monthEvents !== undefined && !(Number.isInteger(monthEvents) && monthEvents >= 1))) {
-    process.stderr.write('bench: --events, --rounds and --month-events take positive whole numbers, --workers a whole number\n');
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1) || !Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(workers) || workers < 0 || (monthEvents !== undefined && !(Number.isInteger(monthEvents) && monthEvents >= 1)) || !(monthDays > 0)) {
+    process.stderr.write('bench: --events, --rounds and --month-events take positive whole numbers, --workers a whole number, --month-days a positive number\n');
     process.exit(2);
   }
   for (const n of sizes) {
     for (const line of await benchReplay(n, n > 500_000 ? 1 : rounds, workers)) process.stdout.write(`${line}\n`);
   }
   if (monthEvents !== undefined) {
-    for (const line of await benchStreamed(monthEvents, 30, workers)) process.stdout.write(`${line}\n`);
+    for (const line of await benchStreamed(monthEvents, monthDays, workers)) process.stdout.write(`${line}\n`);
   }
   for (const line of await benchVolume(rounds)) process.stdout.write(`${line}\n`);
   if (!values['no-firestore']) {
