@@ -6,7 +6,7 @@ import { digest128 } from './digest';
 /**
  * The deduplicator's state for embedded replay, bounded by the window instead of the log.
  *
- * Each accepted event is a row (id, event time, three 128-bit key digests) in arrival order, kept
+ * Each accepted event is a row (id, event time, 96 bits of each of three key digests) in arrival order, kept
  * in chunks of 64k rows that are allocated as rows come and dropped once eviction has passed
  * them (no doubling, no copy: memory follows the rows held); one open-addressing table maps a
  * digest to the row holding it. When the watermark
@@ -17,17 +17,19 @@ import { digest128 } from './digest';
  * a row holds the ones behind it until its own time expires, which bounds the state by what
  * arrives while the watermark advances one window.
  *
- * Keys are 128-bit digests (digest.ts); a table entry names its rule, so the three rules never
- * meet. The `id` rule compares the stored id exactly on a hit, so two ids never collide. For the
- * business-key and content rules a collision of two different keys would be a false duplicate:
- * with n keys held at once its probability is about n²/2^129: 1.3e-24 even if all 3e7 keys of
- * 10M events were held at once (1e-12 would take 2.6e13 keys).
+ * Keys are digests (digest.ts) of which a row keeps 96 bits; a table entry names its rule, so
+ * the three rules never meet. The `id` rule compares the stored id exactly on a hit, so two ids
+ * never collide. For the business-key and content rules a collision of two different keys would
+ * be a false duplicate: with n keys held at once its probability is about n²/2^97: 3e-16 for the
+ * 7e6 keys a 7-day window holds at 10M events over 30 days, 6e-15 even if all 3e7 keys of 10M
+ * events were held at once (1e-12 would take 4e8 keys held at once).
  */
 
-/** Words (u32) per digest and per row. */
+/** Words (u32) per digest as `keyDigests` writes them, and as a row keeps them (96 bits). */
 const DIGEST_WORDS = 4;
+const KEPT_WORDS = 3;
 const KEYS = 3; // id, business_key, content: the bases in rule order
-const ROW_WORDS = DIGEST_WORDS * KEYS;
+const ROW_WORDS = KEPT_WORDS * KEYS;
 const BASES = ['id', 'business_key', 'content'] as const;
 const BUSINESS_KEY_BIT = 0b010; // the business key's bit in a mask
 
@@ -238,11 +240,16 @@ export class WindowDedupStore {
     storeId(chunk, i, c.event.id);
     chunk.times[i] = c.timeMs;
     chunk.masks[i] = c.mask;
-    chunk.digests.set(c.digests.subarray(c.offset, c.offset + ROW_WORDS), i * ROW_WORDS);
+    for (let b = 0, to = i * ROW_WORDS; b < KEYS; b++, to += KEPT_WORDS) {
+      const from = c.offset + b * DIGEST_WORDS;
+      chunk.digests[to] = c.digests[from]!;
+      chunk.digests[to + 1] = c.digests[from + 1]!;
+      chunk.digests[to + 2] = c.digests[from + 2]!;
+    }
     for (let b = 0; b < KEYS; b++) {
       if ((c.mask & (1 << b)) === 0) continue;
       const value = 1 + slot * KEYS + b;
-      const at = this.find(chunk.digests, i * ROW_WORDS + b * DIGEST_WORDS, b, b === 0 ? c.event.id : undefined);
+      const at = this.find(c.digests, c.offset + b * DIGEST_WORDS, b, b === 0 ? c.event.id : undefined);
       if (at >= 0) {
         this.table[at] = value; // the key's earlier holder is outside the window: Map.set semantics
       } else {
@@ -256,7 +263,7 @@ export class WindowDedupStore {
   private homeWord(value: number): number {
     const slot = Math.floor((value - 1) / KEYS);
     const b = value - 1 - slot * KEYS;
-    return this.chunks[slot >>> this.chunkBits]!.digests[(slot & this.chunkMask) * ROW_WORDS + b * DIGEST_WORDS]!;
+    return this.chunks[slot >>> this.chunkBits]!.digests[(slot & this.chunkMask) * ROW_WORDS + b * KEPT_WORDS]!;
   }
 
   /** The table slot holding the digest at `words[offset]` under `basis` (and, for ids, that id), or -1. */
@@ -271,9 +278,9 @@ export class WindowDedupStore {
       if (b === basis) {
         const chunk = this.chunks[slot >>> this.chunkBits]!;
         const i = slot & this.chunkMask;
-        const o = i * ROW_WORDS + b * DIGEST_WORDS;
+        const o = i * ROW_WORDS + b * KEPT_WORDS;
         const d = chunk.digests;
-        if (d[o] === words[offset] && d[o + 1] === words[offset + 1] && d[o + 2] === words[offset + 2] && d[o + 3] === words[offset + 3] && (id === undefined || sameId(chunk, i, id))) {
+        if (d[o] === words[offset] && d[o + 1] === words[offset + 1] && d[o + 2] === words[offset + 2] && (id === undefined || sameId(chunk, i, id))) {
           return at;
         }
       }
