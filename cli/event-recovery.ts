@@ -1,8 +1,6 @@
 #!/usr/bin/env node
 import { exampleCommand } from './commands/example';
 import { generateCommand } from './commands/generate';
-import { dlqCommand } from './commands/dlq';
-import { publishCommand } from './commands/publish';
 import { replayCommand, USAGE as REPLAY_USAGE } from './commands/replay';
 import { ConfigError } from '../shared/errors';
 import { schemaCommand } from './commands/schema';
@@ -15,8 +13,9 @@ const COMMANDS: Record<string, { readonly summary: string; readonly run: (args: 
   schema: { summary: 'print the JSON Schema of an event type (or of every event)', run: schemaCommand },
   example: { summary: 'print a valid example event of a type', run: exampleCommand },
   generate: { summary: 'write a sample event log: the demo stream, or a larger one', run: generateCommand },
-  dlq: { summary: 'dead letters, rejected events and reviews: list, show, replay, fix, discard, stats, audit', run: (args) => dlqCommand(args) },
-  publish: { summary: "publish an NDJSON event log into a pipeline's raw topic (local or deployed)", run: (args) => publishCommand(args) },
+  // Loaded when asked for: they bring the Pub/Sub client, which a replay does not need.
+  dlq: { summary: 'dead letters, rejected events and reviews: list, show, replay, fix, discard, stats, audit', run: async (args) => (await import('./commands/dlq')).dlqCommand(args) },
+  publish: { summary: "publish an NDJSON event log into a pipeline's raw topic (local or deployed)", run: async (args) => (await import('./commands/publish')).publishCommand(args) },
 };
 
 const USAGE = `Usage: event-recovery <command> [options]
