@@ -1,5 +1,5 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { failureKey, subscriptionOf, TARGET_SUBSCRIPTION } from './dead-letters';
+import { failureKey, REPLAY_OF, subscriptionOf, TARGET_SUBSCRIPTION } from './dead-letters';
 import { TransientError } from './errors';
 import type { FailureReport, FailureStore } from './failures';
 import type { Logger } from './log';
@@ -28,7 +28,8 @@ type Handler = (ce: CloudEvent<MessagePublishedData>) => Promise<void>;
 /**
  * The error boundary every Pub/Sub-triggered function registers its handler through (DESIGN §5):
  *
- * - a replay that triage aimed at another subscription of the same topic is acked unread;
+ * - a replay that triage aimed at another subscription of the same topic is acked unread, and of
+ *   the messages of one replay (`replay_of`) aimed at this one, only the first is handled;
  * - a thrown error is logged once, structured (severity ERROR, function, message and event id,
  *   error class, code, context, cause, trace), and recorded under the failure key triage computes
  *   again from the dead-lettered copy; then the original error is rethrown, so the Functions
@@ -46,10 +47,16 @@ export function withBoundary(fn: string, handler: Handler, deps: BoundaryDeps): 
     const subscription = subscriptionOf(topo, fn, topic) ?? `${fn}:${topic ?? 'unknown-topic'}`;
     const target = attributes[TARGET_SUBSCRIPTION];
     if (target !== undefined && target !== subscription) return;
+    const messageId = message.messageId ?? message.message_id ?? ce.id;
+    const retentionMs = deps.retentionMs ?? 30 * 86_400_000;
     try {
+      const replayOf = attributes[REPLAY_OF];
+      if (target !== undefined && replayOf !== undefined && !(await deps.failures.admitReplay(`${subscription}:${replayOf}`, messageId, deps.clock.now() + retentionMs))) {
+        deps.logger.log('NOTICE', `${fn}: a second publish of replay ${replayOf}: acked unread`, { function: fn, subscription, message_id: messageId, replay_of: replayOf });
+        return;
+      }
       await handler(ce);
     } catch (err) {
-      const messageId = message.messageId ?? message.message_id ?? ce.id;
       const report = failureReport(fn, subscription, messageId, attributes, message.data ?? '', err, deps.clock.now());
       deps.logger.log('ERROR', `${fn}: ${report.error_class}${report.code ? ` ${report.code}` : ''}: ${report.message}`, {
         function: fn,
@@ -65,7 +72,7 @@ export function withBoundary(fn: string, handler: Handler, deps: BoundaryDeps): 
         ...traceFields(ce, deps.project),
       });
       try {
-        await withTimeout(deps.failures.record(report, deps.clock.now() + (deps.retentionMs ?? 30 * 86_400_000)), deps.recordTimeoutMs ?? 5_000);
+        await withTimeout(deps.failures.record(report, deps.clock.now() + retentionMs), deps.recordTimeoutMs ?? 5_000);
       } catch (recordErr) {
         deps.logger.log('ERROR', `${fn}: the failure could not be recorded for triage (the message is still redelivered)`, {
           function: fn,

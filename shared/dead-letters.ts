@@ -20,6 +20,13 @@ const DEAD_LETTER_PREFIX = 'CloudPubSubDeadLetterSource';
  */
 export const TARGET_SUBSCRIPTION = 'target_subscription';
 
+/**
+ * Attribute naming the triage record a replay came from. Every publish of one replay carries the
+ * same value, so the target subscription's boundary handles one of them (a publish that outlived
+ * its claim, or whose answer was lost, is published again by the next replay).
+ */
+export const REPLAY_OF = 'replay_of';
+
 /** The attributes the producer set: everything except what Pub/Sub's dead-lettering added. */
 export function producerAttributes(attributes: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};

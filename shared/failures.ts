@@ -40,8 +40,17 @@ export function mergeFailure(existing: FailureRecord | undefined, report: Failur
   return { ...rest, attempts: existing.attempts + 1, first_at: existing.first_at < at ? existing.first_at : at, last_at: at };
 }
 
-/** Where failures wait for triage. `record` may fail: the boundary then still throws the original error. */
+/**
+ * The boundary's store: where failures wait for triage (`record` may fail: the boundary then still
+ * throws the original error), and which delivery of a triage replay a subscription handles.
+ */
 export interface FailureStore {
   record(report: FailureReport, expireAtMs: number): Promise<void>;
   get(key: string): Promise<FailureRecord | undefined>;
+  /**
+   * True when the message `messageId` may be handled as the replay `key` (subscription + the
+   * replay's `replay_of`): the first message seen under it, or a redelivery of that same message.
+   * False for another message under the same key: a second publish of one replay.
+   */
+  admitReplay(key: string, messageId: string, expireAtMs: number): Promise<boolean>;
 }

@@ -272,6 +272,9 @@ interface Job {
   last_error?: string;
 }
 
+/** Seconds one run request of a bulk replay may take (the API allows up to 60). */
+const SLICE_SECONDS = 20;
+
 async function bulkReplay(client: TriageClient, v: Values, io: DlqIo, json: (x: unknown) => void, failed: (s: number, b: unknown) => number): Promise<number> {
   const rate = v.rate === undefined ? 50 : Number(v.rate);
   if (!(rate > 0 && rate <= 1000)) throw new UsageError('dlq replay --all: --rate must be a number of messages per second, 0 < N <= 1000');
@@ -317,7 +320,24 @@ async function bulkReplay(client: TriageClient, v: Values, io: DlqIo, json: (x: 
         job = stopped.body;
         break;
       }
-      const ran = await client.call<Job>('POST', `/v1/bulk-replays/${job.id}/run`, { max_seconds: 2 });
+      // Long slices keep the job at its rate (each slice ends by waiting for its replays in
+      // flight); meanwhile the progress the job saves every half second is read for the bar,
+      // and a stop is sent at once (the slice sees it within half a second).
+      let sliceDone = false;
+      const slice = client.call<Job>('POST', `/v1/bulk-replays/${job.id}/run`, { max_seconds: SLICE_SECONDS }).finally(() => (sliceDone = true));
+      let stopSent = false;
+      while (!sliceDone) {
+        await Promise.race([slice.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
+        if (sliceDone) break;
+        if (stopRequested && !stopSent) {
+          stopSent = true;
+          await client.call<Job>('POST', `/v1/bulk-replays/${job.id}/stop`);
+          continue;
+        }
+        const seen = await client.call<Job>('GET', `/v1/bulk-replays/${job.id}`);
+        if (seen.status === 200 && !sliceDone) draw(seen.body);
+      }
+      const ran = await slice;
       if (ran.status !== 200) return failed(ran.status, ran.body);
       const before = job;
       job = ran.body;

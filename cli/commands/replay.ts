@@ -18,6 +18,7 @@ import { PageCollector } from '../replay/page-data';
 import { progressReporter } from '../replay/progress';
 import { DEFAULT_VOLUME_CONFIG, type VolumeConfig } from '../../shared/volume/detector';
 import { defaultWorkers } from '../replay/pool';
+import { DEFAULT_MAX_IN_FLIGHT } from '../replay/checker-stages';
 import { ConfigError } from '../../shared/errors';
 import { describeIoError, isIoError, UsageError } from '../usage';
 import { packageVersion } from '../version';
@@ -60,6 +61,9 @@ Options:
   --workers N            threads that validate and key lines beside the main one, which keeps
                          the order-dependent work (default: ${defaultWorkers()}, the cores but one;
                          0 does everything on the main thread); the outputs are the same
+  --max-in-flight N      Stripe and Twilio lookups pending at once (default: ${DEFAULT_MAX_IN_FLIGHT}); each API's
+                         rate limit (STRIPE_MAX_RPS, TWILIO_MAX_RPS) still holds; 1 waits for
+                         each answer before the next line; the outputs are the same
   --quiet                no progress on stderr
   --version              the version
   -h, --help             this text
@@ -94,6 +98,7 @@ export async function replayCommand(args: string[]): Promise<number> {
       'volume-min-change': { type: 'string' },
       'volume-min-days': { type: 'string' },
       workers: { type: 'string' },
+      'max-in-flight': { type: 'string' },
       quiet: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       'fail-on': { type: 'string' },
@@ -122,6 +127,8 @@ export async function replayCommand(args: string[]): Promise<number> {
   if (reviewFactor && !reviewFactor.success) throw new UsageError('--review-factor must be a number of at least 1');
   const workers = values.workers === undefined ? defaultWorkers() : z.coerce.number().int().min(0).max(64).safeParse(values.workers);
   if (typeof workers !== 'number' && !workers.success) throw new UsageError('--workers must be a whole number from 0 to 64');
+  const maxInFlight = z.coerce.number().int().min(1).max(1024).safeParse(values['max-in-flight'] ?? DEFAULT_MAX_IN_FLIGHT);
+  if (!maxInFlight.success) throw new UsageError('--max-in-flight must be a whole number from 1 to 1024');
   const gapRules = parseGapRules(values['grace-minutes'], values['chain-deadlines']);
   const volume = parseVolume(values['volume-sigmas'], values['volume-min-change'], values['volume-min-days']);
   const rates = values.rates === undefined ? undefined : loadRates(values.rates);
@@ -162,6 +169,7 @@ export async function replayCommand(args: string[]): Promise<number> {
     ...(gapRules ? { gapRules } : {}),
     ...(volume ? { volume } : {}),
     workers: typeof workers === 'number' ? workers : workers.data,
+    maxInFlight: maxInFlight.data,
     progress: progress.update,
     warn: (message) => {
       progress.done();

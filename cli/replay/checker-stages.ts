@@ -28,6 +28,13 @@ export interface RetryPolicy {
   readonly sleep: Sleep;
 }
 
+/**
+ * Stripe and Twilio lookups pending at once by default (`--max-in-flight`): enough to keep
+ * Stripe's live read limit (100/s) busy at ~300 ms an answer; few enough that a key Stripe refuses
+ * stops the run after a handful of requests.
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 32;
+
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 500, maxDelayMs: 30_000, sleep: realSleep };
 
 /**
@@ -63,7 +70,11 @@ function emit(out: StageOutput, original: BusinessEvent, outcome: Outcome): void
   if (outcome.correction) out.correction(outcome.correction, original);
 }
 
-/** revenue-checker in replay: the same core, rates from `--rates`, Stripe only with credentials. */
+/**
+ * revenue-checker in replay: the same core, rates from `--rates`, Stripe only with credentials.
+ * A Stripe lookup is deferred (`out.defer`): several run at once, each through the client's rate
+ * limiter, and the outcome is written where it would have been had the replay waited.
+ */
 export function revenueStage(options: CheckerStageOptions): ReplayStage {
   const ctx: RevenueContext = { now: options.now, config: { reviewFactor: options.reviewFactor } };
   const { rates, payments } = options;
@@ -90,7 +101,8 @@ export function revenueStage(options: CheckerStageOptions): ReplayStage {
       const rate = rateOf(sale, e.timeMs);
       const pi = sale.data.payment_intent_id;
       if (payments && pi) {
-        return retryTransient(() => payments.paymentIntent(pi), retry).then((payment) => emit(out, sale, checkSale(sale, { rate, payment }, ctx)));
+        out.defer(retryTransient(() => payments.paymentIntent(pi), retry).then((payment) => (o) => emit(o, sale, checkSale(sale, { rate, payment }, ctx))));
+        return;
       }
       const payment: PaymentFact = { kind: 'unchecked' };
       emit(out, sale, checkSale(sale, { rate, payment }, ctx));
@@ -116,7 +128,10 @@ export function callDurationStage(options: CheckerStageOptions): ReplayStage {
     onAccepted(e, out) {
       const call = e.event;
       if (call.type !== 'call.completed') return;
-      if (calls) return retryTransient(() => calls.call(call.data.call_sid), retry).then((fact) => emit(out, call, decide(call, fact)));
+      if (calls) {
+        out.defer(retryTransient(() => calls.call(call.data.call_sid), retry).then((fact) => (o) => emit(o, call, decide(call, fact))));
+        return;
+      }
       emit(out, call, decide(call, { kind: 'unchecked' }));
     },
     checks: () => ({ twilio: calls ? 'on' : 'skipped: no credentials (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)' }),

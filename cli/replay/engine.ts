@@ -5,6 +5,7 @@ import type { Line } from './lines';
 import type { ReplayEvent, ReplayStage, StageOutput, StageSections } from './stage';
 import { WindowDedupStore } from './window-dedup';
 import { DIGEST_WORDS_PER_EVENT, prepareLine, type Prepared } from './prepare';
+import { DEFAULT_MAX_BUFFERED, OrderedOutput } from './ordered-output';
 
 export interface ReplaySummary extends StageSections {
   lines: number;
@@ -44,6 +45,8 @@ export interface EngineOptions {
   readonly maxFutureMs: number;
   readonly dedup: DeduplicatorConfig;
   readonly stages: readonly ReplayStage[];
+  /** External lookups pending at once (see {@link StageOutput.defer}); default 1: one at a time. */
+  readonly maxInFlight?: number;
 }
 
 /**
@@ -81,6 +84,8 @@ export class ReplayEngine {
    */
   private current: { line: number; eventId: string } | undefined;
   private readonly out: StageOutput;
+  /** Keeps the sink's writes in input order while lookups are pending. */
+  private readonly ordered: OrderedOutput;
   /** The stages' hooks, bound once: the per-line path allocates as little as it can. */
   private readonly hooks: {
     readonly onWatermark: ReadonlyArray<(watermarkMs: number, out: StageOutput) => void | Promise<void>>;
@@ -94,9 +99,11 @@ export class ReplayEngine {
   ) {
     this.dedupCtx = { now: options.now, config: options.dedup };
     this.validatorCtx = { now: options.now, config: { maxFutureMs: options.maxFutureMs } };
+    this.ordered = new OrderedOutput({ maxInFlight: options.maxInFlight ?? 1, maxBuffered: DEFAULT_MAX_BUFFERED });
     this.out = {
       finding: (f) => this.emit(f),
       correction: (c, original) => this.emitCorrection(c, original),
+      defer: (pending) => this.defer(pending),
     };
     const stages = options.stages;
     this.hooks = {
@@ -116,6 +123,13 @@ export class ReplayEngine {
    * order-dependent part. Its key digests are at `DIGEST_WORDS_PER_EVENT × index` of `digests`.
    */
   prepared(p: Prepared, digests: Uint32Array, index: number): void | Promise<void> {
+    this.ordered.check();
+    const done = this.process(p, digests, index);
+    // Backpressure: the next line waits while as many lookups as allowed are pending.
+    return done ? done.then(() => this.ordered.ready()) : this.ordered.ready();
+  }
+
+  private process(p: Prepared, digests: Uint32Array, index: number): void | Promise<void> {
     this.summary.lines++;
     this.current = undefined;
     if (!p.valid) {
@@ -158,7 +172,8 @@ export class ReplayEngine {
       this.summary.revenue_usd_cents.recorded += e.event.data.amount_usd;
       this.summary.revenue_usd_cents.corrected += e.event.data.amount_usd;
     }
-    this.sink.accepted(text);
+    if (this.ordered.idle) this.sink.accepted(text);
+    else this.ordered.write(() => this.sink.accepted(text));
     return this.runHooks(this.hooks.onAccepted, e);
   }
 
@@ -172,6 +187,7 @@ export class ReplayEngine {
 
   /** End of input: stages report what is due and count what is pending. */
   async end(): Promise<ReplaySummary> {
+    await this.ordered.drain();
     this.current = undefined;
     for (const stage of this.options.stages) {
       if (stage.end) this.summary.pending += await stage.end(this.watermarkMs, this.out);
@@ -182,9 +198,35 @@ export class ReplayEngine {
     return this.summary;
   }
 
-  private emit(finding: Finding): void {
-    const c = this.current;
+  /** The run stopped early: lookups still pending are let go and write nothing. */
+  stop(): void {
+    this.ordered.stop();
+  }
+
+  /**
+   * A stage's lookup for the current event: what it emits once settled goes where it would have
+   * gone had the engine waited for it, with the line of the event it is about.
+   */
+  private defer(pending: Promise<(out: StageOutput) => void>): void {
+    const current = this.current;
+    const out: StageOutput = {
+      finding: (f) => this.emit(f, current),
+      correction: (c, original) => this.emitCorrection(c, original),
+      defer: () => {
+        throw new Error('a deferred output cannot defer again');
+      },
+    };
+    this.ordered.hold(pending.then((apply) => () => apply(out)));
+  }
+
+  private emit(finding: Finding, c = this.current): void {
     const f = finding.line === undefined && c !== undefined && finding.event_id !== undefined && finding.event_id === c.eventId ? { ...finding, line: c.line } : finding;
+    // Counted when written, so that summary.json's keys come in the order of findings.ndjson.
+    if (this.ordered.idle) this.write(f);
+    else this.ordered.write(() => this.write(f));
+  }
+
+  private write(f: Finding): void {
     const s = this.summary;
     s.findings_by_kind[f.kind] = (s.findings_by_kind[f.kind] ?? 0) + 1;
     switch (f.kind) {
@@ -212,6 +254,11 @@ export class ReplayEngine {
   }
 
   private emitCorrection(correction: BusinessEvent, original: BusinessEvent): void {
+    if (this.ordered.idle) this.writeCorrection(correction, original);
+    else this.ordered.write(() => this.writeCorrection(correction, original));
+  }
+
+  private writeCorrection(correction: BusinessEvent, original: BusinessEvent): void {
     this.summary.corrections++;
     if (correction.type === 'sale.recorded' && original.type === 'sale.recorded') {
       this.summary.revenue_usd_cents.corrected += correction.data.amount_usd - original.data.amount_usd;

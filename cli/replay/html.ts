@@ -1,7 +1,6 @@
 import type { Finding } from '../../shared/findings';
 import { maskText } from '../../shared/mask';
 import type { PageData, PageFinding, VolumeBand } from './page-data';
-import type { RunSummary } from './run';
 
 /**
  * The report page: one self-contained HTML file (inline CSS and SVG, no script, nothing fetched
@@ -11,11 +10,28 @@ import type { RunSummary } from './run';
  */
 export interface PageInput {
   readonly title: string;
-  readonly summary: RunSummary;
+  readonly summary: PageSummary;
   readonly data: PageData;
   /** A line under the title: what was replayed, when. */
   readonly subtitle?: string;
+  /** Where every finding is, named under the table (default: findings.ndjson, the replay's). */
+  readonly allFindings?: string;
+  /** What `lines` counts (default: lines of input; the local stack: messages published). */
+  readonly linesNoun?: string;
 }
+
+/**
+ * The numbers the page shows: a replay's summary.json has them all; the local stack's run leaves
+ * out what it cannot know (a count left out has no card, rather than a made-up 0).
+ */
+export type PageSummary = { readonly [K in (typeof PAGE_COUNTS)[number]]?: number } & {
+  readonly lines: number;
+  readonly revenue_usd_cents: { readonly recorded: number; readonly corrected: number };
+  readonly findings_by_kind: Readonly<Record<string, number>>;
+  readonly checks: Readonly<Record<string, string>>;
+  readonly warnings: readonly string[];
+  readonly watermark: string | null;
+};
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -33,6 +49,7 @@ const KIND_COLORS: Record<string, string> = {
   payment_mismatch: '#8c564b',
   call_duration_mismatch: '#17becf',
   volume_anomaly: '#e377c2',
+  dead_letter: '#393b79',
 };
 const colorOf = (kind: string) => KIND_COLORS[kind] ?? '#bcbd22';
 
@@ -195,7 +212,10 @@ export function findingText(f: Finding): string {
     case 'fx_mismatch':
     case 'payment_mismatch':
     case 'call_duration_mismatch':
-      parts.push(`${f.field}: ${JSON.stringify(f.actual)} recorded, ${JSON.stringify(f.expected)} expected`);
+      // Nothing to compare with (a call the provider does not know), or a value the provider confirms (a call of 0 s): no "0 vs 0".
+      if (f.expected === undefined) parts.push(`${f.field}: ${JSON.stringify(f.actual)} recorded`);
+      else if (JSON.stringify(f.expected) === JSON.stringify(f.actual)) parts.push(`${f.field}: ${JSON.stringify(f.actual)} recorded, as the provider reports`);
+      else parts.push(`${f.field}: ${JSON.stringify(f.actual)} recorded, ${JSON.stringify(f.expected)} expected`);
       break;
     default:
       break;
@@ -230,9 +250,11 @@ export function renderReportPage(input: PageInput): string {
   const { summary: s, data } = input;
   const axis = axisOf(data);
   const findingsTotal = Object.values(s.findings_by_kind).reduce((a, b) => a + b, 0);
-  const cards = PAGE_COUNTS.map(
-    (key) => `<div class="card${key === 'lines' || key === 'accepted' ? '' : s[key] > 0 ? ' hot' : ''}" data-summary="${key}"><b>${n(s[key])}</b><span>${key.replace('_', ' ')}</span></div>`,
-  ).join('');
+  const cards = PAGE_COUNTS.flatMap((key) => {
+    const value = s[key];
+    if (value === undefined) return [];
+    return [`<div class="card${key === 'lines' || key === 'accepted' ? '' : value > 0 ? ' hot' : ''}" data-summary="${key}"><b>${n(value)}</b><span>${key === 'lines' ? escapeHtml(input.linesNoun ?? 'lines') : key.replace('_', ' ')}</span></div>`];
+  }).join('');
   const kinds = Object.entries(s.findings_by_kind).sort((a, b) => b[1] - a[1]);
   const sections: string[] = [];
   if (axis) {
@@ -263,7 +285,7 @@ export function renderReportPage(input: PageInput): string {
         '</section>',
     );
   }
-  sections.push(`<section id="top-findings"><h2>Findings to read first</h2><p class="note">Held for review first, then corrections, then the rest; at most 8 of a kind. All of them: findings.ndjson.</p>${topTable(data.top)}</section>`);
+  sections.push(`<section id="top-findings"><h2>Findings to read first</h2><p class="note">Held for review first, then corrections, then the rest; at most 8 of a kind. All of them: ${escapeHtml(input.allFindings ?? 'findings.ndjson')}.</p>${topTable(data.top)}</section>`);
   const checks = Object.entries(s.checks).map(([k, v]) => `<li><b>${escapeHtml(k)}</b>: ${escapeHtml(v)}</li>`).join('');
   const warnings = s.warnings.map((w) => `<li>${escapeHtml(maskText(w))}</li>`).join('');
   return `<!doctype html>
@@ -288,7 +310,7 @@ ul{margin:4px 0;padding-left:20px}
 <body>
 <h1>${escapeHtml(input.title)}</h1>
 ${input.subtitle ? `<p class="sub">${escapeHtml(input.subtitle)}</p>` : ''}
-<p class="verdict" data-summary="findings">${n(findingsTotal)} findings in ${n(s.lines)} lines: ${kinds.map(([k, v]) => `${escapeHtml(k)} ${n(v)}`).join(', ') || 'none'}</p>
+<p class="verdict" data-summary="findings">${n(findingsTotal)} findings in ${n(s.lines)} ${escapeHtml(input.linesNoun ?? 'lines')}: ${kinds.map(([k, v]) => `${escapeHtml(k)} ${n(v)}`).join(', ') || 'none'}</p>
 <div class="cards">${cards}</div>
 ${warnings ? `<h2>Warnings</h2><ul class="warnings">${warnings}</ul>` : ''}
 ${sections.join('\n')}

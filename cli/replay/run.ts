@@ -45,6 +45,8 @@ export interface ReplayOptions {
    * order-dependent part; 0 (the default) does everything on the main thread. Outputs are the same.
    */
   readonly workers?: number;
+  /** Stripe and Twilio lookups pending at once, each within its API's rate limit (default 1). */
+  readonly maxInFlight?: number;
   /** Stages that only watch (e.g. what the report page draws); they run first and emit nothing. */
   readonly observers?: readonly ReplayStage[];
   /** Sees every finding and correction as it is written (e.g. what the report page draws). */
@@ -114,6 +116,7 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
       maxFutureMs: options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS,
       dedup: options.dedup ?? DEFAULT_DEDUP_CONFIG,
       stages: [order, ...(foreign ? [foreign] : []), ...(options.observers ?? []), ...(options.stages ?? buildStages(stageOptions))],
+      ...(options.maxInFlight !== undefined ? { maxInFlight: options.maxInFlight } : {}),
     },
     {
       finding: tapFinding
@@ -199,6 +202,7 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
       });
     }
   } catch (err) {
+    engine.stop();
     findings.close();
     events.close();
     corrections.close();

@@ -22,6 +22,13 @@ export interface StageOutput {
   finding(finding: Finding): void;
   /** A correction event (see shared/corrections.ts) of the accepted `original`. */
   correction(correction: BusinessEvent, original: BusinessEvent): void;
+  /**
+   * An external lookup about the current event: `pending` settles to what emits its outcome.
+   * The replay goes on meanwhile (a bounded number pending, `--max-in-flight`); the outcome's
+   * findings and corrections are written where they would have been had the replay waited, and
+   * a rejection stops the run there.
+   */
+  defer(pending: Promise<(out: StageOutput) => void>): void;
 }
 
 /**

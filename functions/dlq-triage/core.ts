@@ -1,19 +1,19 @@
 import { createHash } from 'node:crypto';
-import { DEAD_LETTER_ATTRIBUTES, producerAttributes, subscriptionName, TARGET_SUBSCRIPTION, type SubscriptionManifest } from '../../shared/dead-letters';
+import { DEAD_LETTER_ATTRIBUTES, producerAttributes, REPLAY_OF, subscriptionName, TARGET_SUBSCRIPTION, type SubscriptionManifest } from '../../shared/dead-letters';
 import { validateJson, type ValidationError } from '../../shared/events/validate';
 import type { FailureRecord } from '../../shared/failures';
 import type { z } from 'zod';
 import type { DeadLetterFinding as DeadLetterFindingSchema } from '../../shared/findings';
 
 type DeadLetterFinding = z.infer<typeof DeadLetterFindingSchema>;
-import { InvalidEventMessage, type HistoryEntry, type KeptMessage, type RecordFilter, type TriageRecord } from './records';
+import { eventTypes } from '../../shared/events/catalog';
+import { InvalidEventMessage, TriageClass, TriageState, type HistoryEntry, type KeptMessage, type RecordFilter, type TriageRecord } from './records';
 
 export const NAME = 'dlq-triage';
 
 export const NO_REASON = 'no reason recorded';
 
-/** Attribute naming the triage record a replayed message came from: a repeat can be recognised downstream. */
-export const REPLAY_OF = 'replay_of';
+export { REPLAY_OF } from '../../shared/dead-letters';
 
 export interface TriageContext {
   readonly now: number;
@@ -270,20 +270,75 @@ export interface Stats {
   by_type: Record<string, number>;
 }
 
+/** Stats keys outside the known values: a record without one, and one the manifest or catalog does not know. */
+export const STATS_NONE = '(none)';
+export const STATS_UNKNOWN_TYPE = '(unknown)';
+export const STATS_OTHER = '(other)';
+
+/**
+ * The values stats count records by: the manifest's subscriptions and the catalog's event types
+ * (everything else is `(other)`), so a store can count each with an aggregation query instead of
+ * reading every record.
+ */
+export interface StatsDomain {
+  readonly class: readonly TriageClass[];
+  readonly state: readonly TriageState[];
+  readonly subscription: readonly string[];
+  readonly type: readonly string[];
+}
+
+export function statsDomain(topology: SubscriptionManifest): StatsDomain {
+  return { class: TriageClass.options, state: TriageState.options, subscription: topology.subscriptions.map((s) => s.name), type: eventTypes };
+}
+
+/** The stats key of a record's subscription and type. */
+export function statsKeys(r: TriageRecord, domain: StatsDomain): { subscription: string; type: string } {
+  return {
+    subscription: r.subscription === '' ? STATS_NONE : domain.subscription.includes(r.subscription) ? r.subscription : STATS_OTHER,
+    type: r.event.type === undefined ? STATS_UNKNOWN_TYPE : domain.type.includes(r.event.type) ? r.event.type : STATS_OTHER,
+  };
+}
+
 export function emptyStats(): Stats {
   return { total: 0, by_class: {}, by_state: {}, by_subscription: {}, by_type: {} };
 }
 
-export function addToStats(stats: Stats, r: TriageRecord): Stats {
+export function addToStats(stats: Stats, r: TriageRecord, domain: StatsDomain): Stats {
   const inc = (m: Record<string, number>, k: string) => {
     m[k] = (m[k] ?? 0) + 1;
   };
+  const keys = statsKeys(r, domain);
   stats.total += 1;
   inc(stats.by_class, r.class);
   inc(stats.by_state, r.state);
-  inc(stats.by_subscription, r.subscription || '(none)');
-  inc(stats.by_type, r.event.type ?? '(unknown)');
+  inc(stats.by_subscription, keys.subscription);
+  inc(stats.by_type, keys.type);
   return stats;
+}
+
+/**
+ * Stats from counts (an aggregation query each): `total`, and per dimension the count of each
+ * known value; what the known values leave of the total is `(other)`. Zero counts are left out,
+ * as {@link addToStats} never makes them.
+ */
+export function statsFromCounts(total: number, counts: { [K in keyof StatsDomain]: ReadonlyArray<readonly [string, number]> }): Stats {
+  const dimension = (pairs: ReadonlyArray<readonly [string, number]>, rest: boolean) => {
+    const out: Record<string, number> = {};
+    let sum = 0;
+    for (const [k, n] of pairs) {
+      sum += n;
+      if (n > 0) out[k] = n;
+    }
+    if (rest && total - sum > 0) out[STATS_OTHER] = total - sum;
+    return out;
+  };
+  return {
+    total,
+    by_class: dimension(counts.class, false),
+    by_state: dimension(counts.state, false),
+    by_subscription: dimension(counts.subscription, true),
+    by_type: dimension(counts.type, true),
+  };
 }
 
 /** The `dead_lettered` finding of a dead letter (DESIGN §4, §5). */

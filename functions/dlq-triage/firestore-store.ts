@@ -1,8 +1,11 @@
-import { FieldPath, Timestamp, type CollectionReference, type DocumentData, type Firestore } from '@google-cloud/firestore';
+import { FieldPath, FieldValue, Timestamp, type CollectionReference, type DocumentData, type Firestore, type Query } from '@google-cloud/firestore';
 import { AuditEntry, BulkJob, TriageRecord } from './records';
-import type { Change, ScanQuery, TriageStore } from './store';
+import { countFields, type Change, type CountQuery, type ScanQuery, type TriageStore, type Versioned } from './store';
 
 const ALREADY_EXISTS = 6;
+const FAILED_PRECONDITION = 9;
+/** Read-modify-write attempts before a contended update gives up (a transient fault: the caller retries). */
+const UPDATE_ATTEMPTS = 10;
 
 /**
  * The triage store in Firestore. Each document keeps the record as JSON text (exactly what was
@@ -24,14 +27,23 @@ export class FirestoreTriageStore implements TriageStore {
     this.jobs = firestore.collection(`${collectionPrefix}-jobs`);
   }
 
-  private static doc(record: TriageRecord): DocumentData {
+  /** The document of a record; `update` also clears an `expireAt` the record no longer has. */
+  private static doc(record: TriageRecord, update = false): DocumentData {
     return {
       record: JSON.stringify(record),
-      class: record.class,
-      state: record.state,
-      subscription: record.subscription,
-      ...(record.expire_at ? { expireAt: Timestamp.fromDate(new Date(record.expire_at)) } : {}),
+      // The fields queries and counts compare (store.ts countFields).
+      ...countFields(record),
+      ...(record.expire_at ? { expireAt: Timestamp.fromDate(new Date(record.expire_at)) } : update ? { expireAt: FieldValue.delete() } : {}),
     };
+  }
+
+  private static version(t: Timestamp): string {
+    return `${t.seconds}.${String(t.nanoseconds).padStart(9, '0')}`;
+  }
+
+  private static timestamp(version: string): Timestamp {
+    const [s, n] = version.split('.');
+    return new Timestamp(Number(s), Number(n));
   }
 
   private static parse(data: DocumentData | undefined, id: string): TriageRecord {
@@ -50,33 +62,82 @@ export class FirestoreTriageStore implements TriageStore {
     }
   }
 
+  private static auditDoc(entry: AuditEntry): DocumentData {
+    return { entry: JSON.stringify(entry), record_id: entry.record_id ?? null };
+  }
+
   async get(id: string): Promise<TriageRecord | undefined> {
     const snap = await this.records.doc(id).get();
     return snap.exists ? FirestoreTriageStore.parse(snap.data(), id) : undefined;
   }
 
-  async update(id: string, change: (current: TriageRecord) => TriageRecord | undefined): Promise<Change> {
+  /**
+   * Compare-and-set by optimistic concurrency: read, then write only if the document is still the
+   * one read (`lastUpdateTime`), again on a conflict; with `known` (a scan's read) the first try
+   * writes without reading. No locks held, and the write time returned is the version
+   * {@link replaceIf} fences on.
+   */
+  async update(id: string, change: (current: TriageRecord) => TriageRecord | undefined, known?: Versioned): Promise<Change> {
     const ref = this.records.doc(id);
-    return this.firestore.runTransaction(async (tx) => {
-      const snap = await tx.get(ref);
-      if (!snap.exists) return { before: undefined, after: undefined };
-      const before = FirestoreTriageStore.parse(snap.data(), id);
+    for (let attempt = 1; ; attempt++) {
+      let current: Versioned | undefined = attempt === 1 ? known : undefined;
+      if (!current) {
+        const snap = await ref.get();
+        if (!snap.exists) return { before: undefined, after: undefined };
+        current = { record: FirestoreTriageStore.parse(snap.data(), id), version: FirestoreTriageStore.version(snap.updateTime!) };
+      }
+      const before = current.record;
       const after = change(structuredClone(before));
-      if (after) tx.set(ref, FirestoreTriageStore.doc(after));
-      return { before, after };
-    });
+      if (!after) {
+        if (current === known) continue; // the scan's copy may be stale: decide on a fresh read
+        return { before, after: undefined };
+      }
+      try {
+        const written = await ref.update(FirestoreTriageStore.doc(after, true), { lastUpdateTime: FirestoreTriageStore.timestamp(current.version) });
+        return { before, after, version: FirestoreTriageStore.version(written.writeTime) };
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        // FAILED_PRECONDITION: changed since read; NOT_FOUND: gone since the scan read it.
+        if (code === 5 && current === known) continue;
+        if (code !== FAILED_PRECONDITION || attempt >= UPDATE_ATTEMPTS) throw err;
+      }
+    }
   }
 
-  async scan(query: ScanQuery): Promise<TriageRecord[]> {
+  async replaceIf(id: string, version: string, next: TriageRecord, audit?: AuditEntry): Promise<boolean> {
+    const batch = this.firestore.batch();
+    batch.update(this.records.doc(id), FirestoreTriageStore.doc(next, true), { lastUpdateTime: FirestoreTriageStore.timestamp(version) });
+    if (audit) batch.create(this.audits.doc(audit.id), FirestoreTriageStore.auditDoc(audit));
+    try {
+      await batch.commit();
+      return true;
+    } catch (err) {
+      if ((err as { code?: unknown }).code === FAILED_PRECONDITION) return false;
+      throw err;
+    }
+  }
+
+  async scan(query: ScanQuery): Promise<Versioned[]> {
     let q = this.records.orderBy(FieldPath.documentId());
     if (query.states) q = q.where('state', 'in', [...query.states]);
     if (query.after !== undefined) q = q.startAfter(query.after);
     const snap = await q.limit(query.limit).get();
-    return snap.docs.map((d) => FirestoreTriageStore.parse(d.data(), d.id));
+    return snap.docs.map((d) => ({ record: FirestoreTriageStore.parse(d.data(), d.id), version: FirestoreTriageStore.version(d.updateTime) }));
+  }
+
+  async count(query: CountQuery): Promise<number> {
+    let q: Query = this.records;
+    const oneOf = (field: string, values: readonly string[]) => (values.length === 1 ? q.where(field, '==', values[0]) : q.where(field, 'in', [...values]));
+    if (query.class) q = oneOf('class', query.class);
+    if (query.state) q = oneOf('state', query.state);
+    if (query.subscription !== undefined) q = q.where('subscription', '==', query.subscription);
+    if (query.type !== undefined) q = q.where('type', '==', query.type);
+    const snap = await q.count().get();
+    return snap.data().count;
   }
 
   async audit(entry: AuditEntry): Promise<void> {
-    await this.audits.doc(entry.id).create({ entry: JSON.stringify(entry), record_id: entry.record_id ?? null });
+    await this.audits.doc(entry.id).create(FirestoreTriageStore.auditDoc(entry));
   }
 
   async auditLog(query: { after?: string; limit: number; recordId?: string }): Promise<AuditEntry[]> {

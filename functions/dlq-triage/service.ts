@@ -13,9 +13,14 @@ import {
   close,
   deadLetterFinding,
   emptyStats,
+  STATS_NONE,
+  STATS_UNKNOWN_TYPE,
+  statsDomain,
+  statsFromCounts,
   matches,
   mergePatch,
   originalJson,
+  REPLAY_OF,
   replayMessage,
   replayRefusal,
   triageDeadLetter,
@@ -25,7 +30,7 @@ import {
   type Stats,
 } from './core';
 import type { AuditEntry, BulkJob, BulkReplayBody, FixBody, ListQuery, RecordFilter, TriageRecord } from './records';
-import type { TriageStore } from './store';
+import type { CountQuery, TriageStore, Versioned } from './store';
 
 export interface TriageDeps {
   readonly store: TriageStore;
@@ -120,40 +125,78 @@ export class TriageService {
     let after = query.page_token;
     const now = this.now();
     for (;;) {
-      const batch = await this.deps.store.scan({ ...(after !== undefined ? { after } : {}), limit: 200, ...(query.state ? { states: query.state } : {}) });
-      for (const r of batch) {
+      const batch = await this.deps.store.scan({ ...(after !== undefined ? { after } : {}), limit: PAGE, ...(query.state ? { states: query.state } : {}) });
+      for (const { record: r } of batch) {
         after = r.id;
         if (!matches(r, query, now)) continue;
         out.push(r);
         if (out.length === query.page_size) return { records: out, next_page_token: r.id };
       }
-      if (batch.length < 200) return { records: out };
+      if (batch.length < PAGE) return { records: out };
     }
   }
 
-  /** Every record passing `filter`, page by page. */
-  private async *each(filter: RecordFilter, after?: string): AsyncGenerator<TriageRecord> {
-    let cursor = after;
+  /**
+   * Every record passing `filter`, page by page. With `prefetch` the next page is read while the
+   * caller works through this one (a bulk replay must not pause at every page).
+   */
+  private async *each(filter: RecordFilter, after?: string, options: { prefetch?: boolean } = {}): AsyncGenerator<Versioned> {
     const now = this.now();
-    for (;;) {
-      const batch = await this.deps.store.scan({ ...(cursor !== undefined ? { after: cursor } : {}), limit: 200, ...(filter.state ? { states: filter.state } : {}) });
-      for (const r of batch) {
-        cursor = r.id;
-        if (matches(r, filter, now)) yield r;
+    const page = (cursor: string | undefined) => this.deps.store.scan({ ...(cursor !== undefined ? { after: cursor } : {}), limit: PAGE, ...(filter.state ? { states: filter.state } : {}) });
+    let pending: Promise<Versioned[]> | undefined = page(after);
+    try {
+      while (pending) {
+        const batch: Versioned[] = await pending;
+        const last = batch[batch.length - 1]?.record.id;
+        pending = batch.length < PAGE ? undefined : options.prefetch ? page(last) : undefined;
+        for (const v of batch) if (matches(v.record, filter, now)) yield v;
+        if (batch.length < PAGE) return;
+        pending ??= page(last);
       }
-      if (batch.length < 200) return;
+    } finally {
+      // A page read ahead and never used must not become an unhandled rejection.
+      pending?.catch(() => undefined);
     }
   }
 
+  /**
+   * Counts by class, state, subscription and type. Filtered at most by class and state, it is
+   * aggregation counts (one per known value, never reading a record); any other filter needs the
+   * records themselves, read page by page. Both give the same answer (core.ts statsKeys).
+   */
   async stats(filter: RecordFilter = {}): Promise<Stats> {
-    const stats = emptyStats();
-    for await (const r of this.each(filter)) addToStats(stats, r);
-    return stats;
+    const domain = statsDomain(this.deps.topology);
+    const { class: classes, state: states, ...rest } = filter;
+    if (Object.values(rest).some((v) => v !== undefined)) {
+      const stats = emptyStats();
+      for await (const { record } of this.each(filter)) addToStats(stats, record, domain);
+      return stats;
+    }
+    const base = { ...(classes ? { class: classes } : {}), ...(states ? { state: states } : {}) };
+    const count = (q: CountQuery) => this.deps.store.count(q);
+    const each = <T extends string>(values: readonly T[], query: (v: T) => CountQuery | undefined) =>
+      Promise.all(values.map(async (v) => {
+        const q = query(v);
+        return [v, q ? await count(q) : 0] as const;
+      }));
+    const [total, byClass, byState, bySubscription, byType] = await Promise.all([
+      count(base),
+      each(domain.class, (c) => (!classes || classes.includes(c) ? { ...base, class: [c] } : undefined)),
+      each(domain.state, (st) => (!states || states.includes(st) ? { ...base, state: [st] } : undefined)),
+      each([...domain.subscription, ''], (sub) => ({ ...base, subscription: sub })),
+      each([...domain.type, ''], (type) => ({ ...base, type })),
+    ]);
+    const named = (pairs: ReadonlyArray<readonly [string, number]>, none: string) => pairs.map(([k, n]) => [k === '' ? none : k, n] as const);
+    return statsFromCounts(total, { class: byClass, state: byState, subscription: named(bySubscription, STATS_NONE), type: named(byType, STATS_UNKNOWN_TYPE) });
+  }
+
+  private auditEntry(entry: Omit<AuditEntry, 'id' | 'at'>): AuditEntry {
+    const now = this.now();
+    return { id: `${String(now).padStart(13, '0')}-${String((this.auditSeq = (this.auditSeq + 1) % 1e6)).padStart(6, '0')}-${randomUUID().slice(0, 8)}`, at: new Date(now).toISOString(), ...entry };
   }
 
   private async audit(entry: Omit<AuditEntry, 'id' | 'at'>): Promise<void> {
-    const now = this.now();
-    await this.deps.store.audit({ id: `${String(now).padStart(13, '0')}-${String((this.auditSeq = (this.auditSeq + 1) % 1e6)).padStart(6, '0')}-${randomUUID().slice(0, 8)}`, at: new Date(now).toISOString(), ...entry });
+    await this.deps.store.audit(this.auditEntry(entry));
   }
 
   auditLog(query: { after?: string; limit: number; recordId?: string }): Promise<AuditEntry[]> {
@@ -164,14 +207,16 @@ export class TriageService {
    * Replays one record to the subscription that failed it, once: the record is claimed in a
    * compare-and-set before anything is published, so a second replay (or a concurrent one) finds
    * it replayed (or claimed) and publishes nothing; a failed publish releases the claim and
-   * leaves the record open. A crash between publishing and closing leaves the claim to lapse
-   * after `claimMs`; the message carries `replay_of` for a consumer that must tell the repeat.
+   * leaves the record open. The close is fenced on the claim's version. A publish that outlives
+   * its claim, or dies unanswered, may be published again by the next replay: both carry this
+   * record's `replay_of`, and the target subscription's boundary handles only one of them.
    */
-  async replay(id: string, actor: string, options: { job?: string; fix?: { data: string; attributes: Record<string, string> } } = {}): Promise<ReplayOutcome> {
+  async replay(id: string, actor: string, options: { job?: string; fix?: { data: string; attributes: Record<string, string> }; known?: Versioned } = {}): Promise<ReplayOutcome> {
     const claimId = randomUUID();
     const now = this.now();
     let refusal: ReplayOutcome | undefined;
     const claimed = await this.deps.store.update(id, (r) => {
+      refusal = undefined; // the store may ask again, on a fresher read
       if (r.state !== 'open') {
         refusal = { outcome: 'skipped', record: r, reason: `already ${r.state}` };
         return undefined;
@@ -186,7 +231,7 @@ export class TriageService {
         return undefined;
       }
       return { ...r, claim: { id: claimId, until: new Date(now + this.deps.config.claimMs).toISOString() } };
-    });
+    }, options.known);
     const action = options.fix ? 'fix' : 'replay';
     const jobField = options.job ? { job_id: options.job } : {};
     if (!claimed.before) return { outcome: 'refused', reason: `no record ${id}` };
@@ -207,22 +252,26 @@ export class TriageService {
       return { outcome: 'failed', record: claimed.before, reason };
     }
     const at = new Date(this.now()).toISOString();
-    const closed = await this.deps.store.update(id, (r) =>
-      r.claim?.id === claimId
-        ? close(
-            r,
-            options.fix ? 'fixed' : 'replayed',
-            { action, by: actor, note: `published ${messageId} to ${message.topic} for ${record.subscription}${options.job ? ` (job ${options.job})` : ''}` },
-            {
-              replay: { message_id: messageId, at, by: actor, ...(options.job ? { job: options.job } : {}) },
-              ...(options.fix ? { fix: { ...options.fix, at, by: actor } } : {}),
-            },
-            { now: this.now(), retentionMs: this.deps.config.retentionMs },
-          )
-        : undefined,
+    const detail = `published ${messageId} to ${message.topic} for ${record.subscription}`;
+    const next = close(
+      record,
+      options.fix ? 'fixed' : 'replayed',
+      { action, by: actor, note: `${detail}${options.job ? ` (job ${options.job})` : ''}` },
+      {
+        replay: { message_id: messageId, at, by: actor, ...(options.job ? { job: options.job } : {}) },
+        ...(options.fix ? { fix: { ...options.fix, at, by: actor } } : {}),
+      },
+      { now: this.now(), retentionMs: this.deps.config.retentionMs },
     );
-    const after = closed.after ?? closed.before!;
-    await this.audit({ actor, action, outcome: 'ok', record_id: id, before: claimed.before, after, detail: `published ${messageId} to ${message.topic} for ${record.subscription}`, ...jobField });
+    // Fenced on the claim's write: closes only a record nobody touched since this replay claimed it.
+    if (await this.deps.store.replaceIf(id, claimed.version!, next, this.auditEntry({ actor, action, outcome: 'ok', record_id: id, before: claimed.before, after: next, detail, ...jobField }))) {
+      return { outcome: 'published', record: next, message_id: messageId };
+    }
+    // The claim lapsed while publishing (a slow publish) and another replay took the record: both
+    // messages carry the same replay_of, and the target's boundary lets only one through.
+    const after = (await this.deps.store.get(id)) ?? record;
+    await this.audit({ actor, action, outcome: 'ok', record_id: id, before: claimed.before, after, detail: `${detail} after its claim lapsed: a repeat the target subscription drops (${REPLAY_OF})`, ...jobField });
+    this.deps.logger.log('WARNING', `triage: ${action} of ${id} published after its claim lapsed; the target drops the repeat`, { triage_id: id, message_id: messageId });
     return { outcome: 'published', record: after, message_id: messageId };
   }
 
@@ -302,12 +351,13 @@ export class TriageService {
 
   /**
    * Runs a slice of a bulk replay job: at most `maxRecords` records or `maxMs`, starting replays
-   * on the job's rate limiter's schedule, a few in flight at once (each replay is a few store
-   * round trips, so one at a time could not reach the rate). Progress is saved every half second
-   * and at the end: the cursor (record id order) only passes records whose replay finished, so a
-   * run that dies is resumed by running the job again, and records it replayed are no longer open
-   * and never published twice. A stopped job publishes nothing more; a failed publish ends the
-   * slice with the record still open, for the next run.
+   * on the job's rate limiter's schedule (never faster), with up to two seconds' worth of replays
+   * in flight (each replay is a few store round trips and a publish: one at a time could not reach
+   * the rate). The next page of records is read while this one is dispatched, and progress is saved
+   * every half second beside the dispatching, never in its way. The cursor (record id order) only
+   * passes records whose replay finished, so a run that dies is resumed by running the job again,
+   * and records it replayed are no longer open and never published twice. A stopped job publishes
+   * nothing more; a failed publish ends the slice with the record still open, for the next run.
    */
   async runJob(id: string, limits: { maxRecords: number; maxMs: number }): Promise<BulkJob | undefined> {
     const initial = await this.deps.store.getJob(id);
@@ -318,14 +368,15 @@ export class TriageService {
       limiter = new RateLimiter({ ratePerSecond: job.rate_per_second, clock: this.deps.clock, name: `bulk replay ${id}`, ...(this.deps.sleep ? { sleep: this.deps.sleep } : {}) });
       this.limiters.set(id, limiter);
     }
-    const maxInFlight = Math.max(1, Math.min(100, Math.ceil(job.rate_per_second)));
+    const maxInFlight = Math.max(1, Math.min(MAX_IN_FLIGHT, Math.ceil(job.rate_per_second * IN_FLIGHT_SECONDS)));
     const deadline = this.now() + limits.maxMs;
     const dispatched: Array<{ id: string; result?: ReplayOutcome; counted?: boolean }> = [];
     const inFlight = new Set<Promise<void>>();
     let failed: string | undefined;
     let stopped = false;
     let exhausted = true;
-    let lastCheck = this.now();
+    let lastSave = this.now();
+    let saving: Promise<void> | undefined;
 
     const progress = (): BulkJob => {
       let { published, skipped, failed: failures } = job;
@@ -338,10 +389,14 @@ export class TriageService {
       }
       // The cursor passes only the finished prefix: a failed or unfinished record is met again.
       let cursor = job.cursor;
+      let finished = 0;
       for (const d of dispatched) {
         if (!d.result || d.result.outcome === 'failed') break;
         cursor = d.id;
+        finished += 1;
       }
+      // Entries behind the cursor are counted and passed: drop them, so a long slice stays small.
+      if (finished > 0) dispatched.splice(0, finished);
       return { ...job, ...(cursor !== undefined ? { cursor } : {}), published, skipped, failed: failures, ...(failed ? { last_error: failed } : {}), updated_at: new Date(this.now()).toISOString() };
     };
     const save = async () => {
@@ -352,21 +407,26 @@ export class TriageService {
       else if (current) await this.deps.store.saveJob({ ...job, state: current.state });
     };
 
-    for await (const record of this.each(job.filter, job.cursor)) {
-      if (dispatched.length >= limits.maxRecords || this.now() >= deadline || failed || stopped) {
+    let count = 0;
+    for await (const read of this.each(job.filter, job.cursor, { prefetch: true })) {
+      if (count >= limits.maxRecords || this.now() >= deadline || failed || stopped) {
         exhausted = false;
         break;
       }
-      if (this.now() - lastCheck >= 500) {
-        lastCheck = this.now();
-        await save();
-        if (stopped) break;
+      if (!saving && this.now() - lastSave >= 500) {
+        lastSave = this.now();
+        saving = save().finally(() => (saving = undefined));
       }
       while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
       await limiter.acquire();
-      const slot: { id: string; result?: ReplayOutcome; counted?: boolean } = { id: record.id };
+      if (stopped) {
+        exhausted = false;
+        break;
+      }
+      count += 1;
+      const slot: { id: string; result?: ReplayOutcome; counted?: boolean } = { id: read.record.id };
       dispatched.push(slot);
-      const p: Promise<void> = this.replay(record.id, job.created_by, { job: id }).then(
+      const p: Promise<void> = this.replay(read.record.id, job.created_by, { job: id, known: read }).then(
         (result) => {
           slot.result = result;
           if (result.outcome === 'failed') failed = result.reason;
@@ -380,6 +440,7 @@ export class TriageService {
       inFlight.add(tracked);
     }
     await Promise.all(inFlight);
+    await saving;
     if (failed) exhausted = false;
     await save();
     if (exhausted && !stopped) {
@@ -390,3 +451,10 @@ export class TriageService {
     return stopped ? this.deps.store.getJob(id) : job;
   }
 }
+
+/** Records read from the store at once. */
+const PAGE = 200;
+
+/** The most replays a bulk job keeps in flight, and how many seconds of its rate that may be. */
+const MAX_IN_FLIGHT = 200;
+const IN_FLIGHT_SECONDS = 2;

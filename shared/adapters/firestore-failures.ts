@@ -9,6 +9,8 @@ import { derivedId } from '../ids';
  * every attempt. `expireAt` is the field of a TTL policy: a failure nobody dead-letters is
  * forgotten after the retention.
  */
+const ALREADY_EXISTS = 6;
+
 export class FirestoreFailureStore implements FailureStore {
   private readonly collection: CollectionReference;
 
@@ -30,6 +32,19 @@ export class FirestoreFailureStore implements FailureStore {
       const existing = snap.exists ? this.parse(snap.data()) : undefined;
       tx.set(ref, { record: JSON.stringify(mergeFailure(existing, report)), expireAt: Timestamp.fromMillis(expireAtMs) });
     });
+  }
+
+  /** One document per replay key, created by its first message: `create` is the atomic test-and-set. */
+  async admitReplay(key: string, messageId: string, expireAtMs: number): Promise<boolean> {
+    const ref = this.collection.doc(derivedId('replay', key));
+    try {
+      await ref.create({ replay: key, message_id: messageId, expireAt: Timestamp.fromMillis(expireAtMs) });
+      return true;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== ALREADY_EXISTS) throw err;
+    }
+    const snap = await ref.get();
+    return snap.get('message_id') === messageId;
   }
 
   async get(key: string): Promise<FailureRecord | undefined> {

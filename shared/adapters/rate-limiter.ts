@@ -25,12 +25,18 @@ export interface RateLimiterOptions {
  * A token bucket in its GCRA form: each request reserves the next slot of a schedule spaced
  * `1000 / ratePerSecond` ms apart, so in any window of T ms at most `burst + T * rate / 1000`
  * requests start. One per API client and instance; awaited before every call.
+ *
+ * The reservation tells a caller how long to sleep; the bound is then enforced again on the time
+ * it actually starts. A timer fires late when the event loop is busy, and sleepers due during a
+ * busy spell all wake together: started as they wake, they would bunch above the rate.
  */
 export class RateLimiter {
   private readonly intervalMs: number;
   private readonly toleranceMs: number;
-  /** The theoretical arrival time of the next request. */
+  /** The theoretical arrival time of the next request, over reserved slots. */
   private tat = Number.NEGATIVE_INFINITY;
+  /** The same over the times requests actually started. */
+  private startedTat = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: RateLimiterOptions) {
     if (!(options.ratePerSecond > 0)) throw new RangeError('ratePerSecond must be positive');
@@ -49,11 +55,23 @@ export class RateLimiter {
       throw new TransientError(`${this.options.name}: the request rate limit has no slot for ${Math.ceil(wait)} ms`, 'RATE_LIMITED');
     }
     this.tat = start + this.intervalMs;
-    if (wait > 0) await (this.options.sleep ?? realSleep)(wait);
+    const sleep = this.options.sleep ?? realSleep;
+    if (wait > 0) await sleep(wait);
+    // A caller is never early for its reserved slot; it may be late, together with others.
+    for (;;) {
+      const woke = Math.max(this.options.clock.now(), start - this.toleranceMs);
+      const late = this.startedTat - this.toleranceMs - woke;
+      if (late <= 0) {
+        this.startedTat = Math.max(this.startedTat, woke) + this.intervalMs;
+        return;
+      }
+      await sleep(late);
+    }
   }
 
   /** No request starts before `ms` (epoch): the API asked us to back off (Retry-After). */
   pauseUntil(ms: number): void {
     this.tat = Math.max(this.tat, ms + this.toleranceMs);
+    this.startedTat = Math.max(this.startedTat, ms + this.toleranceMs);
   }
 }

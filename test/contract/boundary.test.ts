@@ -1,6 +1,6 @@
 import { MemoryFailureStore } from '../../shared/adapters/memory-failures';
 import { withBoundary } from '../../shared/boundary';
-import { DEAD_LETTER_ATTRIBUTES, failureKey, TARGET_SUBSCRIPTION } from '../../shared/dead-letters';
+import { DEAD_LETTER_ATTRIBUTES, failureKey, REPLAY_OF, TARGET_SUBSCRIPTION } from '../../shared/dead-letters';
 import { TransientError } from '../../shared/errors';
 import type { FailureStore } from '../../shared/failures';
 import { jsonLogger } from '../../shared/log';
@@ -39,6 +39,7 @@ describe('the shared error boundary, over HTTP with raw Pub/Sub push bodies', ()
   beforeEach(() => {
     lines.splice(0);
     failures.records.clear();
+    failures.replays.clear();
     calls = 0;
   });
 
@@ -87,8 +88,8 @@ describe('the shared error boundary, over HTTP with raw Pub/Sub push bodies', ()
   });
 
   it('still answers 500 when the failure store fails or hangs: recording never turns a failure into an ack', async () => {
-    const broken: FailureStore = { record: () => Promise.reject(new Error('firestore down')), get: async () => undefined };
-    const hanging: FailureStore = { record: () => new Promise(() => undefined), get: async () => undefined };
+    const broken: FailureStore = { record: () => Promise.reject(new Error('firestore down')), get: async () => undefined, admitReplay: async () => true };
+    const hanging: FailureStore = { record: () => new Promise(() => undefined), get: async () => undefined, admitReplay: async () => true };
     const handler = async () => {
       throw new TransientError('boom', 'X');
     };
@@ -114,5 +115,37 @@ describe('the shared error boundary, over HTTP with raw Pub/Sub push bodies', ()
     expect(calls).toBe(0);
     expect(await push(server.url, 'events-unique', pushBody('{}', { [TARGET_SUBSCRIPTION]: 'revenue-checker-sales' }))).toBe(500);
     expect(calls).toBe(1);
+  });
+
+  it('handles one message of a replay published twice, and every redelivery of that message', async () => {
+    let failing = true;
+    fail = (() => {
+      if (failing) throw new TransientError('stripe: 503', 'STRIPE_503');
+    }) as () => never;
+    const replay = { [TARGET_SUBSCRIPTION]: 'revenue-checker-sales', [REPLAY_OF]: 'rec-1', type: 'sale.recorded', id: 'ev-r' };
+    // The first publish fails and is redelivered: each delivery of it is handled.
+    expect(await push(server.url, 'events-unique', pushBody('{"id":"ev-r"}', replay, 'replay-msg-1'))).toBe(500);
+    failing = false;
+    expect(await push(server.url, 'events-unique', pushBody('{"id":"ev-r"}', replay, 'replay-msg-1'))).toBe(204);
+    expect(calls).toBe(2);
+    // A second publish of the same replay (a publish that outlived its claim): acked unread.
+    expect(await push(server.url, 'events-unique', pushBody('{"id":"ev-r"}', replay, 'replay-msg-2'))).toBe(204);
+    expect(calls).toBe(2);
+    expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.replay_of === 'rec-1')).toMatchObject([{ severity: 'NOTICE', message_id: 'replay-msg-2' }]);
+    // Another replay (another record) of the same event is handled.
+    expect(await push(server.url, 'events-unique', pushBody('{"id":"ev-r"}', { ...replay, [REPLAY_OF]: 'rec-2' }, 'replay-msg-3'))).toBe(204);
+    expect(calls).toBe(3);
+  });
+
+  it('never acks a replay unread when the store that tells repeats apart fails: it is redelivered', async () => {
+    const broken: FailureStore = { record: async () => undefined, get: async () => undefined, admitReplay: () => Promise.reject(new Error('firestore down')) };
+    let handled = 0;
+    const s = await serveFunction('boundary-replay-broken', withBoundary('revenue-checker', (async () => void (handled += 1)) as never, { failures: broken, logger, clock }) as never);
+    try {
+      expect(await push(s.url, 'events-unique', pushBody('{}', { [TARGET_SUBSCRIPTION]: 'revenue-checker-sales', [REPLAY_OF]: 'rec-9' }, 'm-9'))).toBe(500);
+      expect(handled).toBe(0);
+    } finally {
+      await s.close();
+    }
   });
 });

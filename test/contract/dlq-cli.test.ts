@@ -1,52 +1,28 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as ff from '@google-cloud/functions-framework';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { MemoryFailureStore } from '../../shared/adapters/memory-failures';
-import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
-import { withBoundary } from '../../shared/boundary';
-import { DEAD_LETTER_ATTRIBUTES } from '../../shared/dead-letters';
-import { silentLogger } from '../../shared/log';
-import { topology, TOPICS } from '../../shared/topology';
+import type { MemoryPublisher } from '../../shared/adapters/memory-publisher';
+import { TOPICS } from '../../shared/topology';
 import { dlqCommand, type DlqIo } from '../../cli/commands/dlq';
 import { UsageError } from '../../cli/usage';
-import { triageHttp } from '../../functions/dlq-triage/api';
-import { triageHandler } from '../../functions/dlq-triage/handler';
-import { TriageService } from '../../functions/dlq-triage/service';
-import { MemoryTriageStore } from '../../functions/dlq-triage/store';
 import { cardScanned } from '../support/events';
+import { deadLetter, serveTriage, triageService } from '../support/triage';
 
 const TOKEN = 'cli-test-token-0123456789';
 
 describe('event-recovery dlq against the triage API', () => {
-  const store = new MemoryTriageStore();
-  const publisher = new MemoryPublisher();
-  let service: TriageService;
-  let server: Server;
+  const { service, failures, publisher: memory } = triageService({ config: { retentionMs: 86_400_000 } });
+  const publisher = memory as MemoryPublisher;
   let url = '';
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    const failures = new MemoryFailureStore();
-    const clock = { now: () => Date.now() };
-    service = new TriageService({ store, failures, publisher, clock, logger: silentLogger, topology, config: { prefix: '', retentionMs: 86_400_000, claimMs: 60_000, maxFutureMs: 300_000 } });
-    const push = withBoundary('dlq-triage', triageHandler(service, ''), { failures, logger: silentLogger, clock });
-    ff.http('dlq-triage-cli', triageHttp({ service, auth: { mode: 'token', token: TOKEN }, logger: silentLogger, push }));
-    server = getTestServer('dlq-triage-cli') as Server;
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ url, close } = await serveTriage('dlq-triage-cli', service, { token: TOKEN, failures }));
     for (let i = 0; i < 4; i++) {
       const ev = cardScanned({ id: `cli-${i}`, data: { contact: { email: 'ada@example.com' } } });
-      await service.receive(TOPICS.deadLetters, {
-        messageId: `m-${i}`,
-        publishTime: new Date(Date.parse('2026-03-01T12:00:00Z') + i).toISOString(),
-        data: Buffer.from(JSON.stringify(ev)).toString('base64'),
-        attributes: { id: ev.id, type: ev.type, [DEAD_LETTER_ATTRIBUTES.subscription]: 'projects/p/subscriptions/gap-detector-chains', [DEAD_LETTER_ATTRIBUTES.deliveryCount]: '5' },
-      });
+      await service.receive(TOPICS.deadLetters, deadLetter('gap-detector-chains', ev, { id: ev.id, type: ev.type }));
     }
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => close());
 
   async function run(args: string[], env: Record<string, string> = { DLQ_API_URL: url, DLQ_API_TOKEN: TOKEN, USER: 'ann' }) {
     const out: string[] = [];
@@ -101,6 +77,30 @@ describe('event-recovery dlq against the triage API', () => {
     expect(bulk.err).toMatch(/\[#+\] 2\/2 {2}published 2/);
     const stats = await run(['stats', '--json']);
     expect(JSON.parse(stats.out)).toMatchObject({ total: 4, by_state: { replayed: 3, fixed: 1 } });
+  });
+
+  it('stops a bulk replay on Ctrl-C while a slice runs: the job is stopped, the rest stay open, exit 1', async () => {
+    for (let i = 0; i < 6; i++) {
+      const ev = cardScanned({ id: `stop-${i}` });
+      await service.receive(TOPICS.deadLetters, deadLetter('gap-detector-sequences', ev, { id: ev.id, type: ev.type }));
+    }
+    const replayed = () => publisher.messages.filter((m) => m.attributes?.id?.startsWith('stop-')).length;
+    let interrupt: () => void = () => undefined;
+    const out: string[] = [];
+    const err: string[] = [];
+    const io: DlqIo = { out: (t) => out.push(t), err: (t) => err.push(t), env: { DLQ_API_URL: url, DLQ_API_TOKEN: TOKEN, USER: 'ann' }, isTty: false, onInterrupt: (stop) => ((interrupt = stop), () => undefined) };
+    // 2/s: six records take 2.5 s; Ctrl-C after the first two have gone.
+    const running = dlqCommand(['replay', '--all', '--subscription', 'gap-detector-sequences', '--rate', '2'], io);
+    await new Promise((r) => setTimeout(r, 700));
+    interrupt();
+    expect(await running).toBe(1);
+    expect(out.join('')).toMatch(/^stopped job job-\S+: \d replayed; the rest stay open/);
+    const after = replayed();
+    expect(after).toBeGreaterThanOrEqual(2);
+    expect(after).toBeLessThan(6);
+    expect((await service.list({ page_size: 10, state: ['open'], subscription: 'gap-detector-sequences' })).records).toHaveLength(6 - after);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(replayed()).toBe(after);
   });
 
   it('exits 3 without credentials, 4 for an unknown record, 5 when the API is unreachable, and throws a usage error for bad usage', async () => {

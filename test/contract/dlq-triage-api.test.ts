@@ -1,46 +1,21 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import * as ff from '@google-cloud/functions-framework';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { MemoryFailureStore } from '../../shared/adapters/memory-failures';
-import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
-import { withBoundary } from '../../shared/boundary';
-import { DEAD_LETTER_ATTRIBUTES } from '../../shared/dead-letters';
-import { silentLogger } from '../../shared/log';
+import type { MemoryPublisher } from '../../shared/adapters/memory-publisher';
 import { pushBody } from '../../shared/pubsub/push';
-import { topology } from '../../shared/topology';
-import { triageHttp } from '../../functions/dlq-triage/api';
-import { triageHandler } from '../../functions/dlq-triage/handler';
-import { TriageService } from '../../functions/dlq-triage/service';
-import { MemoryTriageStore } from '../../functions/dlq-triage/store';
+import type { MemoryTriageStore } from '../../functions/dlq-triage/store';
 import { cardScanned } from '../support/events';
+import { deadLetterAttributes, serveTriage, triageService } from '../support/triage';
 
 const TOKEN = 'local-test-token-0123456789';
 
 describe('dlq-triage over HTTP: push bodies and the operator API', () => {
-  const store = new MemoryTriageStore();
-  const publisher = new MemoryPublisher();
+  const { service, store, failures, publisher } = triageService({ config: { retentionMs: 86_400_000 } });
+  const memory = store as MemoryTriageStore;
+  const published = publisher as MemoryPublisher;
   let url = '';
-  let server: Server;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    const clock = { now: () => Date.now() };
-    const failures = new MemoryFailureStore();
-    const service = new TriageService({
-      store,
-      failures,
-      publisher,
-      clock,
-      logger: silentLogger,
-      topology,
-      config: { prefix: '', retentionMs: 86_400_000, claimMs: 60_000, maxFutureMs: 300_000 },
-    });
-    const push = withBoundary('dlq-triage', triageHandler(service, ''), { failures, logger: silentLogger, clock });
-    ff.http('dlq-triage-contract', triageHttp({ service, auth: { mode: 'token', token: TOKEN }, logger: silentLogger, push }));
-    server = getTestServer('dlq-triage-contract') as Server;
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ url, close } = await serveTriage('dlq-triage-contract', service, { token: TOKEN, failures }));
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => close());
 
   const call = (method: string, path: string, body?: unknown, token: string | null = TOKEN) =>
     fetch(`${url}${path}`, {
@@ -50,12 +25,7 @@ describe('dlq-triage over HTTP: push bodies and the operator API', () => {
     });
 
   it('stores a dead letter pushed as Pub/Sub pushes it, and an operator lists, shows and replays it', async () => {
-    const body = pushBody(JSON.stringify(cardScanned({ id: 'x-1' })), {
-      type: 'card.scanned',
-      id: 'x-1',
-      [DEAD_LETTER_ATTRIBUTES.subscription]: 'projects/demo/subscriptions/gap-detector-sequences',
-      [DEAD_LETTER_ATTRIBUTES.deliveryCount]: '5',
-    }, 'dl-77');
+    const body = pushBody(JSON.stringify(cardScanned({ id: 'x-1' })), { type: 'card.scanned', id: 'x-1', ...deadLetterAttributes('gap-detector-sequences') }, 'dl-77');
     const pushed = await fetch(`${url}/projects/demo/topics/dead-letters`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect(pushed.status).toBe(204);
     const list = (await (await call('GET', '/v1/records?state=open&class=transient')).json()) as { records: Array<{ id: string; subscription: string }> };
@@ -72,14 +42,14 @@ describe('dlq-triage over HTTP: push bodies and the operator API', () => {
   });
 
   it('answers 401 without the token, or with a wrong one, and does nothing', async () => {
-    const [r] = (await store.scan({ limit: 1 })) as Array<{ id: string }>;
-    const before = { audits: store.audits.length, published: publisher.messages.length, records: JSON.stringify([...store.records.values()]) };
+    const r = (await memory.scan({ limit: 1 }))[0]?.record;
+    const before = { audits: memory.audits.length, published: published.messages.length, records: JSON.stringify([...memory.records.values()]) };
     for (const token of [null, 'wrong-token-wrong-token']) {
       expect((await call('GET', '/v1/records', undefined, token)).status).toBe(401);
       expect((await call('POST', `/v1/records/${r!.id}/discard`, { reason: 'nope nope' }, token)).status).toBe(401);
       expect((await call('POST', '/v1/bulk-replays', { filter: {} }, token)).status).toBe(401);
     }
-    expect({ audits: store.audits.length, published: publisher.messages.length, records: JSON.stringify([...store.records.values()]) }).toEqual(before);
+    expect({ audits: memory.audits.length, published: published.messages.length, records: JSON.stringify([...memory.records.values()]) }).toEqual(before);
   });
 
   it('answers 400 for a bad body and 404 for an unknown record', async () => {

@@ -16,14 +16,17 @@ import { ensureBuilt } from '../support/build';
  * Ctrl-C stop every process it started.
  */
 const ROOT = join(__dirname, '..', '..');
-const DETECTORS = new Set(['validator', 'deduplicator', 'revenue-checker', 'call-duration-checker']);
-const KINDS = new Set(['invalid', 'duplicate', 'amount_mismatch', 'fx_mismatch', 'payment_mismatch', 'call_duration_mismatch']);
+const DETECTORS = new Set(['validator', 'deduplicator', 'revenue-checker', 'call-duration-checker', 'dlq-triage']);
+const KINDS = new Set(['invalid', 'duplicate', 'amount_mismatch', 'fx_mismatch', 'payment_mismatch', 'call_duration_mismatch', 'dead_letter']);
 
 interface RunJson {
   exitCode: number;
+  findings: Finding[];
+  pagePath?: string;
+  triage?: { open: Array<{ id: string; class: string; subscription: string; reason: string; event: { id?: string } }> };
+  functions: Array<{ name: string; served: boolean; logPath?: string; plainLines?: number }>;
   published: number;
   counts: Record<string, number>;
-  findings: Finding[];
   comparison: Comparison;
   faults: InjectedFault[];
   unfinished?: string[];
@@ -76,17 +79,20 @@ describe('npm run dev: the local stack with the demo stream', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('prints the report, finds exactly the injected invalid, duplicate and incorrect events, serves a published event, and stops everything on Ctrl-C', async () => {
+  it('prints the report verdict first, finds exactly the injected invalid, duplicate, incorrect and dead-lettered events, triages them, logs only JSON, writes the page, lists the review queue, serves a published event, and stops everything on Ctrl-C', async () => {
     const running = await until('the stack to stay up', () => (stdout.includes('Ctrl-C stops it all') ? true : undefined), 300_000).catch((err: Error) => {
       throw new Error(`${err.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
     });
     expect(running).toBe(true);
 
-    expect(stdout).toContain('event-recovery local stack: recovery report');
-    for (const section of ['Flow per stage', 'Findings', 'Examples (personal data masked)', 'Corrections and reviews', 'Injected faults vs findings', 'Function logs']) {
-      expect(stdout).toContain(section);
-    }
     const run = JSON.parse(readFileSync(jsonPath, 'utf8')) as RunJson;
+    // The report: the verdict first, a section per concern, about 40 lines.
+    const report = stdout.slice(0, stdout.indexOf('The stack stays up')).trimEnd().split('\n');
+    expect(report[0]).toMatch(run.exitCode === 0 ? /^PASS {2}(\d+) findings expected, \1 found, nothing else; \d+ faults injected/ : /^FAIL /);
+    expect(report.length).toBeLessThanOrEqual(40);
+    for (const concern of ['Flow', 'Invalid', 'Duplicates', 'Missing', 'Incorrect', 'Dead letters', 'Reviews', 'Triage', 'Logs', 'Page']) {
+      expect(report.some((l) => l.startsWith(`${concern} `))).toBe(true);
+    }
     expect(run.unfinished).toBeUndefined();
     expect(run.exitCode).toBe(run.comparison.ok ? 0 : 1);
     expect(run.counts['events-raw']).toBe(run.published);
@@ -107,6 +113,8 @@ describe('npm run dev: the local stack with the demo stream', () => {
         'incorrect: payment failed',
         'incorrect: wrong call duration',
         'incorrect: call of 0 s',
+        'dead letter: Stripe answers 503',
+        'dead letter: Twilio body cut off',
       ]),
     );
     for (const o of ours) {
@@ -123,7 +131,43 @@ describe('npm run dev: the local stack with the demo stream', () => {
     const corrected = new Set(run.faults.flatMap((f) => f.expect).filter((e) => e.match.action === 'corrected').map((e) => e.match.event_id));
     expect(corrected.size).toBeGreaterThan(0);
     expect(run.counts['events-corrected']).toBe(corrected.size);
-    expect(stdout).toContain(`events-corrected   ${corrected.size} correction events for ${corrected.size} corrected events (${corrected.size} expected from the injected faults)\n`);
+    expect(stdout).toContain(`events-corrected: ${corrected.size} correction events for ${corrected.size} corrected events (${corrected.size} expected from the injected faults)\n`);
+
+    // The stand-ins' faults: a message retried until it dead-lettered (transient, Stripe's 503) and a poison one
+    // (Twilio's cut-off body), each triaged with the reason its function recorded.
+    const open = run.triage!.open;
+    const dead = run.findings.filter((f) => f.kind === 'dead_letter');
+    expect(dead.map((f) => f.class).sort()).toEqual(['poison', 'transient']);
+    for (const f of dead) {
+      const record = open.find((r) => r.event.id === f.event_id && r.class === f.class);
+      expect(record?.reason).toMatch(f.class === 'transient' ? /STRIPE_UNAVAILABLE: stripe: 503/ : /SyntaxError/);
+    }
+    expect(report.some((l) => /^ {2}transient revenue-checker-sales/.test(l))).toBe(true);
+    expect(report.some((l) => /^ {2}poison {4}call-duration-checker-calls/.test(l))).toBe(true);
+
+    // Every line of every function's log is one JSON entry, the failed attempts' stacks included.
+    for (const fn of run.functions.filter((f) => f.served)) {
+      const lines = readFileSync(fn.logPath!, 'utf8').split('\n').filter((l) => l !== '');
+      for (const line of lines) expect(() => JSON.parse(line) as unknown).not.toThrow();
+    }
+    expect(run.functions.filter((f) => f.served).map((f) => [f.name, f.plainLines])).toEqual(run.functions.filter((f) => f.served).map((f) => [f.name, 0]));
+
+    // The report page, named in the report, drawn by the replay's page builder.
+    expect(report).toContain(`Page          ${run.pagePath}  (open it in a browser: the charts, the findings to read first)`);
+    const page = readFileSync(run.pagePath!, 'utf8');
+    expect(page).toContain(`${run.findings.length} findings in ${run.published} messages`);
+
+    // The review queue, through the dlq commands printed for this stack's ports.
+    const api = /export DLQ_API_URL=(\S+) DLQ_API_TOKEN=(\S+)/.exec(stdout);
+    expect(api).not.toBeNull();
+    const reviews = JSON.parse(
+      execFileSync(process.execPath, [join(ROOT, 'dist', 'cli', 'event-recovery.js'), 'dlq', 'list', '--class', 'review', '--json'], {
+        env: { ...process.env, DLQ_API_URL: api![1], DLQ_API_TOKEN: api![2] },
+        encoding: 'utf8',
+      }),
+    ) as { records: Array<{ class: string; event: { id?: string } }> };
+    const held = run.findings.filter((f) => f.action === 'review').map((f) => f.event_id);
+    expect(reviews.records.map((r) => r.event.id).sort()).toEqual(held.sort());
 
     // Publish one more event the way the printed instructions say; the stack prints its finding.
     const pubsubHost = run.processes.find((p) => p.name === 'pubsub-emulator')!.host!;

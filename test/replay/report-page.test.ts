@@ -4,6 +4,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
+import { validateJson } from '../../shared/events/validate';
+import type { Finding } from '../../shared/findings';
+import { topology } from '../../shared/topology';
+import { buildDemo } from '../../tools/local/demo';
+import { compareWithFaults } from '../../tools/local/expected';
+import { renderStackPage } from '../../tools/local/page';
+import type { StackRun } from '../../tools/local/report';
 import { CHROMIUM } from '../support/chromium';
 import { readOutputs } from '../support/replay';
 
@@ -105,5 +112,80 @@ describe('the report page (replay --html), in headless Chromium', () => {
     expect(text).not.toMatch(/\b(?:src|href)=["']?(?:https?:)?\/\//i);
     expect(text).not.toMatch(/<script/i);
     expect(text).not.toMatch(/@import|url\(/i);
+  });
+});
+
+describe("the local stack's report page (the same page builder), in headless Chromium", () => {
+  let dir: string;
+  let browser: BrowserContext;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'stack-page-test-'));
+    browser = await launch(dir);
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('draws a run of the stack: its counts, no card for what the stack cannot know, the charts, the verdict as a check', async () => {
+    const demo = buildDemo({ now: Date.parse('2026-03-01T12:00:00Z') });
+    const faults = [...demo.faults, ...demo.upstreamFaults];
+    // The stack's topics as they are when every function found exactly what the faults should make.
+    const findings = faults.flatMap((f) => f.expect.map((e) => ({ action: 'reported', ...e.match, ...(e.reasonIncludes ? { reason: e.reasonIncludes } : {}) }) as Finding));
+    const duplicates = new Set(findings.filter((f) => f.kind === 'duplicate').map((f) => f.event_id));
+    const valid = demo.messages.map((m) => m.data).filter((text) => validateJson(text, { now: demo.now, maxFutureMs: 300_000 }).ok);
+    const seen = new Set<string>();
+    const unique = valid.filter((text) => {
+      const id = (JSON.parse(text) as { id: string }).id;
+      if (seen.has(id) || duplicates.has(id)) return false;
+      seen.add(id);
+      return true;
+    });
+    const served = topology.functions.map((f) => f.name).filter((name) => name !== 'volume-monitor');
+    const run: StackRun = {
+      projectId: 'p',
+      demo,
+      published: demo.messages.length,
+      counts: {},
+      findings,
+      comparison: compareWithFaults(faults, findings, new Set(served)),
+      functions: topology.functions.map(({ name }) => ({ name, served: served.includes(name) })),
+      logDir: join(dir, 'logs'),
+      timings: { startupMs: 1, processingMs: 1, totalMs: 2 },
+    };
+    const page = join(dir, 'report.html');
+    writeFileSync(page, renderStackPage(run, { raw: demo.messages.map((m) => m.data), valid, unique, corrected: [] }, 'PASS  the verdict line'));
+
+    const tab = await browser.newPage();
+    const problems: string[] = [];
+    tab.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
+    });
+    tab.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    await tab.goto(pathToFileURL(page).href, { waitUntil: 'load' });
+    const shown = Object.fromEntries(await tab.$$eval('[data-summary] > b', (bs) => bs.map((b) => [b.parentElement!.getAttribute('data-summary'), b.textContent])));
+    const count = (kind: string) => String(findings.filter((f) => f.kind === kind).length);
+    expect(shown).toEqual({
+      lines: String(demo.messages.length),
+      accepted: String(unique.length),
+      invalid: count('invalid'),
+      duplicates: count('duplicate'),
+      gaps: count('gap'),
+      missing_events: expect.any(String),
+      chains_broken: count('chain_broken'),
+      late: count('late'),
+      corrections: '0',
+      review: String(findings.filter((f) => f.action === 'review').length),
+    });
+    expect(await tab.textContent('[data-summary="lines"]')).toContain('messages');
+    expect(await tab.textContent('[data-summary="findings"]')).toContain(`${findings.length} findings in ${demo.messages.length} messages`);
+    expect(await tab.textContent('body')).toContain('PASS  the verdict line');
+    expect(await tab.locator('#findings-over-time svg rect[fill]').count()).toBeGreaterThan(0);
+    expect(await tab.locator('#volume [data-series]').count()).toBe(new Set(unique.map((t) => (JSON.parse(t) as { type: string }).type)).size);
+    expect(await tab.locator('#top-findings tbody tr').count()).toBeGreaterThan(10);
+    expect(problems).toEqual([]);
+    const shot = await tab.screenshot({ fullPage: true });
+    if (process.env.STACK_PAGE_SCREENSHOT) writeFileSync(process.env.STACK_PAGE_SCREENSHOT, shot);
+    expect(shot.readUInt32BE(20)).toBeGreaterThan(1500);
   });
 });

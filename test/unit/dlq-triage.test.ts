@@ -1,19 +1,17 @@
 import { MemoryFailureStore } from '../../shared/adapters/memory-failures';
 import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
-import { failureReport } from '../../shared/boundary';
-import { DEAD_LETTER_ATTRIBUTES, TARGET_SUBSCRIPTION } from '../../shared/dead-letters';
+import { failureReport, withBoundary } from '../../shared/boundary';
+import { TARGET_SUBSCRIPTION } from '../../shared/dead-letters';
 import { TransientError } from '../../shared/errors';
 import { silentLogger } from '../../shared/log';
 import type { OutboundMessage, Publisher } from '../../shared/ports';
-import { topology, TOPICS } from '../../shared/topology';
-import { mergePatch, NO_REASON, REPLAY_OF, type Inbound } from '../../functions/dlq-triage/core';
-import { TriageService } from '../../functions/dlq-triage/service';
+import { TOPICS } from '../../shared/topology';
+import { mergePatch, NO_REASON, REPLAY_OF } from '../../functions/dlq-triage/core';
 import { MemoryTriageStore } from '../../functions/dlq-triage/store';
 import { cardScanned, saleRecorded } from '../support/events';
+import { b64, deadLetter, delivered, invalidMessage, seedStatsFixture, triageService } from '../support/triage';
 
 const T = Date.parse('2026-03-01T12:00:00Z');
-const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
-
 class FakeClock {
   constructor(public t = T) {}
   now = () => this.t;
@@ -26,36 +24,8 @@ class FakeClock {
 
 function setup(publisher: Publisher = new MemoryPublisher()) {
   const clock = new FakeClock();
-  const store = new MemoryTriageStore();
-  const failures = new MemoryFailureStore();
-  const service = new TriageService({
-    store,
-    failures,
-    publisher,
-    clock,
-    logger: silentLogger,
-    topology,
-    config: { prefix: '', retentionMs: 30 * 86_400_000, claimMs: 60_000, maxFutureMs: 300_000 },
-    sleep: clock.sleep,
-  });
-  return { clock, store, failures, service, publisher };
-}
-
-let seq = 0;
-function deadLetter(subscription: string, event: unknown, attributes: Record<string, string> = {}, count = '5'): Inbound {
-  seq += 1;
-  return {
-    messageId: `dl-${seq}`,
-    publishTime: new Date(T + seq).toISOString(),
-    data: b64(event),
-    attributes: { ...attributes, [DEAD_LETTER_ATTRIBUTES.subscription]: `projects/demo/subscriptions/${subscription}`, [DEAD_LETTER_ATTRIBUTES.deliveryCount]: count },
-  };
-}
-
-function invalidMessage(rawEvent: unknown, rawId = 'raw-1'): Inbound {
-  seq += 1;
-  const record = { reason: 'data.amount: is required', errors: [{ path: 'data.amount', message: 'is required' }], message: { message_id: rawId, publish_time: new Date(T).toISOString(), attributes: {}, data: b64(rawEvent) } };
-  return { messageId: `inv-${seq}`, publishTime: new Date(T + seq).toISOString(), data: b64(record), attributes: { reason: 'invalid', ingest_id: rawId } };
+  const { service, store, failures } = triageService({ publisher, clock, sleep: clock.sleep });
+  return { clock, store: store as MemoryTriageStore, failures: failures as MemoryFailureStore, service, publisher };
 }
 
 describe('dlq-triage: storing what arrives', () => {
@@ -215,6 +185,70 @@ describe('dlq-triage: operator actions', () => {
   });
 });
 
+describe('dlq-triage: stats', () => {
+  it('counts by class, state, subscription and type with count queries, and reading the records gives the same answer', async () => {
+    const { service, store } = setup();
+    const expected = await seedStatsFixture(service, 'u');
+    let scans = 0;
+    const scan = store.scan.bind(store);
+    store.scan = (q) => ((scans += 1), scan(q));
+    expect(await service.stats()).toEqual(expected.all);
+    expect(await service.stats({ state: ['open'] })).toEqual(expected.open);
+    expect(scans).toBe(0);
+    // A filter counts cannot express (text in the reason) reads the records: the same buckets.
+    expect(await service.stats({ q: '' })).toEqual(expected.all);
+    expect(await service.stats({ q: '', state: ['open'] })).toEqual(expected.open);
+    expect(scans).toBeGreaterThan(0);
+  });
+});
+
+describe('dlq-triage: a replay claim that lapses while its publish is slow', () => {
+  it('lets a second replay publish again, closes the record once, and the target subscription handles one of the two', async () => {
+    const inner = new MemoryPublisher();
+    let release: () => void = () => undefined;
+    let slow = true;
+    const slowPublisher: Publisher = {
+      publish: async (t, m) => {
+        if (slow && t !== TOPICS.findings) {
+          slow = false;
+          await new Promise<void>((r) => (release = r));
+        }
+        return inner.publish(t, m);
+      },
+    };
+    const { service, store, clock } = setup(slowPublisher);
+    const r = (await service.receive(TOPICS.deadLetters, deadLetter('gap-detector-chains', cardScanned({ id: 'slow-1' }), { type: 'card.scanned', id: 'slow-1' })))!;
+    const first = service.replay(r.id, 'op-a');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await service.replay(r.id, 'op-b')).toMatchObject({ outcome: 'skipped', reason: 'a replay of it is in flight' });
+    clock.t += 60_001; // the claim lapses; the first publish is still under way
+    const second = await service.replay(r.id, 'op-b');
+    expect(second).toMatchObject({ outcome: 'published', record: { state: 'replayed', replay: { by: 'op-b' } } });
+    release();
+    expect(await first).toMatchObject({ outcome: 'published', record: { state: 'replayed', replay: { by: 'op-b' } } });
+    // Both publishes happened: Pub/Sub cannot take a message back.
+    const published = inner.messages.filter((m) => m.topic !== TOPICS.findings);
+    expect(published).toHaveLength(2);
+    expect(published.map((m) => m.attributes![REPLAY_OF])).toEqual([r.id, r.id]);
+    // The record closed once, with the second replay; the first's late close was fenced off.
+    const stored = (await store.get(r.id))!;
+    expect(stored.history.filter((h) => h.action === 'replay')).toHaveLength(1);
+    expect(stored.replay).toMatchObject({ by: 'op-b', message_id: second.outcome === 'published' ? second.message_id : '' });
+    expect((await service.auditLog({ limit: 10, recordId: r.id })).map((a) => [a.actor, a.outcome, a.detail?.includes('claim lapsed') ?? false])).toEqual([
+      ['op-b', 'skipped', false],
+      ['op-b', 'ok', false],
+      ['op-a', 'ok', true],
+    ]);
+    // Downstream: gap-detector's boundary on gap-detector-chains sees both messages, handles one.
+    const handled: string[] = [];
+    const consumer = withBoundary('gap-detector', async (ce) => void handled.push(ce.data!.message!.messageId!), { failures: new MemoryFailureStore(), logger: silentLogger, clock });
+    for (const m of published) {
+      await consumer(delivered(m));
+    }
+    expect(handled).toEqual([published[0]!.id]);
+  });
+});
+
 describe('dlq-triage: bulk replay', () => {
   async function seeded(n: number, publisher?: Publisher) {
     const s = setup(publisher);
@@ -263,6 +297,33 @@ describe('dlq-triage: bulk replay', () => {
     expect(ids).toHaveLength(8);
     expect(new Set(ids).size).toBe(8);
     expect([...store.records.values()].every((r) => r.state === 'replayed')).toBe(true);
+  });
+
+  it('resumes after a crash between publishing and closing: the repeat publish reaches the target subscription once', async () => {
+    let published = 0;
+    const inner = new MemoryPublisher();
+    // The 5th replay is published, then the process "dies" before it learns so (or the answer is lost).
+    const crashing: Publisher = {
+      publish: async (t, m) => {
+        const id = await inner.publish(t, m);
+        if (t !== TOPICS.findings && ++published === 5) throw new Error('process killed after publishing');
+        return id;
+      },
+    };
+    const { service, clock } = await seeded(8, crashing);
+    const job = (await service.startBulk({ filter: {}, rate_per_second: 100, dry_run: false }, 'op')) as { id: string };
+    expect(await service.runJob(job.id, { maxRecords: 100, maxMs: 60_000 })).toMatchObject({ state: 'running', failed: 1 });
+    expect(await service.runJob(job.id, { maxRecords: 100, maxMs: 60_000 })).toMatchObject({ state: 'done', published: 8 });
+    const sent = replays(inner);
+    expect(sent).toHaveLength(9); // Pub/Sub has the crashed publish too
+    expect(new Set(sent.map((m) => m.attributes![REPLAY_OF])).size).toBe(8);
+    const handled: string[] = [];
+    const consumer = withBoundary('deduplicator', async (ce) => void handled.push(ce.data!.message!.attributes![REPLAY_OF]!), { failures: new MemoryFailureStore(), logger: silentLogger, clock });
+    for (const m of sent) {
+      await consumer(delivered(m));
+    }
+    expect(handled).toHaveLength(8);
+    expect(new Set(handled).size).toBe(8);
   });
 
   it('stops: a stopped job publishes nothing more', async () => {

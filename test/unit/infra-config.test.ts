@@ -15,6 +15,10 @@ import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-stat
 import { FirestoreGapStore } from '../../functions/gap-detector/firestore-store';
 import { DEFAULT_GAP_STATE_CONFIG } from '../../functions/gap-detector/store';
 import { FirestoreTriageStore } from '../../functions/dlq-triage/firestore-store';
+import { TriageService } from '../../functions/dlq-triage/service';
+import { MemoryFailureStore } from '../../shared/adapters/memory-failures';
+import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
+import { silentLogger } from '../../shared/log';
 import { topology } from '../../shared/topology';
 import { Env as validatorEnv } from '../../functions/validator';
 import { Env as deduplicatorEnv } from '../../functions/deduplicator';
@@ -79,6 +83,12 @@ function recordingFirestore(): { firestore: Firestore; recorded: Recorded } {
     where: (field: string, op: string) => query(collection, [...filters, { field, op }], orders),
     orderBy: (field: string | { formattedName: string }) => query(collection, filters, [...orders, typeof field === 'string' ? field : field.formattedName]),
     limit: () => query(collection, filters, orders),
+    count: () => ({
+      get: async () => {
+        recorded.queries.push({ collection, filters, orders });
+        return { data: () => ({ count: 0 }) };
+      },
+    }),
     get: async () => {
       recorded.queries.push({ collection, filters, orders });
       return { docs: [], size: 0, empty: true };
@@ -154,6 +164,11 @@ const STORES: Record<string, (firestore: Firestore, env: Record<string, unknown>
     await store.auditLog({ limit: 10, recordId: 'record' });
     await store.auditLog({ limit: 10 });
     await store.getJob('job');
+    // Stats as counts: unfiltered, and as a bulk replay's dry run counts (open, perhaps of some classes).
+    const service = new TriageService({ store, failures: new MemoryFailureStore(), publisher: new MemoryPublisher(), clock: { now: () => 0 }, logger: silentLogger, topology, config: { prefix: '', retentionMs: 1, claimMs: 1, maxFutureMs: 1 } });
+    await service.stats();
+    await service.stats({ state: ['open'] });
+    await service.stats({ class: ['invalid', 'poison'], state: ['open'] });
   },
   // volume-monitor keeps nothing in Firestore (its state is the volume_anomalies table in BigQuery)
   // and is a scheduled tick handler without the error boundary.

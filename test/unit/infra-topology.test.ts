@@ -4,6 +4,7 @@
  * grown copies of it: what it computes must equal what the code reads from the same manifest.
  */
 import { readFileSync } from 'node:fs';
+import { TARGET_SUBSCRIPTION } from '../../shared/dead-letters';
 import { parseTopology, resolveSubscriptions, type Topology } from '../../shared/topology';
 import { loadInfra } from '../../tools/infra/check';
 import { countResources } from '../../tools/infra/resource-count';
@@ -54,6 +55,17 @@ describe('infra/modules/topology on shared/topology.json', () => {
     expect(Object.keys(out.bigquery_subscriptions).sort()).toEqual(kinds('bigquery'));
   });
 
+  it('keeps triage replays out of the BigQuery archives, except one aimed at the archive itself', () => {
+    // A replay is an old event again (DESIGN §5): only the subscription that failed it may see it.
+    const archives = t.subscriptions.filter((s) => s.bigquery);
+    expect(archives.length).toBeGreaterThan(0);
+    for (const s of archives) {
+      const filter = `NOT attributes:${TARGET_SUBSCRIPTION} OR attributes.${TARGET_SUBSCRIPTION} = "${s.name}"`;
+      expect(s.filter).toBe(filter);
+      expect(out.bigquery_subscriptions[s.name]).toMatchObject({ filter });
+    }
+  });
+
   it('dead-letters every push and BigQuery subscription', () => {
     const needing = { ...out.push_subscriptions, ...out.bigquery_subscriptions };
     expect(Object.keys(needing).length).toBeGreaterThan(0);
@@ -86,9 +98,8 @@ describe('infra/modules/topology on shared/topology.json', () => {
     expect(out.secrets).toEqual(Object.fromEntries(t.secrets.map((s) => [s.name, { secret_id: s.name, env: s.env, description: s.description }])));
     const collections = t.functions.flatMap((f) => f.firestore ?? []);
     expect(out.firestore_ttl).toStrictEqual(Object.fromEntries(collections.flatMap((c) => (c.ttlField ? [[c.collection, c.ttlField]] : []))));
-    expect(Object.values(out.firestore_indexes).sort((a, b) => a.collection.localeCompare(b.collection))).toEqual(
-      collections.flatMap((c) => (c.indexes ?? []).map((fields) => ({ collection: c.collection, fields }))),
-    );
+    const byName = (a: { collection: string; fields: string[] }, b: { collection: string; fields: string[] }) => `${a.collection}:${a.fields}`.localeCompare(`${b.collection}:${b.fields}`);
+    expect(Object.values(out.firestore_indexes).sort(byName)).toEqual(collections.flatMap((c) => (c.indexes ?? []).map((fields) => ({ collection: c.collection, fields }))).sort(byName));
     expect(out.bigquery_tables.sort()).toEqual(t.subscriptions.flatMap((s) => (s.bigquery ? [s.bigquery.table] : [])).sort());
   });
 });

@@ -264,4 +264,56 @@ describe('the demo stream', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("puts the dead-letter faults in the stand-ins, not the stream: Stripe 503 and a cut-off Twilio body for two clean events", async () => {
+    const [pi] = demo.upstream.stripeUnavailable;
+    const [sid] = demo.upstream.twilioMalformed;
+    const events = demo.messages.map((m) => validateJson(m.data, { now: NOW, maxFutureMs: 5 * MINUTE })).flatMap((v) => (v.ok ? [v.event] : []));
+    const sale = events.find((e) => e.type === 'sale.recorded' && e.data.payment_intent_id === pi)!;
+    const call = events.find((e) => e.type === 'call.completed' && e.data.call_sid === sid)!;
+    // Clean events otherwise: no fault of the stream expects anything of them, and each is in the stream once.
+    const named = new Set(demo.faults.flatMap((f) => f.expect.map((e) => e.match.event_id)));
+    expect([named.has(sale.id), named.has(call.id)]).toEqual([false, false]);
+    expect(events.filter((e) => e.id === sale.id || e.id === call.id)).toHaveLength(2);
+    expect(demo.upstreamFaults.map((f) => f.expect.map((e) => [e.match.kind, e.match.class, e.match.subscription, e.match.event_id]))).toEqual([
+      [['dead_letter', 'transient', 'revenue-checker-sales', sale.id]],
+      [['dead_letter', 'poison', 'call-duration-checker-calls', call.id]],
+    ]);
+
+    const stand = (name: string) => STAND_INS.find((s) => s.name === name)!;
+    const stripe = await stand('stripe').start(demo.world, demo.upstream);
+    const twilio = await stand('twilio').start(demo.world, demo.upstream);
+    try {
+      const se = stand('stripe').env(stripe.url);
+      const stripeGet = (id: string) => fetch(`${stripe.url}/v1/payment_intents/${id}`, { headers: { authorization: `Bearer ${se.STRIPE_API_KEY}` } });
+      const failing = await stripeGet(pi!);
+      expect(failing.status).toBe(503);
+      expect(await failing.json()).toMatchObject({ error: { type: 'api_error' } });
+      expect((await stripeGet(pi!)).status).toBe(503); // every time
+      const other = demo.world.paymentIntents.find((p) => p.id !== pi)!;
+      expect((await stripeGet(other.id)).status).toBe(200);
+
+      const te = stand('twilio').env(twilio.url);
+      const auth = `Basic ${Buffer.from(`${te.TWILIO_ACCOUNT_SID}:${te.TWILIO_AUTH_TOKEN}`).toString('base64')}`;
+      const twilioGet = (callSid: string) => fetch(`${twilio.url}/2010-04-01/Accounts/${te.TWILIO_ACCOUNT_SID}/Calls/${callSid}.json`, { headers: { authorization: auth } });
+      const cut = await twilioGet(sid!);
+      expect(cut.status).toBe(200);
+      const text = await cut.text();
+      expect(text.startsWith('{"account_sid"')).toBe(true);
+      expect(() => JSON.parse(text) as unknown).toThrow(SyntaxError);
+      const fine = await twilioGet(demo.world.calls.find((c) => c.sid !== sid)!.sid);
+      expect(JSON.parse(await fine.text())).toMatchObject({ status: expect.any(String) });
+    } finally {
+      await Promise.all([stripe.close(), twilio.close()]);
+    }
+
+    // Without the faults (what a replay against the stand-ins gets), the same ids answer as Stripe and Twilio know them.
+    const plain = await stand('stripe').start(demo.world);
+    try {
+      const res = await fetch(`${plain.url}/v1/payment_intents/${pi}`, { headers: { authorization: `Bearer ${stand('stripe').env(plain.url).STRIPE_API_KEY}` } });
+      expect(res.status).toBe(200);
+    } finally {
+      await plain.close();
+    }
+  });
 });

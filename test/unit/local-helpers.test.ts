@@ -1,6 +1,6 @@
 import { buildDemo, type InjectedFault } from '../../tools/local/demo';
 import { compareWithFaults } from '../../tools/local/expected';
-import { isErrorLine } from '../../tools/local/functions';
+import { isErrorLine, said } from '../../tools/local/functions';
 import { passesFilter } from '../../tools/local/progress';
 import { backoffMs, localBackoff } from '../../tools/local/push-gateway';
 import { describeFinding, devInstructions, renderReport, triageSection, type StackRun } from '../../tools/local/report';
@@ -78,43 +78,108 @@ describe('the report text', () => {
     expect(describeFinding({ kind: 'call_duration_mismatch', action: 'review', event_id: 'c', field: 'duration_seconds', actual: 0, reason: 'a completed call of 0 s' })).toBe(
       'c duration_seconds: recorded 0 (a completed call of 0 s)',
     );
+    // A call of 0 s that Twilio confirms is no "mismatch of 0 vs 0": it says why it is held.
+    const zero = describeFinding({ kind: 'call_duration_mismatch', action: 'review', event_id: 'c', field: 'duration_seconds', expected: 0, actual: 0, reason: 'Twilio reports a completed call of 0 s' });
+    expect(zero).toBe('c: Twilio reports a completed call of 0 s; duration_seconds 0 as recorded');
+    expect(zero).not.toMatch(/expected 0/);
     expect(describeFinding({ kind: 'amount_mismatch', action: 'corrected', event_id: 's', field: 'amount', expected: 2000, actual: 1800 })).toBe('s amount: expected 2000, recorded 1800');
   });
 });
 
-describe('the report of corrections and reviews', () => {
+describe('the report', () => {
   const demo = buildDemo({ now: Date.parse('2026-03-01T12:00:00Z') });
-  // What the functions find when they find exactly what the demo's manifest expects.
-  const findings = demo.faults.flatMap((f) => f.expect.map((e) => ({ action: 'reported', ...e.match, ...(e.reasonIncludes ? { reason: e.reasonIncludes } : {}) }) as Finding));
-  const served = topology.functions.map((f) => f.name).filter((name) => name !== 'dlq-triage');
-  const run = (corrections: number): StackRun => ({
+  const faults = [...demo.faults, ...demo.upstreamFaults];
+  // What the functions find when they find exactly what the demo's manifest expects (call-duration-checker,
+  // as it does, says what Twilio reports of a call of 0 s: `expected` 0, the same as recorded).
+  const findings = faults.flatMap((f) =>
+    f.expect.map((e) => ({ action: 'reported', ...e.match, ...(e.match.field === 'duration_seconds' && e.match.actual === 0 ? { expected: 0 } : {}), ...(e.reasonIncludes ? { reason: e.reasonIncludes } : {}) }) as Finding),
+  );
+  const served = topology.functions.map((f) => f.name).filter((name) => name !== 'volume-monitor');
+  const open = [
+    ...findings.filter((f) => f.kind === 'invalid').map((f, i) => ({ id: `i${i}`, class: 'invalid', subscription: 'validator-events-raw', reason: f.reason ?? '', event: { id: f.event_id } })),
+    ...findings.filter((f) => f.action === 'review').map((f, i) => ({ id: `r${i}`, class: 'review', subscription: '', reason: f.reason ?? '', event: { id: f.event_id } })),
+    ...findings.filter((f) => f.kind === 'dead_letter').map((f, i) => ({ id: `d${i}`, class: f.class, subscription: f.subscription, reason: `${f.reason} (5 recorded attempts)`, event: { id: f.event_id } })),
+  ];
+  const run = (corrections: number, found: readonly Finding[] = findings): StackRun => ({
     projectId: 'p',
     demo,
     published: demo.messages.length,
-    counts: { 'events-corrected': corrections },
-    findings,
-    comparison: compareWithFaults(demo.faults, findings, new Set(served)),
-    functions: topology.functions.map(({ name }) => ({ name, served: served.includes(name) })),
-    logDir: '/tmp/logs',
+    counts: { 'events-raw': demo.messages.length, 'events-corrected': corrections, ticks: 1 },
+    findings: found,
+    comparison: compareWithFaults(faults, found, new Set(served)),
+    functions: topology.functions.map(({ name }) => ({ name, served: served.includes(name), lines: 3, plainLines: 0, errors: 0 })),
+    logDir: '/tmp/run/logs',
+    pagePath: '/tmp/run/report.html',
     timings: { startupMs: 1000, processingMs: 2000, totalMs: 3000 },
+    triage: { open },
   });
-  const section = (text: string) => text.slice(text.indexOf('Corrections and reviews'), text.indexOf('Injected faults vs findings')).trim().split('\n');
+  const corrected = new Set(findings.filter((f) => f.action === 'corrected').map((f) => f.event_id)).size;
+  const expected = faults.filter((f) => served.includes(f.detectedBy)).reduce((n, f) => n + f.expect.length, 0);
 
-  it('counts the correction events against the corrected events and the faults, shows one example of each kind, and lists every review', () => {
-    const text = renderReport(run(4));
-    const lines = section(text);
-    expect(lines[1]).toBe('  events-corrected   4 correction events for 4 corrected events (4 expected from the injected faults)');
-    const examples = lines.slice(2, lines.findIndex((l) => l.startsWith('  held for review')));
-    expect(examples.map((l) => l.trim().split(' ')[0])).toEqual(['amount_mismatch', 'fx_mismatch', 'call_duration_mismatch', '...']);
-    expect(examples.at(-1)).toBe('    ... and 1 more corrected finding');
-    const reviews = findings.filter((f) => f.action === 'review');
-    expect(lines).toContain(`  held for review    ${reviews.length} findings: a person decides, no correction event is published`);
-    for (const f of reviews) expect(lines.some((l) => l.includes(f.event_id!) && l.trimStart().startsWith(f.kind))).toBe(true);
-    expect(text).toContain(`Result: all ${findings.length} findings expected from the served functions were found, and nothing else.`);
+  it('leads with one verdict line, expected against found, and explains in it why faults and findings differ in number', () => {
+    const lines = renderReport(run(corrected)).split('\n');
+    const several = faults.filter((f) => f.expect.length !== 1);
+    expect(several.map((f) => f.injector)).toEqual(['missing: late arrival']);
+    expect(lines[0]).toBe(
+      `PASS  ${expected} findings expected, ${expected} found, nothing else; ${faults.length} faults injected ` +
+        `(${demo.faults.length} in the stream, ${demo.upstreamFaults.length} at the stand-ins; late arrival: 1 fault -> 2 findings)`,
+    );
+    // The numbers add up: one finding a fault, but the late arrival's two.
+    expect(faults.length - several.length + several.reduce((n, f) => n + f.expect.length, 0)).toBe(expected);
+    expect(lines[1]).toBe('');
+    const without = served.filter((name) => name !== 'call-duration-checker');
+    const partial = renderReport({ ...run(corrected), comparison: compareWithFaults(faults, findings, new Set(without)) }).split('\n');
+    const unchecked = faults.filter((f) => f.detectedBy === 'call-duration-checker');
+    expect(partial[0]).toMatch(new RegExp(`^PASS {2}${expected - unchecked.reduce((n, f) => n + f.expect.length, 0)} findings expected, `));
+    expect(partial[1]).toBe(`      of which ${unchecked.length} faults not checked, no finding expected of them: call-duration-checker is not served`);
   });
 
-  it('flags a count of correction events that disagrees', () => {
-    expect(section(renderReport(run(5)))[1]).toMatch(/5 correction events for 4 corrected events \(4 expected from the injected faults\) {2}MISMATCH$/);
+  it('fits in about 40 lines by default, one short section per concern, the rest behind --verbose', () => {
+    const text = renderReport(run(corrected));
+    const lines = text.trimEnd().split('\n');
+    expect(lines.length).toBeLessThanOrEqual(40);
+    expect(lines.every((l) => l.length <= 150)).toBe(true);
+    const starts = lines.map((l) => l.split(/\s{2,}/)[0]);
+    for (const concern of ['Flow', 'Invalid', 'Duplicates', 'Missing', 'Incorrect', 'Dead letters', 'Reviews', 'Triage', 'Volume', 'Logs', 'Page', 'Time']) expect(starts).toContain(concern);
+    // Each concern's expected count, and they add up to the verdict's.
+    const perConcern = [...text.matchAll(/\((\d+) expected\)/g)].map((m) => Number(m[1]));
+    expect(perConcern.slice(0, 5).reduce((a, b) => a + b, 0)).toBe(expected);
+    expect(text).toContain('More: --verbose');
+    const verbose = renderReport(run(corrected), { verbose: true });
+    expect(verbose.startsWith(text.slice(0, text.indexOf('More: --verbose')))).toBe(true);
+    for (const section of ['Flow per topic', 'Examples (personal data masked)', 'Injected faults vs findings', 'Function logs (one JSON entry a line)']) {
+      expect(text).not.toContain(section);
+      expect(verbose).toContain(section);
+    }
+  });
+
+  it('words each concern as what it is: the stack as the source of ticks, a call of 0 s, the triage records by class', () => {
+    const text = renderReport(run(corrected));
+    expect(text).toMatch(/^ {14}ticks: 1 from the local stack \(Cloud Scheduler in GCP\) -> gap-detector, \(volume-monitor, not served\)$/m);
+    expect(renderReport(run(corrected), { verbose: true })).toMatch(/^ {2}ticks +1 {3}the local stack \(Cloud Scheduler in GCP\) -> gap-detector/m);
+    expect(text).not.toMatch(/ticks.*dlq-triage/);
+    const zero = text.split('\n').find((l) => l.startsWith('  call of 0 s'));
+    expect(zero).toMatch(/^ {2}call of 0 s {12}\S{8}… {2}completed call of 0 s$/);
+    expect(text).not.toMatch(/expected 0, recorded 0/);
+    const triage = text.split('\n').filter((l) => l.startsWith('Triage') || /^ {2}(invalid|review|transient|poison) /.test(l));
+    expect(triage[0]).toMatch(/^Triage {8}\d+ open records: invalid 5, review 4, poison 1, transient 1; event-recovery dlq list --state open$/);
+    expect(triage.slice(1).map((l) => l.trim().split(' ')[0])).toEqual(['invalid', 'review', 'poison', 'transient']);
+    expect(text).toMatch(/^ {2}transient revenue-checker-sales +\S{8}… {2}503 \(5 recorded attempts\)$/m);
+    expect(text).toMatch(/^Dead letters {2}2 after 5 attempts each \(2 expected\): poison from call-duration-checker-calls, transient from revenue-checker-sales$/m);
+    expect(text).toContain(`Incorrect     ${findings.filter((f) => f.kind.endsWith('_mismatch')).length} found`);
+    expect(text).toContain(`events-corrected: ${corrected} correction events for ${corrected} corrected events (${corrected} expected from the injected faults)\n`);
+    expect(text).toContain('Logs          /tmp/run/logs: 18 lines from 6 functions, all JSON entries; 0 errors, 0 failed pushes');
+    expect(text).toContain('Page          /tmp/run/report.html');
+  });
+
+  it('fails loudly: a missing finding, an unexpected one, a count of correction events that disagrees', () => {
+    const dropped = findings.filter((f) => f.kind !== 'dead_letter');
+    const extra: Finding = { kind: 'duplicate', action: 'dropped', event_id: 'x', duplicate_of: 'y', basis: 'id' };
+    const text = renderReport(run(corrected + 1, [...dropped, extra]));
+    expect(text.split('\n')[0]).toMatch(/^FAIL {2}\d+ findings expected, \d+ found, 2 MISSED, 1 UNEXPECTED; \d+ faults injected/);
+    expect(text).toMatch(/^ {2}MISSED {6}Stripe answers 503 for pi_/m);
+    expect(text).toMatch(/^ {2}UNEXPECTED {2}duplicate\/dropped x: same id as y$/m);
+    expect(text).toMatch(/correction events for .* MISMATCH$/m);
   });
 });
 
@@ -143,6 +208,14 @@ describe('progress helpers', () => {
   ] as const)('%s on %s is an error line: %s', (line, stream, error) => {
     expect(isErrorLine(line, stream)).toBe(error);
   });
+
+  it("keeps what a dead instance's last entries said, for a person", () => {
+    expect(said('{"severity":"ERROR","message":"FAULT_INJECT: killing this process at pass 3 of mid-batch","function":"validator"}')).toBe(
+      'FAULT_INJECT: killing this process at pass 3 of mid-batch',
+    );
+    expect(said('{"severity":"INFO","count":3}')).toBe('{"severity":"INFO","count":3}');
+    expect(said('plain text')).toBe('plain text');
+  });
 });
 
 describe('the triage section of the report', () => {
@@ -154,12 +227,13 @@ describe('the triage section of the report', () => {
       { id: 'd', class: 'invalid', subscription: 'validator-events-raw', reason: 'data.contact.email: bad ada@example.com', event: { id: 'card-9' } },
     ];
     const lines = triageSection({ open });
-    expect(lines[0]).toBe('Dead letters and triage: 4 open (invalid 1, transient 3); event-recovery dlq list');
-    expect(lines).toContain('  invalid   validator-events-raw        card-9: data.contact.email: bad a***@example.com');
-    expect(lines).toContain('  transient revenue-checker-sales       sale-1: revenue-checker: UpstreamError STRIPE_500: stripe: 500');
-    expect(lines.at(-1)).toBe('  transient ... and 1 more');
-    expect(triageSection({ open: [] })).toEqual(['Dead letters and triage: no open records']);
-    expect(triageSection({ open: [], error: 'GET /v1/records answered 401' })).toEqual(['Dead letters and triage: not read (GET /v1/records answered 401)']);
+    expect(lines).toEqual([
+      'Triage        4 open records: transient 3, invalid 1; event-recovery dlq list --state open',
+      '  transient revenue-checker-sales       sale-1     revenue-checker: UpstreamError STRIPE_500: stripe: 500 (+2 more)',
+      '  invalid   validator-events-raw        card-9     data.contact.email: bad a***@example.com',
+    ]);
+    expect(triageSection({ open: [] })).toEqual(['Triage        no open records']);
+    expect(triageSection({ open: [], error: 'GET /v1/records answered 401' })).toEqual(['Triage        not read (GET /v1/records answered 401)']);
   });
 
   it('prints the dlq commands for the ports of the stack in dev mode', () => {

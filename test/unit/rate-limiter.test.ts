@@ -81,3 +81,33 @@ describe('RateLimiter (GCRA token bucket)', () => {
     expect(await schedule(limiter, v, 1)).toEqual([300]);
   });
 });
+
+describe('RateLimiter under a busy event loop', () => {
+  it('holds the rate on actual start times when sleepers wake late together', async () => {
+    const clockRef = { now: 0 };
+    let schedule: (ms: number) => Promise<void> = async () => undefined;
+    const limiter = new RateLimiter({ name: 'stripe', ratePerSecond: 100, clock: { now: () => clockRef.now }, sleep: (ms) => schedule(ms) });
+    // The sleep must exist before the first acquire: wire it through a holder.
+    const timers: Array<{ at: number; fire: () => void }> = [];
+    schedule = (ms) => new Promise<void>((fire) => timers.push({ at: clockRef.now + ms, fire }));
+    const starts: number[] = [];
+    const n = 250;
+    const pending = Array.from({ length: n }, () => limiter.acquire().then(() => void starts.push(clockRef.now)));
+    const flush = () => new Promise((r) => setImmediate(r));
+    await flush();
+    const block = { at: 300, ms: 200 }; // the loop is busy from 300 ms to 500 ms
+    while (timers.length > 0) {
+      timers.sort((a, b) => a.at - b.at);
+      const next = timers.shift()!;
+      const due = Math.max(clockRef.now, next.at);
+      clockRef.now = due >= block.at && due < block.at + block.ms ? block.at + block.ms : due;
+      next.fire();
+      await flush();
+    }
+    await Promise.all(pending);
+    expect(starts).toHaveLength(n);
+    for (const t of starts) {
+      expect(starts.filter((s) => s >= t && s < t + 1000).length).toBeLessThanOrEqual(100);
+    }
+  });
+});

@@ -7,6 +7,7 @@
  *                                      gap-detector against the Firestore emulator
  *   npm run bench -- --events 200000   one replay size only
  *   npm run bench -- --no-firestore    skip the gap-detector / Firestore part
+ *   npm run bench -- --no-lookups      skip the Stripe/Twilio lookups bench (tools/bench/lookups.ts)
  *
  * Each replay size is also run without the volume detector, and a three-week seasonal log with
  * and without it, so the detector's cost is a ratio taken in the same run.
@@ -27,6 +28,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultWorkers } from '../../cli/replay/pool';
 import { benchGapDetector } from './gap-detector';
+import { benchLookups } from './lookups';
 import { benchRates, BENCH_START_MS, generateLog } from './generate';
 import { generateVolumeLog } from './volume-log';
 import { detectorAlone } from './volume-alone';
@@ -94,7 +96,8 @@ async function benchVolume(rounds: number): Promise<string[]> {
     const file = join(dir, 'events.ndjson');
     const log = await generateVolumeLog(file, { seed: 1, days: 21 });
     const ratesPath = join(dir, 'rates.json');
-    writeFileSync(ratesPath, JSON.stringify({ base: 'USD', days: {} }));
+    // A rates file must hold a day (cli/replay refuses an empty one); the volume log's figures do not depend on which.
+    writeFileSync(ratesPath, JSON.stringify(benchRates(1)));
     const on: Pass[] = [];
     const off: Pass[] = [];
     for (let r = 0; r < rounds; r++) {
@@ -152,6 +155,7 @@ async function main() {
       events: { type: 'string' },
       rounds: { type: 'string', default: '3' },
       'no-firestore': { type: 'boolean', default: false },
+      'no-lookups': { type: 'boolean', default: false },
       month: { type: 'boolean', default: false },
       'month-events': { type: 'string' },
       workers: { type: 'string' },
@@ -172,6 +176,7 @@ async function main() {
     for (const line of await benchStreamed(monthEvents, 30, workers)) process.stdout.write(`${line}\n`);
   }
   for (const line of await benchVolume(rounds)) process.stdout.write(`${line}\n`);
+  if (!values['no-lookups']) for (const line of await benchLookups()) process.stdout.write(`${line}\n`);
   if (!values['no-firestore']) {
     process.env.METADATA_SERVER_DETECTION ??= 'none';
     for (const line of await benchGapDetector()) process.stdout.write(`${line}\n`);

@@ -19,7 +19,10 @@ Options:
   --seed N             demo seed (default ${DEFAULT_OPTIONS.seed})
   --project ID         project id on the emulators (default ${DEFAULT_OPTIONS.projectId})
   --timeout SECONDS    bound on publishing and processing the demo (default ${DEFAULT_OPTIONS.timeoutMs / 1000})
-  --verbose            show each published slice of the demo and the functions' handler times
+  --verbose            the whole report (every topic, the findings by kind, examples, each fault, each
+                       function log), and each published slice of the demo with the handler times
+  --html FILE          write the report page there (default: report.html in the run's directory,
+                       named in the report); the page replay --html writes, from the stack's topics
   --json FILE          also write the run (counts, findings, comparison, process ids) as JSON
   --write-demo FILE    write the demo as NDJSON (with FILE's .rates.json and .faults.json) and exit:
                        no emulator needed; replay it with event-recovery replay
@@ -40,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
       project: { type: 'string' },
       timeout: { type: 'string' },
       json: { type: 'string' },
+      html: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       'write-demo': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -62,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
     projectId: values.project ?? DEFAULT_OPTIONS.projectId,
     timeoutMs: number(values.timeout, 'timeout', DEFAULT_OPTIONS.timeoutMs / 1000) * 1000,
     ...(values.json ? { jsonPath: values.json } : {}),
+    ...(values.html ? { htmlPath: values.html } : {}),
     verbose: values.verbose,
   };
   if (values['write-demo'] !== undefined) {

@@ -1,6 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { isJsonEntry } from '../../shared/structured-stdio';
 import { freePort } from './emulators';
 import { spawnManaged, type ExitStatus, type ManagedProcess } from './processes';
 
@@ -29,8 +30,13 @@ export interface ServedFunction {
 
 export interface FunctionActivity {
   lines: number;
+  /** Lines that are not one JSON entry (there should be none: shared/structured-stdio). */
+  plain: number;
   errors: number;
-  /** The last lines the current instance wrote (none of an earlier one), for a failure message. */
+  /**
+   * What the last lines the current instance wrote say (none of an earlier one), for a failure
+   * message: the `message` of a JSON entry, a line that is not one as it is.
+   */
   tail: string[];
 }
 
@@ -42,7 +48,7 @@ export interface FunctionDeath {
   /** How it ended, e.g. `killed by SIGKILL`, `exit code 1`. */
   readonly cause: string;
   readonly uptimeMs: number;
-  /** Its own last lines, since it started. */
+  /** What its own last lines said, since it started (the messages of its entries). */
   readonly lastLines: readonly string[];
   /** Whether a new instance took over; false when the function gave up. */
   readonly restarted: boolean;
@@ -90,7 +96,7 @@ const PORT_ATTEMPTS = 5;
 export async function serveFunction(name: string, options: ServeOptions): Promise<ServeOutcome> {
   const logPath = join(options.logDir, `${name}.log`);
   const log = createWriteStream(logPath, { flags: 'a' });
-  const activity: FunctionActivity = { lines: 0, errors: 0, tail: [] };
+  const activity: FunctionActivity = { lines: 0, plain: 0, errors: 0, tail: [] };
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const started = await startInstance(name, port, 1, options, log, activity);
@@ -241,11 +247,19 @@ class Supervised implements ServedFunction {
   }
 }
 
+/** What a log line says to a person: a JSON entry's `message`, anything else as it is. */
+export function said(line: string): string {
+  if (!isJsonEntry(line)) return line;
+  const message = (JSON.parse(line) as { message?: unknown }).message;
+  return typeof message === 'string' ? message : line;
+}
+
 /** Copies an instance's output to the function's log, counting lines and the ones that say something failed. */
 function capture(proc: ManagedProcess, log: WriteStream, activity: FunctionActivity): Promise<void> {
   const take = (line: string, stream: 'stdout' | 'stderr') => {
     activity.lines++;
-    activity.tail = [...activity.tail.slice(-19), line];
+    if (!isJsonEntry(line)) activity.plain++;
+    activity.tail = [...activity.tail.slice(-19), said(line)];
     if (isErrorLine(line, stream)) activity.errors++;
   };
   const consume = (stream: 'stdout' | 'stderr') => {

@@ -16,6 +16,17 @@ export interface DeliveryStats {
   lastAt: number;
   /** How long each acknowledged push took the function, in ms. */
   readonly handlerMs: number[];
+  /** Every push once answered (what `npm run cost` counts): its size, its attributes, how long it took. */
+  readonly pushes: PushRecord[];
+}
+
+/** One push request, as Pub/Sub bills it (see tools/cost). */
+export interface PushRecord {
+  /** Data + attribute keys and values + the message id, in bytes (Pub/Sub adds 20 for the timestamp). */
+  readonly bytes: number;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly ms: number;
+  readonly ok: boolean;
 }
 
 /** Redelivery backoff: `minimumMs` × 2^(attempt - 1), at most `maximumMs` (Pub/Sub's exponential retry policy). */
@@ -102,7 +113,7 @@ export class PushGateway {
   stats(subscription: string): DeliveryStats {
     let stats = this.bySubscription.get(subscription);
     if (!stats) {
-      stats = { acked: new Set(), requests: 0, failed: 0, refused: 0, deadLettered: 0, lastAt: 0, handlerMs: [] };
+      stats = { acked: new Set(), requests: 0, failed: 0, refused: 0, deadLettered: 0, lastAt: 0, handlerMs: [], pushes: [] };
       this.bySubscription.set(subscription, stats);
     }
     return stats;
@@ -131,6 +142,7 @@ export class PushGateway {
       void this.post(this.options.endpoint(sub.function!), path, body, sub.ackDeadlineSeconds * 1000, stats).then((ok) => {
         stats.lastAt = Date.now();
         if (this.closed) return;
+        stats.pushes.push({ bytes: messageBytes(message), attributes: message.attributes, ms: Date.now() - started, ok });
         if (ok) {
           stats.acked.add(message.id);
           stats.handlerMs.push(Date.now() - started);
@@ -214,6 +226,13 @@ export class PushGateway {
     await Promise.all(this.subscriptions.map((s) => s.close().catch(() => undefined)));
     this.agent.destroy();
   }
+}
+
+/** A message's size as Pub/Sub counts it: data, attribute keys and values, message id. */
+function messageBytes(message: Message): number {
+  let n = message.data.length + Buffer.byteLength(message.id);
+  for (const [k, v] of Object.entries(message.attributes)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
 }
 
 /**

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PubSub } from '@google-cloud/pubsub';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
 import { resolveSubscriptions, TOPICS, topology } from '../../shared/topology';
@@ -26,7 +26,9 @@ import { onSignal, stopAll } from './processes';
 import { Progress, TimeoutError, waitUntil, type Push } from './progress';
 import { producerTopic, publishPayload } from '../../shared/adapters/pubsub-producer';
 import { maskText } from '../../shared/mask';
-import { describeFinding, devInstructions, renderReport, type StackRun, type TriageSnapshot } from './report';
+import { describeIoError } from '../../cli/usage';
+import { renderStackPage } from './page';
+import { describeFinding, devInstructions, renderReport, verdict, type StackRun, type TriageSnapshot } from './report';
 import { LOG_PREFIX, pruneOldRuns } from './run-logs';
 import { STAND_INS, type StandIn } from './stand-ins';
 import { readTriage, type TriageApi } from './triage';
@@ -52,8 +54,19 @@ export interface StackOptions {
   readonly verbose?: boolean;
   /** Writes the run as JSON here (tests, tooling). */
   readonly jsonPath?: string;
+  /** Writes the report page here; default: report.html in the run's directory. */
+  readonly htmlPath?: string;
   /** Replaces the stand-ins (tests). */
   readonly standIns?: readonly StandIn[];
+  /**
+   * `npm run cost` (tools/cost): pushes one at a time per subscription (as a function deployed
+   * with concurrency 1 takes them), and a look at the stack once it is up and once it is quiet.
+   */
+  readonly measure?: {
+    readonly pushConcurrency?: number;
+    up?(stack: RunningStack): void | Promise<void>;
+    quiet?(stack: RunningStack): void | Promise<void>;
+  };
 }
 
 export const DEFAULT_OPTIONS: StackOptions = {
@@ -61,7 +74,7 @@ export const DEFAULT_OPTIONS: StackOptions = {
   seed: DEMO_DEFAULTS.seed,
   projectId: 'event-recovery-local',
   source: join(__dirname, '..', '..', 'functions', 'index.js'),
-  timeoutMs: 90_000,
+  timeoutMs: 180_000,
   quietMs: 2_000,
   slicesInFlight: 4,
 };
@@ -112,6 +125,7 @@ class Resources {
 }
 
 /** The stack once it is up: where things listen and what watches them. */
+export type RunningStack = Running;
 interface Running {
   readonly hosts: { readonly pubsub: { host: string }; readonly firestore: { host: string } };
   readonly logDir: string;
@@ -144,12 +158,16 @@ export async function runStack(options: StackOptions, io: Console = consoleIo): 
     const up = await bringUp(options, demo, res, io);
     const startupMs = Date.now() - t0;
     io.progress(`stack up in ${(startupMs / 1000).toFixed(1)} s: ${[...up.served.keys()].join(', ')} behind push subscriptions`);
+    await options.measure?.up?.(up);
 
     const t1 = Date.now();
     const { tracker, unfinished } = await playDemo(up, demo, options, res, io);
+    await options.measure?.quiet?.(up);
     const triage = up.triage ? await readTriage(up.triage) : undefined;
-    const run = summarize(up, demo, tracker, unfinished, { startupMs, processingMs: Date.now() - t1, totalMs: Date.now() - t0 }, options.projectId, triage);
-    io.report(renderReport(run));
+    const summarized = summarize(up, demo, tracker, unfinished, { startupMs, processingMs: Date.now() - t1, totalMs: Date.now() - t0 }, options.projectId, triage);
+    const pagePath = writePage(options.htmlPath ?? join(dirname(up.logDir), 'report.html'), summarized, up.observer, io);
+    const run: StackRun = { ...summarized, ...(pagePath ? { pagePath } : {}) };
+    io.report(renderReport(run, { verbose: options.verbose ?? false }));
     const code = unfinished || !run.comparison.ok ? 1 : 0;
     if (options.jsonPath) writeRunJson(options.jsonPath, run, res, code);
     if (!options.keep) return code;
@@ -171,7 +189,7 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
   io.progress('starting the Pub/Sub and Firestore emulators and the functions...');
   const standInEnv: Record<string, string> = {};
   for (const stand of options.standIns ?? STAND_INS) {
-    const running = await stand.start(demo.world);
+    const running = await stand.start(demo.world, demo.upstream);
     res.standIns.push(running);
     Object.assign(standInEnv, stand.env(running.url));
   }
@@ -190,7 +208,7 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
   };
   const hostsAt = (pubsub: string, firestore: string) => ({ pubsub: { host: pubsub }, firestore: { host: firestore } });
   const plannedHosts = hostsAt(`127.0.0.1:${planned[0]}`, `127.0.0.1:${planned[1]}`);
-  const envFor = (h: typeof plannedHosts) => ({ ...process.env, ...emulatorEnv(h.pubsub, h.firestore, options.projectId), ...standInEnv, ...localScale(process.env), DLQ_API_AUTH: 'token', DLQ_API_TOKEN: triageToken });
+  const envFor = (h: typeof plannedHosts) => ({ ...process.env, ...emulatorEnv(h.pubsub, h.firestore, options.projectId), ...standInEnv, ...localScale(process.env), DLQ_API_AUTH: 'token', DLQ_API_TOKEN: triageToken, ...SERVED_AS_IN_GCP });
   const serveAll = (env: NodeJS.ProcessEnv) =>
     Promise.all(
       topology.functions.map(async (f) => {
@@ -229,7 +247,7 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
   res.observer = observer;
   // The gateway delivers the push subscriptions of the served functions (at least once) and records what each acknowledged.
   const delivered = subscriptions.filter((sub) => sub.delivery === 'push' && sub.function !== undefined && served.has(sub.function));
-  const gateway = await PushGateway.start({ pubsub, subscriptions: delivered, endpoint: (fn) => served.get(fn)?.url });
+  const gateway = await PushGateway.start({ pubsub, subscriptions: delivered, endpoint: (fn) => served.get(fn)?.url, ...(options.measure?.pushConcurrency ? { concurrency: options.measure.pushConcurrency } : {}) });
   res.gateway = gateway;
   const pushes = delivered.map((sub) => ({ sub, gateway }));
   const triageFn = served.get('dlq-triage');
@@ -245,7 +263,7 @@ async function playDemo(up: Running, demo: Demo, options: StackOptions, res: Res
   const tracker = new Progress(up.observer, up.pushes);
   const deadline = Date.now() + options.timeoutMs;
   const watch = () => assertRunning(res.functions);
-  io.progress(`publishing the demo stream: ${demo.messages.length} messages, ${demo.faults.length} faults injected...`);
+  io.progress(`publishing the demo stream: ${demo.messages.length} messages, ${demo.faults.length} faults injected (and ${demo.upstreamFaults.length} at the stand-ins)...`);
   try {
     const raw = producerTopic(up.pubsub, TOPICS.raw);
     for (const { index, messages } of slices(demo, sliceWidth(options.slicesInFlight))) {
@@ -292,7 +310,7 @@ function summarize(
     published: tracker.publishedCount,
     counts: up.observer.counts(),
     findings,
-    comparison: compareWithFaults(demo.faults, findings, new Set(up.served.keys())),
+    comparison: compareWithFaults([...demo.faults, ...demo.upstreamFaults], findings, new Set(up.served.keys())),
     functions: topology.functions.map(({ name }) => {
       const fn = up.served.get(name);
       if (!fn) return { name, served: false };
@@ -302,6 +320,7 @@ function summarize(
         served: true,
         logPath: fn.logPath,
         lines: fn.activity.lines,
+        plainLines: fn.activity.plain,
         errors: fn.activity.errors,
         pushes: deliveries.reduce((n, d) => n + d.requests, 0),
         acked: deliveries.reduce((n, d) => n + d.acked.size, 0),
@@ -366,6 +385,13 @@ function outboxLeftover(up: Running): number | undefined {
   return deaths.length === 0 ? undefined : Math.max(...deaths.map((d) => d.at)) + OUTBOX_GRACE_MS + 1000;
 }
 
+/**
+ * The functions run as a production deployment does: with NODE_ENV=production the Functions
+ * Framework prints no "Serving function..." banner (whatever else it prints becomes a JSON entry:
+ * shared/structured-stdio).
+ */
+const SERVED_AS_IN_GCP = { NODE_ENV: 'production' } as const;
+
 function consumesTicks(up: Running): boolean {
   return up.pushes.some((p) => p.sub.topic === TOPICS.ticks);
 }
@@ -406,6 +432,18 @@ function deathText(f: ServedFunction, death: FunctionDeath): string {
   return [`${f.name}: instance ${death.pid} died (${death.cause}) after ${(death.uptimeMs / 1000).toFixed(1)} s; ${what}. Its last lines:`, ...(lines.length ? lines : ['  | (none)'])].join('\n');
 }
 
+/** Writes the report page; says why on stderr and goes on without one when it cannot. */
+function writePage(path: string, run: StackRun, observer: TopicObserver, io: Console): string | undefined {
+  const bodies = (topic: string) => observer.messages(topic).map((m) => m.data.toString('utf8'));
+  try {
+    writeFileSync(path, renderStackPage(run, { raw: bodies(TOPICS.raw), valid: bodies(TOPICS.valid), unique: bodies(TOPICS.unique), corrected: bodies(TOPICS.corrected) }, verdict(run)[0]!));
+    return path;
+  } catch (err) {
+    io.progress(`event-recovery: the report page ${path} was not written: ${describeIoError(err)}`);
+    return undefined;
+  }
+}
+
 function writeRunJson(path: string, run: StackRun, res: Resources, exitCode: number): void {
   const { demo, ...rest } = run;
   // Process ids are also process-group ids: a test can check that none is left.
@@ -421,7 +459,7 @@ function writeRunJson(path: string, run: StackRun, res: Resources, exitCode: num
     [TOPICS.findings]: about(TOPICS.findings, (m) => m.attributes.finding_id ?? ''),
     [TOPICS.corrected]: about(TOPICS.corrected, (m) => m.attributes.id ?? ''),
   };
-  writeFileSync(path, `${JSON.stringify({ exitCode, ...rest, faults: demo.faults, processes, ids }, null, 2)}\n`);
+  writeFileSync(path, `${JSON.stringify({ exitCode, ...rest, faults: [...demo.faults, ...demo.upstreamFaults], processes, ids }, null, 2)}\n`);
 }
 
 function failureText(err: unknown): string {

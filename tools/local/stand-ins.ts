@@ -4,7 +4,7 @@
  * demo's truth, and hands the functions the environment that points them at it. To add one,
  * add an entry to STAND_INS.
  */
-import type { DemoWorld } from './demo';
+import type { DemoWorld, UpstreamFaults } from './demo';
 import { startOxrFake } from './fakes/openexchangerates';
 import { startStripeFake } from './fakes/stripe';
 import { startTwilioFake } from './fakes/twilio';
@@ -12,8 +12,11 @@ import { startTwilioFake } from './fakes/twilio';
 /** A local stand-in for an external API the checkers call (local/fakes/*.ts). */
 export interface StandIn {
   readonly name: string;
-  /** Starts it serving the demo's truth (payment intents, calls, rates). */
-  start(world: DemoWorld): Promise<{ url: string; close(): Promise<void> }>;
+  /**
+   * Starts it serving the demo's truth (payment intents, calls, rates), and, with `faults`, the
+   * wrong answers the local stack's demo asks of it (demo/upstream-faults).
+   */
+  start(world: DemoWorld, faults?: UpstreamFaults): Promise<{ url: string; close(): Promise<void> }>;
   /** The environment that points the functions at it. */
   env(url: string): Record<string, string>;
 }
@@ -33,20 +36,26 @@ const LOCAL_KEYS = {
 export const STAND_INS: readonly StandIn[] = [
   {
     name: 'stripe',
-    start: (world) =>
+    start: (world, faults) =>
       startStripeFake({
         apiKey: LOCAL_KEYS.stripe,
-        paymentIntents: Object.fromEntries(world.paymentIntents.map((p) => [p.id, { amount: p.amount, currency: p.currency, status: p.status }])),
+        paymentIntents: {
+          ...Object.fromEntries(world.paymentIntents.map((p) => [p.id, { amount: p.amount, currency: p.currency, status: p.status }])),
+          ...Object.fromEntries((faults?.stripeUnavailable ?? []).map((id) => [id, { fault: 'server_error', status: 503 } as const])),
+        },
       }),
     env: (url) => ({ STRIPE_API_BASE: url, STRIPE_API_KEY: LOCAL_KEYS.stripe }),
   },
   {
     name: 'twilio',
-    start: (world) =>
+    start: (world, faults) =>
       startTwilioFake({
         accountSid: LOCAL_KEYS.twilioSid,
         authToken: LOCAL_KEYS.twilioToken,
-        calls: Object.fromEntries(world.calls.map((c) => [c.sid, { status: c.status, duration: c.duration, from: c.from, to: c.to }])),
+        calls: {
+          ...Object.fromEntries(world.calls.map((c) => [c.sid, { status: c.status, duration: c.duration, from: c.from, to: c.to }])),
+          ...Object.fromEntries((faults?.twilioMalformed ?? []).map((sid) => [sid, { fault: 'malformed' } as const])),
+        },
       }),
     env: (url) => ({ TWILIO_API_BASE: url, TWILIO_ACCOUNT_SID: LOCAL_KEYS.twilioSid, TWILIO_AUTH_TOKEN: LOCAL_KEYS.twilioToken }),
   },

@@ -10,6 +10,7 @@
  */
 import { FAULT_INJECTORS, type FaultInjector } from './faults';
 import { DEMO_DEFAULTS, type Demo, type InjectedFault } from './types';
+import { injectUpstreamFaults } from './upstream-faults';
 import { DemoBuilder, MINUTE, number, produce } from './world';
 
 export { FAULT_INJECTORS, type FaultInjector } from './faults';
@@ -46,6 +47,7 @@ export function buildDemo(options: DemoOptions): Demo {
   run('produced');
   number(b);
   run('delivered');
+  const { upstream, faults: upstreamFaults } = injectUpstreamFaults(b);
   const order = (options.injectors ?? FAULT_INJECTORS).map((i) => i.name);
   faults.sort((x, y) => order.indexOf(x.injector) - order.indexOf(y.injector));
   const messages = b.items
@@ -53,6 +55,6 @@ export function buildDemo(options: DemoOptions): Demo {
     .sort((x, y) => x.arrivalMs - y.arrivalMs || x.timeMs - y.timeMs)
     .map((i) => ({ data: i.raw ?? JSON.stringify(i.event), arrivalMs: i.arrivalMs }));
   const days = Object.fromEntries(Object.entries(b.world.rates.days).sort(([x], [y]) => x.localeCompare(y)));
-  return { seed, now: options.now, startMs: b.startMs, endMs, messages, faults, world: { ...b.world, rates: { base: 'USD', days } } };
+  return { seed, now: options.now, startMs: b.startMs, endMs, messages, faults, world: { ...b.world, rates: { base: 'USD', days } }, upstream, upstreamFaults };
 }
 

@@ -59,6 +59,17 @@ export interface DemoWorld {
   readonly calls: CallTruth[];
 }
 
+/**
+ * What the local stack's stand-ins answer wrongly on purpose (./upstream-faults): the stream
+ * itself is untouched, so only the local stack sees these.
+ */
+export interface UpstreamFaults {
+  /** PaymentIntent ids Stripe answers 503 for, every time. */
+  readonly stripeUnavailable: readonly string[];
+  /** Call SIDs Twilio answers with a body cut off mid-object. */
+  readonly twilioMalformed: readonly string[];
+}
+
 export interface PaymentIntentTruth {
   id: string;
   /** Minor units, as Stripe counts them. */
@@ -86,7 +97,11 @@ export interface Demo {
   readonly startMs: number;
   readonly endMs: number;
   readonly messages: readonly DemoMessage[];
+  /** The faults in the stream: what `--write-demo` and `event-recovery generate` write. */
   readonly faults: readonly InjectedFault[];
   readonly world: DemoWorld;
+  /** The stand-ins' faults, and what they should make the pipeline find (the local stack only). */
+  readonly upstream: UpstreamFaults;
+  readonly upstreamFaults: readonly InjectedFault[];
 }
 

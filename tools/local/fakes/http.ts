@@ -2,7 +2,11 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** What a stand-in answers: a JSON reply, or nothing at all until it is closed (a hung upstream). */
-export type Reply = { readonly status: number; readonly body: unknown; readonly headers?: Record<string, string> } | { readonly hang: true };
+export type Reply =
+  | { readonly status: number; readonly body: unknown; readonly headers?: Record<string, string> }
+  /** Bytes sent as they are (a body that is not valid JSON). */
+  | { readonly status: number; readonly text: string; readonly headers?: Record<string, string> }
+  | { readonly hang: true };
 
 /** A fault a stand-in answers with instead of the resource (each API words its error body its own way). */
 export type Fault =
@@ -11,7 +15,15 @@ export type Fault =
   | { readonly fault: 'server_error'; readonly status?: number }
   | { readonly fault: 'not_found' }
   /** Never answers: the client's timeout has to end the request. */
-  | { readonly fault: 'hang' };
+  | { readonly fault: 'hang' }
+  /** 200 with a JSON body cut off mid-object: a broken proxy or a truncated response. */
+  | { readonly fault: 'malformed' };
+
+/** The answer to a `malformed` fault: the resource's JSON, cut off mid-object. */
+export function malformedReply(body: unknown): Reply {
+  const text = JSON.stringify(body);
+  return { status: 200, text: text.slice(0, Math.floor(text.length / 2)) };
+}
 
 /** One request a stand-in received, for tests and the local report (credentials are not kept). */
 export interface RecordedRequest {
@@ -28,15 +40,27 @@ export interface RecordedRequest {
 export interface FakeServer {
   readonly url: string;
   readonly requests: RecordedRequest[];
+  /** The most requests it was answering at once (a client's concurrency, as the API sees it). */
+  readonly peakInFlight: number;
   close(): Promise<void>;
+}
+
+export interface JsonServerOptions {
+  port?: number;
+  pathPrefix?: string;
+  /** Answer this many ms after the request arrived (an API's latency), per request path or fixed. */
+  latencyMs?: number | ((path: string) => number);
 }
 
 export type Route = (req: IncomingMessage, url: URL, record: (authorized: boolean) => void) => Reply;
 
 /** Starts a JSON stand-in on a free loopback port (or `port`). */
-export async function startJsonServer(route: Route, options: { port?: number; pathPrefix?: string } = {}): Promise<FakeServer> {
+export async function startJsonServer(route: Route, options: JsonServerOptions = {}): Promise<FakeServer> {
   const requests: RecordedRequest[] = [];
   const started = Date.now();
+  let inFlight = 0;
+  let peakInFlight = 0;
+  const latency = options.latencyMs;
   const server: Server = createServer((req, res) => {
     req.resume();
     const url = new URL(req.url ?? '/', 'http://stand-in');
@@ -49,9 +73,17 @@ export async function startJsonServer(route: Route, options: { port?: number; pa
       reply = { status: 500, body: { error: `stand-in failure: ${(err as Error).message}` } };
     }
     if ('hang' in reply) return; // answered by close()
-    const body = JSON.stringify(reply.body);
-    res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...reply.headers });
-    res.end(body);
+    const body = 'text' in reply ? reply.text : JSON.stringify(reply.body);
+    const answer = () => {
+      inFlight--;
+      if (res.destroyed) return;
+      res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...reply.headers });
+      res.end(body);
+    };
+    peakInFlight = Math.max(peakInFlight, ++inFlight);
+    const delay = typeof latency === 'function' ? latency(url.pathname) : (latency ?? 0);
+    if (delay > 0) setTimeout(answer, delay);
+    else answer();
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -61,6 +93,9 @@ export async function startJsonServer(route: Route, options: { port?: number; pa
   return {
     url: `http://127.0.0.1:${port}${options.pathPrefix ?? ''}`,
     requests,
+    get peakInFlight() {
+      return peakInFlight;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -1,4 +1,4 @@
-import { Scripts, startJsonServer, type FakeServer, type Fault, type Reply, type Scripted } from './http';
+import { Scripts, startJsonServer, type FakeServer, type Fault, type Reply, type Scripted, malformedReply } from './http';
 
 /**
  * A local stand-in for OpenExchangeRates' historical endpoint: `GET
@@ -37,6 +37,8 @@ export function startOxrFake(fixtures: OxrFixtures, options: { port?: number } =
             return oxrError(fault.status ?? 500, 'server_error', 'Something went wrong on our end.');
           case 'not_found':
             return oxrError(404, 'not_found', 'Client requested a non-existent resource/route.');
+          case 'malformed':
+            return malformedReply({ disclaimer: 'Usage subject to terms: https://openexchangerates.org/terms', base: 'USD', rates: {} });
           case 'hang':
             return { hang: true };
           default: {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Scripts, startJsonServer, type FakeServer, type Fault, type Reply, type Scripted } from './http';
+import { malformedReply, Scripts, startJsonServer, type FakeServer, type Fault, type JsonServerOptions, type Reply, type Scripted } from './http';
 
 /**
  * A local stand-in for the Stripe API (the part the revenue-checker reads): `GET
@@ -33,7 +33,7 @@ export interface StripeFixtures {
 
 const CREATED = 1_772_000_000;
 
-export function startStripeFake(fixtures: StripeFixtures, options: { port?: number } = {}): Promise<FakeServer> {
+export function startStripeFake(fixtures: StripeFixtures, options: JsonServerOptions = {}): Promise<FakeServer> {
   const scripts = new Scripts<FakePaymentIntent | Fault>();
   return startJsonServer((req, url, record) => {
     const key = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
@@ -83,6 +83,8 @@ export function startStripeFake(fixtures: StripeFixtures, options: { port?: numb
           );
         case 'server_error':
           return stripeError(found.status ?? 500, { message: 'An unknown error occurred', type: 'api_error' });
+        case 'malformed':
+          return malformedReply(paymentIntent(id, { amount: 0, currency: 'usd', status: 'succeeded' }, false));
         case 'hang':
           return { hang: true };
         default: {

@@ -1,4 +1,4 @@
-import { basicAuth, Scripts, startJsonServer, type FakeServer, type Fault, type Reply, type Scripted } from './http';
+import { basicAuth, malformedReply, Scripts, startJsonServer, type FakeServer, type Fault, type JsonServerOptions, type Reply, type Scripted } from './http';
 
 /**
  * A local stand-in for the Twilio REST API (the part the call-duration-checker reads): `GET
@@ -26,7 +26,7 @@ export interface TwilioFixtures {
 
 const STARTED = new Date(Date.UTC(2026, 2, 1, 9, 59, 0));
 
-export function startTwilioFake(fixtures: TwilioFixtures, options: { port?: number } = {}): Promise<FakeServer> {
+export function startTwilioFake(fixtures: TwilioFixtures, options: JsonServerOptions = {}): Promise<FakeServer> {
   const scripts = new Scripts<FakeCall | Fault>();
   return startJsonServer((req, url, record) => {
     const auth = basicAuth(req);
@@ -50,6 +50,8 @@ export function startTwilioFake(fixtures: TwilioFixtures, options: { port?: numb
           return twilioError(429, 20429, 'Too Many Requests', found.retryAfterSeconds === undefined ? {} : { 'retry-after': String(found.retryAfterSeconds) });
         case 'server_error':
           return twilioError(found.status ?? 500, 20500, 'Internal Server Error');
+        case 'malformed':
+          return malformedReply(callResource(fixtures.accountSid, sid, { status: 'completed', duration: null }));
         case 'hang':
           return { hang: true };
         default: {

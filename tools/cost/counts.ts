@@ -1,0 +1,19 @@
+/** What one function process counted (tools/cost/meter.ts writes it, tools/cost/run.ts reads it). */
+export interface MeterFile {
+  readonly function: string;
+  readonly pid: number;
+  /** User + system CPU time of the whole process so far, µs. */
+  cpuUs: number;
+  readonly firestore: {
+    reads: number;
+    /** Gets of documents that do not exist. */
+    missingReads: number;
+    /** Queries that returned no document (billed as one read each). */
+    emptyQueries: number;
+    writes: number;
+    deletes: number;
+    commits: number;
+  };
+  /** By topic (without the project): each Publish request, as the sizes of its messages (data + attributes, bytes). */
+  readonly publish: Record<string, { requests: number[][] }>;
+}

@@ -1,0 +1,152 @@
+/**
+ * Counts what a function process costs, for `npm run cost`: loaded first into each function of the
+ * local stack (`node --require dist/tools/cost/meter.js`, set by tools/cost/run.ts through
+ * NODE_OPTIONS) and inert unless EVENT_RECOVERY_METER_DIR is set. Nothing in the product imports it.
+ *
+ * It gives every Firestore and Pub/Sub client the process creates a gRPC call hook (grpc-js's
+ * `callInvocationTransformer`, passed through google-gax as `grpc.callInvocationTransformer`),
+ * which sees each RPC's request and its answers on the wire:
+ * - Firestore Commit (answered OK): a write per `update`/`transform` write, a delete per `delete`;
+ * - BatchGetDocuments: a read per `found` document, and per `missing` one;
+ * - RunQuery: a read per document returned, one for a query that returns none;
+ * - Pub/Sub Publish (answered OK): the request, its messages and their bytes, per topic.
+ * Every 250 ms it writes them, with the process's CPU time (process.cpuUsage), to
+ * `<dir>/<function>-<pid>.json`.
+ */
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+// The modules' own export objects, not `import *` copies: the hook replaces their classes in place.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import firestoreModule = require('@google-cloud/firestore');
+// The package index re-exports PubSub through a getter; the class lives here, as a plain export.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import pubsubModule = require('@google-cloud/pubsub/build/src/pubsub');
+import type { MeterFile } from './counts';
+
+/** What grpc-js hands the transformer (client.ts CallProperties), as far as this reads it. */
+interface CallProperties {
+  readonly argument?: unknown;
+  readonly methodDefinition: { readonly path: string };
+  callback?: (err: unknown, value?: unknown) => void;
+  readonly call: { push?: (chunk: unknown) => boolean };
+}
+
+const counts: MeterFile = {
+  function: process.env.FUNCTION_TARGET ?? 'unknown',
+  pid: process.pid,
+  cpuUs: 0,
+  firestore: { reads: 0, missingReads: 0, emptyQueries: 0, writes: 0, deletes: 0, commits: 0 },
+  publish: {},
+};
+
+type Write = { update?: unknown; delete?: unknown; transform?: unknown };
+type PubsubMessage = { data?: Uint8Array | string; attributes?: Record<string, string> | null };
+
+function onSuccess(props: CallProperties, count: () => void): void {
+  const callback = props.callback;
+  if (!callback) return;
+  props.callback = (err, value) => {
+    if (!err) count();
+    callback(err, value);
+  };
+}
+
+function onMessages(props: CallProperties, each: (message: Record<string, unknown>) => void, end?: () => void): void {
+  const call = props.call;
+  const push = call.push?.bind(call);
+  if (!push) return;
+  call.push = (chunk: unknown) => {
+    if (chunk === null) end?.();
+    else each(chunk as Record<string, unknown>);
+    return push(chunk);
+  };
+}
+
+function transform(props: CallProperties): CallProperties {
+  const f = counts.firestore;
+  switch (props.methodDefinition.path) {
+    case '/google.firestore.v1.Firestore/Commit': {
+      const writes = ((props.argument as { writes?: Write[] } | undefined)?.writes ?? []) as Write[];
+      onSuccess(props, () => {
+        f.commits++;
+        for (const w of writes) {
+          if (w.delete) f.deletes++;
+          else f.writes++;
+        }
+      });
+      break;
+    }
+    case '/google.firestore.v1.Firestore/BatchGetDocuments':
+      onMessages(props, (m) => {
+        if (m.found) f.reads++;
+        else if (m.missing) f.missingReads++;
+      });
+      break;
+    case '/google.firestore.v1.Firestore/RunQuery': {
+      let documents = 0;
+      onMessages(
+        props,
+        (m) => {
+          if (m.document) {
+            documents++;
+            f.reads++;
+          }
+        },
+        () => {
+          if (documents === 0) f.emptyQueries++;
+        },
+      );
+      break;
+    }
+    case '/google.pubsub.v1.Publisher/Publish': {
+      const request = props.argument as { topic?: string; messages?: PubsubMessage[] } | undefined;
+      const topic = (request?.topic ?? '').replace(/^projects\/[^/]+\/topics\//, '');
+      const messages = request?.messages ?? [];
+      onSuccess(props, () => {
+        const t = (counts.publish[topic] ??= { requests: [] });
+        t.requests.push(messages.map((m) => {
+          let bytes = typeof m.data === 'string' ? Buffer.byteLength(m.data, 'base64') : (m.data?.length ?? 0);
+          for (const [k, v] of Object.entries(m.attributes ?? {})) bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
+          return bytes;
+        }));
+      });
+      break;
+    }
+    default:
+      break;
+  }
+  return props;
+}
+
+const HOOK = { 'grpc.callInvocationTransformer': transform };
+
+function install(dir: string): void {
+  const fs = firestoreModule as unknown as { Firestore: new (settings?: object) => object };
+  const BaseFirestore = fs.Firestore;
+  fs.Firestore = class MeteredFirestore extends BaseFirestore {
+    constructor(settings?: object) {
+      super({ ...settings, ...HOOK });
+    }
+  };
+  const ps = pubsubModule as unknown as { PubSub: new (options?: object) => object };
+  const BasePubSub = ps.PubSub;
+  ps.PubSub = class MeteredPubSub extends BasePubSub {
+    constructor(options?: object) {
+      super({ ...options, ...HOOK });
+    }
+  };
+  const file = join(dir, `${counts.function}-${process.pid}.json`);
+  const flush = () => {
+    const cpu = process.cpuUsage();
+    counts.cpuUs = cpu.user + cpu.system;
+    // Renamed into place: the cost run reads these files while the functions write them.
+    writeFileSync(`${file}.tmp`, JSON.stringify(counts));
+    renameSync(`${file}.tmp`, file);
+  };
+  flush();
+  setInterval(flush, 250).unref();
+  process.on('exit', flush);
+}
+
+const meterDir = process.env.EVENT_RECOVERY_METER_DIR;
+if (meterDir) install(meterDir);

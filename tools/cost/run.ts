@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+/**
+ * `npm run cost`: runs the local stack (emulators, every function, the stand-ins) on the demo's
+ * generated stream and counts, per stage, what GCP bills: Pub/Sub messages and bytes published
+ * (at the client, tools/cost/meter.ts) and delivered (at the push gateway), invocations, CPU
+ * time of each function process, request time, Firestore reads/writes/deletes (at the client's
+ * gRPC calls). Prints them per million events and priced at tools/cost/prices.json.
+ *
+ *   npm run cost                  the demo stream of `npm start` (300 events with its injected faults)
+ *   npm run cost -- --seed N      another seed
+ *   npm run cost -- --json FILE   also the counts as JSON
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { TOPICS, topology } from '../../shared/topology';
+import { DEFAULT_OPTIONS, runStack, type RunningStack } from '../local/stack';
+import type { MeterFile } from './counts';
+import { noWork, Prices, publishBillableBytes, pushBillableBytes, renderCostTables, type StageCounts } from './table';
+
+const ROOT = join(__dirname, '..', '..', '..');
+
+/** The memory infra/ deploys every function with (its default; nothing in the repo overrides it). */
+export function deployedMemoryMiB(mainTf: string): number {
+  const m = /memory\s*=\s*coalesce\(try\(var\.function_settings\[each\.key\]\.memory, null\), "(\d+)Mi"\)/.exec(mainTf);
+  if (!m) throw new Error('infra/main.tf: the default function memory ("NNNMi") was not found');
+  return Number(m[1]);
+}
+
+/** A subscription filter of the manifest, as GCP applies it (the emulator does not). Only `attributes.K = "V"`. */
+export function filterMatches(filter: string | undefined, attributes: Readonly<Record<string, string>>): boolean {
+  if (filter === undefined) return true;
+  const m = /^attributes\.([A-Za-z_][\w-]*)\s*=\s*"([^"]*)"$/.exec(filter.trim());
+  if (!m) throw new Error(`cost: cannot apply the subscription filter ${filter}`);
+  return attributes[m[1]!] === m[2];
+}
+
+function readMeters(dir: string): MeterFile[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as MeterFile);
+}
+
+const messageBytes = (m: { data: Buffer; attributes: Readonly<Record<string, string>>; id: string }) =>
+  m.data.length + Buffer.byteLength(m.id) + Object.entries(m.attributes).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+
+/** What the run did, per stage, from the meters, the gateway and the topic observer. */
+function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuUs: ReadonlyMap<number, number>, prices: Prices, memoryMiB: number): { stages: StageCounts[]; events: number } {
+  const published = (files: readonly MeterFile[]) => {
+    let requests = 0;
+    let messages = 0;
+    let billableBytes = 0;
+    for (const f of files) {
+      for (const t of Object.values(f.publish)) {
+        for (const r of t.requests) {
+          requests++;
+          messages += r.length;
+          // Locally the client batches publishes of concurrent pushes; an instance with
+          // concurrency 1 in GCP publishes each message of its one event on its own.
+          for (const bytes of r) billableBytes += publishBillableBytes([bytes], prices);
+        }
+      }
+    }
+    return { requests, messages, billableBytes };
+  };
+  const stages: StageCounts[] = [];
+  for (const fn of topology.functions) {
+    if (!stack.served.has(fn.name)) continue;
+    const pushes = stack.pushes.filter((p) => p.sub.function === fn.name).flatMap((p) => p.gateway.stats(p.sub.name).pushes.filter((r) => filterMatches(p.sub.filter, r.attributes)));
+    const files = meters.filter((m) => m.function === fn.name);
+    const fs = { reads: 0, writes: 0, deletes: 0 };
+    let cpuUs = 0;
+    for (const m of files) {
+      fs.reads += m.firestore.reads + m.firestore.missingReads * prices.firestore.missingDocumentReads.value + m.firestore.emptyQueries * prices.firestore.emptyQueryReads.value;
+      fs.writes += m.firestore.writes;
+      fs.deletes += m.firestore.deletes;
+      cpuUs += m.cpuUs - (baselineCpuUs.get(m.pid) ?? 0);
+    }
+    stages.push({
+      name: fn.name,
+      invocations: pushes.length,
+      deliveredBytes: pushes.reduce((n, r) => n + pushBillableBytes(r.bytes, prices), 0),
+      published: published(files),
+      cpuSeconds: cpuUs / 1e6,
+      requestSeconds: pushes.reduce((n, r) => n + r.ms, 0) / 1000,
+      memoryMiB,
+      firestore: fs,
+      bigQueryBytes: 0,
+    });
+  }
+  // What reached events-raw and ticks from outside the functions: the producers and the scheduler.
+  const fromFunctions = (topic: string) => meters.reduce((n, m) => n + (m.publish[topic]?.requests.reduce((k, r) => k + r.length, 0) ?? 0), 0);
+  const outside = [TOPICS.raw, TOPICS.ticks].map((topic) => ({ topic, seen: stack.observer.messages(topic), fromFunctions: fromFunctions(topic) }));
+  const events = outside[0]!.seen.length - outside[0]!.fromFunctions;
+  const producerMessages = outside.flatMap((o) => o.seen.slice(0, Math.max(0, o.seen.length - o.fromFunctions)));
+  stages.unshift({
+    ...noWork('producers + scheduler (publish to events-raw, ticks)'),
+    // One message per Publish request, as a producer of single events sends them.
+    published: { requests: producerMessages.length, messages: producerMessages.length, billableBytes: producerMessages.reduce((n, m) => n + publishBillableBytes([messageBytes(m) - Buffer.byteLength(m.id)], prices), 0) },
+  });
+  const archived = topology.subscriptions.filter((s) => s.bigquery !== undefined);
+  stages.push({
+    ...noWork(`BigQuery subscriptions (${archived.map((s) => s.name).join(', ')})`),
+    bigQueryBytes: archived.reduce((n, s) => n + stack.observer.messages(s.topic).reduce((k, m) => k + messageBytes(m) + prices.pubsub.timestampBytes.value, 0), 0),
+  });
+  return { stages, events };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { seed: { type: 'string' }, json: { type: 'string' }, timeout: { type: 'string', default: '600' } } });
+  const prices = Prices.parse(JSON.parse(readFileSync(join(ROOT, 'tools', 'cost', 'prices.json'), 'utf8')));
+  const memoryMiB = deployedMemoryMiB(readFileSync(join(ROOT, 'infra', 'main.tf'), 'utf8'));
+  const dir = mkdtempSync(join(tmpdir(), 'er-cost-'));
+  // The function processes inherit this environment (tools/local/stack.ts): each loads the meter first.
+  process.env.EVENT_RECOVERY_METER_DIR = dir;
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'meter.js')}`.trim();
+  let baseline = new Map<number, number>();
+  let result: { stages: StageCounts[]; events: number } | undefined;
+  try {
+    const code = await runStack(
+      {
+        ...DEFAULT_OPTIONS,
+        ...(values.seed ? { seed: Number(values.seed) } : {}),
+        timeoutMs: Number(values.timeout) * 1000,
+        measure: {
+          pushConcurrency: 1,
+          up: () => {
+            baseline = new Map(readMeters(dir).map((m) => [m.pid, m.cpuUs]));
+          },
+          quiet: async (stack) => {
+            await new Promise((resolve) => setTimeout(resolve, 600)); // the meters write every 250 ms
+            result = collect(stack, readMeters(dir), baseline, prices, memoryMiB);
+          },
+        },
+      },
+      { progress: (line) => process.stderr.write(`${line}\n`), report: () => undefined },
+    );
+    if (!result || result.events <= 0) {
+      process.stderr.write(`cost: the stack did not process the stream (exit ${code})\n`);
+      return 1;
+    }
+    if (code !== 0) process.stderr.write(`cost: warning: the stack's run ended with ${code} (a function failed or a fault went undetected); the counts are still those of the run\n`);
+    process.stdout.write(`${renderCostTables(result.stages, prices, result.events)}\n`);
+    process.stdout.write(`Functions deployed with ${memoryMiB} MiB (infra/main.tf). Not priced: ${prices.notPriced.join(' ')}\n`);
+    if (values.json) writeFileSync(values.json, `${JSON.stringify({ asOf: prices.asOf, memoryMiB, ...result }, null, 2)}\n`);
+    return 0;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`cost: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
