@@ -5,8 +5,8 @@
  * of the cost of `crypto.hash` on the short texts of the hot path.
  *
  * It is not cryptographic: a producer who set out to could craft two texts with one digest. For
- * texts that are not crafted, n keys collide with probability about n²/2^129 (see
- * window-dedup.ts). The state kept in GCP (Firestore) still uses the texts themselves and SHA-1.
+ * texts that are not crafted, n keys collide with probability about n²/2^129; replay keeps 96
+ * of the bits, so n²/2^97 (see window-dedup.ts). The state kept in GCP (Firestore) still uses the texts themselves and SHA-1.
  */
 
 const P1 = 0x9e3779b1; // odd multipliers with well-spread bits

@@ -106,10 +106,16 @@ export class ReplayEngine {
       defer: (pending) => this.defer(pending),
     };
     const stages = options.stages;
+    const hook = <A>(s: ReplayStage, h: ((arg: A, out: StageOutput) => void | Promise<void>) | undefined): Array<(arg: A, out: StageOutput) => void | Promise<void>> => {
+      if (!h) return [];
+      const bound = h.bind(s);
+      if (!s.inOutputOrder) return [bound];
+      return [(arg, out) => (this.ordered.idle ? void bound(arg, out) : this.ordered.write(() => void bound(arg, out)))];
+    };
     this.hooks = {
-      onWatermark: stages.flatMap((s) => (s.onWatermark ? [s.onWatermark.bind(s)] : [])),
-      onValid: stages.flatMap((s) => (s.onValid ? [s.onValid.bind(s)] : [])),
-      onAccepted: stages.flatMap((s) => (s.onAccepted ? [s.onAccepted.bind(s)] : [])),
+      onWatermark: stages.flatMap((s) => hook(s, s.onWatermark)),
+      onValid: stages.flatMap((s) => hook(s, s.onValid)),
+      onAccepted: stages.flatMap((s) => hook(s, s.onAccepted)),
     };
   }
 

@@ -61,6 +61,8 @@ const hourOf = (ms: number) => Math.floor(ms / HOUR_MS) * HOUR_MS;
  */
 export class PageCollector implements ReplayStage {
   readonly name = 'page';
+  /** Each finding is placed at the event time reached when it is written: in output order. */
+  readonly inOutputOrder = true;
   private readonly volume = new Map<string, Map<number, number>>();
   private readonly findingsByKind = new Map<string, Map<number, number>>();
   private readonly recorded = new Map<number, number>();

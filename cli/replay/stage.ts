@@ -40,6 +40,11 @@ export interface StageOutput {
  */
 export interface ReplayStage {
   readonly name: string;
+  /**
+   * An observer that emits nothing but lines up what it sees with what is written (the report
+   * page): its hooks run in output order, after any finding a pending lookup holds before them.
+   */
+  readonly inOutputOrder?: boolean;
   /** The watermark (highest `time` among valid events) moved forward; called before the event that moved it is applied. */
   onWatermark?(watermarkMs: number, out: StageOutput): void | Promise<void>;
   /** Every valid event, duplicates included. */

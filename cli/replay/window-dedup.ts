@@ -1,4 +1,4 @@
-import { claimRecord, judge, type DedupRecord, type DeduplicatorConfig, type Judgement } from '../../functions/deduplicator/core';
+import { judge, type DedupRecord, type DeduplicatorConfig, type Judgement } from '../../functions/deduplicator/core';
 import type { BusinessEvent } from '../../shared/events/envelope';
 import { businessKey, contentText } from '../../shared/events/keys';
 import { digest128 } from './digest';
@@ -6,26 +6,30 @@ import { digest128 } from './digest';
 /**
  * The deduplicator's state for embedded replay, bounded by the window instead of the log.
  *
- * Each accepted event is a row (id, event time, line, three 128-bit key digests) in a ring in
- * arrival order; one open-addressing table maps a digest to the row holding it. When the watermark
+ * Each accepted event is a row (id, event time, 96 bits of each of three key digests) in arrival order, kept
+ * in chunks of 64k rows that are allocated as rows come and dropped once eviction has passed
+ * them (no doubling, no copy: memory follows the rows held); one open-addressing table maps a
+ * digest to the row holding it. When the watermark
  * moves, rows whose event time is older than watermark − window are evicted from the head of the
- * ring: no later event within the window of the watermark can match them (DESIGN §3), so the
+ * rows: no later event within the window of the watermark can match them (DESIGN §3), so the
  * findings are those of an unbounded state on every log whose duplicates arrive before the
  * watermark has passed their original by more than the window. Eviction goes in arrival order:
  * a row holds the ones behind it until its own time expires, which bounds the state by what
  * arrives while the watermark advances one window.
  *
- * Keys are 128-bit digests (digest.ts); a table entry names its rule, so the three rules never
- * meet. The `id` rule compares the stored id exactly on a hit, so two ids never collide. For the
- * business-key and content rules a collision of two different keys would be a false duplicate:
- * with n keys held at once its probability is about n²/2^129: 1.3e-24 even if all 3e7 keys of
- * 10M events were held at once (1e-12 would take 2.6e13 keys).
+ * Keys are digests (digest.ts) of which a row keeps 96 bits; a table entry names its rule, so
+ * the three rules never meet. The `id` rule compares the stored id exactly on a hit, so two ids
+ * never collide. For the business-key and content rules a collision of two different keys would
+ * be a false duplicate: with n keys held at once its probability is about n²/2^97: 3e-16 for the
+ * 7e6 keys a 7-day window holds at 10M events over 30 days, 6e-15 even if all 3e7 keys of 10M
+ * events were held at once (1e-12 would take 4e8 keys held at once).
  */
 
-/** Words (u32) per digest and per row. */
+/** Words (u32) per digest as `keyDigests` writes them, and as a row keeps them (96 bits). */
 const DIGEST_WORDS = 4;
+const KEPT_WORDS = 3;
 const KEYS = 3; // id, business_key, content: the bases in rule order
-const ROW_WORDS = DIGEST_WORDS * KEYS;
+const ROW_WORDS = KEPT_WORDS * KEYS;
 const BASES = ['id', 'business_key', 'content'] as const;
 const BUSINESS_KEY_BIT = 0b010; // the business key's bit in a mask
 
@@ -64,17 +68,74 @@ export interface WindowContext {
   readonly config: DeduplicatorConfig;
 }
 
+/** Rows per chunk: 2^16 (about 4 MB); how rows map to slots: table values must fit an Int32. */
+const CHUNK_BITS = 16;
+const SLOT_BITS = 29; // 1 + slot × 3 + basis < 2^31
+const SLOT_MASK = (1 << SLOT_BITS) - 1;
+const MAX_ROWS = 1 << SLOT_BITS;
+
+/**
+ * 64k rows: ids, event times, key masks and digests. The ids are code units one after the
+ * other in `idChars` (row i's from `idEnds[i - 1]` to `idEnds[i]`), not a string each: a window
+ * of millions of strings would be that many objects for every major GC to mark. One byte a unit
+ * while every id of the chunk is Latin-1 (the usual ASCII ids), two from the first one that is not.
+ */
+interface Chunk {
+  idChars: Uint8Array | Uint16Array;
+  readonly idEnds: Uint32Array;
+  readonly times: Float64Array;
+  readonly masks: Uint8Array;
+  readonly digests: Uint32Array;
+}
+
+function newChunk(rows: number): Chunk {
+  return { idChars: new Uint8Array(rows * 16), idEnds: new Uint32Array(rows), times: new Float64Array(rows), masks: new Uint8Array(rows), digests: new Uint32Array(rows * ROW_WORDS) };
+}
+
+/** Where row `i`'s id starts in its chunk's `idChars`. */
+function idStart(chunk: Chunk, i: number): number {
+  return i === 0 ? 0 : chunk.idEnds[i - 1]!;
+}
+
+/** Whether row `i` of the chunk holds exactly this id. */
+function sameId(chunk: Chunk, i: number, id: string): boolean {
+  const start = idStart(chunk, i);
+  if (chunk.idEnds[i]! - start !== id.length) return false;
+  const chars = chunk.idChars;
+  for (let k = 0; k < id.length; k++) if (chars[start + k] !== id.charCodeAt(k)) return false;
+  return true;
+}
+
+/** Appends `id` as row `i`'s (rows are filled in order), growing or widening the chunk's characters if needed. */
+function storeId(chunk: Chunk, i: number, id: string): void {
+  const start = idStart(chunk, i);
+  const end = start + id.length;
+  let wide = chunk.idChars instanceof Uint16Array;
+  if (!wide) for (let k = 0; k < id.length && !wide; k++) wide = id.charCodeAt(k) > 0xff;
+  const rows = chunk.idEnds.length;
+  if (end > chunk.idChars.length || wide !== chunk.idChars instanceof Uint16Array) {
+    // Room for the rest of the chunk at the ids' mean length so far, plus a tenth.
+    const size = Math.max(end, chunk.idChars.length, Math.ceil((end / (i + 1)) * rows * 1.1));
+    const grown = wide ? new Uint16Array(size) : new Uint8Array(size);
+    grown.set(chunk.idChars.subarray(0, start));
+    chunk.idChars = grown;
+  }
+  for (let k = 0; k < id.length; k++) chunk.idChars[start + k] = id.charCodeAt(k);
+  chunk.idEnds[i] = end;
+}
+
+/** What `judge` answers when no key names an accepted event: the common case, without a call. */
+const FIRST_ARRIVAL: Judgement = Object.freeze({ kind: 'accept', takeover: false });
+
 export class WindowDedupStore {
-  // The ring of rows: slot = row & (capacity - 1); rows [head, next) are live.
-  private capacity = 1 << 16; // grows by doubling; 64k rows (about 4 MB) to start spares most regrowth
-  private ids: string[] = new Array<string>(this.capacity);
-  private times = new Float64Array(this.capacity);
-  private lines = new Float64Array(this.capacity);
-  private masks = new Uint8Array(this.capacity);
-  private digests = new Uint32Array(this.capacity * ROW_WORDS);
+  // Rows [head, next) are live; row r is in slot r & SLOT_MASK, in chunk slot >>> chunkBits.
+  private readonly chunks: Array<Chunk | undefined>;
+  private readonly chunkMask: number;
+  /** A chunk eviction emptied, kept for the next one needed (no allocation in the steady state). */
+  private spare: Chunk | undefined;
   private head = 0;
   private next = 0;
-  // The table: each slot holds 1 + (ring slot * 3 + basis), 0 when empty; linear probing.
+  // The table: each slot holds 1 + (row slot * 3 + basis), 0 when empty; linear probing.
   private tableBits = 18;
   private table = new Int32Array(1 << this.tableBits);
   private keyCount = 0;
@@ -83,6 +144,12 @@ export class WindowDedupStore {
   // The candidate's keys as `judge` sees them (it reads only their bases): with and without a business key.
   private readonly allKeys = BASES.map((basis) => ({ basis, key: '' }));
   private readonly noBusinessKey = [this.allKeys[0]!, this.allKeys[2]!];
+
+  /** `chunkBits`: rows per chunk as a power of two (smaller in tests, to pass many chunks). */
+  constructor(private readonly chunkBits = CHUNK_BITS) {
+    this.chunks = new Array<Chunk | undefined>(MAX_ROWS >>> chunkBits);
+    this.chunkMask = (1 << chunkBits) - 1;
+  }
 
   /** How many accepted events are held. */
   get rows(): number {
@@ -100,64 +167,89 @@ export class WindowDedupStore {
    */
   judgeAndClaim(c: WindowCandidate, ctx: WindowContext): Judgement {
     const existing = this.existing;
-    const keys = (c.mask & BUSINESS_KEY_BIT) === 0 ? this.noBusinessKey : this.allKeys;
     let n = 0;
+    let found = 0;
     for (let b = 0; b < KEYS; b++) {
       if ((c.mask & (1 << b)) === 0) continue;
-      const found = this.find(c.digests, c.offset + b * DIGEST_WORDS, b, b === 0 ? c.event.id : undefined);
-      existing[n++] = found < 0 ? undefined : this.record(this.rowOf(found));
+      const at = this.find(c.digests, c.offset + b * DIGEST_WORDS, b, b === 0 ? c.event.id : undefined);
+      if (at >= 0) found++;
+      existing[n++] = at < 0 ? undefined : this.record(this.slotOf(at));
+    }
+    if (found === 0) {
+      // `judge` over no records accepts: skip the call and its candidate.
+      this.claim(c);
+      return FIRST_ARRIVAL;
     }
     existing.length = n;
+    const keys = (c.mask & BUSINESS_KEY_BIT) === 0 ? this.noBusinessKey : this.allKeys;
     const judgement = judge({ event: c.event, timeMs: c.timeMs, ingestId: `${c.line}`, keys }, existing, ctx);
-    if (judgement.kind === 'accept') this.claim(c, ctx);
+    if (judgement.kind === 'accept') this.claim(c);
     return judgement;
   }
 
   /** Forgets the accepted events whose time is before `ms` (watermark − window), oldest arrivals first. */
   evictBefore(ms: number): void {
-    const mask = this.capacity - 1;
     while (this.head < this.next) {
-      const slot = this.head & mask;
-      if (this.times[slot]! >= ms) return;
+      const slot = this.head & SLOT_MASK;
+      const chunk = this.chunks[slot >>> this.chunkBits]!;
+      const i = slot & this.chunkMask;
+      if (chunk.times[i]! >= ms) return;
       for (let b = 0; b < KEYS; b++) {
-        if ((this.masks[slot]! & (1 << b)) === 0) continue;
-        const at = this.find(this.digests, slot * ROW_WORDS + b * DIGEST_WORDS, b, b === 0 ? this.ids[slot] : undefined);
+        if ((chunk.masks[i]! & (1 << b)) === 0) continue;
         // Only if the key still names this row: a later accepted event may have taken it over.
-        if (at >= 0 && this.table[at] === 1 + slot * KEYS + b) this.remove(at);
+        const at = this.locate(1 + slot * KEYS + b);
+        if (at >= 0) this.remove(at);
       }
-      this.ids[slot] = '';
       this.head++;
+      if (i === this.chunkMask) {
+        // The chunk's last row is gone, and the next row is in another chunk.
+        this.chunks[slot >>> this.chunkBits] = undefined;
+        this.spare = chunk;
+      }
     }
   }
 
+  /**
+   * What the deduplicator's state holds for the row in `slot`. A replay line is delivered once,
+   * so a held row is never the delivery being judged: its ingest id (the line) is not kept, and
+   * the empty one here never equals a candidate's.
+   */
   private record(slot: number): DedupRecord {
-    return {
-      eventId: this.ids[slot]!,
-      eventTimeMs: this.times[slot]!,
-      ingestId: `${this.lines[slot]!}`,
-      forwarded: false,
-      leaseUntil: Number.NEGATIVE_INFINITY,
-    };
+    const chunk = this.chunks[slot >>> this.chunkBits]!;
+    const i = slot & this.chunkMask;
+    const eventId = String.fromCharCode(...chunk.idChars.subarray(idStart(chunk, i), chunk.idEnds[i]!));
+    return { eventId, eventTimeMs: chunk.times[i]!, ingestId: '', forwarded: false, leaseUntil: Number.NEGATIVE_INFINITY };
   }
 
-  private rowOf(tableSlot: number): number {
+  private slotOf(tableSlot: number): number {
     return Math.floor((this.table[tableSlot]! - 1) / KEYS);
   }
 
-  private claim(c: WindowCandidate, ctx: WindowContext): void {
-    if (this.next - this.head === this.capacity) this.growRing();
-    const claim = claimRecord({ event: c.event, timeMs: c.timeMs, ingestId: `${c.line}`, keys: [] }, ctx);
-    const slot = this.next & (this.capacity - 1);
+  /** Files an accepted candidate as the newest row, under each of its keys (the claim of `claimRecord`: its id and time). */
+  private claim(c: WindowCandidate): void {
+    if (this.next - this.head >= MAX_ROWS) throw new Error(`replay dedup: more than ${MAX_ROWS} accepted events within one window`);
+    const slot = this.next & SLOT_MASK;
+    const i = slot & this.chunkMask;
+    let chunk = this.chunks[slot >>> this.chunkBits];
+    if (chunk === undefined) {
+      chunk = this.spare ?? newChunk(this.chunkMask + 1);
+      this.spare = undefined;
+      this.chunks[slot >>> this.chunkBits] = chunk;
+    }
     this.next++;
-    this.ids[slot] = claim.eventId;
-    this.times[slot] = claim.eventTimeMs;
-    this.lines[slot] = c.line;
-    this.masks[slot] = c.mask;
-    this.digests.set(c.digests.subarray(c.offset, c.offset + ROW_WORDS), slot * ROW_WORDS);
+    storeId(chunk, i, c.event.id);
+    chunk.times[i] = c.timeMs;
+    chunk.masks[i] = c.mask;
+    for (let b = 0, to = i * ROW_WORDS; b < KEYS; b++, to += KEPT_WORDS) {
+      const from = c.offset + b * DIGEST_WORDS;
+      chunk.digests[to] = c.digests[from]!;
+      chunk.digests[to + 1] = c.digests[from + 1]!;
+      chunk.digests[to + 2] = c.digests[from + 2]!;
+    }
     for (let b = 0; b < KEYS; b++) {
       if ((c.mask & (1 << b)) === 0) continue;
       const value = 1 + slot * KEYS + b;
-      const at = this.find(this.digests, slot * ROW_WORDS + b * DIGEST_WORDS, b, b === 0 ? claim.eventId : undefined);
+      const at = this.find(c.digests, c.offset + b * DIGEST_WORDS, b, b === 0 ? c.event.id : undefined);
       if (at >= 0) {
         this.table[at] = value; // the key's earlier holder is outside the window: Map.set semantics
       } else {
@@ -167,6 +259,13 @@ export class WindowDedupStore {
     }
   }
 
+  /** The first digest word of the key a table value names (its home in the table). */
+  private homeWord(value: number): number {
+    const slot = Math.floor((value - 1) / KEYS);
+    const b = value - 1 - slot * KEYS;
+    return this.chunks[slot >>> this.chunkBits]!.digests[(slot & this.chunkMask) * ROW_WORDS + b * KEPT_WORDS]!;
+  }
+
   /** The table slot holding the digest at `words[offset]` under `basis` (and, for ids, that id), or -1. */
   private find(words: Uint32Array, offset: number, basis: number, id: string | undefined): number {
     const tableMask = this.table.length - 1;
@@ -174,29 +273,34 @@ export class WindowDedupStore {
     for (;;) {
       const value = this.table[at]!;
       if (value === 0) return -1;
-      const row = Math.floor((value - 1) / KEYS);
-      const b = value - 1 - row * KEYS;
-      const o = row * ROW_WORDS + b * DIGEST_WORDS;
-      const d = this.digests;
-      if (
-        b === basis &&
-        d[o] === words[offset] &&
-        d[o + 1] === words[offset + 1] &&
-        d[o + 2] === words[offset + 2] &&
-        d[o + 3] === words[offset + 3] &&
-        (id === undefined || this.ids[row] === id)
-      ) {
-        return at;
+      const slot = Math.floor((value - 1) / KEYS);
+      const b = value - 1 - slot * KEYS;
+      if (b === basis) {
+        const chunk = this.chunks[slot >>> this.chunkBits]!;
+        const i = slot & this.chunkMask;
+        const o = i * ROW_WORDS + b * KEPT_WORDS;
+        const d = chunk.digests;
+        if (d[o] === words[offset] && d[o + 1] === words[offset + 1] && d[o + 2] === words[offset + 2] && (id === undefined || sameId(chunk, i, id))) {
+          return at;
+        }
       }
       at = (at + 1) & tableMask;
     }
   }
 
+  /** The table slot holding exactly this value (a row's key under one rule), or -1. */
+  private locate(value: number): number {
+    const tableMask = this.table.length - 1;
+    for (let at = this.homeWord(value) & tableMask; ; at = (at + 1) & tableMask) {
+      const v = this.table[at]!;
+      if (v === value) return at;
+      if (v === 0) return -1;
+    }
+  }
+
   private insert(value: number): void {
     const tableMask = this.table.length - 1;
-    const row = Math.floor((value - 1) / KEYS);
-    const b = value - 1 - row * KEYS;
-    let at = this.digests[row * ROW_WORDS + b * DIGEST_WORDS]! & tableMask;
+    let at = this.homeWord(value) & tableMask;
     while (this.table[at] !== 0) at = (at + 1) & tableMask;
     this.table[at] = value;
     this.keyCount++;
@@ -212,9 +316,7 @@ export class WindowDedupStore {
       i = (i + 1) & tableMask;
       const value = table[i]!;
       if (value === 0) break;
-      const row = Math.floor((value - 1) / KEYS);
-      const b = value - 1 - row * KEYS;
-      const home = this.digests[row * ROW_WORDS + b * DIGEST_WORDS]! & tableMask;
+      const home = this.homeWord(value) & tableMask;
       // Move the entry into the hole unless its home lies cyclically in (hole, i].
       const inRange = hole <= i ? home > hole && home <= i : home > hole || home <= i;
       if (!inRange) {
@@ -232,37 +334,5 @@ export class WindowDedupStore {
     this.table = new Int32Array(1 << this.tableBits);
     this.keyCount = 0;
     for (let i = 0; i < old.length; i++) if (old[i] !== 0) this.insert(old[i]!);
-  }
-
-  /** Doubles the ring; rows keep their order, so their slots (and the table) are rebuilt. */
-  private growRing(): void {
-    const oldCapacity = this.capacity;
-    const oldMask = oldCapacity - 1;
-    const { ids, times, lines, masks, digests } = this;
-    this.capacity *= 2;
-    this.ids = new Array<string>(this.capacity);
-    this.times = new Float64Array(this.capacity);
-    this.lines = new Float64Array(this.capacity);
-    this.masks = new Uint8Array(this.capacity);
-    this.digests = new Uint32Array(this.capacity * ROW_WORDS);
-    const newMask = this.capacity - 1;
-    const remap = new Int32Array(oldCapacity).fill(-1);
-    for (let r = this.head; r < this.next; r++) {
-      const from = r & oldMask;
-      const to = r & newMask;
-      remap[from] = to;
-      this.ids[to] = ids[from]!;
-      this.times[to] = times[from]!;
-      this.lines[to] = lines[from]!;
-      this.masks[to] = masks[from]!;
-      this.digests.set(digests.subarray(from * ROW_WORDS, (from + 1) * ROW_WORDS), to * ROW_WORDS);
-    }
-    const table = this.table;
-    for (let i = 0; i < table.length; i++) {
-      const value = table[i]!;
-      if (value === 0) continue;
-      const row = Math.floor((value - 1) / KEYS);
-      table[i] = 1 + remap[row]! * KEYS + (value - 1 - row * KEYS);
-    }
   }
 }

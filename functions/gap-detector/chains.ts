@@ -18,8 +18,10 @@ export function isUpstreamType(type: string): type is UpstreamType {
 
 /** The key a waiting upstream is filed under: the successor type and the id they share. */
 export function awaitKey(expectedType: SuccessorType, id: string): string {
-  // The type never contains '|', so the first '|' splits the key unambiguously.
-  return `${expectedType}|${id}`;
+  // The type never contains '|', so the first '|' splits the key unambiguously. Joined, not
+  // concatenated: a flat string, where a concatenation is a rope that a map key keeps alongside
+  // its flattened copy (replay holds a retention's worth of keys).
+  return [expectedType, id].join('|');
 }
 
 export interface ChainRoles {

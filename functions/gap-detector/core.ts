@@ -9,6 +9,8 @@ export { DEFAULT_GAP_RULES, type GapRules } from './rules';
 export { initialGapState, pending, type GapState } from './gap-state';
 export { decide, evolve, run, type DecideContext, type GapDecision, type GapInput } from './decider';
 export { findingOf, findingsOf } from './findings';
+export { SlotRetention } from './retention';
+export { DEFAULT_GAP_STATE_CONFIG } from './store';
 export type { SequenceOutcome } from './ranges';
 export {
   exportSlot,

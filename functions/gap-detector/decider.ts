@@ -166,6 +166,8 @@ export function evolve(state: GapState, d: GapDecision): GapState {
       u.state = REPORTED;
       state.waitingChains--;
       slot.waiting.splice(slot.waiting.indexOf(u), 1);
+      // An emptied list keeps its room unless its length is set: release it (a settled slot may be held long).
+      if (slot.waiting.length === 0) slot.waiting.length = 0;
       fileReported(slot, u.eventId);
       return state;
     }

@@ -47,7 +47,7 @@ export interface Slot {
   /** Upstreams waiting for this key's successor, in arrival order. */
   readonly waiting: Upstream[];
   /** Ids of upstreams reported broken, in report order: a successor that comes now closes them late. */
-  readonly reported: string[];
+  reported: string[];
 }
 
 /** The slot of a key whose successor has arrived: any upstream filed under it is satisfied. */
@@ -60,7 +60,10 @@ export function waitingUpstream(slot: Slot, eventId: string): Upstream | undefin
   return undefined;
 }
 
-/** Files a reported upstream's id, once. */
+/**
+ * Files a reported upstream's id, once. The list is copied, not grown: a grown array keeps room
+ * for 16 more, and replay holds a retention's worth of these lists, most with one id.
+ */
 export function fileReported(slot: Slot, eventId: string): void {
-  if (!slot.reported.includes(eventId)) slot.reported.push(eventId);
+  if (!slot.reported.includes(eventId)) slot.reported = slot.reported.length === 0 ? [eventId] : [...slot.reported, eventId];
 }

@@ -2,7 +2,7 @@
  * RFC 3339 timestamps. `Date.parse` accepts far more than RFC 3339 and silently drops sub-millisecond
  * digits, so timestamps are checked with an exact grammar and kept as epoch milliseconds plus a
  * canonical UTC spelling (used where two spellings of one instant must compare equal).
- * This runs several times per event in replay, so it avoids allocation where it can.
+ * This runs on every event in replay, so it avoids allocation where it can.
  */
 export const RFC3339_PATTERN =
   /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|([+-])(\d{2}):(\d{2}))$/;
@@ -26,8 +26,15 @@ function two(s: string, i: number): number {
 
 /** Parses an RFC 3339 date-time with a mandatory offset; `undefined` when it is not one. */
 export function parseRfc3339(text: string): Instant | undefined {
-  const m = RFC3339_PATTERN.exec(text);
-  if (!m) return undefined;
+  return RFC3339_PATTERN.test(text) ? instantOf(text) : undefined;
+}
+
+/**
+ * The instant of a text already known to match {@link RFC3339_PATTERN} (the envelope schema
+ * checks `time` with it): the calendar and offset checks and the arithmetic, without a second
+ * pass of the grammar, so an event's time is parsed once. `undefined` for no such date or time.
+ */
+export function instantOf(text: string): Instant | undefined {
   const year = two(text, 0) * 100 + two(text, 2);
   const month = two(text, 5);
   const day = two(text, 8);
@@ -36,23 +43,33 @@ export function parseRfc3339(text: string): Instant | undefined {
   const second = two(text, 17);
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
   if (hour > 23 || minute > 59 || second > 60) return undefined;
-  let offsetMinutes = 0;
-  if (m[9] !== undefined) {
-    const oh = Number(m[10]);
-    const om = Number(m[11]);
-    if (oh > 23 || om > 59) return undefined;
-    offsetMinutes = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
+  // The pattern's optional fraction starts at 19 with a '.'; the offset follows it.
+  let end = 19;
+  if (text.charCodeAt(19) === 46 /* . */) {
+    end = 20;
+    while (end < text.length && text.charCodeAt(end) >= 48 && text.charCodeAt(end) <= 57) end++;
   }
-  const digits = m[7] === undefined ? '' : m[7].slice(1);
+  let offsetMinutes = 0;
+  const sign = text.charCodeAt(end);
+  if (sign === 43 /* + */ || sign === 45 /* - */) {
+    const oh = two(text, end + 1);
+    const om = two(text, end + 4);
+    if (oh > 23 || om > 59) return undefined;
+    offsetMinutes = (sign === 45 ? -1 : 1) * (oh * 60 + om);
+  }
   // A leap second (":60") orders as the next second's start.
   let utc = Date.UTC(year, month - 1, day, hour, minute, second);
   if (year < 100) utc = new Date(utc).setUTCFullYear(year); // Date.UTC maps years 0-99 to 1900-1999
   const base = utc - offsetMinutes * 60_000;
-  const ms = base + (digits.length === 0 ? 0 : Number(digits.slice(0, 3).padEnd(3, '0')));
-  const fraction = digits.replace(/0+$/, '');
+  // Milliseconds: the first three digits of the fraction (fewer are padded with zeros).
+  let ms = base;
+  for (let i = 20, scale = 100; i < end && scale >= 1; i++, scale /= 10) ms += (text.charCodeAt(i) - 48) * scale;
+  // The canonical fraction drops trailing zeros.
+  let last = end;
+  while (last > 20 && text.charCodeAt(last - 1) === 48 /* 0 */) last--;
   // Fast path: a UTC 'Z' time with no leap second is already canonical but for its fraction.
   const head = offsetMinutes === 0 && second < 60 && text.charCodeAt(10) === 84 /* T */ ? text.slice(0, 19) : isoSeconds(base);
-  return { ms, canonical: fraction ? `${head}.${fraction}Z` : `${head}Z` };
+  return { ms, canonical: last > 20 ? `${head}.${text.slice(20, last)}Z` : `${head}Z` };
 }
 
 /**

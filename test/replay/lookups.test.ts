@@ -15,6 +15,7 @@ import { startStripeFake } from '../../tools/local/fakes/stripe';
 import { startTwilioFake } from '../../tools/local/fakes/twilio';
 import { lookupWorld, type LookupWorld } from '../../tools/bench/lookup-world';
 import { ndjson, saleRecorded } from '../support/events';
+import { PageCollector } from '../../cli/replay/page-data';
 import { REPLAY_NOW, replayText } from '../support/replay';
 
 const execFileAsync = promisify(execFile);
@@ -63,8 +64,10 @@ describe('replay with Stripe and Twilio lookups in flight', () => {
   async function run(maxInFlight: number) {
     return withStandIns(w, generous, async ({ stripe, twilio, env }) => {
       const stages = [gapDetectorStage(DEFAULT_GAP_RULES), ...checkerStages({ now: REPLAY_NOW, env }, FAST_RETRY)];
-      const result = await replayText(w.log, { env, stages, maxInFlight });
-      return { result, stripe: stripe.requests.length, twilio: twilio.requests.length, peak: Math.max(stripe.peakInFlight, twilio.peakInFlight) };
+      const page = new PageCollector();
+      const result = await replayText(w.log, { env, stages, maxInFlight, observers: [page], tap: page });
+      const pageData = JSON.stringify(page.data(), (_key, value: unknown) => (value instanceof Map ? [...value] : value));
+      return { result, pageData, stripe: stripe.requests.length, twilio: twilio.requests.length, peak: Math.max(stripe.peakInFlight, twilio.peakInFlight) };
     });
   }
 
@@ -81,6 +84,8 @@ describe('replay with Stripe and Twilio lookups in flight', () => {
     expect(many.peak).toBeGreaterThan(1);
     expect(many.peak).toBeLessThanOrEqual(8);
     expect(bytes(many.result.dir)).toEqual(bytes(one.result.dir));
+    // The report page sees each finding at the event time it would have seen one at a time.
+    expect(many.pageData).toEqual(one.pageData);
   });
 
   it('event-recovery replay --max-in-flight: the same bytes with worker threads and the default, and says what it is in --help', async () => {

@@ -23,8 +23,8 @@ function arrival(raw: object): Arrival {
 }
 
 /** The replay engine's use of the store: evict at each watermark advance, then judge. */
-function replayWindowed(arrivals: readonly Arrival[], windowMs: number): { judgements: Judgement[]; maxRows: number } {
-  const store = new WindowDedupStore();
+function replayWindowed(arrivals: readonly Arrival[], windowMs: number, chunkBits?: number): { judgements: Judgement[]; maxRows: number } {
+  const store = new WindowDedupStore(chunkBits);
   const ctx = { now: NOW, config: { windowMs, leaseMs: 120_000 } };
   const digests = new Uint32Array(12);
   let watermark = Number.NEGATIVE_INFINITY;
@@ -87,12 +87,14 @@ function randomLog(count: number, seed: number): Arrival[] {
 
 describe('replay dedup state bounded by the window', () => {
   it.each([
-    ['a 30-minute window', 30 * MINUTE, 1],
-    ['a 2-hour window', 120 * MINUTE, 2],
-    ['a 7-day window (nothing evicted)', 7 * 24 * 60 * MINUTE, 3],
-  ])('judges like the unbounded store, %s', (_name, windowMs, seed) => {
-    const log = randomLog(4000, seed);
-    const windowed = replayWindowed(log, windowMs);
+    ['a 30-minute window', 30 * MINUTE, 1, 4000, 16],
+    ['a 2-hour window', 120 * MINUTE, 2, 4000, 16],
+    ['a 7-day window (nothing evicted)', 7 * 24 * 60 * MINUTE, 3, 4000, 16],
+    // Rows in chunks of 64 (not 64k): dozens of chunks pass, are dropped and reused.
+    ['a 2-hour window, chunks of 64 rows', 120 * MINUTE, 5, 4000, 6],
+  ])('judges like the unbounded store, %s', (_name, windowMs, seed, count, chunkBits) => {
+    const log = randomLog(count, seed);
+    const windowed = replayWindowed(log, windowMs, chunkBits);
     const unbounded = replayUnbounded(log, windowMs);
     expect(windowed.judgements).toEqual(unbounded);
     // The log has duplicates of every basis, and keys reused after their window: a real test.
@@ -113,6 +115,19 @@ describe('replay dedup state bounded by the window', () => {
     const { maxRows } = replayWindowed(log, windowMs);
     expect(maxRows).toBe(expected);
     expect(maxRows).toBeLessThan(accepted.length / 10);
+  });
+
+  it('keeps ids exactly, Latin-1 or not, as a chunk widens from one byte a unit to two', () => {
+    const ids = ['plain-1', 'caf\u00e9-2', '\u6f22\u5b57-3', 'smile-\ud83d\ude00-4', 'plain-5'];
+    const log = ids.flatMap((id, i) => [
+      arrival(fx.cardScanned({ id, time: iso(T0 + i * 1000), data: { card_id: `card-${i}` } })),
+      // The same id again (the id rule compares it exactly), and the same card under another id.
+      arrival(fx.cardScanned({ id, time: iso(T0 + i * 1000 + 1), data: { card_id: `other-${i}` } })),
+      arrival(fx.cardScanned({ id: `x-${i}`, time: iso(T0 + i * 1000 + 2), data: { card_id: `card-${i}` } })),
+    ]);
+    const windowed = replayWindowed(log, 60 * MINUTE, 2).judgements;
+    expect(windowed).toEqual(replayUnbounded(log, 60 * MINUTE));
+    expect(windowed.filter((j) => j.kind === 'duplicate').map((j) => (j.kind === 'duplicate' ? j.duplicateOf : ''))).toEqual(ids.flatMap((id) => [id, id]));
   });
 
   it('forgets an original once the watermark has passed it by more than the window', () => {
@@ -143,8 +158,8 @@ describe('replay dedup state bounded by the window', () => {
     expect(judgements).toEqual(replayUnbounded(log, hour));
   });
 
-  it('keeps working as the ring and the table grow and wrap around', () => {
-    // 20,000 distinct events, a window of 1,000 of them: the ring wraps many times.
+  it('keeps working as chunks pass and the table grows', () => {
+    // 20,000 distinct events, a window of 1,000 of them: rows are evicted many times over.
     const log = Array.from({ length: 20_000 }, (_, i) => arrival(fx.leadTagged({ id: `t${i}`, time: iso(T0 + i * 1000), data: { lead_id: `l${i}` } })));
     const again = log.slice(15_000, 15_010).map((a) => a.event);
     const withDuplicates = [...log.slice(0, 15_100), ...again.map((e) => arrival({ ...e })), ...log.slice(15_100)];

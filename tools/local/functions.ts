@@ -7,6 +7,8 @@ import { spawnManaged, type ExitStatus, type ManagedProcess } from './processes'
 
 /** The Functions Framework's answer when the source registers no function of that name (FF 5). */
 const NOT_DEFINED = /Function '[^']+' is not defined in the provided module/;
+/** How a composition root says it did not register its function: `NAME not registered: why`. */
+const NOT_REGISTERED = /^\S+ not registered: /;
 
 /** One function served by the Functions Framework in a process of its own, started again when it dies. */
 export interface ServedFunction {
@@ -57,7 +59,7 @@ export interface FunctionDeath {
 export type ServeOutcome =
   | { readonly kind: 'served'; readonly fn: ServedFunction }
   /** The built source does not register this function (it is not implemented yet). */
-  | { readonly kind: 'absent'; readonly name: string };
+  | { readonly kind: 'absent'; readonly name: string; readonly reason?: string };
 
 export class FunctionStartError extends Error {
   override readonly name = 'FunctionStartError';
@@ -103,7 +105,7 @@ export async function serveFunction(name: string, options: ServeOptions): Promis
     if (started.kind === 'serving') return { kind: 'served', fn: new Supervised(name, port, options, log, activity, started.instance) };
     if (started.kind === 'absent') {
       log.end();
-      return { kind: 'absent', name };
+      return started.reason ? { kind: 'absent', name, reason: started.reason } : { kind: 'absent', name };
     }
     if (!started.portTaken || attempt >= PORT_ATTEMPTS) {
       log.end();
@@ -121,7 +123,7 @@ interface Instance {
 
 type Started =
   | { kind: 'serving'; instance: Instance }
-  | { kind: 'absent' }
+  | { kind: 'absent'; reason?: string }
   | { kind: 'failed'; error: FunctionStartError; portTaken: boolean };
 
 /** Starts instance number `instance` (from 1: LOCAL_INSTANCE in its environment) of a function. */
@@ -148,7 +150,11 @@ async function startInstance(name: string, port: number, instance: number, optio
   if (!gone) return { kind: 'serving', instance: { process: proc, startedAt: Date.now(), drained } };
   const status = await proc.exited;
   await drained;
-  if (activity.tail.some((l) => NOT_DEFINED.test(l))) return { kind: 'absent' };
+  if (activity.tail.some((l) => NOT_DEFINED.test(l))) {
+    // A composition root that declines to register says why (volume-monitor without BigQuery).
+    const reason = activity.tail.find((l) => NOT_REGISTERED.test(l))?.replace(NOT_REGISTERED, '');
+    return reason ? { kind: 'absent', reason } : { kind: 'absent' };
+  }
   return {
     kind: 'failed',
     error: new FunctionStartError(`${name} exited (${exitCause(status)}) before it listened; see ${logPath}`, name, logPath, activity.tail),

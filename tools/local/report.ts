@@ -17,6 +17,8 @@ export interface StackRun {
   readonly functions: ReadonlyArray<{
     name: string;
     served: boolean;
+    /** Why a function was not served, in its own words (volume-monitor without BigQuery). */
+    reason?: string;
     logPath?: string;
     lines?: number;
     /** Lines that are not a JSON entry (there should be none: shared/structured-stdio). */
@@ -233,7 +235,10 @@ const sameValue = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringi
 
 function volume(run: StackRun, served: ReadonlySet<string>): string {
   const anomalies = run.findings.filter((f) => f.kind === 'volume_anomaly');
-  if (!served.has('volume-monitor')) return 'Volume        volume-monitor not served: no volume check in this run';
+  if (!served.has('volume-monitor')) {
+    const why = run.functions.find((f) => f.name === 'volume-monitor')?.reason;
+    return `Volume        volume-monitor not served${why ? ` (${why})` : ''}: no volume check in this run; event-recovery replay checks volume`;
+  }
   const e = byConcern(run, 'volume');
   return `Volume        ${anomalies.length === 0 ? 'no anomalous hour' : `${plural(anomalies.length, 'anomalous hour')}: ${anomalies.map((f) => f.reason ?? '').join('; ')}`}${expectedNote(e, anomalies.length)}`;
 }
@@ -284,14 +289,14 @@ const padLeft = (s: string | number, n: number) => String(s).padStart(n);
 
 function overview(run: StackRun): string[] {
   const served = run.functions.filter((f) => f.served).map((f) => f.name);
-  const absent = run.functions.filter((f) => !f.served).map((f) => f.name);
+  const absent = run.functions.filter((f) => !f.served);
   const lines = [
     `Demo stream   ${run.published} messages published to events-raw, event times ${time(run.demo.startMs)}-${time(run.demo.endMs)} UTC` +
       ` (seed ${run.demo.seed}), ${run.demo.faults.length} faults injected in the stream, ${run.demo.upstreamFaults.length} at the stand-ins`,
     `Functions     ${served.join(', ')} served by the Functions Framework`,
   ];
   if (absent.length > 0) {
-    lines.push(`              ${absent.join(', ')}: not in dist/functions/index.js yet; subscriptions created as pull (messages kept)`);
+    for (const f of absent) lines.push(`              ${f.name}: ${f.reason ?? 'not in dist/functions/index.js yet'}; subscriptions created as pull (messages kept)`);
   }
   lines.push(`Project       ${run.projectId} on the Pub/Sub and Firestore emulators`);
   return lines;

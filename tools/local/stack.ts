@@ -130,6 +130,8 @@ interface Running {
   readonly hosts: { readonly pubsub: { host: string }; readonly firestore: { host: string } };
   readonly logDir: string;
   readonly served: ReadonlyMap<string, ServedFunction>;
+  /** Functions of the manifest the entry did not register, with the reason one gave. */
+  readonly skipped: ReadonlyMap<string, string | undefined>;
   readonly pubsub: PubSub;
   readonly observer: TopicObserver;
   /** Every push subscription of a served function, with the gateway that delivers it. */
@@ -232,7 +234,8 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
   for (const o of outcomes) {
     if (o.kind !== 'absent') continue;
     const subs = resolveSubscriptions(topology).filter((s) => s.function === o.name).map((s) => s.name);
-    io.progress(`  ${o.name}: not in ${options.source} yet; skipped, its subscription${subs.length === 1 ? '' : 's'} (${subs.join(', ')}) created as pull`);
+    const why = o.reason ?? `not in ${options.source} yet`;
+    io.progress(`  ${o.name}: ${why}; skipped, its subscription${subs.length === 1 ? '' : 's'} (${subs.join(', ')}) created as pull`);
   }
   const served = new Map(res.functions.map((f) => [f.name, f]));
   if (!served.has('validator')) throw new StackError(`the validator is not registered by ${options.source}: nothing would read events-raw`);
@@ -251,7 +254,8 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
   res.gateway = gateway;
   const pushes = delivered.map((sub) => ({ sub, gateway }));
   const triageFn = served.get('dlq-triage');
-  return { hosts, logDir, served, pubsub, observer, pushes, ...(triageFn ? { triage: { url: triageFn.url, token: triageToken } } : {}) };
+  const skipped = new Map(outcomes.flatMap((o) => (o.kind === 'absent' ? [[o.name, o.reason] as const] : [])));
+  return { hosts, logDir, served, skipped, pubsub, observer, pushes, ...(triageFn ? { triage: { url: triageFn.url, token: triageToken } } : {}) };
 }
 
 /**
@@ -313,7 +317,10 @@ function summarize(
     comparison: compareWithFaults([...demo.faults, ...demo.upstreamFaults], findings, new Set(up.served.keys())),
     functions: topology.functions.map(({ name }) => {
       const fn = up.served.get(name);
-      if (!fn) return { name, served: false };
+      if (!fn) {
+        const reason = up.skipped.get(name);
+        return reason ? { name, served: false, reason } : { name, served: false };
+      }
       const deliveries = up.pushes.filter((p) => p.sub.function === name).map((p) => p.gateway.stats(p.sub.name));
       return {
         name,
