@@ -1,7 +1,10 @@
 /**
- * Two projects: `unit` (cores, replay, contract tests over in-process HTTP: no emulator, no
- * Google Cloud CLI) and `integration` (the real Pub/Sub and Firestore emulators, started once by
- * its global setup). `npm test` runs both (and not `faults`, the fault-injection suite: `npm run test:faults`); `npm run test:unit` runs the first alone, in seconds.
+ * Three projects: `unit` (cores, replay, contract tests over in-process HTTP: no emulator, no
+ * Google Cloud CLI), `integration` (the real Pub/Sub and Firestore emulators, started once by
+ * its global setup) and `faults` (the fault-injection suite: the whole local stack with its own
+ * emulators, about 3 minutes). `npm test` runs `unit` and `integration` together, then `faults`
+ * alone (`npm run test:faults`), so that its stack never shares the two cores with the other
+ * emulators; `npm run test:unit` runs the first alone, in seconds.
  */
 const base = {
   testEnvironment: 'node',
@@ -23,7 +26,7 @@ module.exports = {
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
     },
     {
-      // The fault-injection suite: the whole local stack once per effect boundary (minutes); `npm run test:faults`, run by .ci/run.
+      // The fault-injection suite: one local stack, every function killed at each of its effect boundaries in turn (about 3 minutes); `npm test` runs it last, alone.
       ...base,
       displayName: 'faults',
       roots: ['<rootDir>/test/faults'],

@@ -7,11 +7,16 @@ export const NAME = 'deduplicator';
 export interface DeduplicatorConfig {
   /** How far apart (event time) two events may be and still be duplicates: default 7 days. */
   readonly windowMs: number;
-  /** How long a claim of an in-flight delivery holds before a redelivery may take it over. */
+  /**
+   * How long a claim of an in-flight delivery holds before a redelivery may take it over. Shorter
+   * than the retry policy's first two backoffs (10 s + 20 s), so that the claim of an instance that
+   * died is taken over by the third delivery attempt, not the fifth and last (120 s was: any further
+   * failure then dead-lettered the event; the fault-injection suite lost three that way).
+   */
   readonly leaseMs: number;
 }
 
-export const DEFAULT_DEDUP_CONFIG: DeduplicatorConfig = { windowMs: 7 * 24 * 3_600_000, leaseMs: 120_000 };
+export const DEFAULT_DEDUP_CONFIG: DeduplicatorConfig = { windowMs: 7 * 24 * 3_600_000, leaseMs: 25_000 };
 
 /** What the state remembers of an accepted event, under each of its keys. */
 export interface DedupRecord {

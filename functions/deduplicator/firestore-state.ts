@@ -1,14 +1,27 @@
 import { createHash } from 'node:crypto';
-import { Timestamp, type CollectionReference, type Firestore } from '@google-cloud/firestore';
+import { Timestamp, type CollectionReference, type DocumentSnapshot, type Firestore, type WriteBatch } from '@google-cloud/firestore';
+import { TransientError } from '../../shared/errors';
 import { claimRecord, expiresAt, judge, type Candidate, type DedupKey, type DedupRecord, type Judgement } from './core';
 import type { DedupContext, DedupStore } from './state';
 
+/** Claims lost to a concurrent delivery before this one gives up (and the message is redelivered). */
+const CLAIM_ATTEMPTS = 10;
+
 /**
  * Deduplicator state in Firestore: one document per key (id, business key, content digest),
- * named by a digest of the key so any key text is a valid document id. A transaction reads the
- * candidate's keys, applies the pure rules and `create()`s every key of a first arrival:
- * `create` fails on an existing document, so of concurrent first arrivals exactly one commits
- * and the others retry against its records. `expireAt` is the field of a TTL policy.
+ * named by a digest of the key so any key text is a valid document id. Optimistic and without
+ * locks: one consistent read of the candidate's keys, the pure rules, and for a first arrival
+ * one atomic batch that claims every key on the condition that none changed since the read
+ * (`create` of an absent key, `update` at the read's update time of a present one). A concurrent
+ * claim makes the batch fail as a whole; the candidate is then judged again against it.
+ *
+ * No interactive transaction: an instance that dies inside one (the fault-injection suite kills
+ * them there) leaves its read locks held until the transaction expires (about 60 s on the
+ * emulator), and every delivery touching those keys meanwhile (its own redelivery, and the
+ * duplicate copy of the event) failed with ABORTED "Transaction lock timeout" until its
+ * delivery attempts ran out and it was dead-lettered: a lost event, or a lost duplicate finding.
+ * A batch is one request: a dead instance has either committed it or not, and holds nothing.
+ * `expireAt` is the field of a TTL policy.
  */
 export class FirestoreDedupStore implements DedupStore {
   private readonly collection: CollectionReference;
@@ -23,26 +36,42 @@ export class FirestoreDedupStore implements DedupStore {
 
   async judgeAndClaim(candidate: Candidate, ctx: DedupContext): Promise<Judgement> {
     const refs = candidate.keys.map((k) => this.ref(k));
-    return this.collection.firestore.runTransaction(async (tx) => {
-      const snaps = await tx.getAll(...refs);
-      const existing = snaps.map((s) => (s.exists ? fromDoc(s.data()!) : undefined));
-      const judgement = judge(candidate, existing, ctx);
-      if (judgement.kind === 'accept') {
-        const record = claimRecord(candidate, ctx);
-        const doc = { ...record, expireAt: Timestamp.fromMillis(expiresAt(candidate, ctx)) };
-        candidate.keys.forEach((k, i) => {
-          const ref = refs[i]!;
-          if (snaps[i]!.exists) tx.set(ref, { ...doc, basis: k.basis });
-          else tx.create(ref, { ...doc, basis: k.basis });
-        });
+    const firestore = this.collection.firestore;
+    for (let attempt = 1; ; attempt++) {
+      const snaps = await firestore.getAll(...refs);
+      const judgement = judge(candidate, snaps.map((s) => (s.exists ? fromDoc(s.data()!) : undefined)), ctx);
+      if (judgement.kind !== 'accept') return judgement;
+      const record = claimRecord(candidate, ctx);
+      const doc = { ...record, expireAt: Timestamp.fromMillis(expiresAt(candidate, ctx)) };
+      const batch = firestore.batch();
+      candidate.keys.forEach((k, i) => claim(batch, refs[i]!, snaps[i]!, { ...doc, basis: k.basis }));
+      try {
+        await batch.commit();
+        return judgement;
+      } catch (err) {
+        if (!lostTheRace(err)) throw err;
+        if (attempt >= CLAIM_ATTEMPTS) {
+          throw new TransientError('the keys kept changing under concurrent deliveries', 'CLAIM_CONTENDED', { eventId: candidate.event.id });
+        }
       }
-      return judgement;
-    });
+    }
   }
 
   async markForwarded(candidate: Candidate): Promise<void> {
     await this.ref(candidate.keys[0]!).update({ forwarded: true });
   }
+}
+
+/** Claims one key in the batch, on the condition that it is as it was read. */
+function claim(batch: WriteBatch, ref: FirebaseFirestore.DocumentReference, snap: DocumentSnapshot, doc: FirebaseFirestore.DocumentData): void {
+  if (snap.exists) batch.update(ref, doc, { lastUpdateTime: snap.updateTime! });
+  else batch.create(ref, doc);
+}
+
+/** ALREADY_EXISTS (a key created since the read) or FAILED_PRECONDITION (a key changed since). */
+function lostTheRace(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 6 || code === 9;
 }
 
 function fromDoc(data: FirebaseFirestore.DocumentData): DedupRecord {

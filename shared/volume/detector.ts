@@ -188,8 +188,8 @@ export class VolumeDetector {
   private next: number | undefined;
   /** Hours before this have been judged (none until the first close). */
   private judgedBefore = Number.NEGATIVE_INFINITY;
-  /** The last hour that had any accepted event. */
-  private lastData = Number.NEGATIVE_INFINITY;
+  /** The last judged hour that had any accepted event. */
+  private lastClosedData = Number.NEGATIVE_INFINITY;
   private lastHour = Number.NaN;
   private lastBucket: Map<string, number> | undefined;
   private lateEvents = 0;
@@ -222,7 +222,6 @@ export class VolumeDetector {
         this.next = hour;
         this.nextCloseAt = (hour + 1) * HOUR_MS + this.config.graceMs;
       }
-      if (hour > this.lastData) this.lastData = hour;
     }
     const n = bucket.get(type);
     if (n === undefined) {
@@ -240,11 +239,14 @@ export class VolumeDetector {
     const { graceMs, lookbackDays } = this.config;
     const closedBefore = Math.floor((watermarkMs - graceMs) / HOUR_MS);
     for (let hour = this.next; hour < closedBefore; hour++) {
-      if (hour - this.lastData > lookbackDays * HOURS_PER_DAY) {
-        // Nothing at all for longer than any baseline reaches: nothing left to judge against.
-        hour = Math.max(hour, closedBefore - 1);
+      const hasEvents = this.open.has(hour);
+      if (!hasEvents && hour - this.lastClosedData > lookbackDays * HOURS_PER_DAY) {
+        // Nothing at all for longer than any baseline reaches: nothing to judge before the next
+        // hour with events, whether the watermark passes the silence before its events come or after.
+        hour = Math.min(this.nextOpenAfter(hour), closedBefore) - 1;
         continue;
       }
+      if (hasEvents) this.lastClosedData = hour;
       this.closeHour(hour, found);
     }
     this.next = Math.max(this.next, closedBefore);
@@ -255,6 +257,13 @@ export class VolumeDetector {
     }
     this.nextCloseAt = (this.next + 1) * HOUR_MS + graceMs;
     return found;
+  }
+
+  /** The first hour after `hour` with events not judged yet (Infinity: none). */
+  private nextOpenAfter(hour: number): number {
+    let next = Number.POSITIVE_INFINITY;
+    for (const h of this.open.keys()) if (h > hour && h < next) next = h;
+    return next;
   }
 
   private closeHour(hour: number, found: VolumeAnomaly[]): void {

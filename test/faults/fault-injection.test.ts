@@ -21,7 +21,7 @@ import { ensureBuilt } from '../support/build';
  *   or correction under a second id. A message published again by the redelivery of a message
  *   whose instance died after publishing it and before its ack carries the same id (Pub/Sub
  *   publishing is at least once; consumers key on the id): those are counted and printed.
- * `npm run test:faults` (about 3 minutes here; .ci/run runs it after `npm test`).
+ * `npm run test:faults` (about 3 minutes here; `npm test` runs it last, alone).
  */
 const ROOT = join(__dirname, '..', '..');
 

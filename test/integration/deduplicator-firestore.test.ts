@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import type { Firestore } from '@google-cloud/firestore';
 import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
@@ -9,8 +11,34 @@ import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-stat
 import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
 import { emulatorClients, runPrefix } from '../support/harness';
 import { cardScanned } from '../support/events';
+import { ensureBuilt } from '../support/build';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
+const ROOT = join(__dirname, '..', '..');
+
+/**
+ * A deduplicator instance (the built store, in a process of its own) that claims an event and is
+ * killed (SIGKILL) as soon as it has read the event's keys, transactionally or not: the state a
+ * crash in the middle of a claim leaves behind. Arguments: the repository, the collection, the
+ * event as JSON, the ingest id.
+ */
+const DIE_AFTER_READING = `
+const [root, collection, eventJson, ingestId] = process.argv.slice(1);
+const { Firestore, Transaction } = require(require.resolve('@google-cloud/firestore', { paths: [root] }));
+for (const proto of [Firestore.prototype, Transaction.prototype]) {
+  const getAll = proto.getAll;
+  proto.getAll = async function (...refs) {
+    const snaps = await getAll.apply(this, refs);
+    process.stderr.write('read the keys; dying\\n', () => process.kill(process.pid, 'SIGKILL'));
+    return new Promise(() => undefined);
+  };
+}
+const { FirestoreDedupStore } = require(root + '/dist/functions/deduplicator/firestore-state');
+const { dedupKeys, DEFAULT_DEDUP_CONFIG } = require(root + '/dist/functions/deduplicator/core');
+const event = JSON.parse(eventJson);
+const candidate = { event, timeMs: Date.parse(event.time), ingestId, keys: dedupKeys(event) };
+void new FirestoreDedupStore(new Firestore(), collection).judgeAndClaim(candidate, { now: Date.now(), config: DEFAULT_DEDUP_CONFIG });
+`;
 
 function cloudEvent(event: object, ingestId: string, messageId: string): CloudEvent<MessagePublishedData> {
   return {
@@ -54,8 +82,9 @@ describe('deduplicator state in the Firestore emulator under concurrent delivery
   }
 
   beforeAll(() => {
+    ensureBuilt();
     ({ firestore } = emulatorClients());
-  });
+  }, 120_000);
   afterAll(() => firestore.terminate());
 
   it('fifty concurrent deliveries of one message forward it exactly once; the rest retry and find it done', async () => {
@@ -93,6 +122,26 @@ describe('deduplicator state in the Firestore emulator under concurrent delivery
     const findings = publisher.json(TOPICS.findings) as Array<{ basis: string; duplicate_of: string }>;
     expect(findings).toHaveLength(19);
     expect(findings.every((f) => f.basis === 'business_key' && f.duplicate_of === forwarded[0]!.id)).toBe(true);
+  });
+
+  it('an instance killed in the middle of its claim holds nothing: the redelivery and the duplicate copy are judged at their first delivery', () => {
+    // The fault-injection suite lost a "same id" finding, or an event, this way: an instance
+    // killed while claiming inside a Firestore transaction left the keys locked (the emulator
+    // keeps a dead transaction's locks about 60 s), and every delivery of that event and of its
+    // duplicate copy failed with ABORTED "Transaction lock timeout" until it was dead-lettered.
+    const event = cardScanned({ id: 'ev-4' });
+    const collection = `${prefix}keys-${n}`;
+    const { publisher, handler } = setup();
+    const died = spawnSync(process.execPath, ['-e', DIE_AFTER_READING, ROOT, collection, JSON.stringify(event), 'raw-original'], { cwd: ROOT, encoding: 'utf8' });
+    expect({ signal: died.signal, stderr: died.stderr }).toEqual({ signal: 'SIGKILL', stderr: 'read the keys; dying\n' });
+    return (async () => {
+      await handler(cloudEvent(event, 'raw-original', 'v-original'));
+      await handler(cloudEvent(event, 'raw-copy', 'v-copy'));
+      expect(publisher.json(TOPICS.unique)).toEqual([expect.objectContaining({ id: 'ev-4' })]);
+      expect(publisher.json(TOPICS.findings)).toEqual([
+        { kind: 'duplicate', action: 'dropped', event_id: 'ev-4', type: 'card.scanned', source: '//test/producer', duplicate_of: 'ev-4', basis: 'id' },
+      ]);
+    })();
   });
 
   it('a crash between recording the key and publishing does not lose the event', async () => {

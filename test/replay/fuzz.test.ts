@@ -7,9 +7,9 @@ import { fuzzChunks, probeChunks, type FuzzPlan } from '../../tools/fuzz/hostile
 
 /**
  * The fuzz suite through the built replay command: hostile lines (tools/fuzz/hostile.ts),
- * deterministic per seed. FUZZ_LINES sets the size: 20,000 in `npm test` (100,000 did not finish
- * in 5 minutes beside the emulator suites on a shared 2-core machine); `npm run fuzz` runs
- * 100,000 (by hand; see the README).
+ * deterministic per seed. FUZZ_LINES sets the size: 20,000 in `npm test` (seconds: the minutes
+ * it used to take were the volume detector judging every empty hour since a year-0000 event);
+ * `npm run fuzz` runs 100,000 (by hand; see the README).
  */
 const CLI = resolve(__dirname, '../../dist/cli/event-recovery.js');
 const LINES = Number(process.env.FUZZ_LINES ?? 20_000);

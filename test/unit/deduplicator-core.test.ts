@@ -2,6 +2,7 @@ import { BusinessEvent } from '../../shared/events/envelope';
 import { parseRfc3339 } from '../../shared/events/time';
 import { DEFAULT_DEDUP_CONFIG, dedupKeys, type Candidate, type Judgement } from '../../functions/deduplicator/core';
 import { MemoryDedupStore } from '../../functions/deduplicator/state';
+import { resolveSubscriptions, topology } from '../../shared/topology';
 import * as fx from '../support/events';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
@@ -82,5 +83,16 @@ describe('redelivery of one message', () => {
     store.judgeAndClaimSync(c, small);
     const later = candidate(fx.saleRecorded({ id: 's2', time: '2026-03-02T10:00:01Z' }), 'm2');
     expect(store.judgeAndClaimSync(later, small)).toEqual({ kind: 'accept', takeover: false });
+  });
+});
+
+describe('the claim lease against the retry policy', () => {
+  it('lets the third delivery attempt take over the claim of an instance that died, keeping later attempts in reserve', () => {
+    const sub = resolveSubscriptions(topology).find((s) => s.name === 'deduplicator-events-valid')!;
+    const { minimumBackoffSeconds: min, maximumBackoffSeconds: max } = sub.retryPolicy;
+    // The third attempt comes after the backoffs of the first two (exponential from the minimum).
+    const thirdAttemptAfterMs = (Math.min(max, min) + Math.min(max, 2 * min)) * 1000;
+    expect(DEFAULT_DEDUP_CONFIG.leaseMs).toBeLessThan(thirdAttemptAfterMs);
+    expect(sub.maxDeliveryAttempts).toBeGreaterThan(3);
   });
 });

@@ -202,6 +202,27 @@ describe('VolumeDetector over a stream', () => {
     expect(ratio.expected).toBeCloseTo(0.9, 1);
   });
 
+  it('does not judge the silent hours between events further apart than the lookback, in whichever order the watermark passes them', () => {
+    // Found by the fuzz suite: one accepted event dated year 0000 made the replay judge every
+    // empty hour from then to now (17.8 million hours per series, half a minute of CPU each).
+    const lookbackHours = config.lookbackDays * 24;
+    const now = Date.parse('2026-03-02T10:00:00Z');
+    const tenYearsAgo = now - 10 * 365 * DAY;
+    const seen = (d: VolumeDetector) => d.summary().hours_judged + d.summary().hours_not_judged;
+    const together = new VolumeDetector(config);
+    together.count('sale.recorded', tenYearsAgo);
+    together.count('sale.recorded', now);
+    together.close(now + 2 * HOUR_MS);
+    // The lookback after the old event, the hour of the new one: as when the watermark had passed the silence first.
+    const apart = new VolumeDetector(config);
+    apart.count('sale.recorded', tenYearsAgo);
+    apart.close(now - HOUR_MS);
+    apart.count('sale.recorded', now);
+    apart.close(now + 2 * HOUR_MS);
+    expect(seen(together)).toBe(seen(apart));
+    expect(seen(together)).toBeLessThanOrEqual(lookbackHours + 2);
+  });
+
   it('judges an hour once, after the grace period, and counts events that come after it as late', () => {
     const d = new VolumeDetector({ ...config, minHistoryDays: 0 });
     const t0 = Date.parse('2026-03-02T10:00:00Z');

@@ -9,6 +9,8 @@ export interface DeliveryStats {
   requests: number;
   /** Non-2xx answers, failed connections and timeouts: each one is redelivered after the backoff. */
   failed: number;
+  /** Connections refused (no instance listening): knocked again, no attempt used. */
+  refused: number;
   /** Failed final attempts: the emulator moves those to the dead-letter topic. */
   deadLettered: number;
   lastAt: number;
@@ -40,6 +42,9 @@ export interface Backoff {
  * still gets every message back before its attempts run out.
  */
 export const LOCAL_BACKOFF_SCALE = 10;
+
+/** How long a push waits before it knocks again on a port nothing listens on. */
+const REFUSED_PAUSE_MS = 250;
 
 export function localBackoff(sub: ResolvedSubscription): Backoff {
   return {
@@ -108,7 +113,7 @@ export class PushGateway {
   stats(subscription: string): DeliveryStats {
     let stats = this.bySubscription.get(subscription);
     if (!stats) {
-      stats = { acked: new Set(), requests: 0, failed: 0, deadLettered: 0, lastAt: 0, handlerMs: [], pushes: [] };
+      stats = { acked: new Set(), requests: 0, failed: 0, refused: 0, deadLettered: 0, lastAt: 0, handlerMs: [], pushes: [] };
       this.bySubscription.set(subscription, stats);
     }
     return stats;
@@ -134,7 +139,7 @@ export class PushGateway {
       stats.requests++;
       stats.lastAt = Date.now();
       const started = Date.now();
-      void this.post(this.options.endpoint(sub.function!), path, body, sub.ackDeadlineSeconds * 1000).then((ok) => {
+      void this.post(this.options.endpoint(sub.function!), path, body, sub.ackDeadlineSeconds * 1000, stats).then((ok) => {
         stats.lastAt = Date.now();
         if (this.closed) return;
         stats.pushes.push({ bytes: messageBytes(message), attributes: message.attributes, ms: Date.now() - started, ok });
@@ -165,8 +170,25 @@ export class PushGateway {
     subscription.on('error', () => undefined);
   }
 
-  /** POSTs one push; resolves true on a 2xx answer, false on anything else (and never rejects). */
-  private post(base: string | undefined, path: string, body: string, timeoutMs: number): Promise<boolean> {
+  /**
+   * POSTs one push; resolves true on a 2xx answer, false on anything else (and never rejects).
+   * A refused connection is no attempt: no instance is listening (a dead one being replaced), and
+   * GCP's push waits for an instance to start rather than fail the message, so the POST is tried
+   * again until the ack deadline; otherwise each death of an instance would use up one of the
+   * delivery attempts of every message held meanwhile and dead-letter them when it restarts slowly.
+   */
+  private async post(base: string | undefined, path: string, body: string, timeoutMs: number, stats: DeliveryStats): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const answer = await this.postOnce(base, path, body, timeoutMs);
+      if (answer !== 'refused') return answer;
+      stats.refused++;
+      if (this.closed || Date.now() + REFUSED_PAUSE_MS >= deadline) return false;
+      await new Promise((r) => setTimeout(r, REFUSED_PAUSE_MS));
+    }
+  }
+
+  private postOnce(base: string | undefined, path: string, body: string, timeoutMs: number): Promise<boolean | 'refused'> {
     if (base === undefined) return Promise.resolve(false);
     const target = new URL(base);
     return new Promise((resolve) => {
@@ -188,7 +210,7 @@ export class PushGateway {
       );
       // Like GCP's push: an answer later than the ack deadline counts as a failure.
       req.setTimeout(timeoutMs, () => req.destroy(new Error('push timed out')));
-      req.on('error', () => resolve(false));
+      req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED' ? 'refused' : false));
       req.end(body);
     });
   }
