@@ -278,7 +278,7 @@ async function playDemo(up: Running, demo: Demo, options: StackOptions, res: Res
       if (options.verbose) io.progress(`  slice ${index}: ${messages.length} messages, published after waiting ${Date.now() - started} ms; ${tracker.latencies()}`);
     }
     await waitUntil(() => tracker.caughtUp(), deadline, watch);
-    if (consumesTicks(up)) await tick(up.pubsub);
+    if (consumesTicks(up)) await tickAndWait(up, deadline, watch);
     io.progress('waiting for the pipeline to go quiet...');
     const quiet = () => tracker.caughtUp() && Date.now() - tracker.lastActivity() >= options.quietMs;
     await waitUntil(quiet, deadline, watch);
@@ -288,7 +288,7 @@ async function playDemo(up: Running, demo: Demo, options: StackOptions, res: Res
       // with the first tick once it is OUTBOX_GRACE_MS old: in GCP, Cloud Scheduler's next ticks.
       io.progress(`gap-detector died during the run: ticking again once what it left in its outbox is ${OUTBOX_GRACE_MS / 1000} s old, as Cloud Scheduler would...`);
       await waitUntil(() => Date.now() >= leftover, deadline, watch);
-      await tick(up.pubsub);
+      await tickAndWait(up, deadline, watch);
       await waitUntil(quiet, deadline, watch);
     }
     return { tracker };
@@ -385,6 +385,17 @@ function tick(pubsub: PubSub): Promise<string> {
   return pubsub.topic(TOPICS.ticks).publishMessage({ json: { scheduled_at: new Date().toISOString(), by: 'local-stack' } });
 }
 const TICK_INTERVAL_MS = 60_000;
+
+/**
+ * A tick, waited for until every function that takes ticks has acknowledged it: a tick's work
+ * (folds, sweeps, an outbox a dead instance left) can outlast the quiet period, and what it
+ * publishes must be in the report.
+ */
+async function tickAndWait(up: Running, deadline: number, watch: () => void): Promise<void> {
+  const id = await tick(up.pubsub);
+  const takers = up.pushes.filter((p) => p.sub.topic === TOPICS.ticks);
+  await waitUntil(() => takers.every((p) => p.gateway.stats(p.sub.name).acked.has(id)), deadline, watch);
+}
 
 /** When the outbox of an instance that died is old enough for a tick to publish it; undefined when none died. */
 function outboxLeftover(up: Running): number | undefined {
