@@ -1,6 +1,6 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { failureKey, REPLAY_OF, subscriptionOf, TARGET_SUBSCRIPTION } from './dead-letters';
-import { TransientError } from './errors';
+import { isTransient } from './errors';
 import type { FailureReport, FailureStore } from './failures';
 import type { Logger } from './log';
 import { maskText, maskValue } from './mask';
@@ -109,7 +109,7 @@ export function failureReport(
     subscription,
     message_id: messageId,
     ...(eventId !== undefined ? { event_id: eventId } : {}),
-    class: err instanceof TransientError ? 'transient' : 'poison',
+    class: isTransient(err) ? 'transient' : 'poison',
     error_class: e ? e.name || e.constructor.name : typeof err,
     ...(typeof code === 'string' || typeof code === 'number' ? { code: String(code) } : {}),
     message: maskText(e ? e.message : String(err)),

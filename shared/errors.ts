@@ -18,3 +18,19 @@ export class TransientError extends Error {
 export class ConfigError extends Error {
   override readonly name: string = 'ConfigError';
 }
+
+/**
+ * gRPC statuses of a fault of the moment (Google's API guidance, AIP-194: retry UNAVAILABLE;
+ * ABORTED is contention, DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED pass, INTERNAL is what a broken
+ * stream reports), as Google's clients throw them in `code`.
+ */
+const TRANSIENT_GRPC = new Set([4, 8, 10, 13, 14]);
+/** Node's network errors that a retry can get past. */
+const TRANSIENT_SYSCALL = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
+
+/** Whether a thrown error is a fault worth retrying: a TransientError, or one of the above. */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof TransientError) return true;
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  return (typeof code === 'number' && TRANSIENT_GRPC.has(code)) || (typeof code === 'string' && TRANSIENT_SYSCALL.has(code));
+}

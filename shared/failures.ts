@@ -6,8 +6,9 @@ export type FailureClass = z.infer<typeof FailureClass>;
 
 /**
  * One failed delivery as the failing function saw it; the shared boundary builds it before the
- * handler answers non-2xx. `TransientError`s (and their subclasses) are `transient`; anything
- * else thrown is a bug or an unexpected input, `poison`.
+ * handler answers non-2xx. `TransientError`s (and their subclasses) and the gRPC and network
+ * faults of the moment (`isTransient`, shared/errors) are `transient`; anything else thrown is a
+ * bug or an unexpected input, `poison`.
  */
 export const FailureReport = z.object({
   key: z.string().min(1),
