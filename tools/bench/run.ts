@@ -154,19 +154,48 @@ async function benchStreamed(events: number, days: number, workers: number): Pro
   }
 }
 
+const USAGE = `Usage: npm run bench -- [options]
+
+Replay throughput as a ratio to a bare readline + JSON.parse pass over the same generated log, in
+the same run (wall and CPU), events/s and peak RSS, with worker threads and with --workers 0; the
+volume detector's cost; Stripe/Twilio lookups against 20 ms stand-ins; gap-detector against the
+Firestore emulator. Figures are printed, never asserted.
+
+  --events N          one replay size (default: 500,000, then 1,000,000)
+  --rounds N          rounds per size, best kept (default 3; sizes over 500,000 run once)
+  --workers N         replay's worker threads (default: cores - 1)
+  --month             also 10,000,000 events over 30 days of event time, streamed (about half an hour)
+  --month-events N    the same with N events
+  --month-days D      over D days (default 30): 4,000,000 over 12 keeps 10M/30 days' rate
+  --no-lookups        skip the lookups bench
+  --no-firestore      skip the gap-detector / Firestore bench
+  -h, --help          this text
+`;
+
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      events: { type: 'string' },
-      rounds: { type: 'string', default: '3' },
-      'no-firestore': { type: 'boolean', default: false },
-      'no-lookups': { type: 'boolean', default: false },
-      month: { type: 'boolean', default: false },
-      'month-events': { type: 'string' },
-      'month-days': { type: 'string', default: '30' },
-      workers: { type: 'string' },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        events: { type: 'string' },
+        rounds: { type: 'string', default: '3' },
+        'no-firestore': { type: 'boolean', default: false },
+        'no-lookups': { type: 'boolean', default: false },
+        month: { type: 'boolean', default: false },
+        'month-events': { type: 'string' },
+        'month-days': { type: 'string', default: '30' },
+        workers: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message} (try: npm run bench -- --help)\n`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const workers = values.workers === undefined ? defaultWorkers() : Number(values.workers);
   const monthEvents = values['month-events'] !== undefined ? Number(values['month-events']) : values.month ? 10_000_000 : undefined;
   const rounds = Number(values.rounds);
