@@ -38,7 +38,14 @@ export type FailureRecord = z.infer<typeof FailureRecord>;
 export function mergeFailure(existing: FailureRecord | undefined, report: FailureReport): FailureRecord {
   const { at, ...rest } = report;
   if (!existing) return { ...rest, attempts: 1, first_at: at, last_at: at };
-  return { ...rest, attempts: existing.attempts + 1, first_at: existing.first_at < at ? existing.first_at : at, last_at: at };
+  const attempts = existing.attempts + 1;
+  const first_at = existing.first_at < at ? existing.first_at : at;
+  // A bug fails the same way every time: a fault of the moment on a later attempt does not hide it.
+  if (existing.class === 'poison' && rest.class !== 'poison') {
+    const { attempts: _a, first_at: _f, last_at: _l, ...poison } = existing;
+    return { ...poison, attempts, first_at, last_at: at };
+  }
+  return { ...rest, attempts, first_at, last_at: at };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { failureReport } from '../../shared/boundary';
 import { TransientError } from '../../shared/errors';
+import { mergeFailure } from '../../shared/failures';
 
 /**
  * The class a failure is recorded under (DESIGN §5): a fault of the moment is `transient` whether
@@ -31,5 +32,22 @@ describe('failure class', () => {
     ['a thrown string', 'boom'],
   ])('%s is poison', (_name, err) => {
     expect(classOf(err)).toBe('poison');
+  });
+});
+
+describe('failure class over attempts', () => {
+  const report = (err: unknown, at: number) => failureReport('call-duration-checker', 'call-duration-checker-calls', 'm1', { id: 'e1' }, 'e30=', err, at);
+  const unavailable = Object.assign(new Error('14 UNAVAILABLE: No connection established'), { code: 14 });
+
+  it('keeps poison once an attempt failed as poison: a later blip does not make the bug transient', () => {
+    let record = mergeFailure(undefined, report(new SyntaxError('Unterminated string in JSON at position 528'), 1));
+    record = mergeFailure(record, report(unavailable, 2));
+    expect(record).toMatchObject({ class: 'poison', attempts: 2, error_class: 'SyntaxError' });
+  });
+
+  it('takes the latest attempt when none was poison', () => {
+    let record = mergeFailure(undefined, report(new TransientError('stripe: 503', 'STRIPE_503'), 1));
+    record = mergeFailure(record, report(unavailable, 2));
+    expect(record).toMatchObject({ class: 'transient', attempts: 2, code: '14' });
   });
 });
