@@ -41,11 +41,8 @@ export function mergeFailure(existing: FailureRecord | undefined, report: Failur
   const attempts = existing.attempts + 1;
   const first_at = existing.first_at < at ? existing.first_at : at;
   // A bug fails the same way every time: a fault of the moment on a later attempt does not hide it.
-  if (existing.class === 'poison' && rest.class !== 'poison') {
-    const { attempts: _a, first_at: _f, last_at: _l, ...poison } = existing;
-    return { ...poison, attempts, first_at, last_at: at };
-  }
-  return { ...rest, attempts, first_at, last_at: at };
+  const kept = existing.class === 'poison' && rest.class !== 'poison' ? existing : rest;
+  return { ...kept, attempts, first_at, last_at: at };
 }
 
 /**
