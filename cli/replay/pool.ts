@@ -10,12 +10,18 @@ export function defaultWorkers(): number {
   return Math.max(1, availableParallelism() - 1);
 }
 
+/** A batch of lines with what a worker prepared of them. */
+export interface PreparedBatch {
+  readonly lines: readonly Line[];
+  readonly result: WorkResult;
+}
+
 /**
- * Prepares batches of lines on `workers` threads and yields the results in input order. Up to
+ * Prepares batches of lines on `workers` threads and yields them with the results in input order. Up to
  * two batches per worker are in flight, so the workers keep busy while the main thread does the
  * order-dependent part; the input is not read further ahead than that.
  */
-export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: number, ctx: ValidatorContext): AsyncGenerator<WorkResult> {
+export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: number, ctx: ValidatorContext): AsyncGenerator<PreparedBatch> {
   const pool = Array.from({ length: workers }, () => new Worker(join(__dirname, 'worker.js'), { workerData: ctx }));
   const waiting = new Map<number, { resolve: (r: WorkResult) => void; reject: (e: Error) => void }>();
   let failure: Error | undefined;
@@ -31,13 +37,13 @@ export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: 
       waiting.clear();
     });
   }
-  const inFlight: Array<{ readonly result: Promise<WorkResult> }> = [];
+  const inFlight: Array<{ readonly lines: readonly Line[]; readonly result: Promise<WorkResult> }> = [];
   let seq = 0;
   const send = (lines: Line[]) => {
     if (failure) throw failure;
     const request: WorkRequest = { seq, lines };
     const worker = pool[seq % workers]!;
-    inFlight.push({ result: new Promise<WorkResult>((resolve, reject) => waiting.set(request.seq, { resolve, reject })) });
+    inFlight.push({ lines, result: new Promise<WorkResult>((resolve, reject) => waiting.set(request.seq, { resolve, reject })) });
     seq++;
     worker.postMessage(request);
   };
@@ -52,17 +58,21 @@ export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: 
         ? await Promise.race([next.then((read) => ({ read })), head.result.then(() => ({}), () => ({}))])
         : { read: await next };
       if (!step.read) {
-        yield await inFlight.shift()!.result;
+        yield await settled(inFlight.shift()!);
         continue;
       }
       if (step.read.done) break;
       send(step.read.value);
       next = input.next();
-      while (inFlight.length >= 2 * workers) yield await inFlight.shift()!.result;
+      while (inFlight.length >= 2 * workers) yield await settled(inFlight.shift()!);
     }
-    while (inFlight.length > 0) yield await inFlight.shift()!.result;
+    while (inFlight.length > 0) yield await settled(inFlight.shift()!);
   } finally {
     await input.return?.();
     await Promise.all(pool.map((w) => w.terminate()));
   }
+}
+
+async function settled(batch: { readonly lines: readonly Line[]; readonly result: Promise<WorkResult> }): Promise<PreparedBatch> {
+  return { lines: batch.lines, result: await batch.result };
 }

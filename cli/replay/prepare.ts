@@ -40,6 +40,56 @@ export function prepareLine(line: Line, ctx: ValidatorContext, digests: Uint32Ar
   return { valid: true, number: line.number, text: line.text, event: decision.event, timeMs: decision.timeMs, mask };
 }
 
+/**
+ * A batch of lines prepared off the main thread, in the compact form it is sent back in (see
+ * worker.ts): per line, the event's instant (NaN for a line that is not a valid event) and key
+ * mask; the key digests; the findings of the lines that are not valid events; and, for a valid
+ * event whose validated form (zod's output, key order and all) is not its text, that form's JSON.
+ */
+export interface CompactBatch {
+  readonly times: Float64Array<ArrayBuffer>;
+  readonly masks: Uint8Array<ArrayBuffer>;
+  readonly digests: Uint32Array<ArrayBuffer>;
+  /** Index in the batch → the finding of a line that is not a valid event. */
+  readonly invalid: ReadonlyMap<number, Finding>;
+  /** Index in the batch → the JSON of a valid event whose text decodes to something else. */
+  readonly rewritten: ReadonlyMap<number, string>;
+}
+
+export function compactBatch(lines: readonly Line[], ctx: ValidatorContext): CompactBatch {
+  const times = new Float64Array(lines.length);
+  const masks = new Uint8Array(lines.length);
+  const digests = new Uint32Array(lines.length * DIGEST_WORDS_PER_EVENT);
+  const invalid = new Map<number, Finding>();
+  const rewritten = new Map<number, string>();
+  for (let i = 0; i < lines.length; i++) {
+    const p = prepareLine(lines[i]!, ctx, digests, i);
+    if (!p.valid) {
+      times[i] = Number.NaN;
+      invalid.set(i, p.finding);
+      continue;
+    }
+    times[i] = p.timeMs;
+    masks[i] = p.mask;
+    const json = JSON.stringify(p.event);
+    if (json !== p.text) rewritten.set(i, json);
+  }
+  return { times, masks, digests, invalid, rewritten };
+}
+
+/**
+ * Line `index` of a batch that `compactBatch` prepared, as `prepareLine` would have prepared it:
+ * the event is decoded from its text (or its rewritten JSON), which gives the validated event.
+ */
+export function preparedAt(lines: readonly Line[], batch: CompactBatch, index: number): Prepared {
+  const line = lines[index]!;
+  const finding = batch.invalid.get(index);
+  if (finding !== undefined) return { valid: false, number: line.number, finding };
+  const text = line.text!;
+  const event = JSON.parse(batch.rewritten.get(index) ?? text) as BusinessEvent;
+  return { valid: true, number: line.number, text, event, timeMs: batch.times[index]!, mask: batch.masks[index]! };
+}
+
 /** A reason with what the line splitter noticed about the line (bare carriage returns). */
 function noted(reason: string, note: string | undefined): string {
   return note === undefined ? reason : `${reason} (${note})`;

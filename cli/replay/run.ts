@@ -13,6 +13,7 @@ import { readLines } from './lines';
 import { ForeignSales, formatHint, OrderMonitor, type OutOfOrder } from './observers';
 import { AtomicFile, BlockWriter, prepareOutDir } from './output';
 import { preparedBatches } from './pool';
+import { preparedAt } from './prepare';
 import type { Line } from './lines';
 import type { ReplayStage, StageOptions } from './stage';
 import { buildStages } from './stages';
@@ -165,12 +166,12 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
       try {
         if (workers > 0) {
           const ctx = { now: options.now, config: { maxFutureMs } };
-          for await (const { prepared, digests } of preparedBatches(hinted(readLines(input.stream)), workers, ctx)) {
-            for (let i = 0; i < prepared.length; i++) {
-              const pending = engine.prepared(prepared[i]!, digests, i);
+          for await (const { lines, result } of preparedBatches(hinted(readLines(input.stream)), workers, ctx)) {
+            for (let i = 0; i < lines.length; i++) {
+              const pending = engine.prepared(preparedAt(lines, result, i), result.digests, i);
               if (pending) await pending;
             }
-            read += prepared.length;
+            read += lines.length;
             options.progress?.(read);
             if (options.signal?.aborted) break;
           }

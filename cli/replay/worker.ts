@@ -1,29 +1,29 @@
 /**
  * A replay worker thread: prepares batches of input lines (prepareLine: decoding, validation,
- * time, business key, digests) and sends them back with their digests in one transferable array.
+ * time, business key, digests) and sends back only what the main thread cannot cheaply redo, in
+ * compact form: instants, key masks and digests in transferable arrays, the findings of invalid
+ * lines, and the validated event's JSON where it is not the line's own text. The main thread
+ * keeps the lines it sent and decodes each valid one itself (`preparedAt`): a structured clone
+ * of every event costs the main thread about twice a `JSON.parse` of its text.
  * Started by pool.ts with the validator's context as workerData.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ValidatorContext } from '../../functions/validator/core';
 import type { Line } from './lines';
-import { DIGEST_WORDS_PER_EVENT, prepareLine } from './prepare';
+import { compactBatch, type CompactBatch } from './prepare';
 
 export interface WorkRequest {
   readonly seq: number;
   readonly lines: readonly Line[];
 }
 
-export interface WorkResult {
+export interface WorkResult extends CompactBatch {
   readonly seq: number;
-  readonly prepared: ReturnType<typeof prepareLine>[];
-  readonly digests: Uint32Array;
 }
 
 const ctx = workerData as ValidatorContext;
 const port = parentPort!;
 port.on('message', (req: WorkRequest) => {
-  const digests = new Uint32Array(req.lines.length * DIGEST_WORDS_PER_EVENT);
-  const prepared = req.lines.map((line, i) => prepareLine(line, ctx, digests, i));
-  const result: WorkResult = { seq: req.seq, prepared, digests };
-  port.postMessage(result, [digests.buffer]);
+  const result: WorkResult = { seq: req.seq, ...compactBatch(req.lines, ctx) };
+  port.postMessage(result, [result.times.buffer, result.masks.buffer, result.digests.buffer]);
 });
