@@ -27,28 +27,137 @@ function avalanche(h: number): number {
   return h;
 }
 
-/** Writes the digest of `text` into `out[offset..offset+3]`. */
-export function digest128(text: string, out: Uint32Array, offset: number): void {
-  let a = 0x243f6a88;
-  let b = 0x85a308d3;
-  let c = 0x13198a2e;
-  let d = 0x03707344;
+// The running state of the digest being fed: four lanes, a code unit waiting for its pair
+// (-1 when none), and the units fed so far. One digest at a time per thread.
+let la = 0;
+let lb = 0;
+let lc = 0;
+let ld = 0;
+let half = -1;
+let units = 0;
+
+/** Starts a digest: then `feed…` its parts and `finish` it. */
+export function begin(): void {
+  la = 0x243f6a88;
+  lb = 0x85a308d3;
+  lc = 0x13198a2e;
+  ld = 0x03707344;
+  half = -1;
+  units = 0;
+}
+
+/** Mixes one word of two code units into the lanes: one lane takes it, the lanes turn, and each takes in its neighbour. */
+function word(w: number): void {
+  const k = Math.imul(rotl(Math.imul(w >>> 0, P1), 15), P2);
+  const t = rotl(la ^ k, 13);
+  la = (Math.imul(lb, 5) + 0x561ccd1b) | 0;
+  lb = (lc + rotl(t, 7)) | 0;
+  lc = (ld ^ Math.imul(t, P3)) | 0;
+  ld = (t + Math.imul(la, P4)) | 0;
+}
+
+/** Feeds the code units of `text`. */
+export function feedText(text: string): void {
   const n = text.length;
   let i = 0;
-  for (; i + 1 < n; i += 2) {
-    let k = (text.charCodeAt(i) | (text.charCodeAt(i + 1) << 16)) >>> 0;
-    k = Math.imul(rotl(Math.imul(k, P1), 15), P2);
-    // One word goes into one lane; the lanes turn, and each takes in its neighbour.
-    const t = rotl(a ^ k, 13);
-    a = (Math.imul(b, 5) + 0x561ccd1b) | 0;
-    b = (c + rotl(t, 7)) | 0;
-    c = (d ^ Math.imul(t, P3)) | 0;
-    d = (t + Math.imul(a, P4)) | 0;
+  if (half >= 0 && n > 0) {
+    word(half | (text.charCodeAt(0) << 16));
+    half = -1;
+    i = 1;
   }
-  if (i < n) {
-    const k = Math.imul(rotl(Math.imul(text.charCodeAt(i), P1), 15), P2);
-    a ^= k;
+  for (; i + 1 < n; i += 2) word(text.charCodeAt(i) | (text.charCodeAt(i + 1) << 16));
+  if (i < n) half = text.charCodeAt(i);
+  units += n;
+}
+
+/** Feeds one 16-bit unit. */
+function feedUnit(u: number): void {
+  if (half >= 0) {
+    word(half | (u << 16));
+    half = -1;
+  } else {
+    half = u;
   }
+  units++;
+}
+
+/** Feeds a count or a safe integer as four units, so that every value is fed at one length. */
+function feedInteger(n: number): void {
+  const lo = n >>> 0;
+  const hi = Math.floor(n / 0x1_0000_0000) | 0;
+  feedUnit(lo & 0xffff);
+  feedUnit(lo >>> 16);
+  feedUnit(hi & 0xffff);
+  feedUnit(hi >>> 16);
+}
+
+/** Feeds a string with its length first: a sequence of fed strings is read back one way only. */
+export function feedString(s: string): void {
+  feedInteger(s.length);
+  feedText(s);
+}
+
+const TAG_NULL = 0;
+const TAG_FALSE = 1;
+const TAG_TRUE = 2;
+const TAG_INTEGER = 3;
+const TAG_NUMBER = 4;
+const TAG_STRING = 5;
+const TAG_ARRAY = 6;
+const TAG_OBJECT = 7;
+
+/**
+ * Feeds a JSON value in a form that determines its canonical JSON (`canonicalJson` in
+ * shared/events/keys.ts: object keys sorted by code unit at every depth) and is determined by it:
+ * values with the same canonical text are fed alike, values with different ones differently.
+ * Every item is tagged and every string and collection counted first. A number is fed as its
+ * JSON text is written (`String(n)`, which spells -0 as 0), a safe integer as its value.
+ */
+export function feedJson(value: unknown): void {
+  if (value === null) return feedUnit(TAG_NULL);
+  switch (typeof value) {
+    case 'string':
+      feedUnit(TAG_STRING);
+      return feedString(value);
+    case 'number':
+      if (Number.isSafeInteger(value)) {
+        feedUnit(TAG_INTEGER);
+        return feedInteger(value);
+      }
+      feedUnit(TAG_NUMBER);
+      return feedString(String(value));
+    case 'boolean':
+      return feedUnit(value ? TAG_TRUE : TAG_FALSE);
+    case 'object':
+      break;
+    default:
+      throw new TypeError(`not a JSON value: ${typeof value}`);
+  }
+  if (Array.isArray(value)) {
+    feedUnit(TAG_ARRAY);
+    feedInteger(value.length);
+    for (let i = 0; i < value.length; i++) feedJson(value[i]);
+    return;
+  }
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  if (keys.length > 1) keys.sort();
+  feedUnit(TAG_OBJECT);
+  feedInteger(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    feedString(keys[i]!);
+    feedJson(record[keys[i]!]);
+  }
+}
+
+/** Ends the digest and writes it into `out[offset..offset+3]`. */
+export function finish(out: Uint32Array, offset: number): void {
+  let a = la;
+  let b = lb;
+  let c = lc;
+  let d = ld;
+  if (half >= 0) a ^= Math.imul(rotl(Math.imul(half, P1), 15), P2);
+  const n = units;
   a ^= n;
   b ^= n;
   a = (a + b + c + d) | 0;
@@ -67,4 +176,11 @@ export function digest128(text: string, out: Uint32Array, offset: number): void 
   out[offset + 1] = b;
   out[offset + 2] = c;
   out[offset + 3] = d;
+}
+
+/** Writes the digest of `text` into `out[offset..offset+3]`. */
+export function digest128(text: string, out: Uint32Array, offset: number): void {
+  begin();
+  feedText(text);
+  finish(out, offset);
 }

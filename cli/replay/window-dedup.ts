@@ -1,7 +1,7 @@
 import { judge, type DedupRecord, type DeduplicatorConfig, type Judgement } from '../../functions/deduplicator/core';
 import type { BusinessEvent } from '../../shared/events/envelope';
-import { businessKey, contentText } from '../../shared/events/keys';
-import { digest128 } from './digest';
+import { businessKeyParts, contentHead } from '../../shared/events/keys';
+import { begin, digest128, feedJson, feedString, finish } from './digest';
 
 /**
  * The deduplicator's state for embedded replay, bounded by the window instead of the log.
@@ -35,20 +35,28 @@ const BUSINESS_KEY_BIT = 0b010; // the business key's bit in a mask
 
 /**
  * The key digests of an event, in rule order, written into `out` at `offset` (12 words); returns
- * which keys exist as a bit mask (bit i for basis i: the business key may be absent). The texts
- * are those of `dedupKeys`: the id, `businessKey`, and the canonical content text.
+ * which keys exist as a bit mask (bit i for basis i: the business key may be absent). The keys
+ * are those of `dedupKeys`: the id; the parts of `businessKey`; the content key's head and data,
+ * fed as they are (feedJson) rather than joined into the texts the function's keys hash, which
+ * equal keys still share and different ones do not.
  */
 export function keyDigests(event: BusinessEvent, canonicalTime: string, out: Uint32Array, offset: number): number {
   digest128(event.id, out, offset);
-  const bk = businessKey(event);
+  const bk = businessKeyParts(event);
   let mask = 0b111;
   if (bk === undefined) {
     mask &= ~BUSINESS_KEY_BIT;
     out.fill(0, offset + DIGEST_WORDS, offset + 2 * DIGEST_WORDS);
   } else {
-    digest128(bk, out, offset + DIGEST_WORDS);
+    begin();
+    for (let i = 0; i < bk.length; i++) feedString(bk[i]!);
+    finish(out, offset + DIGEST_WORDS);
   }
-  digest128(contentText(event, canonicalTime), out, offset + 2 * DIGEST_WORDS);
+  begin();
+  const head = contentHead(event, canonicalTime);
+  for (let i = 0; i < head.length; i++) feedString(head[i]!);
+  feedJson(event.data);
+  finish(out, offset + 2 * DIGEST_WORDS);
   return mask;
 }
 

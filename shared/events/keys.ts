@@ -7,31 +7,33 @@ import { parseRfc3339 } from './time';
  * duplicates. `undefined` where the type has none (or, for `lead.created`, no `card_id`).
  */
 export function businessKey(event: BusinessEvent): string | undefined {
+  const parts = businessKeyParts(event);
+  // JSON quoting keeps ("a|b","c") and ("a","b|c") apart.
+  return parts === undefined ? undefined : JSON.stringify(parts);
+}
+
+/** What the business key is made of, the type first (replay digests the parts without joining them). */
+export function businessKeyParts(event: BusinessEvent): readonly string[] | undefined {
   switch (event.type) {
     case 'card.scanned':
-      return join(event.type, event.data.card_id);
+      return [event.type, event.data.card_id];
     case 'lead.created':
-      return event.data.card_id === undefined ? undefined : join(event.type, event.data.card_id);
+      return event.data.card_id === undefined ? undefined : [event.type, event.data.card_id];
     case 'crm.synced':
-      return join(event.type, event.data.lead_id, event.data.crm);
+      return [event.type, event.data.lead_id, event.data.crm];
     case 'lead.tagged':
       return undefined;
     case 'followup.sent':
-      return join(event.type, event.data.lead_id, event.data.channel, event.data.template);
+      return [event.type, event.data.lead_id, event.data.channel, event.data.template];
     case 'call.completed':
-      return join(event.type, event.data.call_sid);
+      return [event.type, event.data.call_sid];
     case 'sale.recorded':
-      return join(event.type, event.data.order_id);
+      return [event.type, event.data.order_id];
     case 'discount.issued':
-      return join(event.type, event.data.user_id, event.data.program);
+      return [event.type, event.data.user_id, event.data.program];
     default:
       return assertNever(event);
   }
-}
-
-function join(...parts: string[]): string {
-  // JSON quoting keeps ("a|b","c") and ("a","b|c") apart.
-  return JSON.stringify(parts);
 }
 
 export function assertNever(value: never): never {
@@ -63,12 +65,18 @@ function collectKeys(value: unknown, into: string[]): void {
 }
 
 /**
- * The text the content key of rule (c) digests: `source`, `type`, the instant of `time` (so two
- * spellings of one instant match) and the canonical `data`. The `id` is deliberately left out.
+ * The text the content key of rule (c) digests: `contentHead`, then the canonical `data`.
  */
 export function contentText(event: BusinessEvent, canonicalTime?: string): string {
-  const instant = canonicalTime ?? parseRfc3339(event.time)?.canonical ?? event.time;
-  return `${JSON.stringify([event.source, event.type, instant])}\n${canonicalJson(event.data)}`;
+  return `${JSON.stringify(contentHead(event, canonicalTime))}\n${canonicalJson(event.data)}`;
+}
+
+/**
+ * What the content key holds besides `data`: `source`, `type` and the instant of `time` (so two
+ * spellings of one instant match). The `id` is deliberately left out.
+ */
+export function contentHead(event: BusinessEvent, canonicalTime?: string): readonly [string, string, string] {
+  return [event.source, event.type, canonicalTime ?? parseRfc3339(event.time)?.canonical ?? event.time];
 }
 
 /**

@@ -1,4 +1,5 @@
-import { digest128 } from '../../cli/replay/digest';
+import { begin, digest128, feedJson, finish } from '../../cli/replay/digest';
+import { canonicalJson } from '../../shared/events/keys';
 
 const digestOf = (text: string) => {
   const out = new Uint32Array(4);
@@ -56,5 +57,73 @@ describe('replay key digest (128 bits)', () => {
     const mean = flips / samples;
     expect(mean).toBeGreaterThan(60);
     expect(mean).toBeLessThan(68);
+  });
+});
+
+describe('replay content digest (feedJson)', () => {
+  const jsonDigest = (value: unknown) => {
+    const out = new Uint32Array(4);
+    begin();
+    feedJson(value);
+    finish(out, 0);
+    return hex(out);
+  };
+
+  /** A small deterministic JSON value generator: nested objects and arrays of every kind of scalar. */
+  function* values(seed: number, n: number): Generator<unknown> {
+    let s = seed;
+    const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const scalars = [null, true, false, 0, -0, 1, -1, 1.5, 2 ** 53, 2 ** 53 + 2, 1e21, 1e-7, '', '0', '1', 'a', 'é', '\u0000', 'null', 'true', '{}', '[]', '"', '\\'];
+    const keys = ['a', 'b', 'aa', 'B', '1', '10', '9', '', 'é', 'lead_id'];
+    const gen = (depth: number): unknown => {
+      const r = rnd();
+      if (depth > 2 || r < 0.5) return scalars[Math.floor(rnd() * scalars.length)];
+      if (r < 0.75) return Array.from({ length: Math.floor(rnd() * 3) }, () => gen(depth + 1));
+      const o: Record<string, unknown> = {};
+      for (let k = Math.floor(rnd() * 4); k > 0; k--) o[keys[Math.floor(rnd() * keys.length)]!] = gen(depth + 1);
+      return o;
+    };
+    for (let i = 0; i < n; i++) yield gen(0);
+  }
+
+  /** The same value with every object's keys in another order. */
+  const shuffled = (value: unknown): unknown => {
+    if (value === null || typeof value !== 'object') return value;
+    if (Array.isArray(value)) return value.map(shuffled);
+    return Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, shuffled(v)]));
+  };
+
+  it('gives two values one digest exactly when canonicalJson gives them one text', () => {
+    const all = [...values(7, 3000)];
+    const byText = new Map<string, string>();
+    const byDigest = new Map<string, string>();
+    for (const value of all) {
+      for (const v of [value, shuffled(value)]) {
+        const text = canonicalJson(v);
+        const digest = jsonDigest(v);
+        // Same canonical text → same digest, and a digest never stands for two texts.
+        expect(byText.get(text) ?? digest).toBe(digest);
+        expect(byDigest.get(digest) ?? text).toBe(text);
+        byText.set(text, digest);
+        byDigest.set(digest, text);
+      }
+    }
+    // The generator made many distinct texts, and repeats (so both directions were tested).
+    expect(byText.size).toBeGreaterThan(500);
+    expect(byText.size).toBeLessThan(all.length);
+  });
+
+  it('tells apart values whose parts would run together unframed', () => {
+    const pairs: Array<[unknown, unknown]> = [
+      [['ab', 'c'], ['a', 'bc']],
+      [{ a: 'b' }, ['a', 'b']],
+      ['1', 1],
+      [[[]], [[], []]],
+      [{ a: null }, { a: false }],
+      [2 ** 53, 2 ** 53 + 2],
+      [-1, 2 ** 32 - 1],
+    ];
+    for (const [x, y] of pairs) expect(jsonDigest(x)).not.toBe(jsonDigest(y));
+    expect(jsonDigest(-0)).toBe(jsonDigest(0)); // as JSON writes it
   });
 });
