@@ -18,10 +18,18 @@ import { SEEN } from './slots';
  * same records expire after the same retention.
  */
 export class SlotRetention {
-  /** Key → the watermark at its last settling change; insertion order is the order of those changes. */
+  /** Key → the watermark at its last settling change. */
   private readonly changed = new Map<string, number>();
-  /** The oldest stamp held (+∞ when none). */
-  private oldest = Number.POSITIVE_INFINITY;
+  /**
+   * Every settling change, in order (key and watermark): a key's latest is the one `changed`
+   * holds, its earlier ones are passed over. A queue, not the map's own order: a map walked from
+   * its start passes every entry deleted since it last compacted, and a month's replay forgets
+   * millions of keys, one watermark step at a time.
+   */
+  private keys: string[] = [];
+  private stamps: number[] = [];
+  /** The first change not yet looked at. */
+  private head = 0;
 
   constructor(private readonly retentionMs: number) {}
 
@@ -38,13 +46,12 @@ export class SlotRetention {
   /** Forgets the settled keys whose last change is more than the retention behind the state's watermark. */
   forget(state: GapState): void {
     const before = state.watermarkMs - this.retentionMs;
-    if (!(before > this.oldest)) return;
-    this.oldest = Number.POSITIVE_INFINITY;
-    for (const [key, stampMs] of this.changed) {
-      if (stampMs >= before) {
-        this.oldest = stampMs;
-        return;
-      }
+    const { keys, stamps } = this;
+    while (this.head < keys.length && stamps[this.head]! < before) {
+      const key = keys[this.head]!;
+      const stampMs = stamps[this.head]!;
+      this.head++;
+      if (this.changed.get(key) !== stampMs) continue; // changed again since: its later change stands
       const slot = state.slots.get(key);
       if (slot !== undefined && slot !== SEEN && slot.waiting.length > 0) {
         // An upstream opened there after it settled: kept until that one settles too.
@@ -54,11 +61,16 @@ export class SlotRetention {
       state.slots.delete(key);
       this.changed.delete(key);
     }
+    if (this.head > 4096 && this.head * 2 > keys.length) {
+      this.keys = keys.slice(this.head);
+      this.stamps = stamps.slice(this.head);
+      this.head = 0;
+    }
   }
 
   private stamp(key: string, ms: number): void {
-    this.changed.delete(key);
     this.changed.set(key, ms);
-    if (ms < this.oldest) this.oldest = ms;
+    this.keys.push(key);
+    this.stamps.push(ms);
   }
 }
