@@ -1,4 +1,5 @@
-import { DEFAULT_GAP_RULES, DEFAULT_GAP_STATE_CONFIG, findingOf, initialGapState, NAME, pending, run, SlotRetention, type DecideContext, type GapInput, type GapRules } from '../../functions/gap-detector/core';
+import { DEFAULT_GAP_RULES, DEFAULT_GAP_STATE_CONFIG, findingOf, initialGapState, NAME, pending, run, type DecideContext, type GapInput, type GapRules } from '../../functions/gap-detector/core';
+import { RetainedSlots } from './chain-slots';
 import type { ReplayEvent, ReplayStage, StageOutput } from './stage';
 
 /**
@@ -7,19 +8,19 @@ import type { ReplayEvent, ReplayStage, StageOutput } from './stage';
  * every valid event counts its sequence number, an accepted one takes part in chains). State
  * is in memory: sequence ranges per source, chains per key, one deadline schedule, so a step
  * costs O(log n) and nothing grows with the size of a jump. Settled chain keys are forgotten
- * after `retentionMs` of event time, as the function's records expire (see SlotRetention), so
- * the chain state is bounded by the retention, not the log.
+ * after `retentionMs` of event time, as the function's records expire, and seen ones are kept as
+ * digests (see RetainedSlots), so the chain state is bounded by the retention, not the log.
  */
 export function gapDetectorStage(rules: GapRules = DEFAULT_GAP_RULES, retentionMs = DEFAULT_GAP_STATE_CONFIG.retentionMs): ReplayStage {
-  const state = initialGapState();
-  const retention = new SlotRetention(retentionMs);
+  const slots = new RetainedSlots(retentionMs, (): number => state.watermarkMs);
+  const state = initialGapState(Number.NEGATIVE_INFINITY, slots);
   // A replayed line is never delivered twice.
   const ctx: DecideContext = { rules, redeliveries: false };
   let arrival = 0;
 
   const apply = (input: GapInput, out: StageOutput) => {
     for (const d of run(state, input, ctx)) {
-      retention.note(state, d);
+      slots.note(state, d);
       const f = findingOf(d);
       if (f !== undefined) out.finding(f);
     }
@@ -29,7 +30,7 @@ export function gapDetectorStage(rules: GapRules = DEFAULT_GAP_RULES, retentionM
     name: NAME,
     onWatermark(watermarkMs: number, out: StageOutput) {
       apply({ kind: 'advance', watermarkMs }, out);
-      retention.forget(state);
+      slots.forget(state);
     },
     onValid(e: ReplayEvent, out: StageOutput) {
       arrival++;

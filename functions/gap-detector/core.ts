@@ -6,10 +6,9 @@ export const NAME = 'gap-detector';
 
 export { awaitKey, chainKeys, chainRoles, isUpstreamType, SUCCESSOR_OF, type ChainRoles, type SuccessorType, type UpstreamType } from './chains';
 export { DEFAULT_GAP_RULES, type GapRules } from './rules';
-export { initialGapState, pending, type GapState } from './gap-state';
+export { initialGapState, pending, type GapState, type SlotTable } from './gap-state';
 export { decide, evolve, run, type DecideContext, type GapDecision, type GapInput } from './decider';
 export { findingOf, findingsOf } from './findings';
-export { SlotRetention } from './retention';
 export { DEFAULT_GAP_STATE_CONFIG } from './store';
 export type { SequenceOutcome } from './ranges';
 export {

@@ -1,7 +1,7 @@
 import type { UpstreamType } from './chains';
 import { initialGapState, type GapState } from './gap-state';
 import { newRange, type GapRange } from './ranges';
-import { newUpstream, SEEN, type Slot } from './slots';
+import { newUpstream, SEEN, type Slot, type SlotState } from './slots';
 
 /**
  * The persisted forms of a gap-detector state, as plain JSON values (numbers as decimal
@@ -92,7 +92,7 @@ export function restoreSlot(state: GapState, key: string, snapshot: SlotSnapshot
   }
 }
 
-export function snapshotState(state: GapState): GapSnapshot {
+export function snapshotState(state: GapState<Map<string, SlotState>>): GapSnapshot {
   const sources: Record<string, SourceSnapshot> = {};
   for (const source of state.sources.keys()) sources[source] = exportSource(state, source)!;
   const slots: Record<string, SlotSnapshot> = {};
@@ -100,7 +100,7 @@ export function snapshotState(state: GapState): GapSnapshot {
   return { watermarkMs: Number.isFinite(state.watermarkMs) ? state.watermarkMs : null, sources, slots };
 }
 
-export function restoreState(snapshot: GapSnapshot): GapState {
+export function restoreState(snapshot: GapSnapshot): GapState<Map<string, SlotState>> {
   const state = initialGapState(snapshot.watermarkMs ?? Number.NEGATIVE_INFINITY);
   for (const [source, s] of Object.entries(snapshot.sources)) restoreSource(state, source, s);
   for (const [key, s] of Object.entries(snapshot.slots)) restoreSlot(state, key, s);

@@ -1,8 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_GAP_RULES, DEFAULT_GAP_STATE_CONFIG, findingOf, initialGapState, run, SlotRetention, type DecideContext, type GapDecision, type GapInput } from '../../functions/gap-detector/core';
+import { DEFAULT_GAP_RULES, DEFAULT_GAP_STATE_CONFIG, findingOf, initialGapState, run, type DecideContext, type GapDecision, type GapInput } from '../../functions/gap-detector/core';
 import { gapDetectorStage } from '../../cli/replay/gap-detector-stage';
+import { RetainedSlots } from '../../cli/replay/chain-slots';
 import { BENCH_START_MS, generateLog } from '../../tools/bench/generate';
 import { cardScanned, crmSynced, followupSent, leadCreated, ndjson } from '../support/events';
 import { replayText } from '../support/replay';
@@ -77,8 +78,8 @@ describe('replay chain state bounded by the retention', () => {
       }
       const ctx: DecideContext = { rules: DEFAULT_GAP_RULES, redeliveries: false };
       const play = (retentionMs: number) => {
-        const state = initialGapState();
-        const retention = new SlotRetention(retentionMs);
+        const retention = new RetainedSlots(retentionMs, (): number => state.watermarkMs);
+        const state = initialGapState(Number.NEGATIVE_INFINITY, retention);
         const findings: unknown[] = [];
         let maxSlots = 0;
         for (const input of inputs) {
@@ -91,7 +92,7 @@ describe('replay chain state bounded by the retention', () => {
           if (input.kind === 'advance') retention.forget(state);
           maxSlots = Math.max(maxSlots, state.slots.size);
         }
-        return { findings, maxSlots, finalSlots: state.slots.size, held: retention.size, waiting: state.waitingChains };
+        return { findings, maxSlots, finalSlots: state.slots.size, held: retention.held, waiting: state.waitingChains };
       };
       const unbounded = play(Number.POSITIVE_INFINITY);
       const bounded = play(RETENTION);

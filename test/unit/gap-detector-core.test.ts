@@ -33,7 +33,7 @@ type Raw = ReturnType<typeof fx.leadTagged>;
  * takes part in chains. The order of the steps is the decider's; this only hands over inputs.
  */
 class Given {
-  readonly state: GapState = initialGapState();
+  readonly state = initialGapState();
   private readonly ctx: DecideContext;
   private arrival = 0;
 
