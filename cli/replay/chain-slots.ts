@@ -4,8 +4,8 @@ import { digest128 } from './digest';
 
 /**
  * The gap-detector's chain state for replay (its `GapState.slots`), bounded by a retention of
- * event time and kept small, with the counterpart of the Firestore TTL the function sets on its
- * records (records.ts `slotExpiry`).
+ * event time, with the counterpart of the Firestore TTL the function sets on its records
+ * (records.ts `slotExpiry`), and kept small.
  *
  * Retention: a key whose successor came, or whose upstreams were all reported broken, is
  * forgotten once the watermark has passed the last such settling change by more than
@@ -16,39 +16,46 @@ import { digest128 } from './digest';
  * every log whose chain partners arrive within the retention of each other (by watermark), as in
  * GCP, where the same records expire after the same retention.
  *
- * Size: most keys held are seen (their successor came), and a seen key is only a fact. Those are
- * rows of 96 bits of the key's digest (digest.ts) and the time they were seen, in the order they
- * were seen (which is the order they expire in), with an open-addressing table over the digests:
- * about 30 bytes a key, where a string key in two maps took about 150, and nothing for a major GC
- * to mark. Two different keys share 96 bits with probability about n²/2^97 for n keys held (the
- * dedup window's figure, window-dedup.ts): the one that is not seen would read as seen, and its
- * chain would not be reported. Keys with upstreams waiting or reported broken are the decider's
- * own `Slot` objects in a Map, as in the function.
+ * Size: almost every key held is settled with nothing waiting: seen (its successor came), or
+ * holding only the ids of upstreams reported broken. Those are rows, in the order they settled
+ * (which is the order they expire in), of 96 bits of the key's digest (digest.ts), the time
+ * they settled and the reported ids, with an open-addressing table over the digests: no key
+ * string, no `Slot`, no map entry, little for a major GC to mark. A row read as a `Slot` (a
+ * successor or another upstream came for a reported key) becomes an open one again, since the
+ * decider changes the `Slot` it reads. Two different keys share 96 bits with probability about
+ * n²/2^97 for n keys held (the dedup window's figure, window-dedup.ts). Keys with upstreams
+ * waiting are the decider's own `Slot` objects in a Map, as in the function.
  */
 export class RetainedSlots implements SlotTable {
-  /** Keys with a `Slot`: upstreams waiting there, or reported broken with no successor yet. */
+  /** Keys with a `Slot` in hand: upstreams waiting there, or a settled row read back. */
   private readonly open = new Map<string, Slot>();
-  /** Open keys' last settling change (an upstream reported broken there), by watermark. */
+  /** Open keys' last settling change, by watermark. */
   private readonly openChanges = new Map<string, number>();
-  /** Every settling change of an open key, in order; a key's latest is the one `openChanges` holds. */
+  /** Settling changes of open keys noted while they stayed open, in order; a key's latest is the one `openChanges` holds. */
   private queueKeys: string[] = [];
   private queueTimes: number[] = [];
   private queueHead = 0;
 
-  /** Seen rows [head, tail) by absolute number, row r at r & (capacity − 1): 3 digest words and the time seen. */
+  /**
+   * Settled rows [head, tail) by absolute number, row r at position r & (capacity − 1): 3 digest
+   * words, the time it settled, and the ids reported broken there (one id, or several; none for
+   * a seen key). A row out of the table was read back (`readBack`: row → its key) or is dead.
+   */
   private capacity: number;
   private digests: Uint32Array;
   private times: Float64Array;
+  private ids: Array<string | readonly string[] | undefined>;
   private head = 0;
   private tail = 0;
+  private readonly readBack = new Map<number, string>();
   /** Digest → row: each entry 1 + the row's position, 0 when empty; linear probing. */
   private table: Int32Array;
-  private seenCount = 0;
+  private settledCount = 0;
   private readonly scratch = new Uint32Array(4);
 
   /**
    * `watermark`: the state's watermark, the time a key is seen at (called as the decider applies
-   * `successor_arrived`); `rows`: the seen rows room is first made for, a power of two (small in
+   * `successor_arrived`); `rows`: the rows room is first made for, a power of two (small in
    * tests, to grow and wrap around often).
    */
   constructor(
@@ -59,30 +66,46 @@ export class RetainedSlots implements SlotTable {
     this.capacity = rows;
     this.digests = new Uint32Array(rows * WORDS);
     this.times = new Float64Array(rows);
+    this.ids = new Array<undefined>(rows).fill(undefined);
     this.table = new Int32Array(rows * 2);
   }
 
-  /** Keys held, seen or open. */
+  /** Keys held. */
   get size(): number {
-    return this.open.size + this.seenCount;
+    return this.open.size + this.settledCount;
   }
 
   /** Keys held that will be forgotten once their retention has passed (the others have upstreams waiting). */
   get held(): number {
-    return this.openChanges.size + this.seenCount;
+    return this.openChanges.size + this.settledCount;
   }
 
   get(key: string): SlotState | undefined {
-    return this.open.get(key) ?? (this.find(key) >= 0 ? SEEN : undefined);
+    const slot = this.open.get(key);
+    if (slot !== undefined) return slot;
+    const at = this.find(key);
+    if (at < 0) return undefined;
+    const position = this.table[at]! - 1;
+    const ids = this.ids[position];
+    if (ids === undefined) return SEEN;
+    // Read back as the decider's own Slot, which it may change: open from now on.
+    const read: Slot = { waiting: [], reported: typeof ids === 'string' ? [ids] : [...ids] };
+    this.removeEntry(at);
+    this.readBack.set(this.rowAt(position), key);
+    this.open.set(key, read);
+    this.openChanges.set(key, this.times[position]!);
+    return read;
   }
 
   set(key: string, value: SlotState): this {
+    const at = this.find(key);
     if (value === SEEN) {
       this.open.delete(key);
       this.openChanges.delete(key);
-      if (this.find(key) < 0) this.addSeen();
+      if (at >= 0 && this.ids[this.table[at]! - 1] === undefined) return this; // seen already
+      if (at >= 0) this.removeEntry(at);
+      this.addRow(this.watermark(), undefined);
     } else {
-      const at = this.find(key);
       if (at >= 0) this.removeEntry(at);
       this.open.set(key, value);
     }
@@ -98,12 +121,22 @@ export class RetainedSlots implements SlotTable {
     return true;
   }
 
-  /** Notes a settling change of an open key (call after the decider applied `d`); seen keys were noted as they were set. */
+  /**
+   * Notes a settling change of an open key (call after the decider applied `d`; seen keys were
+   * noted as they were set): with nothing left waiting there, the key becomes a row.
+   */
   note(state: GapState, d: GapDecision): void {
-    if (d.kind !== 'chain_reported' || !this.open.has(d.key)) return;
-    this.openChanges.set(d.key, state.watermarkMs);
-    this.queueKeys.push(d.key);
-    this.queueTimes.push(state.watermarkMs);
+    if (d.kind !== 'chain_reported') return;
+    const slot = this.open.get(d.key);
+    if (slot === undefined) return;
+    if (slot.waiting.length === 0) {
+      this.open.delete(d.key);
+      this.openChanges.delete(d.key);
+      this.find(d.key);
+      this.addRow(state.watermarkMs, slot.reported.length === 1 ? slot.reported[0]! : slot.reported);
+      return;
+    }
+    this.noteOpen(d.key, state.watermarkMs);
   }
 
   /** Forgets the settled keys whose last change is more than the retention behind the state's watermark. */
@@ -111,8 +144,18 @@ export class RetainedSlots implements SlotTable {
     const before = state.watermarkMs - this.retentionMs;
     const mask = this.capacity - 1;
     while (this.head < this.tail && this.times[this.head & mask]! < before) {
-      const at = this.locate(1 + (this.head & mask));
-      if (at >= 0) this.removeEntry(at); // else set open again, or deleted, since it was seen
+      const position = this.head & mask;
+      const at = this.locate(1 + position);
+      if (at >= 0) {
+        this.removeEntry(at);
+      } else {
+        const key = this.readBack.get(this.head);
+        if (key !== undefined) {
+          this.readBack.delete(this.head);
+          this.expireOpen(key, this.times[position]!, state.watermarkMs);
+        }
+      }
+      this.ids[position] = undefined;
       this.head++;
     }
     const { queueKeys, queueTimes } = this;
@@ -120,22 +163,36 @@ export class RetainedSlots implements SlotTable {
       const key = queueKeys[this.queueHead]!;
       const changedMs = queueTimes[this.queueHead]!;
       this.queueHead++;
-      if (this.openChanges.get(key) !== changedMs) continue; // changed again since, or seen, or forgotten
-      if (this.open.get(key)!.waiting.length > 0) {
-        // An upstream opened there after it settled: kept until that one settles too.
-        this.openChanges.set(key, state.watermarkMs);
-        queueKeys.push(key);
-        queueTimes.push(state.watermarkMs);
-        continue;
-      }
-      this.open.delete(key);
-      this.openChanges.delete(key);
+      this.expireOpen(key, changedMs, state.watermarkMs);
     }
     if (this.queueHead > 4096 && this.queueHead * 2 > queueKeys.length) {
       this.queueKeys = queueKeys.slice(this.queueHead);
       this.queueTimes = queueTimes.slice(this.queueHead);
       this.queueHead = 0;
     }
+  }
+
+  /** An open key's settling change at `changedMs` has passed its retention: forgotten, unless it changed since or an upstream waits there. */
+  private expireOpen(key: string, changedMs: number, watermarkMs: number): void {
+    if (this.openChanges.get(key) !== changedMs) return; // changed again since, or seen, or forgotten
+    if (this.open.get(key)!.waiting.length > 0) {
+      // An upstream opened there after it settled: kept until that one settles too.
+      this.noteOpen(key, watermarkMs);
+      return;
+    }
+    this.open.delete(key);
+    this.openChanges.delete(key);
+  }
+
+  private noteOpen(key: string, ms: number): void {
+    this.openChanges.set(key, ms);
+    this.queueKeys.push(key);
+    this.queueTimes.push(ms);
+  }
+
+  /** The absolute number of the live row at `position`. */
+  private rowAt(position: number): number {
+    return this.head + ((position - this.head) & (this.capacity - 1));
   }
 
   /** The table entry of `key`'s digest (left in `scratch`), or -1. */
@@ -151,19 +208,20 @@ export class RetainedSlots implements SlotTable {
     }
   }
 
-  /** Files the digest in `scratch` (of a key `find` did not find) as the newest seen row. */
-  private addSeen(): void {
+  /** Files the digest in `scratch` (of a key not in the table) as the newest row. */
+  private addRow(timeMs: number, ids: string | readonly string[] | undefined): void {
     if (this.tail - this.head === this.capacity) this.grow();
-    if ((this.seenCount + 1) * 2 > this.table.length) this.rehash(this.table.length * 2);
-    const row = this.tail & (this.capacity - 1);
+    if ((this.settledCount + 1) * 2 > this.table.length) this.rehash(this.table.length * 2);
+    const position = this.tail & (this.capacity - 1);
     this.tail++;
-    const o = row * WORDS;
+    const o = position * WORDS;
     this.digests[o] = this.scratch[0]!;
     this.digests[o + 1] = this.scratch[1]!;
     this.digests[o + 2] = this.scratch[2]!;
-    this.times[row] = this.watermark();
-    this.insert(1 + row);
-    this.seenCount++;
+    this.times[position] = timeMs;
+    this.ids[position] = ids;
+    this.insert(1 + position);
+    this.settledCount++;
   }
 
   private insert(value: number): void {
@@ -198,28 +256,31 @@ export class RetainedSlots implements SlotTable {
       }
     }
     table[hole] = 0;
-    this.seenCount--;
+    this.settledCount--;
   }
 
-  /** Twice the rows: live ones move to their positions in the larger ring (dead ones stay, out of the table, until they expire). */
+  /** Twice the rows: each moves to its position in the larger ring; those in the table are filed there again. */
   private grow(): void {
     const oldMask = this.capacity - 1;
-    const live = new Uint8Array(this.capacity);
-    for (let r = this.head; r < this.tail; r++) live[r & oldMask] = this.locate(1 + (r & oldMask)) >= 0 ? 1 : 0;
+    const mask = this.capacity * 2 - 1;
     const digests = new Uint32Array(this.capacity * 2 * WORDS);
     const times = new Float64Array(this.capacity * 2);
-    const mask = this.capacity * 2 - 1;
+    const ids = new Array<string | readonly string[] | undefined>(this.capacity * 2).fill(undefined);
+    const filed: number[] = [];
     for (let r = this.head; r < this.tail; r++) {
       const from = r & oldMask;
       const to = r & mask;
       digests.set(this.digests.subarray(from * WORDS, from * WORDS + WORDS), to * WORDS);
       times[to] = this.times[from]!;
+      ids[to] = this.ids[from];
+      if (this.locate(1 + from) >= 0) filed.push(to);
     }
     this.capacity *= 2;
     this.digests = digests;
     this.times = times;
+    this.ids = ids;
     this.table = new Int32Array(Math.max(this.table.length, this.capacity * 2));
-    for (let r = this.head; r < this.tail; r++) if (live[r & oldMask] === 1) this.insert(1 + (r & mask));
+    for (const to of filed) this.insert(1 + to);
   }
 
   private rehash(size: number): void {
@@ -229,5 +290,5 @@ export class RetainedSlots implements SlotTable {
   }
 }
 
-/** Digest words a seen row keeps: 96 bits. */
+/** Digest words a row keeps: 96 bits. */
 const WORDS = 3;

@@ -1,5 +1,5 @@
 import { RetainedSlots } from '../../cli/replay/chain-slots';
-import { initialGapState, type GapDecision, type GapState } from '../../functions/gap-detector/core';
+import { initialGapState, type GapDecision, type GapState, type SlotTable } from '../../functions/gap-detector/core';
 import { newUpstream, SEEN, type Slot, type SlotState } from '../../functions/gap-detector/slots';
 
 /**
@@ -31,12 +31,37 @@ class Reference {
   }
 }
 
-const slotWith = (waiting: number): Slot => ({
-  waiting: Array.from({ length: waiting }, (_, i) => newUpstream('k', `u-${i}`, 'card.scanned', '//s', 0, 0, i, undefined, undefined)),
-  reported: ['r'],
-});
+const upstream = (id: string) => newUpstream('k', id, 'card.scanned', '//s', 0, 0, 0, undefined, undefined);
 
-describe('replay chain slots (seen keys as digests, with the retention)', () => {
+/** The decider's ways with a slot table (decider.ts `evolve`), on the table under test and on the reference alike. */
+function apply(table: SlotTable, op: 'arrived' | 'opened' | 'reported', key: string, n: number): boolean {
+  const existing = table.get(key);
+  switch (op) {
+    case 'arrived':
+      if (existing === SEEN) return false;
+      if (existing !== undefined) existing.waiting.length = 0;
+      table.set(key, SEEN);
+      return true;
+    case 'opened': {
+      if (existing === SEEN) return false; // the decider opens no chain under a seen key
+      const slot: Slot = existing ?? { waiting: [], reported: [] };
+      if (existing !== slot) table.set(key, slot);
+      slot.waiting.push(upstream(`u-${n}`));
+      return true;
+    }
+    case 'reported': {
+      if (existing === undefined || existing === SEEN || existing.waiting.length === 0) return false;
+      const [u] = existing.waiting.splice(0, 1);
+      existing.reported = [...existing.reported, u!.eventId];
+      return true;
+    }
+  }
+}
+
+/** What a slot holds, to compare two tables' answers (the Slot objects are each table's own). */
+const view = (s: SlotState | undefined) => (s === undefined || s === SEEN ? s : { waiting: s.waiting.map((u) => u.eventId), reported: s.reported });
+
+describe('replay chain slots (settled keys as digests, with the retention)', () => {
   it('answers as a Map with the retention would, over many keys, growth and wrap-around', () => {
     const RETENTION = 1000;
     let watermark = 0;
@@ -46,35 +71,24 @@ describe('replay chain slots (seen keys as digests, with the retention)', () => 
     let seed = 42;
     const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
     const keys = Array.from({ length: 1000 }, (_, i) => `lead.created|card-${i}`);
-    let seen = 0;
+    const counts = { arrived: 0, opened: 0, reported: 0, readBack: 0 };
     for (let step = 0; step < 30_000; step++) {
       const key = keys[Math.floor(rnd() * keys.length)]!;
       const r = rnd();
-      if (r < 0.45) {
-        // successor_arrived: the decider sets SEEN (the key is settled at the watermark)
-        if (ref.slots.get(key) !== SEEN) {
-          table.set(key, SEEN);
-          ref.slots.set(key, SEEN);
-          ref.settle(key, watermark);
-          seen++;
-        }
-      } else if (r < 0.7) {
-        // chain_opened on a key not seen: a Slot (waiting or not)
-        if (ref.slots.get(key) !== SEEN) {
-          const slot = slotWith(rnd() < 0.5 ? 1 : 0);
-          table.set(key, slot);
-          ref.slots.set(key, slot);
-        }
-      } else if (r < 0.85) {
-        // chain_reported on an open key
-        const slot = ref.slots.get(key);
-        if (slot !== undefined && slot !== SEEN) {
+      if (r < 0.87) {
+        const op = r < 0.3 ? 'arrived' : r < 0.6 ? 'opened' : 'reported';
+        const before = ref.slots.get(key);
+        if (before !== undefined && before !== SEEN && before.waiting.length === 0 && op !== 'reported') counts.readBack++;
+        const done = apply(table, op, key, step);
+        expect(apply(ref.slots, op, key, step)).toBe(done);
+        if (done) counts[op]++;
+        if (done && op !== 'opened') {
+          // The stage notes each decision after the decider applied it; a seen key settles as it is set.
           state.watermarkMs = watermark;
-          const d = { kind: 'chain_reported', key } as GapDecision;
-          table.note(state, d);
+          table.note(state, { kind: op === 'reported' ? 'chain_reported' : 'successor_arrived', key } as GapDecision);
           ref.settle(key, watermark);
         }
-      } else if (r < 0.87) {
+      } else if (r < 0.88) {
         expect(table.delete(key)).toBe(ref.delete(key));
       } else {
         // Time slows down in the second half: more keys within the retention, so the rows grow late too.
@@ -83,15 +97,35 @@ describe('replay chain slots (seen keys as digests, with the retention)', () => 
         table.forget(state);
         ref.forget(watermark);
       }
-      if (step % 997 === 0) {
-        for (const k of keys) expect(table.get(k)).toBe(ref.slots.get(k));
+      if (step % 4999 === 0) {
+        for (const k of keys) expect(view(table.get(k))).toEqual(view(ref.slots.get(k)));
         expect(table.size).toBe(ref.slots.size);
       }
     }
-    for (const k of keys) expect(table.get(k)).toBe(ref.slots.get(k));
-    // The run went through many seen keys, forgot most, and held some at the end.
-    expect(seen).toBeGreaterThan(5_000);
+    for (const k of keys) expect(view(table.get(k))).toEqual(view(ref.slots.get(k)));
+    // Every way through was taken many times, and the run held some keys at the end, not all.
+    for (const n of Object.values(counts)) expect(n).toBeGreaterThan(500);
     expect(table.size).toBeGreaterThan(0);
     expect(table.size).toBeLessThan(keys.length);
+  });
+
+  it('reads a settled key back as its Slot, and takes SEEN over a reported key that was not read back', () => {
+    let watermark = 10;
+    const table = new RetainedSlots(1000, () => watermark);
+    const state = initialGapState(0, table) as GapState;
+    const slot: Slot = { waiting: [upstream('u1')], reported: [] };
+    table.set('k', slot);
+    slot.waiting.length = 0;
+    slot.reported = ['u1'];
+    state.watermarkMs = watermark;
+    table.note(state, { kind: 'chain_reported', key: 'k' } as GapDecision);
+    table.set('k', SEEN); // not read back first
+    expect(table.get('k')).toBe(SEEN);
+    expect(table.size).toBe(1);
+    watermark = 2000;
+    state.watermarkMs = watermark;
+    table.forget(state);
+    expect(table.get('k')).toBeUndefined();
+    expect(table.size).toBe(0);
   });
 });
