@@ -51,7 +51,9 @@ export class RetainedSlots implements SlotTable {
   /** Digest → row: each entry 1 + the row's position, 0 when empty; linear probing. */
   private table: Int32Array;
   private settledCount = 0;
+  /** The digest of `scratchKey`: the decider asks about one key while deciding, then again while applying. */
   private readonly scratch = new Uint32Array(4);
+  private scratchKey: string | undefined;
 
   /**
    * `watermark`: the state's watermark, the time a key is seen at (called as the decider applies
@@ -198,7 +200,10 @@ export class RetainedSlots implements SlotTable {
   /** The table entry of `key`'s digest (left in `scratch`), or -1. */
   private find(key: string): number {
     const d = this.scratch;
-    digest128(key, d, 0);
+    if (key !== this.scratchKey) {
+      digest128(key, d, 0);
+      this.scratchKey = key;
+    }
     const tableMask = this.table.length - 1;
     for (let at = d[0]! & tableMask; ; at = (at + 1) & tableMask) {
       const value = this.table[at]!;

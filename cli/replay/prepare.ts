@@ -23,6 +23,8 @@ export type Prepared =
       readonly timeMs: number;
       /** Which of the three keys exist (see keyDigests). */
       readonly mask: number;
+      /** The line's JSON as decoded: `event` is the schema's copy of it. */
+      readonly decoded: unknown;
     };
 
 export function prepareLine(line: Line, ctx: ValidatorContext, digests: Uint32Array, index: number): Prepared {
@@ -37,7 +39,7 @@ export function prepareLine(line: Line, ctx: ValidatorContext, digests: Uint32Ar
     return { valid: false, number: line.number, finding };
   }
   const mask = keyDigests(decision.event, decision.canonicalTime, digests, index * DIGEST_WORDS_PER_EVENT);
-  return { valid: true, number: line.number, text: line.text, event: decision.event, timeMs: decision.timeMs, mask };
+  return { valid: true, number: line.number, text: line.text, event: decision.event, timeMs: decision.timeMs, mask, decoded: decision.decoded };
 }
 
 /**
@@ -71,8 +73,9 @@ export function compactBatch(lines: readonly Line[], ctx: ValidatorContext): Com
     }
     times[i] = p.timeMs;
     masks[i] = p.mask;
-    const json = JSON.stringify(p.event);
-    if (json !== p.text) rewritten.set(i, json);
+    // Decoding the text gives the decoded value again: when the schema's copy has the same keys
+    // in the same order, it gives the event.
+    if (!sameJson(p.decoded, p.event)) rewritten.set(i, JSON.stringify(p.event));
   }
   return { times, masks, digests, invalid, rewritten };
 }
@@ -87,7 +90,27 @@ export function preparedAt(lines: readonly Line[], batch: CompactBatch, index: n
   if (finding !== undefined) return { valid: false, number: line.number, finding };
   const text = line.text!;
   const event = JSON.parse(batch.rewritten.get(index) ?? text) as BusinessEvent;
-  return { valid: true, number: line.number, text, event, timeMs: batch.times[index]!, mask: batch.masks[index]! };
+  return { valid: true, number: line.number, text, event, timeMs: batch.times[index]!, mask: batch.masks[index]!, decoded: event };
+}
+
+/** Whether two JSON values are equal, with the keys of each object in the same order. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object' || Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const other = b as unknown[];
+    if (a.length !== other.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], other[i])) return false;
+    return true;
+  }
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    const key = ka[i]!;
+    if (key !== kb[i] || !sameJson((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])) return false;
+  }
+  return true;
 }
 
 /** A reason with what the line splitter noticed about the line (bare carriage returns). */

@@ -16,7 +16,7 @@ export interface ValidatorContext {
 }
 
 export type ValidatorDecision =
-  | { readonly kind: 'valid'; readonly event: BusinessEvent; readonly timeMs: number; readonly canonicalTime: string }
+  | { readonly kind: 'valid'; readonly event: BusinessEvent; readonly timeMs: number; readonly canonicalTime: string; readonly decoded: unknown }
   | {
       readonly kind: 'invalid';
       readonly errors: ValidationError[];
@@ -40,7 +40,7 @@ export function validate(input: Buffer | string | undefined, ctx: ValidatorConte
   // An attributes-only message: Pub/Sub allows one, the event contract does not.
   if (payload.length === 0) return undecodable('message has no data (expected a CloudEvent in structured JSON mode)');
   const result = validateJson(payload, { now: ctx.now, maxFutureMs: ctx.config.maxFutureMs });
-  if (result.ok) return { kind: 'valid', event: result.event, timeMs: result.timeMs, canonicalTime: result.canonicalTime };
+  if (result.ok) return { kind: 'valid', event: result.event, timeMs: result.timeMs, canonicalTime: result.canonicalTime, decoded: result.decoded };
   return {
     kind: 'invalid',
     errors: result.errors,

@@ -17,7 +17,14 @@ export interface EventIdentity {
 }
 
 export type Validation =
-  | { readonly ok: true; readonly event: BusinessEvent; readonly timeMs: number; readonly canonicalTime: string }
+  | {
+      readonly ok: true;
+      readonly event: BusinessEvent;
+      readonly timeMs: number;
+      readonly canonicalTime: string;
+      /** The value as it was decoded: `event` is the schema's copy of it (its keys in the schema's order, null attributes dropped). */
+      readonly decoded: unknown;
+    }
   | { readonly ok: false; readonly errors: ValidationError[]; readonly reason: string; readonly identity: EventIdentity };
 
 export interface ValidationContext {
@@ -63,7 +70,7 @@ export function validateEvent(value: unknown, ctx: ValidationContext): Validatio
       identityOf(raw),
     );
   }
-  return { ok: true, event, timeMs, canonicalTime: instant.canonical };
+  return { ok: true, event, timeMs, canonicalTime: instant.canonical, decoded: value };
 }
 
 /** Decodes one JSON text and validates it; malformed JSON is an invalid event, never a throw. */

@@ -57,6 +57,32 @@ describe('parallel replay gives the single-threaded outputs, byte for byte', () 
     for (const workers of [1, 2, 3]) expect(replay(input, join(dir, `edge-${workers}`), workers)).toEqual(single);
   });
 
+  it('on events whose text is not the schema\'s copy: keys in another order, null and unknown attributes, spacing, escapes (a correction copies them)', () => {
+    /** The event with the keys of every object in reverse order. */
+    const reversed = (value: unknown): unknown =>
+      value === null || typeof value !== 'object' ? value : Array.isArray(value) ? value.map(reversed) : Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, reversed(v)]));
+    // 3500 EUR cents at 2 EUR to the dollar is 1750 US cents, not 2000: each sale gets a correction, a copy of the event.
+    const sale = (id: string, extra: object = {}) => fx.saleRecorded({ id, ...extra, data: { order_id: `order-${id}`, currency: 'EUR', amount_usd: 2000 } });
+    const input = join(dir, 'shapes.ndjson');
+    writeFileSync(
+      input,
+      [
+        JSON.stringify(reversed(sale('s-reversed'))),
+        JSON.stringify({ ...sale('s-null'), subject: null, correlationid: null }),
+        JSON.stringify({ ...sale('s-unknown', { 'x-ext': 1 }), data: { ...sale('x').data, note: { b: 1, a: [2, { d: 3, c: 4 }] } } }),
+        JSON.stringify(sale('s-spaced'), null, 1).replace(/\n/g, ''),
+        JSON.stringify(sale('s-escaped')).replace('"order-s-escaped"', '"\\u006frder-s-escaped"'),
+        JSON.stringify(sale('s-plain')),
+      ].join('\n') + '\n',
+    );
+    const rates = join(dir, 'shapes.rates.json');
+    writeFileSync(rates, JSON.stringify({ base: 'USD', days: { '2026-03-01': { EUR: 2 } } }));
+    const single = replay(input, join(dir, 'shapes-0'), 0, ['--rates', rates]);
+    const corrections = single['events.ndjson']!.split('\n').filter((l) => l.includes('correctionof'));
+    expect(corrections.length).toBeGreaterThanOrEqual(5);
+    for (const workers of [1, 2]) expect(replay(input, join(dir, `shapes-${workers}`), workers, ['--rates', rates])).toEqual(single);
+  });
+
   describe('on a generated log of 100,000 events with every fault kind of the generator', () => {
     let input: string;
     let rates: string;
