@@ -185,13 +185,13 @@ export class WindowDedupStore {
     }
     if (found === 0) {
       // `judge` over no records accepts: skip the call and its candidate.
-      this.claim(c);
+      this.claim(c, true);
       return FIRST_ARRIVAL;
     }
     existing.length = n;
     const keys = (c.mask & BUSINESS_KEY_BIT) === 0 ? this.noBusinessKey : this.allKeys;
     const judgement = judge({ event: c.event, timeMs: c.timeMs, ingestId: `${c.line}`, keys }, existing, ctx);
-    if (judgement.kind === 'accept') this.claim(c);
+    if (judgement.kind === 'accept') this.claim(c, false);
     return judgement;
   }
 
@@ -233,8 +233,11 @@ export class WindowDedupStore {
     return Math.floor((this.table[tableSlot]! - 1) / KEYS);
   }
 
-  /** Files an accepted candidate as the newest row, under each of its keys (the claim of `claimRecord`: its id and time). */
-  private claim(c: WindowCandidate): void {
+  /**
+   * Files an accepted candidate as the newest row, under each of its keys (the claim of
+   * `claimRecord`: its id and time); `absent`: none of its keys is in the table.
+   */
+  private claim(c: WindowCandidate, absent: boolean): void {
     if (this.next - this.head >= MAX_ROWS) throw new Error(`replay dedup: more than ${MAX_ROWS} accepted events within one window`);
     const slot = this.next & SLOT_MASK;
     const i = slot & this.chunkMask;
@@ -257,7 +260,7 @@ export class WindowDedupStore {
     for (let b = 0; b < KEYS; b++) {
       if ((c.mask & (1 << b)) === 0) continue;
       const value = 1 + slot * KEYS + b;
-      const at = this.find(c.digests, c.offset + b * DIGEST_WORDS, b, b === 0 ? c.event.id : undefined);
+      const at = absent ? -1 : this.find(c.digests, c.offset + b * DIGEST_WORDS, b, b === 0 ? c.event.id : undefined);
       if (at >= 0) {
         this.table[at] = value; // the key's earlier holder is outside the window: Map.set semantics
       } else {
