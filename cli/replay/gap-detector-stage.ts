@@ -8,7 +8,7 @@ import type { ReplayEvent, ReplayStage, StageOutput } from './stage';
  * every valid event counts its sequence number, an accepted one takes part in chains). State
  * is in memory: sequence ranges per source, chains per key, one deadline schedule, so a step
  * costs O(log n) and nothing grows with the size of a jump. Settled chain keys are forgotten
- * after `retentionMs` of event time, as the function's records expire, and seen ones are kept as
+ * after `retentionMs` of event time, as the function's records expire, and settled ones are kept as
  * digests (see RetainedSlots), so the chain state is bounded by the retention, not the log.
  */
 export function gapDetectorStage(rules: GapRules = DEFAULT_GAP_RULES, retentionMs = DEFAULT_GAP_STATE_CONFIG.retentionMs): ReplayStage {

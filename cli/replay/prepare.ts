@@ -46,7 +46,8 @@ export function prepareLine(line: Line, ctx: ValidatorContext, digests: Uint32Ar
  * A batch of lines prepared off the main thread, in the compact form it is sent back in (see
  * worker.ts): per line, the event's instant (NaN for a line that is not a valid event) and key
  * mask; the key digests; the findings of the lines that are not valid events; and, for a valid
- * event whose validated form (zod's output, key order and all) is not its text, that form's JSON.
+ * event whose validated form (zod's copy, key order and all) is not what its text decodes to,
+ * that form's JSON.
  */
 export interface CompactBatch {
   readonly times: Float64Array<ArrayBuffer>;

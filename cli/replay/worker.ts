@@ -2,7 +2,7 @@
  * A replay worker thread: prepares batches of input lines (prepareLine: decoding, validation,
  * time, business key, digests) and sends back only what the main thread cannot cheaply redo, in
  * compact form: instants, key masks and digests in transferable arrays, the findings of invalid
- * lines, and the validated event's JSON where it is not the line's own text. The main thread
+ * lines, and the validated event's JSON where decoding the line would not give it. The main thread
  * keeps the lines it sent and decodes each valid one itself (`preparedAt`): a structured clone
  * of every event costs the main thread about twice a `JSON.parse` of its text.
  * Started by pool.ts with the validator's context as workerData.
