@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { isUtf8 } from '../../shared/events/utf8';
 import { maskText } from '../../shared/mask';
 import { ApiError, query, TriageClient } from '../dlq/client';
 import { UsageError } from '../usage';
@@ -401,18 +402,27 @@ function editInEditor(original: string, env: NodeJS.ProcessEnv): Record<string, 
   }
 }
 
-/** A record with its base64 payloads shown as the JSON they hold, for a person. */
+/**
+ * A record with its base64 payloads shown as the JSON (or text) they hold, for a person; that
+ * includes the rejected bytes inside a validator's events-invalid envelope (`message.data`).
+ * Bytes that are not UTF-8 stay base64.
+ */
 function decodeForDisplay(record: unknown): unknown {
   const r = record as Record<string, unknown>;
-  const decode = (m: unknown) => {
-    const x = m as { data?: string } | undefined;
-    if (!x?.data) return m;
-    const text = Buffer.from(x.data, 'base64').toString('utf8');
+  const decode = (m: unknown): unknown => {
+    const x = m as { data?: unknown } | undefined;
+    if (typeof x?.data !== 'string' || x.data === '') return m;
+    const bytes = Buffer.from(x.data, 'base64');
+    if (!isUtf8(bytes)) return m;
+    const text = bytes.toString('utf8');
+    let data: unknown;
     try {
-      return { ...x, data: JSON.parse(text) };
+      data = JSON.parse(text);
     } catch {
       return { ...x, data: text };
     }
+    const envelope = data as { message?: unknown } | null;
+    return { ...x, data: envelope !== null && typeof envelope === 'object' && 'message' in envelope ? { ...envelope, message: decode(envelope.message) } : data };
   };
   return { ...r, received: decode(r.received), original: decode(r.original), ...(r.fix ? { fix: decode(r.fix) } : {}) };
 }

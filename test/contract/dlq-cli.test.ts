@@ -6,7 +6,7 @@ import { TOPICS } from '../../shared/topology';
 import { dlqCommand, type DlqIo } from '../../cli/commands/dlq';
 import { UsageError } from '../../cli/usage';
 import { cardScanned } from '../support/events';
-import { deadLetter, serveTriage, triageService } from '../support/triage';
+import { deadLetter, invalidMessage, serveTriage, triageService } from '../support/triage';
 
 const TOKEN = 'cli-test-token-0123456789';
 
@@ -110,5 +110,17 @@ describe('event-recovery dlq against the triage API', () => {
     await expect(run(['discard', 'x'])).rejects.toThrow(UsageError);
     await expect(run(['frobnicate'])).rejects.toThrow(UsageError);
     await expect(run(['list'], {})).rejects.toThrow(UsageError);
+  });
+
+  it('shows an events-invalid record with the rejected event it holds decoded, not as base64 (emails masked)', async () => {
+    const rejected = { ...cardScanned({ id: 'rejected-1', data: { contact: { email: 'bob@example.com' } } }), specversion: '0.3' };
+    const record = (await service.receive(TOPICS.invalid, invalidMessage(rejected, 'raw-show')))!;
+    const shown = await run(['show', record.id]);
+    expect(shown.code).toBe(0);
+    // The record as received: the validator's envelope, whose message holds the rejected bytes.
+    const body = JSON.parse(shown.out) as { received: { data: { message: { data: unknown } } } };
+    expect(body.received.data.message.data).toMatchObject({ id: 'rejected-1', specversion: '0.3', data: { contact: { email: 'b***@example.com' } } });
+    expect(shown.out).not.toContain(Buffer.from(JSON.stringify(rejected)).toString('base64').slice(0, 40));
+    expect(shown.out).not.toContain('bob@example.com');
   });
 });
