@@ -1,6 +1,7 @@
 import type { GapDecision, GapState, SlotTable } from '../../functions/gap-detector/core';
 import { SEEN, type Slot, type SlotState } from '../../functions/gap-detector/slots';
 import { digest128 } from './digest';
+import { ProbeTable } from './probe-table';
 
 /**
  * The gap-detector's chain state for replay (its `GapState.slots`), bounded by a retention of
@@ -48,9 +49,8 @@ export class RetainedSlots implements SlotTable {
   private head = 0;
   private tail = 0;
   private readonly readBack = new Map<number, string>();
-  /** Digest → row: each entry 1 + the row's position, 0 when empty; linear probing. */
-  private table: Int32Array;
-  private settledCount = 0;
+  /** Digest → row: each value 1 + the row's position, homed by the row's first digest word. */
+  private readonly table: ProbeTable;
   /** The digest of `scratchKey`: the decider asks about one key while deciding, then again while applying. */
   private readonly scratch = new Uint32Array(4);
   private scratchKey: string | undefined;
@@ -69,17 +69,17 @@ export class RetainedSlots implements SlotTable {
     this.digests = new Uint32Array(rows * WORDS);
     this.times = new Float64Array(rows);
     this.ids = new Array<undefined>(rows).fill(undefined);
-    this.table = new Int32Array(rows * 2);
+    this.table = new ProbeTable(rows * 2, (value) => this.digests[(value - 1) * WORDS]!);
   }
 
   /** Keys held. */
   get size(): number {
-    return this.open.size + this.settledCount;
+    return this.open.size + this.table.size;
   }
 
   /** Keys held that will be forgotten once their retention has passed (the others have upstreams waiting). */
   get held(): number {
-    return this.openChanges.size + this.settledCount;
+    return this.openChanges.size + this.table.size;
   }
 
   get(key: string): SlotState | undefined {
@@ -87,12 +87,12 @@ export class RetainedSlots implements SlotTable {
     if (slot !== undefined) return slot;
     const at = this.find(key);
     if (at < 0) return undefined;
-    const position = this.table[at]! - 1;
+    const position = this.table.slots[at]! - 1;
     const ids = this.ids[position];
     if (ids === undefined) return SEEN;
     // Read back as the decider's own Slot, which it may change: open from now on.
     const read: Slot = { waiting: [], reported: typeof ids === 'string' ? [ids] : [...ids] };
-    this.removeEntry(at);
+    this.table.remove(at);
     this.readBack.set(this.rowAt(position), key);
     this.open.set(key, read);
     this.openChanges.set(key, this.times[position]!);
@@ -104,11 +104,11 @@ export class RetainedSlots implements SlotTable {
     if (value === SEEN) {
       this.open.delete(key);
       this.openChanges.delete(key);
-      if (at >= 0 && this.ids[this.table[at]! - 1] === undefined) return this; // seen already
-      if (at >= 0) this.removeEntry(at);
+      if (at >= 0 && this.ids[this.table.slots[at]! - 1] === undefined) return this; // seen already
+      if (at >= 0) this.table.remove(at);
       this.addRow(this.watermark(), undefined);
     } else {
-      if (at >= 0) this.removeEntry(at);
+      if (at >= 0) this.table.remove(at);
       this.open.set(key, value);
     }
     return this;
@@ -119,7 +119,7 @@ export class RetainedSlots implements SlotTable {
     if (this.open.delete(key)) return true;
     const at = this.find(key);
     if (at < 0) return false;
-    this.removeEntry(at);
+    this.table.remove(at);
     return true;
   }
 
@@ -147,9 +147,9 @@ export class RetainedSlots implements SlotTable {
     const mask = this.capacity - 1;
     while (this.head < this.tail && this.times[this.head & mask]! < before) {
       const position = this.head & mask;
-      const at = this.locate(1 + position);
+      const at = this.table.locate(1 + position);
       if (at >= 0) {
-        this.removeEntry(at);
+        this.table.remove(at);
       } else {
         const key = this.readBack.get(this.head);
         if (key !== undefined) {
@@ -204,9 +204,9 @@ export class RetainedSlots implements SlotTable {
       digest128(key, d, 0);
       this.scratchKey = key;
     }
-    const tableMask = this.table.length - 1;
-    for (let at = d[0]! & tableMask; ; at = (at + 1) & tableMask) {
-      const value = this.table[at]!;
+    const { slots, mask } = this.table;
+    for (let at = d[0]! & mask; ; at = (at + 1) & mask) {
+      const value = slots[at]!;
       if (value === 0) return -1;
       const o = (value - 1) * WORDS;
       if (this.digests[o] === d[0] && this.digests[o + 1] === d[1] && this.digests[o + 2] === d[2]) return at;
@@ -216,7 +216,6 @@ export class RetainedSlots implements SlotTable {
   /** Files the digest in `scratch` (of a key not in the table) as the newest row. */
   private addRow(timeMs: number, ids: string | readonly string[] | undefined): void {
     if (this.tail - this.head === this.capacity) this.grow();
-    if ((this.settledCount + 1) * 2 > this.table.length) this.rehash(this.table.length * 2);
     const position = this.tail & (this.capacity - 1);
     this.tail++;
     const o = position * WORDS;
@@ -225,43 +224,7 @@ export class RetainedSlots implements SlotTable {
     this.digests[o + 2] = this.scratch[2]!;
     this.times[position] = timeMs;
     this.ids[position] = ids;
-    this.insert(1 + position);
-    this.settledCount++;
-  }
-
-  private insert(value: number): void {
-    const tableMask = this.table.length - 1;
-    let at = this.digests[(value - 1) * WORDS]! & tableMask;
-    while (this.table[at] !== 0) at = (at + 1) & tableMask;
-    this.table[at] = value;
-  }
-
-  /** The table entry holding exactly `value`, or -1. */
-  private locate(value: number): number {
-    const tableMask = this.table.length - 1;
-    for (let at = this.digests[(value - 1) * WORDS]! & tableMask; ; at = (at + 1) & tableMask) {
-      const v = this.table[at]!;
-      if (v === value) return at;
-      if (v === 0) return -1;
-    }
-  }
-
-  /** Linear-probing deletion by backward shift: no tombstones, probes stay short. */
-  private removeEntry(at: number): void {
-    const table = this.table;
-    const tableMask = table.length - 1;
-    let hole = at;
-    for (let i = (at + 1) & tableMask; table[i] !== 0; i = (i + 1) & tableMask) {
-      const home = this.digests[(table[i]! - 1) * WORDS]! & tableMask;
-      // Move the entry into the hole unless its home lies cyclically in (hole, i].
-      const inRange = hole <= i ? home > hole && home <= i : home > hole || home <= i;
-      if (!inRange) {
-        table[hole] = table[i]!;
-        hole = i;
-      }
-    }
-    table[hole] = 0;
-    this.settledCount--;
+    this.table.insert(1 + position);
   }
 
   /** Twice the rows: each moves to its position in the larger ring; those in the table are filed there again. */
@@ -278,20 +241,14 @@ export class RetainedSlots implements SlotTable {
       digests.set(this.digests.subarray(from * WORDS, from * WORDS + WORDS), to * WORDS);
       times[to] = this.times[from]!;
       ids[to] = this.ids[from];
-      if (this.locate(1 + from) >= 0) filed.push(to);
+      if (this.table.locate(1 + from) >= 0) filed.push(to);
     }
     this.capacity *= 2;
     this.digests = digests;
     this.times = times;
     this.ids = ids;
-    this.table = new Int32Array(Math.max(this.table.length, this.capacity * 2));
-    for (const to of filed) this.insert(1 + to);
-  }
-
-  private rehash(size: number): void {
-    const old = this.table;
-    this.table = new Int32Array(size);
-    for (let i = 0; i < old.length; i++) if (old[i] !== 0) this.insert(old[i]!);
+    this.table.reset(Math.max(this.table.slots.length, this.capacity * 2));
+    for (const to of filed) this.table.insert(1 + to);
   }
 }
 

@@ -2,6 +2,7 @@ import { judge, type DedupRecord, type DeduplicatorConfig, type Judgement } from
 import type { BusinessEvent } from '../../shared/events/envelope';
 import { businessKeyParts, contentHead } from '../../shared/events/keys';
 import { begin, digest128, feedJson, feedString, finish } from './digest';
+import { ProbeTable } from './probe-table';
 
 /**
  * The deduplicator's state for embedded replay, bounded by the window instead of the log.
@@ -143,10 +144,8 @@ export class WindowDedupStore {
   private spare: Chunk | undefined;
   private head = 0;
   private next = 0;
-  // The table: each slot holds 1 + (row slot * 3 + basis), 0 when empty; linear probing.
-  private tableBits = 18;
-  private table = new Int32Array(1 << this.tableBits);
-  private keyCount = 0;
+  // The table: each value is 1 + (row slot * 3 + basis), homed by that key's first digest word.
+  private readonly table = new ProbeTable(1 << 18, (value) => this.homeWord(value));
   // Reused by judge: what the state holds under each key of the candidate.
   private readonly existing: Array<DedupRecord | undefined> = [undefined, undefined, undefined];
   // The candidate's keys as `judge` sees them (it reads only their bases): with and without a business key.
@@ -166,7 +165,7 @@ export class WindowDedupStore {
 
   /** How many keys are held, over all rules. */
   get size(): number {
-    return this.keyCount;
+    return this.table.size;
   }
 
   /**
@@ -205,8 +204,8 @@ export class WindowDedupStore {
       for (let b = 0; b < KEYS; b++) {
         if ((chunk.masks[i]! & (1 << b)) === 0) continue;
         // Only if the key still names this row: a later accepted event may have taken it over.
-        const at = this.locate(1 + slot * KEYS + b);
-        if (at >= 0) this.remove(at);
+        const at = this.table.locate(1 + slot * KEYS + b);
+        if (at >= 0) this.table.remove(at);
       }
       this.head++;
       if (i === this.chunkMask) {
@@ -230,7 +229,7 @@ export class WindowDedupStore {
   }
 
   private slotOf(tableSlot: number): number {
-    return Math.floor((this.table[tableSlot]! - 1) / KEYS);
+    return Math.floor((this.table.slots[tableSlot]! - 1) / KEYS);
   }
 
   /**
@@ -262,10 +261,9 @@ export class WindowDedupStore {
       const value = 1 + slot * KEYS + b;
       const at = absent ? -1 : this.find(c.digests, c.offset + b * DIGEST_WORDS, b, b === 0 ? c.event.id : undefined);
       if (at >= 0) {
-        this.table[at] = value; // the key's earlier holder is outside the window: Map.set semantics
+        this.table.slots[at] = value; // the key's earlier holder is outside the window: Map.set semantics
       } else {
-        if ((this.keyCount + 1) * 2 > this.table.length) this.growTable();
-        this.insert(value);
+        this.table.insert(value);
       }
     }
   }
@@ -279,10 +277,10 @@ export class WindowDedupStore {
 
   /** The table slot holding the digest at `words[offset]` under `basis` (and, for ids, that id), or -1. */
   private find(words: Uint32Array, offset: number, basis: number, id: string | undefined): number {
-    const tableMask = this.table.length - 1;
+    const { slots, mask: tableMask } = this.table;
     let at = words[offset]! & tableMask;
     for (;;) {
-      const value = this.table[at]!;
+      const value = slots[at]!;
       if (value === 0) return -1;
       const slot = Math.floor((value - 1) / KEYS);
       const b = value - 1 - slot * KEYS;
@@ -297,53 +295,5 @@ export class WindowDedupStore {
       }
       at = (at + 1) & tableMask;
     }
-  }
-
-  /** The table slot holding exactly this value (a row's key under one rule), or -1. */
-  private locate(value: number): number {
-    const tableMask = this.table.length - 1;
-    for (let at = this.homeWord(value) & tableMask; ; at = (at + 1) & tableMask) {
-      const v = this.table[at]!;
-      if (v === value) return at;
-      if (v === 0) return -1;
-    }
-  }
-
-  private insert(value: number): void {
-    const tableMask = this.table.length - 1;
-    let at = this.homeWord(value) & tableMask;
-    while (this.table[at] !== 0) at = (at + 1) & tableMask;
-    this.table[at] = value;
-    this.keyCount++;
-  }
-
-  /** Linear-probing deletion by backward shift: no tombstones, probes stay short. */
-  private remove(at: number): void {
-    const table = this.table;
-    const tableMask = table.length - 1;
-    let hole = at;
-    let i = at;
-    for (;;) {
-      i = (i + 1) & tableMask;
-      const value = table[i]!;
-      if (value === 0) break;
-      const home = this.homeWord(value) & tableMask;
-      // Move the entry into the hole unless its home lies cyclically in (hole, i].
-      const inRange = hole <= i ? home > hole && home <= i : home > hole || home <= i;
-      if (!inRange) {
-        table[hole] = value;
-        hole = i;
-      }
-    }
-    table[hole] = 0;
-    this.keyCount--;
-  }
-
-  private growTable(): void {
-    const old = this.table;
-    this.tableBits++;
-    this.table = new Int32Array(1 << this.tableBits);
-    this.keyCount = 0;
-    for (let i = 0; i < old.length; i++) if (old[i] !== 0) this.insert(old[i]!);
   }
 }
