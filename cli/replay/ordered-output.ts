@@ -43,7 +43,7 @@ export class OrderedOutput {
   /** Writes now when nothing is held, else after everything held before it. */
   write(w: () => void): void {
     if (this.stopped) return;
-    if (this.flushing || this.head === this.queue.length) w();
+    if (this.idle) w();
     else this.queue.push(w);
   }
 

@@ -3,6 +3,7 @@ import { AuditEntry, BulkJob, TriageRecord } from './records';
 import { countFields, type Change, type CountQuery, type ScanQuery, type TriageStore, type Versioned } from './store';
 
 const ALREADY_EXISTS = 6;
+const NOT_FOUND = 5;
 const FAILED_PRECONDITION = 9;
 /** Read-modify-write attempts before a contended update gives up (a transient fault: the caller retries). */
 const UPDATE_ATTEMPTS = 10;
@@ -98,7 +99,7 @@ export class FirestoreTriageStore implements TriageStore {
       } catch (err) {
         const code = (err as { code?: unknown }).code;
         // FAILED_PRECONDITION: changed since read; NOT_FOUND: gone since the scan read it.
-        if (code === 5 && current === known) continue;
+        if (code === NOT_FOUND && current === known) continue;
         if (code !== FAILED_PRECONDITION || attempt >= UPDATE_ATTEMPTS) throw err;
       }
     }
