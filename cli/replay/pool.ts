@@ -48,10 +48,18 @@ export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: 
     worker.postMessage(request);
   };
   const input = batches[Symbol.asyncIterator]();
+  // A read may still be pending when the consumer stops (Ctrl-C), and the input is then destroyed:
+  // its rejection reaches no await or race, and unhandled it would crash the process. The awaits
+  // and races below still see every rejection that comes while they wait on it.
+  const read = () => {
+    const pending = input.next();
+    pending.catch(() => undefined);
+    return pending;
+  };
   try {
     // Read the input and hand back results as each is ready, whichever comes first: a slow input
     // (a pipe that stays open) must not hold back what is already prepared.
-    let next: Promise<IteratorResult<Line[]>> | undefined = input.next();
+    let next: Promise<IteratorResult<Line[]>> | undefined = read();
     while (next) {
       const head = inFlight[0];
       const step: { readonly read?: IteratorResult<Line[]> } = head
@@ -63,7 +71,7 @@ export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: 
       }
       if (step.read.done) break;
       send(step.read.value);
-      next = input.next();
+      next = read();
       while (inFlight.length >= 2 * workers) yield await settled(inFlight.shift()!);
     }
     while (inFlight.length > 0) yield await settled(inFlight.shift()!);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -144,17 +144,34 @@ describe('replay: conventions for scripts and CI', () => {
     const child = spawn(process.execPath, [CLI, 'replay', '-', '--out', out, '--now', NOW], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.stdin.write(ndjson(...Array.from({ length: 300 }, (_, i) => cardScanned({ id: `e${i}`, data: { card_id: `c${i}` } }))));
-    // The run has started once its temporary outputs exist; stdin stays open, so it is mid-run.
-    for (let i = 0; i < 200 && !existsSync(join(out, '.findings.ndjson.tmp')); i++) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 300));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    // More accepted events than the events output holds before its first block write (1 MiB), and
+    // stdin left open: once that block is on disk the run is provably mid-run with lines behind it.
+    // A condition, not a timer: a fixed delay read 0 lines on a loaded machine.
+    const total = 6000;
+    child.stdin.write(ndjson(...Array.from({ length: total }, (_, i) => cardScanned({ id: `e${i}`, data: { card_id: `c${i}` } }))));
+    const tmpEvents = join(out, '.events.ndjson.tmp');
+    const deadline = Date.now() + 50_000;
+    while (!(existsSync(tmpEvents) && statSync(tmpEvents).size > 0)) {
+      if (Date.now() > deadline) throw new Error(`the replay wrote no block of events within 50 s; stderr: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const flushed = readFileSync(tmpEvents, 'utf8').split('\n').length - 1;
     child.kill('SIGINT');
-    expect(await exited).toBe(130);
-    expect(stderr).toMatch(/^replay: interrupted by SIGINT after 300 lines \(300 lines, [\d,]+ lines\/s\): no complete outputs were written; partial outputs: /);
+    const code = await exited;
+    expect({ code, stderr }).toEqual({ code: 130, stderr: expect.stringMatching(/^replay: interrupted by SIGINT/) });
+    const m = /^replay: interrupted by SIGINT after ([\d,]+) lines \(([\d,]+) lines, [\d,]+ lines\/s\): no complete outputs were written; partial outputs: /.exec(stderr);
+    expect(m).not.toBeNull();
+    const read = Number(m![1]!.replace(/,/g, ''));
+    expect(Number(m![2]!.replace(/,/g, ''))).toBe(read);
+    expect(read).toBeGreaterThanOrEqual(flushed);
+    expect(read).toBeLessThanOrEqual(total);
     expect(readdirSync(out).sort()).toEqual(['events.ndjson.partial', 'findings.ndjson.partial', 'summary.json.partial']);
-    expect(JSON.parse(readFileSync(join(out, 'summary.json.partial'), 'utf8'))).toEqual({ partial: true, why: 'interrupted', lines_read: 300 });
-    expect(readFileSync(join(out, 'events.ndjson.partial'), 'utf8').trim().split('\n')).toHaveLength(300);
+    expect(JSON.parse(readFileSync(join(out, 'summary.json.partial'), 'utf8'))).toEqual({ partial: true, why: 'interrupted', lines_read: read });
+    // Every line read was a new event: each is in the partial events output, in order, none lost at the stop.
+    const partial = readFileSync(join(out, 'events.ndjson.partial'), 'utf8').trim().split('\n');
+    expect(partial).toHaveLength(read);
+    expect(partial.map((l) => (JSON.parse(l) as { id: string }).id)).toEqual(Array.from({ length: read }, (_, i) => `e${i}`));
   });
 });
 
