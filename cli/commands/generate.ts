@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { generateLog } from '../../tools/bench/generate';
-import { buildDemo, DEMO_DEFAULTS, writeDemoFiles } from '../../tools/local/demo';
+import { generateLog } from '../generate/log';
+import { buildDemo, DEMO_DEFAULTS, writeDemoFiles } from '../generate/demo';
 import { UsageError } from '../usage';
 
 export const USAGE = `Usage: event-recovery generate [--events N] [--seed S] [--out FILE]

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Comparison } from '../../tools/local/expected';
-import type { InjectedFault } from '../../tools/local/demo';
+import type { InjectedFault } from '../../cli/generate/demo';
 import { ensureBuilt } from '../support/build';
 
 /**

@@ -14,7 +14,7 @@ import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler, type GapDetectorConfig
 import { routeOf } from '../../functions/gap-detector/routes';
 import { emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
 import { cardScanned, crmSynced, leadCreated, leadTagged } from '../support/events';
-import { prng } from '../../tools/bench/generate';
+import { prng } from '../../cli/generate/log';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
 const MIN = 60_000;

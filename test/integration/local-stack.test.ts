@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Finding } from '../../shared/findings';
 import type { Comparison } from '../../tools/local/expected';
-import type { InjectedFault } from '../../tools/local/demo';
+import type { InjectedFault } from '../../cli/generate/demo';
 import { ensureBuilt } from '../support/build';
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DEFAULT_GAP_RULES, DEFAULT_GAP_STATE_CONFIG, findingOf, initialGapState, run, type DecideContext, type GapDecision, type GapInput } from '../../functions/gap-detector/core';
 import { gapDetectorStage } from '../../cli/replay/gap-detector-stage';
 import { RetainedSlots } from '../../cli/replay/chain-slots';
-import { BENCH_START_MS, generateLog } from '../../tools/bench/generate';
+import { BENCH_START_MS, generateLog } from '../../cli/generate/log';
 import { cardScanned, crmSynced, followupSent, leadCreated, ndjson } from '../support/events';
 import { replayText } from '../support/replay';
 

@@ -6,7 +6,7 @@ import { TOPICS } from '../../shared/topology';
 import { DEFAULT_GAP_RULES } from '../../functions/gap-detector/core';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from '../../functions/gap-detector/handler';
 import { MemoryGapStore } from '../../functions/gap-detector/memory-store';
-import { prng } from '../../tools/bench/generate';
+import { prng } from '../../cli/generate/log';
 import { cardScanned, crmSynced, followupSent, leadCreated, leadTagged } from '../support/events';
 import { replayText } from '../support/replay';
 

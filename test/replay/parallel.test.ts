@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { generateLog } from '../../tools/bench/generate';
+import { generateLog } from '../../cli/generate/log';
 import * as fx from '../support/events';
 
 /**

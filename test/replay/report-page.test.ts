@@ -7,7 +7,7 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { validateJson } from '../../shared/events/validate';
 import type { Finding } from '../../shared/findings';
 import { topology } from '../../shared/topology';
-import { buildDemo } from '../../tools/local/demo';
+import { buildDemo } from '../../cli/generate/demo';
 import { compareWithFaults } from '../../tools/local/expected';
 import { renderStackPage } from '../../tools/local/page';
 import type { StackRun } from '../../tools/local/report';

@@ -1,5 +1,5 @@
 import { DueQueue, MinHeap } from '../../functions/gap-detector/heap';
-import { prng } from '../../tools/bench/generate';
+import { prng } from '../../cli/generate/log';
 
 interface Item {
   readonly deadlineMs: number;

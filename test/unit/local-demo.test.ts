@@ -6,7 +6,7 @@ import { validateJson } from '../../shared/events/validate';
 import type { Finding } from '../../shared/findings';
 import { runReplay } from '../../cli/replay/run';
 import { buildStages } from '../../cli/replay/stages';
-import { buildDemo, SOURCES, writeDemoFiles, type Demo, type DemoEvent, type ExternalLookup } from '../../tools/local/demo';
+import { buildDemo, SOURCES, writeDemoFiles, type Demo, type DemoEvent, type ExternalLookup } from '../../cli/generate/demo';
 import { compareWithFaults } from '../../tools/local/expected';
 import { STAND_INS } from '../../tools/local/stand-ins';
 

@@ -1,4 +1,4 @@
-import { buildDemo, type InjectedFault } from '../../tools/local/demo';
+import { buildDemo, type InjectedFault } from '../../cli/generate/demo';
 import { compareWithFaults } from '../../tools/local/expected';
 import { isErrorLine, said } from '../../tools/local/functions';
 import { passesFilter } from '../../tools/local/progress';

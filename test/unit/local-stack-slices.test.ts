@@ -1,4 +1,4 @@
-import { buildDemo, DELIVERY_JITTER_MS, GAP_GRACE_MS, type DemoEvent } from '../../tools/local/demo';
+import { buildDemo, DELIVERY_JITTER_MS, GAP_GRACE_MS, type DemoEvent } from '../../cli/generate/demo';
 import { DEFAULT_OPTIONS, sliceWidth } from '../../tools/local/stack';
 
 /**

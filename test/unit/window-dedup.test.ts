@@ -2,7 +2,7 @@ import { BusinessEvent } from '../../shared/events/envelope';
 import { parseRfc3339 } from '../../shared/events/time';
 import { dedupKeys, type Judgement } from '../../functions/deduplicator/core';
 import { MemoryDedupStore } from '../../functions/deduplicator/state';
-import { prng } from '../../tools/bench/generate';
+import { prng } from '../../cli/generate/log';
 import { keyDigests, WindowDedupStore } from '../../cli/replay/window-dedup';
 import * as fx from '../support/events';
 

@@ -20,7 +20,7 @@ import { TOPICS } from '../../shared/topology';
 import { FirestoreGapStore, type FirestoreCounts } from '../../functions/gap-detector/firestore-store';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from '../../functions/gap-detector/handler';
 import { startEmulator } from '../local/emulators';
-import { prng } from './generate';
+import { prng } from '../../cli/generate/log';
 
 export interface GapBenchOptions {
   /** Events of the one busy source (default 20,000). */

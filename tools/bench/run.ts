@@ -32,7 +32,7 @@ import { parseArgs } from 'node:util';
 import { defaultWorkers } from '../../cli/replay/pool';
 import { benchGapDetector } from './gap-detector';
 import { benchLookups } from './lookups';
-import { benchRates, BENCH_START_MS, generateLog } from './generate';
+import { benchRates, BENCH_START_MS, generateLog } from '../../cli/generate/log';
 import { generateVolumeLog } from './volume-log';
 import { detectorAlone } from './volume-alone';
 

@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { prng } from './generate';
+import { prng } from '../../cli/generate/log';
 
 /**
  * Event logs with a realistic volume shape, to hold the volume detector to DESIGN §3: busy

@@ -1,4 +1,4 @@
-import { prng } from '../bench/generate';
+import { prng } from '../../cli/generate/log';
 
 /**
  * Hostile input lines for the replay and the validator (issue 13): truncations, wrong types for

@@ -4,7 +4,7 @@
  * (`--keep`: stay up), `npm run demo:ndjson` (`--write-demo`: the demo as files, no emulator).
  */
 import { parseArgs } from 'node:util';
-import { buildDemo, writeDemoFiles } from './demo';
+import { buildDemo, writeDemoFiles } from '../../cli/generate/demo';
 import { onPath } from './emulators';
 import { DEFAULT_OPTIONS, runStack, StackError, type StackOptions } from './stack';
 

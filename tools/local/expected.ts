@@ -1,6 +1,6 @@
 import type { Finding } from '../../shared/findings';
 import type { FunctionName } from '../../shared/topology';
-import type { ExpectedFinding, ExternalLookup, InjectedFault } from './demo';
+import type { ExpectedFinding, ExternalLookup, InjectedFault } from '../../cli/generate/demo';
 
 /** How one injector's faults fared: every expected finding matched to at most one found finding. */
 export interface InjectorOutcome {

@@ -1,7 +1,7 @@
 import type { Finding } from '../../shared/findings';
 import { maskText } from '../../shared/mask';
 import { TOPICS, topology } from '../../shared/topology';
-import type { Demo } from './demo';
+import type { Demo } from '../../cli/generate/demo';
 import type { Comparison } from './expected';
 
 /** What one run of the stack saw, for the report and for `--json`. */

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { PubSub } from '@google-cloud/pubsub';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
 import { resolveSubscriptions, TOPICS, topology } from '../../shared/topology';
-import { buildDemo, DELIVERY_JITTER_MS, DEMO_DEFAULTS, GAP_GRACE_MS, type Demo, type DemoMessage } from './demo';
+import { buildDemo, DELIVERY_JITTER_MS, DEMO_DEFAULTS, GAP_GRACE_MS, type Demo, type DemoMessage } from '../../cli/generate/demo';
 import { emulatorEnv, freePort, startEmulator, type Emulator } from './emulators';
 import { compareWithFaults } from './expected';
 import { FunctionStartError, serveFunction, type FunctionDeath, type ServedFunction } from './functions';

@@ -4,7 +4,7 @@
  * demo's truth, and hands the functions the environment that points them at it. To add one,
  * add an entry to STAND_INS.
  */
-import type { DemoWorld, UpstreamFaults } from './demo';
+import type { DemoWorld, UpstreamFaults } from '../../cli/generate/demo';
 import { startOxrFake } from './fakes/openexchangerates';
 import { startStripeFake } from './fakes/stripe';
 import { startTwilioFake } from './fakes/twilio';
