@@ -7,6 +7,8 @@ module "topology" {
   source          = "./modules/topology"
   manifest        = jsondecode(file("${path.module}/../shared/topology.json"))
   resource_prefix = var.resource_prefix
+  # A secret read in one mode only is mounted in that mode (e.g. dlq-api-token with DLQ_API_AUTH=token).
+  function_environment = { for name, s in var.function_settings : name => s.environment }
 }
 
 data "google_project" "this" {
@@ -42,11 +44,12 @@ resource "google_project_service" "api" {
 }
 
 module "secrets" {
-  source     = "./modules/secrets"
-  project_id = var.project_id
-  secrets    = module.topology.secrets
-  labels     = local.labels
-  depends_on = [google_project_service.api]
+  source      = "./modules/secrets"
+  project_id  = var.project_id
+  secrets     = module.topology.secrets
+  placeholder = module.topology.secret_placeholder
+  labels      = local.labels
+  depends_on  = [google_project_service.api]
 }
 
 module "pubsub" {
@@ -188,6 +191,7 @@ module "function" {
   max_instances         = coalesce(try(var.function_settings[each.key].max_instances, null), var.max_instances)
   min_instances         = coalesce(try(var.function_settings[each.key].min_instances, null), 0)
   memory                = coalesce(try(var.function_settings[each.key].memory, null), "512Mi")
+  available_cpu         = try(var.function_settings[each.key].available_cpu, null)
   concurrency           = coalesce(try(var.function_settings[each.key].concurrency, null), 1)
   operator_members      = var.operator_members
   labels                = local.labels

@@ -41,11 +41,25 @@ variable "function_settings" {
     max_instances = optional(number)
     min_instances = optional(number)
     memory        = optional(string)
+    available_cpu = optional(string)
     concurrency   = optional(number)
     environment   = optional(map(string), {})
   }))
-  description = "Per manifest function name: scaling, memory and further environment variables of its config schema (e.g. { \"gap-detector\" = { environment = { RETRIGGER_BROKEN_CHAINS = \"true\" } } }). Secrets are never set here."
+  description = "Per manifest function name: scaling, memory, vCPU (available_cpu, e.g. \"1\"; unset: the memory's tier, 0.333 at 512Mi), requests per instance (concurrency above 1 needs available_cpu of 1 or more) and further environment variables of its config schema (e.g. { \"gap-detector\" = { environment = { RETRIGGER_BROKEN_CHAINS = \"true\" } } }). Secrets are never set here."
   default     = {}
+
+  # Concurrency above 1 needs at least 1 vCPU (https://cloud.google.com/functions/docs/configuring/concurrency);
+  # without available_cpu a function gets its memory's tier, 0.333 vCPU at 512Mi
+  # (https://cloud.google.com/functions/docs/configuring/memory), and the apply would fail.
+  validation {
+    condition     = alltrue([for f in values(var.function_settings) : coalesce(f.concurrency, 1) <= 1 || try(tonumber(f.available_cpu) >= 1, false)])
+    error_message = "function_settings: a function with concurrency above 1 needs available_cpu of \"1\" or more (its memory's default tier gives less than 1 vCPU)."
+  }
+
+  validation {
+    condition     = alltrue([for f in values(var.function_settings) : f.available_cpu == null || can(regex("^(0\\.[0-9]+|[1-9][0-9]*)$", f.available_cpu))])
+    error_message = "function_settings: available_cpu is a vCPU count, a fraction below 1 (e.g. \"0.5\") or a whole number (\"1\", \"2\", \"4\")."
+  }
 
   validation {
     condition = alltrue(flatten([for f in values(var.function_settings) : [

@@ -31,7 +31,16 @@ const Subscription = z
 const EnvName = z.string().regex(/^[A-Z][A-Z0-9_]*$/);
 
 /** A Secret Manager secret, mounted into the functions that list it as the environment variable `env`. */
-const Secret = z.strictObject({ name: Name, env: EnvName, description: z.string() });
+const Secret = z.strictObject({
+  name: Name,
+  env: EnvName,
+  description: z.string(),
+  /**
+   * Mounted only when the function's environment settings (Terraform's function_settings) set
+   * each of these variables to its value: a key the function reads in one mode only.
+   */
+  mountWhen: z.record(EnvName, z.string()).optional(),
+});
 
 /**
  * A Firestore collection a function keeps state in: Terraform sets a TTL policy on `ttlField` (none
@@ -63,6 +72,11 @@ export const Topology = z
       messageRetentionSeconds: z.int().min(600).max(2_678_400),
     }),
     topics: z.array(z.strictObject({ name: Name, description: z.string() })).min(1),
+    /**
+     * The value of the version Terraform gives every secret (modules/secrets), so that the first
+     * apply can mount secrets nobody has set yet: a function reads it as unset (shared/config.ts).
+     */
+    secretPlaceholder: z.string().min(16),
     secrets: z.array(Secret).default([]),
     functions: z.array(FunctionSpec).min(1),
     subscriptions: z.array(Subscription).min(1),

@@ -30,4 +30,15 @@ describe('cloudbuild.yaml', () => {
     // The backend has no bucket of its own: init names it.
     expect(readFileSync(join(ROOT, 'infra', 'versions.tf'), 'utf8')).toMatch(/backend "gcs" \{\}/);
   });
+
+  it('builds and tests on the Node line the functions run on and package.json declares', () => {
+    const runtime = /runtime\s*=\s*"nodejs(\d+)"/.exec(readFileSync(join(ROOT, 'infra', 'modules', 'function', 'main.tf'), 'utf8'))?.[1];
+    const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    expect(runtime).toBeDefined();
+    expect(engines).toBe(`>=${runtime}`);
+    const images = [...text.matchAll(/name: node:(\d+)/g)].map((m) => m[1]);
+    expect(images.length).toBeGreaterThan(0);
+    for (const major of images) expect(major).toBe(runtime);
+    expect(/_NODE_VERSION: (\d+)\./.exec(text)?.[1]).toBe(runtime);
+  });
 });

@@ -80,12 +80,23 @@ describe('infra/modules/topology on shared/topology.json', () => {
       expect(fn.entry_point).toBe(f.name);
       expect(fn.name).toBe(f.name);
       expect([...fn.publishes].sort()).toEqual([...f.publishes].sort());
-      expect(fn.secrets).toEqual(Object.fromEntries((f.secrets ?? []).map((s) => [t.secrets.find((x) => x.name === s)!.env, s])));
+      // Mounted: its manifest secrets, less those whose mountWhen the (default, empty) settings do not meet.
+      const mounted = (f.secrets ?? []).map((s) => t.secrets.find((x) => x.name === s)!).filter((s) => Object.keys(s.mountWhen ?? {}).length === 0);
+      expect(fn.secrets).toEqual(Object.fromEntries(mounted.map((s) => [s.env, s.name])));
       expect(fn.firestore).toBe((f.firestore ?? []).length > 0);
       expect(fn.operator_api).toBe(f.operatorApi ?? false);
       // A push is answered within its ack deadline: the function may run at least that long.
       for (const s of resolveSubscriptions(t).filter((x) => x.function === f.name)) expect(fn.timeout_seconds).toBeGreaterThanOrEqual(s.ackDeadlineSeconds);
     }
+  });
+
+  it("mounts dlq-api-token only when dlq-triage's settings choose token authentication", () => {
+    expect(t.secrets.find((s) => s.name === 'dlq-api-token')?.mountWhen).toEqual({ DLQ_API_AUTH: 'token' });
+    expect(out.functions['dlq-triage']!.secrets).toEqual({});
+    const token = evaluateTopology(manifest(), '', undefined, { 'dlq-triage': { DLQ_API_AUTH: 'token' } });
+    expect(token.functions['dlq-triage']!.secrets).toEqual({ DLQ_API_TOKEN: 'dlq-api-token' });
+    const iam = evaluateTopology(manifest(), '', undefined, { 'dlq-triage': { DLQ_API_AUTH: 'iam' } });
+    expect(iam.functions['dlq-triage']!.secrets).toEqual({});
   });
 
   it('gives every function a distinct, valid service account id', () => {
@@ -147,7 +158,8 @@ describe('the resource count', () => {
     expect(byType.google_pubsub_topic).toBe(t.topics.length);
     expect(byType.google_pubsub_subscription).toBe(t.subscriptions.length);
     expect(byType.google_cloudfunctions2_function).toBe(t.functions.length);
-    expect(byType.google_secret_manager_secret_iam_member).toBe(t.functions.reduce((n, f) => n + (f.secrets ?? []).length, 0));
+    const unconditional = new Set(t.secrets.filter((s) => Object.keys(s.mountWhen ?? {}).length === 0).map((s) => s.name));
+    expect(byType.google_secret_manager_secret_iam_member).toBe(t.functions.reduce((n, f) => n + (f.secrets ?? []).filter((s) => unconditional.has(s)).length, 0));
     // Publisher grants: each function's manifest topics, and the service agent on each dead-letter topic.
     const deadLetterTopics = new Set(t.subscriptions.flatMap((s) => (s.deadLetterTopic ? [s.deadLetterTopic] : [])));
     expect(byType.google_pubsub_topic_iam_member).toBe(t.functions.reduce((n, f) => n + f.publishes.length, 0) + deadLetterTopics.size);

@@ -36,7 +36,7 @@ export function terraform(args: string[], cwd: string, input?: string): { status
  * Evaluates infra/modules/topology (pure expressions, no provider: real Terraform runs it offline)
  * on a manifest, and returns its outputs as Terraform computes them.
  */
-export function evaluateTopology(manifest: unknown, resourcePrefix = '', infraDir = join(repoRoot(), 'infra')): TopologyOutputs {
+export function evaluateTopology(manifest: unknown, resourcePrefix = '', infraDir = join(repoRoot(), 'infra'), functionEnvironment: Record<string, Record<string, string>> = {}): TopologyOutputs {
   const dir = mkdtempSync(join(tmpdir(), 'infra-topology-'));
   writeFileSync(join(dir, 'topology.json'), JSON.stringify(manifest));
   writeFileSync(
@@ -45,6 +45,7 @@ export function evaluateTopology(manifest: unknown, resourcePrefix = '', infraDi
   source          = ${JSON.stringify(join(infraDir, 'modules', 'topology'))}
   manifest        = jsondecode(file("\${path.module}/topology.json"))
   resource_prefix = ${JSON.stringify(resourcePrefix)}
+  function_environment = jsondecode(${JSON.stringify(JSON.stringify(functionEnvironment))})
 }
 `,
   );
@@ -77,6 +78,7 @@ export interface TopologyOutputs {
     }
   >;
   secrets: Record<string, { secret_id: string; env: string; description: string }>;
+  secret_placeholder: string;
   firestore_ttl: Record<string, string>;
   firestore_indexes: Record<string, { collection: string; fields: string[] }>;
 }

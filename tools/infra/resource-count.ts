@@ -57,6 +57,7 @@ export const SIZES: Readonly<Record<string, Sizer>> = {
   'modules/volume-anomalies|google_bigquery_job.create_model': (_t, v) => (v.volume_train_on_apply ? 1 : 0),
   'modules/volume-anomalies|google_bigquery_data_transfer_config.retrain': one,
   'modules/secrets|google_secret_manager_secret.secret': (t) => size(t.secrets),
+  'modules/secrets|google_secret_manager_secret_version.placeholder': (t) => size(t.secrets),
   'modules/bigquery|google_bigquery_dataset.archive': one,
   'modules/bigquery|google_bigquery_table.archive': (t) => t.bigquery_tables.length,
   'modules/bigquery|google_bigquery_table_iam_member.writer': (t) => t.bigquery_tables.length, // one writer: the Pub/Sub service agent

@@ -32,14 +32,19 @@ resource "google_cloudfunctions2_function" "fn" {
     max_instance_count               = var.max_instances
     min_instance_count               = var.min_instances
     available_memory                 = var.memory
+    available_cpu                    = var.available_cpu
     max_instance_request_concurrency = var.concurrency
     timeout_seconds                  = var.spec.timeout_seconds
     all_traffic_on_latest_revision   = true
     # Pushes from Pub/Sub to the run.app URL in the same project count as internal traffic; only
     # an operators' API must be reachable from outside (and still needs IAM, never allUsers).
     ingress_settings = var.spec.operator_api ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
+    # Cloud Run functions set no GOOGLE_CLOUD_PROJECT in newer runtimes: the functions name their
+    # project in the log's trace field and the clients find it here rather than asking the
+    # metadata server (test/integration/deploy-rehearsal.test.ts starts them with these names only).
     environment_variables = merge(var.environment, {
-      RESOURCE_PREFIX = var.resource_prefix
+      RESOURCE_PREFIX      = var.resource_prefix
+      GOOGLE_CLOUD_PROJECT = var.project_id
     })
 
     dynamic "secret_environment_variables" {

@@ -77,9 +77,15 @@ variable "memory" {
   default     = "512Mi"
 }
 
+variable "available_cpu" {
+  type        = string
+  description = "vCPUs of an instance (e.g. \"1\"); null: the memory's tier (0.333 at 512Mi)."
+  default     = null
+}
+
 variable "concurrency" {
   type        = number
-  description = "Requests one instance serves at once (needs 1 CPU or more above 1)."
+  description = "Requests one instance serves at once (above 1 needs available_cpu of 1 or more: the root's function_settings validation says so before any apply)."
   default     = 1
 }
 

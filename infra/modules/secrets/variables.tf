@@ -17,3 +17,8 @@ variable "labels" {
   description = "Labels on every secret."
   default     = {}
 }
+
+variable "placeholder" {
+  type        = string
+  description = "The value of every secret's first version (module.topology.secret_placeholder): read as unset by the functions."
+}

@@ -33,14 +33,19 @@ locals {
     description = s.description
   } }
 
+  mount_when = { for s in try(local.m.secrets, []) : s.name => try(s.mountWhen, {}) }
+
   functions = { for f in local.m.functions : f.name => {
     name        = "${local.prefix}${f.name}"
     entry_point = f.name
     # Service account ids are 6-30 characters: long names keep a hash suffix to stay unique.
     account_id = length("${local.prefix}fn-${f.name}") <= 30 ? "${local.prefix}fn-${f.name}" : "${substr("${local.prefix}fn-${f.name}", 0, 21)}-${substr(sha1("${local.prefix}fn-${f.name}"), 0, 8)}"
     publishes  = toset(f.publishes)
-    # environment variable => secret (manifest name)
-    secrets      = { for name in try(f.secrets, []) : local.secrets[name].env => name }
+    # environment variable => secret (manifest name): a secret with mountWhen only when the
+    # function's environment settings set each of its variables to that value.
+    secrets = { for name in try(f.secrets, []) : local.secrets[name].env => name if alltrue([
+      for k, v in local.mount_when[name] : try(var.function_environment[f.name][k], null) == v
+    ]) }
     firestore    = length(try(f.firestore, [])) > 0
     operator_api = try(f.operatorApi, false)
     # A push must be answered within the ack deadline; the function may take as long.

@@ -52,3 +52,8 @@ output "firestore_indexes" {
   description = "Composite indexes the code queries: collection and fields (ascending), keyed collection:fields."
   value       = local.firestore_indexes
 }
+
+output "secret_placeholder" {
+  description = "The value of every secret's first version, which the functions read as unset (the manifest's secretPlaceholder)."
+  value       = local.m.secretPlaceholder
+}
