@@ -102,7 +102,45 @@ module "volume_anomalies" {
   train_on_apply      = var.volume_train_on_apply
   deletion_protection = var.archive_deletion_protection
   labels              = local.labels
-  depends_on          = [google_project_service.api]
+  # The daily retraining runs as its own identity, never the deployer's: a scheduled query made
+  # with end-user credentials fails, and is tied to one person otherwise.
+  scheduled_query_service_account = google_service_account.retrain.email
+  depends_on = [
+    google_project_service.api,
+    google_project_iam_member.retrain_jobs,
+    google_bigquery_dataset_iam_member.retrain_data,
+    google_service_account_iam_member.retrain_token_creator,
+  ]
+}
+
+# The volume model's retraining identity (https://cloud.google.com/bigquery/docs/use-service-accounts):
+# it runs query jobs in the project and replaces the model in the dataset (job user, data editor
+# on the dataset), and the BigQuery Data Transfer service agent mints its tokens to run the
+# scheduled query (https://cloud.google.com/bigquery/docs/dts-authentication-authorization).
+resource "google_service_account" "retrain" {
+  project      = var.project_id
+  account_id   = "${var.resource_prefix}volume-retrain"
+  display_name = "event-recovery volume model retraining"
+  description  = "Runs the daily scheduled query that retrains the volume anomaly model (BigQuery Data Transfer)."
+}
+
+resource "google_project_iam_member" "retrain_jobs" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = google_service_account.retrain.member
+}
+
+resource "google_bigquery_dataset_iam_member" "retrain_data" {
+  project    = var.project_id
+  dataset_id = module.bigquery.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = google_service_account.retrain.member
+}
+
+resource "google_service_account_iam_member" "retrain_token_creator" {
+  service_account_id = google_service_account.retrain.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-bigquerydatatransfer.iam.gserviceaccount.com"
 }
 
 # One source archive for every function, named by its content hash: a code change is a new
@@ -128,15 +166,9 @@ resource "google_storage_bucket" "source" {
   public_access_prevention    = "enforced"
   force_destroy               = true
   labels                      = local.labels
-
-  lifecycle_rule {
-    condition {
-      age = 30
-    }
-    action {
-      type = "Delete"
-    }
-  }
+  # No age-based lifecycle rule: it deleted the archive the state still names, so every later
+  # plan uploaded it again. Terraform replaces the object when the code changes (a new name),
+  # which deletes the old one: the bucket holds one archive.
   depends_on = [google_project_service.api]
 }
 

@@ -38,6 +38,13 @@ describe('the functions source archive', () => {
     for (const ignored of ['node_modules', 'dist', 'coverage', 'replay-out', '.bench']) expect(excludes).toContain(ignored);
   });
 
+  it('is kept while the state names it: no lifecycle rule deletes it behind Terraform', async () => {
+    const infra = await loadInfra(INFRA);
+    const bucket = infra.resources.find((r) => r.type === 'google_storage_bucket' && r.name === 'source');
+    expect(bucket).toBeDefined();
+    expect(bucket?.body.lifecycle_rule).toBeUndefined();
+  });
+
   it('is named by its content hash', async () => {
     const infra = await loadInfra(INFRA);
     const object = infra.resources.find((r) => r.type === 'google_storage_bucket_object' && r.name === 'source');

@@ -51,8 +51,7 @@ variable "retrain_schedule" {
 
 variable "scheduled_query_service_account" {
   type        = string
-  description = "Email of the service account the daily retraining runs as (needs BigQuery data editor on the dataset and job user on the project); null runs it as the deploying identity."
-  default     = null
+  description = "Email of the service account the daily retraining runs as (BigQuery job user on the project, data editor on the dataset, and the BigQuery Data Transfer service agent allowed to mint its tokens: infra/main.tf grants all three)."
 }
 
 variable "deletion_protection" {
