@@ -89,6 +89,8 @@ module "bigquery" {
   deletion_protection = var.archive_deletion_protection
   labels              = local.labels
   depends_on          = [google_project_service.api]
+
+  partition_expiration_days = var.archive_partition_expiration_days
 }
 
 # Volume anomalies (DESIGN §3): the hourly view over the archive of events-unique, the ARIMA_PLUS

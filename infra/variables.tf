@@ -133,3 +133,14 @@ variable "volume_train_on_apply" {
   description = "Create the volume model at apply (modules/volume-anomalies train_on_apply). Off by default: on a first deploy the archive is still empty and CREATE MODEL fails; the daily retraining creates the model once there is data. Turn it on to (re)create the model at apply once the archive holds events."
   default     = false
 }
+
+variable "archive_partition_expiration_days" {
+  type        = number
+  description = "Days a partition of the BigQuery archives (one UTC day of publish_time) is kept; null keeps them forever. The volume view reads the last archive_scan_days (shared/volume/defaults.json, 29) of them: keep at least 30."
+  default     = null
+
+  validation {
+    condition     = var.archive_partition_expiration_days == null || try(var.archive_partition_expiration_days >= 30, false)
+    error_message = "archive_partition_expiration_days must be null (keep forever) or at least 30: the volume model trains on the last 28 days of the archive."
+  }
+}

@@ -71,6 +71,15 @@ describe('the volume SQL files, shared by Terraform and the code', () => {
     expect(placeholders(detect)).toEqual(['anomalies_table', 'anomaly_prob_threshold', 'dataset', 'min_absolute_change', 'min_relative_change', 'model', 'project', 'view']);
   });
 
+  it('read only the partitions of the archive the model and the detection need', () => {
+    const view = renderSql(readSql(SQL_FILES.hourlySeries), { project: 'p', dataset: 'd', archive_table: 'a', min_scans: 20, archive_scan_days: defaults.archive_scan_days });
+    // The archive is partitioned on publish_time (infra/modules/bigquery): the filter is on it.
+    expect(view).toMatch(/FROM `p\.d\.a`\s+WHERE publish_time >= TIMESTAMP_SUB\(TIMESTAMP_TRUNC\(CURRENT_TIMESTAMP\(\), DAY\), INTERVAL 29 DAY\)/);
+    expect(readFileSync(join(ROOT, 'infra/modules/bigquery/main.tf'), 'utf8')).toMatch(/field\s+= "publish_time"/);
+    // The training window, and a day for the clock skew the validator allows.
+    expect(defaults.archive_scan_days).toBeGreaterThanOrEqual(defaults.training_days + 1);
+  });
+
   it('refuse a placeholder without a value', () => {
     expect(() => renderSql('SELECT ${missing}', {})).toThrow('SQL placeholder ${missing} has no value');
   });
@@ -83,7 +92,10 @@ describe('infra/modules/volume-anomalies', () => {
     const job = resources.google_bigquery_job!.create_model![0]!;
     const query = (job.query as Hcl[])[0]!;
     expect(query).toMatchObject({ query: '${local.train_model_sql}', use_legacy_sql: false, create_disposition: '', write_disposition: '' });
-    expect(job.job_id).toContain('sha256(local.train_model_sql)');
+    // A new id per attempt (job ids are unique per project): a failed job must not block the next apply.
+    expect(job.job_id).toContain('plantimestamp()');
+    expect(job.lifecycle).toEqual([{ ignore_changes: ['${job_id}'], replace_triggered_by: ['${terraform_data.model_sql}'] }]);
+    expect((resources.terraform_data!.model_sql![0]! as Hcl).input).toBe('${sha256(local.train_model_sql)}');
     const retrain = resources.google_bigquery_data_transfer_config!.retrain![0]!;
     expect(retrain).toMatchObject({ data_source_id: 'scheduled_query', schedule: '${var.retrain_schedule}', params: { query: '${local.train_model_sql}' } });
     const view = resources.google_bigquery_table!.hourly_series![0]!;

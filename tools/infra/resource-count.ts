@@ -59,6 +59,7 @@ export const SIZES: Readonly<Record<string, Sizer>> = {
   'modules/volume-anomalies|google_bigquery_table.hourly_series': one,
   'modules/volume-anomalies|google_bigquery_table.anomalies': one,
   'modules/volume-anomalies|google_bigquery_job.create_model': (_t, v) => (v.volume_train_on_apply ? 1 : 0),
+  'modules/volume-anomalies|terraform_data.model_sql': (_t, v) => (v.volume_train_on_apply ? 1 : 0),
   'modules/volume-anomalies|google_bigquery_data_transfer_config.retrain': one,
   'modules/secrets|google_secret_manager_secret.secret': (t) => size(t.secrets),
   'modules/secrets|google_secret_manager_secret_version.placeholder': (t) => size(t.secrets),

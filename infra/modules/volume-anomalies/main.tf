@@ -9,10 +9,11 @@ locals {
   settings = jsondecode(file("${local.shared}/defaults.json"))
 
   hourly_series_sql = templatefile("${local.shared}/sql/hourly_series.sql", {
-    project       = var.project_id
-    dataset       = var.dataset_id
-    archive_table = var.archive_table
-    min_scans     = local.settings.min_scans
+    project           = var.project_id
+    dataset           = var.dataset_id
+    archive_table     = var.archive_table
+    min_scans         = local.settings.min_scans
+    archive_scan_days = local.settings.archive_scan_days
   })
 
   train_model_sql = templatefile("${local.shared}/sql/train_model.sql", {
@@ -64,15 +65,29 @@ resource "google_bigquery_table" "anomalies" {
   ])
 }
 
-# The first model, at apply. A job is immutable: its id follows the SQL, so a changed model
-# definition runs again. ML DDL takes no create or write disposition: both are set empty.
+# What makes the model job run again: a changed model definition.
+resource "terraform_data" "model_sql" {
+  count = var.train_on_apply ? 1 : 0
+  input = sha256(local.train_model_sql)
+}
+
+# The first model, at apply. ML DDL takes no create or write disposition: both are set empty.
+# Job ids are unique per project and a job is immutable, so the id is new for every attempt:
+# the plan's time, kept while the SQL is unchanged (ignore_changes), and new when the SQL changes
+# (replace_triggered_by) or when a failed job is replaced on the next apply. (An id that followed
+# the SQL alone made a failed job block every later apply.)
 resource "google_bigquery_job" "create_model" {
   count = var.train_on_apply ? 1 : 0
 
   project  = var.project_id
   location = var.location
-  job_id   = "volume_model_${substr(sha256(local.train_model_sql), 0, 16)}"
+  job_id   = "volume_model_${formatdate("YYYYMMDDhhmmss", plantimestamp())}"
   labels   = var.labels
+
+  lifecycle {
+    ignore_changes       = [job_id]
+    replace_triggered_by = [terraform_data.model_sql]
+  }
 
   query {
     query              = local.train_model_sql

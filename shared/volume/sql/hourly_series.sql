@@ -5,12 +5,18 @@
 -- scan_to_crm, the hour's crm.synced count over its card.scanned count, for hours with at least
 -- ${min_scans} scans. Read by Terraform (the view) and by the code's tests; the model and the
 -- detection query select from the view, never from the archive.
+-- Only the partitions of the last ${archive_scan_days} days of publish_time are read (the archive
+-- is partitioned on it, and a filter on CURRENT_TIMESTAMP prunes them): every hourly detection
+-- and every daily training then scans a bounded slice, not the whole archive. It covers the
+-- training window (an event is published at most minutes before its time: the validator allows
+-- 5 minutes of clock skew) plus a day.
 WITH events AS (
   SELECT
     JSON_VALUE(data, '$.type') AS type,
     TIMESTAMP_TRUNC(SAFE_CAST(JSON_VALUE(data, '$.time') AS TIMESTAMP), HOUR) AS hour,
     JSON_VALUE(data, '$.id') AS id
   FROM `${project}.${dataset}.${archive_table}`
+  WHERE publish_time >= TIMESTAMP_SUB(TIMESTAMP_TRUNC(CURRENT_TIMESTAMP(), DAY), INTERVAL ${archive_scan_days} DAY)
 ),
 counts AS (
   -- Pub/Sub delivers at least once: an event archived twice counts once.
