@@ -43,6 +43,36 @@ resource "google_project_service" "api" {
   disable_on_destroy = false
 }
 
+# Service agents that Terraform grants roles to. On a new project an agent may not exist yet when
+# its API has just been enabled, and a grant to it fails; this makes Google create it first
+# (google-beta only: https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/project_service_identity).
+resource "google_project_service_identity" "agent" {
+  for_each = toset(["pubsub.googleapis.com", "bigquerydatatransfer.googleapis.com"])
+  provider = google-beta
+
+  project    = var.project_id
+  service    = each.key
+  depends_on = [google_project_service.api]
+}
+
+# New grants take up to a few minutes to be seen everywhere (the provider's own tests see 403s on a
+# first apply: https://cloud.google.com/iam/docs/access-change-propagation). The BigQuery
+# subscriptions (the Pub/Sub agent writing the archive tables), the function builds (the build
+# identity) and the scheduled query (the Data Transfer agent minting the retraining identity's
+# tokens) wait for it after their grants. Two minutes, on the first apply only.
+resource "time_sleep" "grants_propagate" {
+  create_duration = "120s"
+
+  depends_on = [
+    module.bigquery,
+    google_project_iam_member.build,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_service_account_iam_member.retrain_token_creator,
+    google_project_iam_member.retrain_jobs,
+    google_bigquery_dataset_iam_member.retrain_data,
+  ]
+}
+
 module "secrets" {
   source      = "./modules/secrets"
   project_id  = var.project_id
@@ -66,7 +96,7 @@ module "pubsub" {
   bigquery_table_ids = module.bigquery.table_ids
   push_account_id    = "${var.resource_prefix}pubsub-push"
   labels             = local.labels
-  depends_on         = [google_project_service.api]
+  depends_on         = [google_project_service.api, google_project_service_identity.agent, time_sleep.grants_propagate]
 }
 
 module "firestore" {
@@ -88,7 +118,7 @@ module "bigquery" {
   writers             = { pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com" }
   deletion_protection = var.archive_deletion_protection
   labels              = local.labels
-  depends_on          = [google_project_service.api]
+  depends_on          = [google_project_service.api, google_project_service_identity.agent]
 
   partition_expiration_days = var.archive_partition_expiration_days
 }
@@ -107,12 +137,7 @@ module "volume_anomalies" {
   # The daily retraining runs as its own identity, never the deployer's: a scheduled query made
   # with end-user credentials fails, and is tied to one person otherwise.
   scheduled_query_service_account = google_service_account.retrain.email
-  depends_on = [
-    google_project_service.api,
-    google_project_iam_member.retrain_jobs,
-    google_bigquery_dataset_iam_member.retrain_data,
-    google_service_account_iam_member.retrain_token_creator,
-  ]
+  depends_on                      = [google_project_service.api, time_sleep.grants_propagate]
 }
 
 # The volume model's retraining identity (https://cloud.google.com/bigquery/docs/use-service-accounts):
@@ -140,6 +165,7 @@ resource "google_bigquery_dataset_iam_member" "retrain_data" {
 }
 
 resource "google_service_account_iam_member" "retrain_token_creator" {
+  depends_on         = [google_project_service_identity.agent]
   service_account_id = google_service_account.retrain.name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-bigquerydatatransfer.iam.gserviceaccount.com"
@@ -230,7 +256,7 @@ module "function" {
   operator_members      = var.operator_members
   labels                = local.labels
 
-  depends_on = [google_project_iam_member.build, google_storage_bucket_iam_member.build_reads_source, google_project_service.api]
+  depends_on = [google_project_iam_member.build, google_storage_bucket_iam_member.build_reads_source, google_project_service.api, time_sleep.grants_propagate]
 }
 
 # The scheduled clock of gap-detector: without it a producer that goes quiet leaves its gaps and

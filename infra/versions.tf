@@ -6,9 +6,18 @@ terraform {
       source  = "hashicorp/google"
       version = "~> 6.50"
     }
+    # google_project_service_identity exists only in google-beta.
+    google-beta = {
+      source  = "hashicorp/google-beta"
+      version = "~> 6.50"
+    }
     archive = {
       source  = "hashicorp/archive"
       version = "~> 2.7"
+    }
+    time = {
+      source  = "hashicorp/time"
+      version = "~> 0.12"
     }
   }
 
@@ -18,6 +27,11 @@ terraform {
 }
 
 provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+provider "google-beta" {
   project = var.project_id
   region  = var.region
 }

@@ -20,6 +20,7 @@ const ROLES: Record<string, readonly string[]> = {
   'data.archive_file': [],
   'resource.time_sleep': [],
   'resource.terraform_data': [],
+  'resource.google_project_service_identity': ['roles/serviceusage.serviceUsageAdmin'],
   'resource.google_project_service': ['roles/serviceusage.serviceUsageAdmin'],
   'resource.google_project_iam_member': ['roles/resourcemanager.projectIamAdmin'],
   'resource.google_service_account': ['roles/iam.serviceAccountAdmin'],

@@ -53,6 +53,11 @@ export const SIZES: Readonly<Record<string, Sizer>> = {
   '|google_bigquery_dataset_iam_member.volume_monitor_reads': one,
   '|google_bigquery_table_iam_member.volume_monitor_flags': one,
   '|google_service_account.retrain': one,
+  '|google_project_service_identity.agent': (_t, _v, infra) => {
+    const r = infra.resources.find((x) => x.module === '' && x.name === 'agent' && x.type === 'google_project_service_identity');
+    return (String(r?.body.for_each ?? '').match(/\.googleapis\.com"/g) ?? []).length;
+  },
+  '|time_sleep.grants_propagate': one,
   '|google_project_iam_member.retrain_jobs': one,
   '|google_bigquery_dataset_iam_member.retrain_data': one,
   '|google_service_account_iam_member.retrain_token_creator': one,
