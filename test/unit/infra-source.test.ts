@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { loadInfra } from '../../tools/infra/check';
 import { INFRA, ROOT } from '../support/infra';
 
-/** What `npm run gcp-build` (tsc -p tsconfig.build.json) needs, and the package files. */
+/** What the build needs (npm ci's `prepare`: tsc -p tsconfig.build.json; gcp-build then checks its output), and the package files. */
 const DEPLOYED = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'functions', 'shared', 'cli'];
 
 describe('the functions source archive', () => {
