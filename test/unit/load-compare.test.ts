@@ -1,4 +1,5 @@
-import { compareFindings, findingKey, percentile, worldOfLog } from '../../tools/load/compare';
+import { worldOfLog } from '../../cli/generate/log-world';
+import { compareFindings, findingKey, percentile } from '../../tools/load/compare';
 
 describe('load run: what a finding is about, and the comparison with replay', () => {
   it.each([

@@ -33,7 +33,8 @@ import { DEFAULT_OPTIONS, startStack, type StartedStack } from '../local/stack';
 import { Progress, waitUntil } from '../local/progress';
 import { onSignal } from '../local/processes';
 import { readMeters, type MeterFile } from '../cost/counts';
-import { compareFindings, percentile, tally, worldOfLog, type FindingLike } from './compare';
+import { worldOfLog } from '../../cli/generate/log-world';
+import { compareFindings, percentile, tally, type FindingLike } from './compare';
 
 const CLI = join(__dirname, '..', '..', 'cli', 'event-recovery.js');
 

@@ -184,6 +184,36 @@ export async function runStack(options: StackOptions, io: Console = consoleIo): 
   }
 }
 
+/**
+ * `npm run dev -- --log FILE`: the stack up with stand-ins that know a log's calls, payments and
+ * rates instead of the demo's, nothing published: the user publishes the log (or any other) and
+ * watches the findings come, the scheduler ticking every minute, until a signal or a crash.
+ */
+export async function runDevWithWorld(options: StackOptions, world: DemoWorld, logPath: string, io: Console = consoleIo): Promise<number> {
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
+  const res = new Resources();
+  let signalled: ((code: number) => void) | undefined;
+  const stopped = new Promise<number>((resolve) => (signalled = resolve));
+  onSignal(async (signal) => {
+    io.progress(`\n${signal}: stopping the emulators and functions...`);
+    await res.close();
+    const code = signal === 'SIGINT' ? 0 : 130;
+    signalled?.(code);
+    return code;
+  });
+  try {
+    const up = await bringUp(options, world, undefined, res, io);
+    io.progress(`stack up: ${[...up.served.keys()].join(', ')}; the stand-ins know ${world.calls.length} calls, ${world.paymentIntents.length} payment intents and the rates of ${Object.keys(world.rates.days).length} days of ${logPath}`);
+    io.report(`\nPublish the log (after the export below): node dist/cli/event-recovery.js publish ${logPath} --rate 50\n`);
+    return await stayUp(up, options, res, io, stopped);
+  } catch (err) {
+    io.progress(failureText(err));
+    return 1;
+  } finally {
+    await res.close();
+  }
+}
+
 /** A stack brought up for someone else's traffic (tools/load): what runs, how to take it down. */
 export interface StartedStack {
   readonly up: RunningStack;
