@@ -30,7 +30,7 @@ import { systemClock } from '../../shared/ports';
 import { RatesFile } from '../../shared/rates/file';
 import { TOPICS, topology } from '../../shared/topology';
 import { DEFAULT_OPTIONS, startStack, type StartedStack } from '../local/stack';
-import { Progress, waitUntil } from '../local/progress';
+import { Progress, TimeoutError, waitUntil } from '../local/progress';
 import { onSignal } from '../local/processes';
 import { readMeters, type MeterFile } from '../cost/counts';
 import { worldOfLog } from '../../cli/generate/log-world';
@@ -88,6 +88,8 @@ export interface LoadResult {
   /** The machine's 1-minute load average at the end: the figures depend on what else runs. */
   readonly load_average: number;
   readonly deaths: Record<string, number>;
+  /** What was still outstanding when the run timed out (empty when it drained). */
+  readonly unfinished?: string[];
 }
 
 /** The digest a dead-lettered copy can be matched by: its data and the producer's attributes (Pub/Sub's own left out). */
@@ -207,7 +209,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     if (result.failure) throw new Error(`load: publishing failed at line ${result.failure.resumeFrom}: ${result.failure.error.message}`);
     const t1 = Date.now();
     options.progress(`load: published ${result.published} in ${((t1 - t0) / 1000).toFixed(1)} s; waiting for every function to finish and the pipeline to go quiet...`);
-    await waitUntil(() => tracker.caughtUp() && Date.now() - tracker.lastActivity() >= options.quietMs, deadline, watch);
+    let unfinished: string[] | undefined;
+    try {
+      await waitUntil(() => tracker.caughtUp() && Date.now() - tracker.lastActivity() >= options.quietMs, deadline, watch);
+    } catch (err) {
+      if (!(err instanceof TimeoutError)) throw err;
+      // Measured as it stands: what never arrived counts as lost.
+      unfinished = tracker.outstanding(functions);
+      options.progress(`load: timed out after ${options.timeoutMs / 1000} s; still outstanding:\n  ${unfinished.join('\n  ')}`);
+    }
     const t2 = Date.now();
     await new Promise((r) => setTimeout(r, 600)); // the meters' last write
     const meters = readMeters(meterDir);
@@ -216,7 +226,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     options.progress('load: replaying the same log...');
     const replayed = await replay(logPath, ratesPath, join(dir, 'replay'), stack.standInEnv);
 
-    return measure(stack, options, meters, baseline, publishedAt, replayed, result.published, { t0, t1, t2 });
+    return { ...measure(stack, options, meters, baseline, publishedAt, replayed, result.published, { t0, t1, t2 }), unfinished: unfinished ?? [] };
   } finally {
     await stack?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -390,7 +400,7 @@ async function main(): Promise<number> {
   });
   process.stdout.write(`${renderLoad(result)}\n`);
   if (a.json) writeFileSync(a.json, `${JSON.stringify(result, null, 2)}\n`);
-  return result.lost === 0 && result.false_dead_letters === 0 && result.equal_to_replay ? 0 : 1;
+  return result.lost === 0 && result.false_dead_letters === 0 && result.equal_to_replay && (result.unfinished ?? []).length === 0 ? 0 : 1;
 }
 
 if (require.main === module) {
