@@ -1,7 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { generateLog } from '../generate/log';
+import { worldFile, worldOfLog, worldPath } from '../generate/log-world';
 import { buildDemo, DEMO_DEFAULTS, writeDemoFiles } from '../generate/demo';
 import { UsageError } from '../usage';
 
@@ -18,7 +19,9 @@ Options:
   --events N     a generated log of N lines instead of the demo stream
   --seed S       the seed (default: ${DEMO_DEFAULTS.seed} for the demo, 42 for --events): same seed, same log
   --out FILE     where to write (default: standard output); with a file, its exchange rates go to
-                 FILE's .rates.json and, for the demo, the injected faults to FILE's .faults.json
+                 FILE's .rates.json, the calls and payments the local stack's stand-ins answer for
+                 to FILE's .world.json (npm run dev -- --log FILE) and, for the demo, the injected
+                 faults to FILE's .faults.json
   -h, --help     this text
 
 Then: event-recovery replay FILE --rates FILE.rates.json (the command it prints on stderr).
@@ -53,7 +56,9 @@ export async function generateCommand(args: string[]): Promise<number> {
     const log = await generateLog(out ?? process.stdout, events.data, seed?.data ?? 42);
     if (out) {
       writeFileSync(ratesPath(out), `${JSON.stringify(log.rates, null, 2)}\n`);
-      process.stderr.write(`generate: wrote ${log.events.toLocaleString('en-US')} lines to ${out}, rates to ${ratesPath(out)}\n`);
+      // The stand-ins of the local stack answer for the log's calls and payments (npm run dev -- --log).
+      writeFileSync(worldPath(out), worldFile(worldOfLog(readFileSync(out, 'utf8').split('\n'), log.rates)));
+      process.stderr.write(`generate: wrote ${log.events.toLocaleString('en-US')} lines to ${out}, rates to ${ratesPath(out)}, what the local stack's stand-ins know to ${worldPath(out)}\n`);
       process.stderr.write(`replay it: event-recovery replay ${out} --rates ${ratesPath(out)}\n`);
     }
     return 0;

@@ -102,8 +102,14 @@ export class TriageService {
     }
     const created = await this.deps.store.create(record);
     // Published on every delivery, under one finding id: a crash between storing and publishing
-    // is healed by the redelivery, and the repeat is recognisable.
-    if (record.origin === 'dead_letter') await publishFinding(this.deps.publisher, deadLetterFinding(record), derivedId('dead_lettered', record.id));
+    // is healed by the redelivery, and the repeat is recognisable. The id is the message's and
+    // its subscription's (the failure key), not the copy's: Pub/Sub may dead-letter one message
+    // more than once, each time a copy under a new message id, and that is still one dead letter
+    // (DESIGN §4: a finding's id derives from what it is about).
+    if (record.origin === 'dead_letter') {
+      const about = failureKey(record.subscription, record.original.data, record.original.attributes);
+      await publishFinding(this.deps.publisher, deadLetterFinding(record), derivedId('dead_lettered', about));
+    }
     if (created === 'created') {
       this.deps.logger.log(record.class === 'invalid' || record.class === 'review' ? 'NOTICE' : 'WARNING', `triage: ${record.class} record ${record.id} from ${record.subscription || 'findings'}: ${record.reason}`, {
         triage_id: record.id,

@@ -6,7 +6,7 @@ import type { BusinessEvent } from '../../shared/events/envelope';
 import { TransientError } from '../../shared/errors';
 import { chainKeys } from './chains';
 import { OutboxRecord, retentionExpiry, slotExpiry, SlotRecord, SourceRecord } from './records';
-import type { FoldOptions, GapStateContext, GapStore, OutboxMessage, PendingMarker, SequenceMarker } from './store';
+import type { FoldOptions, GapStateContext, GapStore, OutboxMessage, PendingMarker, RecordedWatermark, SequenceMarker } from './store';
 import { chainTransition, foldThrottled, foldTransition, sweepTransition } from './transitions';
 
 /** Firestore operations as billed: documents read (a query answering nothing still bills one), written, deleted. */
@@ -261,11 +261,25 @@ export class FirestoreGapStore implements GapStore {
     return typeof ms === 'number' && Number.isFinite(ms) ? ms : Number.NEGATIVE_INFINITY;
   }
 
-  async advanceWatermark(writer: string, ms: number, ctx: GapStateContext): Promise<void> {
+  async advanceWatermark(writer: string, ms: number, ctx: GapStateContext, atMs = ctx.now): Promise<void> {
+    // `at`: when the writer saw `ms`. A writer only ever raises its own record (LocalWatermark
+    // writes only what is above every record it knows), so `at` goes with the record's `ms`.
     await this.watermarks
       .doc(writer)
-      .set({ ms: FieldValue.maximum(ms), expireAt: Timestamp.fromMillis(retentionExpiry(ctx)) }, { merge: true });
+      .set({ ms: FieldValue.maximum(ms), at: atMs, expireAt: Timestamp.fromMillis(retentionExpiry(ctx)) }, { merge: true });
     this.counts.writes++;
+  }
+
+  async readEventWatermark(tick: string): Promise<RecordedWatermark | undefined> {
+    // The two highest records: one of them may be the scheduler's.
+    const snap = await this.watermarks.orderBy('ms', 'desc').limit(2).get();
+    this.counts.reads += Math.max(1, snap.size);
+    const doc = snap.docs.find((d) => d.id !== tick);
+    const ms: unknown = doc?.get('ms');
+    if (typeof ms !== 'number' || !Number.isFinite(ms)) return undefined;
+    const at: unknown = doc?.get('at');
+    // A record written before `at` was kept: taken as live traffic (event time = wall clock).
+    return { ms, atMs: typeof at === 'number' && Number.isFinite(at) ? at : ms };
   }
 
   async pendingOutbox(writtenBeforeMs: number, limit: number): Promise<OutboxMessage[]> {

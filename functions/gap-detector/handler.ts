@@ -9,8 +9,8 @@ import { TOPICS } from '../../shared/topology';
 import { chainKeys } from './core';
 import { Pacer } from './pacer';
 import { routeOf, type Route } from './routes';
-import { DEFAULT_GAP_STATE_CONFIG, type GapStateConfig, type GapStateContext, type GapStore, type Outlet, type OutboxMessage } from './store';
-import { LocalWatermark } from './watermark';
+import { DEFAULT_GAP_STATE_CONFIG, type GapStateConfig, type GapStateContext, type GapStore, type Outlet, type OutboxMessage, type RecordedWatermark } from './store';
+import { LocalWatermark, tickWatermark } from './watermark';
 
 export interface GapDetectorConfig {
   readonly state: GapStateConfig;
@@ -42,7 +42,7 @@ export interface GapDetectorDeps {
 /** Where each outlet of the state publishes (DESIGN §1): broken chains re-trigger through events-retrigger. */
 const TOPIC_OF: Readonly<Record<Outlet, string>> = { findings: TOPICS.findings, retrigger: TOPICS.retrigger };
 
-/** The tick's watermark record: the wall clock less the allowed lateness. */
+/** The tick's watermark record: the events' watermark moved on by the wall-clock time since, less the allowed lateness (watermark.ts). */
 export const TICK_WRITER = 'tick';
 /** Page size of the tick's queries, and how many pages it walks at most per tick. */
 const PAGE = 100;
@@ -55,7 +55,8 @@ export const OUTBOX_GRACE_MS = 60_000;
  * - events-valid (sequences): record the event's sequence number, then fold its source;
  * - events-unique (chains): apply the accepted event to the chains it satisfies and opens, then
  *   report overdue chains;
- * - ticks (Cloud Scheduler): advance the watermark to the wall clock less the allowed lateness,
+ * - ticks (Cloud Scheduler): advance the watermark by the wall-clock time the events' watermark
+ *   has stood still, less the allowed lateness (`tickWatermark`: a backfill breaks nothing),
  *   then fold every source with recorded numbers or due gaps and report every overdue chain, so
  *   a producer that goes quiet is still reported.
  * Every valid event also raises the watermark. Folds and sweeps are paced per instance; the tick
@@ -77,15 +78,15 @@ export function gapDetectorHandler(deps: GapDetectorDeps) {
     await store.deleteOutbox(messages.map((m) => m.id));
   }
 
-  async function recordWatermark(value: number | undefined, ctx: GapStateContext): Promise<void> {
+  async function recordWatermark(value: RecordedWatermark | undefined, ctx: GapStateContext): Promise<void> {
     if (value === undefined) return;
     try {
-      await store.advanceWatermark(deps.instanceId, value, ctx);
+      await store.advanceWatermark(deps.instanceId, value.ms, ctx, value.atMs);
     } catch (err) {
       watermark.failed();
       throw err;
     }
-    watermark.written(value);
+    watermark.written(value.ms);
   }
 
   async function currentWatermark(): Promise<number> {
@@ -157,8 +158,9 @@ export function gapDetectorHandler(deps: GapDetectorDeps) {
 
   async function onTick(): Promise<void> {
     const ctx = context();
-    await store.advanceWatermark(TICK_WRITER, ctx.now - config.state.allowedLatenessMs, ctx);
     await recordWatermark(watermark.unrecorded(ctx.now), ctx);
+    const ticked = tickWatermark(await store.readEventWatermark(TICK_WRITER), ctx.now, config.state.allowedLatenessMs);
+    if (ticked !== undefined) await store.advanceWatermark(TICK_WRITER, ticked, ctx, ctx.now);
     const watermarkMs = await currentWatermark();
     let messages = 0;
     // Sources with recorded numbers not folded yet, oldest first; one that comes round again got

@@ -1,7 +1,7 @@
 import type { BusinessEvent } from '../../shared/events/envelope';
 import { chainKeys } from './chains';
 import type { SlotRecord, SourceRecord } from './records';
-import type { FoldOptions, GapStateContext, GapStore, OutboxMessage, PendingMarker, SequenceMarker } from './store';
+import type { FoldOptions, GapStateContext, GapStore, OutboxMessage, PendingMarker, RecordedWatermark, SequenceMarker } from './store';
 import { chainTransition, foldThrottled, foldTransition, sweepTransition } from './transitions';
 
 /**
@@ -12,7 +12,7 @@ export class MemoryGapStore implements GapStore {
   readonly markers = new Map<string, PendingMarker>();
   readonly sources = new Map<string, SourceRecord>();
   readonly slots = new Map<string, SlotRecord>();
-  readonly watermarks = new Map<string, number>();
+  readonly watermarks = new Map<string, RecordedWatermark>();
   readonly outbox = new Map<string, OutboxMessage & { readonly writtenAtMs: number }>();
   private arrivals = 0;
 
@@ -70,11 +70,18 @@ export class MemoryGapStore implements GapStore {
   }
 
   async readWatermark(): Promise<number> {
-    return Math.max(Number.NEGATIVE_INFINITY, ...this.watermarks.values());
+    return Math.max(Number.NEGATIVE_INFINITY, ...[...this.watermarks.values()].map((w) => w.ms));
   }
 
-  async advanceWatermark(writer: string, ms: number): Promise<void> {
-    this.watermarks.set(writer, Math.max(ms, this.watermarks.get(writer) ?? Number.NEGATIVE_INFINITY));
+  async advanceWatermark(writer: string, ms: number, ctx?: GapStateContext, atMs?: number): Promise<void> {
+    const before = this.watermarks.get(writer);
+    if (before === undefined || ms > before.ms) this.watermarks.set(writer, { ms, atMs: atMs ?? ctx?.now ?? ms });
+  }
+
+  async readEventWatermark(tick: string): Promise<RecordedWatermark | undefined> {
+    let top: RecordedWatermark | undefined;
+    for (const [writer, w] of this.watermarks) if (writer !== tick && (top === undefined || w.ms > top.ms)) top = w;
+    return top;
   }
 
   async pendingOutbox(writtenBeforeMs: number, limit: number): Promise<OutboxMessage[]> {

@@ -97,9 +97,20 @@ export interface GapStore {
   sweepChains(watermarkMs: number, ctx: GapStateContext, limit: number): Promise<{ swept: number; messages: OutboxMessage[] }>;
   /** The highest watermark any writer recorded (-Infinity when none). */
   readWatermark(): Promise<number>;
-  /** Raises one writer's watermark record to `ms` (never lowers it). */
-  advanceWatermark(writer: string, ms: number, ctx: GapStateContext): Promise<void>;
+  /** Raises one writer's watermark record to `ms` (never lowers it), with the wall clock `atMs` at which the writer saw it (default `ctx.now`). */
+  advanceWatermark(writer: string, ms: number, ctx: GapStateContext, atMs?: number): Promise<void>;
+  /**
+   * The highest watermark the events raised (every writer but `tick`, the scheduler's), and the
+   * wall clock at which it was written; undefined when no event has raised one.
+   */
+  readEventWatermark(tick: string): Promise<RecordedWatermark | undefined>;
   /** Outbox messages written at or before `writtenBeforeMs` (wall clock) and still not published. */
   pendingOutbox(writtenBeforeMs: number, limit: number): Promise<OutboxMessage[]>;
   deleteOutbox(ids: readonly string[]): Promise<void>;
+}
+
+/** A watermark record: the event time, and the wall clock at which a writer recorded it. */
+export interface RecordedWatermark {
+  readonly ms: number;
+  readonly atMs: number;
 }

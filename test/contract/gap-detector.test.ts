@@ -97,6 +97,34 @@ describe('gap-detector over HTTP with the raw Pub/Sub push body', () => {
     }
   });
 
+  it('a backfill (events dated long before the wall clock): a tick soon after it reports nothing; only silence on the wall clock makes its chains and gaps come due', async () => {
+    const s = await serve();
+    try {
+      // Last month's log, published now: the wall clock is 40 days past its events.
+      s.clock.ms = T0 + 40 * 24 * 60 * MIN;
+      expect(await s.push(TOPICS.unique, cardScanned({ id: 'c1', time: at(0), data: { card_id: 'card-1' } }))).toBe(204);
+      expect(await s.push(TOPICS.valid, tagged('a', 1, 1))).toBe(204);
+      expect(await s.push(TOPICS.valid, tagged('c', 3, 2))).toBe(204);
+      // The scheduler's tick a few seconds later: event time has not moved, nothing is due.
+      s.clock.ms += 5_000;
+      expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
+      expect(s.inner.json(TOPICS.findings)).toEqual([]);
+      // The stream stays silent: once the wall clock has moved past the gap's grace and the
+      // chain's deadline (plus the allowed lateness), the ticks report them, as for live traffic.
+      s.clock.ms += 10 * MIN + LATENESS;
+      expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
+      expect(s.inner.json(TOPICS.findings)).toEqual(
+        expect.arrayContaining([
+          { kind: 'gap', action: 'reported', source: '//hub', from_sequence: 2, to_sequence: 2 },
+          expect.objectContaining({ kind: 'chain_broken', event_id: 'c1', expected_type: 'lead.created' }),
+        ]),
+      );
+      expect(s.inner.json(TOPICS.findings)).toHaveLength(2);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('acks messages it cannot use: an unknown topic, an unparseable event', async () => {
     const s = await serve();
     try {

@@ -17,7 +17,7 @@ describe('event-recovery generate', () => {
     const file = join(dir, 'demo.ndjson');
     const g = cli('generate', '--out', file);
     expect(g.status).toBe(0);
-    expect(existsSync(join(dir, 'demo.rates.json')) && existsSync(join(dir, 'demo.faults.json'))).toBe(true);
+    expect(existsSync(join(dir, 'demo.rates.json')) && existsSync(join(dir, 'demo.faults.json')) && existsSync(join(dir, 'demo.world.json'))).toBe(true);
     const now = /--now (\S+)/.exec(g.stderr)![1]!;
     const r = cli('replay', file, '--rates', join(dir, 'demo.rates.json'), '--now', now, '--out', join(dir, 'out'), '--quiet');
     expect(r.status).toBe(0);
@@ -36,6 +36,28 @@ describe('event-recovery generate', () => {
     expect(a.stdout.trim().split('\n')).toHaveLength(500);
     expect(a.stdout).toBe(b.stdout);
     expect(a.stdout).not.toBe(c.stdout);
+  });
+
+  it('--events N --out FILE writes, beside the log, its rates and the calls the stand-ins must know (FILE.world.json)', () => {
+    const file = join(dir, 'log.ndjson');
+    const g = cli('generate', '--events', '400', '--seed', '3', '--out', file);
+    expect(g.status).toBe(0);
+    expect(g.stderr).toContain(join(dir, 'log.world.json'));
+    const world = JSON.parse(readFileSync(join(dir, 'log.world.json'), 'utf8')) as { calls: Array<{ sid: string; duration: number }>; paymentIntents: unknown[] };
+    const calls = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .flatMap((l) => {
+        try {
+          const e = JSON.parse(l) as { type?: string; data: { call_sid: string; duration_seconds: number } };
+          return e.type === 'call.completed' ? [[e.data.call_sid, e.data.duration_seconds] as const] : [];
+        } catch {
+          return [];
+        }
+      });
+    expect(calls.length).toBeGreaterThan(10);
+    expect(new Map(world.calls.map((c) => [c.sid, c.duration]))).toEqual(new Map(calls));
+    expect(existsSync(join(dir, 'log.rates.json'))).toBe(true);
   });
 
   it.each([

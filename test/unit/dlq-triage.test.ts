@@ -59,6 +59,21 @@ describe('dlq-triage: storing what arrives', () => {
     expect(new Set(ids).size).toBe(1);
   });
 
+  it('one dead_letter finding id per message and subscription: the same message dead-lettered again (a new copy) repeats it; another subscription has its own', async () => {
+    // Pub/Sub dead-letters "on a best effort basis. The same message might be dead lettered
+    // multiple times" (DeadLetterPolicy); each time is a new copy under a new message id.
+    const { service, publisher } = setup();
+    const sale = saleRecorded({ id: 'sale-7' });
+    const attrs = { type: 'sale.recorded', source: '//shop', id: 'sale-7' };
+    await service.receive(TOPICS.deadLetters, deadLetter('revenue-checker-sales', sale, attrs));
+    await service.receive(TOPICS.deadLetters, deadLetter('revenue-checker-sales', sale, attrs, { count: '6' }));
+    await service.receive(TOPICS.deadLetters, deadLetter('gap-detector-chains', sale, attrs));
+    const ids = (publisher as MemoryPublisher).messages.filter((x) => x.topic === TOPICS.findings).map((x) => x.attributes!.finding_id);
+    expect(ids).toHaveLength(3);
+    expect(ids[0]).toBe(ids[1]);
+    expect(ids[2]).not.toBe(ids[0]);
+  });
+
   it('says "no reason recorded" when the failing function recorded nothing', async () => {
     const { service } = setup();
     const record = await service.receive(TOPICS.deadLetters, deadLetter('validator-events-raw', cardScanned()));

@@ -1,3 +1,6 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 /** What one function process counted (tools/cost/meter.ts writes it, tools/cost/run.ts reads it). */
 export interface MeterFile {
   readonly function: string;
@@ -16,4 +19,11 @@ export interface MeterFile {
   };
   /** By topic (without the project): each Publish request, as the sizes of its messages (data + attributes, bytes). */
   readonly publish: Record<string, { requests: number[][] }>;
+}
+
+/** Every meter file in `dir` (one per function process: tools/cost/meter.ts). */
+export function readMeters(dir: string): MeterFile[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as MeterFile);
 }

@@ -10,13 +10,13 @@
  *   npm run cost -- --seed N      another seed
  *   npm run cost -- --json FILE   also the counts as JSON
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TOPICS, topology } from '../../shared/topology';
 import { DEFAULT_OPTIONS, runStack, type RunningStack } from '../local/stack';
-import type { MeterFile } from './counts';
+import { readMeters, type MeterFile } from './counts';
 import { noWork, Prices, publishBillableBytes, pushBillableBytes, renderCostTables, type StageCounts } from './table';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -34,12 +34,6 @@ export function filterMatches(filter: string | undefined, attributes: Readonly<R
   const m = /^attributes\.([A-Za-z_][\w-]*)\s*=\s*"([^"]*)"$/.exec(filter.trim());
   if (!m) throw new Error(`cost: cannot apply the subscription filter ${filter}`);
   return attributes[m[1]!] === m[2];
-}
-
-function readMeters(dir: string): MeterFile[] {
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as MeterFile);
 }
 
 const messageBytes = (m: { data: Buffer; attributes: Readonly<Record<string, string>>; id: string }) =>

@@ -70,6 +70,7 @@ export const SIZES: Readonly<Record<string, Sizer>> = {
   'modules/secrets|google_secret_manager_secret_version.placeholder': (t) => size(t.secrets),
   'modules/bigquery|google_bigquery_dataset.archive': one,
   'modules/bigquery|google_bigquery_table.archive': (t) => t.bigquery_tables.length,
+  'modules/bigquery|google_bigquery_table.once': (t) => t.bigquery_tables.length, // a view per archive table (shared/archive/sql/once.sql)
   'modules/bigquery|google_bigquery_table_iam_member.writer': (t) => t.bigquery_tables.length, // one writer: the Pub/Sub service agent
   'modules/firestore|google_firestore_database.db': (_t, v) => (v.create_firestore_database ? 1 : 0),
   'modules/firestore|google_firestore_field.ttl': (t) => size(t.firestore_ttl),

@@ -3,10 +3,13 @@
  * The command of the local stack: `npm start` (run the demo once, print the report), `npm run dev`
  * (`--keep`: stay up), `npm run demo:ndjson` (`--write-demo`: the demo as files, no emulator).
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { buildDemo, writeDemoFiles } from '../../cli/generate/demo';
+import { ratesPath, worldOfLog, worldPath } from '../../cli/generate/log-world';
+import { RatesFile } from '../../shared/rates/file';
 import { onPath } from './emulators';
-import { DEFAULT_OPTIONS, runStack, StackError, type StackOptions } from './stack';
+import { DEFAULT_OPTIONS, runDevWithWorld, runStack, StackError, type StackOptions } from './stack';
 
 const USAGE = `Usage: node dist/tools/local/cli.js [--keep] [options]     (npm start, npm run dev)
 
@@ -24,8 +27,12 @@ Options:
   --html FILE          write the report page there (default: report.html in the run's directory,
                        named in the report); the page replay --html writes, from the stack's topics
   --json FILE          also write the run (counts, findings, comparison, process ids) as JSON
-  --write-demo FILE    write the demo as NDJSON (with FILE's .rates.json and .faults.json) and exit:
-                       no emulator needed; replay it with event-recovery replay
+  --write-demo FILE    write the demo as NDJSON (with FILE's .rates.json, .faults.json and .world.json)
+                       and exit: no emulator needed; replay it with event-recovery replay
+  --log FILE           with --keep: no demo; the stand-ins know the calls and payments of FILE's
+                       .world.json (else those FILE reports) and the rates of FILE's .rates.json (as
+                       event-recovery generate --out writes them), so that publishing FILE finds
+                       what event-recovery replay FILE --rates FILE.rates.json finds
   -h, --help           this text
 
 Exit status: 0 when the report is printed and every fault the served functions detect was found;
@@ -46,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
       html: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       'write-demo': { type: 'string' },
+      log: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -82,7 +90,22 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`event-recovery: the local stack needs the Google Cloud CLI (gcloud) for its emulators and it is not on PATH; run the demo embedded instead: ${REPLAY_HINT}\n`);
     return 1;
   }
+  if (values.log !== undefined) return runDevWithWorld({ ...options, keep: true }, readLogWorld(values.log), values.log);
   return runStack(options);
+}
+
+/** The stand-ins' world of a log: its rates file (required) and its world file, or what the log itself reports. */
+function readLogWorld(log: string) {
+  const rates = ratesPath(log);
+  if (!existsSync(log)) throw new StackError(`--log ${log}: no such file`);
+  if (!existsSync(rates)) throw new StackError(`--log ${log}: its rates ${rates} are missing (event-recovery generate --out writes them beside the log)`);
+  const parsedRates = RatesFile.safeParse(JSON.parse(readFileSync(rates, 'utf8')));
+  if (!parsedRates.success) throw new StackError(`--log ${log}: ${rates} is not a rates file: ${parsedRates.error.issues[0]?.message ?? ''}`);
+  const derived = worldOfLog(readFileSync(log, 'utf8').split('\n'), parsedRates.data);
+  const path = worldPath(log);
+  if (!existsSync(path)) return derived;
+  const kept = JSON.parse(readFileSync(path, 'utf8')) as { calls?: typeof derived.calls; paymentIntents?: typeof derived.paymentIntents };
+  return { rates: parsedRates.data, calls: kept.calls ?? derived.calls, paymentIntents: kept.paymentIntents ?? derived.paymentIntents };
 }
 
 if (require.main === module) {

@@ -1,5 +1,5 @@
 import { Agent, request } from 'node:http';
-import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
+import { v1, type PubSub, type protos } from '@google-cloud/pubsub';
 import type { ResolvedSubscription } from '../../shared/topology';
 
 /** What a function did with the deliveries of one subscription. */
@@ -75,16 +75,46 @@ export interface GatewayOptions {
 }
 
 /**
+ * A message as the gateway holds it: what a synchronous pull returned, until it is acked or nacked.
+ */
+interface Held {
+  readonly ackId: string;
+  readonly id: string;
+  readonly data: Buffer;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly publishTime: Date;
+  readonly orderingKey?: string;
+  /** 1 on first delivery; the emulator counts it only where a dead-letter policy is set. */
+  readonly deliveryAttempt: number;
+}
+
+/** How often the gateway extends what it holds, as a share of the subscription's ack deadline. */
+const LEASE_SHARE = 1 / 3;
+/** Pauses between pulls that came back empty, growing from the first to the second (ms). */
+const IDLE_PULL_MS = [20, 250] as const;
+/** Acks and nacks are sent in batches, at most this long after they are decided. */
+const FLUSH_MS = 10;
+
+/**
  * Push delivery for the local stack, at least once. The Pub/Sub emulator's own push is not:
  * on a subscription with a retry policy it stops pushing a message after its second failed
  * attempt and never delivers it again (DESIGN §8). So `ensureTopology` creates the push
  * subscriptions of the manifest as pull subscriptions (with their dead-letter policy, without the
- * retry policy) and this gateway does what GCP's push does: it pulls each message (streaming
- * pull), POSTs the body GCP would POST (the wrapped message, `subscription`, and `deliveryAttempt`
- * where a dead-letter policy is set) to the function at `/projects/P/topics/T` so that the
- * Functions Framework's CloudEvent names the topic as its source, acks on 2xx, and otherwise
- * holds the message for the retry policy's backoff before it nacks it, so that the emulator
- * redelivers it and, after the subscription's maximum delivery attempts, dead-letters it.
+ * retry policy) and this gateway does what GCP's push does: it pulls messages, POSTs the body GCP
+ * would POST (the wrapped message, `subscription`, and `deliveryAttempt` where a dead-letter
+ * policy is set) to the function at `/projects/P/topics/T` so that the Functions Framework's
+ * CloudEvent names the topic as its source, acks on 2xx, and otherwise holds the message for the
+ * retry policy's backoff before it nacks it, so that the emulator redelivers it and, after the
+ * subscription's maximum delivery attempts, dead-letters it.
+ *
+ * It pulls only what it can push at once (synchronous pull, `maxMessages` = free delivery slots)
+ * and extends the ack deadline of everything it holds, pushing or waiting out a backoff, every
+ * third of the deadline, as the Pub/Sub client's lease management does. A streaming pull did
+ * not: the emulator streams a backlog regardless of the client's flow control, and the messages
+ * waiting unseen behind the paused stream ran out their lease and came back with their delivery
+ * attempt counted: with no push failing, a 20 s backlog of 2,000 messages was pushed with
+ * delivery attempts up to 3 and 518 of them twice (test/integration/push-lease.test.ts), and a
+ * longer one dead-lettered messages whose handler had succeeded (issue 19).
  *
  * It also records, per subscription, which messages the function acknowledged: that is how the
  * stack knows a function is done with what reached its topics, which no topic shows for a
@@ -93,15 +123,20 @@ export interface GatewayOptions {
 export class PushGateway {
   private readonly bySubscription = new Map<string, DeliveryStats>();
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  private readonly subscriptions: Subscription[] = [];
-  private readonly waiting = new Set<{ timer: NodeJS.Timeout; message: Message }>();
+  private readonly client: InstanceType<typeof v1.SubscriberClient>;
+  private readonly loops: Promise<void>[] = [];
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly waiting = new Set<{ timer: NodeJS.Timeout; release: () => void }>();
+  private readonly flushers: Array<() => Promise<void>> = [];
   private closed = false;
 
-  private constructor(private readonly options: GatewayOptions) {}
+  private constructor(private readonly options: GatewayOptions) {
+    this.client = new v1.SubscriberClient({ ...options.pubsub.options });
+  }
 
   static async start(options: GatewayOptions): Promise<PushGateway> {
-    const gateway = new PushGateway(options);
     await options.pubsub.getClientConfig(); // resolves the project id
+    const gateway = new PushGateway(options);
     for (const sub of options.subscriptions) {
       if (sub.delivery !== 'push' || !sub.function) continue;
       gateway.deliver(sub);
@@ -127,47 +162,112 @@ export class PushGateway {
     const path = `/projects/${project}/topics/${prefix}${sub.topic}`;
     const backoff = (this.options.backoff ?? localBackoff)(sub);
     const concurrency = this.options.concurrency ?? 64;
-    const subscription = pubsub.subscription(prefix + sub.name, {
-      // The client extends the lease while a delivery waits for its function or its backoff.
-      flowControl: { maxMessages: concurrency, allowExcessMessages: false },
-    });
-    this.subscriptions.push(subscription);
     const stats = this.stats(sub.name);
-    subscription.on('message', (message: Message) => {
-      const attempt = message.deliveryAttempt || 1;
+    const held = new Map<string, Held>();
+    let pushing = 0;
+    let slotFreed: (() => void) | undefined;
+    const freeSlot = () => {
+      pushing--;
+      slotFreed?.();
+      slotFreed = undefined;
+    };
+
+    const acks: string[] = [];
+    const nacks: string[] = [];
+    let flushTimer: NodeJS.Timeout | undefined;
+    const flush = async () => {
+      flushTimer = undefined;
+      const a = acks.splice(0);
+      const n = nacks.splice(0);
+      // A lost ack or nack only means a redelivery (at least once); the lease keeps the others.
+      await Promise.all([
+        a.length ? this.client.acknowledge({ subscription: fullName, ackIds: a }).catch(() => undefined) : undefined,
+        n.length ? this.client.modifyAckDeadline({ subscription: fullName, ackIds: n, ackDeadlineSeconds: 0 }).catch(() => undefined) : undefined,
+      ]);
+    };
+    this.flushers.push(flush);
+    const settle = (message: Held, into: string[]) => {
+      held.delete(message.ackId);
+      into.push(message.ackId);
+      flushTimer ??= setTimeout(() => void flush(), FLUSH_MS);
+    };
+
+    // The lease: everything held, pushing or waiting out its backoff, gets the full deadline again.
+    const leaseMs = sub.ackDeadlineSeconds * 1000 * LEASE_SHARE;
+    this.timers.push(
+      setInterval(() => {
+        if (held.size === 0 || this.closed) return;
+        const ackIds = [...held.keys()];
+        void this.client.modifyAckDeadline({ subscription: fullName, ackIds, ackDeadlineSeconds: sub.ackDeadlineSeconds }).catch(() => undefined);
+      }, leaseMs),
+    );
+
+    const push = (message: Held) => {
+      const attempt = message.deliveryAttempt;
       const body = JSON.stringify(pushBody(message, fullName, sub.deadLetterTopic ? attempt : undefined));
       stats.requests++;
       stats.lastAt = Date.now();
       const started = Date.now();
       void this.post(this.options.endpoint(sub.function!), path, body, sub.ackDeadlineSeconds * 1000, stats).then((ok) => {
         stats.lastAt = Date.now();
+        freeSlot();
         if (this.closed) return;
         stats.pushes.push({ bytes: messageBytes(message), attributes: message.attributes, ms: Date.now() - started, ok });
         if (ok) {
           stats.acked.add(message.id);
           stats.handlerMs.push(Date.now() - started);
-          message.ack();
+          settle(message, acks);
           return;
         }
         stats.failed++;
         if (sub.deadLetterTopic && attempt >= sub.maxDeliveryAttempts) {
           // The last attempt failed: nacked at once, the emulator forwards it to the dead-letter topic.
           stats.deadLettered++;
-          message.nack();
+          settle(message, nacks);
           return;
         }
         const entry = {
-          message,
+          release: () => settle(message, nacks),
           timer: setTimeout(() => {
             this.waiting.delete(entry);
-            message.nack();
+            entry.release();
           }, backoffMs(backoff, attempt)),
         };
         this.waiting.add(entry);
       });
-    });
-    // A stream error is retried by the client itself; one that ends it is for the owner's log.
-    subscription.on('error', () => undefined);
+    };
+
+    const loop = async () => {
+      let idle = 0;
+      while (!this.closed) {
+        if (pushing >= concurrency) {
+          await new Promise<void>((resolve) => (slotFreed = resolve));
+          continue;
+        }
+        let received: Held[];
+        try {
+          const [answer] = await this.client.pull({ subscription: fullName, maxMessages: concurrency - pushing }, { timeout: 30_000 });
+          received = (answer.receivedMessages ?? []).flatMap((r) => (r.ackId && r.message ? [toHeld(r.ackId, r.message, r.deliveryAttempt)] : []));
+        } catch {
+          received = []; // the emulator busy or restarting: pull again after a pause
+        }
+        if (this.closed) {
+          if (received.length) nacks.push(...received.map((m) => m.ackId));
+          break;
+        }
+        for (const m of received) {
+          held.set(m.ackId, m);
+          pushing++;
+          push(m);
+        }
+        if (received.length > 0) idle = 0;
+        else {
+          await new Promise((r) => setTimeout(r, Math.min(IDLE_PULL_MS[1], IDLE_PULL_MS[0] * 2 ** idle)));
+          idle++;
+        }
+      }
+    };
+    this.loops.push(loop());
   }
 
   /**
@@ -218,18 +318,35 @@ export class PushGateway {
   /** Stops pulling; what is held for a backoff goes back to the emulator at once. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const t of this.timers) clearInterval(t);
     for (const w of this.waiting) {
       clearTimeout(w.timer);
-      w.message.nack();
+      w.release();
     }
     this.waiting.clear();
-    await Promise.all(this.subscriptions.map((s) => s.close().catch(() => undefined)));
+    await Promise.all(this.loops);
+    await Promise.all(this.flushers.map((f) => f()));
+    await this.client.close().catch(() => undefined);
     this.agent.destroy();
   }
 }
 
+function toHeld(ackId: string, m: protos.google.pubsub.v1.IPubsubMessage, deliveryAttempt: number | null | undefined): Held {
+  const seconds = Number(m.publishTime?.seconds ?? 0);
+  const nanos = m.publishTime?.nanos ?? 0;
+  return {
+    ackId,
+    id: m.messageId ?? '',
+    data: Buffer.from(m.data ?? new Uint8Array()),
+    attributes: { ...(m.attributes ?? {}) },
+    publishTime: new Date(seconds * 1000 + Math.floor(nanos / 1e6)),
+    ...(m.orderingKey ? { orderingKey: m.orderingKey } : {}),
+    deliveryAttempt: deliveryAttempt || 1,
+  };
+}
+
 /** A message's size as Pub/Sub counts it: data, attribute keys and values, message id. */
-function messageBytes(message: Message): number {
+function messageBytes(message: Held): number {
   let n = message.data.length + Buffer.byteLength(message.id);
   for (const [k, v] of Object.entries(message.attributes)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
   return n;
@@ -240,8 +357,8 @@ function messageBytes(message: Message): number {
  * the message with base64 data, both spellings of its id and publish time, its ordering key when
  * it has one, the subscription's full name, and `deliveryAttempt` where a dead-letter policy is set.
  */
-export function pushBody(message: Message, subscription: string, deliveryAttempt: number | undefined) {
-  const publishTime = new Date(message.publishTime.getTime()).toISOString();
+export function pushBody(message: Held, subscription: string, deliveryAttempt: number | undefined) {
+  const publishTime = message.publishTime.toISOString();
   return {
     message: {
       data: message.data.toString('base64'),

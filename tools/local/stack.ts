@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { PubSub } from '@google-cloud/pubsub';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
 import { resolveSubscriptions, TOPICS, topology } from '../../shared/topology';
-import { buildDemo, DELIVERY_JITTER_MS, DEMO_DEFAULTS, GAP_GRACE_MS, type Demo, type DemoMessage } from '../../cli/generate/demo';
+import { buildDemo, DELIVERY_JITTER_MS, DEMO_DEFAULTS, GAP_GRACE_MS, type Demo, type DemoMessage, type DemoWorld, type UpstreamFaults } from '../../cli/generate/demo';
 import { emulatorEnv, freePort, startEmulator, type Emulator } from './emulators';
 import { compareWithFaults } from './expected';
 import { FunctionStartError, serveFunction, type FunctionDeath, type ServedFunction } from './functions';
@@ -138,6 +138,8 @@ interface Running {
   readonly pushes: readonly Push[];
   /** dlq-triage's operator API, when it is served. */
   readonly triage?: TriageApi;
+  /** The environment that points the functions at the stand-ins. */
+  readonly standInEnv: Readonly<Record<string, string>>;
 }
 
 /** Runs the stack once; resolves with the exit code. In `keep` mode it resolves only on a signal. */
@@ -157,7 +159,7 @@ export async function runStack(options: StackOptions, io: Console = consoleIo): 
   });
   try {
     const demo = buildDemo({ now: Date.now(), seed: options.seed });
-    const up = await bringUp(options, demo, res, io);
+    const up = await bringUp(options, demo.world, demo.upstream, res, io);
     const startupMs = Date.now() - t0;
     io.progress(`stack up in ${(startupMs / 1000).toFixed(1)} s: ${[...up.served.keys()].join(', ')} behind push subscriptions`);
     await options.measure?.up?.(up);
@@ -182,8 +184,63 @@ export async function runStack(options: StackOptions, io: Console = consoleIo): 
   }
 }
 
+/**
+ * `npm run dev -- --log FILE`: the stack up with stand-ins that know a log's calls, payments and
+ * rates instead of the demo's, nothing published: the user publishes the log (or any other) and
+ * watches the findings come, the scheduler ticking every minute, until a signal or a crash.
+ */
+export async function runDevWithWorld(options: StackOptions, world: DemoWorld, logPath: string, io: Console = consoleIo): Promise<number> {
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
+  const res = new Resources();
+  let signalled: ((code: number) => void) | undefined;
+  const stopped = new Promise<number>((resolve) => (signalled = resolve));
+  onSignal(async (signal) => {
+    io.progress(`\n${signal}: stopping the emulators and functions...`);
+    await res.close();
+    const code = signal === 'SIGINT' ? 0 : 130;
+    signalled?.(code);
+    return code;
+  });
+  try {
+    const up = await bringUp(options, world, undefined, res, io);
+    io.progress(`stack up: ${[...up.served.keys()].join(', ')}; the stand-ins know ${world.calls.length} calls, ${world.paymentIntents.length} payment intents and the rates of ${Object.keys(world.rates.days).length} days of ${logPath}`);
+    io.report(`\nPublish the log (after the export below): node dist/cli/event-recovery.js publish ${logPath} --rate 50\n`);
+    return await stayUp(up, options, res, io, stopped);
+  } catch (err) {
+    io.progress(failureText(err));
+    return 1;
+  } finally {
+    await res.close();
+  }
+}
+
+/** A stack brought up for someone else's traffic (tools/load): what runs, how to take it down. */
+export interface StartedStack {
+  readonly up: RunningStack;
+  readonly functions: readonly ServedFunction[];
+  /** The environment that points a client (a replay of the same log) at the stand-ins. */
+  readonly standInEnv: Readonly<Record<string, string>>;
+  close(): Promise<void>;
+}
+
+/**
+ * Brings the stack up with stand-ins that know `world` (a log's payments, calls and rates) and
+ * returns it running, without publishing anything: the caller publishes, watches and closes.
+ */
+export async function startStack(options: StackOptions, world: DemoWorld, io: Console = consoleIo): Promise<StartedStack> {
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
+  const res = new Resources();
+  try {
+    const up = await bringUp(options, world, undefined, res, io);
+    return { up, functions: res.functions, standInEnv: up.standInEnv, close: () => res.close() };
+  } catch (err) {
+    await res.close();
+    throw err;
+  }
+}
+
 /** Starts the stand-ins, the emulators and the functions, then creates the topology and the observers. */
-async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Console): Promise<Running> {
+async function bringUp(options: StackOptions, world: DemoWorld, upstream: UpstreamFaults | undefined, res: Resources, io: Console): Promise<Running> {
   const runDir = mkdtempSync(join(tmpdir(), LOG_PREFIX));
   pruneOldRuns(runDir);
   const logDir = join(runDir, 'logs');
@@ -191,7 +248,7 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
   io.progress('starting the Pub/Sub and Firestore emulators and the functions...');
   const standInEnv: Record<string, string> = {};
   for (const stand of options.standIns ?? STAND_INS) {
-    const running = await stand.start(demo.world, demo.upstream);
+    const running = await stand.start(world, upstream);
     res.standIns.push(running);
     Object.assign(standInEnv, stand.env(running.url));
   }
@@ -255,7 +312,7 @@ async function bringUp(options: StackOptions, demo: Demo, res: Resources, io: Co
   const pushes = delivered.map((sub) => ({ sub, gateway }));
   const triageFn = served.get('dlq-triage');
   const skipped = new Map(outcomes.flatMap((o) => (o.kind === 'absent' ? [[o.name, o.reason] as const] : [])));
-  return { hosts, logDir, served, skipped, pubsub, observer, pushes, ...(triageFn ? { triage: { url: triageFn.url, token: triageToken } } : {}) };
+  return { hosts, logDir, served, skipped, pubsub, observer, pushes, standInEnv, ...(triageFn ? { triage: { url: triageFn.url, token: triageToken } } : {}) };
 }
 
 /**

@@ -46,3 +46,26 @@ resource "google_bigquery_table_iam_member" "writer" {
   role       = "roles/bigquery.dataEditor"
   member     = each.value.member
 }
+
+# Each archive once (shared/archive/sql/once.sql): the raw table keeps every Pub/Sub message,
+# so a republish under the same id after a crash is two rows there; the view keeps one per event
+# id (events) or finding id (findings). Query the view; the raw rows stay for forensics.
+resource "google_bigquery_table" "once" {
+  for_each = var.tables
+
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.archive.dataset_id
+  table_id            = "${each.key}_once"
+  description         = "${each.key}, one row per event or finding id: the first published (shared/archive/sql/once.sql)."
+  labels              = var.labels
+  deletion_protection = false
+
+  view {
+    query = templatefile("${path.module}/../../../shared/archive/sql/once.sql", {
+      project = var.project_id
+      dataset = google_bigquery_dataset.archive.dataset_id
+      table   = google_bigquery_table.archive[each.key].table_id
+    })
+    use_legacy_sql = false
+  }
+}

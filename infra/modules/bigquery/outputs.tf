@@ -14,3 +14,8 @@ output "table_ids" {
   # A BigQuery subscription is refused until its writer may write the table.
   depends_on = [google_bigquery_table_iam_member.writer]
 }
+
+output "once_view_ids" {
+  description = "Archive table => the full name of its view with one row per event or finding id (PROJECT.DATASET.TABLE_once)."
+  value       = { for k, t in google_bigquery_table.once : k => "${t.project}.${t.dataset_id}.${t.table_id}" }
+}

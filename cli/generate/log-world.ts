@@ -1,0 +1,64 @@
+import type { DemoWorld } from './demo';
+
+/** Loosely read fields of a catalog event, as far as the world needs them. */
+interface LooseEvent {
+  type?: unknown;
+  time?: unknown;
+  data?: { call_sid?: unknown; from?: unknown; to?: unknown; duration_seconds?: unknown; started_at?: unknown; payment_intent_id?: unknown; amount?: unknown; currency?: unknown };
+}
+
+/**
+ * The stand-in world a log implies: Twilio knows each call the log reports, with the duration it
+ * reports, and Stripe each payment intent a sale names, succeeded for the amount and currency of
+ * the sale (the log is taken as the truth: `npm run dev -- --log` and `npm run load` measure delivery, not the checkers); the
+ * rates are the log's. Lines that are not events are skipped.
+ */
+export function worldOfLog(lines: Iterable<string>, rates: DemoWorld['rates']): DemoWorld {
+  const calls = new Map<string, DemoWorld['calls'][number]>();
+  const intents = new Map<string, DemoWorld['paymentIntents'][number]>();
+  for (const line of lines) {
+    let e: LooseEvent;
+    try {
+      e = JSON.parse(line) as LooseEvent;
+    } catch {
+      continue;
+    }
+    const d = e?.data;
+    if (!d || typeof d !== 'object') continue;
+    if (e.type === 'call.completed' && typeof d.call_sid === 'string' && typeof d.duration_seconds === 'number' && !calls.has(d.call_sid)) {
+      calls.set(d.call_sid, {
+        sid: d.call_sid,
+        from: String(d.from ?? ''),
+        to: String(d.to ?? ''),
+        duration: d.duration_seconds,
+        status: 'completed',
+        startTime: String(d.started_at ?? e.time ?? ''),
+      });
+    }
+    if (e.type === 'sale.recorded' && typeof d.payment_intent_id === 'string' && typeof d.amount === 'number' && typeof d.currency === 'string' && !intents.has(d.payment_intent_id)) {
+      intents.set(d.payment_intent_id, {
+        id: d.payment_intent_id,
+        amount: d.amount,
+        currency: d.currency.toLowerCase(),
+        status: 'succeeded',
+        created: Math.floor(Date.parse(String(e.time)) / 1000) || 0,
+      });
+    }
+  }
+  return { rates, calls: [...calls.values()], paymentIntents: [...intents.values()] };
+}
+
+/** Where the stand-ins' world of a log is written and read: beside it, as its rates are. */
+export function worldPath(logPath: string): string {
+  return `${logPath.replace(/\.ndjson$/, '')}.world.json`;
+}
+
+/** The rates file beside a log. */
+export function ratesPath(logPath: string): string {
+  return `${logPath.replace(/\.ndjson$/, '')}.rates.json`;
+}
+
+/** A world file: what the stand-ins know besides the rates (those are in the rates file). */
+export function worldFile(world: DemoWorld): string {
+  return `${JSON.stringify({ calls: world.calls, paymentIntents: world.paymentIntents }, null, 2)}\n`;
+}

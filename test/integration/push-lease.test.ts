@@ -1,0 +1,125 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { PubSub } from '@google-cloud/pubsub';
+import { ensureTopology } from '../../shared/adapters/pubsub-admin';
+import { topology, TOPICS } from '../../shared/topology';
+import { PushGateway } from '../../tools/local/push-gateway';
+import { emulatorClients, Observer, runPrefix } from '../support/harness';
+
+/**
+ * Issue 19, point 3: a healthy function that is merely slower than the messages arrive (a busy
+ * machine, a burst) must not have its messages dead-lettered. The endpoint answers every push
+ * 204, but takes them a few at a time, so that a backlog of 2,000 messages takes it well over
+ * the 10 s the client leases a message for before it extends the lease.
+ */
+const MESSAGES = 2000;
+const SUB = 'validator-events-raw';
+/** Pushes the endpoint works on at once; the others wait for a turn (as requests queue for a busy instance). */
+const SERVING = 4;
+const SERVICE_MS = 40;
+
+interface PushRequestBody {
+  message: { messageId: string };
+  deliveryAttempt?: number;
+}
+
+/** A function that is never wrong, only slow: SERVING pushes at a time, each SERVICE_MS. */
+class SlowEndpoint {
+  /** Pushes per message id, and the highest deliveryAttempt each one carried. */
+  readonly pushes = new Map<string, number>();
+  readonly attempts = new Map<string, number>();
+  private busy = 0;
+  private readonly queue: Array<() => void> = [];
+  private readonly server: Server;
+
+  constructor() {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as PushRequestBody;
+        this.turn(() => {
+          const id = body.message.messageId;
+          this.pushes.set(id, (this.pushes.get(id) ?? 0) + 1);
+          this.attempts.set(id, Math.max(this.attempts.get(id) ?? 0, body.deliveryAttempt ?? 0));
+          setTimeout(() => {
+            res.writeHead(204).end();
+            this.busy--;
+            this.queue.shift()?.();
+          }, SERVICE_MS);
+        });
+      });
+    });
+  }
+
+  private turn(work: () => void): void {
+    const run = () => {
+      this.busy++;
+      work();
+    };
+    if (this.busy < SERVING) run();
+    else this.queue.push(run);
+  }
+
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+async function until(done: () => boolean, what: () => string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('local push delivery under a backlog: a slow, healthy function', () => {
+  let pubsub: PubSub;
+  beforeAll(() => {
+    ({ pubsub } = emulatorClients());
+  });
+  afterAll(() => pubsub.close());
+
+  it('2,000 messages at once to a function that takes them a few at a time: each acked, none dead-lettered, none pushed again', async () => {
+    const prefix = runPrefix('pushlease');
+    const endpoint = new SlowEndpoint();
+    const url = await endpoint.listen();
+    const subscriptions = await ensureTopology(pubsub, topology, { prefix, only: (s) => s.name === SUB });
+    const deadLetters = await Observer.on(pubsub, prefix + TOPICS.deadLetters, `${prefix}obs-dead`);
+    const gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: () => url });
+    try {
+      const topic = pubsub.topic(prefix + TOPICS.raw, { batching: { maxMessages: 500, maxMilliseconds: 5 } });
+      const published = await Promise.all(Array.from({ length: MESSAGES }, (_, i) => topic.publishMessage({ data: Buffer.from(`message ${i}`) })));
+      await until(
+        () => gateway.stats(SUB).acked.size + deadLetters.messages.length >= MESSAGES,
+        () => `${MESSAGES} messages: ${gateway.stats(SUB).acked.size} acked, ${deadLetters.messages.length} dead-lettered`,
+        240_000,
+      );
+      const pushedAgain = [...endpoint.pushes.values()].filter((n) => n > 1).length;
+      const laterAttempts = [...endpoint.attempts.values()].filter((n) => n > 1).length;
+      // By the highest deliveryAttempt a message was pushed with: before the fix, a backlog made
+      // the emulator redeliver messages that were only waiting (their lease ran out unseen).
+      const byAttempt: Record<number, number> = {};
+      for (const n of endpoint.attempts.values()) byAttempt[n] = (byAttempt[n] ?? 0) + 1;
+      expect({ deadLettered: deadLetters.messages.length, pushedAgain, laterAttempts, failed: gateway.stats(SUB).failed, byAttempt }).toEqual({
+        deadLettered: 0,
+        pushedAgain: 0,
+        laterAttempts: 0,
+        failed: 0,
+        byAttempt: { 1: MESSAGES },
+      });
+      expect(new Set(gateway.stats(SUB).acked)).toEqual(new Set(published));
+    } finally {
+      await gateway.close();
+      await deadLetters.close();
+      await endpoint.close();
+    }
+  }, 300_000);
+});
