@@ -1,5 +1,7 @@
 import { NAME as CALL_DURATION_CHECKER } from './call-duration-checker/core';
 import { register as callDurationChecker } from './call-duration-checker';
+import { NAME as CRM_CHECKER } from './crm-checker/core';
+import { register as crmChecker } from './crm-checker';
 import { NAME as DEDUPLICATOR } from './deduplicator/core';
 import { NAME as DLQ_TRIAGE } from './dlq-triage/core';
 import { register as dlqTriage } from './dlq-triage';
@@ -27,6 +29,7 @@ export const REGISTRY: Readonly<Record<string, Register>> = {
   [GAP_DETECTOR]: gapDetector,
   [REVENUE_CHECKER]: revenueChecker,
   [CALL_DURATION_CHECKER]: callDurationChecker,
+  [CRM_CHECKER]: crmChecker,
   [VOLUME_MONITOR]: volumeMonitor,
   [DLQ_TRIAGE]: dlqTriage,
 };

@@ -25,6 +25,13 @@ export type EventOf<T extends EventType> = Extract<BusinessEvent, { type: T }>;
 /** Looks up what the rule needs and applies the pure core; throws only for transient faults. */
 export type Decide<T extends EventType> = (event: EventOf<T>, timeMs: number, now: number) => Promise<Outcome>;
 
+/**
+ * An effect of a recorded decision outside Pub/Sub (e.g. a repair written back to a CRM): run
+ * before the outcome is published, and again on a redelivery until it is, so it must be
+ * idempotent (the same write of the same values).
+ */
+export type Apply<T extends EventType> = (event: EventOf<T>, outcome: Outcome) => Promise<void>;
+
 function isOfType<T extends EventType>(event: BusinessEvent, type: T): event is EventOf<T> {
   return event.type === type;
 }
@@ -37,7 +44,7 @@ function isOfType<T extends EventType>(event: BusinessEvent, type: T): event is 
  * correction id), never a new one. A crash between the decision and its publishing is healed
  * by the redelivery: the entry stays unpublished until every message is out.
  */
-export function checkerHandler<T extends EventType>(rule: string, type: T, deps: CheckerShellDeps, decide: Decide<T>) {
+export function checkerHandler<T extends EventType>(rule: string, type: T, deps: CheckerShellDeps, decide: Decide<T>, apply?: Apply<T>) {
   return async (ce: CloudEvent<MessagePublishedData>): Promise<void> => {
     const message = decodePush(ce);
     const declared = message.attributes.type;
@@ -64,6 +71,7 @@ export function checkerHandler<T extends EventType>(rule: string, type: T, deps:
       faultPoint('after-state-write');
     }
     if (entry.published) return;
+    if (apply) await apply(event, entry.outcome);
     await publishOutcome(deps.publisher, rule, entry.outcome);
     faultPoint('after-publish');
     await deps.ledger.markPublished(rule, event.id);

@@ -52,14 +52,20 @@ export const ChainBrokenFinding = z.object({ kind: z.literal('chain_broken'), ..
 
 /** What a checker compared: `field` (`amount`, `amount_usd`, `duration_seconds`, …), and the two values. */
 const mismatch = { ...base, field: z.string(), expected: z.unknown().optional(), actual: z.unknown().optional(), ...why };
-export const MismatchKind = z.enum(['amount_mismatch', 'fx_mismatch', 'payment_mismatch', 'call_duration_mismatch']);
+export const MismatchKind = z.enum(['amount_mismatch', 'fx_mismatch', 'payment_mismatch', 'call_duration_mismatch', 'crm_mismatch']);
 export type MismatchKind = z.infer<typeof MismatchKind>;
 export const AmountMismatchFinding = z.object({ kind: z.literal('amount_mismatch'), ...mismatch });
 export const FxMismatchFinding = z.object({ kind: z.literal('fx_mismatch'), ...mismatch });
 export const PaymentMismatchFinding = z.object({ kind: z.literal('payment_mismatch'), ...mismatch });
 export const CallDurationMismatchFinding = z.object({ kind: z.literal('call_duration_mismatch'), ...mismatch });
+/**
+ * A CRM record that disagrees with the `crm.synced` event (DESIGN §3): `field` is `record` (no
+ * such record), `email_phone_swapped`, `email` or `phone`; `expected` is the event's value,
+ * `actual` the CRM's, both masked (personal data).
+ */
+export const CrmMismatchFinding = z.object({ kind: z.literal('crm_mismatch'), ...mismatch });
 export type MismatchFinding = z.infer<
-  typeof AmountMismatchFinding | typeof FxMismatchFinding | typeof PaymentMismatchFinding | typeof CallDurationMismatchFinding
+  typeof AmountMismatchFinding | typeof FxMismatchFinding | typeof PaymentMismatchFinding | typeof CallDurationMismatchFinding | typeof CrmMismatchFinding
 >;
 
 export const VolumeAnomalyFinding = z.object({
@@ -101,6 +107,7 @@ export const Finding = z.discriminatedUnion('kind', [
   FxMismatchFinding,
   PaymentMismatchFinding,
   CallDurationMismatchFinding,
+  CrmMismatchFinding,
   VolumeAnomalyFinding,
   DeadLetterFinding,
 ]);

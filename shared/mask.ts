@@ -41,7 +41,7 @@ export function maskText(text: string): string {
 }
 
 /** A personal value found by its path: masked whatever its shape (a name keeps its first letter). */
-function maskPersonal(value: unknown): unknown {
+export function maskPersonal(value: unknown): unknown {
   if (typeof value === 'string') {
     const shaped = maskText(value);
     if (shaped !== value) return shaped;

@@ -48,6 +48,7 @@ const KIND_COLORS: Record<string, string> = {
   fx_mismatch: '#e7ba52',
   payment_mismatch: '#8c564b',
   call_duration_mismatch: '#17becf',
+  crm_mismatch: '#2ca02c',
   volume_anomaly: '#e377c2',
   dead_letter: '#393b79',
 };
@@ -216,6 +217,10 @@ export function findingText(f: Finding): string {
       if (f.expected === undefined) parts.push(`${f.field}: ${JSON.stringify(f.actual)} recorded`);
       else if (JSON.stringify(f.expected) === JSON.stringify(f.actual)) parts.push(`${f.field}: ${JSON.stringify(f.actual)} recorded, as the provider reports`);
       else parts.push(`${f.field}: ${JSON.stringify(f.actual)} recorded, ${JSON.stringify(f.expected)} expected`);
+      break;
+    case 'crm_mismatch':
+      // `expected` is the event's value, `actual` the CRM's (DESIGN §3).
+      if (f.field !== 'record') parts.push(`${f.field}: the CRM holds ${JSON.stringify(f.actual)}, the event ${JSON.stringify(f.expected)}`);
       break;
     default:
       break;

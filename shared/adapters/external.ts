@@ -5,8 +5,10 @@ import { envNumber } from '../config';
 import { RatesFile } from '../rates/file';
 import type { Clock } from '../ports';
 import { FileRates } from './file-rates';
+import { HubSpotContacts } from './hubspot-contacts';
 import { OxrRates } from './oxr-rates';
 import { RateLimiter, type Sleep } from './rate-limiter';
+import { SalesforceRecords } from './salesforce-records';
 import { StripePayments } from './stripe-payments';
 import { TwilioCalls } from './twilio-calls';
 
@@ -39,6 +41,31 @@ export const TwilioEnv = z.object({
   TWILIO_BURST: envNumber(1),
 });
 export type TwilioEnv = z.infer<typeof TwilioEnv>;
+
+/**
+ * The CRMs crm-checker asks (DESIGN §3). HubSpot's limit for a private app is 100 or 190
+ * requests per 10 s by plan (https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details),
+ * so 9/s per instance, the client's own default pace; Salesforce limits requests per day and
+ * concurrent long requests, not per second, so its rate is a courtesy.
+ */
+export const CrmEnv = z.object({
+  HUBSPOT_ACCESS_TOKEN: optionalText,
+  /** A local stand-in, e.g. http://127.0.0.1:12114 (replaces https://api.hubapi.com). */
+  HUBSPOT_API_BASE: baseUrl,
+  HUBSPOT_TIMEOUT_MS: envNumber(10_000),
+  HUBSPOT_MAX_RPS: envNumber(9),
+  HUBSPOT_BURST: envNumber(1),
+  /** The org's instance URL (a secret: it names the customer's org), or a local stand-in. */
+  SALESFORCE_INSTANCE_URL: baseUrl,
+  SALESFORCE_ACCESS_TOKEN: optionalText,
+  SALESFORCE_API_VERSION: z.string().regex(/^v\d+\.\d$/, { message: 'must look like v60.0' }).default('v60.0'),
+  SALESFORCE_TIMEOUT_MS: envNumber(10_000),
+  SALESFORCE_MAX_RPS: envNumber(10),
+  SALESFORCE_BURST: envNumber(1),
+  /** The country of a phone number written without its international prefix (ISO 3166-1 alpha-2). */
+  CRM_DEFAULT_COUNTRY: z.string().regex(/^[A-Z]{2}$/, { message: 'must be an ISO 3166-1 alpha-2 code, e.g. US' }).default('US'),
+});
+export type CrmEnv = z.infer<typeof CrmEnv>;
 
 export const RatesEnv = z.object({
   OXR_APP_ID: optionalText,
@@ -86,6 +113,35 @@ export function twilioFromEnv(env: TwilioEnv, ctx: ClientContext): TwilioCalls |
     limiter: limiter('twilio', env.TWILIO_MAX_RPS, env.TWILIO_BURST, ctx),
     clock: ctx.clock,
   });
+}
+
+/**
+ * The CRM clients whose credentials are set, by CRM: HubSpot with HUBSPOT_ACCESS_TOKEN (and,
+ * where `requireBase`, as replay asks, HUBSPOT_API_BASE too), Salesforce with
+ * SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN. A CRM without is not checked.
+ */
+export function crmsFromEnv(env: CrmEnv, ctx: ClientContext, options: { requireBase?: boolean } = {}): { hubspot?: HubSpotContacts; salesforce?: SalesforceRecords } {
+  const out: { hubspot?: HubSpotContacts; salesforce?: SalesforceRecords } = {};
+  if (env.HUBSPOT_ACCESS_TOKEN && (env.HUBSPOT_API_BASE || !options.requireBase)) {
+    out.hubspot = new HubSpotContacts({
+      accessToken: env.HUBSPOT_ACCESS_TOKEN,
+      ...(env.HUBSPOT_API_BASE ? { apiBase: env.HUBSPOT_API_BASE } : {}),
+      timeoutMs: env.HUBSPOT_TIMEOUT_MS,
+      limiter: limiter('hubspot', env.HUBSPOT_MAX_RPS, env.HUBSPOT_BURST, ctx),
+      clock: ctx.clock,
+    });
+  }
+  if (env.SALESFORCE_INSTANCE_URL && env.SALESFORCE_ACCESS_TOKEN) {
+    out.salesforce = new SalesforceRecords({
+      instanceUrl: env.SALESFORCE_INSTANCE_URL,
+      accessToken: env.SALESFORCE_ACCESS_TOKEN,
+      apiVersion: env.SALESFORCE_API_VERSION,
+      timeoutMs: env.SALESFORCE_TIMEOUT_MS,
+      limiter: limiter('salesforce', env.SALESFORCE_MAX_RPS, env.SALESFORCE_BURST, ctx),
+      clock: ctx.clock,
+    });
+  }
+  return out;
 }
 
 /** OpenExchangeRates (OXR_APP_ID) or a rates file (RATES_FILE); `undefined` when neither is set. */

@@ -1,6 +1,6 @@
 import { ConfigError, TransientError } from '../errors';
 
-export type Upstream = 'stripe' | 'twilio' | 'openexchangerates';
+export type Upstream = 'stripe' | 'twilio' | 'openexchangerates' | 'hubspot' | 'salesforce';
 
 /**
  * A fault of an external API worth retrying: 429, 5xx, a timeout, an unreachable host, or a

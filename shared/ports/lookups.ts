@@ -1,6 +1,6 @@
 /**
  * Ports for the facts the incorrect-event checkers look up outside the event: exchange rates,
- * Stripe payments and Twilio calls. Adapters throw `TransientError` for faults worth retrying
+ * Stripe payments, Twilio calls and CRM records. Adapters throw `TransientError` for faults worth retrying
  * (429, 5xx, timeouts, unreachable); everything they answer is a fact about the event.
  */
 
@@ -53,4 +53,32 @@ export type CallLookupResult =
 
 export interface CallLookup {
   call(sid: string): Promise<CallLookupResult>;
+}
+
+/** The CRMs a `crm.synced` event may name (the catalog's `crm`). */
+export type CrmName = 'hubspot' | 'salesforce';
+
+/** The fields of a CRM record the CRM rule compares: as the CRM holds them, `undefined` when empty. */
+export interface CrmRecordView {
+  readonly id: string;
+  readonly email: string | undefined;
+  readonly phone: string | undefined;
+}
+
+export type CrmLookupResult =
+  | { readonly kind: 'found'; readonly record: CrmRecordView }
+  /** The CRM answered 404, or the id cannot name a record it keeps: the sync did not happen. */
+  | { readonly kind: 'not_found'; readonly reason: string };
+
+/** The values the CRM rule writes back to a record (only those the event carries). */
+export interface CrmFields {
+  readonly email?: string;
+  readonly phone?: string;
+}
+
+export interface CrmLookup {
+  readonly crm: CrmName;
+  record(id: string): Promise<CrmLookupResult>;
+  /** Sets these fields of the record (an idempotent write: the same values again change nothing). */
+  update(id: string, fields: CrmFields): Promise<void>;
 }

@@ -12,6 +12,16 @@ const EXAMPLES: Record<FindingKind, Finding> = {
   fx_mismatch: { kind: 'fx_mismatch', action: 'review', event_id: 's2', field: 'amount_usd', actual: 100, reason: 'no rate for EUR on 2026-03-01' },
   payment_mismatch: { kind: 'payment_mismatch', action: 'review', event_id: 's3', field: 'status', expected: 'succeeded', actual: 'canceled', reason: 'Stripe reports pi_1 as canceled' },
   call_duration_mismatch: { kind: 'call_duration_mismatch', action: 'corrected', event_id: 'c1', field: 'duration_seconds', expected: 61, actual: 60 },
+  crm_mismatch: {
+    kind: 'crm_mismatch',
+    action: 'review',
+    event_id: 'y1',
+    type: 'crm.synced',
+    field: 'email_phone_swapped',
+    expected: { email: 'a***@example.com', phone: '+*********23' },
+    actual: { email: '+*********23', phone: 'a***@example.com' },
+    reason: "the HubSpot record holds the event's phone as its email and its email as its phone",
+  },
   volume_anomaly: {
     kind: 'volume_anomaly',
     action: 'reported',

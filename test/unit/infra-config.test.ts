@@ -25,6 +25,7 @@ import { Env as deduplicatorEnv } from '../../functions/deduplicator';
 import { Env as gapDetectorEnv } from '../../functions/gap-detector';
 import { Env as revenueCheckerEnv } from '../../functions/revenue-checker';
 import { Env as callDurationCheckerEnv } from '../../functions/call-duration-checker';
+import { Env as crmCheckerEnv } from '../../functions/crm-checker';
 import { Env as volumeMonitorEnv } from '../../functions/volume-monitor';
 import { Env as dlqTriageEnv } from '../../functions/dlq-triage';
 import { ROOT } from '../support/infra';
@@ -37,6 +38,7 @@ const ENVS: Record<string, EnvSchema> = {
   'gap-detector': gapDetectorEnv,
   'revenue-checker': revenueCheckerEnv,
   'call-duration-checker': callDurationCheckerEnv,
+  'crm-checker': crmCheckerEnv,
   'volume-monitor': volumeMonitorEnv,
   'dlq-triage': dlqTriageEnv,
 };
@@ -151,6 +153,10 @@ const STORES: Record<string, (firestore: Firestore, env: Record<string, unknown>
     new FirestoreOutcomeLedger(fs, env.LEDGER_COLLECTION as string);
   },
   'call-duration-checker': async (fs, env) => {
+    boundary(fs);
+    new FirestoreOutcomeLedger(fs, env.LEDGER_COLLECTION as string);
+  },
+  'crm-checker': async (fs, env) => {
     boundary(fs);
     new FirestoreOutcomeLedger(fs, env.LEDGER_COLLECTION as string);
   },

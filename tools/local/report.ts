@@ -377,6 +377,10 @@ export function describeFinding(raw: Finding): string {
       // Where it agrees with what was recorded (a call of 0 s Twilio confirms) there is no mismatch to tell, only why it is held.
       if (f.expected !== undefined && sameValue(f.expected, f.actual)) return `${what}: ${f.reason ?? 'held'}; ${f.field ?? 'value'} ${show(f.actual)} as recorded`;
       return `${what} ${f.field ?? 'value'}: ${f.expected === undefined ? '' : `expected ${show(f.expected)}, `}recorded ${show(f.actual)}${f.reason ? ` (${f.reason})` : ''}`;
+    case 'crm_mismatch':
+      // Here `expected` is the event's value and `actual` the CRM's (DESIGN §3): the CRM is wrong.
+      if (f.field === 'record') return `${what}: ${f.reason ?? 'no such CRM record'}`;
+      return `${what} ${f.field}: the event says ${show(f.expected)}, the CRM holds ${show(f.actual)}${f.reason ? ` (${f.reason})` : ''}`;
     case 'volume_anomaly':
       return f.reason ?? show(f);
     case 'dead_letter':
