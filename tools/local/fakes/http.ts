@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** What a stand-in answers: a JSON reply, or nothing at all until it is closed (a hung upstream). */
@@ -50,9 +50,11 @@ export interface JsonServerOptions {
   pathPrefix?: string;
   /** Answer this many ms after the request arrived (an API's latency), per request path or fixed. */
   latencyMs?: number | ((path: string) => number);
+  /** Read the request body before routing and hand it to the route (a stand-in that takes writes). */
+  readBody?: boolean;
 }
 
-export type Route = (req: IncomingMessage, url: URL, record: (authorized: boolean) => void) => Reply;
+export type Route = (req: IncomingMessage, url: URL, record: (authorized: boolean) => void, body: string) => Reply;
 
 /** Starts a JSON stand-in on a free loopback port (or `port`). */
 export async function startJsonServer(route: Route, options: JsonServerOptions = {}): Promise<FakeServer> {
@@ -62,13 +64,22 @@ export async function startJsonServer(route: Route, options: JsonServerOptions =
   let peakInFlight = 0;
   const latency = options.latencyMs;
   const server: Server = createServer((req, res) => {
-    req.resume();
+    if (!options.readBody) {
+      req.resume();
+      handle(req, res, '');
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')));
+  });
+  const handle = (req: IncomingMessage, res: ServerResponse, requestBody: string) => {
     const url = new URL(req.url ?? '/', 'http://stand-in');
     const record = (authorized: boolean) =>
       requests.push({ method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), authorized, at: Date.now() - started });
     let reply: Reply;
     try {
-      reply = route(req, url, record);
+      reply = route(req, url, record, requestBody);
     } catch (err) {
       reply = { status: 500, body: { error: `stand-in failure: ${(err as Error).message}` } };
     }
@@ -84,7 +95,7 @@ export async function startJsonServer(route: Route, options: JsonServerOptions =
     const delay = typeof latency === 'function' ? latency(url.pathname) : (latency ?? 0);
     if (delay > 0) setTimeout(answer, delay);
     else answer();
-  });
+  };
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', resolve);
