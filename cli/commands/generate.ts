@@ -70,7 +70,7 @@ export async function generateCommand(args: string[]): Promise<number> {
   }
   const paths = writeDemoFiles(demo, out);
   process.stderr.write(
-    `generate: wrote ${demo.messages.length} events to ${paths.events}, rates to ${paths.rates}, the ${demo.faults.length} injected faults to ${paths.faults}\n` +
+    `generate: wrote ${demo.messages.length} events to ${paths.events}, rates to ${paths.rates}, the ${demo.faults.length} injected faults to ${paths.faults}, what Stripe, Twilio and the CRMs hold to ${paths.world}\n` +
       `replay it: event-recovery replay ${paths.events} --rates ${paths.rates} --now ${new Date(demo.now).toISOString()}\n`,
   );
   return 0;

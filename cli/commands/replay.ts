@@ -61,8 +61,9 @@ Options:
   --workers N            threads that validate and key lines beside the main one, which keeps
                          the order-dependent work (default: ${defaultWorkers()}, the cores but one;
                          0 does everything on the main thread); the outputs are the same
-  --max-in-flight N      Stripe and Twilio lookups pending at once (default: ${DEFAULT_MAX_IN_FLIGHT}); each API's
-                         rate limit (STRIPE_MAX_RPS, TWILIO_MAX_RPS) still holds; 1 waits for
+  --max-in-flight N      Stripe, Twilio and CRM lookups pending at once (default: ${DEFAULT_MAX_IN_FLIGHT}); each API's
+                         rate limit (STRIPE_MAX_RPS, TWILIO_MAX_RPS, HUBSPOT_MAX_RPS,
+                         SALESFORCE_MAX_RPS) still holds; 1 waits for
                          each answer before the next line; the outputs are the same
   --quiet                no progress on stderr
   --version              the version
@@ -76,7 +77,9 @@ Exit status: 0 when the run completed (findings are not errors); 1 when --fail-o
 run failed; 2 for bad usage or unreadable input, with one line on stderr; 130 when interrupted.
 
 Stripe and Twilio checks run when STRIPE_API_KEY, or TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN,
-are set in the environment.
+are set in the environment; the CRM check of crm.synced when HUBSPOT_ACCESS_TOKEN and
+HUBSPOT_API_BASE, or SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN, are (replay never
+writes to a CRM).
 `;
 
 const PositiveNumber = z.coerce.number().positive();

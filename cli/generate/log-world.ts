@@ -4,18 +4,33 @@ import type { DemoWorld } from './demo';
 interface LooseEvent {
   type?: unknown;
   time?: unknown;
-  data?: { call_sid?: unknown; from?: unknown; to?: unknown; duration_seconds?: unknown; started_at?: unknown; payment_intent_id?: unknown; amount?: unknown; currency?: unknown };
+  data?: {
+    call_sid?: unknown;
+    from?: unknown;
+    to?: unknown;
+    duration_seconds?: unknown;
+    started_at?: unknown;
+    payment_intent_id?: unknown;
+    amount?: unknown;
+    currency?: unknown;
+    crm?: unknown;
+    crm_record_id?: unknown;
+    email?: unknown;
+    phone?: unknown;
+  };
 }
 
 /**
  * The stand-in world a log implies: Twilio knows each call the log reports, with the duration it
  * reports, and Stripe each payment intent a sale names, succeeded for the amount and currency of
- * the sale (the log is taken as the truth: `npm run dev -- --log` and `npm run load` measure delivery, not the checkers); the
- * rates are the log's. Lines that are not events are skipped.
+ * the sale, and the CRM each record a `crm.synced` names, with its email and phone (the log is
+ * taken as the truth: `npm run dev -- --log` and `npm run load` measure delivery, not the
+ * checkers); the rates are the log's. Lines that are not events are skipped.
  */
 export function worldOfLog(lines: Iterable<string>, rates: DemoWorld['rates']): DemoWorld {
   const calls = new Map<string, DemoWorld['calls'][number]>();
   const intents = new Map<string, DemoWorld['paymentIntents'][number]>();
+  const records = new Map<string, DemoWorld['crmRecords'][number]>();
   for (const line of lines) {
     let e: LooseEvent;
     try {
@@ -44,8 +59,16 @@ export function worldOfLog(lines: Iterable<string>, rates: DemoWorld['rates']): 
         created: Math.floor(Date.parse(String(e.time)) / 1000) || 0,
       });
     }
+    if (e.type === 'crm.synced' && (d.crm === 'hubspot' || d.crm === 'salesforce') && typeof d.crm_record_id === 'string' && !records.has(`${d.crm} ${d.crm_record_id}`)) {
+      records.set(`${d.crm} ${d.crm_record_id}`, {
+        crm: d.crm,
+        id: d.crm_record_id,
+        email: typeof d.email === 'string' ? d.email : null,
+        phone: typeof d.phone === 'string' ? d.phone : null,
+      });
+    }
   }
-  return { rates, calls: [...calls.values()], paymentIntents: [...intents.values()] };
+  return { rates, calls: [...calls.values()], paymentIntents: [...intents.values()], crmRecords: [...records.values()] };
 }
 
 /** Where the stand-ins' world of a log is written and read: beside it, as its rates are. */
@@ -60,5 +83,5 @@ export function ratesPath(logPath: string): string {
 
 /** A world file: what the stand-ins know besides the rates (those are in the rates file). */
 export function worldFile(world: DemoWorld): string {
-  return `${JSON.stringify({ calls: world.calls, paymentIntents: world.paymentIntents }, null, 2)}\n`;
+  return `${JSON.stringify({ calls: world.calls, paymentIntents: world.paymentIntents, crmRecords: world.crmRecords }, null, 2)}\n`;
 }

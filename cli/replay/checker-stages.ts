@@ -9,7 +9,8 @@ import {
   type RateFact,
   type RevenueContext,
 } from '../../functions/revenue-checker/core';
-import { StripeEnv, stripeFromEnv, TwilioEnv, twilioFromEnv } from '../../shared/adapters/external';
+import { checkCrm, DEFAULT_CRM_CONFIG, NAME as CRM_CHECKER, type CrmConfig } from '../../functions/crm-checker/core';
+import { CrmEnv, crmsFromEnv, StripeEnv, stripeFromEnv, TwilioEnv, twilioFromEnv } from '../../shared/adapters/external';
 import { FileRates } from '../../shared/adapters/file-rates';
 import { realSleep, type Sleep } from '../../shared/adapters/rate-limiter';
 import { UpstreamError } from '../../shared/adapters/upstream-error';
@@ -17,7 +18,7 @@ import { ConfigError, TransientError } from '../../shared/errors';
 import type { BusinessEvent, CallCompleted, SaleRecorded } from '../../shared/events/envelope';
 import { utcDate } from '../../shared/events/time';
 import type { Outcome } from '../../shared/outcome';
-import { systemClock, type CallLookup, type Clock, type PaymentLookup } from '../../shared/ports';
+import { systemClock, type CallLookup, type Clock, type CrmLookup, type CrmName, type PaymentLookup } from '../../shared/ports';
 import type { ReplayStage, StageOptions, StageOutput } from './stage';
 
 /** How replay retries a transient API fault: nobody redelivers here. */
@@ -61,6 +62,9 @@ export interface CheckerStageOptions {
   readonly rates?: FileRates;
   readonly payments?: PaymentLookup;
   readonly calls?: CallLookup;
+  /** The CRMs whose credentials are configured; only their syncs are checked. */
+  readonly crms?: Partial<Record<CrmName, CrmLookup>>;
+  readonly crmConfig?: CrmConfig;
   readonly reviewFactor: number;
   readonly retry?: RetryPolicy;
 }
@@ -138,13 +142,41 @@ export function callDurationStage(options: CheckerStageOptions): ReplayStage {
   };
 }
 
+/**
+ * crm-checker in replay: the same core, a CRM only with its credentials (DESIGN §3). The lookups
+ * are deferred like Stripe's (`--max-in-flight`); replay never writes to a CRM, so repair is off.
+ */
+export function crmStage(options: CheckerStageOptions): ReplayStage {
+  const crms = options.crms ?? {};
+  const retry = options.retry ?? DEFAULT_RETRY;
+  const ctx = { now: options.now, config: { ...(options.crmConfig ?? DEFAULT_CRM_CONFIG), repair: false } };
+  return {
+    name: CRM_CHECKER,
+    onAccepted(e, out) {
+      const sync = e.event;
+      if (sync.type !== 'crm.synced') return;
+      const crm = crms[sync.data.crm];
+      if (crm) {
+        out.defer(retryTransient(() => crm.record(sync.data.crm_record_id), retry).then((fact) => (o) => emit(o, sync, checkCrm(sync, fact, ctx))));
+        return;
+      }
+      emit(out, sync, checkCrm(sync, { kind: 'unchecked' }, ctx));
+    },
+    checks: () => ({
+      hubspot: crms.hubspot ? 'on' : 'skipped: no credentials (HUBSPOT_ACCESS_TOKEN, HUBSPOT_API_BASE)',
+      salesforce: crms.salesforce ? 'on' : 'skipped: no credentials (SALESFORCE_INSTANCE_URL, SALESFORCE_ACCESS_TOKEN)',
+    }),
+  };
+}
+
 /** The incorrect-event stages of the replay, configured from the command line and the environment. */
 export function checkerStages(options: StageOptions, retry: RetryPolicy = DEFAULT_RETRY, clock: Clock = systemClock): ReplayStage[] {
-  const env = z.object({ ...StripeEnv.shape, ...TwilioEnv.shape }).safeParse(options.env);
-  if (!env.success) throw new ConfigError(`invalid Stripe or Twilio settings in the environment:\n${z.prettifyError(env.error)}`);
+  const env = z.object({ ...StripeEnv.shape, ...TwilioEnv.shape, ...CrmEnv.shape }).safeParse(options.env);
+  if (!env.success) throw new ConfigError(`invalid Stripe, Twilio or CRM settings in the environment:\n${z.prettifyError(env.error)}`);
   const clients = { clock, sleep: retry.sleep };
   const payments = stripeFromEnv(env.data, clients);
   const calls = twilioFromEnv(env.data, clients);
+  const crms = crmsFromEnv(env.data, clients, { requireBase: true });
   const stage: CheckerStageOptions = {
     now: options.now,
     reviewFactor: options.reviewFactor ?? DEFAULT_REVIEW_FACTOR,
@@ -152,6 +184,8 @@ export function checkerStages(options: StageOptions, retry: RetryPolicy = DEFAUL
     ...(options.rates ? { rates: new FileRates(options.rates) } : {}),
     ...(payments ? { payments } : {}),
     ...(calls ? { calls } : {}),
+    crms,
+    crmConfig: { ...DEFAULT_CRM_CONFIG, defaultCountry: env.data.CRM_DEFAULT_COUNTRY as CrmConfig['defaultCountry'] },
   };
-  return [revenueStage(stage), callDurationStage(stage)];
+  return [revenueStage(stage), callDurationStage(stage), crmStage(stage)];
 }

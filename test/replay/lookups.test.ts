@@ -111,7 +111,7 @@ describe('replay with Stripe and Twilio lookups in flight', () => {
     expect(threaded.out).toEqual(one.out);
     expect(byDefault.out).toEqual(one.out);
     const help = await execFileAsync(process.execPath, [CLI, 'replay', '--help']);
-    expect(help.stdout).toMatch(/--max-in-flight N +Stripe and Twilio lookups pending at once \(default: 32\)/);
+    expect(help.stdout).toMatch(/--max-in-flight N +Stripe, Twilio and CRM lookups pending at once \(default: 32\)/);
     await expect(execFileAsync(process.execPath, [CLI, 'replay', input, '--max-in-flight', '0'])).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/--max-in-flight must be a whole number from 1 to 1024/) });
   });
 

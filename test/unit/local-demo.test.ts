@@ -55,7 +55,8 @@ async function replayAgainstManifest(d: Demo, env: NodeJS.ProcessEnv) {
     const detectors = new Set(['validator', 'deduplicator', ...stages.map((s) => s.name)]);
     const checks: Record<string, string> = Object.assign({}, ...stages.map((s) => s.checks?.() ?? {}));
     const lookups = new Set(
-      (Object.entries({ rates: checks.fx, stripe: checks.stripe, twilio: checks.twilio }) as Array<[ExternalLookup, string | undefined]>)
+      // The CRM faults are in both CRMs: seen only when both are asked.
+      (Object.entries({ rates: checks.fx, stripe: checks.stripe, twilio: checks.twilio, crm: checks.hubspot?.startsWith('on') ? checks.salesforce : undefined }) as Array<[ExternalLookup, string | undefined]>)
         .filter(([, check]) => check?.startsWith('on'))
         .map(([lookup]) => lookup),
     );
@@ -121,6 +122,9 @@ describe('the demo stream', () => {
       'payment failed',
       'wrong call duration',
       'call of 0 s',
+      'CRM email and phone swapped',
+      'CRM record missing',
+      'CRM wrong phone',
     ]) {
       expect(injectors.some((i) => i.endsWith(name))).toBe(true);
     }
@@ -128,7 +132,7 @@ describe('the demo stream', () => {
     expect(new Set(bases)).toEqual(new Set(['id', 'business_key', 'content']));
     const incorrect = expected.filter((m) => m.kind.endsWith('_mismatch')).map((m) => `${m.kind}/${m.action}`);
     expect(new Set(incorrect)).toEqual(
-      new Set(['amount_mismatch/corrected', 'fx_mismatch/corrected', 'fx_mismatch/review', 'payment_mismatch/review', 'call_duration_mismatch/corrected', 'call_duration_mismatch/review']),
+      new Set(['amount_mismatch/corrected', 'fx_mismatch/corrected', 'fx_mismatch/review', 'payment_mismatch/review', 'call_duration_mismatch/corrected', 'call_duration_mismatch/review', 'crm_mismatch/review']),
     );
     // Both ways a wrong exponent goes: JPY has no decimals, KWD three.
     expect(demo.faults.filter((f) => f.injector.endsWith('wrong minor-unit exponent')).map((f) => /(JPY|KWD)/.exec(f.detail)?.[1])).toEqual(['JPY', 'KWD']);
@@ -191,7 +195,7 @@ describe('the demo stream', () => {
 
     it('gives the embedded replay exactly the findings it expects, of every function the replay runs', async () => {
       const { comparison, lookups } = await replayAgainstManifest(d, {});
-      // Without credentials: the rates of --rates, no Stripe, no Twilio.
+      // Without credentials: the rates of --rates, no Stripe, no Twilio, no CRM.
       expect([...lookups]).toEqual(['rates']);
       expect(comparison.unexpected).toEqual([]);
       expect(comparison.injectors.flatMap((o) => (o.checked ? o.missed : []))).toEqual([]);
@@ -201,17 +205,25 @@ describe('the demo stream', () => {
       expect(comparison.injectors.filter((o) => !o.checked).map((o) => [o.injector, o.notChecked])).toEqual([
         ['incorrect: payment failed', 'revenue-checker runs without stripe'],
         ['incorrect: wrong call duration', 'call-duration-checker runs without twilio'],
+        ['incorrect: CRM email and phone swapped', 'crm-checker runs without crm'],
+        ['incorrect: CRM record missing', 'crm-checker runs without crm'],
+        ['incorrect: CRM wrong phone', 'crm-checker runs without crm'],
       ]);
     });
 
-    it('with the stand-ins of Stripe and Twilio the local stack serves, gives the replay exactly every finding of the manifest', async () => {
+    it('with the stand-ins of Stripe, Twilio, HubSpot and Salesforce the local stack serves, gives the replay exactly every finding of the manifest', async () => {
       const running = await Promise.all(
-        STAND_INS.filter((s) => s.name === 'stripe' || s.name === 'twilio').map(async (s) => ({ stand: s, server: await s.start(d.world) })),
+        STAND_INS.filter((s) => s.name !== 'openexchangerates').map(async (s) => ({ stand: s, server: await s.start(d.world) })),
       );
       try {
-        const env = Object.assign({ STRIPE_MAX_RPS: '1000', TWILIO_MAX_RPS: '1000' }, ...running.map(({ stand, server }) => stand.env(server.url)));
-        const { comparison, lookups, corrections } = await replayAgainstManifest(d, env);
-        expect([...lookups].sort()).toEqual(['rates', 'stripe', 'twilio']);
+        const env = Object.assign(
+          { STRIPE_MAX_RPS: '1000', TWILIO_MAX_RPS: '1000', HUBSPOT_MAX_RPS: '1000', SALESFORCE_MAX_RPS: '1000' },
+          ...running.map(({ stand, server }) => stand.env(server.url)),
+        );
+        const { comparison, lookups, corrections, findings } = await replayAgainstManifest(d, env);
+        expect([...lookups].sort()).toEqual(['crm', 'rates', 'stripe', 'twilio']);
+        // The CRM faults, each found once as the manifest says: a swapped record, a missing one, a wrong phone.
+        expect(findings.filter((f) => f.kind === 'crm_mismatch').map((f) => ('field' in f ? f.field : '')).sort()).toEqual(['email_phone_swapped', 'phone', 'record']);
         expect(comparison.injectors.filter((o) => !o.checked)).toEqual([]);
         expect(comparison.unexpected).toEqual([]);
         expect(comparison.injectors.flatMap((o) => o.missed)).toEqual([]);
@@ -252,7 +264,7 @@ describe('the demo stream', () => {
     });
   });
 
-  it('writes the stream, its rates and its faults for event-recovery replay', () => {
+  it('writes the stream, its rates, its faults and the stand-ins\' world for event-recovery replay', () => {
     const dir = mkdtempSync(join(tmpdir(), 'demo-files-'));
     try {
       const paths = writeDemoFiles(demo, join(dir, 'demo.ndjson'));
@@ -260,6 +272,12 @@ describe('the demo stream', () => {
       const rates = JSON.parse(readFileSync(paths.rates, 'utf8'));
       expect(rates).toMatchObject({ base: 'USD', days: { '2026-03-01': { USD: 1, EUR: expect.any(Number), JPY: expect.any(Number), KWD: expect.any(Number) } } });
       expect(JSON.parse(readFileSync(paths.faults, 'utf8')).faults).toHaveLength(demo.faults.length);
+      const world = JSON.parse(readFileSync(paths.world, 'utf8')) as Record<string, unknown[]>;
+      expect(world).toEqual(JSON.parse(JSON.stringify({ paymentIntents: demo.world.paymentIntents, calls: demo.world.calls, crmRecords: demo.world.crmRecords })));
+      // Every CRM sync in the stream has its record, but the one the fault removed.
+      const kept = new Set((world.crmRecords as Array<{ id: string }>).map((r) => r.id));
+      const synced = new Set(events.filter((e) => e.type === 'crm.synced').map((e) => String(e.data.crm_record_id)));
+      expect([...synced].filter((id) => !kept.has(id))).toHaveLength(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

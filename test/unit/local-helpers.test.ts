@@ -162,8 +162,9 @@ describe('the report', () => {
     expect(zero).toMatch(/^ {2}call of 0 s {12}\S{8}… {2}completed call of 0 s$/);
     expect(text).not.toMatch(/expected 0, recorded 0/);
     const triage = text.split('\n').filter((l) => l.startsWith('Triage') || /^ {2}(invalid|review|transient|poison) /.test(l));
-    expect(triage[0]).toMatch(/^Triage {8}\d+ open records: invalid 5, review 4, poison 1, transient 1; event-recovery dlq list --state open$/);
-    expect(triage.slice(1).map((l) => l.trim().split(' ')[0])).toEqual(['invalid', 'review', 'poison', 'transient']);
+    // Reviews: a failed payment, two conversions beyond the review factor, a call of 0 s, three CRM records.
+    expect(triage[0]).toMatch(/^Triage {8}\d+ open records: review 7, invalid 5, poison 1, transient 1; event-recovery dlq list --state open$/);
+    expect(triage.slice(1).map((l) => l.trim().split(' ')[0])).toEqual(['review', 'invalid', 'poison', 'transient']);
     expect(text).toMatch(/^ {2}transient revenue-checker-sales +\S{8}… {2}503 \(5 recorded attempts\)$/m);
     expect(text).toMatch(/^Dead letters {2}2 after 5 attempts each \(2 expected\): poison from call-duration-checker-calls, transient from revenue-checker-sales$/m);
     expect(text).toContain(`Incorrect     ${findings.filter((f) => f.kind.endsWith('_mismatch')).length} found`);

@@ -104,8 +104,13 @@ function readLogWorld(log: string) {
   const derived = worldOfLog(readFileSync(log, 'utf8').split('\n'), parsedRates.data);
   const path = worldPath(log);
   if (!existsSync(path)) return derived;
-  const kept = JSON.parse(readFileSync(path, 'utf8')) as { calls?: typeof derived.calls; paymentIntents?: typeof derived.paymentIntents };
-  return { rates: parsedRates.data, calls: kept.calls ?? derived.calls, paymentIntents: kept.paymentIntents ?? derived.paymentIntents };
+  const kept = JSON.parse(readFileSync(path, 'utf8')) as { calls?: typeof derived.calls; paymentIntents?: typeof derived.paymentIntents; crmRecords?: typeof derived.crmRecords };
+  return {
+    rates: parsedRates.data,
+    calls: kept.calls ?? derived.calls,
+    paymentIntents: kept.paymentIntents ?? derived.paymentIntents,
+    crmRecords: kept.crmRecords ?? derived.crmRecords,
+  };
 }
 
 if (require.main === module) {

@@ -28,7 +28,10 @@ export interface Comparison {
 
 export function matches(expected: ExpectedFinding, found: Finding): boolean {
   for (const [key, value] of Object.entries(expected.match)) {
-    if (found[key as keyof Finding] !== value) return false;
+    const actual: unknown = found[key as keyof Finding];
+    // A value may be an object (a swapped record's `expected` is {email, phone}): equal as JSON.
+    const same = actual === value || (typeof value === 'object' && value !== null && JSON.stringify(actual) === JSON.stringify(value));
+    if (!same) return false;
   }
   return expected.reasonIncludes === undefined || (found.reason ?? '').includes(expected.reasonIncludes);
 }

@@ -1,11 +1,13 @@
 /**
- * The local stand-ins for the external APIs the checkers call: Stripe, Twilio and
- * OpenExchangeRates (local/fakes/*.ts). The stack starts each before the functions, feeds it the
+ * The local stand-ins for the external APIs the checkers call: Stripe, Twilio,
+ * OpenExchangeRates, HubSpot and Salesforce (local/fakes/*.ts). The stack starts each before the functions, feeds it the
  * demo's truth, and hands the functions the environment that points them at it. To add one,
  * add an entry to STAND_INS.
  */
 import type { DemoWorld, UpstreamFaults } from '../../cli/generate/demo';
+import { startHubSpotFake } from './fakes/hubspot';
 import { startOxrFake } from './fakes/openexchangerates';
+import { startSalesforceFake } from './fakes/salesforce';
 import { startStripeFake } from './fakes/stripe';
 import { startTwilioFake } from './fakes/twilio';
 
@@ -27,6 +29,8 @@ const LOCAL_KEYS = {
   twilioSid: `AC${'0'.repeat(31)}1`,
   twilioToken: 'local-twilio-token',
   oxr: 'local-oxr-app-id',
+  hubspot: 'pat-local-event-recovery',
+  salesforce: '00Dlocal!event-recovery-session',
 } as const;
 
 /**
@@ -63,5 +67,23 @@ export const STAND_INS: readonly StandIn[] = [
     name: 'openexchangerates',
     start: (world) => startOxrFake({ appId: LOCAL_KEYS.oxr, days: world.rates.days }),
     env: (url) => ({ OXR_API_BASE: url, OXR_APP_ID: LOCAL_KEYS.oxr }),
+  },
+  {
+    name: 'hubspot',
+    start: (world) =>
+      startHubSpotFake({
+        accessToken: LOCAL_KEYS.hubspot,
+        contacts: Object.fromEntries(world.crmRecords.filter((r) => r.crm === 'hubspot').map((r) => [r.id, { email: r.email, phone: r.phone }])),
+      }),
+    env: (url) => ({ HUBSPOT_API_BASE: url, HUBSPOT_ACCESS_TOKEN: LOCAL_KEYS.hubspot }),
+  },
+  {
+    name: 'salesforce',
+    start: (world) =>
+      startSalesforceFake({
+        accessToken: LOCAL_KEYS.salesforce,
+        records: Object.fromEntries(world.crmRecords.filter((r) => r.crm === 'salesforce').map((r) => [r.id, { Email: r.email, Phone: r.phone }])),
+      }),
+    env: (url) => ({ SALESFORCE_INSTANCE_URL: url, SALESFORCE_ACCESS_TOKEN: LOCAL_KEYS.salesforce }),
   },
 ];

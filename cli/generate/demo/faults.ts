@@ -1,8 +1,9 @@
 import { DEFAULT_GAP_RULES } from '../../../functions/gap-detector/core';
-import { CallCompletedData, SaleRecordedData } from '../../../shared/events/catalog';
+import { CallCompletedData, CrmSyncedData, SaleRecordedData } from '../../../shared/events/catalog';
 import { minorUnitExponent, toUsdCents } from '../../../shared/events/currency';
+import { maskPersonal } from '../../../shared/mask';
 import type { FunctionName } from '../../../shared/topology';
-import type { CallTruth, DemoEvent, ExpectedFinding, ExternalLookup } from './types';
+import type { CallTruth, CrmRecordTruth, DemoEvent, ExpectedFinding, ExternalLookup } from './types';
 import { DemoBuilder, GAP_GRACE_MS, iso, isoWithOffset, MINUTE, RESEND_DELAY_MS, SOURCES, type Item } from './world';
 
 // ---------------------------------------------------------------------------------------------
@@ -412,5 +413,92 @@ export const FAULT_INJECTORS: readonly FaultInjector[] = [
       ];
     },
   },
+  ...crmFaults(),
 ];
 
+
+// The CRM faults change what a CRM holds, not the stream: the sync event says one thing, the
+// record another (DESIGN §3, crm-checker). They run last and pick without the random generator,
+// so the stream's other faults are those of a demo without them.
+
+const mask = (value: string | null) => (value === null ? null : String(maskPersonal(value)));
+
+/** The earliest untouched, accepted crm.synced to `crm`, and the record the CRM keeps for it. */
+function pickSync(b: DemoBuilder, crm: 'hubspot' | 'salesforce', what: string): { item: Picked; sync: CrmSyncedData; record: CrmRecordTruth } {
+  const item = b.items
+    .filter((i): i is Picked => i.event !== undefined && !i.touched && i.event.type === 'crm.synced' && i.event.data.crm === crm && b.early(i.timeMs, CHECKED_LEAD_MS))
+    .sort((x, y) => x.timeMs - y.timeMs)[0];
+  if (!item) throw new Error(`demo: no untouched ${crm} sync left for ${what}`);
+  item.touched = true;
+  const sync = CrmSyncedData.parse(item.event.data);
+  const record = b.world.crmRecords.find((r) => r.crm === crm && r.id === sync.crm_record_id);
+  if (!record) throw new Error(`demo: ${crm} keeps no record ${sync.crm_record_id}`);
+  return { item, sync, record };
+}
+
+function crmFaults(): FaultInjector[] {
+  const crmFinding = (item: Picked, field: string, expected: unknown, actual: unknown, reasonIncludes: string): ExpectedFinding => ({
+    match: { kind: 'crm_mismatch', action: 'review', ...about(item), field, expected, ...(actual === undefined ? {} : { actual }) },
+    reasonIncludes,
+  });
+  return [
+    {
+      name: 'incorrect: CRM email and phone swapped',
+      detectedBy: 'crm-checker',
+      needs: ['crm'],
+      stage: 'delivered',
+      inject(b) {
+        const { item, record } = pickSync(b, 'hubspot', 'a record whose fields the sync swapped');
+        [record.email, record.phone] = [record.phone, record.email];
+        return [
+          {
+            detail: `crm.synced ${item.event.id}: HubSpot contact ${record.id} holds the phone as its email and the email as its phone`,
+            expect: [
+              crmFinding(
+                item,
+                'email_phone_swapped',
+                { email: mask(item.event.data.email as string), phone: mask(item.event.data.phone as string) },
+                { email: mask(record.email), phone: mask(record.phone) },
+                "holds the event's phone as its email",
+              ),
+            ],
+          },
+        ];
+      },
+    },
+    {
+      name: 'incorrect: CRM record missing',
+      detectedBy: 'crm-checker',
+      needs: ['crm'],
+      stage: 'delivered',
+      inject(b) {
+        const { item, sync } = pickSync(b, 'salesforce', 'a sync that never reached the CRM');
+        b.world.crmRecords.splice(b.world.crmRecords.findIndex((r) => r.crm === 'salesforce' && r.id === sync.crm_record_id), 1);
+        return [
+          {
+            detail: `crm.synced ${item.event.id}: Salesforce has no Lead ${sync.crm_record_id}`,
+            expect: [crmFinding(item, 'record', sync.crm_record_id, undefined, 'does not exist')],
+          },
+        ];
+      },
+    },
+    {
+      name: 'incorrect: CRM wrong phone',
+      detectedBy: 'crm-checker',
+      needs: ['crm'],
+      stage: 'delivered',
+      inject(b) {
+        const { item, sync, record } = pickSync(b, 'salesforce', 'a record with another phone');
+        // A digit typed wrong in the CRM: the last two of the number turned around.
+        const digits = (sync.phone ?? '').slice(-2);
+        record.phone = `${(record.phone ?? '').slice(0, -2)}${digits[1] === digits[0] ? String((Number(digits[0]) + 1) % 10) + digits[1] : `${digits[1]}${digits[0]}`}`;
+        return [
+          {
+            detail: `crm.synced ${item.event.id}: Salesforce Lead ${record.id} holds another phone`,
+            expect: [crmFinding(item, 'phone', mask(sync.phone ?? null), mask(record.phone), 'holds another phone')],
+          },
+        ];
+      },
+    },
+  ];
+}

@@ -35,11 +35,11 @@ export interface ExpectedFinding {
 }
 
 /**
- * An external truth a checker compares events with: the day's exchange rates, Stripe, Twilio.
- * The local stack serves a stand-in for each; `event-recovery replay` has rates only with
- * `--rates`, Stripe and Twilio only with their credentials.
+ * An external truth a checker compares events with: the day's exchange rates, Stripe, Twilio,
+ * the CRMs (HubSpot and Salesforce). The local stack serves a stand-in for each;
+ * `event-recovery replay` has rates only with `--rates`, the others only with their credentials.
  */
-export type ExternalLookup = 'rates' | 'stripe' | 'twilio';
+export type ExternalLookup = 'rates' | 'stripe' | 'twilio' | 'crm';
 
 /** One injected fault: what was done to the stream and what the pipeline should report. */
 export interface InjectedFault {
@@ -57,6 +57,16 @@ export interface DemoWorld {
   readonly rates: RatesFile;
   readonly paymentIntents: PaymentIntentTruth[];
   readonly calls: CallTruth[];
+  /** The records the CRM sync wrote, as HubSpot and Salesforce hold them. */
+  readonly crmRecords: CrmRecordTruth[];
+}
+
+export interface CrmRecordTruth {
+  crm: 'hubspot' | 'salesforce';
+  /** HubSpot's numeric contact id, or a Salesforce Lead id (00Q…). */
+  id: string;
+  email: string | null;
+  phone: string | null;
 }
 
 /**

@@ -57,6 +57,9 @@ const SKUS: Record<string, { sku: string; usd: number }[]> = {
 /** A plausible rate of each currency of the demo (units per USD), varied a little per day. */
 const BASE_RATES: Record<string, number> = { USD: 1, EUR: 0.9214, JPY: 151.37, KWD: 0.30742 };
 
+/** `+14155550123` as `(415) 555-0123`. */
+const nationalUs = (e164: string) => `(${e164.slice(2, 5)}) ${e164.slice(5, 8)}-${e164.slice(8)}`;
+
 export interface Item {
   /** The event a producer emitted; absent for a message that is not an event at all. */
   event?: DemoEvent;
@@ -97,7 +100,7 @@ export class DemoBuilder {
     readonly endMs: number,
   ) {
     this.rng = new Rng(seed);
-    this.world = { rates: { base: 'USD', days: {} }, paymentIntents: [], calls: [] };
+    this.world = { rates: { base: 'USD', days: {} }, paymentIntents: [], calls: [], crmRecords: [] };
   }
 
   /** Adds an event a producer emitted at `timeMs`; it arrives a moment later unless told. */
@@ -269,15 +272,23 @@ export function produce(b: DemoBuilder): void {
     }
     const crm = rng.chance(0.5) ? 'hubspot' : 'salesforce';
     const synced = created + rng.int(1 * MINUTE, 8 * MINUTE);
+    const recordId = crm === 'hubspot' ? String(rng.int(10_000_000, 99_999_999)) : `00Q${rng.alnum(15)}`;
     steps.push({
       at: synced,
       event: {
         source: SOURCES.crmSync,
         type: 'crm.synced',
         subject: `lead/${leadId}`,
-        data: { lead_id: leadId, crm, crm_record_id: crm === 'hubspot' ? String(rng.int(10_000_000, 99_999_999)) : `00Q${rng.alnum(15)}`, email: contact.email },
+        data: { lead_id: leadId, crm, crm_record_id: recordId, email: contact.email, phone: contact.phone },
       },
     });
+    // As each CRM keeps them: Salesforce formats a US number nationally, HubSpot keeps the email
+    // as typed on the card. The same values, for crm-checker's comparison (case, E.164). Only a
+    // sync that happened within the stream wrote a record.
+    if (synced <= b.endMs) {
+      const email = crm === 'hubspot' ? contact.name.replace(' ', '.') + contact.email.slice(contact.email.indexOf('@')) : contact.email;
+      b.world.crmRecords.push({ crm, id: recordId, email, phone: crm === 'salesforce' ? nationalUs(contact.phone) : contact.phone });
+    }
     steps.push({
       at: synced + rng.int(5 * MINUTE, 40 * MINUTE),
       event: {
