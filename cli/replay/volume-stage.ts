@@ -17,7 +17,8 @@ export function volumeStage(config: VolumeConfig = DEFAULT_VOLUME_CONFIG): Repla
     name: 'volume',
     onWatermark: close,
     onAccepted(e) {
-      detector.count(e.event.type, e.timeMs);
+      const event = e.event;
+      detector.count(event.type, e.timeMs, event.type === 'sale.recorded' ? event.data.amount_usd : undefined);
     },
     end(watermarkMs, out) {
       close(watermarkMs, out);

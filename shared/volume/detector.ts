@@ -15,6 +15,12 @@ const HOURS_PER_DAY = 24;
 export const SCAN_TO_CRM = 'scan_to_crm';
 export const SCAN_TYPE = 'card.scanned';
 export const CRM_TYPE = 'crm.synced';
+/** The money series: the hour's sum of accepted `sale.recorded` `amount_usd`, in US cents. */
+export const REVENUE_USD = 'revenue_usd';
+export const SALE_TYPE = 'sale.recorded';
+/** Bucket keys of the hour's revenue and its sum of squares: not event types, so never count series. */
+const REVENUE_SUM = '\0revenue_usd';
+const REVENUE_SQUARES = '\0revenue_usd_squares';
 
 export interface VolumeConfig {
   /** How many standard deviations (baseline spread and counting noise) an hour may stray. */
@@ -54,7 +60,7 @@ export const DEFAULT_VOLUME_CONFIG: VolumeConfig = {
 /** The settings the GCP half shares (shared/volume/defaults.json, which Terraform reads too). */
 export const VOLUME_DEFAULTS = defaults;
 
-export type SeriesKind = 'count' | 'ratio';
+export type SeriesKind = 'count' | 'ratio' | 'amount';
 
 /** The verdict on one (series, hour) against its baseline. */
 export type Judgement =
@@ -87,9 +93,11 @@ function location(values: readonly number[]): { median: number; spread: number }
  * is 1/2 at any level, so a night of 3 events is not held to a busy hour's precision; a ratio's
  * noise is the expected ratio over the hour's scans), inflated for a median of few days; then
  * widened to at least the minimum relative change (and, for counts, the minimum absolute change).
- * The bounds returned are exactly what was compared.
+ * A money total (`amount`) is a compound Poisson sum: its noise variance is the hour's sum of
+ * squared amounts (`noise`, the median over the baseline hours), so a few large orders widen the
+ * band as they should. The bounds returned are exactly what was compared.
  */
-export function judge(kind: SeriesKind, baseline: readonly number[], actual: number, scans: number, config: VolumeConfig): Judgement {
+export function judge(kind: SeriesKind, baseline: readonly number[], actual: number, noise: number, config: VolumeConfig): Judgement {
   const n = baseline.length;
   if (n < config.minHistoryDays) return { kind: 'not_judged', history: n };
   // The median of n values varies about pi/2 times as much as their mean: 1.57/n of one value's variance.
@@ -103,7 +111,13 @@ export function judge(kind: SeriesKind, baseline: readonly number[], actual: num
     const centre = stabilise(expected);
     lower = centre - config.sigmas * sigma > 0 ? unstabilise(centre - config.sigmas * sigma) : 0;
     upper = unstabilise(centre + config.sigmas * sigma);
+  } else if (kind === 'amount') {
+    const { spread } = location(baseline);
+    const sigma = Math.sqrt(Math.max(spread * spread, noise) * estimate);
+    lower = expected - config.sigmas * sigma;
+    upper = expected + config.sigmas * sigma;
   } else {
+    const scans = noise;
     const { spread } = location(baseline);
     const sigma = Math.sqrt(Math.max(spread * spread, Math.max(expected, 1 / scans) / scans) * estimate);
     lower = expected - config.sigmas * sigma;
@@ -140,7 +154,7 @@ export function volumeAnomalyFinding(
   basis = 'the seasonal baseline',
 ): VolumeAnomaly {
   const direction = actual < j.lower ? 'below' : 'above';
-  const what = series === SCAN_TO_CRM ? `scan_to_crm ratio ${round(actual)}` : `${actual} ${series} events`;
+  const what = series === SCAN_TO_CRM ? `scan_to_crm ratio ${round(actual)}` : series === REVENUE_USD ? `sales of ${actual} US cents` : `${actual} ${series} events`;
   return {
     kind: 'volume_anomaly',
     action: 'reported',
@@ -162,6 +176,8 @@ interface Series {
   readonly values: Map<number, number>;
   readonly flagged: Set<number>;
   judged: number;
+  /** `amount`: each closed hour's sum of squared amounts, the noise of its total. */
+  readonly squares?: Map<number, number>;
 }
 
 export interface VolumeSummary {
@@ -201,8 +217,11 @@ export class VolumeDetector {
 
   constructor(readonly config: VolumeConfig = DEFAULT_VOLUME_CONFIG) {}
 
-  /** Counts one accepted event of `type` at `timeMs` (event time). */
-  count(type: string, timeMs: number): void {
+  /**
+   * Counts one accepted event of `type` at `timeMs` (event time); `amountUsd` (US cents) adds a
+   * sale to the hour's revenue.
+   */
+  count(type: string, timeMs: number, amountUsd?: number): void {
     const hour = Math.floor(timeMs / HOUR_MS);
     let bucket: Map<string, number> | undefined;
     if (hour === this.lastHour) bucket = this.lastBucket!;
@@ -230,6 +249,13 @@ export class VolumeDetector {
       if (!s) this.series.set(type, { kind: 'count', first: hour, values: new Map(), flagged: new Set(), judged: 0 });
       else if (hour < s.first) s.first = hour;
     } else bucket.set(type, n + 1);
+    if (amountUsd !== undefined) {
+      bucket.set(REVENUE_SUM, (bucket.get(REVENUE_SUM) ?? 0) + amountUsd);
+      bucket.set(REVENUE_SQUARES, (bucket.get(REVENUE_SQUARES) ?? 0) + amountUsd * amountUsd);
+      const s = this.series.get(REVENUE_USD);
+      if (!s) this.series.set(REVENUE_USD, { kind: 'amount', first: hour, values: new Map(), flagged: new Set(), judged: 0, squares: new Map() });
+      else if (hour < s.first) s.first = hour;
+    }
   }
 
   /** Judges every hour closed by `watermarkMs`; returns the anomalies, oldest hour first. */
@@ -270,8 +296,14 @@ export class VolumeDetector {
     const bucket = this.open.get(hour);
     this.open.delete(hour);
     for (const [name, s] of this.series) {
-      if (s.kind !== 'count' || hour < s.first) continue;
-      this.record(name, s, hour, bucket?.get(name) ?? 0, 0, found);
+      if (hour < s.first) continue;
+      if (s.kind === 'count') this.record(name, s, hour, bucket?.get(name) ?? 0, 0, found);
+      else if (s.kind === 'amount') {
+        s.squares!.set(hour, bucket?.get(REVENUE_SQUARES) ?? 0);
+        s.squares!.delete(hour - this.config.lookbackDays * HOURS_PER_DAY - 1);
+        const noise = this.baseline(s, hour, s.squares!);
+        this.record(name, s, hour, bucket?.get(REVENUE_SUM) ?? 0, noise.length > 0 ? location(noise).median : 0, found);
+      }
     }
     const scans = bucket?.get(SCAN_TYPE) ?? 0;
     if (scans >= this.config.minScans) {
@@ -284,8 +316,8 @@ export class VolumeDetector {
     }
   }
 
-  private record(name: string, s: Series, hour: number, actual: number, scans: number, found: VolumeAnomaly[]): void {
-    const j = judge(s.kind, this.baseline(s, hour), actual, scans, this.config);
+  private record(name: string, s: Series, hour: number, actual: number, noise: number, found: VolumeAnomaly[]): void {
+    const j = judge(s.kind, this.baseline(s, hour), actual, noise, this.config);
     s.values.set(hour, actual);
     s.values.delete(hour - this.config.lookbackDays * HOURS_PER_DAY - 1);
     s.flagged.delete(hour - this.config.lookbackDays * HOURS_PER_DAY - 1);
@@ -302,8 +334,11 @@ export class VolumeDetector {
     found.push(volumeAnomalyFinding(name, hour, actual, j));
   }
 
-  /** Values of the same hour on previous days of the same kind, newest first, flagged ones left out. */
-  private baseline(s: Series, hour: number): number[] {
+  /**
+   * Values of the same hour on previous days of the same kind, newest first, flagged ones left out
+   * (of the series, or of `from`, a per-hour companion of it such as its sums of squares).
+   */
+  private baseline(s: Series, hour: number, from: ReadonlyMap<number, number> = s.values): number[] {
     const { baselineDays, lookbackDays } = this.config;
     const weekend = isWeekend(hour);
     const out: number[] = [];
@@ -311,7 +346,7 @@ export class VolumeDetector {
       const h = hour - day * HOURS_PER_DAY;
       if (h < s.first) break;
       if (isWeekend(h) !== weekend || s.flagged.has(h)) continue;
-      const v = s.values.get(h);
+      const v = from.get(h);
       if (v !== undefined) out.push(v);
     }
     return out;

@@ -237,3 +237,47 @@ describe('VolumeDetector over a stream', () => {
     expect(d.summary()).toMatchObject({ hours_judged: 2, late_events: 1 });
   });
 });
+
+describe('the revenue_usd series: the hour\'s sales total in US cents', () => {
+  /** 14 days of sales: `perHour` sales an hour of `amount` cents each, hour by hour; `incident` changes one hour. */
+  function sales(incident: { at: string; amount?: number; count?: number } | undefined) {
+    const d = new VolumeDetector(config);
+    const found: VolumeAnomaly[] = [];
+    const at = incident ? Date.parse(incident.at) : Number.NaN;
+    for (let i = 0; i < 14 * 24; i++) {
+      const hourMs = MONDAY + i * HOUR_MS;
+      const busy = new Date(hourMs).getUTCHours() >= 9 && new Date(hourMs).getUTCHours() < 18;
+      const n = hourMs === at && incident?.count !== undefined ? incident.count : isWeekend(Math.floor(hourMs / HOUR_MS)) ? 4 : busy ? 40 : 6;
+      for (let k = 0; k < n; k++) {
+        // Baskets of $15 to $60, the same each day; an incident hour's sales may be priced apart.
+        const amount = hourMs === at && incident?.amount !== undefined ? incident.amount : 1500 * (1 + ((i + k) % 4));
+        d.count('sale.recorded', hourMs + k * 1000, amount);
+      }
+      found.push(...d.close(hourMs + HOUR_MS + config.graceMs + 1));
+    }
+    return found.filter((f) => f.series === 'revenue_usd');
+  }
+
+  it('flags nothing on steady sales', () => {
+    expect(sales(undefined)).toEqual([]);
+  });
+
+  it('flags a busy hour whose sales total is ten times its usual, with the same number of sales', () => {
+    const found = sales({ at: '2026-03-12T13:00:00Z', amount: 37_500 });
+    expect(found.map((f) => [f.hour, f.actual])).toEqual([['2026-03-12T13:00:00Z', 40 * 37_500]]);
+    expect(found[0]).toMatchObject({ kind: 'volume_anomaly', action: 'reported', series: 'revenue_usd', expected: expect.any(Number) });
+    expect(found[0]!.reason).toMatch(/^sales of 1500000 US cents in the hour from 2026-03-12T13:00:00Z: above the expected range/);
+    expect(Finding.safeParse(found[0]).success).toBe(true);
+  });
+
+  it('flags a busy hour whose sales stopped', () => {
+    expect(sales({ at: '2026-03-12T13:00:00Z', count: 0 }).map((f) => [f.hour, f.actual])).toEqual([['2026-03-12T13:00:00Z', 0]]);
+  });
+
+  it('widens the band by the hour\'s noise: a few large orders are not flagged where they are usual', () => {
+    const baseline = [150_000, 152_000, 149_000, 151_000, 150_500];
+    // The same total; from a few large orders its noise (sum of squares) is large, from many small ones not.
+    expect(judge('amount', baseline, 240_000, 4 * 37_500 ** 2, config)).toMatchObject({ anomalous: false });
+    expect(judge('amount', baseline, 240_000, 100 * 1500 ** 2, config)).toMatchObject({ anomalous: true });
+  });
+});

@@ -41,8 +41,12 @@ describe('the volume SQL files, shared by Terraform and the code', () => {
 
   it('name the columns the model and the detection expect', () => {
     const view = readSql(SQL_FILES.hourlySeries);
-    expect(view).toMatch(/SELECT series, hour, value FROM typed\s+UNION ALL\s+SELECT series, hour, value FROM ratio/);
+    expect(view).toMatch(/SELECT series, hour, value FROM typed\s+UNION ALL\s+SELECT series, hour, value FROM ratio\s+UNION ALL\s+SELECT series, hour, value FROM revenue/);
     expect(view).toContain("'scan_to_crm' AS series");
+    // revenue_usd: each sale's amount_usd once (archived twice, counted once), every hour from the first sale.
+    expect(view).toContain("'revenue_usd' AS series");
+    expect(view).toMatch(/SELECT hour, ANY_VALUE\(amount_usd\) AS amount_usd\s+FROM events\s+WHERE type = 'sale.recorded' AND hour IS NOT NULL\s+GROUP BY id, hour/);
+    expect(readSql(SQL_FILES.detectAnomalies)).toContain("series IN ('scan_to_crm', 'revenue_usd') OR ABS(value - (lower_bound + upper_bound) / 2) >= ${min_absolute_change}");
     const train = renderSql(readSql(SQL_FILES.trainModel), {
       project: 'p',
       dataset: 'd',

@@ -16,6 +16,8 @@ const WEEKDAY_PROFILE = [
   0.03, 0.02, 0.02, 0.02, 0.03, 0.05, 0.12, 0.3, 0.6, 0.85, 1, 1, 0.95, 1, 1, 0.95, 0.85, 0.7, 0.5, 0.35, 0.25, 0.15, 0.08, 0.05,
 ];
 const WEEKEND_FACTOR = 0.3;
+/** Unit prices of the store's sales, in US cents: mostly small, a few large. */
+const SALE_PRICES = [900, 1500, 1900, 2900, 4900, 7900, 12_500, 24_900, 900, 1500, 2900, 4900, 249_000];
 
 /** Busy-hour rates (events per hour at profile 1) of the independent producers. */
 const PEAK = { scans: 160, sales: 60, calls: 40, tags: 30, discounts: 8 } as const;
@@ -57,7 +59,7 @@ export interface VolumeLogOptions {
 const DOWNSTREAM: Record<string, readonly string[]> = {
   'card.scanned': ['card.scanned', 'lead.created', 'crm.synced', 'followup.sent', 'scan_to_crm'],
   'crm.synced': ['crm.synced', 'followup.sent', 'scan_to_crm'],
-  'sale.recorded': ['sale.recorded'],
+  'sale.recorded': ['sale.recorded', 'revenue_usd'],
   'call.completed': ['call.completed'],
   'lead.tagged': ['lead.tagged'],
 };
@@ -174,10 +176,17 @@ export async function generateVolumeLog(path: string, options: VolumeLogOptions)
           pending.push(line(t, source, type, data));
         }
       };
-      independent('sale.recorded', PEAK.sales, (_t, k) => ({
-        source: '//store/pos',
-        data: `{"order_id":"order-${k}","line_items":[{"sku":"sku-${k % 40}","unit_amount":1500,"quantity":2}],"amount":3000,"currency":"USD","amount_usd":3000}`,
-      }));
+      independent('sale.recorded', PEAK.sales, (_t, k) => {
+        // Baskets of 1-4 items from $9 to $249 (and now and then a $2,490 order), from the order
+        // number alone: the log's random sequence, and so every other series, stays as it was.
+        const unit = SALE_PRICES[(k * 7919) % SALE_PRICES.length]!;
+        const quantity = 1 + ((k * 104_729) % 4);
+        const amount = unit * quantity;
+        return {
+          source: '//store/pos',
+          data: `{"order_id":"order-${k}","line_items":[{"sku":"sku-${k % 40}","unit_amount":${unit},"quantity":${quantity}}],"amount":${amount},"currency":"USD","amount_usd":${amount}}`,
+        };
+      });
       independent('call.completed', PEAK.calls, (t, k) => ({
         source: '//calls/twilio',
         data: `{"call_sid":"CA${k.toString(16).padStart(32, '0')}","from":"+14155550100","to":"+14155550101","duration_seconds":${k % 600},"started_at":"${new Date(t - 600_000).toISOString()}"}`,

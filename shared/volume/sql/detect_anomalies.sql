@@ -25,7 +25,8 @@ USING (
   )
   WHERE is_anomaly
     AND ABS(value - (lower_bound + upper_bound) / 2) >= ${min_relative_change} * ABS((lower_bound + upper_bound) / 2)
-    AND (series = 'scan_to_crm' OR ABS(value - (lower_bound + upper_bound) / 2) >= ${min_absolute_change})
+    -- The minimum absolute change is in events: not for the ratio, nor for revenue (cents).
+    AND (series IN ('scan_to_crm', 'revenue_usd') OR ABS(value - (lower_bound + upper_bound) / 2) >= ${min_absolute_change})
 ) AS found
 ON flagged.series = found.series AND flagged.hour = found.hour
 WHEN NOT MATCHED THEN
