@@ -55,8 +55,11 @@ export const CrmEnv = z.object({
   HUBSPOT_TIMEOUT_MS: envNumber(10_000),
   HUBSPOT_MAX_RPS: envNumber(9),
   HUBSPOT_BURST: envNumber(1),
-  /** The org's instance URL (a secret: it names the customer's org), or a local stand-in. */
-  SALESFORCE_INSTANCE_URL: baseUrl,
+  /**
+   * The org's instance URL (a secret: it names the customer's org), or a local stand-in. Blank is
+   * absent: an unused secret is given a single space (README, "Deploy to GCP").
+   */
+  SALESFORCE_INSTANCE_URL: z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), baseUrl),
   SALESFORCE_ACCESS_TOKEN: optionalText,
   SALESFORCE_API_VERSION: z.string().regex(/^v\d+\.\d$/, { message: 'must look like v60.0' }).default('v60.0'),
   SALESFORCE_TIMEOUT_MS: envNumber(10_000),

@@ -8,6 +8,7 @@ import { ConfigError } from '../../shared/errors';
 import { parseOutcome } from '../../shared/outcome';
 import { register as registerRevenue } from '../../functions/revenue-checker';
 import { register as registerCalls } from '../../functions/call-duration-checker';
+import { register as registerCrm } from '../../functions/crm-checker';
 
 const clock = { now: () => 0 };
 
@@ -48,6 +49,18 @@ describe('checker configuration', () => {
     const calls = captureStdout(() => registerCalls({ TWILIO_ACCOUNT_SID: `AC${'e'.repeat(32)}`, TWILIO_AUTH_TOKEN: 'twilio-secret' }));
     expect(calls.result).toBeUndefined();
     expect(calls.out).not.toMatch(/twilio-secret/);
+  });
+
+  it('starts crm-checker with the CRMs whose secrets hold values (a blank one is unused), never logging them', () => {
+    const { result, out } = captureStdout(() =>
+      registerCrm({ HUBSPOT_ACCESS_TOKEN: 'pat-na1-secret-token', SALESFORCE_INSTANCE_URL: ' ', SALESFORCE_ACCESS_TOKEN: ' ' }),
+    );
+    expect(result).toBeUndefined();
+    expect(out).toMatch(/"message":"crm-checker configured","function":"crm-checker","hubspot":"on","salesforce":"off: no SALESFORCE_INSTANCE_URL\/SALESFORCE_ACCESS_TOKEN","repair":"off"/);
+    expect(out).not.toMatch(/pat-na1-secret/);
+    const bad = captureStdout(() => registerCrm({ SALESFORCE_INSTANCE_URL: 'ftp://org.example', SALESFORCE_ACCESS_TOKEN: 'sf-secret', CRM_REPAIR: 'yes' })).result;
+    expect(String((bad as Error).message)).toMatch(/SALESFORCE_INSTANCE_URL[\s\S]*CRM_REPAIR|CRM_REPAIR[\s\S]*SALESFORCE_INSTANCE_URL/);
+    expect(String((bad as Error).message)).not.toMatch(/sf-secret/);
   });
 
   it('rejects an account SID that is not one', () => {
