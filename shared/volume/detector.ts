@@ -93,9 +93,9 @@ function location(values: readonly number[]): { median: number; spread: number }
  * is 1/2 at any level, so a night of 3 events is not held to a busy hour's precision; a ratio's
  * noise is the expected ratio over the hour's scans), inflated for a median of few days; then
  * widened to at least the minimum relative change (and, for counts, the minimum absolute change).
- * A money total (`amount`) is a compound Poisson sum: its noise variance is the hour's sum of
- * squared amounts (`noise`, the median over the baseline hours), so a few large orders widen the
- * band as they should. The bounds returned are exactly what was compared.
+ * A money total (`amount`) is a compound Poisson sum: its noise variance (`noise`) is the
+ * expected number of sales times the mean squared sale amount, so where a few large orders are
+ * usual they widen the band as they should. The bounds returned are exactly what was compared.
  */
 export function judge(kind: SeriesKind, baseline: readonly number[], actual: number, noise: number, config: VolumeConfig): Judgement {
   const n = baseline.length;
@@ -176,8 +176,10 @@ interface Series {
   readonly values: Map<number, number>;
   readonly flagged: Set<number>;
   judged: number;
-  /** `amount`: each closed hour's sum of squared amounts, the noise of its total. */
-  readonly squares?: Map<number, number>;
+  /** `amount`: each closed hour's number of sales and sum of squared amounts (the noise of its total). */
+  readonly sales?: Map<number, { readonly n: number; readonly squares: number }>;
+  /** `amount`: the sums of those over the hours kept, for the mean squared sale amount. */
+  totals?: { n: number; squares: number };
 }
 
 export interface VolumeSummary {
@@ -253,7 +255,7 @@ export class VolumeDetector {
       bucket.set(REVENUE_SUM, (bucket.get(REVENUE_SUM) ?? 0) + amountUsd);
       bucket.set(REVENUE_SQUARES, (bucket.get(REVENUE_SQUARES) ?? 0) + amountUsd * amountUsd);
       const s = this.series.get(REVENUE_USD);
-      if (!s) this.series.set(REVENUE_USD, { kind: 'amount', first: hour, values: new Map(), flagged: new Set(), judged: 0, squares: new Map() });
+      if (!s) this.series.set(REVENUE_USD, { kind: 'amount', first: hour, values: new Map(), flagged: new Set(), judged: 0, sales: new Map(), totals: { n: 0, squares: 0 } });
       else if (hour < s.first) s.first = hour;
     }
   }
@@ -298,12 +300,7 @@ export class VolumeDetector {
     for (const [name, s] of this.series) {
       if (hour < s.first) continue;
       if (s.kind === 'count') this.record(name, s, hour, bucket?.get(name) ?? 0, 0, found);
-      else if (s.kind === 'amount') {
-        s.squares!.set(hour, bucket?.get(REVENUE_SQUARES) ?? 0);
-        s.squares!.delete(hour - this.config.lookbackDays * HOURS_PER_DAY - 1);
-        const noise = this.baseline(s, hour, s.squares!);
-        this.record(name, s, hour, bucket?.get(REVENUE_SUM) ?? 0, noise.length > 0 ? location(noise).median : 0, found);
-      }
+      else if (s.kind === 'amount') this.recordAmount(name, s, hour, bucket, found);
     }
     const scans = bucket?.get(SCAN_TYPE) ?? 0;
     if (scans >= this.config.minScans) {
@@ -313,6 +310,31 @@ export class VolumeDetector {
         this.series.set(SCAN_TO_CRM, s);
       }
       this.record(SCAN_TO_CRM, s, hour, (bucket?.get(CRM_TYPE) ?? 0) / scans, scans, found);
+    }
+  }
+
+  /**
+   * The hour's sales total against its baseline. Its noise: the baseline's median number of sales
+   * (same hours) times the mean squared sale amount over every hour kept (heavy-tailed prices
+   * need many sales to estimate; one hour's few would not). The hour then joins both.
+   */
+  private recordAmount(name: string, s: Series, hour: number, bucket: Map<string, number> | undefined, found: VolumeAnomaly[]): void {
+    const sales = s.sales!;
+    const totals = s.totals!;
+    const counts = this.baseline(s, hour, new Map([...sales].map(([h, v]) => [h, v.n])));
+    const meanSquare = totals.n > 0 ? totals.squares / totals.n : 0;
+    const noise = counts.length > 0 ? location(counts).median * meanSquare : 0;
+    this.record(name, s, hour, bucket?.get(REVENUE_SUM) ?? 0, noise, found);
+    const now = { n: bucket?.get(SALE_TYPE) ?? 0, squares: bucket?.get(REVENUE_SQUARES) ?? 0 };
+    sales.set(hour, now);
+    totals.n += now.n;
+    totals.squares += now.squares;
+    const old = hour - this.config.lookbackDays * HOURS_PER_DAY - 1;
+    const gone = sales.get(old);
+    if (gone) {
+      sales.delete(old);
+      totals.n -= gone.n;
+      totals.squares -= gone.squares;
     }
   }
 

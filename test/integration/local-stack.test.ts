@@ -16,8 +16,8 @@ import { ensureBuilt } from '../support/build';
  * Ctrl-C stop every process it started.
  */
 const ROOT = join(__dirname, '..', '..');
-const DETECTORS = new Set(['validator', 'deduplicator', 'revenue-checker', 'call-duration-checker', 'dlq-triage']);
-const KINDS = new Set(['invalid', 'duplicate', 'amount_mismatch', 'fx_mismatch', 'payment_mismatch', 'call_duration_mismatch', 'dead_letter']);
+const DETECTORS = new Set(['validator', 'deduplicator', 'revenue-checker', 'call-duration-checker', 'crm-checker', 'dlq-triage']);
+const KINDS = new Set(['invalid', 'duplicate', 'amount_mismatch', 'fx_mismatch', 'payment_mismatch', 'call_duration_mismatch', 'crm_mismatch', 'dead_letter']);
 
 interface RunJson {
   exitCode: number;
@@ -113,6 +113,9 @@ describe('npm run dev: the local stack with the demo stream', () => {
         'incorrect: payment failed',
         'incorrect: wrong call duration',
         'incorrect: call of 0 s',
+        'incorrect: CRM email and phone swapped',
+        'incorrect: CRM record missing',
+        'incorrect: CRM wrong phone',
         'dead letter: Stripe answers 503',
         'dead letter: Twilio body cut off',
       ]),

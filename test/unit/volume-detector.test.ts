@@ -258,7 +258,7 @@ describe('the revenue_usd series: the hour\'s sales total in US cents', () => {
     return found.filter((f) => f.series === 'revenue_usd');
   }
 
-  it('flags nothing on steady sales', () => {
+  it('flags nothing on steady sales, judged hour by hour', () => {
     expect(sales(undefined)).toEqual([]);
   });
 
@@ -276,7 +276,7 @@ describe('the revenue_usd series: the hour\'s sales total in US cents', () => {
 
   it('widens the band by the hour\'s noise: a few large orders are not flagged where they are usual', () => {
     const baseline = [150_000, 152_000, 149_000, 151_000, 150_500];
-    // The same total; from a few large orders its noise (sum of squares) is large, from many small ones not.
+    // The same total; from a few large orders its noise (sales x mean squared amount) is large, from many small ones not.
     expect(judge('amount', baseline, 240_000, 4 * 37_500 ** 2, config)).toMatchObject({ anomalous: false });
     expect(judge('amount', baseline, 240_000, 100 * 1500 ** 2, config)).toMatchObject({ anomalous: true });
   });
