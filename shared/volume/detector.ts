@@ -97,7 +97,7 @@ function location(values: readonly number[]): { median: number; spread: number }
  * expected number of sales times the mean squared sale amount, so where a few large orders are
  * usual they widen the band as they should. The bounds returned are exactly what was compared.
  */
-export function judge(kind: SeriesKind, baseline: readonly number[], actual: number, noise: number, config: VolumeConfig): Judgement {
+export function judge(kind: SeriesKind, baseline: readonly number[], actual: number, noise: number, config: VolumeConfig, typicalSale = 0): Judgement {
   const n = baseline.length;
   if (n < config.minHistoryDays) return { kind: 'not_judged', history: n };
   // The median of n values varies about pi/2 times as much as their mean: 1.57/n of one value's variance.
@@ -116,6 +116,9 @@ export function judge(kind: SeriesKind, baseline: readonly number[], actual: num
     const sigma = Math.sqrt(Math.max(spread * spread, noise) * estimate);
     lower = expected - config.sigmas * sigma;
     upper = expected + config.sigmas * sigma;
+    // The counts' minimum absolute change, in money: what that many typical sales would make.
+    upper = Math.max(upper, expected + config.minAbsoluteChange * typicalSale);
+    lower = Math.min(lower, expected - config.minAbsoluteChange * typicalSale);
   } else {
     const scans = noise;
     const { spread } = location(baseline);
@@ -323,8 +326,9 @@ export class VolumeDetector {
     const totals = s.totals!;
     const counts = this.baseline(s, hour, new Map([...sales].map(([h, v]) => [h, v.n])));
     const meanSquare = totals.n > 0 ? totals.squares / totals.n : 0;
-    const noise = counts.length > 0 ? location(counts).median * meanSquare : 0;
-    this.record(name, s, hour, bucket?.get(REVENUE_SUM) ?? 0, noise, found);
+    // At least one sale's worth of noise: a quiet hour's median of 0 sales is not a promise of none.
+    const noise = counts.length > 0 ? Math.max(1, location(counts).median) * meanSquare : 0;
+    this.record(name, s, hour, bucket?.get(REVENUE_SUM) ?? 0, noise, found, Math.sqrt(meanSquare));
     const now = { n: bucket?.get(SALE_TYPE) ?? 0, squares: bucket?.get(REVENUE_SQUARES) ?? 0 };
     sales.set(hour, now);
     totals.n += now.n;
@@ -338,8 +342,8 @@ export class VolumeDetector {
     }
   }
 
-  private record(name: string, s: Series, hour: number, actual: number, noise: number, found: VolumeAnomaly[]): void {
-    const j = judge(s.kind, this.baseline(s, hour), actual, noise, this.config);
+  private record(name: string, s: Series, hour: number, actual: number, noise: number, found: VolumeAnomaly[], typicalSale = 0): void {
+    const j = judge(s.kind, this.baseline(s, hour), actual, noise, this.config, typicalSale);
     s.values.set(hour, actual);
     s.values.delete(hour - this.config.lookbackDays * HOURS_PER_DAY - 1);
     s.flagged.delete(hour - this.config.lookbackDays * HOURS_PER_DAY - 1);
