@@ -35,14 +35,19 @@ describe('volume anomalies in replay', () => {
   it('reports the outage hour once it is closed, and a volume section in summary.json', async () => {
     const { findings, summary } = await replayText(week(), { now: NOW });
     const volume = findings.filter((f) => f.kind === 'volume_anomaly');
-    expect(volume).toHaveLength(1);
+    // The sales that stopped show twice: as a count, and as the hour's sales total (revenue_usd).
+    expect(volume.map((v) => [v.kind === 'volume_anomaly' ? v.series : '', v.kind === 'volume_anomaly' ? v.hour : ''])).toEqual([
+      ['sale.recorded', '2026-03-06T11:00:00Z'],
+      ['revenue_usd', '2026-03-06T11:00:00Z'],
+    ]);
     const f = Finding.parse(volume[0]);
     expect(f).toMatchObject({ kind: 'volume_anomaly', action: 'reported', series: 'sale.recorded', hour: '2026-03-06T11:00:00Z', actual: 4 });
     expect(f).not.toHaveProperty('line');
+    expect(Finding.parse(volume[1])).toMatchObject({ series: 'revenue_usd', actual: 4 * 3500 });
     // Monday to Wednesday have too little history, Thursday and Friday are judged; the last closed
     // hour, Saturday 00:00, has no weekend before it; Saturday 01:00 is still open.
-    expect(summary.volume).toEqual({ series_judged: 1, hours_judged: 48, hours_not_judged: 73, anomalies: 1, late_events: 0 });
-    expect(summary.findings_by_kind.volume_anomaly).toBe(1);
+    expect(summary.volume).toEqual({ series_judged: 2, hours_judged: 96, hours_not_judged: 146, anomalies: 2, late_events: 0 });
+    expect(summary.findings_by_kind.volume_anomaly).toBe(2);
   });
 
   it('judges nothing more when the history is too short for the minimum, and says so', async () => {
@@ -73,11 +78,11 @@ describe('volume anomalies in replay', () => {
       });
     const strict = run('--volume-min-change', '99');
     expect(strict.status).toBe(0);
-    expect(strict.stdout).toMatch(/^volume: 48 series-hours judged over 1 series, 73 not judged \(too little history\), 0 anomalies$/m);
+    expect(strict.stdout).toMatch(/^volume: 96 series-hours judged over 2 series, 146 not judged \(too little history\), 0 anomalies$/m);
     expect(readOutputs(join(dir, 'out')).summary.volume?.anomalies).toBe(0);
     const lenient = run('--volume-min-days', '2', '--volume-sigmas', '4');
     expect(lenient.status).toBe(0);
-    expect(readOutputs(join(dir, 'out')).summary.volume).toMatchObject({ hours_judged: 72, hours_not_judged: 49, anomalies: 1 });
+    expect(readOutputs(join(dir, 'out')).summary.volume).toMatchObject({ hours_judged: 144, hours_not_judged: 98, anomalies: 2 }); // sale.recorded and revenue_usd alike
     const bad = run('--volume-sigmas', 'none');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toBe('event-recovery: --volume-sigmas must be a positive number\n');
