@@ -1,4 +1,4 @@
-import type { DemoWorld } from './demo';
+import type { DemoWorld } from './demo/types';
 
 /** Loosely read fields of a catalog event, as far as the world needs them. */
 interface LooseEvent {
