@@ -53,6 +53,20 @@ describe('npm run cost -- --scale: a load stream with one hot producer', () => {
     }
   });
 
+  it("never makes two of the hot producer's events the same content (same time and data): the stack would rightly drop one as a duplicate", () => {
+    const hot = buildDemo({ now: NOW, load: { scale: 4, hotShare: 0.2 }, injectors: [] }) // no injected copies
+      .messages.flatMap((m) => {
+        try {
+          return [JSON.parse(m.data) as { source?: string; time?: string; data?: unknown }];
+        } catch {
+          return []; // the demo's broken producer
+        }
+      })
+      .filter((e) => e.source === SOURCES.enrichment);
+    expect(hot.length).toBeGreaterThan(200);
+    expect(new Set(hot.map((e) => `${e.time} ${JSON.stringify(e.data)}`)).size).toBe(hot.length);
+  });
+
   it('leaves the demo itself as it was (no hot producer without --scale)', () => {
     expect(streamMix(buildDemo({ now: NOW }).messages.map((m) => Buffer.from(m.data))).sources[SOURCES.enrichment]).toBeUndefined();
   });

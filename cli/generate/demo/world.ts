@@ -373,12 +373,13 @@ export function produce(b: DemoBuilder, mix: ProduceMix = DEMO_MIX): void {
     );
   }
 
-  // The hot producer: an enrichment job re-tagging leads some time after they were created.
+  // The hot producer: an enrichment job re-tagging leads some time after they were created; each
+  // run's tag differs, so two re-tags of one lead in one second are not the same content.
   for (let h = 0; h < mix.hot && leads.length > 0; h++) {
     const lead = rng.pick(leads);
     const time = Math.min(b.endMs, lead.at + rng.int(10_000, 30 * MINUTE));
     b.emit(
-      { specversion: '1.0', id: rng.uuid(), source: SOURCES.enrichment, type: 'lead.tagged', time: iso(time), subject: `lead/${lead.leadId}`, data: { lead_id: lead.leadId, tags: [rng.pick(TAGS)] } },
+      { specversion: '1.0', id: rng.uuid(), source: SOURCES.enrichment, type: 'lead.tagged', time: iso(time), subject: `lead/${lead.leadId}`, data: { lead_id: lead.leadId, tags: [rng.pick(TAGS), `enriched-${h}`] } },
       time,
     );
   }
