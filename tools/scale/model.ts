@@ -158,11 +158,13 @@ export function scaleModel(m: Measurement, classes: Readonly<Record<string, Coll
       within_max_instances: instances * options.headroom <= s.maxInstances,
       recommended,
     };
+    // Reached where the steady need fills max_instances: beyond it the backlog grows. The
+    // headroom is used up earlier, at 1/headroom of that (within_max_instances says whether it is kept).
     limits.push({
       name: `${name} max_instances`,
       kind: 'hard',
-      at_events_per_hour: (options.eventsPerHour * s.maxInstances) / (instances * options.headroom),
-      detail: `${s.maxInstances} instances at concurrency ${s.concurrency} and ${s.cpu} vCPU serve ${(s.maxInstances * perInstance).toFixed(0)} requests/s (${options.headroom}x headroom kept)`,
+      at_events_per_hour: (options.eventsPerHour * s.maxInstances) / instances,
+      detail: `${s.maxInstances} instances at concurrency ${s.concurrency} and ${s.cpu} vCPU serve ${(s.maxInstances * perInstance).toFixed(0)} requests/s; its ${options.headroom}x headroom is used up at ${Math.round((options.eventsPerHour * s.maxInstances) / (instances * options.headroom)).toLocaleString('en-US')} events/hour`,
     });
     // Priced as today's billing counts it (requests, Pub/Sub, Firestore per event), with compute
     // as the instances at these settings are busy: at concurrency above 1 requests share them.
