@@ -158,6 +158,9 @@ async function main(): Promise<number> {
   let result: Collected | undefined;
   let upAt = 0;
   let quietAt = 0;
+  // The stack's report is not printed (the tables are the output); its verdict and what it found
+  // unexpected are kept, to say why a run ended non-zero.
+  const verdictLines: string[] = [];
   try {
     const code = await runStack(
       {
@@ -178,13 +181,19 @@ async function main(): Promise<number> {
           },
         },
       },
-      { progress: (line) => process.stderr.write(`${line}\n`), report: () => undefined },
+      {
+        progress: (line) => process.stderr.write(`${line}\n`),
+        report: (text) => verdictLines.push(...text.split('\n').filter((l) => /^(PASS|FAIL) |UNEXPECTED|MISSED|MISMATCH|Dead letters|unfinished/i.test(l.trim()))),
+      },
     );
     if (!result || result.events <= 0) {
       process.stderr.write(`cost: the stack did not process the stream (exit ${code})\n`);
       return 1;
     }
-    if (code !== 0) process.stderr.write(`cost: warning: the stack's run ended with ${code} (a function failed or a fault went undetected); the counts are still those of the run\n`);
+    if (code !== 0) {
+      process.stderr.write(`cost: warning: the stack's run ended with ${code} (a function failed or a fault went undetected); the counts are still those of the run\n`);
+      for (const line of verdictLines) process.stderr.write(`  ${line.trim()}\n`);
+    }
     process.stdout.write(`${renderCostTables(result.stages, prices, result.events)}\n`);
     process.stdout.write(`${renderDocumentTable(result.documents, result.stream)}\n`);
     process.stdout.write(`Functions deployed with ${memoryMiB} MiB (infra/main.tf). Not priced: ${prices.notPriced.join(' ')}\n`);
