@@ -104,8 +104,8 @@ describe('gap-detector over HTTP with the raw Pub/Sub push body', () => {
       // Last month's log, published now: the wall clock is 40 days past its events.
       s.clock.ms = T0 + 40 * 24 * 60 * MIN;
       expect(await s.push(TOPICS.unique, cardScanned({ id: 'c1', time: at(0), data: { card_id: 'card-1' } }))).toBe(204);
-      expect(await s.push(TOPICS.valid, tagged('a', 1, 1))).toBe(204);
-      expect(await s.push(TOPICS.valid, tagged('c', 3, 2))).toBe(204);
+      expect(await s.push(TOPICS.unique, tagged('a', 1, 1))).toBe(204);
+      expect(await s.push(TOPICS.unique, tagged('c', 3, 2))).toBe(204);
       // The scheduler's tick a few seconds later: event time has not moved, nothing is due.
       s.clock.ms += 5_000;
       expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
