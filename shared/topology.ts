@@ -193,6 +193,7 @@ export const TOPICS = {
   valid: 'events-valid',
   invalid: 'events-invalid',
   unique: 'events-unique',
+  duplicates: 'events-duplicates',
   corrected: 'events-corrected',
   findings: 'findings',
   ticks: 'ticks',

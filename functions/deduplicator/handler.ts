@@ -21,7 +21,8 @@ export interface DeduplicatorDeps {
 }
 
 /**
- * Forwards first arrivals to events-unique and reports dropped duplicates. The claim is recorded
+ * Forwards first arrivals to events-unique and reports dropped duplicates (and hands them on
+ * to events-duplicates, for gap-detector). The claim is recorded
  * before the publish; a crash in between leaves an unforwarded claim that a redelivery of the
  * same message takes over once its lease has run out, so the event is never lost.
  */
@@ -55,6 +56,10 @@ export function deduplicatorHandler(deps: DeduplicatorDeps) {
         await deps.store.markForwarded(candidate);
         return;
       case 'duplicate':
+        // Its sequence number was used all the same, and its time counts toward the watermark:
+        // gap-detector reads it from here (and every accepted event from events-unique), so each
+        // valid event reaches it once.
+        await deps.publisher.publish(TOPICS.duplicates, { data: message.data!, attributes: eventAttributes(event, { [INGEST_ID]: candidate.ingestId }) });
         await publishFinding(
           deps.publisher,
           duplicateFinding(event, judgement.basis, judgement.duplicateOf),

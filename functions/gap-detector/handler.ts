@@ -1,5 +1,6 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { decodeEvent } from '../../shared/events/decode';
+import type { BusinessEvent } from '../../shared/events/envelope';
 import { TransientError } from '../../shared/errors';
 import { faultPoint } from '../../shared/fault-inject';
 import type { Logger } from '../../shared/log';
@@ -14,7 +15,12 @@ import { LocalWatermark, tickWatermark } from './watermark';
 
 export interface GapDetectorConfig {
   readonly state: GapStateConfig;
-  /** Least wall-clock time between two folds of one source, and two chain sweeps, by one instance. */
+  /**
+   * Least wall-clock time between two folds of one source, and two chain sweeps, by one instance.
+   * A fold writes its source's summary twice (the lease, then the result): 2 s keeps that
+   * document at Firestore's sustained ~1 write/s however busy the source
+   * (https://firebase.google.com/docs/firestore/best-practices#hotspots).
+   */
   readonly foldIntervalMs: number;
   /** Least wall-clock time between two writes of this instance's watermark record. */
   readonly watermarkStepMs: number;
@@ -24,7 +30,7 @@ export interface GapDetectorConfig {
 
 export const DEFAULT_GAP_DETECTOR_CONFIG: GapDetectorConfig = {
   state: DEFAULT_GAP_STATE_CONFIG,
-  foldIntervalMs: 1000,
+  foldIntervalMs: 2000,
   watermarkStepMs: 1000,
   resourcePrefix: '',
 };
@@ -52,9 +58,11 @@ export const OUTBOX_GRACE_MS = 60_000;
 
 /**
  * gap-detector behind its three subscriptions (DESIGN §1, §3):
- * - events-valid (sequences): record the event's sequence number, then fold its source;
- * - events-unique (chains): apply the accepted event to the chains it satisfies and opens, then
- *   report overdue chains;
+ * - events-unique (chains): record the accepted event's sequence number and fold its source, then
+ *   apply it to the chains it satisfies and opens, and report overdue chains;
+ * - events-duplicates (sequences): a duplicate the deduplicator dropped: its time, and its sequence
+ *   number (used all the same), then fold its source. Every valid event so reaches
+ *   gap-detector once, not twice (it read all of events-valid for the numbers before: issue 21);
  * - ticks (Cloud Scheduler): advance the watermark by the wall-clock time the events' watermark
  *   has stood still, less the allowed lateness (`tickWatermark`: a backfill breaks nothing),
  *   then fold every source with recorded numbers or due gaps and report every overdue chain, so
@@ -125,14 +133,19 @@ export function gapDetectorHandler(deps: GapDetectorDeps) {
     return { event: decoded.event, timeMs: decoded.timeMs, ctx };
   }
 
-  async function onSequence(message: InboundMessage): Promise<void> {
-    const arrived = await arrive(message, 'sequences');
-    if (arrived === undefined) return;
-    const { event, timeMs, ctx } = arrived;
+  /** Records the number the event used, if it carries one, and folds its source (paced). */
+  async function sequence(event: BusinessEvent, timeMs: number, ctx: GapStateContext): Promise<void> {
     if (event.sequence === undefined) return;
     const marker = { source: event.source, seq: event.sequence, eventId: event.id, type: event.type, timeMs, watermarkMs: watermark.view };
     if ((await store.recordSequence(marker, ctx)) === 'repeat') return;
     await paced(event.source, ctx, () => fold(event.source, ctx, false));
+  }
+
+  /** A dropped duplicate (events-duplicates): its time and its sequence number count, not its chains. */
+  async function onSequence(message: InboundMessage): Promise<void> {
+    const arrived = await arrive(message, 'sequences');
+    if (arrived === undefined) return;
+    await sequence(arrived.event, arrived.timeMs, arrived.ctx);
   }
 
   async function sweep(watermarkMs: number, ctx: GapStateContext, pages: number): Promise<number> {
@@ -146,10 +159,12 @@ export function gapDetectorHandler(deps: GapDetectorDeps) {
     return reported;
   }
 
+  /** An accepted event (events-unique): its sequence number, then the chains it satisfies and opens. */
   async function onChain(message: InboundMessage): Promise<void> {
     const arrived = await arrive(message, 'chains');
     if (arrived === undefined) return;
     const { event, timeMs, ctx } = arrived;
+    await sequence(event, timeMs, ctx);
     if (chainKeys(event).length === 0) return;
     const payload = config.state.republish ? message.data!.toString('utf8') : undefined;
     await deliver(await store.applyChain(event, timeMs, watermark.view, payload, ctx));

@@ -46,11 +46,11 @@ async function serve(options: { config?: Partial<GapDetectorConfig>; publisher?:
 const tagged = (id: string, sequence: number, minutes: number) => leadTagged({ id, source: '//hub', sequence: String(sequence), time: at(minutes) });
 
 describe('gap-detector over HTTP with the raw Pub/Sub push body', () => {
-  it('sequences: reports a gap once the tick takes the watermark past its grace period, then the late arrival', async () => {
+  it('sequences (of accepted events on events-unique, of dropped duplicates on events-duplicates): reports a gap once the tick takes the watermark past its grace period, then the late arrival', async () => {
     const s = await serve();
     try {
-      expect(await s.push(TOPICS.valid, tagged('a', 1, 0))).toBe(204);
-      expect(await s.push(TOPICS.valid, tagged('c', 3, 0))).toBe(204);
+      expect(await s.push(TOPICS.unique, tagged('a', 1, 0))).toBe(204);
+      expect(await s.push(TOPICS.unique, tagged('c', 3, 0))).toBe(204);
       // Nothing arrives any more; the wall clock moves on and the tick advances the watermark.
       s.clock.ms = T0 + 5 * MIN + LATENESS;
       expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
@@ -61,8 +61,9 @@ describe('gap-detector over HTTP with the raw Pub/Sub push body', () => {
       expect(s.inner.messages[0]!.attributes).toMatchObject({ kind: 'gap', action: 'reported', source: '//hub', finding_id: expect.any(String) });
 
       const two = tagged('b', 2, 0.5);
-      expect(await s.push(TOPICS.valid, two)).toBe(204);
-      expect(await s.push(TOPICS.valid, two)).toBe(204); // redelivered
+      expect(await s.push(TOPICS.unique, two)).toBe(204);
+      expect(await s.push(TOPICS.unique, two)).toBe(204); // redelivered
+      expect(await s.push(TOPICS.duplicates, tagged('b-copy', 2, 0.5))).toBe(204); // a dropped duplicate that used the same number
       expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
       expect(s.inner.json(TOPICS.findings).slice(1)).toEqual([{ kind: 'late', action: 'reported', event_id: 'b', type: 'lead.tagged', source: '//hub', closes: 'gap' }]);
       expect(s.store.outbox.size).toBe(0);
@@ -103,8 +104,8 @@ describe('gap-detector over HTTP with the raw Pub/Sub push body', () => {
       // Last month's log, published now: the wall clock is 40 days past its events.
       s.clock.ms = T0 + 40 * 24 * 60 * MIN;
       expect(await s.push(TOPICS.unique, cardScanned({ id: 'c1', time: at(0), data: { card_id: 'card-1' } }))).toBe(204);
-      expect(await s.push(TOPICS.valid, tagged('a', 1, 1))).toBe(204);
-      expect(await s.push(TOPICS.valid, tagged('c', 3, 2))).toBe(204);
+      expect(await s.push(TOPICS.unique, tagged('a', 1, 1))).toBe(204);
+      expect(await s.push(TOPICS.unique, tagged('c', 3, 2))).toBe(204);
       // The scheduler's tick a few seconds later: event time has not moved, nothing is due.
       s.clock.ms += 5_000;
       expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
@@ -129,7 +130,8 @@ describe('gap-detector over HTTP with the raw Pub/Sub push body', () => {
     const s = await serve();
     try {
       expect(await s.push('events-raw', tagged('a', 1, 0))).toBe(204);
-      expect(await s.push(TOPICS.valid, '{not json')).toBe(204);
+      expect(await s.push(TOPICS.valid, tagged('a', 1, 0))).toBe(204); // read through events-unique and events-duplicates since issue 21
+      expect(await s.push(TOPICS.unique, '{not json')).toBe(204);
       expect(s.store.markers.size).toBe(0);
       expect(s.inner.messages).toEqual([]);
     } finally {
@@ -140,7 +142,7 @@ describe('gap-detector over HTTP with the raw Pub/Sub push body', () => {
   it('routes topics named with the deployment prefix', async () => {
     const s = await serve({ config: { resourcePrefix: 'stage-' } });
     try {
-      expect(await s.push(`stage-${TOPICS.valid}`, tagged('a', 1, 0))).toBe(204);
+      expect(await s.push(`stage-${TOPICS.unique}`, tagged('a', 1, 0))).toBe(204);
       expect([...s.store.sources.keys()]).toEqual(['//hub']);
     } finally {
       await s.close();
@@ -155,8 +157,8 @@ describe('gap-detector over HTTP with the raw Pub/Sub push body', () => {
     };
     const s = await serve({ publisher });
     try {
-      await s.push(TOPICS.valid, tagged('a', 1, 0));
-      await s.push(TOPICS.valid, tagged('c', 3, 0));
+      await s.push(TOPICS.unique, tagged('a', 1, 0));
+      await s.push(TOPICS.unique, tagged('c', 3, 0));
       s.clock.ms = T0 + 5 * MIN + LATENESS + 1;
       expect(await s.push(TOPICS.ticks, '{}')).toBe(500);
       expect(s.store.outbox.size).toBe(1);

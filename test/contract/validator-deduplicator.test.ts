@@ -100,6 +100,11 @@ describe('deduplicator over HTTP', () => {
       expect(inner.json(TOPICS.findings)).toEqual([
         { kind: 'duplicate', action: 'dropped', event_id: 'ev-1', type: 'card.scanned', source: '//test/producer', duplicate_of: 'ev-1', basis: 'id' },
       ]);
+      // Handed on to gap-detector (its time and any sequence number count there), the event's bytes unchanged.
+      const handedOn = inner.messages.filter((m) => m.topic === TOPICS.duplicates);
+      expect(handedOn.map((m) => m.data.toString())).toEqual([event]);
+      expect(handedOn[0]!.attributes).toMatchObject({ id: 'ev-1', type: 'card.scanned', ingest_id: 'raw-2' });
+      expect(inner.messages.map((m) => m.topic)).toEqual([TOPICS.unique, TOPICS.duplicates, TOPICS.findings]);
     } finally {
       await s.close();
     }

@@ -48,6 +48,12 @@ describe('npm run cost: the meter counts Firestore and Pub/Sub operations at the
     const counted = JSON.parse(readFileSync(join(dir, files[0]!), 'utf8')) as MeterFile;
     expect(counted.firestore).toEqual({ reads: 4, missingReads: 1, emptyQueries: 1, writes: 3, deletes: 1, commits: 4 });
     expect(counted.publish).toEqual({ [`${prefix}meter`]: { requests: [[7]] } });
+    // Per document: a set then a delete; a create then an update inside the transaction.
+    const docs = counted.documents;
+    expect(Object.keys(docs).sort()).toEqual([`${prefix}meter/a`, `${prefix}meter/b`]);
+    expect(docs[`${prefix}meter/a`]).toMatchObject({ writes: 1, deletes: 1, peak: 1 });
+    expect(docs[`${prefix}meter/b`]).toMatchObject({ writes: 2, deletes: 0 });
+    expect([1, 2]).toContain(docs[`${prefix}meter/b`]!.peak); // 2 unless the two writes straddle a second
     expect(counted.cpuUs).toBeGreaterThan(0);
   });
 

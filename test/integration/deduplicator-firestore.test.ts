@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import type { Firestore } from '@google-cloud/firestore';
+import { Firestore } from '@google-cloud/firestore';
 import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
 import { silentLogger } from '../../shared/log';
 import { pushBody, type MessagePublishedData } from '../../shared/pubsub/push';
@@ -18,21 +18,21 @@ const ROOT = join(__dirname, '..', '..');
 
 /**
  * A deduplicator instance (the built store, in a process of its own) that claims an event and is
- * killed (SIGKILL) as soon as it has read the event's keys, transactionally or not: the state a
- * crash in the middle of a claim leaves behind. Arguments: the repository, the collection, the
- * event as JSON, the ingest id.
+ * killed (SIGKILL) as soon as its first Firestore call (the read of the keys, or the blind claim
+ * of a first arrival) has been answered, transactionally or not: the state a crash in the middle
+ * of a claim leaves behind. Arguments: the repository, the collection, the event as JSON, the
+ * ingest id.
  */
-const DIE_AFTER_READING = `
+const DIE_AFTER_FIRST_CALL = `
 const [root, collection, eventJson, ingestId] = process.argv.slice(1);
-const { Firestore, Transaction } = require(require.resolve('@google-cloud/firestore', { paths: [root] }));
-for (const proto of [Firestore.prototype, Transaction.prototype]) {
-  const getAll = proto.getAll;
-  proto.getAll = async function (...refs) {
-    const snaps = await getAll.apply(this, refs);
-    process.stderr.write('read the keys; dying\\n', () => process.kill(process.pid, 'SIGKILL'));
-    return new Promise(() => undefined);
-  };
-}
+const { Firestore, Transaction, WriteBatch } = require(require.resolve('@google-cloud/firestore', { paths: [root] }));
+const die = (method) => async function (...args) {
+  await method.apply(this, args);
+  process.stderr.write('claimed or read the keys; dying\\n', () => process.kill(process.pid, 'SIGKILL'));
+  return new Promise(() => undefined);
+};
+for (const proto of [Firestore.prototype, Transaction.prototype]) proto.getAll = die(proto.getAll);
+WriteBatch.prototype.commit = die(WriteBatch.prototype.commit);
 const { FirestoreDedupStore } = require(root + '/dist/functions/deduplicator/firestore-state');
 const { dedupKeys, DEFAULT_DEDUP_CONFIG } = require(root + '/dist/functions/deduplicator/core');
 const event = JSON.parse(eventJson);
@@ -124,16 +124,17 @@ describe('deduplicator state in the Firestore emulator under concurrent delivery
     expect(findings.every((f) => f.basis === 'business_key' && f.duplicate_of === forwarded[0]!.id)).toBe(true);
   });
 
-  it('an instance killed in the middle of its claim holds nothing: the redelivery and the duplicate copy are judged at their first delivery', () => {
+  it('an instance killed in the middle of its claim holds nothing: once its lease is over, the redelivery and the duplicate copy are judged at their first delivery', () => {
     // The fault-injection suite lost a "same id" finding, or an event, this way: an instance
     // killed while claiming inside a Firestore transaction left the keys locked (the emulator
     // keeps a dead transaction's locks about 60 s), and every delivery of that event and of its
     // duplicate copy failed with ABORTED "Transaction lock timeout" until it was dead-lettered.
     const event = cardScanned({ id: 'ev-4' });
     const collection = `${prefix}keys-${n}`;
-    const { publisher, handler } = setup();
-    const died = spawnSync(process.execPath, ['-e', DIE_AFTER_READING, ROOT, collection, JSON.stringify(event), 'raw-original'], { cwd: ROOT, encoding: 'utf8' });
-    expect({ signal: died.signal, stderr: died.stderr }).toEqual({ signal: 'SIGKILL', stderr: 'read the keys; dying\n' });
+    // The dead instance claimed on its own wall clock; the redelivery comes once that claim's lease is over.
+    const { publisher, handler } = setup(() => Date.now() + DEFAULT_DEDUP_CONFIG.leaseMs + 1);
+    const died = spawnSync(process.execPath, ['-e', DIE_AFTER_FIRST_CALL, ROOT, collection, JSON.stringify(event), 'raw-original'], { cwd: ROOT, encoding: 'utf8' });
+    expect({ signal: died.signal, stderr: died.stderr }).toEqual({ signal: 'SIGKILL', stderr: 'claimed or read the keys; dying\n' });
     return (async () => {
       await handler(cloudEvent(event, 'raw-original', 'v-original'));
       await handler(cloudEvent(event, 'raw-copy', 'v-copy'));
@@ -142,6 +143,26 @@ describe('deduplicator state in the Firestore emulator under concurrent delivery
         { kind: 'duplicate', action: 'dropped', event_id: 'ev-4', type: 'card.scanned', source: '//test/producer', duplicate_of: 'ev-4', basis: 'id' },
       ]);
     })();
+  });
+
+  it('claims a first arrival with one commit and no read: the create precondition decides; a duplicate is read only after its claim fails', async () => {
+    // The RPCs a client sends, seen at its gRPC call hook (as tools/cost/meter.ts counts them).
+    const calls: string[] = [];
+    const counted = new Firestore({ 'grpc.callInvocationTransformer': (props: { methodDefinition: { path: string } }) => (calls.push(props.methodDefinition.path.replace('/google.firestore.v1.Firestore/', '')), props) });
+    try {
+      const publisher = new MemoryPublisher();
+      const store = new FirestoreDedupStore(counted, `${prefix}keys-${n++}`);
+      const handler = deduplicatorHandler({ publisher, store, clock: { now: () => NOW }, config: DEFAULT_DEDUP_CONFIG, logger: silentLogger });
+      await handler(cloudEvent(cardScanned({ id: 'ev-5' }), 'raw-5', 'v-5'));
+      expect(calls).toEqual(['Commit', 'Commit']); // the claim of every key, then the forwarded mark
+      calls.length = 0;
+      await handler(cloudEvent(cardScanned({ id: 'ev-5' }), 'raw-5b', 'v-5b'));
+      expect(calls).toEqual(['Commit', 'BatchGetDocuments']); // the claim fails on an existing key; the read judges
+      expect(publisher.json(TOPICS.unique)).toEqual([expect.objectContaining({ id: 'ev-5' })]);
+      expect(publisher.json(TOPICS.findings)).toEqual([expect.objectContaining({ kind: 'duplicate', event_id: 'ev-5', basis: 'id', duplicate_of: 'ev-5' })]);
+    } finally {
+      await counted.terminate();
+    }
   });
 
   it('a crash between recording the key and publishing does not lose the event', async () => {

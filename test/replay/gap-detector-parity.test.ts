@@ -80,8 +80,8 @@ describe('gap-detector: replay and the function decide alike', () => {
     const duplicate = new Set(replay.findings.filter((f) => f.kind === 'duplicate').map((f) => f.line as number));
     expect(replay.findings.filter((f) => f.kind === 'invalid')).toEqual([]);
 
-    // The function: every valid event through events-valid, every accepted one through events-unique,
-    // then one tick whose watermark is the replay's final one.
+    // The function: every accepted event through events-unique, every dropped duplicate through
+    // events-duplicates (as the deduplicator hands them on), then one tick whose watermark is the replay's final one.
     const finalWatermark = Date.parse(replay.summary.watermark!);
     const clock = { now: () => finalWatermark + DEFAULT_GAP_DETECTOR_CONFIG.state.allowedLatenessMs };
     const publisher = new MemoryPublisher();
@@ -95,8 +95,7 @@ describe('gap-detector: replay and the function decide alike', () => {
     });
     for (const [i, text] of events.map((e) => JSON.stringify(e)).entries()) {
       const line = i + 1;
-      await handler(push(TOPICS.valid, text, `v-${line}`));
-      if (!duplicate.has(line)) await handler(push(TOPICS.unique, text, `u-${line}`));
+      await handler(duplicate.has(line) ? push(TOPICS.duplicates, text, `d-${line}`) : push(TOPICS.unique, text, `u-${line}`));
     }
     await handler(push(TOPICS.ticks, '{}', 'tick'));
 

@@ -19,6 +19,23 @@ export interface MeterFile {
   };
   /** By topic (without the project): each Publish request, as the sizes of its messages (data + attributes, bytes). */
   readonly publish: Record<string, { requests: number[][] }>;
+  /**
+   * By document path (below `documents/`, e.g. `dedup-keys/abc`): what committed writes touched
+   * it. `peak` is the most writes in one wall-clock second of this process (the unit of
+   * Firestore's sustained limit of about one write a second per document).
+   */
+  readonly documents: Record<string, DocumentCount>;
+}
+
+/** Committed writes (sets, updates, transforms) and deletes of one document, as one process saw them. */
+export interface DocumentCount {
+  writes: number;
+  deletes: number;
+  /** Most writes in one wall-clock second. */
+  peak: number;
+  /** The second (epoch s) the last write fell in, and how many writes it has had so far. */
+  second: number;
+  inSecond: number;
 }
 
 /** Every meter file in `dir` (one per function process: tools/cost/meter.ts). */

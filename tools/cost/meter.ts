@@ -6,7 +6,8 @@
  * It gives every Firestore and Pub/Sub client the process creates a gRPC call hook (grpc-js's
  * `callInvocationTransformer`, passed through google-gax as `grpc.callInvocationTransformer`),
  * which sees each RPC's request and its answers on the wire:
- * - Firestore Commit (answered OK): a write per `update`/`transform` write, a delete per `delete`;
+ * - Firestore Commit (answered OK): a write per `update`/`transform` write, a delete per `delete`,
+ *   and both per document path with the most writes in one second (the hot-document histogram);
  * - BatchGetDocuments: a read per `found` document, and per `missing` one;
  * - RunQuery: a read per document returned, one for a query that returns none;
  * - Pub/Sub Publish (answered OK): the request, its messages and their bytes, per topic.
@@ -21,7 +22,7 @@ import firestoreModule = require('@google-cloud/firestore');
 // The package index re-exports PubSub through a getter; the class lives here, as a plain export.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 import pubsubModule = require('@google-cloud/pubsub/build/src/pubsub');
-import type { MeterFile } from './counts';
+import type { DocumentCount, MeterFile } from './counts';
 
 /** What grpc-js hands the transformer (client.ts CallProperties), as far as this reads it. */
 interface CallProperties {
@@ -37,9 +38,35 @@ const counts: MeterFile = {
   cpuUs: 0,
   firestore: { reads: 0, missingReads: 0, emptyQueries: 0, writes: 0, deletes: 0, commits: 0 },
   publish: {},
+  documents: {},
 };
+/** Whether anything changed since the last flush: the file is written only then. */
+let dirty = true;
 
-type Write = { update?: unknown; delete?: unknown; transform?: unknown };
+type Write = { update?: { name?: string }; delete?: string; transform?: { document?: string } };
+
+/** `projects/P/databases/D/documents/a/b` → `a/b`. */
+function documentPath(name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
+  const at = name.indexOf('/documents/');
+  return at < 0 ? name : name.slice(at + '/documents/'.length);
+}
+
+function countDocument(path: string | undefined, deleted: boolean, second: number): void {
+  if (path === undefined) return;
+  const d: DocumentCount = (counts.documents[path] ??= { writes: 0, deletes: 0, peak: 0, second: 0, inSecond: 0 });
+  if (deleted) {
+    d.deletes++;
+    return;
+  }
+  d.writes++;
+  if (d.second === second) d.inSecond++;
+  else {
+    d.second = second;
+    d.inSecond = 1;
+  }
+  if (d.inSecond > d.peak) d.peak = d.inSecond;
+}
 type PubsubMessage = { data?: Uint8Array | string; attributes?: Record<string, string> | null };
 
 function onSuccess(props: CallProperties, count: () => void): void {
@@ -47,6 +74,7 @@ function onSuccess(props: CallProperties, count: () => void): void {
   if (!callback) return;
   props.callback = (err, value) => {
     if (!err) count();
+    dirty = true;
     callback(err, value);
   };
 }
@@ -56,6 +84,7 @@ function onMessages(props: CallProperties, each: (message: Record<string, unknow
   const push = call.push?.bind(call);
   if (!push) return;
   call.push = (chunk: unknown) => {
+    dirty = true;
     if (chunk === null) end?.();
     else each(chunk as Record<string, unknown>);
     return push(chunk);
@@ -69,9 +98,11 @@ function transform(props: CallProperties): CallProperties {
       const writes = ((props.argument as { writes?: Write[] } | undefined)?.writes ?? []) as Write[];
       onSuccess(props, () => {
         f.commits++;
+        const second = Math.floor(Date.now() / 1000);
         for (const w of writes) {
           if (w.delete) f.deletes++;
           else f.writes++;
+          countDocument(documentPath(w.delete ?? w.update?.name ?? w.transform?.document), Boolean(w.delete), second);
         }
       });
       break;
@@ -120,6 +151,8 @@ function transform(props: CallProperties): CallProperties {
 
 const HOOK = { 'grpc.callInvocationTransformer': transform };
 
+let lastCpuUs = 0;
+
 function install(dir: string): void {
   const fs = firestoreModule as unknown as { Firestore: new (settings?: object) => object };
   const BaseFirestore = fs.Firestore;
@@ -136,16 +169,21 @@ function install(dir: string): void {
     }
   };
   const file = join(dir, `${counts.function}-${process.pid}.json`);
-  const flush = () => {
+  const flush = (force = false) => {
     const cpu = process.cpuUsage();
     counts.cpuUs = cpu.user + cpu.system;
+    // CPU time alone moves on every flush; the counts only when an operation completed. Rewriting
+    // the (growing) document table on every tick would add its own CPU to the processes measured.
+    if (!force && !dirty && counts.cpuUs - lastCpuUs < 10_000) return;
+    dirty = false;
+    lastCpuUs = counts.cpuUs;
     // Renamed into place: the cost run reads these files while the functions write them.
     writeFileSync(`${file}.tmp`, JSON.stringify(counts));
     renameSync(`${file}.tmp`, file);
   };
-  flush();
+  flush(true);
   setInterval(flush, 250).unref();
-  process.on('exit', flush);
+  process.on('exit', () => flush(true));
 }
 
 const meterDir = process.env.EVENT_RECOVERY_METER_DIR;

@@ -8,7 +8,13 @@
  *
  *   npm run cost                  the demo stream of `npm start` (300 events with its injected faults)
  *   npm run cost -- --seed N      another seed
- *   npm run cost -- --json FILE   also the counts as JSON
+ *   npm run cost -- --json FILE   also the counts as JSON: {"per_million_usd", "stages", "documents", ...}
+ *   npm run cost -- --scale K [--hot-share F]
+ *                                 a load stream instead: K times the demo's traffic over its span,
+ *                                 one producer sending F (default 0.2) of all events
+ *
+ * Every Firestore write is also counted per document (the meter's histogram): the busiest
+ * document's writes in one second, against Firestore's sustained ~1 write/s per document.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +23,8 @@ import { parseArgs } from 'node:util';
 import { TOPICS, topology } from '../../shared/topology';
 import { DEFAULT_OPTIONS, runStack, type RunningStack } from '../local/stack';
 import { readMeters, type MeterFile } from './counts';
-import { noWork, Prices, publishBillableBytes, pushBillableBytes, renderCostTables, type StageCounts } from './table';
+import { documentWrites, type DocumentWrites } from './documents';
+import { costJson, noWork, Prices, publishBillableBytes, pushBillableBytes, renderCostTables, renderDocumentTable, type StageCounts, type StreamMix } from './table';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -40,7 +47,38 @@ const messageBytes = (m: { data: Buffer; attributes: Readonly<Record<string, str
   m.data.length + Buffer.byteLength(m.id) + Object.entries(m.attributes).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
 
 /** What the run did, per stage, from the meters, the gateway and the topic observer. */
-function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuUs: ReadonlyMap<number, number>, prices: Prices, memoryMiB: number): { stages: StageCounts[]; events: number } {
+/** Who sent the events that reached events-raw from outside, and of which types: the stream's mix. */
+export function streamMix(payloads: readonly Buffer[]): StreamMix {
+  const sources: Record<string, number> = {};
+  const types: Record<string, number> = {};
+  let events = 0;
+  for (const data of payloads) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data.toString('utf8'));
+    } catch {
+      continue;
+    }
+    if (typeof parsed !== 'object' || parsed === null) continue;
+    const { source, type } = parsed as { source?: unknown; type?: unknown };
+    if (typeof source !== 'string' || typeof type !== 'string') continue;
+    events++;
+    sources[source] = (sources[source] ?? 0) + 1;
+    types[type] = (types[type] ?? 0) + 1;
+  }
+  const share = (counts: Record<string, number>) => Object.fromEntries(Object.entries(counts).sort(([, a], [, b]) => b - a).map(([k, n]) => [k, Number((n / Math.max(1, events)).toFixed(4))]));
+  const top = Object.entries(sources).sort(([, a], [, b]) => b - a)[0];
+  return { messages: payloads.length, events, busiestSource: top ? { source: top[0], share: Number((top[1] / events).toFixed(4)) } : null, sources: share(sources), types: share(types) };
+}
+
+interface Collected {
+  readonly stages: StageCounts[];
+  readonly events: number;
+  readonly documents: DocumentWrites;
+  readonly stream: StreamMix;
+}
+
+function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuUs: ReadonlyMap<number, number>, prices: Prices, memoryMiB: number): Collected {
   const published = (files: readonly MeterFile[]) => {
     let requests = 0;
     let messages = 0;
@@ -98,11 +136,18 @@ function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuU
     ...noWork(`BigQuery subscriptions (${archived.map((s) => s.name).join(', ')})`),
     bigQueryBytes: archived.reduce((n, s) => n + stack.observer.messages(s.topic).reduce((k, m) => k + messageBytes(m) + prices.pubsub.timestampBytes.value, 0), 0),
   });
-  return { stages, events };
+  const outsideRaw = outside[0]!.seen.slice(0, Math.max(0, outside[0]!.seen.length - outside[0]!.fromFunctions));
+  return { stages, events, documents: documentWrites(meters), stream: streamMix(outsideRaw.map((m) => m.data)) };
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { seed: { type: 'string' }, json: { type: 'string' }, timeout: { type: 'string', default: '600' } } });
+  const { values } = parseArgs({
+    options: { seed: { type: 'string' }, json: { type: 'string' }, timeout: { type: 'string', default: '600' }, scale: { type: 'string' }, 'hot-share': { type: 'string', default: '0.2' } },
+  });
+  const scale = values.scale === undefined ? undefined : Number(values.scale);
+  const hotShare = Number(values['hot-share']);
+  if (scale !== undefined && !(scale > 0 && scale <= 100)) throw new Error(`--scale must be a number in (0, 100], not ${values.scale}`);
+  if (!(hotShare >= 0 && hotShare < 1)) throw new Error(`--hot-share must be in [0, 1), not ${values['hot-share']}`);
   const prices = Prices.parse(JSON.parse(readFileSync(join(ROOT, 'tools', 'cost', 'prices.json'), 'utf8')));
   const memoryMiB = deployedMemoryMiB(readFileSync(join(ROOT, 'infra', 'main.tf'), 'utf8'));
   const dir = mkdtempSync(join(tmpdir(), 'er-cost-'));
@@ -110,34 +155,50 @@ async function main(): Promise<number> {
   process.env.EVENT_RECOVERY_METER_DIR = dir;
   process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'meter.js')}`.trim();
   let baseline = new Map<number, number>();
-  let result: { stages: StageCounts[]; events: number } | undefined;
+  let result: Collected | undefined;
+  let upAt = 0;
+  let quietAt = 0;
+  // The stack's report is not printed (the tables are the output); its verdict and what it found
+  // unexpected are kept, to say why a run ended non-zero.
+  const verdictLines: string[] = [];
   try {
     const code = await runStack(
       {
         ...DEFAULT_OPTIONS,
         ...(values.seed ? { seed: Number(values.seed) } : {}),
+        ...(scale !== undefined ? { load: { scale, hotShare } } : {}),
         timeoutMs: Number(values.timeout) * 1000,
         measure: {
           pushConcurrency: 1,
           up: () => {
             baseline = new Map(readMeters(dir).map((m) => [m.pid, m.cpuUs]));
+            upAt = Date.now();
           },
           quiet: async (stack) => {
+            quietAt = Date.now();
             await new Promise((resolve) => setTimeout(resolve, 600)); // the meters write every 250 ms
             result = collect(stack, readMeters(dir), baseline, prices, memoryMiB);
           },
         },
       },
-      { progress: (line) => process.stderr.write(`${line}\n`), report: () => undefined },
+      {
+        progress: (line) => process.stderr.write(`${line}\n`),
+        report: (text) => verdictLines.push(...text.split('\n').filter((l) => /^(PASS|FAIL) |UNEXPECTED|MISSED|MISMATCH|Dead letters|unfinished/i.test(l.trim()))),
+      },
     );
     if (!result || result.events <= 0) {
       process.stderr.write(`cost: the stack did not process the stream (exit ${code})\n`);
       return 1;
     }
-    if (code !== 0) process.stderr.write(`cost: warning: the stack's run ended with ${code} (a function failed or a fault went undetected); the counts are still those of the run\n`);
+    if (code !== 0) {
+      process.stderr.write(`cost: warning: the stack's run ended with ${code} (a function failed or a fault went undetected); the counts are still those of the run\n`);
+      for (const line of verdictLines) process.stderr.write(`  ${line.trim()}\n`);
+    }
     process.stdout.write(`${renderCostTables(result.stages, prices, result.events)}\n`);
+    process.stdout.write(`${renderDocumentTable(result.documents, result.stream)}\n`);
     process.stdout.write(`Functions deployed with ${memoryMiB} MiB (infra/main.tf). Not priced: ${prices.notPriced.join(' ')}\n`);
-    if (values.json) writeFileSync(values.json, `${JSON.stringify({ asOf: prices.asOf, memoryMiB, ...result }, null, 2)}\n`);
+    const run = { processingSeconds: (quietAt - upAt) / 1000, scale: scale ?? null, seed: values.seed ? Number(values.seed) : DEFAULT_OPTIONS.seed };
+    if (values.json) writeFileSync(values.json, `${JSON.stringify(costJson(result.stages, prices, result.events, { memoryMiB, run, stream: result.stream, documents: result.documents }), null, 2)}\n`);
     return 0;
   } finally {
     rmSync(dir, { recursive: true, force: true });

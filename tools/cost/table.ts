@@ -164,3 +164,67 @@ export function renderCostTables(stages: readonly StageCounts[], prices: Prices,
   ];
   return [`Per million events (counted on ${events.toLocaleString('en-US')} events, scaled ×${scale.toFixed(1)}):`, '', ...counts, '', `At list prices of ${prices.asOf} (tools/cost/prices.json):`, '', ...table, ''].join('\n');
 }
+
+/** Who sent the stream's events (shares of all events) and of which types. */
+export interface StreamMix {
+  readonly messages: number;
+  readonly events: number;
+  readonly busiestSource: { readonly source: string; readonly share: number } | null;
+  readonly sources: Record<string, number>;
+  readonly types: Record<string, number>;
+}
+
+/** One stage in `npm run cost -- --json`: its counts per event and its cost per million events. */
+export interface StageJson {
+  readonly counted: StageCounts;
+  readonly per_event: {
+    readonly invocations: number;
+    readonly published_messages: number;
+    readonly cpu_seconds: number;
+    readonly request_seconds: number;
+    readonly firestore_reads: number;
+    readonly firestore_writes: number;
+    readonly firestore_deletes: number;
+  };
+  readonly usd_per_million: Omit<StageCost, 'name'>;
+}
+
+/** `npm run cost -- --json FILE`: the total and every stage per million events, from the same counts as the tables. */
+export function costJson<T extends object>(stages: readonly StageCounts[], prices: Prices, events: number, extra: T): { per_million_usd: number; events: number; asOf: string; stages: Record<string, StageJson> } & T {
+  const scale = 1e6 / events;
+  const out: Record<string, StageJson> = {};
+  let total = 0;
+  for (const s of stages) {
+    const { name, ...cost } = stageCost(s, prices, scale);
+    total += cost.total;
+    const per = (n: number) => n / events;
+    out[name] = {
+      counted: s,
+      per_event: {
+        invocations: per(s.invocations),
+        published_messages: per(s.published.messages),
+        cpu_seconds: per(s.cpuSeconds),
+        request_seconds: per(s.requestSeconds),
+        firestore_reads: per(s.firestore.reads),
+        firestore_writes: per(s.firestore.writes),
+        firestore_deletes: per(s.firestore.deletes),
+      },
+      usd_per_million: cost,
+    };
+  }
+  return { per_million_usd: Number(total.toFixed(4)), events, asOf: prices.asOf, stages: out, ...extra };
+}
+
+/** The per-collection writes of the run and the stream's busiest producer. */
+export function renderDocumentTable(docs: { readonly collections: ReadonlyArray<{ collection: string; documents: number; writes: number; deletes: number; maxWritesPerDocument: number; peakWritesPerSecond: number }>; readonly histogram: Record<string, number> }, stream: StreamMix): string {
+  return [
+    `Firestore writes per document (${stream.events.toLocaleString('en-US')} events; busiest producer ${stream.busiestSource ? `${stream.busiestSource.source} at ${(stream.busiestSource.share * 100).toFixed(1)} %` : 'none'}):`,
+    '',
+    '| collection | documents | writes | deletes | most writes on one document | most writes on one document in one second |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...docs.collections.map((c) => `| ${c.collection} | ${c.documents} | ${c.writes} | ${c.deletes} | ${c.maxWritesPerDocument} | ${c.peakWritesPerSecond} |`),
+    '',
+    `Documents by writes over the run: ${Object.entries(docs.histogram).map(([bucket, n]) => `${bucket}: ${n}`).join(', ')}`,
+    '',
+  ].join('\n');
+}

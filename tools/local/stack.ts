@@ -58,6 +58,8 @@ export interface StackOptions {
   readonly htmlPath?: string;
   /** Replaces the stand-ins (tests). */
   readonly standIns?: readonly StandIn[];
+  /** Publishes a load stream instead of the demo's own traffic (see `DemoOptions.load`). */
+  readonly load?: { readonly scale: number; readonly hotShare: number };
   /**
    * `npm run cost` (tools/cost): pushes one at a time per subscription (as a function deployed
    * with concurrency 1 takes them), and a look at the stack once it is up and once it is quiet.
@@ -158,7 +160,7 @@ export async function runStack(options: StackOptions, io: Console = consoleIo): 
     return code;
   });
   try {
-    const demo = buildDemo({ now: Date.now(), seed: options.seed });
+    const demo = buildDemo({ now: Date.now(), seed: options.seed, ...(options.load ? { load: options.load } : {}) });
     const up = await bringUp(options, demo.world, demo.upstream, res, io);
     const startupMs = Date.now() - t0;
     io.progress(`stack up in ${(startupMs / 1000).toFixed(1)} s: ${[...up.served.keys()].join(', ')} behind push subscriptions`);

@@ -11,13 +11,13 @@
 import { FAULT_INJECTORS, type FaultInjector } from './faults';
 import { DEMO_DEFAULTS, type Demo, type InjectedFault } from './types';
 import { injectUpstreamFaults } from './upstream-faults';
-import { DemoBuilder, MINUTE, number, produce } from './world';
+import { DEMO_MIX, DemoBuilder, MINUTE, number, produce, type ProduceMix } from './world';
 
 export { FAULT_INJECTORS, type FaultInjector } from './faults';
 export { writeDemoFiles } from './files';
 export { Rng } from './rng';
 export * from './types';
-export { DELIVERY_JITTER_MS, DemoBuilder, GAP_GRACE_MS, RESEND_DELAY_MS, SOURCES } from './world';
+export { DELIVERY_JITTER_MS, DEMO_MIX, DemoBuilder, GAP_GRACE_MS, RESEND_DELAY_MS, SOURCES, type ProduceMix } from './world';
 
 export interface DemoOptions {
   /** The clock the stream is built against (epoch ms); event times lie in the span before it. */
@@ -26,6 +26,31 @@ export interface DemoOptions {
   readonly spanMinutes?: number;
   /** Replaces the injectors (tests). */
   readonly injectors?: readonly FaultInjector[];
+  /**
+   * A load stream (`npm run cost -- --scale K`): `scale` times the demo's traffic over the same
+   * span, with one producer (SOURCES.enrichment) sending `hotShare` of all events; the lead flows
+   * give way to it, so sales and calls keep the number, and about the share, they have at that scale.
+   */
+  readonly load?: { readonly scale: number; readonly hotShare: number };
+}
+
+/** The mix of a load stream: the demo's, scaled, with the hot producer's events taken from the flows. */
+export function loadMix(b: DemoBuilder, scale: number, hotShare: number): ProduceMix {
+  const scaled: ProduceMix = {
+    flows: Math.round(DEMO_MIX.flows * scale),
+    calls: Math.round(DEMO_MIX.calls * scale),
+    sales: Math.round(DEMO_MIX.sales * scale),
+    discounts: Math.round(DEMO_MIX.discounts * scale),
+    hot: 0,
+  };
+  if (hotShare <= 0) return scaled;
+  // A probe of the same seed tells how many events a flow makes and how many the stream has.
+  const probe = new DemoBuilder(b.seed, b.now, b.startMs, b.endMs);
+  produce(probe, scaled);
+  const total = probe.items.length;
+  const perFlow = probe.items.filter((i) => i.flow !== undefined).length / Math.max(1, scaled.flows);
+  const hot = Math.round(hotShare * total);
+  return { ...scaled, flows: Math.max(1, Math.round(scaled.flows - hot / perFlow)), hot };
 }
 
 /** Builds the demo stream: clean traffic, then the faults of every injector. */
@@ -34,7 +59,7 @@ export function buildDemo(options: DemoOptions): Demo {
   const spanMs = (options.spanMinutes ?? DEMO_DEFAULTS.spanMinutes) * MINUTE;
   const endMs = Math.floor((options.now - MINUTE) / 1000) * 1000;
   const b = new DemoBuilder(seed, options.now, endMs - spanMs, endMs);
-  produce(b);
+  produce(b, options.load ? loadMix(b, options.load.scale, options.load.hotShare) : DEMO_MIX);
   const faults: InjectedFault[] = [];
   const run = (stage: FaultInjector['stage']) => {
     for (const injector of options.injectors ?? FAULT_INJECTORS) {

@@ -21,6 +21,8 @@ export const SOURCES = {
   checkout: '//shop/checkout',
   discounts: '//loyalty/discounts',
   partner: '//partner/import',
+  /** Only in a load stream (`DemoOptions.load`): the busiest producer, a CRM enrichment job re-tagging known leads. */
+  enrichment: '//crm/enrichment',
 } as const;
 const SEQUENCED: ReadonlySet<string> = new Set([
   SOURCES.scannerIos,
@@ -30,7 +32,21 @@ const SEQUENCED: ReadonlySet<string> = new Set([
   SOURCES.followups,
   SOURCES.calls,
   SOURCES.checkout,
+  SOURCES.enrichment,
 ]);
+
+/** How many of each kind of clean traffic `produce` makes. */
+export interface ProduceMix {
+  readonly flows: number;
+  readonly calls: number;
+  readonly sales: number;
+  readonly discounts: number;
+  /** Tag events of the one hot producer (SOURCES.enrichment) on leads of the flows. */
+  readonly hot: number;
+}
+
+/** The demo's own mix: about 300 events over two hours, no hot producer. */
+export const DEMO_MIX: ProduceMix = { flows: 48, calls: 30, sales: 40, discounts: 16, hot: 0 };
 
 /** The gap grace period of the rules (DESIGN §3): the stack publishes the demo so that no reordering reaches it. */
 export const GAP_GRACE_MS = DEFAULT_GAP_RULES.graceMs;
@@ -218,7 +234,7 @@ export class DemoBuilder {
 }
 
 /** Clean traffic: business flows, calls, sales and discounts spread over the span. */
-export function produce(b: DemoBuilder): void {
+export function produce(b: DemoBuilder, mix: ProduceMix = DEMO_MIX): void {
   const { rng } = b;
   const span = b.endMs - b.startMs;
   const at = (from: number, to: number) => b.startMs + rng.int(from, to);
@@ -232,7 +248,8 @@ export function produce(b: DemoBuilder): void {
     };
   };
 
-  for (let f = 0; f < 48; f++) {
+  const leads: Array<{ leadId: string; at: number }> = [];
+  for (let f = 0; f < mix.flows; f++) {
     const flow = `flow-${rng.hex(10)}`;
     const contact = person();
     const cardId = `card-${rng.hex(8)}`;
@@ -255,6 +272,7 @@ export function produce(b: DemoBuilder): void {
     );
     const steps: Array<{ at: number; event: Omit<DemoEvent, 'specversion' | 'id' | 'time' | 'correlationid'> }> = [];
     const created = scanned + rng.int(1 * MINUTE, 5 * MINUTE);
+    if (created <= b.endMs) leads.push({ leadId, at: created });
     steps.push({
       at: created,
       event: {
@@ -305,7 +323,7 @@ export function produce(b: DemoBuilder): void {
     }
   }
 
-  for (let c = 0; c < 30; c++) {
+  for (let c = 0; c < mix.calls; c++) {
     const ended = at(0, span);
     const duration = rng.int(8, 900);
     const sid = `CA${rng.hex(32)}`;
@@ -327,7 +345,7 @@ export function produce(b: DemoBuilder): void {
     );
   }
 
-  for (let s = 0; s < 40; s++) {
+  for (let s = 0; s < mix.sales; s++) {
     const time = at(0, span);
     const currency = rng.pick(['USD', 'USD', 'USD', 'USD', 'EUR', 'EUR', 'JPY', 'KWD']);
     const rate = b.rate(currency, time);
@@ -350,7 +368,7 @@ export function produce(b: DemoBuilder): void {
     b.emit({ specversion: '1.0', id: rng.uuid(), source: SOURCES.checkout, type: 'sale.recorded', time: iso(time), subject: `order/${orderId}`, data }, time);
   }
 
-  for (let d = 0; d < 16; d++) {
+  for (let d = 0; d < mix.discounts; d++) {
     const time = at(0, span);
     const program = rng.pick(['spring-promo', 'referral', 'loyalty-gold']);
     b.emit(
@@ -362,6 +380,17 @@ export function produce(b: DemoBuilder): void {
         time: iso(time),
         data: { user_id: `user-${rng.hex(6)}`, program, code: `${program.split('-')[0]!.toUpperCase()}-${rng.alnum(6).toUpperCase()}` },
       },
+      time,
+    );
+  }
+
+  // The hot producer: an enrichment job re-tagging leads some time after they were created; each
+  // run's tag differs, so two re-tags of one lead in one second are not the same content.
+  for (let h = 0; h < mix.hot && leads.length > 0; h++) {
+    const lead = rng.pick(leads);
+    const time = Math.min(b.endMs, lead.at + rng.int(10_000, 30 * MINUTE));
+    b.emit(
+      { specversion: '1.0', id: rng.uuid(), source: SOURCES.enrichment, type: 'lead.tagged', time: iso(time), subject: `lead/${lead.leadId}`, data: { lead_id: lead.leadId, tags: [rng.pick(TAGS), `enriched-${h}`] } },
       time,
     );
   }

@@ -1,0 +1,228 @@
+/**
+ * The scale model (`npm run scale`): pure arithmetic from what a cost run counted per event
+ * (`npm run cost -- --json`) to what a rate of N events an hour needs: per function the
+ * invocations a second, the instances at a concurrency and CPU, Firestore operations a second,
+ * the busiest document's writes a second, the cost a month, and which limit is reached first.
+ *
+ * Limits and defaults it holds the numbers against, each from Google's pages:
+ * - Cloud Run: up to 80 concurrent requests per instance by default, at most 1000
+ *   (https://cloud.google.com/run/docs/about-concurrency); an instance gets concurrent requests
+ *   only when it has at least 1 vCPU (https://cloud.google.com/run/docs/configuring/services/cpu:
+ *   "less than 1 vCPU ... concurrency must be 1"); each function has its own maximum instances
+ *   (https://cloud.google.com/functions/docs/configuring/max-instances).
+ * - Firestore: about one sustained write a second per document, and a new collection served at
+ *   500 operations a second, raised by half every 5 minutes (the 500/50/5 rule)
+ *   (https://cloud.google.com/firestore/docs/best-practices#hotspots, #ramping_up_traffic).
+ */
+import type { DocumentWrites } from '../cost/documents';
+import { stageCost, vcpuFor, type Prices, type StageCounts } from '../cost/table';
+import type { CollectionClass } from './collections';
+
+/** What the model reads of a cost run's JSON (`npm run cost -- --json FILE`). */
+export interface Measurement {
+  readonly events: number;
+  readonly asOf: string;
+  readonly memoryMiB: number;
+  readonly run: { readonly processingSeconds: number; readonly scale: number | null; readonly seed: number };
+  readonly stages: Record<string, { readonly counted: StageCounts }>;
+  readonly documents: DocumentWrites;
+  readonly stream: { readonly events: number; readonly busiestSource: { readonly source: string; readonly share: number } | null };
+}
+
+/** How a function is deployed (or would be): what the model checks a rate against. */
+export interface FunctionSettings {
+  readonly maxInstances: number;
+  readonly concurrency: number;
+  /** vCPU per instance. */
+  readonly cpu: number;
+  readonly memoryMiB: number;
+}
+
+export interface ScaleOptions {
+  readonly eventsPerHour: number;
+  /** Instances to allow beyond the steady need (bursts, a backlog to drain, uneven spread): ×2 by default. */
+  readonly headroom: number;
+  /** The CPU an instance may be kept busy at before it counts as full. */
+  readonly cpuUtilization: number;
+  /** Settings to check; a function not listed is checked at the model's recommendation. */
+  readonly settings?: Readonly<Record<string, FunctionSettings>>;
+}
+
+export const DEFAULT_SCALE = { headroom: 2, cpuUtilization: 0.6 } as const;
+/** Cloud Run's default and maximum concurrent requests per instance (about-concurrency). */
+export const CLOUD_RUN_DEFAULT_CONCURRENCY = 80;
+export const CLOUD_RUN_MAX_CONCURRENCY = 1000;
+/** Firestore's sustained writes a second per document, and a new collection's first operations a second. */
+export const DOCUMENT_WRITES_PER_SECOND = 1;
+export const FIRESTORE_RAMP_START_OPS = 500;
+const HOURS_PER_MONTH = 730;
+
+export interface FunctionScale {
+  readonly invocations_per_event: number;
+  readonly invocations_per_s: number;
+  /** Mean wall time of a request, and CPU time per request, as measured on the local stack. */
+  readonly request_seconds: number;
+  readonly cpu_seconds_per_request: number;
+  /** The settings checked. */
+  readonly concurrency: number;
+  readonly cpu: number;
+  readonly max_instances: number;
+  /** Requests a second one instance serves at those settings. */
+  readonly per_instance_per_s: number;
+  /** Instances busy at the rate (steady), and with the headroom. */
+  readonly instances: number;
+  readonly instances_with_headroom: number;
+  readonly within_max_instances: boolean;
+  /** What the model recommends: concurrency and CPU from the measured times, max_instances with the headroom. */
+  readonly recommended: { readonly concurrency: number; readonly cpu: number; readonly max_instances: number };
+}
+
+export interface Limit {
+  readonly name: string;
+  /** `hard`: beyond it messages back up or fail; `soft`: Firestore ramps up to it over minutes. */
+  readonly kind: 'hard' | 'soft';
+  /** Events an hour at which it is reached (null: not with traffic). */
+  readonly at_events_per_hour: number | null;
+  readonly detail: string;
+}
+
+export interface ScaleResult {
+  readonly events_per_hour: number;
+  readonly events_per_s: number;
+  readonly within_limits: boolean;
+  readonly first_limit: Limit | null;
+  readonly limits: Limit[];
+  readonly monthly_usd: number;
+  readonly per_million_usd: number;
+  readonly hottest_document_writes_per_s: number;
+  readonly hottest_document: { readonly collection: string; readonly kind: CollectionClass['kind']; readonly why: string };
+  readonly firestore_ops_per_s: { readonly reads: number; readonly writes: number; readonly deletes: number };
+  readonly per_function: Record<string, FunctionScale>;
+  readonly measured: { readonly events: number; readonly asOf: string; readonly busiest_source: Measurement['stream']['busiestSource']; readonly processing_seconds: number };
+}
+
+/** Concurrency at which an instance's CPU, not its requests in flight, becomes the bound. */
+export function recommendedConcurrency(requestSeconds: number, cpuSecondsPerRequest: number, cpu: number, utilization: number): number {
+  if (cpu < 1) return 1;
+  if (cpuSecondsPerRequest <= 0) return CLOUD_RUN_DEFAULT_CONCURRENCY;
+  const bound = Math.floor((utilization * cpu * requestSeconds) / cpuSecondsPerRequest);
+  return Math.max(1, Math.min(CLOUD_RUN_DEFAULT_CONCURRENCY, bound));
+}
+
+/** Requests a second one instance serves: its concurrency over the request time, or its CPU over the CPU per request. */
+export function perInstanceRate(s: Pick<FunctionSettings, 'concurrency' | 'cpu'>, requestSeconds: number, cpuSecondsPerRequest: number, utilization: number): number {
+  const byConcurrency = s.concurrency / requestSeconds;
+  // At concurrency 1 the request time already holds its CPU time: the instance serves one at a time.
+  if (s.concurrency === 1 || cpuSecondsPerRequest <= 0) return byConcurrency;
+  return Math.min(byConcurrency, (utilization * s.cpu) / cpuSecondsPerRequest);
+}
+
+export function scaleModel(m: Measurement, classes: Readonly<Record<string, CollectionClass>>, prices: Prices, options: ScaleOptions): ScaleResult {
+  const eps = options.eventsPerHour / 3600;
+  const perEvent = (n: number) => n / m.events;
+  const perFunction: Record<string, FunctionScale> = {};
+  const limits: Limit[] = [];
+  let monthly = 0;
+  let perMillion = 0;
+  const ops = { reads: 0, writes: 0, deletes: 0 };
+  for (const [name, { counted }] of Object.entries(m.stages)) {
+    ops.reads += perEvent(counted.firestore.reads) * eps;
+    ops.writes += perEvent(counted.firestore.writes) * eps;
+    ops.deletes += perEvent(counted.firestore.deletes) * eps;
+    const cost = stageCost(counted, prices, 1e6 / m.events);
+    if (counted.memoryMiB === 0 || counted.invocations === 0) {
+      perMillion += cost.total;
+      continue;
+    }
+    const rate = perEvent(counted.invocations) * eps;
+    const requestSeconds = counted.requestSeconds / counted.invocations;
+    const cpuPerRequest = counted.cpuSeconds / counted.invocations;
+    const recCpu = Math.max(1, vcpuFor(counted.memoryMiB, prices));
+    const recConcurrency = recommendedConcurrency(requestSeconds, cpuPerRequest, recCpu, options.cpuUtilization);
+    const recPerInstance = perInstanceRate({ concurrency: recConcurrency, cpu: recCpu }, requestSeconds, cpuPerRequest, options.cpuUtilization);
+    const recommended = { concurrency: recConcurrency, cpu: recCpu, max_instances: Math.max(1, Math.ceil((rate / recPerInstance) * options.headroom)) };
+    const s = options.settings?.[name] ?? { maxInstances: recommended.max_instances, concurrency: recommended.concurrency, cpu: recommended.cpu, memoryMiB: counted.memoryMiB };
+    const perInstance = perInstanceRate(s, requestSeconds, cpuPerRequest, options.cpuUtilization);
+    const instances = rate / perInstance;
+    perFunction[name] = {
+      invocations_per_event: perEvent(counted.invocations),
+      invocations_per_s: rate,
+      request_seconds: requestSeconds,
+      cpu_seconds_per_request: cpuPerRequest,
+      concurrency: s.concurrency,
+      cpu: s.cpu,
+      max_instances: s.maxInstances,
+      per_instance_per_s: perInstance,
+      instances: Math.ceil(instances),
+      instances_with_headroom: Math.ceil(instances * options.headroom),
+      within_max_instances: instances * options.headroom <= s.maxInstances,
+      recommended,
+    };
+    // Reached where the steady need fills max_instances: beyond it the backlog grows. The
+    // headroom is used up earlier, at 1/headroom of that (within_max_instances says whether it is kept).
+    limits.push({
+      name: `${name} max_instances`,
+      kind: 'hard',
+      at_events_per_hour: (options.eventsPerHour * s.maxInstances) / instances,
+      detail: `${s.maxInstances} instances at concurrency ${s.concurrency} and ${s.cpu} vCPU serve ${(s.maxInstances * perInstance).toFixed(0)} requests/s; its ${options.headroom}x headroom is used up at ${Math.round((options.eventsPerHour * s.maxInstances) / (instances * options.headroom)).toLocaleString('en-US')} events/hour`,
+    });
+    // Priced as today's billing counts it (requests, Pub/Sub, Firestore per event), with compute
+    // as the instances at these settings are busy: at concurrency above 1 requests share them.
+    const computeMonthly = instances * 3600 * HOURS_PER_MONTH * (s.cpu * prices.cloudRunFunctions.vcpuSecond.price + (s.memoryMiB / 1024) * prices.cloudRunFunctions.gibSecond.price);
+    const others = cost.total - cost.compute;
+    perMillion += others + (computeMonthly / (options.eventsPerHour * HOURS_PER_MONTH)) * 1e6;
+  }
+  monthly = (perMillion * options.eventsPerHour * HOURS_PER_MONTH) / 1e6;
+
+  // The busiest document: per collection, as its class says it grows.
+  let hottest = { rate: 0, collection: '', cls: undefined as CollectionClass | undefined };
+  for (const c of m.documents.collections) {
+    const cls = classes[c.collection];
+    if (cls === undefined) throw new Error(`scale: collection ${c.collection} has no class in tools/scale/collections.ts`);
+    const rate = cls.kind === 'paced' ? cls.writesPerSecond : c.maxWritesPerDocument / Math.max(1, m.run.processingSeconds);
+    if (rate > hottest.rate || hottest.cls === undefined) hottest = { rate, collection: c.collection, cls };
+  }
+  if (hottest.cls !== undefined) {
+    limits.push({
+      name: `document writes (${hottest.collection})`,
+      kind: 'hard',
+      at_events_per_hour: hottest.rate > DOCUMENT_WRITES_PER_SECOND ? 0 : null,
+      detail: `${hottest.rate.toFixed(2)} writes/s on its busiest document, not growing with traffic (${hottest.cls.kind}: ${hottest.cls.why})`,
+    });
+  }
+  const opsPerEvent = (ops.reads + ops.writes + ops.deletes) / eps;
+  limits.push({
+    name: 'Firestore 500/50/5 ramp',
+    kind: 'soft',
+    at_events_per_hour: opsPerEvent > 0 ? (FIRESTORE_RAMP_START_OPS / opsPerEvent) * 3600 : null,
+    detail: `${opsPerEvent.toFixed(1)} operations per event; beyond 500/s a new database ramps up by half every 5 minutes (${rampMinutes(opsPerEvent * eps)} min to reach this rate)`,
+  });
+  limits.sort((a, b) => (a.at_events_per_hour ?? Infinity) - (b.at_events_per_hour ?? Infinity));
+  const reached = (l: Limit) => l.kind === 'hard' && l.at_events_per_hour !== null && l.at_events_per_hour < options.eventsPerHour;
+  const firstHard = limits.find((l) => l.kind === 'hard' && l.at_events_per_hour !== null) ?? null;
+  return {
+    events_per_hour: options.eventsPerHour,
+    events_per_s: eps,
+    within_limits: !limits.some(reached),
+    first_limit: firstHard,
+    limits,
+    monthly_usd: round(monthly, 2),
+    per_million_usd: round(perMillion, 4),
+    hottest_document_writes_per_s: round(hottest.rate, 3),
+    hottest_document: { collection: hottest.collection, kind: hottest.cls?.kind ?? 'entity', why: hottest.cls?.why ?? 'no document written' },
+    firestore_ops_per_s: { reads: round(ops.reads, 1), writes: round(ops.writes, 1), deletes: round(ops.deletes, 1) },
+    per_function: perFunction,
+    measured: { events: m.events, asOf: m.asOf, busiest_source: m.stream.busiestSource, processing_seconds: m.run.processingSeconds },
+  };
+}
+
+/** Minutes the 500/50/5 rule takes to reach `ops` operations a second from 500. */
+export function rampMinutes(ops: number): number {
+  if (ops <= FIRESTORE_RAMP_START_OPS) return 0;
+  return Math.ceil(Math.log(ops / FIRESTORE_RAMP_START_OPS) / Math.log(1.5)) * 5;
+}
+
+function round(n: number, digits: number): number {
+  const k = 10 ** digits;
+  return Math.round(n * k) / k;
+}
