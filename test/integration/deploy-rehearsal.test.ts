@@ -354,9 +354,9 @@ describe('the deploy rehearsal', () => {
     cpSync(join(ROOT, 'tools'), join(repo, 'tools'), { recursive: true });
     cpSync(INFRA, join(repo, 'infra'), { recursive: true, filter: (src) => !/[/\\]\.(terraform|build)([/\\]|$)/.test(src) });
     const entry = join(repo, 'functions', 'index.ts');
-    // A named import: tsc does not resolve a bare side-effect import (`import '../tools/x'`), which
-    // would fail only when the instance starts.
-    writeFileSync(entry, `import { repoRoot } from '../tools/infra/evaluate';\nvoid repoRoot;\n${readFileSync(entry, 'utf8')}`);
+    // A bare side-effect import, the form tsc left unresolved until tsconfig.json set
+    // noUncheckedSideEffectImports (it would have failed only when an instance started).
+    writeFileSync(entry, `import '../tools/infra/evaluate';\n${readFileSync(entry, 'utf8')}`);
     const mutantSpec = archiveSpec(await loadInfra(join(repo, 'infra')));
     const out = mkdtempSync(join(tmpdir(), 'deploy-mutant-'));
     unpackArchive(mutantSpec, archiveFiles(mutantSpec), out);
