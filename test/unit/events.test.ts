@@ -1,4 +1,4 @@
-import { minorUnitExponent, toUsdCents } from '../../shared/events/currency';
+import { fromStripeAmount, minorUnitExponent, stripeExponent, toStripeAmount, toUsdCents } from '../../shared/events/currency';
 import { businessKey, canonicalJson, contentKey } from '../../shared/events/keys';
 import { parseRfc3339 } from '../../shared/events/time';
 import { validateEvent, validateJson } from '../../shared/events/validate';
@@ -37,6 +37,23 @@ describe('currency conversion (DESIGN §2)', () => {
     ['CLF', 4],
   ])('%s has exponent %i', (code, e) => {
     expect(minorUnitExponent(code)).toBe(e);
+  });
+
+  it.each([
+    // currency, ISO exponent, Stripe's (https://docs.stripe.com/currencies), 5 units in ISO minor units, in Stripe's
+    ['ISK', 0, 2, 5, 500],
+    ['UGX', 0, 2, 5, 500],
+    ['MGA', 2, 0, 500, 5],
+    ['JPY', 0, 0, 5, 5],
+    ['HUF', 2, 2, 500, 500],
+    ['TWD', 2, 2, 500, 500],
+    ['KWD', 3, 3, 5000, 5000],
+    ['EUR', 2, 2, 500, 500],
+  ])('%s: ISO exponent %i, Stripe %i; 5 units are %i in the event and %i at Stripe', (code, iso, stripe, isoAmount, stripeAmount) => {
+    expect(minorUnitExponent(code)).toBe(iso);
+    expect(stripeExponent(code)).toBe(stripe);
+    expect(toStripeAmount(isoAmount, code)).toBe(stripeAmount);
+    expect(fromStripeAmount(stripeAmount, code)).toBe(isoAmount);
   });
 
   it.each([
