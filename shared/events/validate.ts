@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { eventTypes, isEventType } from './catalog';
+import { duplicateKeyPath } from './duplicate-keys';
 import { BusinessEvent, withoutNullAttributes } from './envelope';
 import { instantOf } from './time';
 
@@ -90,8 +91,17 @@ export function validateJson(text: string, ctx: ValidationContext): Validation {
       return invalid([{ path: path.join('.'), message: 'holds a lone UTF-16 surrogate (not Unicode text)' }], identity);
     }
   }
+  const repeated = duplicateKeyPath(text, value);
+  if (repeated !== undefined) {
+    const identity = value !== null && typeof value === 'object' && !Array.isArray(value) ? identityOf(value as Record<string, unknown>) : {};
+    // A repeated id, type or source has no one value to name the event by.
+    if (repeated.length === 1) delete (identity as Record<string, unknown>)[repeated[0]!];
+    return invalid([{ path: repeated.join('.'), message: DUPLICATE_KEY }], identity);
+  }
   return validateEvent(value, ctx);
 }
+
+const DUPLICATE_KEY = 'appears more than once in one object (a duplicate JSON key: a reader keeping the first and one keeping the last would see different events)';
 
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

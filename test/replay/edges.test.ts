@@ -1,0 +1,48 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ensureBuilt } from '../support/build';
+import * as fx from '../support/events';
+
+/**
+ * Issue 20's edges through the built command, with its worker threads (where the rules run in
+ * replay): what a producer's bytes can make ambiguous must come out as one invalid finding that
+ * says why, and must not reach events.ndjson.
+ */
+const CLI = process.env.EDGES_CLI ?? resolve(__dirname, '../../dist/cli/event-recovery.js');
+
+function replay(lines: string[], workers = '1'): { findings: Array<Record<string, unknown>>; events: Array<Record<string, unknown>>; summary: Record<string, unknown> } {
+  const dir = mkdtempSync(join(tmpdir(), 'edges-'));
+  const input = join(dir, 'in.ndjson');
+  writeFileSync(input, `${lines.join('\n')}\n`);
+  const r = spawnSync(process.execPath, [CLI, 'replay', input, '--out', join(dir, 'out'), '--now', '2026-03-01T12:00:00Z', '--quiet', '--workers', workers], { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`replay exited ${r.status}: ${r.stderr}`);
+  const read = (f: string) => readFileSync(join(dir, 'out', f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { findings: read('findings.ndjson'), events: read('events.ndjson'), summary: JSON.parse(readFileSync(join(dir, 'out', 'summary.json'), 'utf8')) as Record<string, unknown> };
+}
+
+beforeAll(() => {
+  if (process.env.EDGES_CLI === undefined) ensureBuilt();
+});
+
+describe('duplicate JSON keys in replay', () => {
+  const sale = JSON.stringify(fx.saleRecorded({ id: 's-1', time: '2026-03-01T10:00:00Z' }));
+  it.each(['1', '0'])('reports each as invalid with the key named, and keeps it out of events.ndjson (workers %s)', (workers) => {
+    const lines = [
+      `{"type":"lead.deleted",${sale.slice(1)}`,
+      sale.replace('"id":"s-1"', '"id":"s-2","id":"s-3"'),
+      sale.replace('"id":"s-1"', '"id":"s-4"').replace('"time":"2026-03-01T10:00:00Z"', '"time":"2099-01-01T00:00:00Z","time":"2026-03-01T10:00:00Z"'),
+      sale.replace('"id":"s-1"', '"id":"s-5"').replace('"amount":', '"amount":1,"amount":'),
+    ];
+    const { findings, events } = replay(lines, workers);
+    expect(findings.map((f) => [f.kind, f.line, f.event_id, (f.reason as string).split(':')[0]])).toEqual([
+      ['invalid', 1, 's-1', 'type'],
+      ['invalid', 2, undefined, 'id'],
+      ['invalid', 3, 's-4', 'time'],
+      ['invalid', 4, 's-5', 'data.amount'],
+    ]);
+    for (const f of findings) expect(f.reason).toMatch(/^[\w.]+: appears more than once in one object \(a duplicate JSON key/);
+    expect(events).toEqual([]);
+  });
+});
