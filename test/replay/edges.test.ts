@@ -26,6 +26,33 @@ beforeAll(() => {
   if (process.env.EDGES_CLI === undefined) ensureBuilt();
 });
 
+describe('one wild sequence number in replay', () => {
+  it('1-5, then 2^53-1, then 6-200: one sequence_jump finding, no gap, nothing late, nothing pending', () => {
+    const tagged = (id: string, n: number | string, second: number) => JSON.stringify(fx.leadTagged({ id, source: '//hub', sequence: String(n), time: new Date(Date.parse('2026-03-01T10:00:00Z') + second * 1000).toISOString() }));
+    const lines = [
+      ...Array.from({ length: 5 }, (_, i) => tagged(`n${i + 1}`, i + 1, i)),
+      tagged('wild', '9007199254740991', 5),
+      ...Array.from({ length: 195 }, (_, i) => tagged(`n${i + 6}`, i + 6, 6 + i)),
+      JSON.stringify(fx.leadTagged({ id: 'later', source: '//other', time: '2026-03-01T11:00:00Z' })), // the watermark moves past every grace period
+    ];
+    const { findings, summary } = replay(lines);
+    expect(findings).toEqual([
+      {
+        kind: 'sequence_jump',
+        action: 'review',
+        event_id: 'wild',
+        type: 'lead.tagged',
+        source: '//hub',
+        line: 6,
+        from_sequence: 5,
+        to_sequence: 9007199254740991,
+        reason: "sequence number 9007199254740991 is 9007199254740986 away from 5, the nearest number seen from this source (more than the bound of 1000000): a sequence reset or a bad number; the source's later numbers are judged from where they continue",
+      },
+    ]);
+    expect(summary).toMatchObject({ gaps: 0, missing_events: 0, late: 0, pending: 0, review: 1 });
+  });
+});
+
 describe('duplicate JSON keys in replay', () => {
   const sale = JSON.stringify(fx.saleRecorded({ id: 's-1', time: '2026-03-01T10:00:00Z' }));
   it.each(['1', '0'])('reports each as invalid with the key named, and keeps it out of events.ndjson (workers %s)', (workers) => {
