@@ -4,7 +4,9 @@ import { pushBody } from '../../shared/pubsub/push';
 import { TOPICS } from '../../shared/topology';
 import { validatorHandler } from '../../functions/validator/handler';
 import { serveFunction } from '../support/harness';
-import { saleRecorded } from '../support/events';
+import { CloudEvent } from 'cloudevents';
+import { decodeEvent } from '../../shared/events/decode';
+import { leadTagged, saleRecorded } from '../support/events';
 
 /** Issue 20's edges through the validator as GCP serves it: a Pub/Sub push body into the Functions Framework. */
 const NOW = Date.parse('2026-03-01T12:00:00Z');
@@ -35,5 +37,40 @@ describe('validator: what a push can make ambiguous', () => {
     expect(await push(bytes)).toBe(204);
     expect(publisher.messages.filter((m) => m.topic === TOPICS.valid)).toEqual([]);
     expect(findings()).toEqual([expect.objectContaining({ kind: 'invalid', action: 'dropped', reason: expect.stringMatching(new RegExp(`^${key}: appears more than once in one object`)) })]);
+  });
+
+  /** What the official cloudevents SDK writes for data given as bytes: `data_base64`. */
+  const sdkBinary = () => {
+    const { data, ...attributes } = leadTagged({ id: 'ce-1', time: '2026-03-01T11:00:00Z', data: { lead_id: 'lead-1', tags: ['vip'] } });
+    return JSON.stringify(new CloudEvent({ ...attributes, datacontenttype: 'application/json', data: Buffer.from(JSON.stringify(data)) }));
+  };
+
+  it('accepts data_base64 as the cloudevents SDK emits it, forwards the bytes, and downstream reads the same event', async () => {
+    const bytes = sdkBinary();
+    expect(bytes).toContain('"data_base64":');
+    expect(await push(bytes)).toBe(204);
+    expect(findings()).toEqual([]);
+    const [forwarded] = publisher.messages.filter((m) => m.topic === TOPICS.valid);
+    expect(forwarded!.data.toString()).toBe(bytes);
+    expect(forwarded!.attributes).toMatchObject({ type: 'lead.tagged', id: 'ce-1' });
+    expect(decodeEvent(forwarded!.data)).toMatchObject({ ok: true, event: { id: 'ce-1', data: { lead_id: 'lead-1', tags: ['vip'] } } });
+  });
+
+  it('rejects an event with both data and data_base64', async () => {
+    expect(await push(sdkBinary().replace('"data_base64"', '"data":{"lead_id":"other","tags":["x"]},"data_base64"'))).toBe(204);
+    expect(publisher.messages.filter((m) => m.topic === TOPICS.valid)).toEqual([]);
+    expect(findings()).toEqual([expect.objectContaining({ kind: 'invalid', reason: 'has both data and data_base64: a CloudEvent carries one or the other (CloudEvents JSON format §3.1.1)' })]);
+  });
+
+  it('rejects a message that starts with a byte-order mark, naming it in the reason', async () => {
+    expect(await push(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(saleRecorded({ id: 's-bom' })))]))).toBe(204);
+    expect(publisher.messages.filter((m) => m.topic === TOPICS.valid)).toEqual([]);
+    const [finding] = findings();
+    expect(finding).toMatchObject({ kind: 'invalid', reason: 'starts with a byte-order mark (U+FEFF): a JSON text sent over a network must not (RFC 8259 §8.1)' });
+  });
+
+  it('rejects 23:59:60 on a day without a leap second', async () => {
+    expect(await push(JSON.stringify(saleRecorded({ id: 's-leap', time: '2026-02-28T23:59:60Z' })))).toBe(204);
+    expect(findings()).toEqual([expect.objectContaining({ kind: 'invalid', reason: expect.stringMatching(/^time: has second 60/) })]);
   });
 });

@@ -26,6 +26,28 @@ beforeAll(() => {
   if (process.env.EDGES_CLI === undefined) ensureBuilt();
 });
 
+describe('CloudEvents edges in replay', () => {
+  const tagged = (id: string, extra: Record<string, unknown> = {}) => JSON.stringify(fx.leadTagged({ id, time: '2026-03-01T10:00:00Z', data: { lead_id: `lead-${id}`, tags: ['x'] }, ...extra }));
+  it('accepts data_base64 (the line as it came), rejects both data and data_base64, a BOM inside the file and a second 60 without a leap second', () => {
+    const base64 = tagged('b64').replace(/"data":\{[^}]*\}/, `"data_base64":"${Buffer.from('{"lead_id":"lead-b64","tags":["x"]}').toString('base64')}"`);
+    const lines = [
+      `\uFEFF${tagged('first')}`, // the file's own byte-order mark: stripped
+      base64,
+      base64.replace('"data_base64"', '"data":{"lead_id":"x","tags":["y"]},"data_base64"').replace('"b64"', '"both"'),
+      `\uFEFF${tagged('bom')}`,
+      tagged('leap', { time: '2026-02-28T23:59:60Z' }),
+    ];
+    const { findings, events } = replay(lines);
+    expect(events.map((e) => e.id)).toEqual(['first', 'b64']);
+    expect(events[1]).toHaveProperty('data_base64');
+    expect(findings.map((f) => [f.line, f.kind, f.reason])).toEqual([
+      [3, 'invalid', 'has both data and data_base64: a CloudEvent carries one or the other (CloudEvents JSON format §3.1.1)'],
+      [4, 'invalid', 'starts with a byte-order mark (U+FEFF): a JSON text sent over a network must not (RFC 8259 §8.1)'],
+      [5, 'invalid', expect.stringMatching(/^time: has second 60, which RFC 3339 §5.7 allows only for a leap second/)],
+    ]);
+  });
+});
+
 describe('one wild sequence number in replay', () => {
   it('1-5, then 2^53-1, then 6-200: one sequence_jump finding, no gap, nothing late, nothing pending', () => {
     const tagged = (id: string, n: number | string, second: number) => JSON.stringify(fx.leadTagged({ id, source: '//hub', sequence: String(n), time: new Date(Date.parse('2026-03-01T10:00:00Z') + second * 1000).toISOString() }));
