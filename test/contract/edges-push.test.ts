@@ -3,10 +3,13 @@ import { silentLogger } from '../../shared/log';
 import { pushBody } from '../../shared/pubsub/push';
 import { TOPICS } from '../../shared/topology';
 import { validatorHandler } from '../../functions/validator/handler';
+import { deduplicatorHandler } from '../../functions/deduplicator/handler';
+import { MemoryDedupStore } from '../../functions/deduplicator/state';
+import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
 import { serveFunction } from '../support/harness';
 import { CloudEvent } from 'cloudevents';
 import { decodeEvent } from '../../shared/events/decode';
-import { leadTagged, saleRecorded } from '../support/events';
+import { cardScanned, leadTagged, saleRecorded } from '../support/events';
 
 /** Issue 20's edges through the validator as GCP serves it: a Pub/Sub push body into the Functions Framework. */
 const NOW = Date.parse('2026-03-01T12:00:00Z');
@@ -72,5 +75,30 @@ describe('validator: what a push can make ambiguous', () => {
   it('rejects 23:59:60 on a day without a leap second', async () => {
     expect(await push(JSON.stringify(saleRecorded({ id: 's-leap', time: '2026-02-28T23:59:60Z' })))).toBe(204);
     expect(findings()).toEqual([expect.objectContaining({ kind: 'invalid', reason: expect.stringMatching(/^time: has second 60/) })]);
+  });
+});
+
+describe('deduplicator: business keys compared after Unicode NFC normalisation', () => {
+  it('drops a second card.scanned whose card_id is the first one decomposed (NFD)', async () => {
+    const publisher = new MemoryPublisher();
+    const s = await serveFunction(
+      'deduplicator-nfc',
+      deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock: { now: () => NOW }, config: DEFAULT_DEDUP_CONFIG, logger: silentLogger }) as never,
+    );
+    try {
+      const composed = 'card-caf\u00e9';
+      const decomposed = 'card-cafe\u0301';
+      expect(composed).not.toBe(decomposed);
+      const push = async (event: object, id: string) => {
+        const res = await fetch(`${s.url}/projects/demo/topics/events-valid`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(pushBody(JSON.stringify(event), { ingest_id: id }, id)) });
+        return res.status;
+      };
+      expect(await push(cardScanned({ id: 'scan-1', data: { card_id: composed } }), 'r-1')).toBe(204);
+      expect(await push(cardScanned({ id: 'scan-2', time: '2026-03-01T11:00:00Z', data: { card_id: decomposed } }), 'r-2')).toBe(204);
+      expect(publisher.messages.filter((m) => m.topic === TOPICS.unique)).toHaveLength(1);
+      expect(publisher.json(TOPICS.findings)).toEqual([expect.objectContaining({ kind: 'duplicate', event_id: 'scan-2', duplicate_of: 'scan-1', basis: 'business_key' })]);
+    } finally {
+      await s.close();
+    }
   });
 });

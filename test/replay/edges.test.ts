@@ -26,6 +26,25 @@ beforeAll(() => {
   if (process.env.EDGES_CLI === undefined) ensureBuilt();
 });
 
+describe('business keys after Unicode NFC normalisation in replay', () => {
+  it('a card_id in NFD is the same key as in NFC: a duplicate, and the chain it opened is satisfied by the NFC lead', () => {
+    const composed = 'card-caf\u00e9';
+    const decomposed = 'card-cafe\u0301';
+    const lines = [
+      JSON.stringify(fx.cardScanned({ id: 'scan-1', time: '2026-03-01T10:00:00Z', data: { card_id: decomposed } })),
+      JSON.stringify(fx.cardScanned({ id: 'scan-2', time: '2026-03-01T10:01:00Z', data: { card_id: composed } })),
+      JSON.stringify(fx.leadCreated({ id: 'lead-1', time: '2026-03-01T10:02:00Z', data: { card_id: composed, lead_id: 'lead-1' } })),
+      JSON.stringify(fx.crmSynced({ id: 'crm-1', time: '2026-03-01T10:03:00Z', data: { lead_id: 'lead-1' } })),
+      JSON.stringify(fx.followupSent({ id: 'f-1', time: '2026-03-01T10:04:00Z', data: { lead_id: 'lead-1' } })),
+      JSON.stringify(fx.leadTagged({ id: 'later', time: '2026-03-01T12:00:00Z' })),
+    ];
+    for (const workers of ['1', '0']) {
+      const { findings } = replay(lines, workers);
+      expect(findings).toEqual([expect.objectContaining({ kind: 'duplicate', event_id: 'scan-2', duplicate_of: 'scan-1', basis: 'business_key', line: 2 })]);
+    }
+  });
+});
+
 describe('CloudEvents edges in replay', () => {
   const tagged = (id: string, extra: Record<string, unknown> = {}) => JSON.stringify(fx.leadTagged({ id, time: '2026-03-01T10:00:00Z', data: { lead_id: `lead-${id}`, tags: ['x'] }, ...extra }));
   it('accepts data_base64 (the line as it came), rejects both data and data_base64, a BOM inside the file and a second 60 without a leap second', () => {
