@@ -12,11 +12,11 @@ import * as fx from '../support/events';
  */
 const CLI = process.env.EDGES_CLI ?? resolve(__dirname, '../../dist/cli/event-recovery.js');
 
-function replay(lines: string[], workers = '1'): { findings: Array<Record<string, unknown>>; events: Array<Record<string, unknown>>; summary: Record<string, unknown> } {
+function replay(lines: string[], workers = '1', extra: string[] = []): { findings: Array<Record<string, unknown>>; events: Array<Record<string, unknown>>; summary: Record<string, unknown> } {
   const dir = mkdtempSync(join(tmpdir(), 'edges-'));
   const input = join(dir, 'in.ndjson');
   writeFileSync(input, `${lines.join('\n')}\n`);
-  const r = spawnSync(process.execPath, [CLI, 'replay', input, '--out', join(dir, 'out'), '--now', '2026-03-01T12:00:00Z', '--quiet', '--workers', workers], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [CLI, 'replay', input, '--out', join(dir, 'out'), '--now', '2026-03-01T12:00:00Z', '--quiet', '--workers', workers, ...extra], { encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) throw new Error(`replay exited ${r.status}: ${r.stderr}`);
   const read = (f: string) => readFileSync(join(dir, 'out', f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
   return { findings: read('findings.ndjson'), events: read('events.ndjson'), summary: JSON.parse(readFileSync(join(dir, 'out', 'summary.json'), 'utf8')) as Record<string, unknown> };
@@ -91,6 +91,20 @@ describe('one wild sequence number in replay', () => {
       },
     ]);
     expect(summary).toMatchObject({ gaps: 0, missing_events: 0, late: 0, pending: 0, review: 1 });
+  });
+});
+
+describe('--max-sequence-jump', () => {
+  const tagged = (id: string, n: number) => JSON.stringify(fx.leadTagged({ id, source: '//hub', sequence: String(n), time: `2026-03-01T10:00:${String(n).padStart(2, '0')}Z` }));
+  it('sets the bound: 1 then 20 is a gap by default, a sequence_jump beyond 10', () => {
+    expect(replay([tagged('a', 1), tagged('b', 20)], '0').summary).toMatchObject({ pending: 1, review: 0 });
+    expect(replay([tagged('a', 1), tagged('b', 20)], '0', ['--max-sequence-jump', '10']).findings).toEqual([expect.objectContaining({ kind: 'sequence_jump', event_id: 'b', from_sequence: 1, to_sequence: 20 })]);
+  });
+
+  it('refuses a bound that is not a whole number of at least 1, in one line, exit 2', () => {
+    const r = spawnSync(process.execPath, [CLI, 'replay', '-', '--max-sequence-jump', '0', '--quiet'], { input: '', encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('event-recovery: --max-sequence-jump must be a whole number of at least 1\n');
+    expect(r.status).toBe(2);
   });
 });
 
