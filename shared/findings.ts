@@ -48,6 +48,12 @@ export const LateFinding = z.object({
   upstream_id: z.string().optional(),
   ...why,
 });
+/**
+ * A sequence number further than the configured bound from every number seen from its source
+ * (`from_sequence`, the nearest, to `to_sequence`, the number): a reset of the producer's
+ * counter or a bad number, for a person to tell apart; not counted as missing events.
+ */
+export const SequenceJumpFinding = z.object({ kind: z.literal('sequence_jump'), ...base, from_sequence: SequenceNumber, to_sequence: SequenceNumber, ...why });
 export const ChainBrokenFinding = z.object({ kind: z.literal('chain_broken'), ...base, expected_type: z.string(), ...why });
 
 /** What a checker compared: `field` (`amount`, `amount_usd`, `duration_seconds`, …), and the two values. */
@@ -102,6 +108,7 @@ export const Finding = z.discriminatedUnion('kind', [
   DuplicateFinding,
   GapFinding,
   LateFinding,
+  SequenceJumpFinding,
   ChainBrokenFinding,
   AmountMismatchFinding,
   FxMismatchFinding,

@@ -46,6 +46,9 @@ Options:
   --chain-deadlines A,B,C  minutes (event time) a card.scanned waits for its lead.created, a
                          lead.created for its crm.synced, a crm.synced for its followup.sent
                          (default: ${Object.values(DEFAULT_GAP_RULES.chainDeadlinesMs).map((ms) => ms / 60_000).join(',')})
+  --max-sequence-jump N  a sequence number more than N from every number seen from its source is
+                         one sequence_jump finding (a reset or a bad number), not the edge of a
+                         gap (default: ${DEFAULT_GAP_RULES.maxSequenceJump})
   --json                 the summary as JSON on standard output (the human report goes to stderr)
   --fail-on KIND[,KIND]  exit 1 when a finding of one of these kinds is found ("any": any finding);
                          kinds: ${FINDING_KINDS.join(', ')}
@@ -97,6 +100,7 @@ export async function replayCommand(args: string[]): Promise<number> {
       'review-factor': { type: 'string' },
       'grace-minutes': { type: 'string' },
       'chain-deadlines': { type: 'string' },
+      'max-sequence-jump': { type: 'string' },
       'volume-sigmas': { type: 'string' },
       'volume-min-change': { type: 'string' },
       'volume-min-days': { type: 'string' },
@@ -132,7 +136,7 @@ export async function replayCommand(args: string[]): Promise<number> {
   if (typeof workers !== 'number' && !workers.success) throw new UsageError('--workers must be a whole number from 0 to 64');
   const maxInFlight = z.coerce.number().int().min(1).max(1024).safeParse(values['max-in-flight'] ?? DEFAULT_MAX_IN_FLIGHT);
   if (!maxInFlight.success) throw new UsageError('--max-in-flight must be a whole number from 1 to 1024');
-  const gapRules = parseGapRules(values['grace-minutes'], values['chain-deadlines']);
+  const gapRules = parseGapRules(values['grace-minutes'], values['chain-deadlines'], values['max-sequence-jump']);
   const volume = parseVolume(values['volume-sigmas'], values['volume-min-change'], values['volume-min-days']);
   const rates = values.rates === undefined ? undefined : loadRates(values.rates);
   const opened = positionals.map(openInput);
@@ -245,8 +249,8 @@ function usageOnPathError(check: () => void): void {
   }
 }
 
-function parseGapRules(grace: string | undefined, deadlines: string | undefined): GapRules | undefined {
-  if (grace === undefined && deadlines === undefined) return undefined;
+function parseGapRules(grace: string | undefined, deadlines: string | undefined, jump: string | undefined): GapRules | undefined {
+  if (grace === undefined && deadlines === undefined && jump === undefined) return undefined;
   let graceMs = DEFAULT_GAP_RULES.graceMs;
   if (grace !== undefined) {
     const minutes = PositiveNumber.safeParse(grace);
@@ -260,7 +264,13 @@ function parseGapRules(grace: string | undefined, deadlines: string | undefined)
     const [card, lead, crm] = minutes.data;
     chainDeadlinesMs = { 'card.scanned': card * 60_000, 'lead.created': lead * 60_000, 'crm.synced': crm * 60_000 };
   }
-  return { graceMs, chainDeadlinesMs };
+  let maxSequenceJump = DEFAULT_GAP_RULES.maxSequenceJump;
+  if (jump !== undefined) {
+    const n = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).safeParse(jump);
+    if (!n.success) throw new UsageError('--max-sequence-jump must be a whole number of at least 1');
+    maxSequenceJump = n.data;
+  }
+  return { graceMs, chainDeadlinesMs, maxSequenceJump };
 }
 
 function parseVolume(sigmas: string | undefined, minChange: string | undefined, minDays: string | undefined): Partial<VolumeConfig> | undefined {

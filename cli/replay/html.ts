@@ -44,6 +44,7 @@ const KIND_COLORS: Record<string, string> = {
   gap: '#d62728',
   late: '#ff9896',
   chain_broken: '#9467bd',
+  sequence_jump: '#c49c94',
   amount_mismatch: '#ff7f0e',
   fx_mismatch: '#e7ba52',
   payment_mismatch: '#8c564b',

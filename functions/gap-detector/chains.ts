@@ -1,5 +1,5 @@
 import type { BusinessEvent } from '../../shared/events/envelope';
-import { assertNever } from '../../shared/events/keys';
+import { assertNever, keyText } from '../../shared/events/keys';
 
 /** Event types that open a chain, each waiting for its successor (DESIGN §3). */
 export type UpstreamType = 'card.scanned' | 'lead.created' | 'crm.synced';
@@ -16,8 +16,9 @@ export function isUpstreamType(type: string): type is UpstreamType {
   return Object.prototype.hasOwnProperty.call(SUCCESSOR_OF, type);
 }
 
-/** The key a waiting upstream is filed under: the successor type and the id they share. */
+/** The key a waiting upstream is filed under: the successor type and the id they share (in NFC, as business keys). */
 export function awaitKey(expectedType: SuccessorType, id: string): string {
+  id = keyText(id);
   // The type never contains '|', so the first '|' splits the key unambiguously. Joined, not
   // concatenated: a flat string, where a concatenation is a rope that a map key keeps alongside
   // its flattened copy (replay holds a retention's worth of keys).

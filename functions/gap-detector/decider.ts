@@ -2,7 +2,7 @@ import type { BusinessEvent } from '../../shared/events/envelope';
 import { assertNever } from '../../shared/events/keys';
 import { chainRoles, type SuccessorType, type UpstreamType } from './chains';
 import type { GapState } from './gap-state';
-import { dropRanges, extend, newRange, place, planBound, rangeAt, takeNumber, type GapRange, type SequenceOutcome } from './ranges';
+import { dropRanges, extend, newRange, place, planBound, rangeAt, rebase, takeNumber, type GapRange, type SequenceOutcome } from './ranges';
 import type { GapRules } from './rules';
 import { dueBefore, type Due } from './schedule';
 import { fileReported, newUpstream, REPORTED, SATISFIED, SEEN, waitingUpstream, type Slot } from './slots';
@@ -84,10 +84,13 @@ export type GapDecision =
       readonly source: string;
       readonly seq: bigint;
       readonly outcome: SequenceOutcome;
-      /** `extended`: the range it revealed. */
+      /** `extended` and `rebased`: the range it revealed. */
       readonly skipped: { readonly from: bigint; readonly to: bigint; readonly deadlineMs: number; readonly order: number } | undefined;
       readonly eventId: string;
       readonly type: string;
+      /** `jumped`: the closest number seen and the bound it is beyond; `rebased`: the number it continues from. */
+      readonly jump?: { readonly nearest: bigint; readonly bound: bigint };
+      readonly rebasedFrom?: bigint;
     }
   /** An accepted upstream starts waiting for its successor. */
   | {
@@ -233,7 +236,8 @@ function decideSequence(state: GapState, input: Extract<GapInput, { kind: 'seque
   const out: GapDecision[] = [];
   const watermarkMs = Math.max(state.watermarkMs, input.watermarkMs, input.timeMs);
   const due = advance(state, watermarkMs, out);
-  const where = place(state.sources.get(source), seq);
+  const bound = BigInt(ctx.rules.maxSequenceJump);
+  const where = place(state.sources.get(source), seq, bound);
   switch (where.at) {
     case 'first':
       out.push({ kind: 'number_counted', source, seq, outcome: 'first', skipped: undefined, eventId, type });
@@ -252,6 +256,19 @@ function decideSequence(state: GapState, input: Extract<GapInput, { kind: 'seque
     case 'seen':
       out.push({ kind: 'number_counted', source, seq, outcome: 'repeat', skipped: undefined, eventId, type });
       break;
+    case 'jump':
+      out.push({ kind: 'number_counted', source, seq, outcome: 'jumped', skipped: undefined, eventId, type, jump: { nearest: where.nearest, bound } });
+      break;
+    case 'reset': {
+      // What was still open before the reset is reported now: nothing will fill it from here on.
+      for (const r of state.sources.get(source)!.gaps) {
+        if (!r.reported && !due.includes(r)) out.push({ kind: 'gap_reported', source, from: r.from, to: r.to });
+      }
+      const skipped = where.skipped && { ...where.skipped, deadlineMs: input.timeMs + ctx.rules.graceMs, order: input.order };
+      out.push({ kind: 'number_counted', source, seq, outcome: 'rebased', skipped, eventId, type, rebasedFrom: where.from });
+      if (skipped !== undefined && skipped.deadlineMs < watermarkMs) out.push({ kind: 'gap_reported', source, from: skipped.from, to: skipped.to });
+      break;
+    }
     default:
       assertNever(where);
   }
@@ -287,6 +304,21 @@ function countNumber(state: GapState, d: Extract<GapDecision, { kind: 'number_co
     }
     case 'repeat':
       return;
+    case 'jumped':
+      state.sources.get(d.source)!.jumped = d.seq;
+      return;
+    case 'rebased': {
+      const s = state.sources.get(d.source)!;
+      // The open ranges were reported just before (gap_reported); what is left is settled.
+      let range: GapRange | undefined;
+      if (d.skipped !== undefined) {
+        range = newRange(d.source, d.skipped.from, d.skipped.to, d.skipped.deadlineMs, d.skipped.order);
+        state.due.push(range);
+        state.openGaps++;
+      }
+      rebase(s, d.rebasedFrom!, d.seq, range);
+      return;
+    }
     default:
       assertNever(d.outcome);
   }

@@ -19,7 +19,22 @@ export function findingOf(d: GapDecision): Finding | undefined {
       return { kind: 'chain_broken', action: 'reported', event_id: d.eventId, type: d.type, source: d.source, ...line, expected_type: d.expectedType };
     }
     case 'number_counted':
-      return d.outcome === 'late' ? { kind: 'late', action: 'reported', event_id: d.eventId, type: d.type, source: d.source, closes: 'gap' } : undefined;
+      if (d.outcome === 'late') return { kind: 'late', action: 'reported', event_id: d.eventId, type: d.type, source: d.source, closes: 'gap' };
+      if (d.outcome === 'jumped' && d.jump !== undefined) {
+        const { nearest, bound } = d.jump;
+        const distance = d.seq > nearest ? d.seq - nearest : nearest - d.seq;
+        return {
+          kind: 'sequence_jump',
+          action: 'review',
+          event_id: d.eventId,
+          type: d.type,
+          source: d.source,
+          from_sequence: sequenceNumber(nearest),
+          to_sequence: sequenceNumber(d.seq),
+          reason: `sequence number ${d.seq} is ${distance} away from ${nearest}, the nearest number seen from this source (more than the bound of ${bound}): a sequence reset or a bad number; the source's later numbers are judged from where they continue`,
+        };
+      }
+      return undefined;
     case 'chain_closed_late':
       return { kind: 'late', action: 'reported', event_id: d.eventId, type: d.type, source: d.source, closes: 'chain_broken', upstream_id: d.upstreamId };
     case 'watermark_moved':

@@ -22,6 +22,8 @@ export const Env = z.object({
   CHAIN_CARD_TO_LEAD_MINUTES: minutes(DEFAULT_GAP_RULES.chainDeadlinesMs['card.scanned']),
   CHAIN_LEAD_TO_CRM_MINUTES: minutes(DEFAULT_GAP_RULES.chainDeadlinesMs['lead.created']),
   CHAIN_CRM_TO_FOLLOWUP_MINUTES: minutes(DEFAULT_GAP_RULES.chainDeadlinesMs['crm.synced']),
+  /** Beyond this distance from the numbers seen, a sequence number is a reset or a bad number (one finding). */
+  GAP_MAX_SEQUENCE_JUMP: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).default(DEFAULT_GAP_RULES.maxSequenceJump),
   /** How far behind the wall clock a tick lets the watermark trail. */
   ALLOWED_LATENESS_MINUTES: z.coerce.number().nonnegative().default(DEFAULT_GAP_STATE_CONFIG.allowedLatenessMs / MINUTE),
   /** Republish the upstream event of a broken chain to events-retrigger. */
@@ -53,6 +55,7 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
               'lead.created': c.CHAIN_LEAD_TO_CRM_MINUTES * MINUTE,
               'crm.synced': c.CHAIN_CRM_TO_FOLLOWUP_MINUTES * MINUTE,
             },
+            maxSequenceJump: c.GAP_MAX_SEQUENCE_JUMP,
           },
           allowedLatenessMs: c.ALLOWED_LATENESS_MINUTES * MINUTE,
           retentionMs: c.GAP_STATE_RETENTION_HOURS * 3_600_000,

@@ -28,6 +28,11 @@ export interface SourceState {
   high: bigint;
   /** Missing ranges, sorted by `from`, disjoint, all strictly between `low` and `high`. */
   readonly gaps: GapRange[];
+  /**
+   * The last number that lay beyond the bound on jumps, kept apart from `low`..`high`: a bad
+   * number, or the first of a reset (then the next numbers continue from it).
+   */
+  jumped?: bigint;
 }
 
 export type SequenceOutcome =
@@ -40,7 +45,11 @@ export type SequenceOutcome =
   /** A number of a gap already reported: the event is late. */
   | 'late'
   /** A number already seen. */
-  | 'repeat';
+  | 'repeat'
+  /** Beyond the bound on jumps from the numbers seen: a reset or a bad number, kept apart. */
+  | 'jumped'
+  /** Continues from the number that jumped: the source was reset, and is judged from there on. */
+  | 'rebased';
 
 /** Where a number falls in a source's state, read only. */
 export type Placement =
@@ -48,14 +57,43 @@ export type Placement =
   /** Above the highest or below the lowest; `skipped` is the range it reveals, if any. */
   | { readonly at: 'edge'; readonly skipped: { readonly from: bigint; readonly to: bigint } | undefined }
   | { readonly at: 'gap'; readonly range: GapRange }
-  | { readonly at: 'seen' };
+  | { readonly at: 'seen' }
+  /** More than `bound` from `nearest`, the closest number seen. */
+  | { readonly at: 'jump'; readonly nearest: bigint }
+  /** Within `bound` of the number that jumped: the numbers continue from there. */
+  | { readonly at: 'reset'; readonly from: bigint; readonly skipped: { readonly from: bigint; readonly to: bigint } | undefined };
 
-export function place(s: SourceState | undefined, seq: bigint): Placement {
+export function place(s: SourceState | undefined, seq: bigint, bound: bigint): Placement {
   if (s === undefined) return { at: 'first' };
-  if (seq > s.high) return { at: 'edge', skipped: seq > s.high + 1n ? { from: s.high + 1n, to: seq - 1n } : undefined };
-  if (seq < s.low) return { at: 'edge', skipped: seq < s.low - 1n ? { from: seq + 1n, to: s.low - 1n } : undefined };
+  if (seq === s.jumped) return { at: 'seen' };
+  if (seq > s.high) return seq - s.high > bound ? beyond(s, seq, s.high, bound) : { at: 'edge', skipped: between(s.high, seq) };
+  if (seq < s.low) return s.low - seq > bound ? beyond(s, seq, s.low, bound) : { at: 'edge', skipped: between(seq, s.low) };
   const i = findRange(s.gaps, seq);
   return i < 0 ? { at: 'seen' } : { at: 'gap', range: s.gaps[i]! };
+}
+
+/** The numbers strictly between `a` < `b`, if any. */
+function between(a: bigint, b: bigint): { from: bigint; to: bigint } | undefined {
+  return b > a + 1n ? { from: a + 1n, to: b - 1n } : undefined;
+}
+
+function beyond(s: SourceState, seq: bigint, nearest: bigint, bound: bigint): Placement {
+  const j = s.jumped;
+  if (j === undefined || (seq > j ? seq - j : j - seq) > bound) return { at: 'jump', nearest };
+  return { at: 'reset', from: j, skipped: seq > j ? between(j, seq) : between(seq, j) };
+}
+
+/**
+ * Starts the source again from `from` (the number that jumped) and `seq`, which continues from
+ * it: the ranges of before are no longer tracked (the caller reported the open ones).
+ */
+export function rebase(s: SourceState, from: bigint, seq: bigint, skipped: GapRange | undefined): void {
+  for (const r of s.gaps) r.removed = true;
+  s.gaps.length = 0;
+  if (skipped !== undefined) s.gaps.push(skipped);
+  s.low = seq < from ? seq : from;
+  s.high = seq > from ? seq : from;
+  s.jumped = undefined;
 }
 
 /** Takes `seq` as the new lowest or highest number, filing the range it skipped (if any) in order. */

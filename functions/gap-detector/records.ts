@@ -13,6 +13,8 @@ export const SourceRecord = z.object({
   low: Digits,
   high: Digits,
   gaps: z.array(z.object({ from: Digits, to: Digits, deadlineMs: Ms, order: Ms, reported: z.boolean() })),
+  /** A number beyond the bound on jumps, kept apart (absent: none). */
+  jumped: Digits.optional(),
   /** The watermark this source was last folded with (null: never). */
   watermarkMs: Ms.nullable(),
   foldedAtMs: Ms,
@@ -57,6 +59,7 @@ export function sourceRecord(source: string, snapshot: SourceSnapshot, watermark
     low: snapshot.low,
     high: snapshot.high,
     gaps: snapshot.gaps.map((g) => ({ ...g })),
+    ...(snapshot.jumped === undefined ? {} : { jumped: snapshot.jumped }),
     watermarkMs: Number.isFinite(watermarkMs) ? watermarkMs : null,
     foldedAtMs: now,
     nextDueMs: nextGapDeadline(snapshot) ?? null,

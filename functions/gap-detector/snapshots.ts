@@ -20,6 +20,8 @@ export interface SourceSnapshot {
     readonly order: number;
     readonly reported: boolean;
   }>;
+  /** The number that jumped beyond the bound, kept apart (see SourceState). */
+  readonly jumped?: string;
 }
 
 export interface UpstreamSnapshot {
@@ -55,6 +57,7 @@ export function exportSource(state: GapState, source: string): SourceSnapshot | 
     low: s.low.toString(),
     high: s.high.toString(),
     gaps: s.gaps.map((r) => ({ from: r.from.toString(), to: r.to.toString(), deadlineMs: r.deadlineMs, order: r.order, reported: r.reported })),
+    ...(s.jumped === undefined ? {} : { jumped: s.jumped.toString() }),
   };
 }
 
@@ -62,7 +65,7 @@ export function restoreSource(state: GapState, source: string, snapshot: SourceS
   const gaps = snapshot.gaps.map(
     (g): GapRange => newRange(source, BigInt(g.from), BigInt(g.to), g.deadlineMs, g.order, g.reported),
   );
-  state.sources.set(source, { low: BigInt(snapshot.low), high: BigInt(snapshot.high), gaps });
+  state.sources.set(source, { low: BigInt(snapshot.low), high: BigInt(snapshot.high), gaps, ...(snapshot.jumped === undefined ? {} : { jumped: BigInt(snapshot.jumped) }) });
   for (const g of gaps) {
     if (g.reported) continue;
     state.due.push(g);

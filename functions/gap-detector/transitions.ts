@@ -44,7 +44,7 @@ function messagesOf(d: GapDecision, ctx: GapStateContext): OutboxMessage[] {
       return messages;
     }
     case 'number_counted':
-      return [findingMessage(finding, derivedId('late', d.source, d.seq.toString(), d.eventId))];
+      return [findingMessage(finding, derivedId(d.outcome === 'jumped' ? 'sequence_jump' : 'late', d.source, d.seq.toString(), d.eventId))];
     case 'chain_closed_late':
       return [findingMessage(finding, derivedId('late', d.key, d.upstreamId, d.eventId))];
     default:

@@ -1,11 +1,11 @@
 import { buildCorrection } from '../../shared/corrections';
-import { toUsdCents } from '../../shared/events/currency';
+import { fromStripeAmount, minorUnitExponent, toUsdCents } from '../../shared/events/currency';
 import type { LineItem, SaleRecordedData } from '../../shared/events/catalog';
 import type { SaleRecorded } from '../../shared/events/envelope';
 import { assertNever } from '../../shared/events/keys';
 import type { FindingAction, MismatchFinding, MismatchKind } from '../../shared/findings';
 import type { Outcome } from '../../shared/outcome';
-import type { PaymentLookupResult, RateLookup } from '../../shared/ports';
+import type { PaymentLookupResult, PaymentView, RateLookup } from '../../shared/ports';
 
 export const NAME = 'revenue-checker';
 
@@ -147,6 +147,17 @@ function toFinding(sale: SaleRecorded, x: Detection, action: FindingAction, held
 }
 
 /**
+ * Stripe's amounts in the event's unit, ISO 4217 minor units (DESIGN §3: Stripe counts ISK and
+ * UGX in hundredths, MGA in whole ariary), so that every comparison and finding below is in one
+ * unit. A currency unknown to ISO stays as Stripe said: the currency check reports it.
+ */
+function inIsoUnits(p: PaymentView): PaymentView {
+  if (minorUnitExponent(p.currency) === undefined) return p;
+  const iso = (n: number) => fromStripeAmount(n, p.currency);
+  return { ...p, amount: iso(p.amount), amountReceived: iso(p.amountReceived), amountRefunded: iso(p.amountRefunded) };
+}
+
+/**
  * Stripe decides what was paid; the line items what was sold. Any disagreement, and any
  * payment that did not succeed or was refunded, is for a person.
  */
@@ -159,7 +170,7 @@ function paymentDetections(sale: SaleRecorded, amount: number, fact: PaymentFact
     case 'rejected':
       return [{ kind: 'payment_mismatch', field: 'payment_intent_id', actual: pi, reason: fact.reason }];
     case 'found': {
-      const p = fact.payment;
+      const p = inIsoUnits(fact.payment);
       const out: Detection[] = [];
       if (p.status !== 'succeeded') {
         out.push({ kind: 'payment_mismatch', field: 'status', expected: 'succeeded', actual: p.status, reason: `Stripe reports PaymentIntent ${p.id} as ${p.status}` });
@@ -180,6 +191,15 @@ function paymentDetections(sale: SaleRecorded, amount: number, fact: PaymentFact
           expected: 0,
           actual: p.amountRefunded,
           reason: `Stripe reports ${p.amountRefunded} of ${p.amount} ${p.currency} minor units of ${p.id} refunded`,
+        });
+      }
+      if (p.disputed) {
+        out.push({
+          kind: 'payment_mismatch',
+          field: 'dispute',
+          expected: false,
+          actual: true,
+          reason: `Stripe reports the charge of PaymentIntent ${p.id} disputed: the payment may be taken back`,
         });
       }
       if (p.currency !== sale.data.currency) {

@@ -20,7 +20,7 @@ const PaymentIntentBody = z.looseObject({
   amount: z.int().nonnegative(),
   amount_received: z.int().nonnegative(),
   currency: z.string().regex(/^[a-z]{3}$/),
-  latest_charge: z.union([z.null(), z.string(), z.looseObject({ amount_refunded: z.int().nonnegative() })]).optional(),
+  latest_charge: z.union([z.null(), z.string(), z.looseObject({ amount_refunded: z.int().nonnegative(), disputed: z.boolean() })]).optional(),
 });
 
 type Sdk = typeof StripeSdk;
@@ -63,7 +63,7 @@ export class StripePayments implements PaymentLookup {
       throw new UpstreamError('stripe', `unexpected PaymentIntent body: ${z.prettifyError(parsed.error)}`, 'STRIPE_BAD_RESPONSE');
     }
     const pi = parsed.data;
-    const charge = pi.latest_charge;
+    const charge = pi.latest_charge !== null && typeof pi.latest_charge === 'object' ? pi.latest_charge : undefined;
     return {
       kind: 'found',
       payment: {
@@ -71,8 +71,9 @@ export class StripePayments implements PaymentLookup {
         status: pi.status,
         amount: pi.amount,
         currency: pi.currency.toUpperCase(),
-        amountRefunded: charge !== null && typeof charge === 'object' ? charge.amount_refunded : 0,
+        amountRefunded: charge?.amount_refunded ?? 0,
         amountReceived: pi.amount_received,
+        disputed: charge?.disputed ?? false,
       },
     };
   }

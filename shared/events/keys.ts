@@ -12,8 +12,30 @@ export function businessKey(event: BusinessEvent): string | undefined {
   return parts === undefined ? undefined : JSON.stringify(parts);
 }
 
+/**
+ * A key value as keys compare it: in Unicode NFC, so that `café` typed as one code point or as
+ * `e` + a combining accent (NFD, as some keyboards and macOS file names produce) is one key.
+ * Nothing else is folded: ids are opaque and case-sensitive (see the README, "Business keys").
+ * ASCII, the common case, is NFC already and is returned as it is, without a copy.
+ */
+export function keyText(value: string): string {
+  return NON_ASCII.test(value) ? value.normalize('NFC') : value;
+}
+
+const NON_ASCII = /[\u0080-\uffff]/;
+
 /** What the business key is made of, the type first (replay digests the parts without joining them). */
 export function businessKeyParts(event: BusinessEvent): readonly string[] | undefined {
+  const parts = rawKeyParts(event);
+  if (parts === undefined) return undefined;
+  for (let i = 1; i < parts.length; i++) {
+    const text = keyText(parts[i]!);
+    if (text !== parts[i]) return parts.map(keyText);
+  }
+  return parts;
+}
+
+function rawKeyParts(event: BusinessEvent): string[] | undefined {
   switch (event.type) {
     case 'card.scanned':
       return [event.type, event.data.card_id];

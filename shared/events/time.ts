@@ -14,6 +14,27 @@ export interface Instant {
   readonly canonical: string;
 }
 
+/**
+ * The UTC days that ended with a leap second (23:59:60Z), from the IERS leap-second table
+ * (IERS Bulletin C, as the tz database's leap-seconds.list carries it: each new TAI-UTC offset
+ * starts the day after one of these). RFC 3339 §5.7 allows second 60 only "at the end of months
+ * in which a leap second occurs", shifted by the zone offset, so a `:60` anywhere else is no
+ * time at all. The last was 2016-12-31; the IERS announces one six months ahead, and one would
+ * be added here (none is expected: the CGPM decided in 2022 to stop them by 2035).
+ */
+const LEAP_SECOND_DAYS = new Set([
+  '1972-06-30', '1972-12-31', '1973-12-31', '1974-12-31', '1975-12-31', '1976-12-31', '1977-12-31', '1978-12-31', '1979-12-31',
+  '1981-06-30', '1982-06-30', '1983-06-30', '1985-06-30', '1987-12-31', '1989-12-31', '1990-12-31', '1992-06-30', '1993-06-30',
+  '1994-06-30', '1995-12-31', '1997-06-30', '1998-12-31', '2005-12-31', '2008-12-31', '2012-06-30', '2015-06-30', '2016-12-31',
+]);
+
+const DAY_MS = 86_400_000;
+
+/** Whether `utcMs`, the UTC instant of second 59 of a minute, is 23:59:59 of a day that ended with a leap second. */
+function beforeLeapSecond(utcMs: number): boolean {
+  return ((utcMs % DAY_MS) + DAY_MS) % DAY_MS === DAY_MS - 1000 && LEAP_SECOND_DAYS.has(new Date(utcMs).toISOString().slice(0, 10));
+}
+
 function daysInMonth(year: number, month: number): number {
   if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
@@ -61,6 +82,7 @@ export function instantOf(text: string): Instant | undefined {
   let utc = Date.UTC(year, month - 1, day, hour, minute, second);
   if (year < 100) utc = new Date(utc).setUTCFullYear(year); // Date.UTC maps years 0-99 to 1900-1999
   const base = utc - offsetMinutes * 60_000;
+  if (second === 60 && !beforeLeapSecond(base - 1000)) return undefined;
   // Milliseconds: the first three digits of the fraction (fewer are padded with zeros).
   let ms = base;
   for (let i = 20, scale = 100; i < end && scale >= 1; i++, scale /= 10) ms += (text.charCodeAt(i) - 48) * scale;

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { eventTypes, isEventType } from './catalog';
+import { duplicateKeyPath } from './duplicate-keys';
 import { BusinessEvent, withoutNullAttributes } from './envelope';
+import { decodeUtf8 } from './utf8';
 import { instantOf } from './time';
 
 /** One problem with an event: where (a dotted path, empty for the whole event) and what. */
@@ -60,7 +62,10 @@ export function validateEvent(value: unknown, ctx: ValidationContext): Validatio
   // The schema has checked the grammar (RFC3339_PATTERN): the time is parsed once, here.
   const instant = instantOf(event.time);
   if (instant === undefined) {
-    return invalid([{ path: 'time', message: 'must be a valid RFC 3339 date-time (no such date or time)' }], identityOf(raw));
+    const message = event.time.slice(17, 19) === '60'
+      ? 'has second 60, which RFC 3339 §5.7 allows only for a leap second: 23:59:60 UTC at the end of a month that had one (the last: 2016-12-31)'
+      : 'must be a valid RFC 3339 date-time (no such date or time)';
+    return invalid([{ path: 'time', message }], identityOf(raw));
   }
   const timeMs = instant.ms;
   if (timeMs > ctx.now + ctx.maxFutureMs) {
@@ -73,25 +78,94 @@ export function validateEvent(value: unknown, ctx: ValidationContext): Validatio
   return { ok: true, event, timeMs, canonicalTime: instant.canonical, decoded: value };
 }
 
-/** Decodes one JSON text and validates it; malformed JSON is an invalid event, never a throw. */
+/**
+ * Decodes one JSON text and validates it; malformed JSON is an invalid event, never a throw.
+ * The validator function, every downstream decode and replay's workers all come here, so what
+ * the text may hide (a byte-order mark, a repeated key, a lone surrogate, data as base64) is
+ * judged once, the same everywhere.
+ */
 export function validateJson(text: string, ctx: ValidationContext): Validation {
+  // RFC 8259 §8.1: "Implementations MUST NOT add a byte order mark (U+FEFF) to the beginning of a
+  // networked-transmitted JSON text." Refused rather than skipped, so that the bytes forwarded
+  // and archived are never other than the bytes judged. (Replay strips one at the start of its
+  // input file: that mark is the file's, see cli/replay/lines.ts.)
+  if (text.charCodeAt(0) === 0xfeff) return invalid([{ path: '', message: BOM }], {});
+  const decoded = decodeJson(text, '');
+  if (!decoded.ok) return decoded.invalid;
+  const value = decoded.value;
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && Object.hasOwn(value, 'data_base64')) {
+    const raw = value as Record<string, unknown>;
+    const unpacked = unpackBase64Data(raw);
+    if (!unpacked.ok) return invalid([unpacked.error], identityOf(raw));
+    const result = validateEvent(unpacked.value, ctx);
+    // `decoded` is what the text decodes to (with data_base64): replay re-reads accepted lines from their text.
+    return result.ok ? { ...result, decoded: value } : result;
+  }
+  return validateEvent(value, ctx);
+}
+
+const BOM = 'starts with a byte-order mark (U+FEFF): a JSON text sent over a network must not (RFC 8259 §8.1)';
+
+/**
+ * `JSON.parse`, then what it cannot see: lone surrogates and repeated keys. `at` prefixes the
+ * paths (`data` for the JSON inside data_base64).
+ */
+function decodeJson(text: string, at: string): { ok: true; value: unknown } | { ok: false; invalid: Validation } {
+  const prefix = (path: readonly string[]) => [...(at ? [at] : []), ...path].join('.');
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    return invalid([{ path: '', message: `is not valid JSON (${(err as Error).message})` }], {});
+    // Inside data_base64, the member to blame is data_base64 itself.
+    return { ok: false, invalid: invalid([{ path: at ? 'data_base64' : '', message: `${at ? 'does not hold JSON' : 'is not valid JSON'} (${(err as Error).message})` }], {}) };
   }
+  const identity = () => (!at && value !== null && typeof value === 'object' && !Array.isArray(value) ? identityOf(value as Record<string, unknown>) : {});
   // A lone surrogate can only come from a `\uD8xx`-style escape (as bytes it is not UTF-8):
   // look for one only when the text has such an escape.
   if (text.indexOf('\\u') !== -1 && SURROGATE_ESCAPE.test(text)) {
     const path = loneSurrogateAt(value, []);
-    if (path !== undefined) {
-      const identity = value !== null && typeof value === 'object' && !Array.isArray(value) ? identityOf(value as Record<string, unknown>) : {};
-      return invalid([{ path: path.join('.'), message: 'holds a lone UTF-16 surrogate (not Unicode text)' }], identity);
-    }
+    if (path !== undefined) return { ok: false, invalid: invalid([{ path: prefix(path), message: 'holds a lone UTF-16 surrogate (not Unicode text)' }], identity()) };
   }
-  return validateEvent(value, ctx);
+  const repeated = duplicateKeyPath(text, value);
+  if (repeated !== undefined) {
+    const known = identity();
+    // A repeated id, type or source has no one value to name the event by.
+    if (!at && repeated.length === 1) delete (known as Record<string, unknown>)[repeated[0]!];
+    return { ok: false, invalid: invalid([{ path: prefix(repeated), message: DUPLICATE_KEY }], known) };
+  }
+  return { ok: true, value };
 }
+
+/** Standard base64 with padding (RFC 4648 §4), as the CloudEvents JSON format names it. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * CloudEvents JSON format §3.1 (https://github.com/cloudevents/spec/blob/main/cloudevents/formats/json-format.md):
+ * binary data travels base64 encoded as `data_base64`, which is what the cloudevents SDK writes
+ * for data given as bytes, and "the presence of the `data` and `data_base64` members is mutually
+ * exclusive". The catalog's data is a JSON object, so the bytes must be JSON (UTF-8), declared
+ * so by `datacontenttype` when it is there (`* /json` or `* /*+json`); the event is then read as
+ * if the object had come as `data`.
+ */
+function unpackBase64Data(raw: Record<string, unknown>): { ok: true; value: Record<string, unknown> } | { ok: false; error: ValidationError } {
+  if (Object.hasOwn(raw, 'data')) return { ok: false, error: { path: '', message: 'has both data and data_base64: a CloudEvent carries one or the other (CloudEvents JSON format §3.1.1)' } };
+  const encoded = raw.data_base64;
+  if (typeof encoded !== 'string' || !BASE64.test(encoded)) return { ok: false, error: { path: 'data_base64', message: 'must be a base64 string (RFC 4648 §4)' } };
+  const type = raw.datacontenttype;
+  if (type !== undefined && type !== null && !(typeof type === 'string' && JSON_MEDIA_TYPE.test(type.split(';')[0]!.trim()))) {
+    return { ok: false, error: { path: 'datacontenttype', message: `is ${JSON.stringify(type)}: data_base64 must hold JSON (a media type */json or */*+json), as the data of every event type is a JSON object` } };
+  }
+  const text = decodeUtf8(Buffer.from(encoded, 'base64'));
+  if (!text.ok) return { ok: false, error: { path: 'data_base64', message: `holds bytes that are ${text.reason.replace(/^is /, '')}` } };
+  const inner = decodeJson(text.text, 'data');
+  if (!inner.ok) return { ok: false, error: (inner.invalid as Extract<Validation, { ok: false }>).errors[0]! };
+  const { data_base64: _encoded, ...rest } = raw;
+  return { ok: true, value: { ...rest, data: inner.value } };
+}
+
+const JSON_MEDIA_TYPE = /^[\w.!#$&^+-]+\/(?:[\w.!#$&^+-]*\+)?json$/i;
+
+const DUPLICATE_KEY = 'appears more than once in one object (a duplicate JSON key: a reader keeping the first and one keeping the last would see different events)';
 
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -187,8 +261,18 @@ const MAX_ERRORS = 100;
 const MAX_DESCRIBED = 20;
 
 function invalid(errors: ValidationError[], identity: EventIdentity): Validation {
-  const kept = errors.length > MAX_ERRORS ? [...errors.slice(0, MAX_ERRORS), { path: '', message: `and ${errors.length - MAX_ERRORS} more problems` }] : errors;
-  return { ok: false, errors: kept, reason: describe(errors), identity };
+  const shown = errors.map((e) => ({ path: visible(e.path), message: visible(e.message) }));
+  const kept = shown.length > MAX_ERRORS ? [...shown.slice(0, MAX_ERRORS), { path: '', message: `and ${shown.length - MAX_ERRORS} more problems` }] : shown;
+  return { ok: false, errors: kept, reason: describe(shown), identity };
+}
+
+/** Controls, format characters (U+FEFF, zero-width spaces) and line separators, which a reason would print as nothing. */
+const INVISIBLE = /[\p{Cc}\p{Cf}\u2028\u2029]/gu;
+
+/** A text with its invisible characters named (`<U+FEFF>`): JSON.parse quotes the text it fails on. */
+function visible(text: string): string {
+  INVISIBLE.lastIndex = 0;
+  return INVISIBLE.test(text) ? text.replace(INVISIBLE, (c) => `<U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}>`) : text;
 }
 
 /** One readable sentence: `data.amount: Invalid input: expected int; time: must be …`. */

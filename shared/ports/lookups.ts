@@ -14,16 +14,22 @@ export interface RatesProvider {
   rate(currency: string, day: string): Promise<RateLookup>;
 }
 
-/** The fields of a Stripe PaymentIntent the revenue rules rely on; `currency` upper case. */
+/**
+ * The fields of a Stripe PaymentIntent the revenue rules rely on, as Stripe reports them:
+ * `currency` upper case, amounts in Stripe's unit for the currency (not always ISO 4217's: see
+ * `stripeExponent` in shared/events/currency.ts; the rules convert before comparing).
+ */
 export interface PaymentView {
   readonly id: string;
   readonly status: string;
   readonly amount: number;
   readonly currency: string;
-  /** Refunded on the PaymentIntent's latest charge, in minor units (0 when none). */
+  /** Refunded on the PaymentIntent's latest charge (0 when none). */
   readonly amountRefunded: number;
-  /** Received (captured) on the PaymentIntent, in minor units: below `amount` after a partial capture. */
+  /** Received (captured) on the PaymentIntent: below `amount` after a partial capture. */
   readonly amountReceived: number;
+  /** The latest charge's `disputed`: a cardholder disputed it (the payment may be taken back). */
+  readonly disputed: boolean;
 }
 
 export type PaymentLookupResult =

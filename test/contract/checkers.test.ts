@@ -60,10 +60,14 @@ describe('revenue-checker over HTTP with the raw Pub/Sub push body', () => {
         pi_ok: { amount: 10000, currency: 'eur', status: 'succeeded' },
         pi_failed: { amount: 10000, currency: 'eur', status: 'requires_payment_method' },
         pi_busy: [{ fault: 'rate_limit', retryAfterSeconds: 1 }, { amount: 10000, currency: 'eur', status: 'succeeded' }],
+        // Stripe's own units (https://docs.stripe.com/currencies): 5,000 kr is 500000 (hundredths), 45,000 Ar is 45000 (zero-decimal).
+        pi_isk: { amount: 500000, currency: 'isk', status: 'succeeded' },
+        pi_mga: { amount: 45000, currency: 'mga', status: 'succeeded' },
+        pi_disputed: { amount: 10000, currency: 'eur', status: 'succeeded', disputed: true },
         ...Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`pi_burst${i}`, { amount: 10000, currency: 'eur', status: 'succeeded' }])),
       },
     });
-    oxr = await startOxrFake({ appId: 'oxr-contract', days: { '2026-03-01': { EUR: 0.92 } } });
+    oxr = await startOxrFake({ appId: 'oxr-contract', days: { '2026-03-01': { EUR: 0.92, ISK: 138.5, MGA: 4500 } } });
     const env = { STRIPE_API_KEY: 'sk_test_contract', STRIPE_API_BASE: stripe.url, STRIPE_MAX_RPS: '10', OXR_APP_ID: 'oxr-contract', OXR_API_BASE: oxr.url };
     // A clock that moves only between tests and a recording sleep: the limiter's schedule is
     // exact and nothing waits.
@@ -136,6 +140,35 @@ describe('revenue-checker over HTTP with the raw Pub/Sub push body', () => {
     expect(messages.json(TOPICS.corrected)).toEqual([]);
     expect(messages.json(TOPICS.findings)).toEqual([
       expect.objectContaining({ kind: 'payment_mismatch', action: 'review', event_id: 's-failed', field: 'status', expected: 'succeeded', actual: 'requires_payment_method' }),
+    ]);
+  });
+
+  it.each([
+    // ISO 4217: ISK has no minor unit, MGA two; Stripe counts ISK in hundredths, MGA in whole ariary.
+    ['ISK', 'pi_isk', 5000, 3610],
+    ['MGA', 'pi_mga', 4_500_000, 1000],
+  ])('accepts a correct %s sale that Stripe counts in its own unit', async (currency, pi, amount, usd) => {
+    const sale = saleRecorded({ id: `s-${pi}`, data: { order_id: `o-${pi}`, line_items: [{ sku: 'a', unit_amount: amount, quantity: 1 }], amount, currency, amount_usd: usd, payment_intent_id: pi } });
+    expect(await push(server.url, sale)).toBe(204);
+    expect(messages.json(TOPICS.findings)).toEqual([]);
+    expect(messages.json(TOPICS.corrected)).toEqual([]);
+  });
+
+  it('reports a succeeded payment whose charge is disputed for review', async () => {
+    expect(await push(server.url, eur('s-disputed', { payment_intent_id: 'pi_disputed' }))).toBe(204);
+    expect(messages.json(TOPICS.corrected)).toEqual([]);
+    expect(messages.json(TOPICS.findings)).toEqual([
+      {
+        kind: 'payment_mismatch',
+        action: 'review',
+        event_id: 's-disputed',
+        type: 'sale.recorded',
+        source: '//test/producer',
+        field: 'dispute',
+        expected: false,
+        actual: true,
+        reason: 'Stripe reports the charge of PaymentIntent pi_disputed disputed: the payment may be taken back',
+      },
     ]);
   });
 

@@ -39,7 +39,7 @@ describe('StripePayments: the real stripe SDK against a local stand-in', () => {
   it('reads a PaymentIntent with its latest charge expanded; currency upper case', async () => {
     await expect(client().paymentIntent('pi_paid')).resolves.toEqual({
       kind: 'found',
-      payment: { id: 'pi_paid', status: 'succeeded', amount: 10000, currency: 'EUR', amountRefunded: 0, amountReceived: 10000 },
+      payment: { id: 'pi_paid', status: 'succeeded', amount: 10000, currency: 'EUR', amountRefunded: 0, amountReceived: 10000, disputed: false },
     });
     expect(stripe.requests).toEqual([
       expect.objectContaining({ method: 'GET', path: '/v1/payment_intents/pi_paid', query: { 'expand[0]': 'latest_charge' }, authorized: true }),
@@ -53,7 +53,7 @@ describe('StripePayments: the real stripe SDK against a local stand-in', () => {
   it('reads a PaymentIntent that never got a charge', async () => {
     await expect(client().paymentIntent('pi_failed')).resolves.toEqual({
       kind: 'found',
-      payment: { id: 'pi_failed', status: 'requires_payment_method', amount: 4200, currency: 'USD', amountRefunded: 0, amountReceived: 0 },
+      payment: { id: 'pi_failed', status: 'requires_payment_method', amount: 4200, currency: 'USD', amountRefunded: 0, amountReceived: 0, disputed: false },
     });
   });
 

@@ -36,6 +36,7 @@ describe('Stripe as its fixtures answer: partial capture, the wrong mode, Stripe
       paymentIntents: {
         pi_partial: { amount: 10000, currency: 'eur', status: 'succeeded', capture_method: 'manual', amount_received: 7500 },
         pi_full: { amount: 10000, currency: 'eur', status: 'succeeded' },
+        pi_disputed: { amount: 10000, currency: 'eur', status: 'succeeded', disputed: true },
         pi_no_retry: { fault: 'rate_limit', shouldRetry: false },
         pi_retry: { fault: 'rate_limit', shouldRetry: true },
       },
@@ -53,7 +54,16 @@ describe('Stripe as its fixtures answer: partial capture, the wrong mode, Stripe
   it('reads amount_received: a partial manual capture received less than the amount', async () => {
     await expect(client().paymentIntent('pi_partial')).resolves.toEqual({
       kind: 'found',
-      payment: { id: 'pi_partial', status: 'succeeded', amount: 10000, currency: 'EUR', amountRefunded: 0, amountReceived: 7500 },
+      payment: { id: 'pi_partial', status: 'succeeded', amount: 10000, currency: 'EUR', amountRefunded: 0, amountReceived: 7500, disputed: false },
+    });
+  });
+
+  it('reads a lost dispute from the expanded charge (charge.disputed), nothing refunded', async () => {
+    const res = await fetch(`${stripe.url}/v1/payment_intents/pi_disputed?expand[]=latest_charge`, { headers: { authorization: `Bearer ${TEST_KEY}` } });
+    expect(await res.json()).toMatchObject({ status: 'succeeded', latest_charge: { object: 'charge', disputed: true, refunded: false, amount_refunded: 0 } });
+    await expect(client().paymentIntent('pi_disputed')).resolves.toEqual({
+      kind: 'found',
+      payment: { id: 'pi_disputed', status: 'succeeded', amount: 10000, currency: 'EUR', amountRefunded: 0, amountReceived: 10000, disputed: true },
     });
   });
 

@@ -105,8 +105,9 @@ describe('event-recovery replay: missing events', () => {
     expect(summary).toMatchObject({ chains_broken: 2, late: 2, gaps: 0, pending: 1, findings_by_kind: { chain_broken: 2, late: 2 } });
   });
 
-  it('counts the missing numbers of a huge jump without holding them', async () => {
-    const { findings, summary } = await replayText(ndjson(tagged('a', 5, 0), tagged('b', 1_000_000_005, 0), tagged('c', 1_000_000_006, 30)));
+  it('counts the missing numbers of a huge jump without holding them (with the bound on jumps above it)', async () => {
+    const gapRules = { ...DEFAULT_GAP_RULES, maxSequenceJump: 2_000_000_000 };
+    const { findings, summary } = await replayText(ndjson(tagged('a', 5, 0), tagged('b', 1_000_000_005, 0), tagged('c', 1_000_000_006, 30)), { gapRules });
     expect(findings).toEqual([{ kind: 'gap', action: 'reported', source: '//hub', from_sequence: 6, to_sequence: 1_000_000_004 }]);
     expect(summary).toMatchObject({ gaps: 1, missing_events: 999_999_999, pending: 0 });
   });

@@ -1,8 +1,9 @@
-import { minorUnitExponent, toUsdCents } from '../../shared/events/currency';
+import { fromStripeAmount, minorUnitExponent, stripeExponent, toStripeAmount, toUsdCents } from '../../shared/events/currency';
 import { businessKey, canonicalJson, contentKey } from '../../shared/events/keys';
 import { parseRfc3339 } from '../../shared/events/time';
 import { validateEvent, validateJson } from '../../shared/events/validate';
 import { BusinessEvent } from '../../shared/events/envelope';
+import { awaitKey } from '../../functions/gap-detector/chains';
 import * as fx from '../support/events';
 
 const ctx = { now: Date.parse('2026-03-01T12:00:00Z'), maxFutureMs: 5 * 60_000 };
@@ -37,6 +38,23 @@ describe('currency conversion (DESIGN §2)', () => {
     ['CLF', 4],
   ])('%s has exponent %i', (code, e) => {
     expect(minorUnitExponent(code)).toBe(e);
+  });
+
+  it.each([
+    // currency, ISO exponent, Stripe's (https://docs.stripe.com/currencies), 5 units in ISO minor units, in Stripe's
+    ['ISK', 0, 2, 5, 500],
+    ['UGX', 0, 2, 5, 500],
+    ['MGA', 2, 0, 500, 5],
+    ['JPY', 0, 0, 5, 5],
+    ['HUF', 2, 2, 500, 500],
+    ['TWD', 2, 2, 500, 500],
+    ['KWD', 3, 3, 5000, 5000],
+    ['EUR', 2, 2, 500, 500],
+  ])('%s: ISO exponent %i, Stripe %i; 5 units are %i in the event and %i at Stripe', (code, iso, stripe, isoAmount, stripeAmount) => {
+    expect(minorUnitExponent(code)).toBe(iso);
+    expect(stripeExponent(code)).toBe(stripe);
+    expect(toStripeAmount(isoAmount, code)).toBe(stripeAmount);
+    expect(fromStripeAmount(stripeAmount, code)).toBe(isoAmount);
   });
 
   it.each([
@@ -139,5 +157,26 @@ describe('keys', () => {
     expect(contentKey(a)).toBe(contentKey(b));
     expect(contentKey(a)).not.toBe(contentKey(parse(fx.cardScanned({ source: '//other' }))));
     expect(contentKey(a)).not.toBe(contentKey(parse(fx.cardScanned({ time: '2026-03-01T10:00:01Z' }))));
+  });
+});
+
+describe('business keys after Unicode NFC normalisation (issue 20)', () => {
+  const composed = 'caf\u00e9';
+  const decomposed = 'cafe\u0301';
+  it.each([
+    ['card.scanned', (id: string) => fx.cardScanned({ data: { card_id: id } })],
+    ['lead.created', (id: string) => fx.leadCreated({ data: { card_id: id } })],
+    ['crm.synced', (id: string) => fx.crmSynced({ data: { lead_id: id } })],
+    ['followup.sent', (id: string) => fx.followupSent({ data: { template: id } })],
+    ['sale.recorded', (id: string) => fx.saleRecorded({ data: { order_id: id } })],
+    ['discount.issued', (id: string) => fx.discountIssued({ data: { program: id } })],
+  ])('%s: the NFC and NFD spellings are one key; case still counts', (_type, make) => {
+    const key = (id: string) => businessKey(BusinessEvent.parse(make(id)));
+    expect(key(decomposed)).toBe(key(composed));
+    expect(key('CAF\u00c9')).not.toBe(key(composed));
+  });
+
+  it('chains link NFC and NFD spellings of one id', () => {
+    expect(awaitKey('lead.created', decomposed)).toBe(awaitKey('lead.created', composed));
   });
 });

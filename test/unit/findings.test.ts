@@ -7,6 +7,7 @@ const EXAMPLES: Record<FindingKind, Finding> = {
   duplicate: { kind: 'duplicate', action: 'dropped', event_id: 'e2', type: 'card.scanned', source: '//scanner', duplicate_of: 'e1', basis: 'business_key' },
   gap: { kind: 'gap', action: 'reported', source: '//scanner', from_sequence: 4, to_sequence: '90071992547409930' },
   late: { kind: 'late', action: 'reported', event_id: 'e3', type: 'lead.created', source: '//crm', closes: 'chain_broken', upstream_id: 'e0' },
+  sequence_jump: { kind: 'sequence_jump', action: 'review', event_id: 'e4', type: 'lead.tagged', source: '//crm', from_sequence: 5, to_sequence: 9007199254740991, reason: 'a reset or a bad number' },
   chain_broken: { kind: 'chain_broken', action: 'reported', event_id: 'e0', type: 'card.scanned', source: '//scanner', line: 1, expected_type: 'lead.created' },
   amount_mismatch: { kind: 'amount_mismatch', action: 'corrected', event_id: 's1', field: 'amount', expected: 3500, actual: 3400 },
   fx_mismatch: { kind: 'fx_mismatch', action: 'review', event_id: 's2', field: 'amount_usd', actual: 100, reason: 'no rate for EUR on 2026-03-01' },

@@ -172,7 +172,7 @@ describe('sequence gaps (DESIGN §3): given earlier numbers, when one more arriv
   });
 
   it('gaps at power-of-two boundaries (block edges of any bitmap layout) are single ranges', () => {
-    const g = new Given();
+    const g = new Given({ ...DEFAULT_GAP_RULES, maxSequenceJump: 2 ** 33 });
     g.events(seq('//a', 1022, 0), seq('//a', 1025, 0), seq('//a', 4294967295, 0.1), seq('//a', 4294967297, 0.2));
     expect(g.at(30)).toEqual([gap('//a', 1023, 1024), gap('//a', 1026, 4294967294), gap('//a', 4294967296, 4294967296)]);
   });
@@ -190,8 +190,8 @@ describe('sequence gaps (DESIGN §3): given earlier numbers, when one more arriv
     expect(g.event(seq('//b', '9007199254740990', 2)).sequence).toBe('filled');
   });
 
-  it('a jump of a billion is one gap and one range, not a billion of anything', () => {
-    const g = new Given();
+  it('a jump of a billion is one gap and one range, not a billion of anything (with the bound on jumps above it)', () => {
+    const g = new Given({ ...DEFAULT_GAP_RULES, maxSequenceJump: 2_000_000_000 });
     g.events(seq('//a', 1, 0), seq('//a', 1_000_000_002, 0));
     expect(exportSource(g.state, '//a')).toEqual({
       low: '1',
@@ -208,6 +208,91 @@ describe('sequence gaps (DESIGN §3): given earlier numbers, when one more arriv
     g.events(seq('//a', 1, 0), seq('//a', 3, 0));
     expect(g.at(1)).toEqual([]);
     expect(g.advance(T0 + MIN + 1)).toEqual([gap('//a', 2, 2)]);
+  });
+});
+
+const jump = (e: Raw, from: number, bound = DEFAULT_GAP_RULES.maxSequenceJump): Finding => {
+  const to = Number((e as { sequence?: string }).sequence);
+  return {
+    kind: 'sequence_jump',
+    action: 'review',
+    event_id: e.id,
+    type: e.type,
+    source: e.source,
+    from_sequence: from,
+    to_sequence: to,
+    reason: `sequence number ${to} is ${Math.abs(to - from)} away from ${from}, the nearest number seen from this source (more than the bound of ${bound}): a sequence reset or a bad number; the source's later numbers are judged from where they continue`,
+  };
+};
+const run1 = (source: string, from: number, to: number, minutes: number) => Array.from({ length: to - from + 1 }, (_, i) => seq(source, from + i, minutes));
+
+describe('one wild sequence number (issue 20): a jump beyond the bound is one finding', () => {
+  it('1-5, then 2^53-1, then 6-200: one finding, no gap, nothing late', () => {
+    const g = new Given();
+    const wild = seq('//a', '9007199254740991', 1);
+    expect(g.events(...run1('//a', 1, 5, 0))).toEqual([]);
+    expect(g.event(wild)).toEqual({ findings: [jump(wild, 5)], sequence: 'jumped' });
+    expect(g.events(...run1('//a', 6, 200, 2))).toEqual([]);
+    expect(g.at(60)).toEqual([]);
+    expect(exportSource(g.state, '//a')).toMatchObject({ low: '1', high: '200', gaps: [] });
+    expect(pending(g.state)).toBe(0);
+  });
+
+  it('later numbers are still judged: a gap after the wild number is reported', () => {
+    const g = new Given();
+    g.events(...run1('//a', 1, 5, 0), seq('//a', 50_000_000, 1), seq('//a', 8, 2));
+    expect(g.at(60)).toEqual([gap('//a', 6, 7)]);
+  });
+
+  it('a reset: the numbers that continue from the new one are judged from there; the old range is closed', () => {
+    const g = new Given();
+    const first = seq('//a', 1, 3);
+    expect(g.events(seq('//a', 7_000_000, 0), seq('//a', 7_000_002, 0))).toEqual([]); // 7,000,001 still open
+    expect(g.event(first).findings).toEqual([jump(first, 7_000_000)]);
+    // 2 continues from 1: the source was reset. What was open before it is reported now, once.
+    expect(g.event(seq('//a', 2, 3))).toEqual({ findings: [gap('//a', 7_000_001, 7_000_001)], sequence: 'rebased' });
+    expect(g.events(...run1('//a', 3, 100, 4))).toEqual([]);
+    expect(g.at(60)).toEqual([]);
+    expect(exportSource(g.state, '//a')).toMatchObject({ low: '1', high: '100', gaps: [] });
+    expect(pending(g.state)).toBe(0);
+  });
+
+  it('a reset that skips numbers reports them as a gap of the new range', () => {
+    const g = new Given();
+    g.events(seq('//a', 7_000_000, 0), seq('//a', 1, 1), seq('//a', 4, 1));
+    expect(g.at(60)).toEqual([gap('//a', 2, 3)]);
+  });
+
+  it('the wild number again (a redelivery) is a repeat: no second finding, no reset', () => {
+    const g = new Given();
+    const wild = seq('//a', 90_000_000, 1);
+    g.events(...run1('//a', 1, 5, 0));
+    expect(g.event(wild).findings).toEqual([jump(wild, 5)]);
+    expect(g.event(wild)).toEqual({ findings: [], sequence: 'repeat' });
+    expect(g.events(...run1('//a', 6, 10, 2))).toEqual([]);
+    expect(exportSource(g.state, '//a')).toMatchObject({ low: '1', high: '10', gaps: [] });
+  });
+
+  it('below the lowest number too', () => {
+    const g = new Given();
+    const wild = seq('//a', 1, 1);
+    g.events(seq('//a', 5_000_000, 0));
+    expect(g.event(wild).findings).toEqual([jump(wild, 5_000_000)]);
+  });
+
+  it('the bound is configuration, and survives a snapshot (the function restores each delivery)', () => {
+    const rules = { ...DEFAULT_GAP_RULES, maxSequenceJump: 10 };
+    const g = new Given(rules);
+    g.events(seq('//a', 1, 0), seq('//a', 11, 0));
+    expect(g.at(60)).toEqual([gap('//a', 2, 10)]); // 10 apart: within the bound
+    const h = new Given(rules);
+    const far = seq('//a', 100, 1);
+    h.events(seq('//a', 1, 0));
+    expect(h.event(far).findings).toEqual([jump(far, 1, 10)]);
+    const restored = initialGapState();
+    restoreSource(restored, '//a', exportSource(h.state, '//a')!);
+    expect(exportSource(restored, '//a')).toEqual(exportSource(h.state, '//a'));
+    expect(exportSource(h.state, '//a')).toMatchObject({ jumped: '100' });
   });
 });
 
@@ -292,7 +377,7 @@ describe('broken chains (DESIGN §3): given accepted events, when the watermark 
   });
 
   it('reports in deadline order, then arrival order; a gap before a chain of the same event', () => {
-    const g = new Given({ graceMs: 10 * MIN, chainDeadlinesMs: { 'card.scanned': 10 * MIN, 'lead.created': 10 * MIN, 'crm.synced': 10 * MIN } });
+    const g = new Given({ ...DEFAULT_GAP_RULES, graceMs: 10 * MIN, chainDeadlinesMs: { 'card.scanned': 10 * MIN, 'lead.created': 10 * MIN, 'crm.synced': 10 * MIN } });
     const c1 = card('c1', 'card-1', 1);
     const c2 = fx.cardScanned({ id: 'c2', source: '//scanner', sequence: '3', time: at(0), data: { card_id: 'card-2' } });
     const c0 = fx.cardScanned({ id: 'c0', source: '//scanner', sequence: '1', time: at(0), data: { card_id: 'card-0' } });

@@ -242,9 +242,9 @@ describe('zero amounts', () => {
 
 describe('the payment, as Stripe reports it', () => {
   const pi = 'pi_123';
-  const found = (over: Partial<{ status: string; amount: number; currency: string; amountRefunded: number; amountReceived: number }> = {}): PaymentFact => ({
+  const found = (over: Partial<{ status: string; amount: number; currency: string; amountRefunded: number; amountReceived: number; disputed: boolean }> = {}): PaymentFact => ({
     kind: 'found',
-    payment: { id: pi, status: 'succeeded', amount: 10000, currency: 'EUR', amountRefunded: 0, amountReceived: over.amount ?? 10000, ...over },
+    payment: { id: pi, status: 'succeeded', amount: 10000, currency: 'EUR', amountRefunded: 0, amountReceived: over.amount ?? 10000, disputed: false, ...over },
   });
   const paid = (unit = 10000, amount = 10000, usd = 10870) => sale('EUR', unit, amount, usd, { payment_intent_id: pi });
 
@@ -261,6 +261,35 @@ describe('the payment, as Stripe reports it', () => {
     ['unknown to Stripe', { kind: 'not_found', reason: "Stripe: No such payment_intent: 'pi_123'" }, { field: 'payment_intent_id', actual: pi, reason: "Stripe: No such payment_intent: 'pi_123'" }],
   ])('reports a payment %s for review', (_name, payment, expected) => {
     expect(checkSale(paid(), facts(rate(0.92), payment), ctx)).toEqual({ findings: [{ kind: 'payment_mismatch', action: 'review', ...about, ...expected }] });
+  });
+
+  it('reports a succeeded payment whose charge is disputed, nothing refunded, for review', () => {
+    expect(checkSale(paid(), facts(rate(0.92), found({ disputed: true })), ctx)).toEqual({
+      findings: [
+        { kind: 'payment_mismatch', action: 'review', ...about, field: 'dispute', expected: false, actual: true, reason: 'Stripe reports the charge of PaymentIntent pi_123 disputed: the payment may be taken back' },
+      ],
+    });
+  });
+
+  it.each([
+    // currency, the sale's amount (ISO minor units), Stripe's amount (its own unit), rate
+    ['ISK', 5000, 500000, 138.5], // ISO 0 decimals, Stripe hundredths
+    ['UGX', 37000, 3700000, 3700], // the same special case
+    ['MGA', 4_500_000, 45000, 4500], // ISO 2 decimals, Stripe zero-decimal
+    ['JPY', 15130, 15130, 151.3],
+    ['KWD', 30700, 30700, 0.307],
+    ['HUF', 350000, 350000, 350], // zero-decimal for Stripe payouts only: charges in hundredths
+  ])('compares %s with Stripe after converting to its unit', (currency, amount, stripeAmount, r) => {
+    const usd = toUsdCents(amount, currency, r);
+    const s = sale(currency, amount, amount, usd, { payment_intent_id: pi });
+    const payment = (over: Record<string, unknown> = {}): PaymentFact => ({
+      kind: 'found',
+      payment: { id: pi, status: 'succeeded', amount: stripeAmount, currency, amountRefunded: 0, amountReceived: stripeAmount, disputed: false, ...over },
+    });
+    expect(checkSale(s, facts(rate(r), payment()), ctx)).toEqual({ findings: [] });
+    // Stripe's amount read as if it were ISO units would be off by 100x wherever the units differ.
+    const refunded = checkSale(s, facts(rate(r), payment({ amountRefunded: stripeAmount })), ctx);
+    expect(refunded.findings).toEqual([expect.objectContaining({ field: 'amount_refunded', expected: 0, actual: amount })]);
   });
 
   it('compares what was paid with what was sold: a wrong recorded total that Stripe confirms is corrected', () => {

@@ -369,6 +369,8 @@ export function describeFinding(raw: Finding): string {
       return `${what} arrived after ${f.closes === 'gap' ? 'its gap' : 'it'} was reported`;
     case 'chain_broken':
       return `${what} was never followed by ${f.expected_type ?? '?'}`;
+    case 'sequence_jump':
+      return `${what}: ${f.reason ?? `sequence ${f.to_sequence} far from ${f.from_sequence}`}`;
     case 'amount_mismatch':
     case 'fx_mismatch':
     case 'payment_mismatch':

@@ -1,5 +1,5 @@
 import { DEFAULT_GAP_RULES } from '../../../functions/gap-detector/core';
-import { minorUnitExponent, toUsdCents } from '../../../shared/events/currency';
+import { minorUnitExponent, toStripeAmount, toUsdCents } from '../../../shared/events/currency';
 import { utcDate } from '../../../shared/events/time';
 import { Rng } from './rng';
 import type { DemoEvent, DemoWorld } from './types';
@@ -363,7 +363,7 @@ export function produce(b: DemoBuilder, mix: ProduceMix = DEMO_MIX): void {
     if (rng.chance(0.85)) {
       const pi = `pi_${rng.alnum(24)}`;
       data.payment_intent_id = pi;
-      b.world.paymentIntents.push({ id: pi, amount, currency: currency.toLowerCase(), status: 'succeeded', created: Math.floor(time / 1000) - 5 });
+      b.world.paymentIntents.push({ id: pi, amount: toStripeAmount(amount, currency), currency: currency.toLowerCase(), status: 'succeeded', created: Math.floor(time / 1000) - 5 });
     }
     b.emit({ specversion: '1.0', id: rng.uuid(), source: SOURCES.checkout, type: 'sale.recorded', time: iso(time), subject: `order/${orderId}`, data }, time);
   }

@@ -20,6 +20,8 @@ export interface FakePaymentIntent {
   readonly capture_method?: string;
   /** What was captured: the whole amount once succeeded unless given (a partial manual capture is less). */
   readonly amount_received?: number;
+  /** The latest charge's `disputed` (a lost dispute refunds nothing: `amount_refunded` stays 0). */
+  readonly disputed?: boolean;
   /** Which mode the object lives in (the fixtures: test). A key of the other mode gets Stripe's 404. */
   readonly livemode?: boolean;
 }
@@ -122,7 +124,7 @@ function paymentIntent(id: string, pi: FakePaymentIntent, expandCharge: boolean)
     currency,
     customer: null,
     description: null,
-    disputed: false,
+    disputed: pi.disputed ?? false,
     failure_code: succeeded ? null : 'card_declined',
     failure_message: succeeded ? null : 'Your card was declined.',
     livemode,
