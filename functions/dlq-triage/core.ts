@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { MAX_ATTRIBUTES } from '../../shared/attributes';
 import { DEAD_LETTER_ATTRIBUTES, producerAttributes, REPLAY_OF, subscriptionName, TARGET_SUBSCRIPTION, type SubscriptionManifest } from '../../shared/dead-letters';
 import { validateJson, type ValidationError } from '../../shared/events/validate';
 import type { FailureRecord } from '../../shared/failures';
@@ -182,10 +183,14 @@ export function replayMessage(record: TriageRecord, payload: KeptMessage = recor
   return { topic: record.topic, data: Buffer.from(payload.data, 'base64'), attributes };
 }
 
-/** Why a record cannot be replayed now, or undefined when it can. */
-export function replayRefusal(record: TriageRecord): string | undefined {
+/** Why a record cannot be replayed now (with `payload`, a fix, in place of its original), or undefined when it can. */
+export function replayRefusal(record: TriageRecord, payload: KeptMessage = record.fix ?? record.original): string | undefined {
   if (record.origin === 'review') return 'a finding held for review has no message to replay (discard it once decided)';
   if (record.topic === 'unknown' || !record.subscription) return 'the subscription that failed it is not in the manifest';
+  const own = Object.keys(payload.attributes).filter((k) => k !== TARGET_SUBSCRIPTION && k !== REPLAY_OF).length;
+  if (own + 2 > MAX_ATTRIBUTES) {
+    return `the message carries ${own} attributes: a replay adds ${TARGET_SUBSCRIPTION} and ${REPLAY_OF}, over Pub/Sub's ${MAX_ATTRIBUTES} attributes (discard it, or have its producer send it again)`;
+  }
   return undefined;
 }
 

@@ -197,6 +197,19 @@ describe('dlq-triage: operator actions', () => {
     expect(await service.fix(missingId.id, { patch: { id: 'given-1' } }, 'op')).toMatchObject({ outcome: 'published' });
   });
 
+  it('refuses, with the reason, to replay a message whose attributes leave no room for the replay\'s two (Pub/Sub allows 100)', async () => {
+    const { service, publisher, store } = setup();
+    const attributes = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, `v${i}`]));
+    const r = (await service.receive(TOPICS.deadLetters, deadLetter('gap-detector-chains', cardScanned({ id: 'attrs-100' }), attributes)))!;
+    expect(Object.keys(r.original.attributes)).toHaveLength(100);
+    const pub = publisher as MemoryPublisher;
+    pub.messages.splice(0);
+    expect(await service.replay(r.id, 'op')).toMatchObject({ outcome: 'refused', reason: expect.stringMatching(/100 attributes/) });
+    expect(pub.messages).toHaveLength(0);
+    expect(await store.get(r.id)).toMatchObject({ state: 'open' });
+    expect(await service.discard(r.id, 'cannot be replayed', 'op')).toMatchObject({ outcome: 'ok' });
+  });
+
   it('discards with a reason, once', async () => {
     const { service } = setup();
     const r = (await service.receive(TOPICS.deadLetters, deadLetter('validator-events-raw', cardScanned())))!;
