@@ -24,7 +24,7 @@ export interface ValidatorDeps {
 export function validatorHandler(deps: ValidatorDeps) {
   return async (ce: CloudEvent<MessagePublishedData>): Promise<void> => {
     const message = decodePush(ce);
-    const decision = validate(message.data, { now: deps.clock.now(), config: deps.config });
+    const decision = validate(message.data, { now: deps.clock.now(), config: deps.config }, message.nonStringAttributes);
     if (decision.kind === 'valid') {
       await deps.publisher.publish(TOPICS.valid, {
         data: message.data!,

@@ -95,6 +95,21 @@ describe('dlq-triage trust boundaries: token mode (local)', () => {
     expect(chunked.status).toBe(413);
     expect([...memory.records.values()].some((r) => r.event.id === 'big-1')).toBe(false);
   });
+
+  it('answers push bodies no real push sends with a 4xx, never a 500 (issue 20.8)', async () => {
+    const path = `${url}/projects/demo/topics/dead-letters`;
+    const cases: Array<[string, RequestInit, number]> = [
+      ['GET', { method: 'GET', headers: { authorization: pushAuthorization } }, 405],
+      ['text/plain', { method: 'POST', headers: { authorization: pushAuthorization, 'content-type': 'text/plain' }, body: 'hello' }, 400],
+      ['no content type', { method: 'POST', headers: { authorization: pushAuthorization }, body: new Uint8Array(Buffer.from('{"message":') ) }, 400],
+      ['{"context":null}', { method: 'POST', headers: { authorization: pushAuthorization, 'content-type': 'application/json' }, body: '{"context":null}' }, 400],
+      ['non-string attributes', { method: 'POST', headers: { authorization: pushAuthorization, 'content-type': 'application/json' }, body: JSON.stringify({ message: { data: 'e30=', attributes: { a: 1 }, messageId: 'x' } }) }, 400],
+      ['no body', { method: 'POST', headers: { authorization: pushAuthorization } }, 400],
+    ];
+    const before = memory.records.size;
+    for (const [name, init, status] of cases) expect({ name, status: (await fetch(path, init)).status }).toEqual({ name, status });
+    expect(memory.records.size).toBe(before);
+  });
 });
 
 describe('dlq-triage trust boundaries: IAM mode (GCP)', () => {

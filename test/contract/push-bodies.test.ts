@@ -217,3 +217,23 @@ describe('Pub/Sub\'s 100 attributes per message (issue 18.11)', () => {
     }
   });
 });
+
+describe('push bodies no real push sends (issue 20.8)', () => {
+  it('an event whose attributes are not all strings is routed once as invalid, naming them, never a 500 loop', async () => {
+    const publisher = new MemoryPublisher();
+    const s = await serveFunction('validator-odd-attrs', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    try {
+      for (const event of [{ not: 'an event' }, cardScanned({ id: 'odd-attrs', time: '2026-03-01T11:58:00Z' })]) {
+        publisher.messages.splice(0);
+        const body = { message: { data: Buffer.from(JSON.stringify(event)).toString('base64'), attributes: { ok: 'yes', n: 1, o: { p: 2 }, z: null }, messageId: 'odd-1' }, subscription: 's' };
+        expect(await post(s.url, '/projects/demo/topics/events-raw', body)).toBe(204);
+        expect(publisher.messages.map((m) => m.topic)).toEqual([TOPICS.invalid, TOPICS.findings]);
+        const [record] = publisher.json(TOPICS.invalid) as Array<{ reason: string; message: { attributes: Record<string, string> } }>;
+        expect(record!.reason).toMatch(/attributes? n, o, z/);
+        expect(record!.message.attributes).toEqual({ ok: 'yes' });
+      }
+    } finally {
+      await s.close();
+    }
+  });
+});
