@@ -4,7 +4,7 @@ import type { Logger } from '../../shared/log';
 import type { MessagePublishedData } from '../../shared/pubsub/push';
 import { authorize, type AuthConfig } from './auth';
 import { BodyError, declaredLength, isGated, readBody } from './body';
-import { BulkReplayBody, DiscardBody, FixBody, ListQuery, RecordFilter, RunBody } from './records';
+import { BulkReplayBody, DiscardBody, DOCUMENT_ID, FixBody, ListQuery, PageToken, RecordFilter, RunBody } from './records';
 import type { TriageService } from './service';
 
 export interface ApiDeps {
@@ -143,8 +143,15 @@ export function triageHttp(deps: ApiDeps) {
 const STATUS_OF = { published: 200, skipped: 409, refused: 422, failed: 502, rejected: 422, valid: 200, ok: 200 } as const;
 
 async function route(service: TriageService, method: string, path: string, query: unknown, body: unknown, actor: string): Promise<{ status: number; body: unknown }> {
-  const parts = path.split('/').slice(2).map(decodeURIComponent);
+  let parts: string[];
+  try {
+    parts = path.split('/').slice(2).map(decodeURIComponent);
+  } catch {
+    throw new HttpError(400, 'malformed percent-encoding in the path');
+  }
   const [collection, id, verb] = parts;
+  // An id this API never gave out names nothing (and must not reach the store: records.ts DOCUMENT_ID).
+  if (id !== undefined && !DOCUMENT_ID.test(id)) throw new HttpError(404, `no ${collection === 'bulk-replays' ? 'bulk replay' : 'record'} ${JSON.stringify(id.slice(0, 80))}`);
   if (collection === 'records') {
     if (method === 'GET' && id === undefined) return { status: 200, body: await service.list(parse(ListQuery, query)) };
     if (method === 'GET' && id !== undefined && verb === undefined) {
@@ -167,7 +174,7 @@ async function route(service: TriageService, method: string, path: string, query
   }
   if (collection === 'stats' && method === 'GET') return { status: 200, body: await service.stats(parse(RecordFilter, query)) };
   if (collection === 'audit' && method === 'GET') {
-    const q = parse(z.object({ record_id: z.string().optional(), page_token: z.string().optional(), page_size: z.coerce.number().int().min(1).max(500).default(100) }), query);
+    const q = parse(z.object({ record_id: z.string().regex(DOCUMENT_ID, { message: 'not a record id' }).optional(), page_token: PageToken.optional(), page_size: z.coerce.number().int().min(1).max(500).default(100) }), query);
     const entries = await service.auditLog({ limit: q.page_size, ...(q.page_token ? { after: q.page_token } : {}), ...(q.record_id ? { recordId: q.record_id } : {}) });
     return { status: 200, body: { entries, ...(entries.length === q.page_size ? { next_page_token: entries[entries.length - 1]!.id } : {}) } };
   }
