@@ -28,7 +28,7 @@ import { producerTopic, publishPayload } from '../../shared/adapters/pubsub-prod
 import { maskText } from '../../shared/mask';
 import { describeIoError } from '../../cli/usage';
 import { renderStackPage } from './page';
-import { describeFinding, devInstructions, renderReport, verdict, type StackRun, type TriageSnapshot } from './report';
+import { describeFinding, devInstructions, renderReport, REPORT_WIDTH, verdict, type StackRun, type TriageSnapshot } from './report';
 import { LOG_PREFIX, pruneOldRuns } from './run-logs';
 import { LocalIdTokenIssuer, pushTokens } from './id-tokens';
 import { STAND_INS, type StandIn } from './stand-ins';
@@ -172,7 +172,8 @@ export async function runStack(options: StackOptions, io: Console = consoleIo): 
     const summarized = summarize(up, demo, tracker, unfinished, { startupMs, processingMs: Date.now() - t1, totalMs: Date.now() - t0 }, options.projectId, triage);
     const pagePath = writePage(options.htmlPath ?? join(dirname(up.logDir), 'report.html'), summarized, up.observer, io);
     const run: StackRun = { ...summarized, ...(pagePath ? { pagePath } : {}) };
-    io.report(renderReport(run, { verbose: options.verbose ?? false }));
+    // Cut to the terminal's width only on a terminal: a report written to a file keeps its lines whole.
+    io.report(renderReport(run, { verbose: options.verbose ?? false, ...(process.stdout.isTTY ? { width: Math.max(80, process.stdout.columns || REPORT_WIDTH) } : {}) }));
     const code = unfinished || !run.comparison.ok ? 1 : 0;
     if (options.jsonPath) writeRunJson(options.jsonPath, run, res, code);
     if (!options.keep) return code;
