@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { exampleCommand } from './commands/example';
 import { generateCommand } from './commands/generate';
-import { replayCommand, USAGE as REPLAY_USAGE } from './commands/replay';
+import { replayCommand } from './commands/replay';
 import { ConfigError } from '../shared/errors';
 import { schemaCommand } from './commands/schema';
 import { isUsageError, UsageError } from './usage';
@@ -25,9 +25,10 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`)
   .join('\n')}
 
-Run "event-recovery <command> --help" for a command's options; "event-recovery --version" for the version.
-
-${REPLAY_USAGE}`;
+Run "event-recovery <command> --help" for a command's options (e.g. "event-recovery replay --help");
+"event-recovery --version" for the version. Installed in a project (npm install), run it as
+"npx event-recovery ..."; from this repository, "node dist/cli/event-recovery.js ..." after npm run build.
+`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

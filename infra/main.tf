@@ -209,7 +209,15 @@ resource "google_storage_bucket_object" "source" {
 # Environment a function gets from the module that made its resources (beside var.function_settings):
 # volume-monitor's BigQuery names come from module.volume_anomalies.
 locals {
-  module_environment = { "volume-monitor" = module.volume_anomalies.function_env }
+  module_environment = {
+    "volume-monitor" = module.volume_anomalies.function_env
+    # dlq-triage authorizes per path from verified ID tokens (functions/dlq-triage/auth.ts): the
+    # push path only for the push identity, the operators' API only for these members.
+    "dlq-triage" = {
+      DLQ_PUSH_SERVICE_ACCOUNT = module.pubsub.push_service_account_email
+      DLQ_OPERATORS            = join(",", var.operator_members)
+    }
+  }
 }
 
 # Cloud Build builds the functions as this account rather than a project default.

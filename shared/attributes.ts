@@ -5,3 +5,22 @@ export function eventAttributes(
 ): Record<string, string> {
   return { type: event.type, source: event.source, id: event.id, ...extra };
 }
+
+/** Pub/Sub's limit on attributes per message (https://cloud.google.com/pubsub/quotas#resource_limits). */
+export const MAX_ATTRIBUTES = 100;
+
+/**
+ * A message's attributes plus `extra`, within Pub/Sub's 100: every extra, then as many of
+ * `base` (in key order, so a redelivery keeps the same ones) as fit. Whoever republishes a
+ * producer's message with attributes of its own keeps the producer's whole set in the data.
+ */
+export function fitAttributes(base: Readonly<Record<string, string>>, extra: Readonly<Record<string, string>>): Record<string, string> {
+  const room = MAX_ATTRIBUTES - Object.keys(extra).length;
+  const kept = Object.keys(base)
+    .filter((k) => !Object.hasOwn(extra, k))
+    .sort()
+    .slice(0, Math.max(0, room));
+  const out: Record<string, string> = {};
+  for (const k of kept) out[k] = base[k]!;
+  return { ...out, ...extra };
+}

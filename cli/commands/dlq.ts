@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isUtf8 } from '../../shared/events/utf8';
@@ -18,8 +18,10 @@ Commands:
   replay ID                  republish one record to the subscription that failed it (once)
   replay --all [filters]     bulk replay of the open records that match, at --rate N/s (default 50);
                              --dry-run counts first; Ctrl-C stops the job; --resume JOB continues one
-  fix ID                     edit the event in $EDITOR (or --patch FILE, a JSON merge patch), then
-                             replay it once it passes the event schemas; --dry-run only validates
+  fix ID                     edit the event in $EDITOR (or --patch FILE: a JSON merge patch, RFC 7386,
+                             applied to the CloudEvent itself, e.g. {"data":{"amount":3500}}, not to
+                             the record), then replay it once it passes the event schemas; its id
+                             and type stay as they are; --dry-run only validates
   discard ID --reason TEXT   close a record without replaying it
   stats [filters]            counts by class, state, subscription and type
   audit [--record ID]        operator actions: who, when, what, before/after
@@ -29,8 +31,9 @@ findings held for review), --state open|replayed|fixed|discarded, --type T, --so
 --subscription S, --older-than MIN, --newer-than MIN, --reason TEXT (text in the reason).
 
 Connection: --url URL (or DLQ_API_URL; npm run dev prints it), --token TOKEN (or DLQ_API_TOKEN;
-in GCP an identity token: $(gcloud auth print-identity-token)), --operator NAME (or DLQ_OPERATOR,
-default $USER) names you in the audit.
+in GCP an ID token minted for the function's URL, which names you in the audit: see the README's
+"Dead letters and triage"), --operator NAME (or DLQ_OPERATOR, default $USER, $LOGNAME, your login
+name) names you in the audit locally.
 Output: text for a person; --json prints the API's JSON (one object) for scripts.
 
 Exit status: 0 done; 1 refused (already replayed or discarded, a fix that does not validate, a
@@ -84,6 +87,8 @@ export interface DlqIo {
   readonly env: NodeJS.ProcessEnv;
   readonly isTty: boolean;
   readonly fetch?: typeof fetch;
+  /** The login name, when the environment names nobody. */
+  readonly loginName?: () => string | undefined;
   /** Called with a stop function while a bulk replay runs (Ctrl-C). */
   readonly onInterrupt?: (stop: () => void) => () => void;
 }
@@ -93,6 +98,13 @@ const defaultIo: DlqIo = {
   err: (t) => process.stderr.write(t),
   env: process.env,
   isTty: process.stderr.isTTY === true,
+  loginName: () => {
+    try {
+      return userInfo().username || undefined;
+    } catch {
+      return undefined; // no passwd entry for this uid (a container)
+    }
+  },
   onInterrupt: (stop) => {
     const handler = () => stop();
     process.once('SIGINT', handler);
@@ -140,7 +152,9 @@ export async function dlqCommand(args: string[], io: DlqIo = defaultIo): Promise
   const url = v.url ?? io.env.DLQ_API_URL;
   if (!url) throw new UsageError('dlq: no API address: pass --url URL or set DLQ_API_URL');
   const token = v.token ?? io.env.DLQ_API_TOKEN;
-  const operator = v.operator ?? io.env.DLQ_OPERATOR ?? io.env.USER;
+  // Who the audit names (token mode; in GCP the verified token names you): $USER is unset in
+  // many containers and CI runners, so the login name next.
+  const operator = v.operator ?? io.env.DLQ_OPERATOR ?? io.env.USER ?? io.env.LOGNAME ?? io.env.USERNAME ?? io.loginName?.();
   const client = new TriageClient({ url, ...(token ? { token } : {}), ...(operator ? { operator } : {}), ...(io.fetch ? { fetch: io.fetch } : {}) });
   const needId = () => {
     if (!id) throw new UsageError(`dlq ${command}: which record? (dlq ${command} ID)`);

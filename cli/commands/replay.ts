@@ -218,6 +218,14 @@ export async function replayCommand(args: string[]): Promise<number> {
   }
   say(report(summary, outDir, values.html));
   if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  if (failOn && failOn !== 'any') {
+    // A gate on a kind whose check did not run passes whatever the input holds: say so.
+    for (const kind of failOn) {
+      const check = CHECK_OF_KIND[kind];
+      const state = check ? summary.checks[check] : undefined;
+      if (state?.startsWith('skipped')) process.stderr.write(`replay: warning: --fail-on ${kind} can never fire: the ${check} check was ${state}\n`);
+    }
+  }
   const matched = failOn ? failedKinds(summary, failOn) : [];
   if (matched.length > 0) {
     process.stderr.write(`replay: failing (--fail-on): found ${matched.map(([k, v]) => `${k} ${v.toLocaleString('en-US')}`).join(', ')}\n`);
@@ -225,6 +233,9 @@ export async function replayCommand(args: string[]): Promise<number> {
   }
   return 0;
 }
+
+/** The finding kinds only a check with its own configuration can produce, by the summary's `checks` key. */
+const CHECK_OF_KIND: Readonly<Record<string, string>> = { payment_mismatch: 'stripe', call_duration_mismatch: 'twilio', fx_mismatch: 'fx' };
 
 /** `--fail-on KIND[,KIND…]`: finding kinds, or `any`. */
 function parseFailOn(text: string): readonly string[] | 'any' {

@@ -102,6 +102,14 @@ function tickLabel(axis: Axis, i: number): string {
   return axis.bucketMs === DAY_MS ? iso.slice(5, 10) : iso.slice(11, 13) === '00' || i === 0 ? `${iso.slice(5, 10)} ${iso.slice(11, 16)}` : iso.slice(11, 16);
 }
 
+/**
+ * Axis labels stand right-aligned in the chart's left padding (PAD.left): compact, so that the
+ * widest ($999.9K, 999.9M) fits there, where $27,548.68 was cut to 7,548.68. Exact figures are
+ * in the summary and in each bar's title.
+ */
+const usdAxis = (cents: number) => new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', notation: 'compact', maximumFractionDigits: 1 }).format(cents / 100);
+const countAxis = (v: number) => new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 }).format(v);
+
 const W = 920;
 const PAD = { left: 56, right: 12, top: 10, bottom: 26 };
 
@@ -113,7 +121,7 @@ function ticks(count: number): number[] {
   return out;
 }
 
-function frame(axis: Axis, height: number, maxY: number, body: string, label: string, yFormat: (v: number) => string = n): string {
+function frame(axis: Axis, height: number, maxY: number, body: string, label: string, yFormat: (v: number) => string = countAxis): string {
   const plotW = W - PAD.left - PAD.right;
   const plotH = height - PAD.top - PAD.bottom;
   const bw = plotW / axis.starts.length;
@@ -184,7 +192,7 @@ function revenueChart(axis: Axis, recorded: number[], corrected: number[]): stri
   const body =
     `<polyline points="${pts(r)}" fill="none" stroke="#4c78a8" stroke-width="2.5"><title>recorded</title></polyline>` +
     `<polyline points="${pts(c)}" fill="none" stroke="#f58518" stroke-width="2.5" stroke-dasharray="6 4"><title>corrected</title></polyline>`;
-  return frame(axis, height, maxY, body, 'cumulative revenue, recorded and corrected', usd);
+  return frame(axis, height, maxY, body, 'cumulative revenue, recorded and corrected', usdAxis);
 }
 
 function legend(items: ReadonlyArray<{ name: string; color: string; dashed?: boolean }>): string {

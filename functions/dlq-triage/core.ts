@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { MAX_ATTRIBUTES } from '../../shared/attributes';
 import { DEAD_LETTER_ATTRIBUTES, producerAttributes, REPLAY_OF, subscriptionName, TARGET_SUBSCRIPTION, type SubscriptionManifest } from '../../shared/dead-letters';
 import { validateJson, type ValidationError } from '../../shared/events/validate';
 import type { FailureRecord } from '../../shared/failures';
@@ -6,7 +7,7 @@ import type { z } from 'zod';
 import type { DeadLetterFinding as DeadLetterFindingSchema } from '../../shared/findings';
 
 type DeadLetterFinding = z.infer<typeof DeadLetterFindingSchema>;
-import { eventTypes } from '../../shared/events/catalog';
+import { eventTypes, isEventType } from '../../shared/events/catalog';
 import { InvalidEventMessage, TriageClass, TriageState, type HistoryEntry, type KeptMessage, type RecordFilter, type TriageRecord } from './records';
 
 export const NAME = 'dlq-triage';
@@ -182,10 +183,14 @@ export function replayMessage(record: TriageRecord, payload: KeptMessage = recor
   return { topic: record.topic, data: Buffer.from(payload.data, 'base64'), attributes };
 }
 
-/** Why a record cannot be replayed now, or undefined when it can. */
-export function replayRefusal(record: TriageRecord): string | undefined {
+/** Why a record cannot be replayed now (with `payload`, a fix, in place of its original), or undefined when it can. */
+export function replayRefusal(record: TriageRecord, payload: KeptMessage = record.fix ?? record.original): string | undefined {
   if (record.origin === 'review') return 'a finding held for review has no message to replay (discard it once decided)';
   if (record.topic === 'unknown' || !record.subscription) return 'the subscription that failed it is not in the manifest';
+  const own = Object.keys(payload.attributes).filter((k) => k !== TARGET_SUBSCRIPTION && k !== REPLAY_OF).length;
+  if (own + 2 > MAX_ATTRIBUTES) {
+    return `the message carries ${own} attributes: a replay adds ${TARGET_SUBSCRIPTION} and ${REPLAY_OF}, over Pub/Sub's ${MAX_ATTRIBUTES} attributes (discard it, or have its producer send it again)`;
+  }
   return undefined;
 }
 
@@ -222,11 +227,35 @@ export function applyFix(record: TriageRecord, fixed: unknown, ctx: { now: numbe
   const result = validateJson(text, { now: ctx.now, maxFutureMs: ctx.maxFutureMs });
   if (!result.ok) return { ok: false, reason: result.reason, errors: result.errors };
   const { id, type, source } = result.event;
+  const changed = identityChange(originalJson(record), { id, type });
+  if (changed.length > 0) {
+    return { ok: false, reason: `a fix keeps the event's identity: ${changed.map((e) => e.message).join('; ')}`, errors: changed };
+  }
   return {
     ok: true,
     fixed: { data: Buffer.from(text).toString('base64'), attributes: { ...record.original.attributes, type, source, id } },
     event: { id, type, source },
   };
+}
+
+/**
+ * What a fix changed of the event's identity (issue 20.5). The `id` is the idempotency key the
+ * deduplicator and the archive know the event by, and the `type` decides which subscriptions
+ * handle it: a fix that changed either would reach consumers as another event (a sale "fixed"
+ * into a discount went to a subscription that ignores it, under an id that skipped dedup). So
+ * both are kept, unless the original's was what made it invalid: an `id` that was missing or not
+ * a valid id, a `type` the catalog does not know.
+ */
+export function identityChange(original: unknown, fixed: { id: string; type: string }): ValidationError[] {
+  const o = original !== null && typeof original === 'object' && !Array.isArray(original) ? (original as Record<string, unknown>) : {};
+  const errors: ValidationError[] = [];
+  if (typeof o.id === 'string' && o.id.length >= 1 && o.id.length <= 256 && o.id !== fixed.id) {
+    errors.push({ path: 'id', message: `id ${JSON.stringify(fixed.id)} is not the original's ${JSON.stringify(o.id)}` });
+  }
+  if (isEventType(o.type) && o.type !== fixed.type) {
+    errors.push({ path: 'type', message: `type ${JSON.stringify(fixed.type)} is not the original's ${JSON.stringify(o.type)}` });
+  }
+  return errors;
 }
 
 /** Closes a record: the new state, the history line, and the TTL that starts only now. */

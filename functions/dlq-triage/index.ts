@@ -9,7 +9,9 @@ import { envNumber, readConfig, ResourceEnv } from '../../shared/config';
 import { jsonLogger } from '../../shared/log';
 import { systemClock } from '../../shared/ports';
 import { topology } from '../../shared/topology';
-import { triageHttp, type ApiAuth } from './api';
+import { MAX_BODY_BYTES, triageHttp } from './api';
+import { GOOGLE_CERTS_URL, GoogleIdTokenVerifier, type AuthConfig } from './auth';
+import { gateBodies } from './body';
 import { NAME } from './core';
 import { FirestoreTriageStore } from './firestore-store';
 import { triageHandler } from './handler';
@@ -23,20 +25,30 @@ export const Env = z
     TRIAGE_CLAIM_SECONDS: envNumber(60),
     MAX_FUTURE_MINUTES: envNumber(5),
     /**
-     * `iam` in GCP (Cloud Run admits only IAM-authorised callers); `token` locally, with
-     * DLQ_API_TOKEN. Default: `iam` on Cloud Run (K_SERVICE is set), `token` elsewhere.
+     * How the operator API is authenticated: `iam` in GCP (a verified ID token of an operator
+     * member); `token` locally, with DLQ_API_TOKEN. Default: `iam` on Cloud Run (K_SERVICE is
+     * set), `token` elsewhere. The push path takes the push identity's ID token in both.
      */
     DLQ_API_AUTH: z.enum(['iam', 'token']).optional(),
     K_SERVICE: z.string().optional(),
     DLQ_API_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+    /** The IAM members allowed the operator API in `iam` mode (Terraform's operator_members), comma-separated. */
+    DLQ_OPERATORS: z.string().default(''),
+    /** The push identity: the service account whose OIDC token Pub/Sub attaches to every push. */
+    DLQ_PUSH_SERVICE_ACCOUNT: z.email().optional(),
+    /** Where the ID tokens' signing certificates are read: Google's, or a local stack's issuer. */
+    DLQ_AUTH_CERTS_URL: z.url().default(GOOGLE_CERTS_URL),
+    /** Audiences accepted beside the URL a request was sent to, comma-separated. */
+    DLQ_AUTH_AUDIENCES: z.string().default(''),
+    DLQ_MAX_BODY_BYTES: envNumber(MAX_BODY_BYTES),
+    /** The entry point this process serves (set by Cloud Run functions and the local stack). */
+    FUNCTION_TARGET: z.string().optional(),
     GOOGLE_CLOUD_PROJECT: z.string().optional(),
     ...FailureStoreEnv,
     ...ResourceEnv,
-  })
-  .refine((e) => e.DLQ_API_AUTH !== 'iam' || e.K_SERVICE !== undefined, {
-    message: 'DLQ_API_AUTH=iam trusts the ID token Cloud Run verified: it is only safe on Cloud Run (K_SERVICE)',
-    path: ['DLQ_API_AUTH'],
   });
+
+const list = (v: string) => v.split(',').map((s) => s.trim()).filter((s) => s !== '');
 
 /** Composition root: one HTTP function serving the push subscriptions and the operator API. */
 export function register(env: NodeJS.ProcessEnv = process.env): void {
@@ -59,9 +71,20 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
     },
   });
   const mode = c.DLQ_API_AUTH ?? (c.K_SERVICE ? 'iam' : 'token');
-  // Without a token configured the API refuses every call (401); the push path still works.
-  const auth: ApiAuth = mode === 'iam' ? { mode } : { mode, token: c.DLQ_API_TOKEN ?? '' };
+  // Without a token (or operators) configured the API refuses every call; without a push
+  // identity, the push path does.
+  const auth: AuthConfig = {
+    operators: mode === 'iam' ? { mode, members: list(c.DLQ_OPERATORS) } : { mode, token: c.DLQ_API_TOKEN ?? '' },
+    ...(c.DLQ_PUSH_SERVICE_ACCOUNT ? { pushServiceAccount: c.DLQ_PUSH_SERVICE_ACCOUNT } : {}),
+    audiences: list(c.DLQ_AUTH_AUDIENCES),
+    verifier: new GoogleIdTokenVerifier(c.DLQ_AUTH_CERTS_URL),
+  };
   if (mode === 'token' && !c.DLQ_API_TOKEN) logger.log('WARNING', `${NAME}: no DLQ_API_TOKEN: the operator API refuses every request`);
+  if (mode === 'iam' && list(c.DLQ_OPERATORS).length === 0) logger.log('WARNING', `${NAME}: no DLQ_OPERATORS: the operator API refuses every request`);
+  if (!c.DLQ_PUSH_SERVICE_ACCOUNT) logger.log('WARNING', `${NAME}: no DLQ_PUSH_SERVICE_ACCOUNT: the push path refuses every push`);
+  // Served alone (Cloud Run functions and the local stack set FUNCTION_TARGET), every request's
+  // body waits for authorization (body.ts).
+  if (c.FUNCTION_TARGET === NAME) gateBodies('process');
   const push = withBoundary(NAME, triageHandler(service, c.RESOURCE_PREFIX), {
     failures,
     logger,
@@ -70,5 +93,5 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
     retentionMs: c.FAILURE_RETENTION_DAYS * 86_400_000,
     ...(c.GOOGLE_CLOUD_PROJECT ? { project: c.GOOGLE_CLOUD_PROJECT } : {}),
   });
-  ff.http(NAME, triageHttp({ service, auth, logger, push }));
+  ff.http(NAME, triageHttp({ service, auth, logger, push, maxBodyBytes: c.DLQ_MAX_BODY_BYTES }));
 }

@@ -108,9 +108,17 @@ export const RecordFilter = z.strictObject({
 });
 export type RecordFilter = z.infer<typeof RecordFilter>;
 
+/**
+ * The ids this API hands out (records, audit entries, jobs: digits, letters, `-`, `_`), as a
+ * path segment or a page token: anything else names nothing, and must never reach Firestore,
+ * which reads a `/` as a path and reserves `.`, `..` and `__x__` (issue 20.7).
+ */
+export const DOCUMENT_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,255}$/;
+export const PageToken = z.string().regex(DOCUMENT_ID, { message: 'not a page token this API gave out' });
+
 export const ListQuery = RecordFilter.extend({
   page_size: z.coerce.number().int().min(1).max(500).default(50),
-  page_token: z.string().optional(),
+  page_token: PageToken.optional(),
 });
 export type ListQuery = z.infer<typeof ListQuery>;
 

@@ -227,7 +227,7 @@ export class TriageService {
         refusal = { outcome: 'skipped', record: r, reason: `already ${r.state}` };
         return undefined;
       }
-      const why = replayRefusal(r);
+      const why = replayRefusal(r, options.fix);
       if (why) {
         refusal = { outcome: 'refused', record: r, reason: why };
         return undefined;

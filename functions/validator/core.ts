@@ -28,7 +28,19 @@ export type ValidatorDecision =
  * Decides what one payload is. `payload` is the decoded message data, or `undefined` when the
  * transport could not decode it (not base64): that too is an invalid event, never a crash.
  */
-export function validate(input: Buffer | string | undefined, ctx: ValidatorContext): ValidatorDecision {
+export function validate(input: Buffer | string | undefined, ctx: ValidatorContext, nonStringAttributes: readonly string[] = []): ValidatorDecision {
+  const decision = validatePayload(input, ctx);
+  if (nonStringAttributes.length === 0) return decision;
+  // Pub/Sub's attributes are strings: a push with others was not sent by Pub/Sub, and the event
+  // cannot be forwarded with them (the publish would fail on every redelivery).
+  const names = [...nonStringAttributes].sort().join(', ');
+  const message = `message attribute${nonStringAttributes.length === 1 ? '' : 's'} ${names} ${nonStringAttributes.length === 1 ? 'is' : 'are'} not a string (Pub/Sub sends only strings)`;
+  const identity = decision.kind === 'valid' ? { id: decision.event.id, type: decision.event.type, source: decision.event.source } : decision.identity;
+  const errors = [{ path: 'attributes', message }, ...(decision.kind === 'invalid' ? decision.errors : [])];
+  return { kind: 'invalid', errors, identity, finding: invalidFinding(identity, decision.kind === 'invalid' ? `${message}; ${decision.finding.reason ?? ''}` : message) };
+}
+
+function validatePayload(input: Buffer | string | undefined, ctx: ValidatorContext): ValidatorDecision {
   if (input === undefined) return undecodable('message data is not base64');
   let payload: string;
   if (typeof input === 'string') payload = input;

@@ -1,4 +1,5 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
+import { fitAttributes } from '../../shared/attributes';
 import { faultPoint } from '../../shared/fault-inject';
 import type { Logger } from '../../shared/log';
 import type { Clock, Publisher } from '../../shared/ports';
@@ -23,7 +24,7 @@ export interface ValidatorDeps {
 export function validatorHandler(deps: ValidatorDeps) {
   return async (ce: CloudEvent<MessagePublishedData>): Promise<void> => {
     const message = decodePush(ce);
-    const decision = validate(message.data, { now: deps.clock.now(), config: deps.config });
+    const decision = validate(message.data, { now: deps.clock.now(), config: deps.config }, message.nonStringAttributes);
     if (decision.kind === 'valid') {
       await deps.publisher.publish(TOPICS.valid, {
         data: message.data!,
@@ -46,7 +47,9 @@ export function validatorHandler(deps: ValidatorDeps) {
     // (and both carry ids derived from the message id, which a redelivery keeps).
     await deps.publisher.publish(TOPICS.invalid, {
       data: Buffer.from(JSON.stringify(record)),
-      attributes: { ...message.attributes, [INGEST_ID]: message.messageId, reason: 'invalid' },
+      // Within Pub/Sub's 100 attributes: a producer's message at the limit is routed too; the
+      // record's data keeps all of its attributes.
+      attributes: fitAttributes(message.attributes, { [INGEST_ID]: message.messageId, reason: 'invalid' }),
     });
     await publishFinding(deps.publisher, decision.finding, derivedId('invalid', message.messageId));
     faultPoint('after-publish');

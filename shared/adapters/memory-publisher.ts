@@ -1,3 +1,4 @@
+import { MAX_ATTRIBUTES } from '../attributes';
 import type { OutboundMessage, Publisher } from '../ports';
 
 export interface PublishedMessage extends OutboundMessage {
@@ -35,6 +36,8 @@ function checkLikePubSub(message: OutboundMessage): void {
   // Pub/Sub refuses a message over 10 MB (data, attributes and their keys): INVALID_ARGUMENT.
   const size = (message.data?.length ?? 0) + keys.reduce((n, k) => n + Buffer.byteLength(k) + Buffer.byteLength(String(attributes[k])), 0);
   if (size > MAX_MESSAGE_BYTES) throw new Error(`3 INVALID_ARGUMENT: Request payload size exceeds the limit: ${MAX_MESSAGE_BYTES} bytes.`);
+  // And one with more than 100 attributes (https://cloud.google.com/pubsub/quotas#resource_limits).
+  if (keys.length > MAX_ATTRIBUTES) throw new Error(`3 INVALID_ARGUMENT: a message may carry at most ${MAX_ATTRIBUTES} attributes, not ${keys.length}.`);
   for (const key of keys) {
     if (typeof attributes[key] !== 'string') {
       throw new TypeError(`All attributes must be in the form of a string.\n\nInvalid value of type "${typeof attributes[key]}" provided for "${key}".`);

@@ -24,6 +24,8 @@ export interface InboundMessage {
   readonly topic: string | undefined;
   readonly publishTime: string | undefined;
   readonly attributes: Record<string, string>;
+  /** Attribute names whose values were not strings (left out of `attributes`): no Pub/Sub push has one. */
+  readonly nonStringAttributes: readonly string[];
   /** The decoded payload; `undefined` when the data was not valid base64. */
   readonly data: Buffer | undefined;
   /** The payload as it came, for records of what could not be decoded. */
@@ -51,7 +53,13 @@ export function decodePush(input: PushInput): InboundMessage {
   const message = (wrapped ? ce.data!.message : isObject(ce.message) ? ce.message : undefined) ?? {};
   const rawData = typeof message.data === 'string' ? message.data : '';
   const data = isBase64(rawData) ? Buffer.from(rawData, 'base64') : undefined;
-  const attributes = isObject(message.attributes) ? message.attributes : {};
+  const given: Record<string, unknown> = isObject(message.attributes) ? message.attributes : {};
+  const attributes: Record<string, string> = {};
+  const nonStringAttributes: string[] = [];
+  for (const [k, v] of Object.entries(given)) {
+    if (typeof v === 'string') attributes[k] = v;
+    else nonStringAttributes.push(k);
+  }
   const subscription = wrapped ? ce.data!.subscription : ce.subscription;
   return {
     messageId:
@@ -64,6 +72,7 @@ export function decodePush(input: PushInput): InboundMessage {
     topic: wrapped ? topicOf(ce.source) : undefined,
     publishTime: nonEmpty(message.publishTime) ?? (wrapped ? ce.time : undefined),
     attributes,
+    nonStringAttributes,
     data,
     rawData,
   };

@@ -123,4 +123,15 @@ describe('event-recovery dlq against the triage API', () => {
     expect(shown.out).not.toContain(Buffer.from(JSON.stringify(rejected)).toString('base64').slice(0, 40));
     expect(shown.out).not.toContain('bob@example.com');
   });
+  it('names the operator in the audit without $USER: LOGNAME, the login name, never a bare "token" (issue 20.11)', async () => {
+    const records = [];
+    for (const n of [1, 2]) records.push((await service.receive(TOPICS.deadLetters, deadLetter('gap-detector-chains', cardScanned({ id: `who-${n}` }))))!);
+    expect((await run(['discard', records[0]!.id, '--reason', 'test traffic'], { DLQ_API_URL: url, DLQ_API_TOKEN: TOKEN, LOGNAME: 'bo' })).code).toBe(0);
+    expect((await run(['audit', '--record', records[0]!.id])).out).toMatch(/token:bo {2}discard ok/);
+    const out: string[] = [];
+    const io: DlqIo = { out: (t) => out.push(t), err: () => undefined, env: { DLQ_API_URL: url, DLQ_API_TOKEN: TOKEN }, isTty: false, loginName: () => 'cy' };
+    expect(await dlqCommand(['discard', records[1]!.id, '--reason', 'test traffic'], io)).toBe(0);
+    const audit = await run(['audit', '--record', records[1]!.id]);
+    expect(audit.out).toMatch(/token:cy {2}discard ok/);
+  });
 });

@@ -11,9 +11,10 @@ describe('dlq-triage over HTTP: push bodies and the operator API', () => {
   const memory = store as MemoryTriageStore;
   const published = publisher as MemoryPublisher;
   let url = '';
+  let pushAuthorization = '';
   let close: () => Promise<void>;
   beforeAll(async () => {
-    ({ url, close } = await serveTriage('dlq-triage-contract', service, { token: TOKEN, failures }));
+    ({ url, close, pushAuthorization } = await serveTriage('dlq-triage-contract', service, { token: TOKEN, failures }));
   });
   afterAll(() => close());
 
@@ -26,7 +27,7 @@ describe('dlq-triage over HTTP: push bodies and the operator API', () => {
 
   it('stores a dead letter pushed as Pub/Sub pushes it, and an operator lists, shows and replays it', async () => {
     const body = pushBody(JSON.stringify(cardScanned({ id: 'x-1' })), { type: 'card.scanned', id: 'x-1', ...deadLetterAttributes('gap-detector-sequences') }, 'dl-77');
-    const pushed = await fetch(`${url}/projects/demo/topics/dead-letters`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const pushed = await fetch(`${url}/projects/demo/topics/dead-letters`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: pushAuthorization }, body: JSON.stringify(body) });
     expect(pushed.status).toBe(204);
     const list = (await (await call('GET', '/v1/records?state=open&class=transient')).json()) as { records: Array<{ id: string; subscription: string }> };
     expect(list.records).toHaveLength(1);

@@ -178,3 +178,62 @@ describe('MemoryPublisher size limit', () => {
     await expect(new MemoryPublisher().publish('t', { data: Buffer.alloc(10 * 1024 * 1024 + 1) })).rejects.toThrow(/exceeds the limit: 10485760 bytes/);
   });
 });
+
+describe('Pub/Sub\'s 100 attributes per message (issue 18.11)', () => {
+  const hundred = (): Record<string, string> => Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${String(i).padStart(3, '0')}`, `v${i}`]));
+
+  it('MemoryPublisher refuses a 101st attribute as Pub/Sub does', async () => {
+    const p = new MemoryPublisher();
+    await expect(p.publish('t', { data: Buffer.from('x'), attributes: { ...hundred(), one: 'more' } })).rejects.toThrow(/INVALID_ARGUMENT.*100 attributes/);
+    await expect(p.publish('t', { data: Buffer.from('x'), attributes: hundred() })).resolves.toBe('1');
+  });
+
+  it('routes an invalid event carrying 100 attributes once: its record keeps them all, its message stays within 100', async () => {
+    const publisher = new MemoryPublisher();
+    const s = await serveFunction('validator-attrs', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    try {
+      const attributes = hundred();
+      expect(await post(s.url, '/projects/demo/topics/events-raw', pushBody('{"not":"an event"}', attributes, 'attrs-1'))).toBe(204);
+      expect(publisher.messages.map((m) => m.topic)).toEqual([TOPICS.invalid, TOPICS.findings]);
+      const routed = publisher.messages[0]!;
+      expect(Object.keys(routed.attributes!).length).toBeLessThanOrEqual(100);
+      expect(routed.attributes).toMatchObject({ ingest_id: 'attrs-1', reason: 'invalid' });
+      const [record] = publisher.json(TOPICS.invalid) as Array<{ message: { attributes: Record<string, string> } }>;
+      expect(record!.message.attributes).toEqual(attributes);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('routes a valid event carrying 100 attributes to events-valid', async () => {
+    const publisher = new MemoryPublisher();
+    const s = await serveFunction('validator-attrs-valid', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    try {
+      const event = cardScanned({ id: 'attrs-ok', time: '2026-03-01T11:58:00Z' });
+      expect(await post(s.url, '/projects/demo/topics/events-raw', pushBody(JSON.stringify(event), hundred(), 'attrs-2'))).toBe(204);
+      expect(publisher.messages.map((m) => m.topic)).toEqual([TOPICS.valid]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('push bodies no real push sends (issue 20.8)', () => {
+  it('an event whose attributes are not all strings is routed once as invalid, naming them, never a 500 loop', async () => {
+    const publisher = new MemoryPublisher();
+    const s = await serveFunction('validator-odd-attrs', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    try {
+      for (const event of [{ not: 'an event' }, cardScanned({ id: 'odd-attrs', time: '2026-03-01T11:58:00Z' })]) {
+        publisher.messages.splice(0);
+        const body = { message: { data: Buffer.from(JSON.stringify(event)).toString('base64'), attributes: { ok: 'yes', n: 1, o: { p: 2 }, z: null }, messageId: 'odd-1' }, subscription: 's' };
+        expect(await post(s.url, '/projects/demo/topics/events-raw', body)).toBe(204);
+        expect(publisher.messages.map((m) => m.topic)).toEqual([TOPICS.invalid, TOPICS.findings]);
+        const [record] = publisher.json(TOPICS.invalid) as Array<{ reason: string; message: { attributes: Record<string, string> } }>;
+        expect(record!.reason).toMatch(/attributes? n, o, z/);
+        expect(record!.message.attributes).toEqual({ ok: 'yes' });
+      }
+    } finally {
+      await s.close();
+    }
+  });
+});

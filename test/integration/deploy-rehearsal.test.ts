@@ -17,6 +17,7 @@ import { buildDemo } from '../../cli/generate/demo';
 import { loadInfra, type Infra } from '../../tools/infra/check';
 import { archiveFiles, archiveSpec, buildpack, deployedFunctions, filterMatches, RehearsalError, run, unpackArchive, type DeployedFunction } from '../../tools/infra/rehearsal';
 import { STAND_INS } from '../../tools/local/stand-ins';
+import { LocalIdTokenIssuer, pushTokens } from '../../tools/local/id-tokens';
 import { DEAD_LETTER_ATTRIBUTES } from '../../shared/dead-letters';
 import { Finding, findingAttributes } from '../../shared/findings';
 import { eventAttributes } from '../../shared/attributes';
@@ -44,6 +45,8 @@ let buildMs = 0;
 const standIns: Array<{ close(): Promise<void> }> = [];
 const standInEnv: Record<string, string> = {};
 let bigquery: Awaited<ReturnType<typeof localBigQuery>>;
+/** Google's ID-token issuer, on loopback: GCP's push attaches the push identity's token, which dlq-triage verifies. */
+let issuer: LocalIdTokenIssuer;
 const demo = buildDemo({ now: Date.now() });
 
 beforeAll(async () => {
@@ -61,6 +64,8 @@ beforeAll(async () => {
     standIns.push(running);
     Object.assign(standInEnv, stand.env(running.url));
   }
+  issuer = await LocalIdTokenIssuer.start();
+  standIns.push(issuer);
   // The hour volume-monitor is told was flagged: closed well before the tick.
   bigquery = await localBigQuery(() => Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR);
 });
@@ -81,6 +86,8 @@ function valueOf(name: string, project: string, prefix: string): string {
     VOLUME_MODEL: 'volume_model',
     VOLUME_ANOMALIES_TABLE: 'volume_anomalies',
     BIGQUERY_LOCATION: 'EU',
+    DLQ_PUSH_SERVICE_ACCOUNT: LocalIdTokenIssuer.PUSH_ACCOUNT,
+    DLQ_OPERATORS: 'group:event-recovery-ops@example.com',
   };
   const v = values[name];
   if (v === undefined) throw new RehearsalError('environment', `Terraform sets ${name}: give the rehearsal a value for it (valueOf)`);
@@ -100,6 +107,7 @@ function environmentOf(fn: DeployedFunction, project: string, prefix: string, pl
     FIRESTORE_EMULATOR_HOST: process.env.FIRESTORE_EMULATOR_HOST!,
     BIGQUERY_EMULATOR_HOST: bigquery.host,
     METADATA_SERVER_DETECTION: 'none',
+    DLQ_AUTH_CERTS_URL: issuer.certsUrl,
   };
   for (const [k, v] of Object.entries(standInEnv)) if (!secretNames.has(k)) env[k] = v;
   for (const name of fn.environment) env[name] = valueOf(name, project, prefix);
@@ -267,7 +275,7 @@ async function pushAndRoute(s: Staged, topo: TopologyOutputs, prefix: string, ca
       // GCP's wrapped push body; deliveryAttempt is set when the subscription has a dead-letter policy.
       const body = { ...pushBody(c.data, c.attributes, `${Date.now()}${k}`, `projects/${project}/subscriptions/${prefix}${name}`), deliveryAttempt: 1 };
       body.message.publishTime = new Date().toISOString();
-      const res = await fetch(`${started.url}/projects/${project}/topics/${prefix}${sub.topic}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const res = await fetch(`${started.url}/projects/${project}/topics/${prefix}${sub.topic}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: pushTokens(issuer)(fn.name, started.url) }, body: JSON.stringify(body) });
       const text = await res.text();
       pushes.push({ subscription: name, status: res.status });
       if ((res.status < 200 || res.status > 299) && !placeholders) throw new RehearsalError(`push ${name}`, `${fn.name} answered ${res.status}: ${text.slice(0, 300)}`, started.output());

@@ -5,6 +5,7 @@ import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
 import { FirestoreFailureStore } from '../../shared/adapters/firestore-failures';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
 import { PushGateway } from '../../tools/local/push-gateway';
+import { type LocalIdTokenIssuer, pushTokens } from '../../tools/local/id-tokens';
 import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
 import { withBoundary } from '../../shared/boundary';
 import { DEAD_LETTER_ATTRIBUTES, TARGET_SUBSCRIPTION } from '../../shared/dead-letters';
@@ -76,7 +77,8 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     const triage = service(publisher);
     const boundary = { failures, logger: silentLogger, clock, prefix };
     let closeTriage: () => Promise<void>;
-    ({ url, close: closeTriage } = await serveTriage('dlq-triage-it', triage, { token: TOKEN, failures, clock, prefix }));
+    let issuer: LocalIdTokenIssuer;
+    ({ url, close: closeTriage, issuer } = await serveTriage('dlq-triage-it', triage, { token: TOKEN, failures, clock, prefix }));
     closers.push(() => closeTriage());
 
     const validator = await serveFunction('validator', withBoundary('validator', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }), boundary) as never);
@@ -95,7 +97,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
       prefix,
       only: (s) => ['dlq-triage-events-invalid', 'dlq-triage-dead-letters', 'dlq-triage-reviews', 'validator-events-raw', 'deduplicator-events-valid', 'gap-detector-chains', 'call-duration-checker-calls'].includes(s.name),
     });
-    gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => urls[fn] });
+    gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => urls[fn], authorization: pushTokens(issuer) });
     closers.unshift(() => gateway.close());
 
     // revenue-checker-sales as pull with nack: the emulator's push redelivery under a retry policy

@@ -56,6 +56,23 @@ describe('replay: conventions for scripts and CI', () => {
   });
 
   it.each([
+    ['payment_mismatch', /--fail-on payment_mismatch can never fire: the stripe check was skipped: no credentials \(STRIPE_API_KEY\)/],
+    ['call_duration_mismatch,duplicate', /--fail-on call_duration_mismatch can never fire: the twilio check was skipped/],
+    ['fx_mismatch', /--fail-on fx_mismatch can never fire: the fx check was skipped: no --rates/],
+  ])('--fail-on %s without the check configured says the gate can never fire (issue 20.11)', (kinds, warning) => {
+    const env = { ...process.env };
+    for (const k of ['STRIPE_API_KEY', 'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN']) delete env[k];
+    const r = spawnSync(process.execPath, [CLI, 'replay', '-', '--out', join(dir, 'out'), '--now', NOW, '--fail-on', kinds], { input: ndjson(cardScanned({ id: 'a' })), encoding: 'utf8', timeout: 30_000, env });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(warning);
+  });
+
+  it('--fail-on duplicate says nothing about checks that do not bear on it', () => {
+    const r = run(['replay', '-', '--out', join(dir, 'out'), '--now', NOW, '--fail-on', 'duplicate'], ndjson(cardScanned({ id: 'a' })));
+    expect(r.stderr).not.toMatch(/can never fire/);
+  });
+
+  it.each([
     ['--out at an existing file', (d: string) => ['--out', writeAndReturn(join(d, 'taken'))], /cannot write to .*taken: it is a file, not a directory/],
     ['--out under a file', (d: string) => ['--out', join(writeAndReturn(join(d, 'f')), 'sub')], /cannot write to .*f\/sub: .*is a file, not a directory/],
     ['--out under /proc', () => ['--out', '/proc/event-recovery-out'], /cannot create \/proc\/event-recovery-out: no such file or directory/],

@@ -68,6 +68,15 @@ describe('the event-recovery command', () => {
     expect(run(['replay', '-', '--rates', join(dir, 'none.json')], '').stderr).toMatch(/cannot read rates/);
   });
 
+  it('event-recovery --help lists the commands without appending any one command\'s whole help (issue 20.11)', () => {
+    const r = run(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: event-recovery <command>/);
+    for (const command of ['replay', 'dlq', 'publish', 'generate']) expect(r.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    expect(r.stdout).not.toMatch(/--rates FILE/);
+    expect(r.stdout).not.toMatch(/Usage: event-recovery replay/);
+  });
+
   it('--help explains the command and exits 0', () => {
     const r = run(['replay', '--help']);
     expect(r.code).toBe(0);

@@ -107,6 +107,20 @@ describe('the report page (replay --html), in headless Chromium', () => {
     expect(shot.length).toBeGreaterThan(20 * empty.length);
   });
 
+  it('draws every axis label inside its chart (issue 20.11: the revenue axis read 7,548.68 for $27,548.68)', async () => {
+    const page = await browser.newPage();
+    await page.goto(pathToFileURL(html).href, { waitUntil: 'load' });
+    const cut = await page.$$eval('svg.chart text', (texts) =>
+      texts.flatMap((t) => {
+        const box = t.getBoundingClientRect();
+        const svg = (t as SVGTextElement).ownerSVGElement!.getBoundingClientRect();
+        return box.left < svg.left - 0.5 || box.right > svg.right + 0.5 ? [t.textContent] : [];
+      }),
+    );
+    expect(await page.locator('#revenue svg text').count()).toBeGreaterThan(0);
+    expect(cut).toEqual([]);
+  });
+
   it('needs nothing from the network: no external URL, no script', () => {
     const text = readFileSync(html, 'utf8');
     expect(text).not.toMatch(/\b(?:src|href)=["']?(?:https?:)?\/\//i);

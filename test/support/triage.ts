@@ -17,6 +17,9 @@ import type { Clock } from '../../shared/ports';
 import type { MessagePublishedData } from '../../shared/pubsub/push';
 import { topology, TOPICS } from '../../shared/topology';
 import { triageHttp } from '../../functions/dlq-triage/api';
+import { GoogleIdTokenVerifier, type AuthConfig } from '../../functions/dlq-triage/auth';
+import { gateBodies } from '../../functions/dlq-triage/body';
+import { LocalIdTokenIssuer, pushTokens } from '../../tools/local/id-tokens';
 import type { Inbound, Stats } from '../../functions/dlq-triage/core';
 import { triageHandler } from '../../functions/dlq-triage/handler';
 import { TriageService, type TriageDeps } from '../../functions/dlq-triage/service';
@@ -49,23 +52,39 @@ export function triageService(deps: Partial<Omit<TriageDeps, 'config'>> & { conf
 
 /**
  * dlq-triage's HTTP function served in-process on a loopback port, as `index.ts` registers it: the
- * push path through the shared boundary, the operator API behind a bearer token.
+ * push path through the shared boundary behind the push identity's ID token (signed by a loopback
+ * issuer, verified by google-auth-library against its certificate endpoint), the operator API
+ * behind a bearer token (or, with `operators`, IAM mode), every body read only after authorization.
  */
 export async function serveTriage(
   name: string,
   service: TriageService,
-  options: { token: string; failures: FailureStore; clock?: Clock; prefix?: string },
-): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
+  options: { token: string; failures: FailureStore; clock?: Clock; prefix?: string; operators?: readonly string[]; audiences?: readonly string[]; maxBodyBytes?: number },
+): Promise<{ url: string; server: Server; issuer: LocalIdTokenIssuer; pushAuthorization: string; close: () => Promise<void> }> {
   const clock = options.clock ?? { now: () => Date.now() };
   const prefix = options.prefix ?? '';
+  const issuer = await LocalIdTokenIssuer.start();
   const push = withBoundary('dlq-triage', triageHandler(service, prefix), { failures: options.failures, logger: silentLogger, clock, prefix });
-  ff.http(name, triageHttp({ service, auth: { mode: 'token', token: options.token }, logger: silentLogger, push }));
+  const auth: AuthConfig = {
+    operators: options.operators ? { mode: 'iam', members: options.operators } : { mode: 'token', token: options.token },
+    pushServiceAccount: LocalIdTokenIssuer.PUSH_ACCOUNT,
+    audiences: options.audiences ?? [],
+    verifier: new GoogleIdTokenVerifier(issuer.certsUrl),
+  };
+  ff.http(name, triageHttp({ service, auth, logger: silentLogger, push, ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}) }));
   const server = getTestServer(name) as Server;
+  gateBodies(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url,
     server,
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    issuer,
+    pushAuthorization: pushTokens(issuer)('dlq-triage', url),
+    close: async () => {
+      await new Promise<void>((r) => server.close(() => r()));
+      await issuer.close();
+    },
   };
 }
 

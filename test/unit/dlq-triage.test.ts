@@ -169,6 +169,47 @@ describe('dlq-triage: operator actions', () => {
     ]);
   });
 
+  it('refuses a fix that changes the event\'s id or type, with the reason, and publishes nothing (issue 20.5)', async () => {
+    const { service, publisher, store } = setup();
+    const sale = saleRecorded({ id: 'keep-1' });
+    const r = (await service.receive(TOPICS.deadLetters, deadLetter('revenue-checker-sales', sale)))!;
+    const pub = publisher as MemoryPublisher;
+    pub.messages.splice(0);
+    const discount = { specversion: '1.0', id: 'keep-1', source: sale.source, type: 'discount.issued', time: sale.time, data: { user_id: 'u1', program: 'p', code: 'c' } };
+    const asDiscount = await service.fix(r.id, { event: discount }, 'op');
+    expect(asDiscount).toMatchObject({ outcome: 'rejected', reason: expect.stringContaining('type'), errors: [{ path: 'type' }] });
+    const renamed = await service.fix(r.id, { patch: { id: 'keep-2' } }, 'op');
+    expect(renamed).toMatchObject({ outcome: 'rejected', reason: expect.stringContaining('id'), errors: [{ path: 'id' }] });
+    expect(await service.fix(r.id, { patch: { id: 'keep-2' }, dry_run: true }, 'op')).toMatchObject({ outcome: 'rejected' });
+    expect(pub.messages).toHaveLength(0);
+    expect(await store.get(r.id)).toMatchObject({ state: 'open' });
+    // The same event with a corrected field is a fix.
+    expect(await service.fix(r.id, { patch: { data: { order_id: 'o-fixed' } } }, 'op')).toMatchObject({ outcome: 'published' });
+  });
+
+  it('lets a fix give an invalid event the id or type it lacked, or replace a type the catalog does not know', async () => {
+    const { service } = setup();
+    const card = cardScanned({ id: 'typo-1' });
+    const unknownType = (await service.receive(TOPICS.invalid, invalidMessage({ ...card, type: 'card.scaned' }, 'raw-typo')))!;
+    expect(await service.fix(unknownType.id, { patch: { type: 'card.scanned' } }, 'op')).toMatchObject({ outcome: 'published' });
+    const { id: _id, ...noId } = cardScanned({ id: 'x' });
+    const missingId = (await service.receive(TOPICS.invalid, invalidMessage(noId, 'raw-noid')))!;
+    expect(await service.fix(missingId.id, { patch: { id: 'given-1' } }, 'op')).toMatchObject({ outcome: 'published' });
+  });
+
+  it('refuses, with the reason, to replay a message whose attributes leave no room for the replay\'s two (Pub/Sub allows 100)', async () => {
+    const { service, publisher, store } = setup();
+    const attributes = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, `v${i}`]));
+    const r = (await service.receive(TOPICS.deadLetters, deadLetter('gap-detector-chains', cardScanned({ id: 'attrs-100' }), attributes)))!;
+    expect(Object.keys(r.original.attributes)).toHaveLength(100);
+    const pub = publisher as MemoryPublisher;
+    pub.messages.splice(0);
+    expect(await service.replay(r.id, 'op')).toMatchObject({ outcome: 'refused', reason: expect.stringMatching(/100 attributes/) });
+    expect(pub.messages).toHaveLength(0);
+    expect(await store.get(r.id)).toMatchObject({ state: 'open' });
+    expect(await service.discard(r.id, 'cannot be replayed', 'op')).toMatchObject({ outcome: 'ok' });
+  });
+
   it('discards with a reason, once', async () => {
     const { service } = setup();
     const r = (await service.receive(TOPICS.deadLetters, deadLetter('validator-events-raw', cardScanned())))!;

@@ -116,6 +116,15 @@ describe('the report', () => {
   const corrected = new Set(findings.filter((f) => f.action === 'corrected').map((f) => f.event_id)).size;
   const expected = faults.filter((f) => served.includes(f.detectedBy)).reduce((n, f) => n + f.expect.length, 0);
 
+  it('cuts long report lines with "…" only for a terminal of a given width, never in a file (issue 20.11)', () => {
+    const long = run(corrected);
+    const wide = renderReport(long, { verbose: true });
+    expect(wide).not.toMatch(/…$/m);
+    const cut = renderReport(long, { verbose: true, width: 60 });
+    expect(cut.split('\n').every((l) => l.length <= 60)).toBe(true);
+    expect(cut).toMatch(/…$/m);
+  });
+
   it('leads with one verdict line, expected against found, and explains in it why faults and findings differ in number', () => {
     const lines = renderReport(run(corrected)).split('\n');
     const several = faults.filter((f) => f.expect.length !== 1);

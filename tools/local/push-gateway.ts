@@ -72,6 +72,11 @@ export interface GatewayOptions {
   readonly backoff?: (sub: ResolvedSubscription) => Backoff;
   /** Deliveries in flight per subscription. */
   readonly concurrency?: number;
+  /**
+   * The push's `Authorization` header for a function's endpoint (its base URL is the audience),
+   * as GCP's push attaches the push identity's OIDC token; none when absent or undefined.
+   */
+  readonly authorization?: (functionName: string, base: string) => string | undefined;
 }
 
 /**
@@ -208,7 +213,7 @@ export class PushGateway {
       stats.requests++;
       stats.lastAt = Date.now();
       const started = Date.now();
-      void this.post(this.options.endpoint(sub.function!), path, body, sub.ackDeadlineSeconds * 1000, stats).then((ok) => {
+      void this.post(sub.function!, path, body, sub.ackDeadlineSeconds * 1000, stats).then((ok) => {
         stats.lastAt = Date.now();
         freeSlot();
         if (this.closed) return;
@@ -277,10 +282,12 @@ export class PushGateway {
    * again until the ack deadline; otherwise each death of an instance would use up one of the
    * delivery attempts of every message held meanwhile and dead-letter them when it restarts slowly.
    */
-  private async post(base: string | undefined, path: string, body: string, timeoutMs: number, stats: DeliveryStats): Promise<boolean> {
+  private async post(fn: string, path: string, body: string, timeoutMs: number, stats: DeliveryStats): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const answer = await this.postOnce(base, path, body, timeoutMs);
+      const base = this.options.endpoint(fn);
+      const authorization = base === undefined ? undefined : this.options.authorization?.(fn, base);
+      const answer = await this.postOnce(base, path, body, timeoutMs, authorization);
       if (answer !== 'refused') return answer;
       stats.refused++;
       if (this.closed || Date.now() + REFUSED_PAUSE_MS >= deadline) return false;
@@ -288,7 +295,7 @@ export class PushGateway {
     }
   }
 
-  private postOnce(base: string | undefined, path: string, body: string, timeoutMs: number): Promise<boolean | 'refused'> {
+  private postOnce(base: string | undefined, path: string, body: string, timeoutMs: number, authorization: string | undefined): Promise<boolean | 'refused'> {
     if (base === undefined) return Promise.resolve(false);
     const target = new URL(base);
     return new Promise((resolve) => {
@@ -299,7 +306,7 @@ export class PushGateway {
           path,
           method: 'POST',
           agent: this.agent,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(authorization ? { authorization } : {}) },
         },
         (answer) => {
           answer.resume();

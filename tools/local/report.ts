@@ -49,14 +49,16 @@ export interface TriageSnapshot {
 }
 
 const EXAMPLES_PER_KIND = 3;
-/** Lines wider than this are cut (with …): a reason can be long. */
-const WIDTH = 150;
+/** The widest report line on a terminal that does not say its width. */
+export const REPORT_WIDTH = 150;
 const REVIEWS_SHOWN = 5;
 const TRIAGE_SHOWN_PER_CLASS = 1;
 
 export interface ReportOptions {
   /** Everything: every topic, the findings by kind and action, examples, every fault, every log. */
   readonly verbose?: boolean;
+  /** A terminal's width: longer lines are cut with "…". None (a file, a pipe): lines stay whole. */
+  readonly width?: number;
 }
 
 /**
@@ -75,10 +77,11 @@ export function renderReport(run: StackRun, options: ReportOptions = {}): string
   } else {
     out.push('More: --verbose (every topic and function log, the findings by kind, examples, each injected fault).');
   }
-  return `${out.map(cut).join('\n')}\n`;
+  const width = options.width;
+  return `${(width === undefined ? out : out.map((line) => cut(line, width))).join('\n')}\n`;
 }
 
-const cut = (line: string) => (line.length > WIDTH ? `${line.slice(0, WIDTH - 1)}…` : line);
+const cut = (line: string, width: number) => (line.length > width ? `${line.slice(0, width - 1)}…` : line);
 
 /** The faults the served functions can see, the findings they should make, and what was found. */
 interface Tally {

@@ -28,8 +28,9 @@ import { producerTopic, publishPayload } from '../../shared/adapters/pubsub-prod
 import { maskText } from '../../shared/mask';
 import { describeIoError } from '../../cli/usage';
 import { renderStackPage } from './page';
-import { describeFinding, devInstructions, renderReport, verdict, type StackRun, type TriageSnapshot } from './report';
+import { describeFinding, devInstructions, renderReport, REPORT_WIDTH, verdict, type StackRun, type TriageSnapshot } from './report';
 import { LOG_PREFIX, pruneOldRuns } from './run-logs';
+import { LocalIdTokenIssuer, pushTokens } from './id-tokens';
 import { STAND_INS, type StandIn } from './stand-ins';
 import { readTriage, type TriageApi } from './triage';
 
@@ -173,7 +174,8 @@ export async function runStack(options: StackOptions, io: Console = consoleIo): 
     const summarized = summarize(up, demo, tracker, unfinished, { startupMs, processingMs: Date.now() - t1, totalMs: Date.now() - t0 }, options.projectId, triage);
     const pagePath = writePage(options.htmlPath ?? join(dirname(up.logDir), 'report.html'), summarized, up.observer, io);
     const run: StackRun = { ...summarized, ...(pagePath ? { pagePath } : {}) };
-    io.report(renderReport(run, { verbose: options.verbose ?? false }));
+    // Cut to the terminal's width only on a terminal: a report written to a file keeps its lines whole.
+    io.report(renderReport(run, { verbose: options.verbose ?? false, ...(process.stdout.isTTY ? { width: Math.max(80, process.stdout.columns || REPORT_WIDTH) } : {}) }));
     const code = unfinished || !run.comparison.ok ? 1 : 0;
     if (options.jsonPath) writeRunJson(options.jsonPath, run, res, code);
     if (!options.keep) return code;
@@ -259,6 +261,14 @@ async function bringUp(options: StackOptions, world: DemoWorld, upstream: Upstre
   // binding it starts on another one; the functions are then started again, told the new one.
   // dlq-triage's operator API takes a bearer token locally: a fresh one each run.
   const triageToken = randomBytes(24).toString('hex');
+  // Pushes carry the push identity's ID token, signed by a loopback issuer that dlq-triage trusts
+  // as GCP's functions trust Google's (tools/local/id-tokens.ts).
+  const issuer = await LocalIdTokenIssuer.start();
+  res.standIns.push(issuer);
+  const pushAuth = {
+    DLQ_PUSH_SERVICE_ACCOUNT: LocalIdTokenIssuer.PUSH_ACCOUNT,
+    DLQ_AUTH_CERTS_URL: issuer.certsUrl,
+  };
   const planned = await Promise.all([freePort(), freePort()]);
   const emulatorAt = (name: Emulator['name'], label: string, port: number) => {
     const ports = [port];
@@ -269,7 +279,7 @@ async function bringUp(options: StackOptions, world: DemoWorld, upstream: Upstre
   };
   const hostsAt = (pubsub: string, firestore: string) => ({ pubsub: { host: pubsub }, firestore: { host: firestore } });
   const plannedHosts = hostsAt(`127.0.0.1:${planned[0]}`, `127.0.0.1:${planned[1]}`);
-  const envFor = (h: typeof plannedHosts) => ({ ...process.env, ...emulatorEnv(h.pubsub, h.firestore, options.projectId), ...standInEnv, ...localScale(process.env), DLQ_API_AUTH: 'token', DLQ_API_TOKEN: triageToken, ...SERVED_AS_IN_GCP });
+  const envFor = (h: typeof plannedHosts) => ({ ...process.env, ...emulatorEnv(h.pubsub, h.firestore, options.projectId), ...standInEnv, ...localScale(process.env), DLQ_API_AUTH: 'token', DLQ_API_TOKEN: triageToken, ...pushAuth, ...SERVED_AS_IN_GCP });
   const serveAll = (env: NodeJS.ProcessEnv) =>
     Promise.all(
       topology.functions.map(async (f) => {
@@ -309,7 +319,13 @@ async function bringUp(options: StackOptions, world: DemoWorld, upstream: Upstre
   res.observer = observer;
   // The gateway delivers the push subscriptions of the served functions (at least once) and records what each acknowledged.
   const delivered = subscriptions.filter((sub) => sub.delivery === 'push' && sub.function !== undefined && served.has(sub.function));
-  const gateway = await PushGateway.start({ pubsub, subscriptions: delivered, endpoint: (fn) => served.get(fn)?.url, ...(options.measure?.pushConcurrency ? { concurrency: options.measure.pushConcurrency } : {}) });
+  const gateway = await PushGateway.start({
+    pubsub,
+    subscriptions: delivered,
+    endpoint: (fn) => served.get(fn)?.url,
+    authorization: pushTokens(issuer),
+    ...(options.measure?.pushConcurrency ? { concurrency: options.measure.pushConcurrency } : {}),
+  });
   res.gateway = gateway;
   const pushes = delivered.map((sub) => ({ sub, gateway }));
   const triageFn = served.get('dlq-triage');
