@@ -129,7 +129,7 @@ export class PushGateway {
   private readonly bySubscription = new Map<string, DeliveryStats>();
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 });
   private readonly client: InstanceType<typeof v1.SubscriberClient>;
-  private readonly loops: Promise<void>[] = [];
+  private readonly wakers = new Set<() => void>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly waiting = new Set<{ timer: NodeJS.Timeout; release: () => void }>();
   private readonly flushers: Array<() => Promise<void>> = [];
@@ -173,6 +173,7 @@ export class PushGateway {
     let slotFreed: (() => void) | undefined;
     const freeSlot = () => {
       pushing--;
+      if (slotFreed) this.wakers.delete(slotFreed);
       slotFreed?.();
       slotFreed = undefined;
     };
@@ -246,7 +247,10 @@ export class PushGateway {
       let idle = 0;
       while (!this.closed) {
         if (pushing >= concurrency) {
-          await new Promise<void>((resolve) => (slotFreed = resolve));
+          await new Promise<void>((resolve) => {
+            slotFreed = resolve;
+            this.wakers.add(resolve);
+          });
           continue;
         }
         let received: Held[];
@@ -272,7 +276,7 @@ export class PushGateway {
         }
       }
     };
-    this.loops.push(loop());
+    void loop();
   }
 
   /**
@@ -331,7 +335,9 @@ export class PushGateway {
       w.release();
     }
     this.waiting.clear();
-    await Promise.all(this.loops);
+    // A loop waiting for a free slot is woken to see it is closed; one waiting on a pull ends when
+    // the client closes (its messages go back to the emulator when their deadline passes).
+    for (const wake of this.wakers) wake();
     await Promise.all(this.flushers.map((f) => f()));
     await this.client.close().catch(() => undefined);
     this.agent.destroy();
