@@ -125,6 +125,10 @@ function seeds(topic: string): Captured[] {
   switch (topic) {
     case 'events-raw':
       return [event('card.scanned'), { topic, data: Buffer.from('{"specversion":"1.0","id":"broken-1"'), attributes: {} }];
+    case 'events-duplicates':
+      // The deduplicator forwards a duplicate it drops (its sequence number still counts); the
+      // rehearsal's one pass publishes no duplicate, so the event is given as forwarded.
+      return [event('card.scanned')];
     case 'ticks':
       // As infra/main.tf's Cloud Scheduler job publishes it.
       return [{ topic, data: Buffer.from(JSON.stringify({ tick: 'cloud-scheduler' })), attributes: { source: 'cloud-scheduler' } }];

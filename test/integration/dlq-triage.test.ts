@@ -52,6 +52,8 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
   let unique: Observer;
   let gateway: PushGateway;
   let valid: Observer;
+  /** The topic gap-detector-sequences reads (the deduplicator's dropped duplicates): where its dead letters are replayed. */
+  let sequences: Observer;
   let failingSub: Subscription;
   const failingCalls: string[] = [];
   const deliveryAttempts: number[] = [];
@@ -134,7 +136,8 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     failingSub.on('error', () => undefined);
     unique = await Observer.on(pubsub, prefix + TOPICS.unique, `${prefix}obs-unique`);
     valid = await Observer.on(pubsub, prefix + TOPICS.valid, `${prefix}obs-valid`);
-    observers.push(unique, valid);
+    sequences = await Observer.on(pubsub, prefix + TOPICS.duplicates, `${prefix}obs-duplicates`);
+    observers.push(unique, valid, sequences);
   }, 120_000);
 
   afterAll(async () => {
@@ -257,7 +260,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
   }
   const replaysOf = (records: TriageRecord[]) => {
     const ids = new Set(records.map((r) => r.id));
-    return valid.messages.filter((m) => ids.has(m.attributes[REPLAY_OF] ?? ''));
+    return sequences.messages.filter((m) => ids.has(m.attributes[REPLAY_OF] ?? ''));
   };
 
   // The rates measured: DLQ_BULK_RATES=20,50,100 reports each (the suite runs 20 alone).
@@ -277,7 +280,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     while (state.state === 'running') state = (await (await api('POST', `/v1/bulk-replays/${job.id}/run`, { max_seconds: 20 })).json()) as BulkJob;
     const elapsedMs = Date.now() - started;
     expect(state).toMatchObject({ state: 'done', total: N, published: N, failed: 0 });
-    await valid.settle(1500);
+    await sequences.settle(1500);
     expect(replaysOf(records)).toHaveLength(N);
     // The first message goes at once, then one per 1/RATE s: never faster, however loaded the machine.
     expect(N - 1).toBeLessThanOrEqual((elapsedMs / 1000) * RATE);
@@ -285,7 +288,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     const again = (await (await api('POST', '/v1/bulk-replays', { filter, rate_per_second: RATE })).json()) as BulkJob;
     expect(again.total).toBe(0);
     expect(await (await api('POST', `/v1/bulk-replays/${again.id}/run`, {})).json()).toMatchObject({ state: 'done', published: 0 });
-    await valid.settle(1500);
+    await sequences.settle(1500);
     expect(replaysOf(records)).toHaveLength(N);
   }, 300_000);
 
@@ -307,7 +310,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     expect(died.published).toBeLessThan(N);
     const second = service(new PubSubPublisher(pubsub, prefix));
     expect(await second.runJob(job.id, { maxRecords: 1000, maxMs: 30_000 })).toMatchObject({ state: 'done', published: N });
-    await valid.settle(1500);
+    await sequences.settle(1500);
     const got = replaysOf(records).map((m) => m.attributes[REPLAY_OF]);
     expect(got).toHaveLength(N);
     expect(new Set(got).size).toBe(N);
@@ -322,7 +325,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     expect(before).toEqual([]);
     expect(((await (await api('GET', `/v1/audit?record_id=${r!.id}`)).json()) as { entries: unknown[] }).entries).toEqual([]);
     expect(await store.get(r!.id)).toMatchObject({ state: 'open' });
-    await valid.settle(1000);
+    await sequences.settle(1000);
     expect(replaysOf([r!])).toHaveLength(0);
   }, 180_000);
 

@@ -14,7 +14,7 @@ const ROOT = resolve(__dirname, '..', '..');
 const SOURCE_DIRS = ['functions', 'shared', 'cli', 'tools'];
 
 /** Shared modules a core may reach: schemas, rules of the contract, port types; no client, no manifest. */
-const PURE_SHARED = [/^shared\/events\//, /^shared\/findings\.ts$/, /^shared\/outcome\.ts$/, /^shared\/ids\.ts$/, /^shared\/corrections\.ts$/, /^shared\/ports\//, /^shared\/volume\//, /^shared\/dead-letters\.ts$/, /^shared\/failures\.ts$/, /^shared\/mask\.ts$/];
+const PURE_SHARED = [/^shared\/events\//, /^shared\/findings\.ts$/, /^shared\/outcome\.ts$/, /^shared\/ids\.ts$/, /^shared\/corrections\.ts$/, /^shared\/ports\//, /^shared\/volume\//, /^shared\/dead-letters\.ts$/, /^shared\/failures\.ts$/, /^shared\/mask\.ts$/, /^shared\/attributes\.ts$/];
 /** Packages a core may use: the schema library, hashing, the phone-number parser (bundled metadata, no I/O) and a JSON scanner (duplicate keys: no I/O). */
 const PURE_PACKAGES = new Set(['zod', 'node:crypto', 'libphonenumber-js', 'jsonc-parser']);
 

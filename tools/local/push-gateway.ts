@@ -133,6 +133,8 @@ export class PushGateway {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly waiting = new Set<{ timer: NodeJS.Timeout; release: () => void }>();
   private readonly flushers: Array<() => Promise<void>> = [];
+  /** Each subscription's pull loop: close() waits for them, so that no pull ends after it. */
+  private readonly loops: Array<Promise<void>> = [];
   private closed = false;
 
   private constructor(private readonly options: GatewayOptions) {
@@ -276,7 +278,7 @@ export class PushGateway {
         }
       }
     };
-    void loop();
+    this.loops.push(loop());
   }
 
   /**
@@ -335,9 +337,12 @@ export class PushGateway {
       w.release();
     }
     this.waiting.clear();
-    // A loop waiting for a free slot is woken to see it is closed; one waiting on a pull ends when
-    // the client closes (its messages go back to the emulator when their deadline passes).
+    // A loop waiting for a free slot is woken to see it is closed; one waiting on a pull ends with
+    // it (what the emulator sends it then is nacked).
     for (const wake of this.wakers) wake();
+    // A pull still waiting would end after close() (in a test, after its environment is gone, where
+    // the client's error decoding then fails another test file): wait for every loop to end.
+    await Promise.all(this.loops);
     await Promise.all(this.flushers.map((f) => f()));
     await this.client.close().catch(() => undefined);
     this.agent.destroy();
