@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { MAX_ATTRIBUTES } from '../../shared/attributes';
-import { DEAD_LETTER_ATTRIBUTES, producerAttributes, REPLAY_OF, subscriptionName, TARGET_SUBSCRIPTION, type SubscriptionManifest } from '../../shared/dead-letters';
+import { DEAD_LETTER_ATTRIBUTES, failureKey, producerAttributes, REPLAY_OF, subscriptionName, TARGET_SUBSCRIPTION, type SubscriptionManifest } from '../../shared/dead-letters';
 import { validateJson, type ValidationError } from '../../shared/events/validate';
 import type { FailureRecord } from '../../shared/failures';
 import type { z } from 'zod';
@@ -65,8 +65,8 @@ function describeFailure(f: FailureRecord): string {
  * The triage record of a dead-lettered copy (DESIGN §5). `failure` is what the failing function's
  * boundary recorded under the key computed from this copy, if anything; without it the class is
  * `transient` (a timeout or a crashed instance records nothing, and replaying is what helps) and
- * the reason says no reason was recorded. The id comes from the copy's message id: a redelivered
- * dead letter is the same record.
+ * the reason says no reason was recorded. A redelivered dead letter, or another copy of the same
+ * message dead-lettered again, is the same record (see the id below).
  */
 export function triageDeadLetter(m: Inbound, failure: FailureRecord | undefined, ctx: TriageContext): TriageRecord {
   const sourcePath = m.attributes[DEAD_LETTER_ATTRIBUTES.subscription] ?? '';
@@ -76,8 +76,17 @@ export function triageDeadLetter(m: Inbound, failure: FailureRecord | undefined,
   const pubsubError = m.attributes[DEAD_LETTER_ATTRIBUTES.deliveryErrorMessage];
   const reason = failure ? describeFailure(failure) : pubsubError ? `Pub/Sub: ${pubsubError}` : NO_REASON;
   const now = iso(ctx.now);
+  // One record per message, not per copy: Pub/Sub may dead-letter a message more than once, each
+  // time a copy under a new message id and publish time, but every copy carries the original's
+  // publish time (DEAD_LETTER_ATTRIBUTES.topicPublishTime; the emulator sets it too). That time and
+  // the failure key (subscription, payload, producer's attributes) name the message. A copy without
+  // it stands for itself.
+  const sourcePublished = m.attributes[DEAD_LETTER_ATTRIBUTES.topicPublishTime];
+  const id = sourcePublished
+    ? recordId('d', sourcePublished, `${failureKey(subscription || 'unknown', m.data, m.attributes)}\0${sourcePublished}`)
+    : recordId('d', m.publishTime, m.messageId);
   return {
-    id: recordId('d', m.publishTime, m.messageId),
+    id,
     origin: 'dead_letter',
     class: failure?.class ?? 'transient',
     state: 'open',

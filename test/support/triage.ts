@@ -108,13 +108,22 @@ export function deadLetterAttributes(subscription: string, count = '5'): Record<
 let seq = 0;
 
 /** A dead-lettered copy of `event` as dlq-triage receives it (message ids and publish times in order). */
-export function deadLetter(subscription: string, event: unknown, attributes: Record<string, string> = {}, options: { count?: string; at?: number } = {}): Inbound {
+export function deadLetter(
+  subscription: string,
+  event: unknown,
+  attributes: Record<string, string> = {},
+  options: { count?: string; at?: number; sourcePublishTime?: string } = {},
+): Inbound {
   seq += 1;
   return {
     messageId: `dl-${seq}`,
     publishTime: new Date((options.at ?? Date.parse('2026-03-01T12:00:00Z')) + seq).toISOString(),
     data: b64(event),
-    attributes: { ...attributes, ...deadLetterAttributes(subscription, options.count) },
+    attributes: {
+      ...attributes,
+      ...deadLetterAttributes(subscription, options.count),
+      ...(options.sourcePublishTime ? { [DEAD_LETTER_ATTRIBUTES.topicPublishTime]: options.sourcePublishTime } : {}),
+    },
   };
 }
 

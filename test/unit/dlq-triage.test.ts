@@ -74,6 +74,30 @@ describe('dlq-triage: storing what arrives', () => {
     expect(ids[2]).not.toBe(ids[0]);
   });
 
+  it('one record per message: copies of one message dead-lettered more than once (same source publish time) are one record, dated by the original publish', async () => {
+    // Each copy has its own message id and publish time; what Pub/Sub adds, the source topic's
+    // publish time (CloudPubSubDeadLetterSourceTopicPublishTime, set by the emulator too), is the
+    // original message's. Without it, each copy stands for itself, as before.
+    const { service, store } = setup();
+    const sale = saleRecorded({ id: 'sale-8' });
+    const attrs = { type: 'sale.recorded', source: '//shop', id: 'sale-8' };
+    const original = '2026-03-01T11:59:58.123Z';
+    const a = await service.receive(TOPICS.deadLetters, deadLetter('revenue-checker-sales', sale, attrs, { sourcePublishTime: original }));
+    const b = await service.receive(TOPICS.deadLetters, deadLetter('revenue-checker-sales', sale, attrs, { sourcePublishTime: original, count: '6' }));
+    expect(b!.id).toBe(a!.id);
+    expect(a!.id.startsWith(String(Date.parse(original)))).toBe(true);
+    expect(store.records.size).toBe(1);
+    // The same bytes published again later are another message: another record.
+    await service.receive(TOPICS.deadLetters, deadLetter('revenue-checker-sales', sale, attrs, { sourcePublishTime: '2026-03-01T11:59:59.000Z' }));
+    // And the same message dead-lettered by another subscription is that subscription's record.
+    await service.receive(TOPICS.deadLetters, deadLetter('gap-detector-chains', sale, attrs, { sourcePublishTime: original }));
+    expect(store.records.size).toBe(3);
+    // A copy without the source publish time: one record per copy.
+    await service.receive(TOPICS.deadLetters, deadLetter('revenue-checker-sales', sale, attrs));
+    await service.receive(TOPICS.deadLetters, deadLetter('revenue-checker-sales', sale, attrs));
+    expect(store.records.size).toBe(5);
+  });
+
   it('says "no reason recorded" when the failing function recorded nothing', async () => {
     const { service } = setup();
     const record = await service.receive(TOPICS.deadLetters, deadLetter('validator-events-raw', cardScanned()));
