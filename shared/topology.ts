@@ -133,6 +133,24 @@ export const Topology = z
         ctx.addIssue({ code: 'custom', message: `function ${f.name} consumes no subscription` });
       }
     }
+    // Pub/Sub waits for a push's answer for the subscription's ack deadline ("for push delivery,
+    // this value is also used to set the request timeout for the call to the push endpoint",
+    // https://googleapis.dev/dotnet/Google.Apis.Pubsub.v1beta2/latest/api/Google.Apis.Pubsub.v1beta2.Data.Subscription.html)
+    // and counts a later answer as a failed attempt (https://cloud.google.com/pubsub/docs/push).
+    // The function's timeout is that deadline (infra/modules/topology): one per function, or a
+    // handler on the shorter one could run on after Pub/Sub gave up on it and redelivered.
+    const deadlines = new Map<string, string[]>();
+    for (const s of t.subscriptions) {
+      if (!s.push) continue;
+      const list = deadlines.get(s.push.function) ?? [];
+      list.push(`${s.name} ${s.ackDeadlineSeconds ?? t.defaults.ackDeadlineSeconds} s`);
+      deadlines.set(s.push.function, list);
+    }
+    for (const [fn, list] of deadlines) {
+      if (new Set(list.map((x) => x.slice(x.indexOf(' ') + 1))).size > 1) {
+        ctx.addIssue({ code: 'custom', message: `function ${fn}: its push subscriptions have different ack deadlines (${list.join(', ')}); its timeout is one` });
+      }
+    }
     // A function knows the subscription that pushed a message only by its topic (the Functions
     // Framework drops the push body's subscription): failure keys and triage replays rely on it.
     const pushed = new Set<string>();

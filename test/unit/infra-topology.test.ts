@@ -85,8 +85,10 @@ describe('infra/modules/topology on shared/topology.json', () => {
       expect(fn.secrets).toEqual(Object.fromEntries(mounted.map((s) => [s.env, s.name])));
       expect(fn.firestore).toBe((f.firestore ?? []).length > 0);
       expect(fn.operator_api).toBe(f.operatorApi ?? false);
-      // A push is answered within its ack deadline: the function may run at least that long.
-      for (const s of resolveSubscriptions(t).filter((x) => x.function === f.name)) expect(fn.timeout_seconds).toBeGreaterThanOrEqual(s.ackDeadlineSeconds);
+      // Pub/Sub waits for a push's answer as long as the subscription's ack deadline, and counts an
+      // answer that comes later as a failed attempt: the function's timeout is that deadline, the
+      // same on each of its push subscriptions, so no handler runs on after Pub/Sub gave up on it.
+      for (const s of resolveSubscriptions(t).filter((x) => x.function === f.name)) expect(fn.timeout_seconds).toBe(s.ackDeadlineSeconds);
     }
   });
 
@@ -112,6 +114,14 @@ describe('infra/modules/topology on shared/topology.json', () => {
     const byName = (a: { collection: string; fields: string[] }, b: { collection: string; fields: string[] }) => `${a.collection}:${a.fields}`.localeCompare(`${b.collection}:${b.fields}`);
     expect(Object.values(out.firestore_indexes).sort(byName)).toEqual(collections.flatMap((c) => (c.indexes ?? []).map((fields) => ({ collection: c.collection, fields }))).sort(byName));
     expect(out.bigquery_tables.sort()).toEqual(t.subscriptions.flatMap((s) => (s.bigquery ? [s.bigquery.table] : [])).sort());
+  });
+});
+
+describe('a function whose push subscriptions have different ack deadlines', () => {
+  it('is refused with the subscriptions named', () => {
+    const m = manifest();
+    const subs = m.subscriptions.map((s) => (s.name === 'gap-detector-chains' ? { ...s, ackDeadlineSeconds: 30 } : s));
+    expect(() => parseTopology({ ...m, subscriptions: subs })).toThrow(/function gap-detector: its push subscriptions have different ack deadlines \(.*gap-detector-chains 30 s.*\)/);
   });
 });
 

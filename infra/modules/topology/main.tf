@@ -48,7 +48,8 @@ locals {
     ]) }
     firestore    = length(try(f.firestore, [])) > 0
     operator_api = try(f.operatorApi, false)
-    # A push must be answered within the ack deadline; the function may take as long.
+    # A push must be answered within its subscription's ack deadline, and a later answer counts as a
+    # failed attempt: the timeout is that deadline, one per function (shared/topology.ts checks it).
     timeout_seconds = max(concat([local.defaults.ackDeadlineSeconds], [
       for s in local.m.subscriptions : try(s.ackDeadlineSeconds, local.defaults.ackDeadlineSeconds) if try(s.push.function, null) == f.name
     ])...)
