@@ -123,3 +123,41 @@ describe('local push delivery under a backlog: a slow, healthy function', () => 
     }
   }, 300_000);
 });
+
+describe('local push delivery applies the subscription filter, as GCP does and the emulator does not', () => {
+  let pubsub: PubSub;
+  beforeAll(() => {
+    ({ pubsub } = emulatorClients());
+  });
+  afterAll(() => pubsub.close());
+
+  it('pushes only the messages that match; the others are acknowledged without a push', async () => {
+    // revenue-checker-sales: attributes.type = "sale.recorded" on events-unique. Without the
+    // filter applied, revenue-checker (and every other filtered consumer) was pushed every event.
+    const FILTERED = 'revenue-checker-sales';
+    const prefix = runPrefix('pushfilter');
+    const endpoint = new SlowEndpoint();
+    const url = await endpoint.listen();
+    const subscriptions = await ensureTopology(pubsub, topology, { prefix, only: (s) => s.name === FILTERED });
+    const gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: () => url });
+    try {
+      const topic = pubsub.topic(prefix + TOPICS.unique);
+      const types = Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? 'sale.recorded' : 'call.completed'));
+      const ids = await Promise.all(types.map((type, i) => topic.publishMessage({ data: Buffer.from(`event ${i}`), attributes: { type } })));
+      const sales = ids.filter((_, i) => types[i] === 'sale.recorded');
+      const stats = gateway.stats(FILTERED);
+      await until(
+        () => stats.acked.size + stats.filtered.size >= ids.length,
+        () => `${ids.length} messages: ${stats.acked.size} acked after a push, ${stats.filtered.size} filtered out`,
+        120_000,
+      );
+      expect(new Set(endpoint.pushes.keys())).toEqual(new Set(sales));
+      expect(new Set(stats.acked)).toEqual(new Set(sales));
+      expect(new Set(stats.filtered)).toEqual(new Set(ids.filter((id) => !sales.includes(id))));
+      expect(stats.requests).toBe(sales.length);
+    } finally {
+      await gateway.close();
+      await endpoint.close();
+    }
+  }, 180_000);
+});

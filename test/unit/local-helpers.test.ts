@@ -1,7 +1,7 @@
 import { buildDemo, type InjectedFault } from '../../cli/generate/demo';
 import { compareWithFaults } from '../../tools/local/expected';
 import { isErrorLine, said } from '../../tools/local/functions';
-import { passesFilter } from '../../tools/local/progress';
+import { filterMatches } from '../../tools/local/filter';
 import { backoffMs, localBackoff } from '../../tools/local/push-gateway';
 import { describeFinding, devInstructions, renderReport, triageSection, type StackRun } from '../../tools/local/report';
 import type { Finding } from '../../shared/findings';
@@ -198,9 +198,14 @@ describe('progress helpers', () => {
   it.each([
     ['attributes.type = "sale.recorded"', { type: 'sale.recorded' }, true],
     ['attributes.type = "sale.recorded"', { type: 'call.completed' }, false],
-    ['hasPrefix(attributes.type, "sale")', { type: 'call.completed' }, true],
+    ['attributes.type = "sale.recorded"', {}, false],
+    [undefined, { type: 'call.completed' }, true],
   ])('filter %s on %j: delivered %s', (filter, attributes, delivered) => {
-    expect(passesFilter(filter, attributes)).toBe(delivered);
+    expect(filterMatches(filter, attributes)).toBe(delivered);
+  });
+
+  it('refuses a filter it cannot apply rather than deliver what GCP would not', () => {
+    expect(() => filterMatches('hasPrefix(attributes.type, "sale")', {})).toThrow(/cannot apply the subscription filter hasPrefix/);
   });
 
   it("paces redeliveries by the manifest's retry policy, ten times faster than GCP, doubling up to its maximum", () => {

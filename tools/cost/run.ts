@@ -35,14 +35,6 @@ export function deployedMemoryMiB(mainTf: string): number {
   return Number(m[1]);
 }
 
-/** A subscription filter of the manifest, as GCP applies it (the emulator does not). Only `attributes.K = "V"`. */
-export function filterMatches(filter: string | undefined, attributes: Readonly<Record<string, string>>): boolean {
-  if (filter === undefined) return true;
-  const m = /^attributes\.([A-Za-z_][\w-]*)\s*=\s*"([^"]*)"$/.exec(filter.trim());
-  if (!m) throw new Error(`cost: cannot apply the subscription filter ${filter}`);
-  return attributes[m[1]!] === m[2];
-}
-
 const messageBytes = (m: { data: Buffer; attributes: Readonly<Record<string, string>>; id: string }) =>
   m.data.length + Buffer.byteLength(m.id) + Object.entries(m.attributes).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
 
@@ -99,7 +91,7 @@ function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuU
   const stages: StageCounts[] = [];
   for (const fn of topology.functions) {
     if (!stack.served.has(fn.name)) continue;
-    const pushes = stack.pushes.filter((p) => p.sub.function === fn.name).flatMap((p) => p.gateway.stats(p.sub.name).pushes.filter((r) => filterMatches(p.sub.filter, r.attributes)));
+    const pushes = stack.pushes.filter((p) => p.sub.function === fn.name).flatMap((p) => p.gateway.stats(p.sub.name).pushes);
     const files = meters.filter((m) => m.function === fn.name);
     const fs = { reads: 0, writes: 0, deletes: 0 };
     let cpuUs = 0;

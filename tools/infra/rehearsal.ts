@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { blocks, type Infra } from './check';
+import { filterMatches as matches } from '../local/filter';
 import type { TopologyOutputs } from './evaluate';
 
 type Json = unknown;
@@ -311,10 +312,11 @@ function outputKeys(scope: Scope, moduleName: string, output: string): Set<strin
   throw new RehearsalError('terraform', `module.${moduleName} has no output "${output}"`);
 }
 
-/** `attributes.K = "V"` (the only filter shape push subscriptions use), as Pub/Sub applies it. */
+/** A push subscription's filter, as Pub/Sub applies it (tools/local/filter.ts). */
 export function filterMatches(filter: string | null | undefined, attributes: Readonly<Record<string, string>>): boolean {
-  if (!filter) return true;
-  const m = /^attributes\.([A-Za-z_][\w-]*)\s*=\s*"([^"]*)"$/.exec(filter.trim());
-  if (!m) throw new RehearsalError('filter', `the rehearsal cannot apply the push subscription filter ${filter}`);
-  return attributes[m[1]!] === m[2];
+  try {
+    return matches(filter, attributes);
+  } catch (err) {
+    throw new RehearsalError('filter', `the rehearsal ${(err as Error).message}`);
+  }
 }

@@ -1,4 +1,5 @@
 import { INGEST_ID } from '../../shared/publish';
+import { filterMatches } from './filter';
 import { TOPICS, type ResolvedSubscription } from '../../shared/topology';
 import type { ServedFunction } from './functions';
 import type { Seen, TopicObserver } from './observe';
@@ -51,7 +52,7 @@ export class Progress {
   backlog(through = Number.POSITIVE_INFINITY): Array<{ subscription: string; fn: string; waiting: number; failed: number }> {
     return this.pushes.map(({ sub, gateway }) => {
       const stats = gateway.stats(sub.name);
-      const counts = (m: Seen) => this.slice(m) <= through && (sub.filter === undefined || passesFilter(sub.filter, m.attributes));
+      const counts = (m: Seen) => this.slice(m) <= through && filterMatches(sub.filter, m.attributes);
       const waiting = this.observer.messages(sub.topic).filter((m) => counts(m) && !stats.acked.has(m.id)).length;
       const deadLettered = sub.deadLetterTopic
         ? this.observer.messages(sub.deadLetterTopic).filter((m) => counts(m) && m.attributes.CloudPubSubDeadLetterSourceSubscription?.endsWith(sub.name)).length
@@ -96,17 +97,6 @@ export class Progress {
     if (out.length === 0) out.push('messages kept arriving: the pipeline never stayed still for the quiet period');
     return out;
   }
-}
-
-/**
- * Whether Pub/Sub delivers a message with these attributes through a subscription filter. The
- * emulator delivers everything (it stores filters without enforcing them) and the functions ack
- * what they do not own, so counting by the filter is right either way. Filters other than
- * `attributes.KEY = "VALUE"` count every message.
- */
-export function passesFilter(filter: string, attributes: Readonly<Record<string, string>>): boolean {
-  const m = /^\s*attributes\.([A-Za-z0-9_-]+)\s*=\s*"([^"]*)"\s*$/.exec(filter);
-  return m ? attributes[m[1]!] === m[2] : true;
 }
 
 export class TimeoutError extends Error {}

@@ -1,4 +1,5 @@
 import { Agent, request } from 'node:http';
+import { filterMatches } from './filter';
 import { v1, type PubSub, type protos } from '@google-cloud/pubsub';
 import type { ResolvedSubscription } from '../../shared/topology';
 
@@ -6,6 +7,8 @@ import type { ResolvedSubscription } from '../../shared/topology';
 export interface DeliveryStats {
   /** Message ids the function acknowledged (answered 2xx). */
   readonly acked: Set<string>;
+  /** Message ids that did not match the subscription's filter: acknowledged without a push, as GCP does. */
+  readonly filtered: Set<string>;
   requests: number;
   /** Non-2xx answers, failed connections and timeouts: each one is redelivered after the backoff. */
   failed: number;
@@ -142,6 +145,7 @@ export class PushGateway {
   }
 
   static async start(options: GatewayOptions): Promise<PushGateway> {
+    for (const sub of options.subscriptions) filterMatches(sub.filter, {}); // a filter it cannot apply fails here, not per message
     await options.pubsub.getClientConfig(); // resolves the project id
     const gateway = new PushGateway(options);
     for (const sub of options.subscriptions) {
@@ -155,7 +159,7 @@ export class PushGateway {
   stats(subscription: string): DeliveryStats {
     let stats = this.bySubscription.get(subscription);
     if (!stats) {
-      stats = { acked: new Set(), requests: 0, failed: 0, refused: 0, deadLettered: 0, lastAt: 0, handlerMs: [], pushes: [] };
+      stats = { acked: new Set(), filtered: new Set(), requests: 0, failed: 0, refused: 0, deadLettered: 0, lastAt: 0, handlerMs: [], pushes: [] };
       this.bySubscription.set(subscription, stats);
     }
     return stats;
@@ -267,6 +271,13 @@ export class PushGateway {
           break;
         }
         for (const m of received) {
+          if (!filterMatches(sub.filter, m.attributes)) {
+            // GCP acknowledges what does not match the filter itself and never pushes it.
+            stats.filtered.add(m.id);
+            acks.push(m.ackId);
+            flushTimer ??= setTimeout(() => void flush(), FLUSH_MS);
+            continue;
+          }
           held.set(m.ackId, m);
           pushing++;
           push(m);
