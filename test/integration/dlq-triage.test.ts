@@ -235,7 +235,8 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
   }, 180_000);
 
   async function seed(n: number, tag: string): Promise<TriageRecord[]> {
-    const findingsBefore = gateway.stats('dlq-triage-reviews').acked.size;
+    const reviews = gateway.stats('dlq-triage-reviews');
+    const findingsBefore = reviews.acked.size + reviews.filtered.size;
     await Promise.all(
       Array.from({ length: n }, (_, i) => {
         const ev = cardScanned({ id: `${tag}-${i}`, source: `//test/${tag}` });
@@ -253,9 +254,9 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
       },
       90_000,
     );
-    // Each record's dead_lettered finding comes back to triage (the emulator ignores the reviews
-    // filter): let those pushes end before measuring anything.
-    await until('the findings pushed back', async () => (gateway.stats('dlq-triage-reviews').acked.size >= findingsBefore + n ? true : undefined), 90_000);
+    // Each record's dead_lettered finding reaches the reviews subscription, whose filter
+    // (action = "review") the gateway applies: let those be settled before measuring anything.
+    await until('the findings settled on dlq-triage-reviews', async () => (reviews.acked.size + reviews.filtered.size >= findingsBefore + n ? true : undefined), 90_000);
     return records;
   }
   const replaysOf = (records: TriageRecord[]) => {
