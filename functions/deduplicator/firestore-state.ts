@@ -28,6 +28,16 @@ const CLAIM_ATTEMPTS = 10;
  * delivery attempts ran out and it was dead-lettered: a lost event, or a lost duplicate finding.
  * A batch is one request: a dead instance has either committed it or not, and holds nothing.
  * `expireAt` is the field of a TTL policy.
+ *
+ * An event with a business key keeps its content key inside the business key's document (the
+ * `content` field: the content key's document id) instead of a document of its own: one write
+ * less per such event (Firestore bills each document written,
+ * https://cloud.google.com/firestore/pricing). Nothing is lost: equal content means equal type,
+ * data and time (shared/events/keys.ts), so equal business key, which the rules check first and
+ * at the same event time. The one case where the business key's document no longer tells: it
+ * changed hands, claimed by another event beyond the window of its holder. The claim that takes
+ * it over then writes the holder's content key to its own document, so a later exact copy of the
+ * holder is still found (as replay, which keeps every key, finds it).
  */
 export class FirestoreDedupStore implements DedupStore {
   private readonly collection: CollectionReference;
@@ -42,12 +52,23 @@ export class FirestoreDedupStore implements DedupStore {
 
   async judgeAndClaim(candidate: Candidate, ctx: DedupContext): Promise<Judgement> {
     const refs = candidate.keys.map((k) => this.ref(k));
+    const shape = keyShape(candidate);
+    const contentId = refs[shape.content]!.id;
     const firestore = this.collection.firestore;
+    /** The documents the claim writes: every key's, but the content key inside the business key's. */
+    const doc = (record: DedupRecord, basis: DedupKey['basis']) => ({
+      ...record,
+      expireAt: Timestamp.fromMillis(expiresAt(candidate, ctx)),
+      basis,
+      ...(basis === 'business_key' ? { content: contentId } : {}),
+    });
     const blind = judge(candidate, candidate.keys.map(() => undefined), ctx);
     if (blind.kind === 'accept') {
-      const doc = { ...claimRecord(candidate, ctx), expireAt: Timestamp.fromMillis(expiresAt(candidate, ctx)) };
+      const record = claimRecord(candidate, ctx);
       const batch = firestore.batch();
-      candidate.keys.forEach((k, i) => batch.create(refs[i]!, { ...doc, basis: k.basis }));
+      candidate.keys.forEach((k, i) => {
+        if (i !== shape.content || shape.businessKey === undefined) batch.create(refs[i]!, doc(record, k.basis));
+      });
       try {
         await batch.commit();
         return blind;
@@ -57,12 +78,30 @@ export class FirestoreDedupStore implements DedupStore {
     }
     for (let attempt = 1; ; attempt++) {
       const snaps = await firestore.getAll(...refs);
-      const judgement = judge(candidate, snaps.map((s) => (s.exists ? fromDoc(s.data()!) : undefined)), ctx);
+      const existing = snaps.map((s) => (s.exists ? fromDoc(s.data()!) : undefined));
+      if (shape.businessKey !== undefined && existing[shape.content] === undefined) {
+        // The content key of an event with a business key is held in that key's document.
+        const held = snaps[shape.businessKey]!;
+        if (held.exists && held.get('content') === contentId) existing[shape.content] = existing[shape.businessKey];
+      }
+      const judgement = judge(candidate, existing, ctx);
       if (judgement.kind !== 'accept') return judgement;
       const record = claimRecord(candidate, ctx);
-      const doc = { ...record, expireAt: Timestamp.fromMillis(expiresAt(candidate, ctx)) };
       const batch = firestore.batch();
-      candidate.keys.forEach((k, i) => claim(batch, refs[i]!, snaps[i]!, { ...doc, basis: k.basis }));
+      candidate.keys.forEach((k, i) => {
+        if (i !== shape.content || shape.businessKey === undefined) claim(batch, refs[i]!, snaps[i]!, doc(record, k.basis));
+      });
+      if (shape.businessKey !== undefined) {
+        // Taking the business key over from another event (beyond its window): its content key
+        // moves to a document of its own. Only that event can hold the document (the same content
+        // is the same business key at the same time), so it is written whatever it holds.
+        const held = snaps[shape.businessKey]!;
+        const heldContent: unknown = held.exists ? held.get('content') : undefined;
+        if (typeof heldContent === 'string' && heldContent !== contentId) {
+          const { content: _moved, ...previous } = held.data()!;
+          batch.set(this.collection.doc(heldContent), { ...previous, basis: 'content' });
+        }
+      }
       try {
         await batch.commit();
         return judgement;
@@ -78,6 +117,14 @@ export class FirestoreDedupStore implements DedupStore {
   async markForwarded(candidate: Candidate): Promise<void> {
     await this.ref(candidate.keys[0]!).update({ forwarded: true });
   }
+}
+
+/** Where the business key (if any) and the content key are among a candidate's keys. */
+function keyShape(candidate: Candidate): { businessKey: number | undefined; content: number } {
+  const businessKey = candidate.keys.findIndex((k) => k.basis === 'business_key');
+  const content = candidate.keys.findIndex((k) => k.basis === 'content');
+  if (content < 0) throw new Error(`deduplicator: event ${candidate.event.id} has no content key`);
+  return { businessKey: businessKey < 0 ? undefined : businessKey, content };
 }
 
 /** Claims one key in the batch, on the condition that it is as it was read. */

@@ -8,9 +8,11 @@ import { pushBody, type MessagePublishedData } from '../../shared/pubsub/push';
 import { TOPICS } from '../../shared/topology';
 import { deduplicatorHandler } from '../../functions/deduplicator/handler';
 import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-state';
-import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
+import { DEFAULT_DEDUP_CONFIG, dedupKeys } from '../../functions/deduplicator/core';
+import { MemoryDedupStore } from '../../functions/deduplicator/state';
+import { BusinessEvent } from '../../shared/events/envelope';
 import { emulatorClients, runPrefix } from '../support/harness';
-import { cardScanned } from '../support/events';
+import { cardScanned, leadTagged } from '../support/events';
 import { ensureBuilt } from '../support/build';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
@@ -163,6 +165,71 @@ describe('deduplicator state in the Firestore emulator under concurrent delivery
     } finally {
       await counted.terminate();
     }
+  });
+
+  it('claims a first arrival with a business key as two documents: its content key lives in the business key document', async () => {
+    // Firestore bills each document a commit writes (https://cloud.google.com/firestore/pricing):
+    // the writes of each Commit, as tools/cost/meter.ts counts them.
+    const writes: number[] = [];
+    const counted = new Firestore({
+      'grpc.callInvocationTransformer': (props: { methodDefinition: { path: string }; argument?: { writes?: unknown[] } }) => {
+        if (props.methodDefinition.path.endsWith('/Commit')) writes.push(props.argument?.writes?.length ?? 0);
+        return props;
+      },
+    });
+    try {
+      const publisher = new MemoryPublisher();
+      const store = new FirestoreDedupStore(counted, `${prefix}keys-${n++}`);
+      const handler = deduplicatorHandler({ publisher, store, clock: { now: () => NOW }, config: DEFAULT_DEDUP_CONFIG, logger: silentLogger });
+      await handler(cloudEvent(cardScanned({ id: 'ev-6' }), 'raw-6', 'v-6'));
+      expect(writes).toEqual([2, 1]); // id and business key, then the forwarded mark
+      writes.length = 0;
+      await handler(cloudEvent(leadTagged({ id: 'ev-7' }), 'raw-7', 'v-7'));
+      expect(writes).toEqual([2, 1]); // no business key: id and content
+      writes.length = 0;
+      // Its exact copy under another id is still a content duplicate... of the business key first (DESIGN §3 order).
+      await handler(cloudEvent(cardScanned({ id: 'ev-6b' }), 'raw-6b', 'v-6b'));
+      await handler(cloudEvent(leadTagged({ id: 'ev-7b' }), 'raw-7b', 'v-7b'));
+      expect(publisher.json(TOPICS.findings)).toEqual([
+        expect.objectContaining({ event_id: 'ev-6b', basis: 'business_key', duplicate_of: 'ev-6' }),
+        expect.objectContaining({ event_id: 'ev-7b', basis: 'content', duplicate_of: 'ev-7' }),
+      ]);
+    } finally {
+      await counted.terminate();
+    }
+  });
+
+  it('judges as replay does when a business key changes hands beyond the window: the earlier holder keeps its content key', async () => {
+    // a at T0; b, the same card 8 days later (beyond the 7-day window): accepted, and it takes
+    // the card's business key over; then c, an exact copy of a under another id, and d, of b.
+    // The business key now names b, 8 days away from c: c is a content duplicate of a.
+    const at = (days: number) => new Date(Date.parse('2026-03-01T10:00:00Z') + days * 86_400_000).toISOString().replace('.000Z', 'Z');
+    const stream = [
+      ['a', cardScanned({ id: 'a', time: at(0) })],
+      ['b', cardScanned({ id: 'b', time: at(8), data: { scanned_by: 'user-2' } })],
+      ['c', cardScanned({ id: 'c', time: at(0) })],
+      ['d', cardScanned({ id: 'd', time: at(8), data: { scanned_by: 'user-2' } })],
+      ['e', cardScanned({ id: 'e', time: at(8), data: { scanned_by: 'user-3' } })],
+    ] as const;
+    const now = Date.parse(at(9));
+    const { publisher, handler } = setup(() => now);
+    for (const [id, event] of stream) await handler(cloudEvent(event, `raw-${id}`, `v-${id}`));
+    // Replay's state (the same core, in memory) over the same stream.
+    const memory = new MemoryDedupStore();
+    const expected = stream.map(([id, raw]) => {
+      const event = BusinessEvent.parse(raw);
+      return memory.judgeAndClaimSync({ event, timeMs: Date.parse(event.time), ingestId: `raw-${id}`, keys: dedupKeys(event) }, { now, config: DEFAULT_DEDUP_CONFIG });
+    });
+    expect(expected.map((j) => j.kind)).toEqual(['accept', 'accept', 'duplicate', 'duplicate', 'duplicate']);
+    expect((publisher.json(TOPICS.unique) as Array<{ id: string }>).map((e) => e.id)).toEqual(['a', 'b']);
+    expect((publisher.json(TOPICS.findings) as Array<{ event_id: string; basis: string; duplicate_of: string }>).map((f) => [f.event_id, f.basis, f.duplicate_of])).toEqual(
+      expected.flatMap((j, i) => (j.kind === 'duplicate' ? [[stream[i]![0], j.basis, j.duplicateOf]] : [])),
+    );
+    expect(expected.filter((j) => j.kind === 'duplicate')).toEqual([
+      { kind: 'duplicate', basis: 'content', duplicateOf: 'a' },
+      { kind: 'duplicate', basis: 'business_key', duplicateOf: 'b' },
+      { kind: 'duplicate', basis: 'business_key', duplicateOf: 'b' },
+    ]);
   });
 
   it('a crash between recording the key and publishing does not lose the event', async () => {
