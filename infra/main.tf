@@ -256,11 +256,11 @@ module "function" {
   secret_ids            = module.secrets.secret_ids
   resource_prefix       = var.resource_prefix
   environment           = merge(try(var.function_settings[each.key].environment, {}), try(local.module_environment[each.key], {}))
-  max_instances         = coalesce(try(var.function_settings[each.key].max_instances, null), var.max_instances)
+  max_instances         = try(local.function_scaling[each.key].max_instances, var.max_instances)
   min_instances         = coalesce(try(var.function_settings[each.key].min_instances, null), 0)
   memory                = coalesce(try(var.function_settings[each.key].memory, null), "512Mi")
-  available_cpu         = try(var.function_settings[each.key].available_cpu, null)
-  concurrency           = coalesce(try(var.function_settings[each.key].concurrency, null), 1)
+  available_cpu         = try(local.function_scaling[each.key].available_cpu, null)
+  concurrency           = try(local.function_scaling[each.key].concurrency, 1)
   operator_members      = var.operator_members
   labels                = local.labels
 

@@ -32,7 +32,7 @@ variable "resource_prefix" {
 
 variable "max_instances" {
   type        = number
-  description = "Most instances each function scales to (per-function overrides: function_settings)."
+  description = "Most instances a function scales to when neither function_settings nor the scale model's defaults (function-scaling.json, scaling.tf) name it."
   default     = 10
 }
 
