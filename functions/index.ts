@@ -4,7 +4,7 @@
  * function's composition root runs, so one function's configuration never fails another's
  * cold start. Without FUNCTION_TARGET (a local multi-function process) all register.
  */
-import * as ff from '@google-cloud/functions-framework';
+import { registerPush } from '../shared/pubsub/push-http';
 import { cloudBoundary } from '../shared/boundary-cloud';
 import { placeholderNote, unsetSecrets } from '../shared/config';
 import { ConfigError } from '../shared/errors';
@@ -40,7 +40,7 @@ function registerOrHold(name: string, register: (env: NodeJS.ProcessEnv) => void
     if (!(err instanceof ConfigError) || unset.length === 0) throw err;
     const reason = err.message.includes(placeholderNote(unset)) ? err : new ConfigError(`${err.message}\n${placeholderNote(unset)}`);
     jsonLogger(undefined, { function: name }).log('ERROR', `${name} holds every delivery: ${reason.message}`);
-    ff.cloudEvent(
+    registerPush(
       name,
       cloudBoundary(name, process.env, () => Promise.reject(reason)),
     );

@@ -1,4 +1,4 @@
-import * as ff from '@google-cloud/functions-framework';
+import { registerPush } from '../../shared/pubsub/push-http';
 import { z } from 'zod';
 import { LIMITER_MAX_WAIT_MS, TwilioEnv, twilioFromEnv } from '../../shared/adapters/external';
 import { cloudBoundary } from '../../shared/boundary-cloud';
@@ -18,5 +18,5 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
   shell.logger.log(calls ? 'INFO' : 'WARNING', `${NAME} configured`, {
     twilio: calls ? 'on' : 'off: no TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN (only the 0 s rule applies)',
   });
-  ff.cloudEvent(NAME, cloudBoundary(NAME, env, callDurationCheckerHandler({ ...shell, ...(calls ? { calls } : {}) })));
+  registerPush(NAME, cloudBoundary(NAME, env, callDurationCheckerHandler({ ...shell, ...(calls ? { calls } : {}) })));
 }

@@ -1,4 +1,4 @@
-import * as ff from '@google-cloud/functions-framework';
+import { registerPush } from '../../shared/pubsub/push-http';
 import type { CountryCode } from 'libphonenumber-js';
 import { z } from 'zod';
 import { CrmEnv, crmsFromEnv, LIMITER_MAX_WAIT_MS } from '../../shared/adapters/external';
@@ -28,5 +28,5 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
     repair: repair ? 'on' : 'off',
   });
   const crmConfig = { repair, defaultCountry: config.CRM_DEFAULT_COUNTRY as CountryCode };
-  ff.cloudEvent(NAME, cloudBoundary(NAME, env, crmCheckerHandler({ ...shell, config: crmConfig, crms })));
+  registerPush(NAME, cloudBoundary(NAME, env, crmCheckerHandler({ ...shell, config: crmConfig, crms })));
 }

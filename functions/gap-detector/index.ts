@@ -1,5 +1,5 @@
+import { registerPush } from '../../shared/pubsub/push-http';
 import { randomUUID } from 'node:crypto';
-import * as ff from '@google-cloud/functions-framework';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { z } from 'zod';
@@ -40,7 +40,7 @@ export const Env = z.object({
 export function register(env: NodeJS.ProcessEnv = process.env): void {
   const c = readConfig(Env, env, NAME);
   const instanceId = randomUUID();
-  ff.cloudEvent(
+  registerPush(
     NAME,
     cloudBoundary(NAME, env, gapDetectorHandler({
       publisher: new PubSubPublisher(new PubSub(), c.RESOURCE_PREFIX),

@@ -1,4 +1,4 @@
-import * as ff from '@google-cloud/functions-framework';
+import { registerPush } from '../../shared/pubsub/push-http';
 import { z } from 'zod';
 import { LIMITER_MAX_WAIT_MS, RatesEnv, ratesFromEnv, StripeEnv, stripeFromEnv } from '../../shared/adapters/external';
 import { cloudBoundary } from '../../shared/boundary-cloud';
@@ -25,5 +25,5 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
   const payments = stripeFromEnv(config, ctx);
   const shell = cloudShell(NAME, config);
   shell.logger.log('INFO', `${NAME} configured`, { rates: config.RATES_FILE ? 'file' : 'openexchangerates', stripe: payments ? 'on' : 'off: no STRIPE_API_KEY' });
-  ff.cloudEvent(NAME, cloudBoundary(NAME, env, revenueCheckerHandler({ ...shell, config: { reviewFactor: config.REVIEW_FACTOR }, rates, ...(payments ? { payments } : {}) })));
+  registerPush(NAME, cloudBoundary(NAME, env, revenueCheckerHandler({ ...shell, config: { reviewFactor: config.REVIEW_FACTOR }, rates, ...(payments ? { payments } : {}) })));
 }

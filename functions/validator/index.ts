@@ -1,4 +1,4 @@
-import * as ff from '@google-cloud/functions-framework';
+import { registerPush } from '../../shared/pubsub/push-http';
 import { PubSub } from '@google-cloud/pubsub';
 import { z } from 'zod';
 import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
@@ -14,7 +14,7 @@ export const Env = z.object({ MAX_FUTURE_MINUTES: envNumber(5), ...ResourceEnv }
 /** Composition root: reads the configuration and builds the clients once, at cold start. */
 export function register(env: NodeJS.ProcessEnv = process.env): void {
   const config = readConfig(Env, env, NAME);
-  ff.cloudEvent(
+  registerPush(
     NAME,
     cloudBoundary(NAME, env, validatorHandler({
       publisher: new PubSubPublisher(new PubSub(), config.RESOURCE_PREFIX),

@@ -1,4 +1,4 @@
-import * as ff from '@google-cloud/functions-framework';
+import { registerPush } from '../../shared/pubsub/push-http';
 import { BigQuery } from '@google-cloud/bigquery';
 import { PubSub } from '@google-cloud/pubsub';
 import { z } from 'zod';
@@ -49,7 +49,7 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
     { project: projectId ?? bigquery.projectId, dataset: c.VOLUME_DATASET, model: c.VOLUME_MODEL, view: c.VOLUME_VIEW, anomaliesTable: c.VOLUME_ANOMALIES_TABLE },
     { anomalyProbThreshold: c.VOLUME_ANOMALY_PROB_THRESHOLD, minRelativeChange: VOLUME_DEFAULTS.min_relative_change, minAbsoluteChange: VOLUME_DEFAULTS.min_absolute_change },
   );
-  ff.cloudEvent(
+  registerPush(
     NAME,
     volumeMonitorHandler({
       source: new BigQueryAnomalySource(bigquery, sql, c.BIGQUERY_LOCATION ? { location: c.BIGQUERY_LOCATION } : {}),

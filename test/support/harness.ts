@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import * as ff from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub, type Message, type Subscription } from '@google-cloud/pubsub';
 import type { CloudEvent } from '@google-cloud/functions-framework';
+import type { OutboundMessage, Publisher } from '../../shared/ports';
+import { registerPush } from '../../shared/pubsub/push-http';
 
 /** A name prefix unique to this run and suite: topics, subscriptions and collections never collide. */
 export function runPrefix(suite: string): string {
@@ -21,14 +22,15 @@ export function emulatorClients(): { pubsub: PubSub; firestore: Firestore } {
 }
 
 /**
- * Serves a CloudEvent function the way the Functions Framework serves it in production, on a
- * free loopback port: push subscriptions deliver to it over real HTTP.
+ * Serves a push handler the way the functions register it in production (behind the push gate
+ * of shared/pubsub/push-http.ts, in the Functions Framework), on a free loopback port: push
+ * subscriptions deliver to it over real HTTP.
  */
 export async function serveFunction(
   name: string,
   handler: (ce: CloudEvent<unknown>) => Promise<void>,
 ): Promise<{ url: string; close: () => Promise<void> }> {
-  ff.cloudEvent(name, handler as (ce: CloudEvent<unknown>) => Promise<void>);
+  registerPush(name, handler as (ce: CloudEvent<unknown>) => Promise<void>);
   const server = getTestServer(name) as Server;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -87,12 +89,18 @@ export class Observer {
     return this.messages;
   }
 
-  /** Waits until no message arrived for `quietMs`: for asserting that nothing more comes. */
-  async settle(quietMs = 1500): Promise<Observed[]> {
-    let seen = -1;
-    while (seen !== this.messages.length) {
-      seen = this.messages.length;
-      await new Promise((r) => setTimeout(r, quietMs));
+  /**
+   * For asserting that nothing more comes, without a quiet period (a timer passes on a loaded
+   * machine whether or not more is on its way): waits until `done()` says the work that
+   * publishes here is over (e.g. the push gateway acked every input message: a handler
+   * publishes before it answers) and every message published here by then has arrived
+   * (`published()`, from a {@link CountingPublisher}). Fails after `timeoutMs`.
+   */
+  async complete(done: () => boolean, published: () => number, timeoutMs = 60_000): Promise<Observed[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (!done() || this.messages.length < published()) {
+      if (Date.now() > deadline) throw new Error(`not complete after ${timeoutMs} ms: done ${done()}, ${this.messages.length} of ${published()} published messages arrived`);
+      await new Promise((r) => setTimeout(r, 50));
     }
     return this.messages;
   }
@@ -100,5 +108,22 @@ export class Observer {
   async close(): Promise<void> {
     await this.subscription.close();
     await this.subscription.delete().catch(() => undefined);
+  }
+}
+
+/** A publisher that counts what it published, by topic (as the handlers name it): what an {@link Observer} waits for. */
+export class CountingPublisher implements Publisher {
+  private readonly counts = new Map<string, number>();
+  constructor(private readonly inner: Publisher) {}
+
+  async publish(topic: string, message: OutboundMessage): Promise<string> {
+    const id = await this.inner.publish(topic, message);
+    this.counts.set(topic, (this.counts.get(topic) ?? 0) + 1);
+    return id;
+  }
+
+  /** How many messages were published to `topic` so far. */
+  published(topic: string): number {
+    return this.counts.get(topic) ?? 0;
   }
 }

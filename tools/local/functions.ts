@@ -89,7 +89,8 @@ const PORT_ATTEMPTS = 5;
 
 /**
  * Serves one function as production does: `functions-framework --target=NAME
- * --signature-type=cloudevent` over the built entry, with FUNCTION_TARGET set so that only its
+ * --signature-type=http` over the built entry (each function registers as an HTTP function behind
+ * the push gate of shared/pubsub/push-http.ts, and Terraform deploys them without an event trigger), with FUNCTION_TARGET set so that only its
  * composition root runs. Its output goes to `<logDir>/<name>.log`, not the console. Resolves
  * once it accepts connections, or as `absent` when the entry does not register it. When an
  * instance dies on its own, a new one is started on the same port (as Cloud Run starts a new
@@ -134,7 +135,7 @@ async function startInstance(name: string, port: number, instance: number, optio
   const proc = spawnManaged(
     name,
     process.execPath,
-    [bin, `--target=${name}`, '--signature-type=cloudevent', `--port=${port}`, `--source=${resolve(options.source)}`],
+    [bin, `--target=${name}`, '--signature-type=http', `--port=${port}`, `--source=${resolve(options.source)}`],
     { env: { ...options.env, FUNCTION_TARGET: name, LOCAL_INSTANCE: String(instance) } },
   );
   activity.tail = [];
