@@ -89,18 +89,25 @@ describe('event-recovery dlq against the triage API', () => {
     const out: string[] = [];
     const err: string[] = [];
     const io: DlqIo = { out: (t) => out.push(t), err: (t) => err.push(t), env: { DLQ_API_URL: url, DLQ_API_TOKEN: TOKEN, USER: 'ann' }, isTty: false, onInterrupt: (stop) => ((interrupt = stop), () => undefined) };
-    // 2/s: six records take 2.5 s; Ctrl-C after the first two have gone.
+    // 2/s: six records take 2.5 s; Ctrl-C once the first two have gone (a condition, not a timer).
     const running = dlqCommand(['replay', '--all', '--subscription', 'gap-detector-sequences', '--rate', '2'], io);
-    await new Promise((r) => setTimeout(r, 700));
+    const deadline = Date.now() + 30_000;
+    while (replayed() < 2) {
+      if (Date.now() > deadline) throw new Error(`the bulk replay published ${replayed()} of 6 in 30 s`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
     interrupt();
     expect(await running).toBe(1);
-    expect(out.join('')).toMatch(/^stopped job job-\S+: \d replayed; the rest stay open/);
+    const stoppedLine = /^stopped job (job-\S+): (\d) replayed; the rest stay open/.exec(out.join(''));
+    expect(stoppedLine).not.toBeNull();
     const after = replayed();
     expect(after).toBeGreaterThanOrEqual(2);
     expect(after).toBeLessThan(6);
     expect((await service.list({ page_size: 10, state: ['open'], subscription: 'gap-detector-sequences' })).records).toHaveLength(6 - after);
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(replayed()).toBe(after);
+    // Nothing more is published: the command returned after its slice did (a slice ends by
+    // waiting for its replays in flight), and the job is stopped with every publish counted.
+    expect(await service.getJob(stoppedLine![1]!)).toMatchObject({ state: 'stopped', published: after });
+    expect(Number(stoppedLine![2])).toBe(after);
   });
 
   it('exits 3 without credentials, 4 for an unknown record, 5 when the API is unreachable, and throws a usage error for bad usage', async () => {

@@ -1,11 +1,8 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as ff from '@google-cloud/functions-framework';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { REGISTRY } from '../../functions/registry';
 import { pushBody } from '../../shared/pubsub/push';
 import { topology } from '../../shared/topology';
-import { serveFunction } from '../support/harness';
+import { serveFunction, serveRegistered } from '../support/harness';
 
 /**
  * Requests that no Pub/Sub push sends, through the Functions Framework as the functions are
@@ -146,15 +143,5 @@ describe('every Pub/Sub function, registered by its composition root', () => {
 
 async function listen(name: string, register: () => void): Promise<{ url: string; close: () => Promise<void> }> {
   register();
-  const server = getTestServer(name) as Server;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections?.();
-        server.close(() => resolve());
-      }),
-  };
+  return serveRegistered(name);
 }

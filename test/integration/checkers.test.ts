@@ -15,7 +15,7 @@ import type { FakeServer } from '../../tools/local/fakes/http';
 import { startOxrFake } from '../../tools/local/fakes/openexchangerates';
 import { startStripeFake } from '../../tools/local/fakes/stripe';
 import { startTwilioFake } from '../../tools/local/fakes/twilio';
-import { emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
+import { CountingPublisher, emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
 import { callCompleted, cardScanned, saleRecorded } from '../support/events';
 
 const ACCOUNT = `AC${'d'.repeat(32)}`;
@@ -29,6 +29,8 @@ describe('events-unique → revenue-checker and call-duration-checker → events
   let fakes: FakeServer[] = [];
   let corrected: Observer;
   let findings: Observer;
+  let publisher: CountingPublisher;
+  let gateway: PushGateway;
 
   beforeAll(async () => {
     ({ pubsub, firestore } = emulatorClients());
@@ -46,8 +48,9 @@ describe('events-unique → revenue-checker and call-duration-checker → events
       OXR_API_BASE: oxr.url,
     };
     const ctx = { clock: systemClock };
+    publisher = new CountingPublisher(new PubSubPublisher(pubsub, prefix));
     const shell = {
-      publisher: new PubSubPublisher(pubsub, prefix),
+      publisher,
       ledger: new FirestoreOutcomeLedger(firestore, `${prefix}outcomes`),
       clock: systemClock,
       logger: silentLogger,
@@ -64,7 +67,7 @@ describe('events-unique → revenue-checker and call-duration-checker → events
       prefix,
       only: (s) => s.function === 'revenue-checker' || s.function === 'call-duration-checker',
     });
-    const gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => urls[fn] });
+    gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => urls[fn] });
     closers.unshift(() => gateway.close());
     corrected = await Observer.on(pubsub, prefix + TOPICS.corrected, `${prefix}obs-corrected`);
     findings = await Observer.on(pubsub, prefix + TOPICS.findings, `${prefix}obs-findings`);
@@ -102,8 +105,11 @@ describe('events-unique → revenue-checker and call-duration-checker → events
     const raced = saleRecorded({ id: 'it-s4', data: { order_id: 'o4', amount: 3400, amount_usd: 3400 } });
     await Promise.all([publish(wrongTotal), publish(raced), publish(raced)]);
     await corrected.waitFor(3);
-    await corrected.settle();
-    await findings.settle();
+    // All eight deliveries handled by both checkers (the emulator does not enforce the
+    // subscriptions' filters), and everything they published arrived.
+    const handled = () => gateway.stats('revenue-checker-sales').acked.size === 8 && gateway.stats('call-duration-checker-calls').acked.size === 8;
+    await corrected.complete(handled, () => publisher.published(TOPICS.corrected));
+    await findings.complete(handled, () => publisher.published(TOPICS.findings));
 
     const byOriginal = new Map<string, Set<string>>();
     for (const m of corrected.messages) {

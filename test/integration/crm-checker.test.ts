@@ -18,7 +18,7 @@ import type { FakeServer } from '../../tools/local/fakes/http';
 import { startSalesforceFake } from '../../tools/local/fakes/salesforce';
 import { PushGateway } from '../../tools/local/push-gateway';
 import { crmSynced } from '../support/events';
-import { emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
+import { CountingPublisher, emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
 
 const EMAIL = 'grace.hopper@example.org';
 const PHONE = '+14155550177';
@@ -43,6 +43,8 @@ describe('events-unique → crm-checker → findings, on the emulators, against 
   let fakes: FakeServer[] = [];
   let findings: Observer;
   let deadLetters: Observer;
+  let publisher: CountingPublisher;
+  let gateway: PushGateway;
 
   beforeAll(async () => {
     ({ pubsub, firestore } = emulatorClients());
@@ -58,8 +60,9 @@ describe('events-unique → crm-checker → findings, on the emulators, against 
     fakes = [hubspot, salesforce];
     const env = CrmEnv.parse({ HUBSPOT_ACCESS_TOKEN: 'pat-it', HUBSPOT_API_BASE: hubspot.url, SALESFORCE_INSTANCE_URL: salesforce.url, SALESFORCE_ACCESS_TOKEN: 'sf-it' });
     failures = new FirestoreFailureStore(firestore, `${prefix}failures`);
+    publisher = new CountingPublisher(new PubSubPublisher(pubsub, prefix));
     const handler = crmCheckerHandler({
-      publisher: new PubSubPublisher(pubsub, prefix),
+      publisher,
       ledger: new FirestoreOutcomeLedger(firestore, `${prefix}outcomes`),
       clock: systemClock,
       logger: silentLogger,
@@ -70,7 +73,7 @@ describe('events-unique → crm-checker → findings, on the emulators, against 
     const served = await serveFunction(NAME, withBoundary(NAME, handler as never, { failures, logger: silentLogger, clock: systemClock, prefix }) as never);
     closers.push(served.close);
     const subscriptions = await ensureTopology(pubsub, topology, { prefix, only: (s) => s.function === NAME });
-    const gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: () => served.url });
+    gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: () => served.url });
     closers.unshift(() => gateway.close());
     findings = await Observer.on(pubsub, prefix + TOPICS.findings, `${prefix}obs-findings`);
     deadLetters = await Observer.on(pubsub, `${prefix}dead-letters`, `${prefix}obs-dead-letters`);
@@ -94,7 +97,8 @@ describe('events-unique → crm-checker → findings, on the emulators, against 
     for (const e of [swapped, missing, sync('it-y3', 'hubspot', '302'), swapped]) await publish(e);
     await findings.waitFor(2);
     await publish(missing); // a redelivery after the decision
-    await findings.settle();
+    // All five deliveries handled, and every finding they published arrived.
+    await findings.complete(() => gateway.stats('crm-checker-syncs').acked.size === 5, () => publisher.published(TOPICS.findings));
     const distinct = new Map(findings.messages.map((m) => [m.attributes.finding_id, m.json() as Record<string, unknown>]));
     expect([...distinct.values()].map((f) => [f.event_id, f.kind, f.action, f.field]).sort()).toEqual([
       ['it-y1', 'crm_mismatch', 'review', 'email_phone_swapped'],

@@ -22,7 +22,7 @@ import { validatorHandler } from '../../functions/validator/handler';
 import { deduplicatorHandler } from '../../functions/deduplicator/handler';
 import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-state';
 import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
-import { emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
+import { CountingPublisher, emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
 import { cardScanned, saleRecorded } from '../support/events';
 import { deadLetterAttributes, seedStatsFixture, serveTriage, triageService } from '../support/triage';
 
@@ -56,6 +56,21 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
   let sequences: Observer;
   let failingSub: Subscription;
   const failingCalls: string[] = [];
+  /** Ids of the messages revenue-checker-sales (the pull subscription) is done with, acked or nacked. */
+  const failingHandled: string[] = [];
+  /** Everything this run published: the triage service, the validator and the deduplicator publish through it. */
+  let publisher: CountingPublisher;
+  /** Messages the tests publish themselves, by topic: with the publisher's, what each topic carried. */
+  const direct: Record<string, number> = {};
+  const publishDirect = (topic: string, message: Parameters<ReturnType<PubSub['topic']>['publishMessage']>[0]) => {
+    direct[topic] = (direct[topic] ?? 0) + 1;
+    return pubsub.topic(prefix + topic).publishMessage(message);
+  };
+  const carried = (topic: string) => publisher.published(topic) + (direct[topic] ?? 0);
+  /** Every message on events-unique handled by its consumers here, revenue-checker-sales having seen `id` `times`. */
+  const uniqueHandled = (id: string, times: number) => () =>
+    ['gap-detector-chains', 'call-duration-checker-calls'].every((sub) => gateway.stats(sub).acked.size === carried(TOPICS.unique)) &&
+    failingHandled.filter((x) => x === id).length >= times;
   const deliveryAttempts: number[] = [];
   const seen: Record<string, string[]> = { 'gap-detector': [], 'call-duration-checker': [] };
 
@@ -73,7 +88,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     ({ pubsub, firestore } = emulatorClients());
     await pubsub.getClientConfig();
     project = pubsub.projectId;
-    const publisher = new PubSubPublisher(pubsub, prefix);
+    publisher = new CountingPublisher(new PubSubPublisher(pubsub, prefix));
     store = new FirestoreTriageStore(firestore, `${prefix}triage`);
     failures = new FirestoreFailureStore(firestore, `${prefix}failures`);
     const triage = service(publisher);
@@ -126,10 +141,14 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
         data: { message: { data: m.data.toString('base64'), attributes: { ...m.attributes }, messageId: m.id, publishTime: m.publishTime.toISOString() } },
       } as CloudEvent<MessagePublishedData>;
       alwaysFails(ce).then(
-        () => m.ack(),
+        () => {
+          m.ack();
+          failingHandled.push(m.attributes.id ?? '?');
+        },
         () => {
           deliveryAttempts.push(m.deliveryAttempt);
           m.nack();
+          failingHandled.push(m.attributes.id ?? '?');
         },
       );
     });
@@ -150,7 +169,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
 
   it('a message whose handler always fails is dead-lettered after 5 pull deliveries and triaged with the recorded reason', async () => {
     const sale = saleRecorded({ id: 'always-fails-1' });
-    await pubsub.topic(prefix + TOPICS.unique).publishMessage({ json: sale, attributes: eventAttributes(sale) });
+    await publishDirect(TOPICS.unique, { json: sale, attributes: eventAttributes(sale) });
     const [record] = await until('the triage record', async () => {
       const r = await list('subscription=revenue-checker-sales');
       return r.length ? r : undefined;
@@ -183,7 +202,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
   it('an invalid event fixed through the API reaches events-unique exactly once', async () => {
     const good = cardScanned({ id: 'fix-me-1', data: { card_id: 'card-fix-1' } });
     const bad = { ...good, data: { ...good.data, card_id: undefined } };
-    await pubsub.topic(prefix + TOPICS.raw).publishMessage({ data: Buffer.from(JSON.stringify(bad)) });
+    await publishDirect(TOPICS.raw, { data: Buffer.from(JSON.stringify(bad)) });
     const [record] = await until('the invalid record', async () => {
       const r = (await list('class=invalid')).filter((x) => x.event.id === 'fix-me-1');
       return r.length ? r : undefined;
@@ -196,7 +215,11 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     expect((await api('POST', `/v1/records/${record!.id}/fix`, { patch: { data: { card_id: 'card-fix-1' } } })).status).toBe(409);
     expect((await api('POST', `/v1/records/${record!.id}/replay`)).status).toBe(409);
     await unique.waitFor(1);
-    const arrived = (await unique.settle(2000)).filter((m) => m.attributes.id === 'fix-me-1');
+    // Everything on events-raw and events-valid handled (a handler publishes before it answers),
+    // and all that reached events-unique arrived: the fixed event once, not a second time later.
+    const handled = () =>
+      gateway.stats('validator-events-raw').acked.size === carried(TOPICS.raw) && gateway.stats('deduplicator-events-valid').acked.size === carried(TOPICS.valid);
+    const arrived = (await unique.complete(handled, () => carried(TOPICS.unique))).filter((m) => m.attributes.id === 'fix-me-1');
     expect(arrived).toHaveLength(1);
     expect(arrived[0]!.json()).toEqual(good);
     const stored = (await store.get(record!.id))!;
@@ -215,21 +238,22 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
       const r = (await list('subscription=gap-detector-chains')).filter((x) => x.event.id === 'shared-1');
       return r.length ? r : undefined;
     });
-    const calledBefore = failingCalls.length;
     expect((await api('POST', `/v1/records/${record!.id}/replay`)).status).toBe(200);
     await until('the gap-detector delivery', async () => (seen['gap-detector']!.length > base ? true : undefined));
-    await unique.settle(2000);
+    await unique.complete(uniqueHandled('shared-1', 1), () => carried(TOPICS.unique));
     expect(seen['gap-detector']!.slice(base)).toEqual(['shared-1']);
     expect(seen['call-duration-checker']).not.toContain('shared-1');
-    expect(failingCalls.length).toBe(calledBefore); // revenue-checker-sales acked it unread
+    // revenue-checker-sales has had it (uniqueHandled) and acked it unread. (Its call count is no
+    // measure: the fixed event of the test before is still failing there and being redelivered.)
+    expect(failingCalls).not.toContain('shared-1');
     const replayed = unique.messages.filter((m) => m.attributes.id === 'shared-1');
     expect(replayed[0]!.attributes[TARGET_SUBSCRIPTION]).toBe('gap-detector-chains');
     // The same replay published again (a publish that outlived its claim, or whose answer was
     // lost): gap-detector's boundary finds its replay_of admitted for another message, acks it unread.
     const total = unique.messages.length;
-    await pubsub.topic(prefix + TOPICS.unique).publishMessage({ data: Buffer.from(replayed[0]!.data), attributes: replayed[0]!.attributes });
+    await publishDirect(TOPICS.unique, { data: Buffer.from(replayed[0]!.data), attributes: replayed[0]!.attributes });
     await unique.waitFor(total + 1);
-    await unique.settle(2000);
+    await unique.complete(uniqueHandled('shared-1', 2), () => carried(TOPICS.unique));
     expect(unique.messages.filter((m) => m.attributes.id === 'shared-1')).toHaveLength(2);
     expect(seen['gap-detector']!.slice(base)).toEqual(['shared-1']);
   }, 180_000);
@@ -281,7 +305,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     while (state.state === 'running') state = (await (await api('POST', `/v1/bulk-replays/${job.id}/run`, { max_seconds: 20 })).json()) as BulkJob;
     const elapsedMs = Date.now() - started;
     expect(state).toMatchObject({ state: 'done', total: N, published: N, failed: 0 });
-    await sequences.settle(1500);
+    await sequences.complete(() => true, () => carried(TOPICS.duplicates));
     expect(replaysOf(records)).toHaveLength(N);
     // The first message goes at once, then one per 1/RATE s: never faster, however loaded the machine.
     expect(N - 1).toBeLessThanOrEqual((elapsedMs / 1000) * RATE);
@@ -289,14 +313,14 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     const again = (await (await api('POST', '/v1/bulk-replays', { filter, rate_per_second: RATE })).json()) as BulkJob;
     expect(again.total).toBe(0);
     expect(await (await api('POST', `/v1/bulk-replays/${again.id}/run`, {})).json()).toMatchObject({ state: 'done', published: 0 });
-    await sequences.settle(1500);
+    await sequences.complete(() => true, () => carried(TOPICS.duplicates));
     expect(replaysOf(records)).toHaveLength(N);
   }, 300_000);
 
   it('a bulk replay that dies midway resumes in a new instance without doubling', async () => {
     const N = 20;
     const records = await seed(N, 'crash');
-    const real = new PubSubPublisher(pubsub, prefix);
+    const real = new CountingPublisher(new PubSubPublisher(pubsub, prefix));
     let sent = 0;
     const dying: Publisher = {
       publish: async (topic, m) => {
@@ -309,9 +333,9 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     const died = (await first.runJob(job.id, { maxRecords: 1000, maxMs: 30_000 }))!;
     expect(died).toMatchObject({ state: 'running', failed: 1 });
     expect(died.published).toBeLessThan(N);
-    const second = service(new PubSubPublisher(pubsub, prefix));
+    const second = service(real);
     expect(await second.runJob(job.id, { maxRecords: 1000, maxMs: 30_000 })).toMatchObject({ state: 'done', published: N });
-    await sequences.settle(1500);
+    await sequences.complete(() => true, () => carried(TOPICS.duplicates) + real.published(TOPICS.duplicates));
     const got = replaysOf(records).map((m) => m.attributes[REPLAY_OF]);
     expect(got).toHaveLength(N);
     expect(new Set(got).size).toBe(N);
@@ -326,7 +350,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     expect(before).toEqual([]);
     expect(((await (await api('GET', `/v1/audit?record_id=${r!.id}`)).json()) as { entries: unknown[] }).entries).toEqual([]);
     expect(await store.get(r!.id)).toMatchObject({ state: 'open' });
-    await sequences.settle(1000);
+    await sequences.complete(() => true, () => carried(TOPICS.duplicates));
     expect(replaysOf([r!])).toHaveLength(0);
   }, 180_000);
 

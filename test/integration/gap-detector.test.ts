@@ -12,7 +12,7 @@ import { NAME } from '../../functions/gap-detector/core';
 import { FirestoreGapStore } from '../../functions/gap-detector/firestore-store';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler, type GapDetectorConfig } from '../../functions/gap-detector/handler';
 import { routeOf } from '../../functions/gap-detector/routes';
-import { emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
+import { CountingPublisher, emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
 import { cardScanned, crmSynced, leadCreated, leadTagged } from '../support/events';
 import { prng } from '../../cli/generate/log';
 
@@ -39,6 +39,7 @@ describe('gap-detector on the real Pub/Sub and Firestore emulators: both subscri
   let close: () => Promise<void>;
   let findings: Observer;
   let retrigger: Observer;
+  let publisher: CountingPublisher;
   const clock = { ms: T0 };
   const handled = { sequences: 0, chains: 0, ticks: 0 };
 
@@ -51,8 +52,9 @@ describe('gap-detector on the real Pub/Sub and Firestore emulators: both subscri
       watermarkStepMs: 0,
       resourcePrefix: prefix,
     };
+    publisher = new CountingPublisher(new PubSubPublisher(pubsub, prefix));
     const handler = gapDetectorHandler({
-      publisher: new PubSubPublisher(pubsub, prefix),
+      publisher,
       store: new FirestoreGapStore(firestore, `${prefix}state`),
       clock: { now: () => clock.ms },
       config,
@@ -105,7 +107,9 @@ describe('gap-detector on the real Pub/Sub and Firestore emulators: both subscri
     await duplicates.publishMessage({ json: seq('a3', 3) });
     for (const e of chainEvents) await unique.publishMessage({ json: e });
     await until(() => handled.sequences >= 1 && handled.chains >= 8, () => JSON.stringify(handled));
-    expect(await findings.settle(500)).toEqual([]);
+    // Each delivery handled (its publishes done): every finding published by then has arrived.
+    const all = (topic: string) => () => publisher.published(topic);
+    expect(await findings.complete(() => true, all(TOPICS.findings))).toEqual([]);
 
     // The producers went quiet. 20 minutes later (wall clock), the scheduler's tick arrives.
     clock.ms = T0 + 20 * MIN;
@@ -130,8 +134,8 @@ describe('gap-detector on the real Pub/Sub and Firestore emulators: both subscri
     // The tick is idempotent: another one reports nothing again.
     await pubsub.topic(prefix + TOPICS.ticks).publishMessage({ json: {} });
     await until(() => handled.ticks >= 2, () => JSON.stringify(handled));
-    expect(await findings.settle(1000)).toHaveLength(4);
-    expect(await retrigger.settle(100)).toHaveLength(1);
+    expect(await findings.complete(() => true, all(TOPICS.findings))).toHaveLength(4);
+    expect(await retrigger.complete(() => true, all(TOPICS.retrigger))).toHaveLength(1);
   });
 });
 

@@ -9,7 +9,7 @@ import { validatorHandler } from '../../functions/validator/handler';
 import { deduplicatorHandler } from '../../functions/deduplicator/handler';
 import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-state';
 import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
-import { emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
+import { CountingPublisher, emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
 import { cardScanned, saleRecorded } from '../support/events';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
@@ -22,10 +22,12 @@ describe('validator → deduplicator across the real Pub/Sub and Firestore emula
   let unique: Observer;
   let invalid: Observer;
   let findings: Observer;
+  let publisher: CountingPublisher;
+  let gateway: PushGateway;
 
   beforeAll(async () => {
     ({ pubsub, firestore } = emulatorClients());
-    const publisher = new PubSubPublisher(pubsub, prefix);
+    publisher = new CountingPublisher(new PubSubPublisher(pubsub, prefix));
     const clock = { now: () => NOW };
     const validator = await serveFunction(
       'validator',
@@ -47,7 +49,7 @@ describe('validator → deduplicator across the real Pub/Sub and Firestore emula
       prefix,
       only: (s) => s.function === 'validator' || s.function === 'deduplicator',
     });
-    const gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => urls[fn] });
+    gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => urls[fn] });
     closers.unshift(() => gateway.close());
     unique = await Observer.on(pubsub, prefix + TOPICS.unique, `${prefix}obs-unique`);
     invalid = await Observer.on(pubsub, prefix + TOPICS.invalid, `${prefix}obs-invalid`);
@@ -75,7 +77,9 @@ describe('validator → deduplicator across the real Pub/Sub and Firestore emula
 
     await findings.waitFor(4);
     await invalid.waitFor(2);
-    const settled = await unique.settle();
+    // Every message handled (a handler publishes before it answers), and all it published here arrived.
+    const handled = () => gateway.stats('validator-events-raw').acked.size === 6 && gateway.stats('deduplicator-events-valid').acked.size === 4;
+    const settled = await unique.complete(handled, () => publisher.published(TOPICS.unique));
     expect(settled.map((m) => (m.json() as { id: string }).id).sort()).toEqual(['ev-1', 'ev-3']);
     expect(settled.find((m) => m.attributes.id === 'ev-3')?.attributes).toMatchObject({ type: 'sale.recorded', id: 'ev-3' });
 

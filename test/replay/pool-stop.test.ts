@@ -17,6 +17,7 @@ describe('preparedBatches: stopping mid-input', () => {
   it('leaves no unhandled rejection when the input is destroyed after the consumer broke off', () => {
     const script = `
       const { PassThrough } = require('node:stream');
+      const { once } = require('node:events');
       const { preparedBatches } = require('./dist/cli/replay/pool.js');
       const { readLines } = require('./dist/cli/replay/lines.js');
       process.on('unhandledRejection', (e) => { console.log('unhandled: ' + (e && e.code)); process.exit(3); });
@@ -28,8 +29,12 @@ describe('preparedBatches: stopping mid-input', () => {
         let lines = 0;
         for await (const batch of preparedBatches(readLines(input), 1, { now: Date.parse('2026-03-01T12:00:00Z'), config: { maxFutureMs: 300000 } })) {
           lines += batch.lines.length;
+          // Stop while a read is pending: once the input has closed (a condition, not a timer),
+          // that read has failed; one turn of the event loop lets an unhandled rejection surface.
+          const closed = once(input, 'close');
           input.destroy();
-          await new Promise((r) => setTimeout(r, 50));
+          await closed;
+          await new Promise((r) => setImmediate(r));
           break;
         }
         console.log('stopped after ' + lines);

@@ -31,6 +31,11 @@ export async function serveFunction(
   handler: (ce: CloudEvent<unknown>) => Promise<void>,
 ): Promise<{ url: string; close: () => Promise<void> }> {
   registerPush(name, handler as (ce: CloudEvent<unknown>) => Promise<void>);
+  return serveRegistered(name);
+}
+
+/** Serves a function already registered with the Functions Framework under `name`, on a free loopback port. */
+export async function serveRegistered(name: string): Promise<{ url: string; close: () => Promise<void> }> {
   const server = getTestServer(name) as Server;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
