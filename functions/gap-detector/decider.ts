@@ -280,17 +280,9 @@ function countNumber(state: GapState, d: Extract<GapDecision, { kind: 'number_co
     case 'first':
       state.sources.set(d.source, { low: d.seq, high: d.seq, gaps: [] });
       return;
-    case 'extended': {
-      const s = state.sources.get(d.source)!;
-      let range: GapRange | undefined;
-      if (d.skipped !== undefined) {
-        range = newRange(d.source, d.skipped.from, d.skipped.to, d.skipped.deadlineMs, d.skipped.order);
-        state.due.push(range);
-        state.openGaps++;
-      }
-      extend(s, d.seq, range);
+    case 'extended':
+      extend(state.sources.get(d.source)!, d.seq, openSkipped(state, d));
       return;
-    }
     case 'filled':
     case 'late': {
       const taken = takeNumber(state.sources.get(d.source)!, d.seq);
@@ -307,21 +299,22 @@ function countNumber(state: GapState, d: Extract<GapDecision, { kind: 'number_co
     case 'jumped':
       state.sources.get(d.source)!.jumped = d.seq;
       return;
-    case 'rebased': {
-      const s = state.sources.get(d.source)!;
+    case 'rebased':
       // The open ranges were reported just before (gap_reported); what is left is settled.
-      let range: GapRange | undefined;
-      if (d.skipped !== undefined) {
-        range = newRange(d.source, d.skipped.from, d.skipped.to, d.skipped.deadlineMs, d.skipped.order);
-        state.due.push(range);
-        state.openGaps++;
-      }
-      rebase(s, d.rebasedFrom!, d.seq, range);
+      rebase(state.sources.get(d.source)!, d.rebasedFrom!, d.seq, openSkipped(state, d));
       return;
-    }
     default:
       assertNever(d.outcome);
   }
+}
+
+/** The range a counted number skipped over, opened and due (its gap reported once it has waited its grace period). */
+function openSkipped(state: GapState, d: Extract<GapDecision, { kind: 'number_counted' }>): GapRange | undefined {
+  if (d.skipped === undefined) return undefined;
+  const range = newRange(d.source, d.skipped.from, d.skipped.to, d.skipped.deadlineMs, d.skipped.order);
+  state.due.push(range);
+  state.openGaps++;
+  return range;
 }
 
 function decideChain(state: GapState, input: Extract<GapInput, { kind: 'chain' }>, ctx: DecideContext): readonly GapDecision[] {
