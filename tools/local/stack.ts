@@ -148,19 +148,7 @@ interface Running {
 /** Runs the stack once; resolves with the exit code. In `keep` mode it resolves only on a signal. */
 export async function runStack(options: StackOptions, io: Console = consoleIo): Promise<number> {
   const t0 = Date.now();
-  // The stack's own clients talk to the emulators only: no metadata server to look for.
-  process.env.METADATA_SERVER_DETECTION ??= 'none';
-  const res = new Resources();
-  let signalled: ((code: number) => void) | undefined;
-  const stopped = new Promise<number>((resolve) => (signalled = resolve));
-  onSignal(async (signal) => {
-    io.progress(`\n${signal}: stopping the emulators and functions...`);
-    await res.close();
-    const code = options.keep && signal === 'SIGINT' ? 0 : 130;
-    signalled?.(code);
-    return code;
-  });
-  try {
+  return underSignals(io, options.keep ? 0 : 130, async (res, stopped) => {
     const demo = buildDemo({ now: Date.now(), seed: options.seed, ...(options.load ? { load: options.load } : {}) });
     const up = await bringUp(options, demo.world, demo.upstream, res, io);
     const startupMs = Date.now() - t0;
@@ -180,12 +168,7 @@ export async function runStack(options: StackOptions, io: Console = consoleIo): 
     if (options.jsonPath) writeRunJson(options.jsonPath, run, res, code);
     if (!options.keep) return code;
     return await stayUp(up, options, res, io, stopped);
-  } catch (err) {
-    io.progress(failureText(err));
-    return 1;
-  } finally {
-    await res.close();
-  }
+  });
 }
 
 /**
@@ -194,6 +177,21 @@ export async function runStack(options: StackOptions, io: Console = consoleIo): 
  * watches the findings come, the scheduler ticking every minute, until a signal or a crash.
  */
 export async function runDevWithWorld(options: StackOptions, world: DemoWorld, logPath: string, io: Console = consoleIo): Promise<number> {
+  return underSignals(io, 0, async (res, stopped) => {
+    const up = await bringUp(options, world, undefined, res, io);
+    io.progress(`stack up: ${[...up.served.keys()].join(', ')}; the stand-ins know ${world.calls.length} calls, ${world.paymentIntents.length} payment intents and the rates of ${Object.keys(world.rates.days).length} days of ${logPath}`);
+    io.report(`\nPublish the log (after the export below): node dist/cli/event-recovery.js publish ${logPath} --rate 50\n`);
+    return await stayUp(up, options, res, io, stopped);
+  });
+}
+
+/**
+ * What a run of the stack does around its work: the resources it holds, closed on SIGINT or
+ * SIGTERM (the run then ends with `sigintCode` for SIGINT, 130 otherwise; `stopped` resolves with
+ * it), on a failure (exit 1, its text shown) and at the end, whatever happened.
+ */
+async function underSignals(io: Console, sigintCode: number, work: (res: Resources, stopped: Promise<number>) => Promise<number>): Promise<number> {
+  // The stack's own clients talk to the emulators only: no metadata server to look for.
   process.env.METADATA_SERVER_DETECTION ??= 'none';
   const res = new Resources();
   let signalled: ((code: number) => void) | undefined;
@@ -201,15 +199,12 @@ export async function runDevWithWorld(options: StackOptions, world: DemoWorld, l
   onSignal(async (signal) => {
     io.progress(`\n${signal}: stopping the emulators and functions...`);
     await res.close();
-    const code = signal === 'SIGINT' ? 0 : 130;
+    const code = signal === 'SIGINT' ? sigintCode : 130;
     signalled?.(code);
     return code;
   });
   try {
-    const up = await bringUp(options, world, undefined, res, io);
-    io.progress(`stack up: ${[...up.served.keys()].join(', ')}; the stand-ins know ${world.calls.length} calls, ${world.paymentIntents.length} payment intents and the rates of ${Object.keys(world.rates.days).length} days of ${logPath}`);
-    io.report(`\nPublish the log (after the export below): node dist/cli/event-recovery.js publish ${logPath} --rate 50\n`);
-    return await stayUp(up, options, res, io, stopped);
+    return await work(res, stopped);
   } catch (err) {
     io.progress(failureText(err));
     return 1;
