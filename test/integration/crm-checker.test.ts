@@ -18,7 +18,7 @@ import type { FakeServer } from '../../tools/local/fakes/http';
 import { startSalesforceFake } from '../../tools/local/fakes/salesforce';
 import { PushGateway } from '../../tools/local/push-gateway';
 import { crmSynced } from '../support/events';
-import { CountingPublisher, emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
+import { CountingPublisher, emulatorClients, handledCount, Observer, runPrefix, serveFunction } from '../support/harness';
 
 const EMAIL = 'grace.hopper@example.org';
 const PHONE = '+14155550177';
@@ -98,7 +98,7 @@ describe('events-unique → crm-checker → findings, on the emulators, against 
     await findings.waitFor(2);
     await publish(missing); // a redelivery after the decision
     // All five deliveries handled, and every finding they published arrived.
-    await findings.complete(() => gateway.stats('crm-checker-syncs').acked.size === 5, () => publisher.published(TOPICS.findings));
+    await findings.complete(() => handledCount(gateway.stats('crm-checker-syncs')) === 5, () => publisher.published(TOPICS.findings));
     const distinct = new Map(findings.messages.map((m) => [m.attributes.finding_id, m.json() as Record<string, unknown>]));
     expect([...distinct.values()].map((f) => [f.event_id, f.kind, f.action, f.field]).sort()).toEqual([
       ['it-y1', 'crm_mismatch', 'review', 'email_phone_swapped'],

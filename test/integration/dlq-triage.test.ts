@@ -22,7 +22,7 @@ import { validatorHandler } from '../../functions/validator/handler';
 import { deduplicatorHandler } from '../../functions/deduplicator/handler';
 import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-state';
 import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
-import { CountingPublisher, emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
+import { CountingPublisher, emulatorClients, handledCount, Observer, runPrefix, serveFunction } from '../support/harness';
 import { cardScanned, saleRecorded } from '../support/events';
 import { deadLetterAttributes, seedStatsFixture, serveTriage, triageService } from '../support/triage';
 
@@ -69,7 +69,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
   const carried = (topic: string) => publisher.published(topic) + (direct[topic] ?? 0);
   /** Every message on events-unique handled by its consumers here, revenue-checker-sales having seen `id` `times`. */
   const uniqueHandled = (id: string, times: number) => () =>
-    ['gap-detector-chains', 'call-duration-checker-calls'].every((sub) => gateway.stats(sub).acked.size === carried(TOPICS.unique)) &&
+    ['gap-detector-chains', 'call-duration-checker-calls'].every((sub) => handledCount(gateway.stats(sub)) === carried(TOPICS.unique)) &&
     failingHandled.filter((x) => x === id).length >= times;
   const deliveryAttempts: number[] = [];
   const seen: Record<string, string[]> = { 'gap-detector': [], 'call-duration-checker': [] };
@@ -218,7 +218,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     // Everything on events-raw and events-valid handled (a handler publishes before it answers),
     // and all that reached events-unique arrived: the fixed event once, not a second time later.
     const handled = () =>
-      gateway.stats('validator-events-raw').acked.size === carried(TOPICS.raw) && gateway.stats('deduplicator-events-valid').acked.size === carried(TOPICS.valid);
+      handledCount(gateway.stats('validator-events-raw')) === carried(TOPICS.raw) && handledCount(gateway.stats('deduplicator-events-valid')) === carried(TOPICS.valid);
     const arrived = (await unique.complete(handled, () => carried(TOPICS.unique))).filter((m) => m.attributes.id === 'fix-me-1');
     expect(arrived).toHaveLength(1);
     expect(arrived[0]!.json()).toEqual(good);

@@ -9,7 +9,7 @@ import { validatorHandler } from '../../functions/validator/handler';
 import { deduplicatorHandler } from '../../functions/deduplicator/handler';
 import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-state';
 import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
-import { CountingPublisher, emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
+import { CountingPublisher, emulatorClients, handledCount, Observer, runPrefix, serveFunction } from '../support/harness';
 import { cardScanned, saleRecorded } from '../support/events';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
@@ -78,7 +78,7 @@ describe('validator → deduplicator across the real Pub/Sub and Firestore emula
     await findings.waitFor(4);
     await invalid.waitFor(2);
     // Every message handled (a handler publishes before it answers), and all it published here arrived.
-    const handled = () => gateway.stats('validator-events-raw').acked.size === 6 && gateway.stats('deduplicator-events-valid').acked.size === 4;
+    const handled = () => handledCount(gateway.stats('validator-events-raw')) === 6 && handledCount(gateway.stats('deduplicator-events-valid')) === 4;
     const settled = await unique.complete(handled, () => publisher.published(TOPICS.unique));
     expect(settled.map((m) => (m.json() as { id: string }).id).sort()).toEqual(['ev-1', 'ev-3']);
     expect(settled.find((m) => m.attributes.id === 'ev-3')?.attributes).toMatchObject({ type: 'sale.recorded', id: 'ev-3' });

@@ -7,6 +7,7 @@ import { PubSub, type Message, type Subscription } from '@google-cloud/pubsub';
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import type { OutboundMessage, Publisher } from '../../shared/ports';
 import { registerPush } from '../../shared/pubsub/push-http';
+import type { DeliveryStats } from '../../tools/local/push-gateway';
 
 /** A name prefix unique to this run and suite: topics, subscriptions and collections never collide. */
 export function runPrefix(suite: string): string {
@@ -131,4 +132,9 @@ export class CountingPublisher implements Publisher {
   published(topic: string): number {
     return this.counts.get(topic) ?? 0;
   }
+}
+
+/** How many messages of a subscription the push gateway is done with: acked after a push, or filtered out (acked without one, as GCP does). */
+export function handledCount(stats: DeliveryStats): number {
+  return stats.acked.size + stats.filtered.size;
 }
