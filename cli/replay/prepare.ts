@@ -1,6 +1,7 @@
 import { validate, type ValidatorContext } from '../../functions/validator/core';
 import { invalidFinding, type Finding } from '../../shared/findings';
 import type { BusinessEvent } from '../../shared/events/envelope';
+import { inEnvelopeOrder } from '../../shared/events/compiled';
 import type { Line } from './lines';
 import { keyDigests } from './window-dedup';
 
@@ -46,8 +47,8 @@ export function prepareLine(line: Line, ctx: ValidatorContext, digests: Uint32Ar
  * A batch of lines prepared off the main thread, in the compact form it is sent back in (see
  * worker.ts): per line, the event's instant (NaN for a line that is not a valid event) and key
  * mask; the key digests; the findings of the lines that are not valid events; and, for a valid
- * event whose validated form (zod's copy, key order and all) is not what its text decodes to,
- * that form's JSON.
+ * event whose validated form (zod's copy, key order and all) is not what its text decodes to with
+ * its envelope's keys put in the schema's order (`inEnvelopeOrder`), that form's JSON.
  */
 export interface CompactBatch {
   readonly times: Float64Array<ArrayBuffer>;
@@ -75,8 +76,11 @@ export function compactBatch(lines: readonly Line[], ctx: ValidatorContext): Com
     times[i] = p.timeMs;
     masks[i] = p.mask;
     // Decoding the text gives the decoded value again: when the schema's copy has the same keys
-    // in the same order, it gives the event.
-    if (!sameJson(p.decoded, p.event)) rewritten.set(i, JSON.stringify(p.event));
+    // in the same order once the envelope's are in the schema's order, it gives the event. The
+    // schema declares `type` after `time`, and producers write it before (as the CloudEvents
+    // spec's examples do): sending each such event's JSON instead cost the worker a stringify per
+    // event and the main thread nothing less (measured: 13.6 % of the worker's profile).
+    if (!sameJson(inEnvelopeOrder(p.decoded as Record<string, unknown>), p.event)) rewritten.set(i, JSON.stringify(p.event));
   }
   return { times, masks, digests, invalid, rewritten };
 }
@@ -90,7 +94,8 @@ export function preparedAt(lines: readonly Line[], batch: CompactBatch, index: n
   const finding = batch.invalid.get(index);
   if (finding !== undefined) return { valid: false, number: line.number, finding };
   const text = line.text!;
-  const event = JSON.parse(batch.rewritten.get(index) ?? text) as BusinessEvent;
+  const rewritten = batch.rewritten.get(index);
+  const event = (rewritten === undefined ? inEnvelopeOrder(JSON.parse(text) as Record<string, unknown>) : JSON.parse(rewritten)) as BusinessEvent;
   return { valid: true, number: line.number, text, event, timeMs: batch.times[index]!, mask: batch.masks[index]!, decoded: event };
 }
 

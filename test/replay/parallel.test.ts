@@ -3,6 +3,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { generateLog } from '../../cli/generate/log';
+import { fuzzChunks } from '../../tools/fuzz/hostile';
 import * as fx from '../support/events';
 
 /**
@@ -82,6 +83,16 @@ describe('parallel replay gives the single-threaded outputs, byte for byte', () 
     expect(corrections.length).toBeGreaterThanOrEqual(5);
     for (const workers of [1, 2]) expect(replay(input, join(dir, `shapes-${workers}`), workers, ['--rates', rates])).toEqual(single);
   });
+
+  it('on the fuzz corpus: hostile lines (wrong types, -0 and unsafe numbers, __proto__ keys, lone surrogates, odd offsets) and valid probes', () => {
+    const input = join(dir, 'fuzz.ndjson');
+    writeFileSync(input, Buffer.concat([...fuzzChunks(13, { lines: 10_000, probeEvery: 97, oversized: 2 })]));
+    const single = replay(input, join(dir, 'fuzz-0'), 0, ['--now', '2026-03-01T12:00:00Z']);
+    const summary = JSON.parse(single['summary.json']!) as Record<string, number>;
+    expect(summary.accepted).toBeGreaterThan(1_000);
+    expect(summary.invalid).toBeGreaterThan(1_000);
+    for (const workers of [1, 2]) expect(replay(input, join(dir, `fuzz-${workers}`), workers, ['--now', '2026-03-01T12:00:00Z'])).toEqual(single);
+  }, 240_000);
 
   describe('on a generated log of 100,000 events with every fault kind of the generator', () => {
     let input: string;
