@@ -62,8 +62,8 @@ Options:
   --volume-min-days N    volume anomalies: judge an hour only with at least N previous days of
                          the same kind (weekday or weekend) to compare it with (default: ${DEFAULT_VOLUME_CONFIG.minHistoryDays})
   --workers N            threads that validate and key lines beside the main one, which keeps
-                         the order-dependent work (default: ${defaultWorkers()}, the cores but one;
-                         0 does everything on the main thread); the outputs are the same
+                         the order-dependent work (default: ${defaultWorkers()}: one with 2 or more cores,
+                         0 on one core, which does everything on the main thread); the outputs are the same
   --max-in-flight N      Stripe, Twilio and CRM lookups pending at once (default: ${DEFAULT_MAX_IN_FLIGHT}); each API's
                          rate limit (STRIPE_MAX_RPS, TWILIO_MAX_RPS, HUBSPOT_MAX_RPS,
                          SALESFORCE_MAX_RPS) still holds; 1 waits for

@@ -2,7 +2,7 @@
  * One measured pass, in its own process so its peak RSS is its own:
  *   node dist/tools/bench/child.js bare FILE          readline + JSON.parse of every line
  *   node dist/tools/bench/child.js replay FILE OUT RATES [WORKERS]   the embedded replay, as the CLI
- *                                                      runs it (WORKERS: default cores − 1; 0 = single-threaded)
+ *                                                      runs it (WORKERS: default 1, 0 on one core; 0 = single-threaded)
  *   node dist/tools/bench/child.js replay-no-volume FILE OUT RATES [WORKERS]   the same without the volume detector
  * Prints one JSON line: {"lines", "ms", "cpuMs", "maxRssBytes"}. FILE may be a FIFO (a streamed log).
  */

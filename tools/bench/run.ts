@@ -18,7 +18,7 @@
  *   npm run bench -- --month-events N --month-days D   N events over D days: at 10M/30 days' rate
  *                                      (e.g. 4,000,000 over 12 days) the state reaches its bound
  *                                      (a 7-day window and retention) in a third of the time
- *   npm run bench -- --workers N       replay's worker threads (default: cores − 1); each size is
+ *   npm run bench -- --workers N       replay's worker threads (default: 1, 0 on one core); each size is
  *                                      also run with --workers 0 (single-threaded)
  *
  * Wall time on a shared machine depends on its load; CPU time (user + system) much less, so
@@ -163,7 +163,7 @@ Firestore emulator. Figures are printed, never asserted.
 
   --events N          one replay size (default: 500,000, then 1,000,000)
   --rounds N          rounds per size, best kept (default 3; sizes over 500,000 run once)
-  --workers N         replay's worker threads (default: cores - 1)
+  --workers N         replay's worker threads (default: 1, 0 on one core)
   --month             also 10,000,000 events over 30 days of event time, streamed (about half an hour)
   --month-events N    the same with N events
   --month-days D      over D days (default 30): 4,000,000 over 12 keeps 10M/30 days' rate
