@@ -19,8 +19,8 @@ import type { EventType } from './catalog';
  * are present, in the shape's order, then (a `looseObject`'s catchall) the other keys in the
  * input's order, `__proto__` left out. So an object whose keys already come in that order, and
  * that holds no `__proto__`, is answered as it is: the check reuses it instead of copying it. Only
- * the envelope is rebuilt: producers write `type` before `time` (the CloudEvents spec's own
- * examples do), the schema declares it after, so the envelope is nearly always reordered.
+ * the envelope is rebuilt: producers (the generator, the examples) write `type` before `time`
+ * and the schema declares it after, so the envelope is nearly always reordered.
  */
 
 type Check = (value: unknown) => boolean;
