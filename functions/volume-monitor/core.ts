@@ -40,14 +40,17 @@ export function planWindow(nowMs: number, config: MonitorConfig): Window | undef
   return { fromMs: closedBefore - config.lookbackHours * HOUR_MS, toMs: closedBefore };
 }
 
-/** The finding for a flagged hour, as the in-code detector words it, with the model's probability. */
-export function flaggedHourFinding(h: FlaggedHour): VolumeAnomaly {
+/**
+ * The finding for a flagged hour, as the in-code detector words it, with the model's probability;
+ * `basis` names what the expected value is (the source's `basis`).
+ */
+export function flaggedHourFinding(h: FlaggedHour, basis: string): VolumeAnomaly {
   const finding = volumeAnomalyFinding(
     h.series,
     h.hourMs / HOUR_MS,
     h.actual,
     { kind: 'judged', anomalous: true, expected: h.expected, lower: h.lowerBound, upper: h.upperBound },
-    'the ARIMA_PLUS forecast',
+    basis,
   );
   return h.probability === undefined ? finding : { ...finding, probability: h.probability };
 }

@@ -29,7 +29,7 @@ export function volumeMonitorHandler(deps: VolumeMonitorDeps) {
     const window = planWindow(now, deps.config);
     if (!window) return;
     const hours = await deps.source.detect(window);
-    const findings = hours.map(flaggedHourFinding);
+    const findings = hours.map((h) => flaggedHourFinding(h, deps.source.basis));
     try {
       await Promise.all(findings.map((f) => publishFinding(deps.publisher, f, volumeFindingId(f))));
     } catch (err) {

@@ -69,6 +69,8 @@ const Row = z.object({
 
 /** The BigQuery half of volume-monitor: one jobs.query per window (a script: MERGE, then SELECT). */
 export class BigQueryAnomalySource implements AnomalySource {
+  readonly basis = 'the ARIMA_PLUS forecast';
+
   constructor(
     private readonly bigquery: BigQuery,
     private readonly sql: string,

@@ -227,12 +227,21 @@ export class VolumeDetector {
    * sale to the hour's revenue.
    */
   count(type: string, timeMs: number, amountUsd?: number): void {
+    this.add(type, timeMs, 1, amountUsd, amountUsd === undefined ? undefined : amountUsd * amountUsd);
+  }
+
+  /**
+   * Counts `n` accepted events of `type` in the hour of `timeMs` at once, as an hourly series
+   * keeps them (shared/volume/hourly.ts); `revenueUsd` and `revenueSquares` are the sum of their
+   * `amount_usd` and of its squares. `count` is `add` of one event.
+   */
+  add(type: string, timeMs: number, n: number, revenueUsd?: number, revenueSquares?: number): void {
     const hour = Math.floor(timeMs / HOUR_MS);
     let bucket: Map<string, number> | undefined;
     if (hour === this.lastHour) bucket = this.lastBucket!;
     else {
       if (hour < this.judgedBefore) {
-        this.lateEvents++;
+        this.lateEvents += n;
         return;
       }
       bucket = this.open.get(hour);
@@ -247,16 +256,16 @@ export class VolumeDetector {
         this.nextCloseAt = (hour + 1) * HOUR_MS + this.config.graceMs;
       }
     }
-    const n = bucket.get(type);
-    if (n === undefined) {
-      bucket.set(type, 1);
+    const had = bucket.get(type);
+    if (had === undefined) {
+      bucket.set(type, n);
       const s = this.series.get(type);
       if (!s) this.series.set(type, { kind: 'count', first: hour, values: new Map(), flagged: new Set(), judged: 0 });
       else if (hour < s.first) s.first = hour;
-    } else bucket.set(type, n + 1);
-    if (amountUsd !== undefined) {
-      bucket.set(REVENUE_SUM, (bucket.get(REVENUE_SUM) ?? 0) + amountUsd);
-      bucket.set(REVENUE_SQUARES, (bucket.get(REVENUE_SQUARES) ?? 0) + amountUsd * amountUsd);
+    } else bucket.set(type, had + n);
+    if (revenueUsd !== undefined) {
+      bucket.set(REVENUE_SUM, (bucket.get(REVENUE_SUM) ?? 0) + revenueUsd);
+      bucket.set(REVENUE_SQUARES, (bucket.get(REVENUE_SQUARES) ?? 0) + (revenueSquares ?? 0));
       const s = this.series.get(REVENUE_USD);
       if (!s) this.series.set(REVENUE_USD, { kind: 'amount', first: hour, values: new Map(), flagged: new Set(), judged: 0, sales: new Map(), totals: { n: 0, squares: 0 } });
       else if (hour < s.first) s.first = hour;

@@ -1,19 +1,25 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { detectionSql, type VolumeTables } from '../../shared/adapters/bigquery-anomalies';
+import { EmbeddedAnomalySource } from '../../shared/adapters/embedded-anomalies';
+import { FileHourlySeriesStore } from '../../shared/adapters/file-hourly-series';
 import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
-import { TransientError } from '../../shared/errors';
+import { ConfigError, TransientError } from '../../shared/errors';
 import type { AnomalySource, FlaggedHour } from '../../shared/ports';
 import { Finding } from '../../shared/findings';
 import { silentLogger } from '../../shared/log';
 import { pushBody } from '../../shared/pubsub/push';
 import { TOPICS } from '../../shared/topology';
 import { VOLUME_DEFAULTS } from '../../shared/volume/detector';
+import { HourlySeries } from '../../shared/volume/hourly';
 import { placeholders } from '../../shared/volume/sql';
 import { DEFAULT_MONITOR_CONFIG, volumeFindingId } from '../../functions/volume-monitor/core';
 import { volumeMonitorHandler } from '../../functions/volume-monitor/handler';
+import { register } from '../../functions/volume-monitor/index';
 import { serveFunction } from '../support/harness';
 
 /**
@@ -163,6 +169,7 @@ describe('BigQueryAnomalySource with @google-cloud/bigquery against a local BigQ
 
 /** The adapter's port, answering what the model flagged (the adapter itself is held to the wire above). */
 class FlaggedHours implements AnomalySource {
+  readonly basis = 'the ARIMA_PLUS forecast';
   readonly windows: { fromMs: number; toMs: number }[] = [];
   constructor(
     private readonly hours: FlaggedHour[],
@@ -240,6 +247,71 @@ describe('volume-monitor over HTTP with the raw Pub/Sub push body of a tick', ()
     } finally {
       await m.close();
     }
+  });
+});
+
+describe('volume-monitor over HTTP with the embedded detector over the local hourly series (the local stack\'s adapter)', () => {
+  // Five weekdays of discounts, 6 an hour, and on Friday 12:00-13:00 a storm of 40; the store is the file the local stack writes.
+  const dir = mkdtempSync(join(tmpdir(), 'volume-monitor-local-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const monday = Date.parse('2026-03-09T00:00:00Z');
+  const storm = Date.parse('2026-03-13T12:00:00Z');
+  const series = new HourlySeries();
+  for (let h = 0; h < 4 * 24 + 14; h++) {
+    const hourMs = monday + h * HOUR;
+    const n = hourMs === storm ? 40 : 6;
+    for (let k = 0; k < n; k++) series.add('discount.issued', hourMs + Math.floor((k / n) * HOUR));
+  }
+  const firstTick = Date.parse('2026-03-13T13:00:00Z') + DEFAULT_MONITOR_CONFIG.graceMs + DEFAULT_MONITOR_CONFIG.allowedLatenessMs + 20_000;
+
+  it('publishes the storm hour as a volume_anomaly worded as replay words it, under the id replay\'s finding would have', async () => {
+    const path = join(dir, 'volume-hourly-series.json');
+    writeFileSync(path, JSON.stringify({ hours: series.rows() }));
+    const m = await serveMonitor(new EmbeddedAnomalySource(new FileHourlySeriesStore(path)), firstTick);
+    try {
+      expect(await m.tick()).toBe(204);
+      const findings = m.publisher.json(TOPICS.findings).map((f) => Finding.parse(f));
+      expect(findings).toEqual([
+        {
+          kind: 'volume_anomaly',
+          action: 'reported',
+          series: 'discount.issued',
+          hour: '2026-03-13T12:00:00Z',
+          expected: 6,
+          actual: 40,
+          lower_bound: expect.any(Number) as number,
+          upper_bound: expect.any(Number) as number,
+          reason: expect.stringMatching(/^40 discount\.issued events in the hour from 2026-03-13T12:00:00Z: above the expected range 0\.\.\d+(\.\d+)? \(the seasonal baseline: 6\)$/) as string,
+        },
+      ]);
+      const f = findings[0]!;
+      if (f.kind !== 'volume_anomaly') throw new Error('not a volume anomaly');
+      expect(f.upper_bound).toBeLessThan(40);
+      expect(m.publisher.messages[0]!.attributes).toMatchObject({ kind: 'volume_anomaly', action: 'reported', finding_id: volumeFindingId(f) });
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('answers 500 while the local stack has not written the series yet, so the tick is redelivered', async () => {
+    const m = await serveMonitor(new EmbeddedAnomalySource(new FileHourlySeriesStore(join(dir, 'not-yet.json'))), firstTick);
+    try {
+      expect(await m.tick()).toBe(500);
+      expect(m.publisher.messages).toEqual([]);
+    } finally {
+      await m.close();
+    }
+  });
+});
+
+describe('volume-monitor\'s composition root picks its adapter from the environment', () => {
+  const base = { GOOGLE_CLOUD_PROJECT: 'proj-1', METADATA_SERVER_DETECTION: 'none' };
+  it('refuses both adapters at once with a clear ConfigError', () => {
+    expect(() => register({ ...base, VOLUME_DATASET: 'recovery', VOLUME_SERIES_FILE: '/tmp/series.json' })).toThrow(ConfigError);
+    expect(() => register({ ...base, VOLUME_DATASET: 'recovery', VOLUME_SERIES_FILE: '/tmp/series.json' })).toThrow(/both set: set one/);
+  });
+  it('says what is wrong with the local settings', () => {
+    expect(() => register({ ...base, VOLUME_SERIES_FILE: '/tmp/series.json', TICK_INTERVAL_MINUTES: '-1' })).toThrow(/TICK_INTERVAL_MINUTES/);
   });
 });
 
