@@ -24,17 +24,18 @@ export type HourlySeriesFile = z.infer<typeof HourlySeriesFile>;
 
 /** What of an archived (accepted) event the series count: its type, its hour, a sale's amount_usd. */
 const ArchivedEvent = z.object({
+  id: z.string().min(1),
   type: z.string().min(1),
   time: z.string().refine((t) => !Number.isNaN(Date.parse(t))),
   data: z.object({ amount_usd: z.number().int().nonnegative().optional() }).loose(),
 });
 
 /**
- * The series fields of one archived event (the JSON of an events-unique message), or undefined
+ * The id and series fields of one archived event (the JSON of an events-unique message), or undefined
  * when it is not an event: the archive takes what the deduplicator accepted, so that is a bug
  * upstream, not something to count.
  */
-export function archivedEvent(json: string): { type: string; timeMs: number; amountUsd?: number } | undefined {
+export function archivedEvent(json: string): { id: string; type: string; timeMs: number; amountUsd?: number } | undefined {
   let raw: unknown;
   try {
     raw = JSON.parse(json);
@@ -44,7 +45,7 @@ export function archivedEvent(json: string): { type: string; timeMs: number; amo
   const e = ArchivedEvent.safeParse(raw);
   if (!e.success) return undefined;
   const amountUsd = e.data.type === SALE_TYPE ? e.data.data.amount_usd : undefined;
-  return { type: e.data.type, timeMs: Date.parse(e.data.time), ...(amountUsd !== undefined ? { amountUsd } : {}) };
+  return { id: e.data.id, type: e.data.type, timeMs: Date.parse(e.data.time), ...(amountUsd !== undefined ? { amountUsd } : {}) };
 }
 
 /** Hourly rows built from events, or merged from other rows (history and live traffic). */

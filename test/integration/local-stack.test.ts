@@ -12,12 +12,14 @@ import { ensureBuilt } from '../support/build';
  * a child process with its own emulators and functions. It must print the report, find every
  * invalid, duplicate and incorrect event the demo injected and nothing else of those kinds (the
  * checkers asking the stand-ins of Stripe, Twilio and OpenExchangeRates), publish one correction
- * event per corrected event, take an event published with the printed instructions, and on
+ * event per corrected event, judge the closed hours' volume against the past weeks the demo
+ * brings (volume-monitor's embedded detector over the hourly series the stack archives: the
+ * demo's discount storm, and no other hour), take an event published with the printed instructions, and on
  * Ctrl-C stop every process it started.
  */
 const ROOT = join(__dirname, '..', '..');
-const DETECTORS = new Set(['validator', 'deduplicator', 'revenue-checker', 'call-duration-checker', 'crm-checker', 'dlq-triage']);
-const KINDS = new Set(['invalid', 'duplicate', 'amount_mismatch', 'fx_mismatch', 'payment_mismatch', 'call_duration_mismatch', 'crm_mismatch', 'dead_letter']);
+const DETECTORS = new Set(['validator', 'deduplicator', 'revenue-checker', 'call-duration-checker', 'crm-checker', 'volume-monitor', 'dlq-triage']);
+const KINDS = new Set(['invalid', 'duplicate', 'amount_mismatch', 'fx_mismatch', 'payment_mismatch', 'call_duration_mismatch', 'crm_mismatch', 'volume_anomaly', 'dead_letter']);
 
 interface RunJson {
   exitCode: number;
@@ -90,7 +92,7 @@ describe('npm run dev: the local stack with the demo stream', () => {
     const report = stdout.slice(0, stdout.indexOf('The stack stays up')).trimEnd().split('\n');
     expect(report[0]).toMatch(run.exitCode === 0 ? /^PASS {2}(\d+) findings expected, \1 found, nothing else; \d+ faults injected/ : /^FAIL /);
     expect(report.length).toBeLessThanOrEqual(40);
-    for (const concern of ['Flow', 'Invalid', 'Duplicates', 'Missing', 'Incorrect', 'Dead letters', 'Reviews', 'Triage', 'Logs', 'Page']) {
+    for (const concern of ['Flow', 'Invalid', 'Duplicates', 'Missing', 'Incorrect', 'Dead letters', 'Reviews', 'Triage', 'Volume', 'Logs', 'Page']) {
       expect(report.some((l) => l.startsWith(`${concern} `))).toBe(true);
     }
     expect(run.unfinished).toBeUndefined();
@@ -118,6 +120,7 @@ describe('npm run dev: the local stack with the demo stream', () => {
         'incorrect: CRM wrong phone',
         'dead letter: Stripe answers 503',
         'dead letter: Twilio body cut off',
+        'volume: discount storm',
       ]),
     );
     for (const o of ours) {
@@ -135,6 +138,16 @@ describe('npm run dev: the local stack with the demo stream', () => {
     expect(corrected.size).toBeGreaterThan(0);
     expect(run.counts['events-corrected']).toBe(corrected.size);
     expect(stdout).toContain(`events-corrected: ${corrected.size} correction events for ${corrected.size} corrected events (${corrected.size} expected from the injected faults)\n`);
+
+    // Volume: every function of the manifest served; the storm hour, and no other, flagged once, in the report and on the page.
+    expect(run.functions.filter((f) => !f.served).map((f) => f.name)).toEqual([]);
+    const storm = run.faults.find((f) => f.injector === 'volume: discount storm')!.expect[0]!.match;
+    const volume = run.findings.filter((f) => f.kind === 'volume_anomaly');
+    expect(volume.map((f) => (f.kind === 'volume_anomaly' ? [f.series, f.hour] : []))).toEqual([['discount.issued', storm.hour]]);
+    const volumeLine = report.find((l) => l.startsWith('Volume '));
+    expect(volumeLine).toMatch(new RegExp(`^Volume +1 anomalous hour: discount\\.issued in the hour from ${storm.hour!.replace(/[.:]/g, '\\$&')}: \\d+ \\(expected [\\d.]+, range [\\d.]+\\.\\.[\\d.]+\\)`));
+    expect(volume[0]!.reason).toMatch(/above the expected range .* \(the seasonal baseline: [\d.]+\)$/);
+    expect(volumeLine).toMatch(/ \(1 expected\)$/);
 
     // The stand-ins' faults: a message retried until it dead-lettered (transient, Stripe's 503) and a poison one
     // (Twilio's cut-off body), each triaged with the reason its function recorded.
@@ -159,6 +172,7 @@ describe('npm run dev: the local stack with the demo stream', () => {
     expect(report).toContain(`Page          ${run.pagePath}  (open it in a browser: the charts, the findings to read first)`);
     const page = readFileSync(run.pagePath!, 'utf8');
     expect(page).toContain(`${run.findings.length} findings in ${run.published} messages`);
+    expect(page).toMatch(/<div class="series" data-series="discount\.issued">.*<rect class="band"/);
 
     // The review queue, through the dlq commands printed for this stack's ports.
     const api = /export DLQ_API_URL=(\S+) DLQ_API_TOKEN=(\S+)/.exec(stdout);

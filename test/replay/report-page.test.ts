@@ -145,7 +145,9 @@ describe("the local stack's report page (the same page builder), in headless Chr
     const demo = buildDemo({ now: Date.parse('2026-03-01T12:00:00Z') });
     const faults = [...demo.faults, ...demo.upstreamFaults];
     // The stack's topics as they are when every function found exactly what the faults should make.
-    const findings = faults.flatMap((f) => f.expect.map((e) => ({ action: 'reported', ...e.match, ...(e.reasonIncludes ? { reason: e.reasonIncludes } : {}) }) as Finding));
+    // A volume anomaly as volume-monitor words it: with the band it was judged by.
+    const band = (kind: string) => (kind === 'volume_anomaly' ? { expected: 8, actual: 48, lower_bound: 0, upper_bound: 27.5 } : {});
+    const findings = faults.flatMap((f) => f.expect.map((e) => ({ action: 'reported', ...e.match, ...band(e.match.kind), ...(e.reasonIncludes ? { reason: e.reasonIncludes } : {}) }) as Finding));
     const duplicates = new Set(findings.filter((f) => f.kind === 'duplicate').map((f) => f.event_id));
     const valid = demo.messages.map((m) => m.data).filter((text) => validateJson(text, { now: demo.now, maxFutureMs: 300_000 }).ok);
     const seen = new Set<string>();
@@ -155,7 +157,7 @@ describe("the local stack's report page (the same page builder), in headless Chr
       seen.add(id);
       return true;
     });
-    const served = topology.functions.map((f) => f.name).filter((name) => name !== 'volume-monitor');
+    const served = topology.functions.map((f) => f.name);
     const run: StackRun = {
       projectId: 'p',
       demo,
@@ -197,6 +199,8 @@ describe("the local stack's report page (the same page builder), in headless Chr
     expect(await tab.locator('#findings-over-time svg rect[fill]').count()).toBeGreaterThan(0);
     expect(await tab.locator('#volume [data-series]').count()).toBe(new Set(unique.map((t) => (JSON.parse(t) as { type: string }).type)).size);
     expect(await tab.locator('#top-findings tbody tr').count()).toBeGreaterThan(10);
+    // The demo's discount storm: its hour drawn flagged, with the band volume-monitor judged it by.
+    expect(await tab.locator('#volume [data-series="discount.issued"] rect.band').count()).toBe(1);
     expect(problems).toEqual([]);
     const shot = await tab.screenshot({ fullPage: true });
     if (process.env.STACK_PAGE_SCREENSHOT) writeFileSync(process.env.STACK_PAGE_SCREENSHOT, shot);

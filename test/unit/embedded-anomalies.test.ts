@@ -94,8 +94,8 @@ describe('EmbeddedAnomalySource: the detector in code over an hourly-series stor
 describe('HourlySeries: the rows the local stack keeps from the archive', () => {
   it('counts accepted events per type and hour, a sale adds its amount_usd and its square, rows merge by hour', () => {
     const a = archivedEvent(JSON.stringify({ specversion: '1.0', id: 's1', source: '//shop', type: 'sale.recorded', time: '2026-03-06T11:59:59.999+01:00', data: { amount_usd: 300 } }));
-    expect(a).toEqual({ type: 'sale.recorded', timeMs: Date.parse('2026-03-06T10:59:59.999Z'), amountUsd: 300 });
-    expect(archivedEvent('{"type":"discount.issued","time":"2026-03-06T10:00:00Z","data":{"amount_usd":5}}')).toEqual({ type: 'discount.issued', timeMs: Date.parse('2026-03-06T10:00:00Z') });
+    expect(a).toEqual({ id: 's1', type: 'sale.recorded', timeMs: Date.parse('2026-03-06T10:59:59.999Z'), amountUsd: 300 });
+    expect(archivedEvent('{"id":"d1","type":"discount.issued","time":"2026-03-06T10:00:00Z","data":{"amount_usd":5}}')).toEqual({ id: 'd1', type: 'discount.issued', timeMs: Date.parse('2026-03-06T10:00:00Z') });
     expect(archivedEvent('not json')).toBeUndefined();
     expect(archivedEvent('{"type":"x"}')).toBeUndefined();
 

@@ -52,7 +52,8 @@ async function replayAgainstManifest(d: Demo, env: NodeJS.ProcessEnv) {
     await runReplay({ input: Readable.from(d.messages.map((m) => `${m.data}\n`)), outDir: out, ...options });
     const findings = readFileSync(join(out, 'findings.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Finding);
     const stages = buildStages(options);
-    const detectors = new Set(['validator', 'deduplicator', ...stages.map((s) => s.name)]);
+    // The replay's volume stage is volume-monitor's detector, embedded.
+    const detectors = new Set(['validator', 'deduplicator', ...stages.map((s) => (s.name === 'volume' ? 'volume-monitor' : s.name))]);
     const checks: Record<string, string> = Object.assign({}, ...stages.map((s) => s.checks?.() ?? {}));
     const lookups = new Set(
       // The CRM faults are in both CRMs: seen only when both are asked.
@@ -82,7 +83,8 @@ describe('the demo stream', () => {
     expect(buildDemo({ now: NOW })).toEqual(demo);
     expect(buildDemo({ now: NOW, seed: 7 }).messages).not.toEqual(demo.messages);
     const acrossMidnight = buildDemo({ now: Date.parse('2026-03-02T00:30:00Z') });
-    const ids = (d: Demo) => d.messages.map((m) => /"id":"([^"]+)"/.exec(m.data)?.[1]);
+    // The volume fault sits in an hour of the clock (the last one volume-monitor judges), so where its events fall among the others moves with the clock.
+    const ids = (d: Demo) => d.messages.filter((m) => !m.data.includes('"program":"winback"')).map((m) => /"id":"([^"]+)"/.exec(m.data)?.[1]);
     expect(ids(acrossMidnight)).toEqual(ids(demo));
     expect(Object.keys(acrossMidnight.world.rates.days)).toEqual(['2026-03-01', '2026-03-02']);
   });
@@ -208,6 +210,8 @@ describe('the demo stream', () => {
         ['incorrect: CRM email and phone swapped', 'crm-checker runs without crm'],
         ['incorrect: CRM record missing', 'crm-checker runs without crm'],
         ['incorrect: CRM wrong phone', 'crm-checker runs without crm'],
+        // The storm shows only against the archive's past weeks, which the local stack seeds and replay has not.
+        ['volume: discount storm', 'volume-monitor runs without volume-history'],
       ]);
     });
 
@@ -224,9 +228,9 @@ describe('the demo stream', () => {
         expect([...lookups].sort()).toEqual(['crm', 'rates', 'stripe', 'twilio']);
         // The CRM faults, each found once as the manifest says: a swapped record, a missing one, a wrong phone.
         expect(findings.filter((f) => f.kind === 'crm_mismatch').map((f) => ('field' in f ? f.field : '')).sort()).toEqual(['email_phone_swapped', 'phone', 'record']);
-        expect(comparison.injectors.filter((o) => !o.checked)).toEqual([]);
+        expect(comparison.injectors.filter((o) => !o.checked).map((o) => [o.injector, o.notChecked])).toEqual([['volume: discount storm', 'volume-monitor runs without volume-history']]);
         expect(comparison.unexpected).toEqual([]);
-        expect(comparison.injectors.flatMap((o) => o.missed)).toEqual([]);
+        expect(comparison.injectors.flatMap((o) => (o.checked ? o.missed : []))).toEqual([]);
         // One correction event per corrected event, none for what is held for review.
         const corrected = new Set(exp.filter((m) => m.action === 'corrected').map((m) => m.event_id));
         expect(corrections.map((c) => c.correctionof).sort()).toEqual([...corrected].sort());

@@ -91,10 +91,21 @@ describe('the report', () => {
   const faults = [...demo.faults, ...demo.upstreamFaults];
   // What the functions find when they find exactly what the demo's manifest expects (call-duration-checker,
   // as it does, says what Twilio reports of a call of 0 s: `expected` 0, the same as recorded).
+  // A volume anomaly carries the band it was judged by.
   const findings = faults.flatMap((f) =>
-    f.expect.map((e) => ({ action: 'reported', ...e.match, ...(e.match.field === 'duration_seconds' && e.match.actual === 0 ? { expected: 0 } : {}), ...(e.reasonIncludes ? { reason: e.reasonIncludes } : {}) }) as Finding),
+    f.expect.map(
+      (e) =>
+        ({
+          action: 'reported',
+          ...e.match,
+          ...(e.match.field === 'duration_seconds' && e.match.actual === 0 ? { expected: 0 } : {}),
+          ...(e.match.kind === 'volume_anomaly' ? { expected: 8, actual: 48, lower_bound: 0, upper_bound: 27.5 } : {}),
+          ...(e.reasonIncludes ? { reason: e.reasonIncludes } : {}),
+        }) as Finding,
+    ),
   );
-  const served = topology.functions.map((f) => f.name).filter((name) => name !== 'volume-monitor');
+  // Every function of the manifest, volume-monitor too (its embedded detector over the stack's archive).
+  const served = topology.functions.map((f) => f.name);
   const open = [
     ...findings.filter((f) => f.kind === 'invalid').map((f, i) => ({ id: `i${i}`, class: 'invalid', subscription: 'validator-events-raw', reason: f.reason ?? '', event: { id: f.event_id } })),
     ...findings.filter((f) => f.action === 'review').map((f, i) => ({ id: `r${i}`, class: 'review', subscription: '', reason: f.reason ?? '', event: { id: f.event_id } })),
@@ -152,7 +163,7 @@ describe('the report', () => {
     for (const concern of ['Flow', 'Invalid', 'Duplicates', 'Missing', 'Incorrect', 'Dead letters', 'Reviews', 'Triage', 'Volume', 'Logs', 'Page', 'Time']) expect(starts).toContain(concern);
     // Each concern's expected count, and they add up to the verdict's.
     const perConcern = [...text.matchAll(/\((\d+) expected\)/g)].map((m) => Number(m[1]));
-    expect(perConcern.slice(0, 5).reduce((a, b) => a + b, 0)).toBe(expected);
+    expect(perConcern.slice(0, 6).reduce((a, b) => a + b, 0)).toBe(expected);
     expect(text).toContain('More: --verbose');
     const verbose = renderReport(run(corrected), { verbose: true });
     expect(verbose.startsWith(text.slice(0, text.indexOf('More: --verbose')))).toBe(true);
@@ -164,9 +175,11 @@ describe('the report', () => {
 
   it('words each concern as what it is: the stack as the source of ticks, a call of 0 s, the triage records by class', () => {
     const text = renderReport(run(corrected));
-    expect(text).toMatch(/^ {14}ticks: 1 from the local stack \(Cloud Scheduler in GCP\) -> gap-detector, \(volume-monitor, not served\)$/m);
+    expect(text).toMatch(/^ {14}ticks: 1 from the local stack \(Cloud Scheduler in GCP\) -> gap-detector, volume-monitor$/m);
     expect(renderReport(run(corrected), { verbose: true })).toMatch(/^ {2}ticks +1 {3}the local stack \(Cloud Scheduler in GCP\) -> gap-detector/m);
     expect(text).not.toMatch(/ticks.*dlq-triage/);
+    // The demo's volume fault, in a few words: the series, the hour, the count against its band.
+    expect(text).toMatch(/^Volume {8}1 anomalous hour: discount\.issued in the hour from \d{4}-\d\d-\d\dT\d\d:00:00Z: 48 \(expected 8, range 0\.\.27\.5\) \(1 expected\)$/m);
     const zero = text.split('\n').find((l) => l.startsWith('  call of 0 s'));
     expect(zero).toMatch(/^ {2}call of 0 s {12}\S{8}… {2}completed call of 0 s$/);
     expect(text).not.toMatch(/expected 0, recorded 0/);

@@ -243,7 +243,9 @@ function volume(run: StackRun, served: ReadonlySet<string>): string {
     return `Volume        volume-monitor not served${why ? ` (${why})` : ''}: no volume check in this run; event-recovery replay checks volume`;
   }
   const e = byConcern(run, 'volume');
-  return `Volume        ${anomalies.length === 0 ? 'no anomalous hour' : `${plural(anomalies.length, 'anomalous hour')}: ${anomalies.map((f) => f.reason ?? '').join('; ')}`}${expectedNote(e, anomalies.length)}`;
+  // Each hour in a few words (the reason says it at length, on the page and in --verbose).
+  const hour = (f: Finding) => (f.kind === 'volume_anomaly' ? `${f.series} in the hour from ${f.hour}: ${f.actual} (expected ${f.expected}, range ${f.lower_bound}..${f.upper_bound})` : '');
+  return `Volume        ${anomalies.length === 0 ? 'no anomalous hour' : `${plural(anomalies.length, 'anomalous hour')}: ${anomalies.map(hour).join('; ')}`}${expectedNote(e, anomalies.length)}`;
 }
 
 /** Every expected finding that did not come and every finding that was not expected (at most ten of each). */

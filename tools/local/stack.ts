@@ -33,6 +33,8 @@ import { LOG_PREFIX, pruneOldRuns } from './run-logs';
 import { LocalIdTokenIssuer, pushTokens } from './id-tokens';
 import { STAND_INS, type StandIn } from './stand-ins';
 import { readTriage, type TriageApi } from './triage';
+import { VolumeArchive } from './volume-archive';
+import type { HourlyRow } from '../../shared/volume/hourly';
 
 export interface StackOptions {
   /** Keep the stack up after the report (`npm run dev`). */
@@ -143,6 +145,8 @@ interface Running {
   readonly triage?: TriageApi;
   /** The environment that points the functions at the stand-ins. */
   readonly standInEnv: Readonly<Record<string, string>>;
+  /** The hourly series of what the stack archived, which volume-monitor reads (VOLUME_SERIES_FILE). */
+  readonly archive: VolumeArchive;
 }
 
 /** Runs the stack once; resolves with the exit code. In `keep` mode it resolves only on a signal. */
@@ -150,7 +154,7 @@ export async function runStack(options: StackOptions, io: Console = consoleIo): 
   const t0 = Date.now();
   return underSignals(io, options.keep ? 0 : 130, async (res, stopped) => {
     const demo = buildDemo({ now: Date.now(), seed: options.seed, ...(options.load ? { load: options.load } : {}) });
-    const up = await bringUp(options, demo.world, demo.upstream, res, io);
+    const up = await bringUp(options, demo.world, demo.upstream, res, io, demo.volumeHistory);
     const startupMs = Date.now() - t0;
     io.progress(`stack up in ${(startupMs / 1000).toFixed(1)} s: ${[...up.served.keys()].join(', ')} behind push subscriptions`);
     await options.measure?.up?.(up);
@@ -239,11 +243,20 @@ export async function startStack(options: StackOptions, world: DemoWorld, io: Co
 }
 
 /** Starts the stand-ins, the emulators and the functions, then creates the topology and the observers. */
-async function bringUp(options: StackOptions, world: DemoWorld, upstream: UpstreamFaults | undefined, res: Resources, io: Console): Promise<Running> {
+async function bringUp(
+  options: StackOptions,
+  world: DemoWorld,
+  upstream: UpstreamFaults | undefined,
+  res: Resources,
+  io: Console,
+  volumeHistory: readonly HourlyRow[] = [],
+): Promise<Running> {
   const runDir = mkdtempSync(join(tmpdir(), LOG_PREFIX));
   pruneOldRuns(runDir);
   const logDir = join(runDir, 'logs');
   mkdirSync(logDir);
+  // What the stack archives, as hourly series (BigQuery's archive and view in GCP), over the past weeks the demo brings.
+  const archive = new VolumeArchive(join(runDir, 'volume-hourly-series.json'), volumeHistory);
   io.progress('starting the Pub/Sub and Firestore emulators and the functions...');
   const standInEnv: Record<string, string> = {};
   for (const stand of options.standIns ?? STAND_INS) {
@@ -274,7 +287,17 @@ async function bringUp(options: StackOptions, world: DemoWorld, upstream: Upstre
   };
   const hostsAt = (pubsub: string, firestore: string) => ({ pubsub: { host: pubsub }, firestore: { host: firestore } });
   const plannedHosts = hostsAt(`127.0.0.1:${planned[0]}`, `127.0.0.1:${planned[1]}`);
-  const envFor = (h: typeof plannedHosts) => ({ ...process.env, ...emulatorEnv(h.pubsub, h.firestore, options.projectId), ...standInEnv, ...localScale(process.env), DLQ_API_AUTH: 'token', DLQ_API_TOKEN: triageToken, ...pushAuth, ...SERVED_AS_IN_GCP });
+  const envFor = (h: typeof plannedHosts) => ({
+    ...process.env,
+    ...emulatorEnv(h.pubsub, h.firestore, options.projectId),
+    ...standInEnv,
+    ...localScale(process.env),
+    ...localVolume(archive.path),
+    DLQ_API_AUTH: 'token',
+    DLQ_API_TOKEN: triageToken,
+    ...pushAuth,
+    ...SERVED_AS_IN_GCP,
+  });
   const serveAll = (env: NodeJS.ProcessEnv) =>
     Promise.all(
       topology.functions.map(async (f) => {
@@ -312,6 +335,7 @@ async function bringUp(options: StackOptions, world: DemoWorld, upstream: Upstre
     topology.topics.map((t) => t.name),
   );
   res.observer = observer;
+  observer.onMessage((m) => archive.archive(m));
   // The gateway delivers the push subscriptions of the served functions (at least once) and records what each acknowledged.
   const delivered = subscriptions.filter((sub) => sub.delivery === 'push' && sub.function !== undefined && served.has(sub.function));
   const gateway = await PushGateway.start({
@@ -325,7 +349,7 @@ async function bringUp(options: StackOptions, world: DemoWorld, upstream: Upstre
   const pushes = delivered.map((sub) => ({ sub, gateway }));
   const triageFn = served.get('dlq-triage');
   const skipped = new Map(outcomes.flatMap((o) => (o.kind === 'absent' ? [[o.name, o.reason] as const] : [])));
-  return { hosts, logDir, served, skipped, pubsub, observer, pushes, standInEnv, ...(triageFn ? { triage: { url: triageFn.url, token: triageToken } } : {}) };
+  return { hosts, logDir, served, skipped, pubsub, observer, pushes, standInEnv, archive, ...(triageFn ? { triage: { url: triageFn.url, token: triageToken } } : {}) };
 }
 
 /**
@@ -415,9 +439,16 @@ function summarize(
 /** `npm run dev`: prints how to publish, echoes each new finding, ticks like Cloud Scheduler, until a signal or a crash. */
 async function stayUp(up: Running, options: StackOptions, res: Resources, io: Console, stopped: Promise<number>): Promise<number> {
   io.report(devInstructions(options.projectId, up.hosts, up.logDir, up.triage));
-  if (consumesTicks(up)) res.timers.push(setInterval(() => void tick(up.pubsub).catch(() => undefined), TICK_INTERVAL_MS));
+  if (consumesTicks(up)) res.timers.push(setInterval(() => void tick(up).catch(() => undefined), TICK_INTERVAL_MS));
+  // A finding counts once per id (DESIGN §4): volume-monitor's ticks repeat the hours they judged.
+  const echoed = new Set<string>(up.observer.messages(TOPICS.findings).flatMap((m) => (m.attributes.finding_id ? [m.attributes.finding_id] : [])));
   up.observer.onMessage((m) => {
     if (m.topic !== TOPICS.findings) return;
+    const id = m.attributes.finding_id;
+    if (id !== undefined) {
+      if (echoed.has(id)) return;
+      echoed.add(id);
+    }
     const f = parseFinding(m.data);
     io.report(`${new Date().toISOString().slice(11, 19)}  finding  ${f ? `${f.kind}/${f.action}  ${describeFinding(f)}` : maskText(m.data.toString('utf8'))}\n`);
   });
@@ -450,9 +481,13 @@ function* slices(demo: Demo, sliceMs: number): Generator<{ index: number; messag
   if (current.length > 0) yield { index, messages: current };
 }
 
-/** One scheduler tick (gap-detector's `ticks`); Cloud Scheduler sends one a minute in GCP. */
-function tick(pubsub: PubSub): Promise<string> {
-  return pubsub.topic(TOPICS.ticks).publishMessage({ json: { scheduled_at: new Date().toISOString(), by: 'local-stack' } });
+/**
+ * One scheduler tick (gap-detector's and volume-monitor's `ticks`); Cloud Scheduler sends one a
+ * minute in GCP. The archive's hourly series are written first: the tick judges what was archived before it.
+ */
+function tick(up: Running): Promise<string> {
+  up.archive.write();
+  return up.pubsub.topic(TOPICS.ticks).publishMessage({ json: { scheduled_at: new Date().toISOString(), by: 'local-stack' } });
 }
 const TICK_INTERVAL_MS = 60_000;
 
@@ -462,7 +497,7 @@ const TICK_INTERVAL_MS = 60_000;
  * publishes must be in the report.
  */
 async function tickAndWait(up: Running, deadline: number, watch: () => void): Promise<void> {
-  const id = await tick(up.pubsub);
+  const id = await tick(up);
   const takers = up.pushes.filter((p) => p.sub.topic === TOPICS.ticks);
   await waitUntil(() => takers.every((p) => p.gateway.stats(p.sub.name).acked.has(id)), deadline, watch);
 }
@@ -489,6 +524,16 @@ function consumesTicks(up: Running): boolean {
  * before a redelivery's attempts do (a claim held by an instance that died is taken over by a
  * redelivery once its lease ends), as the lease of 120 s does under GCP's 10-600 s backoff.
  */
+/**
+ * volume-monitor's local adapter (functions/volume-monitor/index.ts): the detector in code over
+ * the hourly series the stack archives. Every tick asks about the closed hours (in GCP only the
+ * first tick after an hour closes does): the stack ticks once per run and a minute apart in dev
+ * mode, and the findings' ids are derived from series and hour, so a repeat is counted once.
+ */
+function localVolume(seriesFile: string): Record<string, string> {
+  return { VOLUME_SERIES_FILE: seriesFile, TICK_INTERVAL_MINUTES: '60' };
+}
+
 function localScale(env: NodeJS.ProcessEnv): Record<string, string> {
   return { DEDUP_LEASE_SECONDS: env.DEDUP_LEASE_SECONDS ?? String(DEFAULT_DEDUP_CONFIG.leaseMs / 1000 / LOCAL_BACKOFF_SCALE) };
 }

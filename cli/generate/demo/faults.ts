@@ -2,8 +2,10 @@ import { DEFAULT_GAP_RULES } from '../../../functions/gap-detector/core';
 import { CallCompletedData, CrmSyncedData, SaleRecordedData } from '../../../shared/events/catalog';
 import { minorUnitExponent, toUsdCents } from '../../../shared/events/currency';
 import { maskPersonal } from '../../../shared/mask';
+import { HOUR_MS, hourText } from '../../../shared/volume/detector';
 import type { FunctionName } from '../../../shared/topology';
 import type { CallTruth, CrmRecordTruth, DemoEvent, ExpectedFinding, ExternalLookup } from './types';
+import { Rng } from './rng';
 import { DemoBuilder, GAP_GRACE_MS, iso, isoWithOffset, MINUTE, RESEND_DELAY_MS, SOURCES, type Item } from './world';
 
 // ---------------------------------------------------------------------------------------------
@@ -414,6 +416,7 @@ export const FAULT_INJECTORS: readonly FaultInjector[] = [
     },
   },
   ...crmFaults(),
+  ...volumeFaults(),
 ];
 
 
@@ -496,6 +499,61 @@ function crmFaults(): FaultInjector[] {
           {
             detail: `crm.synced ${item.event.id}: Salesforce Lead ${record.id} holds another phone`,
             expect: [crmFinding(item, 'phone', mask(sync.phone ?? null), mask(record.phone), 'holds another phone')],
+          },
+        ];
+      },
+    },
+  ];
+}
+
+// The volume fault shows only against the archive's past weeks (Demo.volumeHistory): the local
+// stack seeds its hourly series with them; replay has no past and judges no hour. It runs last
+// and draws from a generator of its own, so the stream's other faults are those of a demo without it.
+
+/**
+ * The hour volume-monitor's first tick after the stream judges for sure: the one holding the
+ * stream's end less 70 minutes ends at least 10 minutes (its grace period and allowed lateness,
+ * functions/volume-monitor) before the clock, and at least 50 of its minutes are in the stream.
+ */
+export function stormHour(b: DemoBuilder): number {
+  return Math.floor((b.endMs - 70 * MINUTE) / HOUR_MS) * HOUR_MS;
+}
+
+function volumeFaults(): FaultInjector[] {
+  return [
+    {
+      name: 'volume: discount storm',
+      detectedBy: 'volume-monitor',
+      needs: ['volume-history'],
+      stage: 'delivered',
+      inject(b) {
+        const rng = new Rng(b.seed ^ 0x5f0e);
+        const hour = stormHour(b);
+        const from = Math.max(hour, b.startMs + 5 * MINUTE);
+        const to = Math.min(hour + HOUR_MS, b.endMs) - MINUTE;
+        const usual = b.items.filter((i) => i.event?.type === 'discount.issued' && i.timeMs >= hour && i.timeMs < hour + HOUR_MS).length;
+        // Four times the hour's own discounts, and never fewer than 40: far above any band its past allows.
+        const n = Math.max(40, 4 * usual);
+        for (let k = 0; k < n; k++) {
+          const time = from + Math.floor(((k + 0.5) / n) * (to - from));
+          b.emit(
+            {
+              specversion: '1.0',
+              id: rng.uuid(),
+              source: SOURCES.discounts,
+              type: 'discount.issued',
+              time: iso(time),
+              data: { user_id: `user-${rng.hex(6)}`, program: 'winback', code: `WINBACK-${rng.alnum(6).toUpperCase()}` },
+            },
+            time,
+            undefined,
+            time + 500,
+          ).touched = true;
+        }
+        return [
+          {
+            detail: `a loyalty job looping: ${n} more discount.issued in the hour from ${hourText(hour / HOUR_MS)} (about ${usual} usual)`,
+            expect: [{ match: { kind: 'volume_anomaly', action: 'reported', series: 'discount.issued', hour: hourText(hour / HOUR_MS) }, reasonIncludes: 'above the expected range' }],
           },
         ];
       },

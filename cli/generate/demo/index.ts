@@ -9,11 +9,13 @@
  * or chain deadline before the stream ends.
  */
 import { FAULT_INJECTORS, type FaultInjector } from './faults';
-import { DEMO_DEFAULTS, type Demo, type InjectedFault } from './types';
+import { DEMO_DEFAULTS, type Demo, type DemoWorld, type InjectedFault } from './types';
+import { volumeHistory } from './history';
 import { injectUpstreamFaults } from './upstream-faults';
 import { DEMO_MIX, DemoBuilder, MINUTE, number, produce, type ProduceMix } from './world';
 
-export { FAULT_INJECTORS, type FaultInjector } from './faults';
+export { FAULT_INJECTORS, stormHour, type FaultInjector } from './faults';
+export { HISTORY_DAYS, volumeHistory } from './history';
 export { writeDemoFiles } from './files';
 export { Rng } from './rng';
 export * from './types';
@@ -59,7 +61,8 @@ export function buildDemo(options: DemoOptions): Demo {
   const spanMs = (options.spanMinutes ?? DEMO_DEFAULTS.spanMinutes) * MINUTE;
   const endMs = Math.floor((options.now - MINUTE) / 1000) * 1000;
   const b = new DemoBuilder(seed, options.now, endMs - spanMs, endMs);
-  produce(b, options.load ? loadMix(b, options.load.scale, options.load.hotShare) : DEMO_MIX);
+  const mix = options.load ? loadMix(b, options.load.scale, options.load.hotShare) : DEMO_MIX;
+  produce(b, mix);
   const faults: InjectedFault[] = [];
   const run = (stage: FaultInjector['stage']) => {
     for (const injector of options.injectors ?? FAULT_INJECTORS) {
@@ -80,6 +83,7 @@ export function buildDemo(options: DemoOptions): Demo {
     .sort((x, y) => x.arrivalMs - y.arrivalMs || x.timeMs - y.timeMs)
     .map((i) => ({ data: i.raw ?? JSON.stringify(i.event), arrivalMs: i.arrivalMs }));
   const days = Object.fromEntries(Object.entries(b.world.rates.days).sort(([x], [y]) => x.localeCompare(y)));
-  return { seed, now: options.now, startMs: b.startMs, endMs, messages, faults, world: { ...b.world, rates: { base: 'USD', days } }, upstream, upstreamFaults };
+  const world: DemoWorld = { ...b.world, rates: { base: 'USD', days } };
+  return { seed, now: options.now, startMs: b.startMs, endMs, messages, faults, world, upstream, upstreamFaults, volumeHistory: volumeHistory(seed, b.startMs, endMs, mix) };
 }
 

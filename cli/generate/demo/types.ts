@@ -1,5 +1,6 @@
 import type { FindingFields, FindingKind } from '../../../shared/findings';
 import type { RatesFile } from '../../../shared/rates/file';
+import type { HourlyRow } from '../../../shared/volume/hourly';
 import type { FunctionName } from '../../../shared/topology';
 
 export const DEMO_DEFAULTS = { seed: 20260301, spanMinutes: 120 } as const;
@@ -36,10 +37,11 @@ export interface ExpectedFinding {
 
 /**
  * An external truth a checker compares events with: the day's exchange rates, Stripe, Twilio,
- * the CRMs (HubSpot and Salesforce). The local stack serves a stand-in for each;
+ * the CRMs (HubSpot and Salesforce); and, for volume-monitor, the archive's past weeks (the
+ * hourly series its baselines come from, `Demo.volumeHistory`). The local stack serves a stand-in for each;
  * `event-recovery replay` has rates only with `--rates`, the others only with their credentials.
  */
-export type ExternalLookup = 'rates' | 'stripe' | 'twilio' | 'crm';
+export type ExternalLookup = 'rates' | 'stripe' | 'twilio' | 'crm' | 'volume-history';
 
 /** One injected fault: what was done to the stream and what the pipeline should report. */
 export interface InjectedFault {
@@ -113,5 +115,10 @@ export interface Demo {
   /** The stand-ins' faults, and what they should make the pipeline find (the local stack only). */
   readonly upstream: UpstreamFaults;
   readonly upstreamFaults: readonly InjectedFault[];
+  /**
+   * The archive's past weeks as hourly series (./history): the local stack seeds volume-monitor's
+   * store with them; replay has no past, so its volume fault is not checked there.
+   */
+  readonly volumeHistory: readonly HourlyRow[];
 }
 
