@@ -1,7 +1,8 @@
 import { HubSpotContacts } from '../../shared/adapters/hubspot-contacts';
 import { RateLimiter } from '../../shared/adapters/rate-limiter';
 import { SalesforceRecords } from '../../shared/adapters/salesforce-records';
-import { UpstreamError } from '../../shared/adapters/upstream-error';
+import { UpstreamConfigError, UpstreamError } from '../../shared/adapters/upstream-error';
+import { ConfigError, isTransient } from '../../shared/errors';
 import { startHubSpotFake, type HubSpotFake } from '../../tools/local/fakes/hubspot';
 import { startSalesforceFake, type SalesforceFake } from '../../tools/local/fakes/salesforce';
 
@@ -156,10 +157,86 @@ describe('SalesforceRecords: the REST API against the Salesforce stand-in', () =
     await expect(client().record('00Q5e00000DownXAAA')).rejects.toMatchObject({ code: 'SALESFORCE_UNAVAILABLE', status: 503, message: expect.stringContaining('SERVER_UNAVAILABLE') });
   });
 
-  it('throws an invalid session as transient without the token', async () => {
+  it('without a refresh flow, an expired session (401 INVALID_SESSION_ID) is a configuration fault naming what to set, never a finding, without the token', async () => {
     const err = await client({ accessToken: 'expired' }).record(LEAD).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'SALESFORCE_AUTH', status: 401, message: 'salesforce: 401 INVALID_SESSION_ID: Session expired or invalid' });
+    expect(err).toBeInstanceOf(UpstreamConfigError);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(isTransient(err)).toBe(false);
+    expect(err).toMatchObject({ code: 'SALESFORCE_INVALID_SESSION', status: 401, message: expect.stringMatching(/^salesforce: 401 INVALID_SESSION_ID: Session expired or invalid; no refresh flow is configured \(SALESFORCE_CLIENT_ID and SALESFORCE_REFRESH_TOKEN\)/) });
     expect(String((err as Error).message)).not.toMatch(/session-token|expired!/);
+    expect(sf.requests).toHaveLength(1);
+  });
+
+  describe('with the refresh token flow of the connected app', () => {
+    const APP = { clientId: '3MVGlocal.consumer-key', clientSecret: 'consumer-secret', refreshToken: '5Aeplocal.refresh-token' };
+    let sfo: SalesforceFake;
+    const refreshing = (over: Partial<{ refreshToken: string }> = {}) =>
+      new SalesforceRecords({
+        instanceUrl: sfo.url,
+        accessToken: TOKEN,
+        apiVersion: 'v60.0',
+        timeoutMs: 5000,
+        limiter: limiter('salesforce'),
+        clock,
+        refresh: { tokenUrl: `${sfo.url}/services/oauth2/token`, clientId: APP.clientId, clientSecret: APP.clientSecret, refreshToken: over.refreshToken ?? APP.refreshToken },
+      });
+    beforeEach(async () => {
+      sfo = await startSalesforceFake({ accessToken: TOKEN, oauth: APP, records: { [LEAD]: { Email: 'ada@example.com', Phone: '(415) 555-0123' }, [CONTACT]: { Email: null, Phone: '+14155550100' } } });
+    });
+    afterEach(() => sfo.close());
+
+    it('renews an expired access token once and asks again; requests that meet the same expiry share the renewal', async () => {
+      const c = refreshing();
+      await expect(c.record(LEAD)).resolves.toMatchObject({ kind: 'found' });
+      sfo.expireTokens();
+      const [a, b] = await Promise.all([c.record(LEAD), c.record(CONTACT)]);
+      expect(a).toEqual({ kind: 'found', record: { id: LEAD, email: 'ada@example.com', phone: '(415) 555-0123' } });
+      expect(b).toMatchObject({ kind: 'found', record: { id: CONTACT } });
+      expect(sfo.tokenRequests).toEqual([{ grant_type: 'refresh_token', client_id: APP.clientId, client_secret: APP.clientSecret, refresh_token: APP.refreshToken }]);
+      // The first read, two refused with the old token, the renewal, the two again with the new one.
+      expect(sfo.requests.map((r) => [r.method, r.path, r.authorized])).toEqual([
+        ['GET', `/services/data/v60.0/sobjects/Lead/${LEAD}`, true],
+        ['GET', `/services/data/v60.0/sobjects/Lead/${LEAD}`, false],
+        ['GET', `/services/data/v60.0/sobjects/Contact/${CONTACT}`, false],
+        ['POST', '/services/oauth2/token', true],
+        ['GET', `/services/data/v60.0/sobjects/Lead/${LEAD}`, true],
+        ['GET', `/services/data/v60.0/sobjects/Contact/${CONTACT}`, true],
+      ]);
+      // The renewed token is kept: the next read needs no renewal.
+      await expect(c.record(LEAD)).resolves.toMatchObject({ kind: 'found' });
+      expect(sfo.tokenRequests).toHaveLength(1);
+    });
+
+    it('a refresh token the endpoint refuses (400 invalid_grant) is a configuration fault, without any token in its message', async () => {
+      sfo.expireTokens();
+      const err = await refreshing({ refreshToken: 'revoked' }).record(LEAD).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UpstreamConfigError);
+      expect(err).toMatchObject({ code: 'SALESFORCE_REFRESH_REFUSED', status: 400, message: expect.stringContaining('invalid_grant: expired access/refresh token') });
+      expect(String((err as Error).message)).not.toMatch(/revoked|consumer-secret|session-token/);
+    });
+
+    it('a renewed token refused again is a configuration fault after one renewal, not a loop', async () => {
+      const refused = await startSalesforceFake({ accessToken: TOKEN, oauth: { ...APP, issuesRefusedTokens: true }, records: { [LEAD]: { Email: 'ada@example.com', Phone: null } } });
+      try {
+        refused.expireTokens();
+        const c = new SalesforceRecords({
+          instanceUrl: refused.url,
+          accessToken: TOKEN,
+          apiVersion: 'v60.0',
+          timeoutMs: 5000,
+          limiter: limiter('salesforce'),
+          clock,
+          refresh: { tokenUrl: `${refused.url}/services/oauth2/token`, clientId: APP.clientId, clientSecret: APP.clientSecret, refreshToken: APP.refreshToken },
+        });
+        const err = await c.record(LEAD).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(UpstreamConfigError);
+        expect(err).toMatchObject({ code: 'SALESFORCE_INVALID_SESSION', status: 401, message: expect.stringContaining('a token just renewed through the refresh flow was refused too') });
+        expect(refused.tokenRequests).toHaveLength(1);
+        expect(refused.requests.map((r) => r.method)).toEqual(['GET', 'POST', 'GET']);
+      } finally {
+        await refused.close();
+      }
+    });
   });
 
   it('times out a hung request as transient', async () => {

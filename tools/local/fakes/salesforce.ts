@@ -7,6 +7,11 @@ import { malformedReply, Scripts, startJsonServer, type FakeServer, type Fault, 
  * (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm): a
  * record is `{attributes: {type, url}, Id, …fields}`, an error body a list of `{message,
  * errorCode}` (404 `NOT_FOUND`, 401 `INVALID_SESSION_ID`), a PATCH answers 204 without a body.
+ * With `oauth`, it is also the connected app's token endpoint (`POST /services/oauth2/token`,
+ * grant_type=refresh_token, form-encoded: Salesforce Help, "OAuth 2.0 Refresh Token Flow for
+ * Renewed Sessions"), answering `{access_token, instance_url, id, token_type, issued_at,
+ * signature}` or 400 `{error: "invalid_grant", error_description}`; `expireTokens` makes every
+ * access token issued so far answer 401, as a session that timed out does.
  * Point the functions at it with SALESFORCE_INSTANCE_URL=<url>.
  */
 
@@ -18,20 +23,51 @@ export interface FakeSalesforceRecord {
 
 export interface SalesforceFixtures {
   readonly accessToken: string;
+  /** The connected app whose refresh token renews access tokens; none: no token endpoint (404). */
+  readonly oauth?: {
+    readonly clientId: string;
+    readonly clientSecret?: string;
+    readonly refreshToken: string;
+    /** The tokens it issues are refused by the REST API too (e.g. the user lost API access). */
+    readonly issuesRefusedTokens?: boolean;
+  };
   /** By record id (`00Q…` a Lead, `003…` a Contact); an id not listed does not exist (404). */
   readonly records: Record<string, Scripted<FakeSalesforceRecord | Fault>>;
 }
 
 export interface SalesforceFake extends FakeServer {
   written(id: string): FakeSalesforceRecord | undefined;
+  /** Every access token issued so far expires (its session timed out). */
+  expireTokens(): void;
+  /** The form bodies the token endpoint received. */
+  readonly tokenRequests: Array<Record<string, string>>;
 }
 
 export async function startSalesforceFake(fixtures: SalesforceFixtures, options: JsonServerOptions = {}): Promise<SalesforceFake> {
   const scripts = new Scripts<FakeSalesforceRecord | Fault>();
   const written = new Map<string, FakeSalesforceRecord>();
+  const valid = new Set([fixtures.accessToken]);
+  const tokenRequests: Array<Record<string, string>> = [];
+  let issued = 0;
   const server = await startJsonServer(
     (req, url, record, body) => {
-      const authorized = req.headers.authorization === `Bearer ${fixtures.accessToken}`;
+      if (url.pathname === '/services/oauth2/token' && fixtures.oauth && req.method === 'POST') {
+        const form = Object.fromEntries(new URLSearchParams(body));
+        tokenRequests.push(form);
+        const app = fixtures.oauth;
+        record(true);
+        if (form.grant_type !== 'refresh_token') return { status: 400, body: { error: 'unsupported_grant_type', error_description: 'grant type not supported' } };
+        if (form.client_id !== app.clientId || (app.clientSecret !== undefined && form.client_secret !== app.clientSecret)) {
+          return { status: 400, body: { error: 'invalid_client_id', error_description: 'client identifier invalid' } };
+        }
+        if (form.refresh_token !== app.refreshToken) return { status: 400, body: { error: 'invalid_grant', error_description: 'expired access/refresh token' } };
+        const token = `00Dlocal!renewed-${++issued}`;
+        if (!app.issuesRefusedTokens) valid.add(token);
+        const id = 'https://login.salesforce.com/id/00Dlocal000000000AA/005local000000000AA';
+        return { status: 200, body: { access_token: token, signature: Buffer.from(`${id}${issued}`).toString('base64'), scope: 'api refresh_token', instance_url: server.url, id, token_type: 'Bearer', issued_at: String(Date.now()) } };
+      }
+      const header = req.headers.authorization ?? '';
+      const authorized = header.startsWith('Bearer ') && valid.has(header.slice('Bearer '.length));
       record(authorized);
       if (!authorized) return sfError(401, 'INVALID_SESSION_ID', 'Session expired or invalid');
       const m = /^\/services\/data\/(v\d+\.\d)\/sobjects\/(Lead|Contact)\/([^/]+)$/.exec(url.pathname);
@@ -57,7 +93,7 @@ export async function startSalesforceFake(fixtures: SalesforceFixtures, options:
     },
     { ...options, readBody: true },
   );
-  return Object.assign(server, { written: (id: string) => written.get(id) });
+  return Object.assign(server, { written: (id: string) => written.get(id), expireTokens: () => valid.clear(), tokenRequests });
 }
 
 function patchFields(body: string): { Email?: string; Phone?: string } | undefined {
