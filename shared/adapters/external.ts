@@ -8,7 +8,7 @@ import { FileRates } from './file-rates';
 import { HubSpotContacts } from './hubspot-contacts';
 import { OxrRates } from './oxr-rates';
 import { RateLimiter, type Sleep } from './rate-limiter';
-import { SalesforceRecords } from './salesforce-records';
+import { SalesforceRecords, type SalesforceRefresh } from './salesforce-records';
 import { StripePayments } from './stripe-payments';
 import { TwilioCalls } from './twilio-calls';
 
@@ -65,6 +65,16 @@ export const CrmEnv = z.object({
   SALESFORCE_TIMEOUT_MS: envNumber(10_000),
   SALESFORCE_MAX_RPS: envNumber(10),
   SALESFORCE_BURST: envNumber(1),
+  /**
+   * The refresh token flow of the connected app that issued SALESFORCE_ACCESS_TOKEN: with both the
+   * consumer key and a refresh token, an expired access token (401 INVALID_SESSION_ID) is renewed
+   * once (shared/adapters/salesforce-records.ts); without, it is a configuration fault.
+   */
+  SALESFORCE_CLIENT_ID: optionalText,
+  SALESFORCE_CLIENT_SECRET: optionalText,
+  SALESFORCE_REFRESH_TOKEN: optionalText,
+  /** Where the token endpoint is: https://login.salesforce.com, https://test.salesforce.com (a sandbox), a My Domain, or a stand-in. */
+  SALESFORCE_LOGIN_URL: z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), baseUrl),
   /** The country of a phone number written without its international prefix (ISO 3166-1 alpha-2). */
   CRM_DEFAULT_COUNTRY: z.string().regex(/^[A-Z]{2}$/, { message: 'must be an ISO 3166-1 alpha-2 code, e.g. US' }).default('US'),
 });
@@ -142,9 +152,19 @@ export function crmsFromEnv(env: CrmEnv, ctx: ClientContext, options: { requireB
       timeoutMs: env.SALESFORCE_TIMEOUT_MS,
       limiter: limiter('salesforce', env.SALESFORCE_MAX_RPS, env.SALESFORCE_BURST, ctx),
       clock: ctx.clock,
+      ...salesforceRefresh(env),
     });
   }
   return out;
+}
+
+/** The refresh token flow when both its consumer key and refresh token are set; one without the other is a configuration error. */
+function salesforceRefresh(env: CrmEnv): { refresh?: SalesforceRefresh } {
+  const { SALESFORCE_CLIENT_ID: clientId, SALESFORCE_REFRESH_TOKEN: refreshToken, SALESFORCE_CLIENT_SECRET: clientSecret } = env;
+  if (!clientId && !refreshToken) return {};
+  if (!clientId || !refreshToken) throw new ConfigError('Salesforce token refresh needs both SALESFORCE_CLIENT_ID and SALESFORCE_REFRESH_TOKEN (and SALESFORCE_CLIENT_SECRET where the connected app requires it)');
+  const login = (env.SALESFORCE_LOGIN_URL ?? 'https://login.salesforce.com').replace(/\/+$/, '');
+  return { refresh: { tokenUrl: `${login}/services/oauth2/token`, clientId, refreshToken, ...(clientSecret ? { clientSecret } : {}) } };
 }
 
 /** OpenExchangeRates (OXR_APP_ID) or a rates file (RATES_FILE); `undefined` when neither is set. */

@@ -124,3 +124,47 @@ describe.each([false, true])('crm-checker over HTTP (repair %s)', (repair) => {
     expect(messages.messages).toHaveLength(0);
   });
 });
+
+describe('crm-checker over HTTP when the Salesforce access token has expired (401 INVALID_SESSION_ID)', () => {
+  const APP = { clientId: '3MVGcontract.key', clientSecret: 'contract-secret', refreshToken: '5Aepcontract.refresh' };
+  let salesforce: SalesforceFake;
+  beforeEach(async () => {
+    salesforce = await startSalesforceFake({ accessToken: 'sf-expiring', oauth: APP, records: { [LEAD]: { Email: EMAIL, Phone: '415-555-0000' } } });
+    salesforce.expireTokens();
+  });
+  afterEach(() => salesforce.close());
+
+  async function serve(env: Record<string, string>) {
+    const messages = new MemoryPublisher();
+    const crms = crmsFromEnv(CrmEnv.parse({ SALESFORCE_INSTANCE_URL: salesforce.url, SALESFORCE_ACCESS_TOKEN: 'sf-expiring', ...env }), { clock: { now: () => NOW }, sleep: async () => undefined });
+    const handler = crmCheckerHandler({ publisher: messages, ledger: new MemoryOutcomeLedger(), clock: { now: () => NOW }, logger: silentLogger, retentionMs: 30 * 86_400_000, config: DEFAULT_CRM_CONFIG, crms });
+    return { messages, server: await serveFunction('crm-checker', handler as never) };
+  }
+
+  it('without a refresh flow: answers 500 (redelivered, then dead-lettered with the reason), and never reports the record as missing or wrong', async () => {
+    const { messages, server } = await serve({});
+    try {
+      expect(await push(server.url, sync('x-expired', 'salesforce', LEAD))).toBe(500);
+      expect(messages.messages).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('with SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET and SALESFORCE_REFRESH_TOKEN: renews the token once and checks the record', async () => {
+    const { messages, server } = await serve({ SALESFORCE_CLIENT_ID: APP.clientId, SALESFORCE_CLIENT_SECRET: APP.clientSecret, SALESFORCE_REFRESH_TOKEN: APP.refreshToken, SALESFORCE_LOGIN_URL: salesforce.url });
+    try {
+      expect(await push(server.url, sync('x-renewed', 'salesforce', LEAD))).toBe(204);
+      expect(messages.json(TOPICS.findings)).toEqual([expect.objectContaining({ kind: 'crm_mismatch', event_id: 'x-renewed', field: 'phone' })]);
+      expect(salesforce.tokenRequests).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('one of SALESFORCE_CLIENT_ID and SALESFORCE_REFRESH_TOKEN without the other is a configuration error at cold start', () => {
+    expect(() => crmsFromEnv(CrmEnv.parse({ SALESFORCE_INSTANCE_URL: salesforce.url, SALESFORCE_ACCESS_TOKEN: 't', SALESFORCE_CLIENT_ID: APP.clientId }), { clock: { now: () => NOW }, sleep: async () => undefined })).toThrow(
+      /needs both SALESFORCE_CLIENT_ID and SALESFORCE_REFRESH_TOKEN/,
+    );
+  });
+});
