@@ -84,6 +84,15 @@ describe('the volume SQL files, shared by Terraform and the code', () => {
     expect(defaults.archive_scan_days).toBeGreaterThanOrEqual(defaults.training_days + 1);
   });
 
+  it('separate the named subqueries of a WITH clause with commas (GoogleSQL: WITH name AS (...), name AS (...) SELECT)', () => {
+    // The SQL runs only in GCP (no BigQuery emulator): a missing comma would fail every query of the view.
+    for (const file of Object.values(SQL_FILES)) {
+      const sql = readSql(file).replace(/--[^\n]*/g, '');
+      const unseparated = [...sql.matchAll(/\)\s*\n\s*([a-z_]+) AS \(/g)].map((m) => m[1]);
+      expect({ file, unseparated }).toEqual({ file, unseparated: [] });
+    }
+  });
+
   it('refuse a placeholder without a value', () => {
     expect(() => renderSql('SELECT ${missing}', {})).toThrow('SQL placeholder ${missing} has no value');
   });

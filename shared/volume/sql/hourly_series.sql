@@ -51,7 +51,7 @@ ratio AS (
   FROM counts
   GROUP BY hour
   HAVING SUM(IF(type = 'card.scanned', n, 0)) >= ${min_scans}
-)
+),
 sales AS (
   -- Each sale once, however often it was archived.
   SELECT hour, ANY_VALUE(amount_usd) AS amount_usd
