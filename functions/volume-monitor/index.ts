@@ -78,7 +78,7 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
   const publisher = (prefix: string | undefined) => new PubSubPublisher(new PubSub(), prefix);
   if (seriesFile) {
     const c = readConfig(LocalEnv, env, NAME);
-    ff.cloudEvent(
+    registerPush(
       NAME,
       volumeMonitorHandler({
         source: new EmbeddedAnomalySource(new FileHourlySeriesStore(c.VOLUME_SERIES_FILE), { ...DEFAULT_VOLUME_CONFIG, graceMs: c.VOLUME_GRACE_MINUTES * MINUTE }),
