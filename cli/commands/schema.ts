@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { eventTypes, isEventType } from '../../shared/events/catalog';
-import { BusinessEvent, CardScanned, CallCompleted, CrmSynced, DiscountIssued, FollowupSent, LeadCreated, LeadTagged, SaleRecorded } from '../../shared/events/envelope';
+import { BusinessEvent, envelopes } from '../../shared/events/envelope';
 import type { EventType } from '../../shared/events/catalog';
 import { UsageError } from '../usage';
 
@@ -16,20 +16,9 @@ not more than 5 minutes ahead of its clock, "currency" is an ISO 4217 code, a ca
 "started_at" is RFC 3339.
 `;
 
-const VARIANTS: Record<EventType, z.ZodType> = {
-  'card.scanned': CardScanned,
-  'lead.created': LeadCreated,
-  'crm.synced': CrmSynced,
-  'lead.tagged': LeadTagged,
-  'followup.sent': FollowupSent,
-  'call.completed': CallCompleted,
-  'sale.recorded': SaleRecorded,
-  'discount.issued': DiscountIssued,
-};
-
 /** The JSON Schema of one catalog type, or of the whole discriminated union. */
 export function eventJsonSchema(type?: EventType): Record<string, unknown> {
-  const schema = type === undefined ? BusinessEvent : VARIANTS[type];
+  const schema = type === undefined ? BusinessEvent : envelopes[type];
   const json = z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
   return { ...json, title: type === undefined ? 'event-recovery event' : `event-recovery ${type} event` };
 }

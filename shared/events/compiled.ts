@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { BusinessEvent, CardScanned, CallCompleted, CrmSynced, DiscountIssued, FollowupSent, LeadCreated, LeadTagged, SaleRecorded } from './envelope';
+import { BusinessEvent, envelopes } from './envelope';
 import type { EventType } from './catalog';
 
 /**
@@ -273,22 +273,12 @@ function compileObject(shape: Record<string, z.ZodType>, catchall: z.ZodType | u
 }
 
 /** The envelope of each type, compiled from its zod schema once, when first needed. */
-const VARIANTS: Record<EventType, z.ZodType> = {
-  'card.scanned': CardScanned,
-  'lead.created': LeadCreated,
-  'crm.synced': CrmSynced,
-  'lead.tagged': LeadTagged,
-  'followup.sent': FollowupSent,
-  'call.completed': CallCompleted,
-  'sale.recorded': SaleRecorded,
-  'discount.issued': DiscountIssued,
-};
 const compiled = new Map<string, CompiledObject | null>();
 
 function variant(type: EventType): CompiledObject | null {
   let c = compiled.get(type);
   if (c === undefined) {
-    const def = internals(VARIANTS[type]).def;
+    const def = internals(envelopes[type]).def;
     c = def.type === 'object' ? (compileObject(def.shape!, def.catchall, def.checks) ?? null) : null;
     compiled.set(type, c);
   }

@@ -74,6 +74,18 @@ export type SaleRecorded = z.infer<typeof SaleRecorded>;
 export const DiscountIssued = variant('discount.issued');
 export type DiscountIssued = z.infer<typeof DiscountIssued>;
 
+/** Each type's whole event schema (envelope and data), by type. */
+export const envelopes: Readonly<Record<EventType, z.ZodType>> = {
+  'card.scanned': CardScanned,
+  'lead.created': LeadCreated,
+  'crm.synced': CrmSynced,
+  'lead.tagged': LeadTagged,
+  'followup.sent': FollowupSent,
+  'call.completed': CallCompleted,
+  'sale.recorded': SaleRecorded,
+  'discount.issued': DiscountIssued,
+};
+
 /** Any event of the catalog, discriminated on `type`. */
 export const BusinessEvent = z.discriminatedUnion('type', [
   CardScanned,
