@@ -139,16 +139,15 @@ export const Topology = z
     // and counts a later answer as a failed attempt (https://cloud.google.com/pubsub/docs/push).
     // The function's timeout is that deadline (infra/modules/topology): one per function, or a
     // handler on the shorter one could run on after Pub/Sub gave up on it and redelivered.
-    const deadlines = new Map<string, string[]>();
+    const deadlines = new Map<string, Array<{ name: string; seconds: number }>>();
     for (const s of t.subscriptions) {
       if (!s.push) continue;
-      const list = deadlines.get(s.push.function) ?? [];
-      list.push(`${s.name} ${s.ackDeadlineSeconds ?? t.defaults.ackDeadlineSeconds} s`);
-      deadlines.set(s.push.function, list);
+      deadlines.set(s.push.function, [...(deadlines.get(s.push.function) ?? []), { name: s.name, seconds: s.ackDeadlineSeconds ?? t.defaults.ackDeadlineSeconds }]);
     }
-    for (const [fn, list] of deadlines) {
-      if (new Set(list.map((x) => x.slice(x.indexOf(' ') + 1))).size > 1) {
-        ctx.addIssue({ code: 'custom', message: `function ${fn}: its push subscriptions have different ack deadlines (${list.join(', ')}); its timeout is one` });
+    for (const [fn, subs] of deadlines) {
+      if (new Set(subs.map((x) => x.seconds)).size > 1) {
+        const list = subs.map((x) => `${x.name} ${x.seconds} s`).join(', ');
+        ctx.addIssue({ code: 'custom', message: `function ${fn}: its push subscriptions have different ack deadlines (${list}); its timeout is one` });
       }
     }
     // A function knows the subscription that pushed a message only by its topic (the Functions
