@@ -161,3 +161,78 @@ describe('local push delivery applies the subscription filter, as GCP does and t
     }
   }, 180_000);
 });
+
+/** Answers every push 204 after SERVICE_MS, and counts how many it had in flight at once. */
+class CountingEndpoint {
+  inFlight = 0;
+  maxInFlight = 0;
+  answered = 0;
+  private readonly server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      this.inFlight++;
+      this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+      setTimeout(() => {
+        this.inFlight--;
+        this.answered++;
+        res.writeHead(204).end();
+      }, SERVICE_MS);
+    });
+  });
+
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+describe("local push delivery within a function's deployed concurrency (npm run cost)", () => {
+  let pubsub: PubSub;
+  beforeAll(() => {
+    ({ pubsub } = emulatorClients());
+  });
+  afterAll(() => pubsub.close());
+
+  /** gap-detector's three subscriptions, a backlog of `each` messages on each: the most pushes its endpoint had at once. */
+  async function backlog(functionConcurrency: number | undefined, each: number) {
+    const prefix = runPrefix('pushcap');
+    const endpoint = new CountingEndpoint();
+    const url = await endpoint.listen();
+    const subscriptions = await ensureTopology(pubsub, topology, { prefix, only: (s) => s.function === 'gap-detector' });
+    const gateway = await PushGateway.start({
+      pubsub,
+      prefix,
+      subscriptions,
+      endpoint: () => url,
+      ...(functionConcurrency === undefined ? {} : { functionConcurrency: (fn: string) => (fn === 'gap-detector' ? functionConcurrency : undefined) }),
+    });
+    try {
+      const ids = (await Promise.all(subscriptions.map((s) => Promise.all(Array.from({ length: each }, (_, i) => pubsub.topic(prefix + s.topic).publishMessage({ data: Buffer.from(`m ${i}`) })))))).flat();
+      const acked = () => subscriptions.reduce((n, s) => n + gateway.stats(s.name).acked.size, 0);
+      await until(() => acked() >= ids.length, () => `${ids.length} messages: ${acked()} acked`, 120_000);
+      const records = subscriptions.flatMap((s) => gateway.stats(s.name).pushes);
+      // The most requests the gateway's own records have overlapping (what the cost run's union of intervals reads).
+      const edges = records.flatMap((r) => [[r.startedAt, 1], [r.startedAt + r.ms, -1]] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      let open = 0;
+      let recorded = 0;
+      for (const [, d] of edges) recorded = Math.max(recorded, (open += d));
+      return { subscriptions: subscriptions.length, maxInFlight: endpoint.maxInFlight, recordedMax: recorded, pushes: records.length, failed: records.filter((r) => !r.ok).length, acked: acked(), messages: ids.length };
+    } finally {
+      await gateway.close();
+      await endpoint.close();
+    }
+  }
+
+  it('pushes a function with three subscriptions at most its concurrency at once over all three, and every message still goes through', async () => {
+    const capped = await backlog(2, 30);
+    expect(capped).toEqual({ subscriptions: 3, maxInFlight: 2, recordedMax: 2, pushes: 90, failed: 0, acked: 90, messages: 90 });
+    // Without the bound the same backlog is pushed more at once (so the bound above is what held it).
+    const free = await backlog(undefined, 30);
+    expect(free.maxInFlight).toBeGreaterThan(2);
+  }, 300_000);
+});

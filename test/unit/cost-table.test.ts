@@ -30,11 +30,11 @@ describe('cost per million events (tools/cost)', () => {
     expect([pushBillableBytes(300, prices), pushBillableBytes(1500, prices)]).toEqual([1000, 1520]);
   });
 
-  it('prices requests, CPU and memory by request time at the deployed size, and Firestore per document', () => {
-    const c = stageCost(stage({ invocations: 1e6, requestSeconds: 1000, cpuSeconds: 100, memoryMiB: 512, firestore: { reads: 1e5, writes: 1e5, deletes: 1e5 } }), prices, 1);
+  it('prices requests, CPU and memory by billed instance time at the deployed size, and Firestore per document', () => {
+    const c = stageCost(stage({ invocations: 1e6, requestSeconds: 1000, instanceSeconds: 400, billedInstanceSeconds: 500, cpuSeconds: 100, memoryMiB: 512, vcpu: 1, concurrency: 3, firestore: { reads: 1e5, writes: 1e5, deletes: 1e5 } }), prices, 1);
     expect(c.requests).toBeCloseTo(0.4);
-    expect(c.compute).toBeCloseTo(1000 * 0.333 * 0.000024 + 1000 * 0.5 * 0.0000025);
-    expect(c.computeAsUsed).toBeCloseTo(100 * 0.000024 + 1000 * 0.5 * 0.0000025);
+    expect(c.compute).toBeCloseTo(500 * 1 * 0.000024 + 500 * 0.5 * 0.0000025);
+    expect(c.computeAsUsed).toBeCloseTo(100 * 0.000024 + 500 * 0.5 * 0.0000025);
     expect(c.firestore).toBeCloseTo(0.03 + 0.09 + 0.01);
     expect(c.pubsub).toBe(0);
     expect(stageCost(stage({ deliveredBytes: 2 ** 40 }), prices, 2).pubsub).toBeCloseTo(80);

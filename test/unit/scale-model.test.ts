@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { topology } from '../../shared/topology';
-import { noWork, Prices, type StageCounts } from '../../tools/cost/table';
+import { noWork, Prices, stageCost, type StageCounts } from '../../tools/cost/table';
 import { COLLECTION_CLASSES } from '../../tools/scale/collections';
 import { DOCUMENT_WRITES_PER_SECOND, perInstanceRate, rampMinutes, recommendedConcurrency, scaleModel, type Measurement } from '../../tools/scale/model';
 import { deployedSettings } from '../../tools/scale/run';
@@ -92,6 +92,27 @@ describe('the scale model (npm run scale)', () => {
     expect(r.hottest_document_writes_per_s).toBe(sources.kind === 'paced' ? sources.writesPerSecond : -1);
     expect(Object.keys(r)).toEqual(expect.arrayContaining(['events_per_hour', 'hottest_document_writes_per_s', 'within_limits', 'first_limit', 'monthly_usd', 'per_function']));
     expect(r.monthly_usd).toBeCloseTo((r.per_million_usd * 2_000_000 * 730) / 1e6, 0);
+  });
+
+  it("prices compute as the cost run does: the busy instance time per event at the settings' vCPU and memory, which the instances come from too", () => {
+    // Counted with the instance kept full at concurrency 3: 1,000 requests of 60 ms, three at a time, 20 s busy.
+    const counted = { invocations: 1000, requestSeconds: 60, cpuSeconds: 5, instanceSeconds: 20, billedInstanceSeconds: 20, memoryMiB: 512, vcpu: 1, concurrency: 3 };
+    const m = measurement({}, counted);
+    const settings = { deduplicator: { maxInstances: 100, concurrency: 3, cpu: 1, memoryMiB: 512 } };
+    const r = scaleModel(m, COLLECTION_CLASSES, prices, { eventsPerHour: 2_000_000, headroom: 2, cpuUtilization: 0.6, settings });
+    const f = r.per_function.deduplicator!;
+    // 60 ms a request, 3 in flight (the CPU would allow 0.6 × 60 / 5 = 7.2): 20 ms of instance per event.
+    expect(f.in_flight_per_instance).toBeCloseTo(3);
+    expect(f.busy_seconds_per_event).toBeCloseTo(0.02, 10);
+    expect(f.measured_busy_seconds_per_event).toBeCloseTo(0.02, 10);
+    expect(f.instances).toBe(Math.ceil(0.02 * (2_000_000 / 3600)));
+    const cost = stageCost(m.stages.deduplicator!.counted, prices, 1e6 / m.events);
+    expect(f.compute_usd_per_million).toBeCloseTo(cost.compute, 10);
+    expect(r.per_million_usd).toBeCloseTo(cost.total, 4);
+    // At concurrency 1 the same requests hold an instance each for their whole 60 ms: three times the busy time and the cost.
+    const one = scaleModel(m, COLLECTION_CLASSES, prices, { eventsPerHour: 2_000_000, headroom: 2, cpuUtilization: 0.6, settings: { deduplicator: { ...settings.deduplicator, concurrency: 1 } } }).per_function.deduplicator!;
+    expect(one.busy_seconds_per_event).toBeCloseTo(0.06, 10);
+    expect(one.compute_usd_per_million).toBeCloseTo(3 * f.compute_usd_per_million, 10);
   });
 
   it('says so when a collection it cannot class was written', () => {

@@ -6,6 +6,12 @@
  * time of each function process, request time, Firestore reads/writes/deletes (at the client's
  * gRPC calls). Prints them per million events and priced at tools/cost/prices.json.
  *
+ * Compute is priced as request-based billing charges it: per function, the time its instance had
+ * at least one request in flight (the union of its requests' intervals, each busy period rounded
+ * up to 100 ms: tools/cost/instance-time.ts), at the vCPU and memory infra/ deploys it with. The
+ * gateway pushes each function at most its deployed concurrency at once (over all its
+ * subscriptions), so the one local process is busy as one such instance would be at this traffic.
+ *
  *   npm run cost                  the demo stream of `npm start` (300 events with its injected faults)
  *   npm run cost -- --seed N      another seed
  *   npm run cost -- --json FILE   also the counts as JSON: {"per_million_usd", "stages", "documents", ...}
@@ -22,18 +28,16 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TOPICS, topology } from '../../shared/topology';
 import { DEFAULT_OPTIONS, runStack, type RunningStack } from '../local/stack';
+import { readDeployedSettings } from '../scale/deployed';
+import type { FunctionSettings } from '../scale/model';
 import { readMeters, type MeterFile } from './counts';
 import { documentWrites, type DocumentWrites } from './documents';
+import { instanceTime } from './instance-time';
 import { costJson, noWork, Prices, publishBillableBytes, pushBillableBytes, renderCostTables, renderDocumentTable, type StageCounts, type StreamMix } from './table';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
-/** The memory infra/ deploys every function with (its default; nothing in the repo overrides it). */
-export function deployedMemoryMiB(mainTf: string): number {
-  const m = /memory\s*=\s*coalesce\(try\(var\.function_settings\[each\.key\]\.memory, null\), "(\d+)Mi"\)/.exec(mainTf);
-  if (!m) throw new Error('infra/main.tf: the default function memory ("NNNMi") was not found');
-  return Number(m[1]);
-}
+export { deployedMemoryMiB } from '../scale/deployed';
 
 const messageBytes = (m: { data: Buffer; attributes: Readonly<Record<string, string>>; id: string }) =>
   m.data.length + Buffer.byteLength(m.id) + Object.entries(m.attributes).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
@@ -70,7 +74,7 @@ interface Collected {
   readonly stream: StreamMix;
 }
 
-function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuUs: ReadonlyMap<number, number>, prices: Prices, memoryMiB: number): Collected {
+function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuUs: ReadonlyMap<number, number>, prices: Prices, deployed: Readonly<Record<string, FunctionSettings>>): Collected {
   const published = (files: readonly MeterFile[]) => {
     let requests = 0;
     let messages = 0;
@@ -80,8 +84,8 @@ function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuU
         for (const r of t.requests) {
           requests++;
           messages += r.length;
-          // Locally the client batches publishes of concurrent pushes; an instance with
-          // concurrency 1 in GCP publishes each message of its one event on its own.
+          // Each message priced as a Publish request of its own, as an instance with concurrency 1
+          // sends them: an upper bound where concurrent requests share the client's batches.
           for (const bytes of r) billableBytes += publishBillableBytes([bytes], prices);
         }
       }
@@ -92,6 +96,15 @@ function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuU
   for (const fn of topology.functions) {
     if (!stack.served.has(fn.name)) continue;
     const pushes = stack.pushes.filter((p) => p.sub.function === fn.name).flatMap((p) => p.gateway.stats(p.sub.name).pushes);
+    const settings = deployed[fn.name];
+    if (!settings) throw new Error(`cost: no deployed settings for ${fn.name} (infra/)`);
+    // One process serves the function (a restarted one takes the same port after the old one
+    // died), pushed at most its deployed concurrency at once: its requests' union is what one
+    // instance deployed like it would be billed for.
+    const time = instanceTime(
+      pushes.map((r) => ({ start: r.startedAt, end: r.startedAt + r.ms })),
+      prices.cloudRunFunctions.billingGranularityMs.value,
+    );
     const files = meters.filter((m) => m.function === fn.name);
     const fs = { reads: 0, writes: 0, deletes: 0 };
     let cpuUs = 0;
@@ -107,8 +120,12 @@ function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuU
       deliveredBytes: pushes.reduce((n, r) => n + pushBillableBytes(r.bytes, prices), 0),
       published: published(files),
       cpuSeconds: cpuUs / 1e6,
-      requestSeconds: pushes.reduce((n, r) => n + r.ms, 0) / 1000,
-      memoryMiB,
+      requestSeconds: time.requestSeconds,
+      instanceSeconds: time.busySeconds,
+      billedInstanceSeconds: time.billedSeconds,
+      memoryMiB: settings.memoryMiB,
+      vcpu: settings.cpu,
+      concurrency: settings.concurrency,
       firestore: fs,
       bigQueryBytes: 0,
     });
@@ -141,7 +158,8 @@ async function main(): Promise<number> {
   if (scale !== undefined && !(scale > 0 && scale <= 100)) throw new Error(`--scale must be a number in (0, 100], not ${values.scale}`);
   if (!(hotShare >= 0 && hotShare < 1)) throw new Error(`--hot-share must be in [0, 1), not ${values['hot-share']}`);
   const prices = Prices.parse(JSON.parse(readFileSync(join(ROOT, 'tools', 'cost', 'prices.json'), 'utf8')));
-  const memoryMiB = deployedMemoryMiB(readFileSync(join(ROOT, 'infra', 'main.tf'), 'utf8'));
+  const deployed = readDeployedSettings(prices);
+  const memoryMiB = Math.max(...Object.values(deployed).map((s) => s.memoryMiB));
   const dir = mkdtempSync(join(tmpdir(), 'er-cost-'));
   // The function processes inherit this environment (tools/local/stack.ts): each loads the meter first.
   process.env.EVENT_RECOVERY_METER_DIR = dir;
@@ -161,7 +179,7 @@ async function main(): Promise<number> {
         ...(scale !== undefined ? { load: { scale, hotShare } } : {}),
         timeoutMs: Number(values.timeout) * 1000,
         measure: {
-          pushConcurrency: 1,
+          functionConcurrency: (fn) => deployed[fn]?.concurrency,
           up: () => {
             baseline = new Map(readMeters(dir).map((m) => [m.pid, m.cpuUs]));
             upAt = Date.now();
@@ -169,7 +187,7 @@ async function main(): Promise<number> {
           quiet: async (stack) => {
             quietAt = Date.now();
             await new Promise((resolve) => setTimeout(resolve, 600)); // the meters write every 250 ms
-            result = collect(stack, readMeters(dir), baseline, prices, memoryMiB);
+            result = collect(stack, readMeters(dir), baseline, prices, deployed);
           },
         },
       },
@@ -188,7 +206,7 @@ async function main(): Promise<number> {
     }
     process.stdout.write(`${renderCostTables(result.stages, prices, result.events)}\n`);
     process.stdout.write(`${renderDocumentTable(result.documents, result.stream)}\n`);
-    process.stdout.write(`Functions deployed with ${memoryMiB} MiB (infra/main.tf). Not priced: ${prices.notPriced.join(' ')}\n`);
+    process.stdout.write(`Each function pushed at most its deployed concurrency at once (infra/function-scaling.json, infra/main.tf). Not priced: ${prices.notPriced.join(' ')}\n`);
     const run = { processingSeconds: (quietAt - upAt) / 1000, scale: scale ?? null, seed: values.seed ? Number(values.seed) : DEFAULT_OPTIONS.seed };
     if (values.json) writeFileSync(values.json, `${JSON.stringify(costJson(result.stages, prices, result.events, { memoryMiB, run, stream: result.stream, documents: result.documents }), null, 2)}\n`);
     return 0;

@@ -23,6 +23,7 @@ export const Prices = z.object({
     vcpuSecond: Price,
     gibSecond: Price,
     perMillionRequests: Price,
+    billingGranularityMs: Value(z.number().int().nonnegative()),
     vcpuByMemoryMiB: Value(z.record(z.string().regex(/^\d+$/), z.number().positive())),
   }),
   firestore: z.object({
@@ -46,10 +47,20 @@ export interface StageCounts {
   readonly published: { readonly requests: number; readonly messages: number; readonly billableBytes: number };
   /** CPU time of its processes while the stream was processed. */
   readonly cpuSeconds: number;
-  /** Time its requests took (what request-based billing charges CPU and memory for). */
+  /** Time its requests took, added up. */
   readonly requestSeconds: number;
+  /**
+   * Time its instance had at least one request in flight (the union of the requests' intervals,
+   * tools/cost/instance-time.ts), and that rounded up per busy period as Cloud Run bills it: what
+   * request-based billing charges CPU and memory for.
+   */
+  readonly instanceSeconds: number;
+  readonly billedInstanceSeconds: number;
   /** Deployed memory (infra/), MiB; 0 for a stage that is not a function. */
   readonly memoryMiB: number;
+  /** Deployed vCPU and requests per instance (infra/function-scaling.json through infra/scaling.tf, else infra/main.tf's defaults); 0 for a stage that is not a function. */
+  readonly vcpu: number;
+  readonly concurrency: number;
   readonly firestore: { readonly reads: number; readonly writes: number; readonly deletes: number };
   /** Bytes written through BigQuery subscriptions (estimated from what their topics carried). */
   readonly bigQueryBytes: number;
@@ -64,7 +75,11 @@ export function noWork(name: string): StageCounts {
     published: { requests: 0, messages: 0, billableBytes: 0 },
     cpuSeconds: 0,
     requestSeconds: 0,
+    instanceSeconds: 0,
+    billedInstanceSeconds: 0,
     memoryMiB: 0,
+    vcpu: 0,
+    concurrency: 0,
     firestore: { reads: 0, writes: 0, deletes: 0 },
     bigQueryBytes: 0,
   };
@@ -74,8 +89,9 @@ export interface StageCost {
   readonly name: string;
   readonly pubsub: number;
   readonly requests: number;
+  /** CPU and memory as billed: the instance's billable time at its deployed vCPU and memory. */
   readonly compute: number;
-  /** Compute had CPU been billed as used rather than as allocated while requests run. */
+  /** Compute had CPU been billed as used rather than as allocated while the instance is busy. */
   readonly computeAsUsed: number;
   readonly firestore: number;
   readonly bigQuery: number;
@@ -103,17 +119,25 @@ export function vcpuFor(memoryMiB: number, prices: Prices): number {
   return vcpu;
 }
 
+/**
+ * CPU and memory of `instanceSeconds` of billable instance time at `vcpu` and `memoryMiB`: what
+ * `npm run cost` charges for a run's counted instance time and the scale model for its busy
+ * instances, one formula for both.
+ */
+export function computeUsd(instanceSeconds: number, vcpu: number, memoryMiB: number, prices: Prices): number {
+  const run = prices.cloudRunFunctions;
+  return instanceSeconds * (vcpu * run.vcpuSecond.price + (memoryMiB / 1024) * run.gibSecond.price);
+}
+
 /** Prices one stage's counts, scaled by `scale` (e.g. 1e6 / events). */
 export function stageCost(s: StageCounts, prices: Prices, scale: number): StageCost {
   const run = prices.cloudRunFunctions;
   const fs = prices.firestore;
   const pubsub = ((s.deliveredBytes + s.published.billableBytes) / TIB) * prices.pubsub.throughputPerTiB.price;
   const requests = (s.invocations / 1e6) * run.perMillionRequests.price;
-  const gib = s.memoryMiB / 1024;
-  const vcpu = s.memoryMiB > 0 ? vcpuFor(s.memoryMiB, prices) : 0;
-  const memory = s.requestSeconds * gib * run.gibSecond.price;
-  const compute = s.requestSeconds * vcpu * run.vcpuSecond.price + memory;
-  const computeAsUsed = s.cpuSeconds * run.vcpuSecond.price + memory;
+  const isFunction = s.memoryMiB > 0;
+  const compute = isFunction ? computeUsd(s.billedInstanceSeconds, s.vcpu, s.memoryMiB, prices) : 0;
+  const computeAsUsed = isFunction ? s.cpuSeconds * run.vcpuSecond.price + computeUsd(s.billedInstanceSeconds, 0, s.memoryMiB, prices) : 0;
   const firestore = (s.firestore.reads * fs.readsPer100k.price + s.firestore.writes * fs.writesPer100k.price + s.firestore.deletes * fs.deletesPer100k.price) / 1e5;
   const bigQuery = (s.bigQueryBytes / TIB) * prices.pubsub.bigQuerySubscriptionPerTiB.price;
   const k = scale;
@@ -139,8 +163,8 @@ export function renderCostTables(stages: readonly StageCounts[], prices: Prices,
   const costs = stages.map((s) => stageCost(s, prices, scale));
   const sum = (f: (c: StageCost) => number) => costs.reduce((n, c) => n + f(c), 0);
   const counts = [
-    '| stage | invocations (pushes) | published msgs (requests) | Pub/Sub GiB billed | CPU-s used | request-s | Firestore reads | writes | deletes |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| stage | invocations (pushes) | published msgs (requests) | Pub/Sub GiB billed | CPU-s used | request-s | instance-s busy (billed) | Firestore reads | writes | deletes |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...stages.map((s) =>
       [
         s.name,
@@ -149,6 +173,7 @@ export function renderCostTables(stages: readonly StageCounts[], prices: Prices,
         gib((s.deliveredBytes + s.published.billableBytes) * scale),
         count(s.cpuSeconds * scale),
         count(s.requestSeconds * scale),
+        s.memoryMiB > 0 ? `${count(s.instanceSeconds * scale)} (${count(s.billedInstanceSeconds * scale)})` : '–',
         count(s.firestore.reads * scale),
         count(s.firestore.writes * scale),
         count(s.firestore.deletes * scale),
@@ -157,12 +182,22 @@ export function renderCostTables(stages: readonly StageCounts[], prices: Prices,
   ];
   const money4 = (c: StageCost) => [c.name, money(c.pubsub), money(c.requests), money(c.compute), money(c.firestore), money(c.bigQuery), money(c.total), money(c.computeAsUsed)];
   const table = [
-    '| stage | Pub/Sub | requests | CPU + memory | Firestore | BigQuery subs | total | (CPU + memory, CPU as used) |',
+    '| stage | Pub/Sub | requests | CPU + memory (billed instance time) | Firestore | BigQuery subs | total | (CPU + memory, CPU as used) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...costs.map((c) => `| ${money4(c).join(' | ')} |`),
     `| **total** | ${money(sum((c) => c.pubsub))} | ${money(sum((c) => c.requests))} | ${money(sum((c) => c.compute))} | ${money(sum((c) => c.firestore))} | ${money(sum((c) => c.bigQuery))} | **${money(sum((c) => c.total))}** | ${money(sum((c) => c.computeAsUsed))} |`,
   ];
-  return [`Per million events (counted on ${events.toLocaleString('en-US')} events, scaled ×${scale.toFixed(1)}):`, '', ...counts, '', `At list prices of ${prices.asOf} (tools/cost/prices.json):`, '', ...table, ''].join('\n');
+  const deployed = stages.filter((s) => s.memoryMiB > 0).map((s) => `${s.name} ${s.vcpu} vCPU, ${s.memoryMiB} MiB, concurrency ${s.concurrency}`);
+  return [
+    `Per million events (counted on ${events.toLocaleString('en-US')} events, scaled ×${scale.toFixed(1)}):`,
+    '',
+    ...counts,
+    '',
+    `At list prices of ${prices.asOf} (tools/cost/prices.json); CPU + memory as request-based billing charges it: the time each function's instance had a request in flight, each busy period rounded up to ${prices.cloudRunFunctions.billingGranularityMs.value} ms, at its deployed size (${deployed.join('; ')}):`,
+    '',
+    ...table,
+    '',
+  ].join('\n');
 }
 
 /** Who sent the stream's events (shares of all events) and of which types. */
@@ -182,6 +217,8 @@ export interface StageJson {
     readonly published_messages: number;
     readonly cpu_seconds: number;
     readonly request_seconds: number;
+    readonly instance_seconds: number;
+    readonly billed_instance_seconds: number;
     readonly firestore_reads: number;
     readonly firestore_writes: number;
     readonly firestore_deletes: number;
@@ -205,6 +242,8 @@ export function costJson<T extends object>(stages: readonly StageCounts[], price
         published_messages: per(s.published.messages),
         cpu_seconds: per(s.cpuSeconds),
         request_seconds: per(s.requestSeconds),
+        instance_seconds: per(s.instanceSeconds),
+        billed_instance_seconds: per(s.billedInstanceSeconds),
         firestore_reads: per(s.firestore.reads),
         firestore_writes: per(s.firestore.writes),
         firestore_deletes: per(s.firestore.deletes),

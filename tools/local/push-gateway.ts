@@ -28,6 +28,8 @@ export interface PushRecord {
   /** Data + attribute keys and values + the message id, in bytes (Pub/Sub adds 20 for the timestamp). */
   readonly bytes: number;
   readonly attributes: Readonly<Record<string, string>>;
+  /** When the POST went out (epoch ms) and how long its answer took: the request's interval on the instance. */
+  readonly startedAt: number;
   readonly ms: number;
   readonly ok: boolean;
 }
@@ -76,10 +78,26 @@ export interface GatewayOptions {
   /** Deliveries in flight per subscription. */
   readonly concurrency?: number;
   /**
+   * Deliveries in flight per function, over all its subscriptions (none: only the per-subscription
+   * bound): what GCP's push gives one instance deployed with that concurrency. `npm run cost` sets
+   * it to each function's deployed concurrency so that the instance time it counts is what one
+   * such instance would be billed.
+   */
+  readonly functionConcurrency?: (functionName: string) => number | undefined;
+  /**
    * The push's `Authorization` header for a function's endpoint (its base URL is the audience),
    * as GCP's push attaches the push identity's OIDC token; none when absent or undefined.
    */
   readonly authorization?: (functionName: string, base: string) => string | undefined;
+}
+
+/** One function's bound on pushes in flight, shared by its subscriptions' pull loops. */
+interface FunctionSlots {
+  inFlight: number;
+  readonly limit: number;
+  /** Pulled and held, waiting for a slot: pushed in turn, or given back (nacked) when the gateway closes. */
+  readonly queue: Array<{ readonly push: () => void; readonly drop: () => void }>;
+  readonly waiters: Set<() => void>;
 }
 
 /**
@@ -138,6 +156,12 @@ export class PushGateway {
   private readonly flushers: Array<() => Promise<void>> = [];
   /** Each subscription's pull loop: close() waits for them, so that no pull ends after it. */
   private readonly loops: Array<Promise<void>> = [];
+  /**
+   * Per function with a {@link GatewayOptions.functionConcurrency}: its pushes in flight, the
+   * messages pulled for it that wait for one of its slots (in arrival order, over all its
+   * subscriptions; held and leased like the others), and the pull loops waiting for room.
+   */
+  private readonly functionSlots = new Map<string, FunctionSlots>();
   private closed = false;
 
   private constructor(private readonly options: GatewayOptions) {
@@ -165,6 +189,19 @@ export class PushGateway {
     return stats;
   }
 
+  /** The function's shared slots, or undefined when only the per-subscription bound applies. */
+  private slotsOf(fn: string): FunctionSlots | undefined {
+    let slots = this.functionSlots.get(fn);
+    if (!slots) {
+      const limit = this.options.functionConcurrency?.(fn);
+      if (limit === undefined) return undefined;
+      if (!(Number.isInteger(limit) && limit >= 1)) throw new RangeError(`functionConcurrency(${fn}) must be a whole number of at least 1, not ${limit}`);
+      slots = { inFlight: 0, limit, queue: [], waiters: new Set() };
+      this.functionSlots.set(fn, slots);
+    }
+    return slots;
+  }
+
   private deliver(sub: ResolvedSubscription): void {
     const { pubsub } = this.options;
     const prefix = this.options.prefix ?? '';
@@ -177,8 +214,25 @@ export class PushGateway {
     const held = new Map<string, Held>();
     let pushing = 0;
     let slotFreed: (() => void) | undefined;
+    const shared = this.slotsOf(sub.function!);
+    /** A push of the function ended: the next message waiting for it (from any of its subscriptions) goes out, and the pull loops waiting for room look again. */
+    const releaseShared = () => {
+      if (!shared) return;
+      shared.inFlight--;
+      const next = this.closed ? undefined : shared.queue.shift();
+      if (next) {
+        shared.inFlight++;
+        next.push();
+      }
+      for (const wake of [...shared.waiters]) {
+        shared.waiters.delete(wake);
+        this.wakers.delete(wake);
+        wake();
+      }
+    };
     const freeSlot = () => {
       pushing--;
+      releaseShared();
       if (slotFreed) this.wakers.delete(slotFreed);
       slotFreed?.();
       slotFreed = undefined;
@@ -221,13 +275,15 @@ export class PushGateway {
       stats.lastAt = Date.now();
       const started = Date.now();
       void this.post(sub.function!, path, body, sub.ackDeadlineSeconds * 1000, stats).then((ok) => {
-        stats.lastAt = Date.now();
+        // Read before the slot is freed: the next push it lets out starts after this one ended.
+        const ended = Date.now();
+        stats.lastAt = ended;
         freeSlot();
         if (this.closed) return;
-        stats.pushes.push({ bytes: messageBytes(message), attributes: message.attributes, ms: Date.now() - started, ok });
+        stats.pushes.push({ bytes: messageBytes(message), attributes: message.attributes, startedAt: started, ms: ended - started, ok });
         if (ok) {
           stats.acked.add(message.id);
-          stats.handlerMs.push(Date.now() - started);
+          stats.handlerMs.push(ended - started);
           settle(message, acks);
           return;
         }
@@ -259,9 +315,21 @@ export class PushGateway {
           });
           continue;
         }
+        // The function's own bound, shared with its other subscriptions: pull no more than it has
+        // free (two loops may still pull for the same slot: the later message waits its turn in
+        // the function's queue, leased like everything held, rather than a slot being reserved
+        // for the length of a pull that may come back empty).
+        const free = shared ? Math.min(concurrency - pushing, shared.limit - shared.inFlight - shared.queue.length) : concurrency - pushing;
+        if (shared && free <= 0) {
+          await new Promise<void>((resolve) => {
+            shared.waiters.add(resolve);
+            this.wakers.add(resolve);
+          });
+          continue;
+        }
         let received: Held[];
         try {
-          const [answer] = await this.client.pull({ subscription: fullName, maxMessages: concurrency - pushing }, { timeout: 30_000 });
+          const [answer] = await this.client.pull({ subscription: fullName, maxMessages: free }, { timeout: 30_000 });
           received = (answer.receivedMessages ?? []).flatMap((r) => (r.ackId && r.message ? [toHeld(r.ackId, r.message, r.deliveryAttempt)] : []));
         } catch {
           received = []; // the emulator busy or restarting: pull again after a pause
@@ -280,7 +348,18 @@ export class PushGateway {
           }
           held.set(m.ackId, m);
           pushing++;
-          push(m);
+          if (!shared) push(m);
+          else if (shared.inFlight < shared.limit) {
+            shared.inFlight++;
+            push(m);
+          } else
+            shared.queue.push({
+              push: () => push(m),
+              drop: () => {
+                pushing--;
+                settle(m, nacks);
+              },
+            });
         }
         if (received.length > 0) idle = 0;
         else {
@@ -348,6 +427,7 @@ export class PushGateway {
       w.release();
     }
     this.waiting.clear();
+    for (const slots of this.functionSlots.values()) for (const waiting of slots.queue.splice(0)) waiting.drop();
     // A loop waiting for a free slot is woken to see it is closed; one waiting on a pull ends with
     // it (what the emulator sends it then is nacked).
     for (const wake of this.wakers) wake();

@@ -64,11 +64,12 @@ export interface StackOptions {
   /** Publishes a load stream instead of the demo's own traffic (see `DemoOptions.load`). */
   readonly load?: { readonly scale: number; readonly hotShare: number };
   /**
-   * `npm run cost` (tools/cost): pushes one at a time per subscription (as a function deployed
-   * with concurrency 1 takes them), and a look at the stack once it is up and once it is quiet.
+   * `npm run cost` (tools/cost): pushes to each function at most as many requests at once as it
+   * is deployed to take (over all its subscriptions: what one instance of it gets), and a look at
+   * the stack once it is up and once it is quiet.
    */
   readonly measure?: {
-    readonly pushConcurrency?: number;
+    readonly functionConcurrency?: (functionName: string) => number | undefined;
     up?(stack: RunningStack): void | Promise<void>;
     quiet?(stack: RunningStack): void | Promise<void>;
   };
@@ -343,7 +344,7 @@ async function bringUp(
     subscriptions: delivered,
     endpoint: (fn) => served.get(fn)?.url,
     authorization: pushTokens(issuer),
-    ...(options.measure?.pushConcurrency ? { concurrency: options.measure.pushConcurrency } : {}),
+    ...(options.measure?.functionConcurrency ? { functionConcurrency: options.measure.functionConcurrency } : {}),
   });
   res.gateway = gateway;
   const pushes = delivered.map((sub) => ({ sub, gateway }));

@@ -13,9 +13,19 @@
  * - Firestore: about one sustained write a second per document, and a new collection served at
  *   500 operations a second, raised by half every 5 minutes (the 500/50/5 rule)
  *   (https://cloud.google.com/firestore/docs/best-practices#hotspots, #ramping_up_traffic).
+ *
+ * Compute is priced as `npm run cost` prices it, by instance time: request-based billing charges an
+ * instance while it has at least one request in flight (https://cloud.google.com/run/pricing;
+ * tools/cost/instance-time.ts). One quantity drives both the instances and their cost: the busy
+ * instance time per event at the settings checked, `busy_seconds_per_event` = invocations per
+ * event × request time / requests in flight per busy instance (the concurrency, or fewer where
+ * the CPU is the bound). Instances = that × events per second; compute = that × the vCPU and
+ * memory prices (tools/cost/table.ts `computeUsd`, the cost run's own formula). The model's
+ * instances are kept full, so their busy periods run on and the 100 ms rounding of each adds
+ * nothing here; the cost run, on the local stack's sparser traffic, counts it.
  */
 import type { DocumentWrites } from '../cost/documents';
-import { stageCost, vcpuFor, type Prices, type StageCounts } from '../cost/table';
+import { computeUsd, stageCost, vcpuFor, type Prices, type StageCounts } from '../cost/table';
 import type { CollectionClass } from './collections';
 
 /** What the model reads of a cost run's JSON (`npm run cost -- --json FILE`). */
@@ -69,6 +79,14 @@ export interface FunctionScale {
   readonly max_instances: number;
   /** Requests a second one instance serves at those settings. */
   readonly per_instance_per_s: number;
+  /** Requests in flight on a busy instance at those settings (concurrency, or fewer where the CPU bounds it). */
+  readonly in_flight_per_instance: number;
+  /** Busy instance time per event at those settings: what the instances and the compute cost both come from. */
+  readonly busy_seconds_per_event: number;
+  /** The cost run's own busy instance time per event (its traffic, its deployed concurrency), where the measurement counted it. */
+  readonly measured_busy_seconds_per_event: number | null;
+  /** CPU + memory per million events: the busy time at the settings' vCPU and memory. */
+  readonly compute_usd_per_million: number;
   /** Instances busy at the rate (steady), and with the headroom. */
   readonly instances: number;
   readonly instances_with_headroom: number;
@@ -143,7 +161,10 @@ export function scaleModel(m: Measurement, classes: Readonly<Record<string, Coll
     const recommended = { concurrency: recConcurrency, cpu: recCpu, max_instances: Math.max(1, Math.ceil((rate / recPerInstance) * options.headroom)) };
     const s = options.settings?.[name] ?? { maxInstances: recommended.max_instances, concurrency: recommended.concurrency, cpu: recommended.cpu, memoryMiB: counted.memoryMiB };
     const perInstance = perInstanceRate(s, requestSeconds, cpuPerRequest, options.cpuUtilization);
-    const instances = rate / perInstance;
+    // Busy instance seconds per event: each request holds 1/in-flight of an instance for its time.
+    const busyPerEvent = perEvent(counted.invocations) / perInstance;
+    const instances = busyPerEvent * eps;
+    const computePerMillion = computeUsd(busyPerEvent * 1e6, s.cpu, s.memoryMiB, prices);
     perFunction[name] = {
       invocations_per_event: perEvent(counted.invocations),
       invocations_per_s: rate,
@@ -153,6 +174,10 @@ export function scaleModel(m: Measurement, classes: Readonly<Record<string, Coll
       cpu: s.cpu,
       max_instances: s.maxInstances,
       per_instance_per_s: perInstance,
+      in_flight_per_instance: perInstance * requestSeconds,
+      busy_seconds_per_event: busyPerEvent,
+      measured_busy_seconds_per_event: typeof counted.instanceSeconds === 'number' ? perEvent(counted.instanceSeconds) : null,
+      compute_usd_per_million: computePerMillion,
       instances: Math.ceil(instances),
       instances_with_headroom: Math.ceil(instances * options.headroom),
       within_max_instances: instances * options.headroom <= s.maxInstances,
@@ -166,11 +191,8 @@ export function scaleModel(m: Measurement, classes: Readonly<Record<string, Coll
       at_events_per_hour: (options.eventsPerHour * s.maxInstances) / instances,
       detail: `${s.maxInstances} instances at concurrency ${s.concurrency} and ${s.cpu} vCPU serve ${(s.maxInstances * perInstance).toFixed(0)} requests/s; its ${options.headroom}x headroom is used up at ${Math.round((options.eventsPerHour * s.maxInstances) / (instances * options.headroom)).toLocaleString('en-US')} events/hour`,
     });
-    // Priced as today's billing counts it (requests, Pub/Sub, Firestore per event), with compute
-    // as the instances at these settings are busy: at concurrency above 1 requests share them.
-    const computeMonthly = instances * 3600 * HOURS_PER_MONTH * (s.cpu * prices.cloudRunFunctions.vcpuSecond.price + (s.memoryMiB / 1024) * prices.cloudRunFunctions.gibSecond.price);
-    const others = cost.total - cost.compute;
-    perMillion += others + (computeMonthly / (options.eventsPerHour * HOURS_PER_MONTH)) * 1e6;
+    // Requests, Pub/Sub and Firestore per event as counted; compute from the busy time at these settings.
+    perMillion += cost.pubsub + cost.requests + cost.firestore + cost.bigQuery + computePerMillion;
   }
   monthly = (perMillion * options.eventsPerHour * HOURS_PER_MONTH) / 1e6;
 
