@@ -115,6 +115,17 @@ describe('the scale model (npm run scale)', () => {
     expect(one.compute_usd_per_million).toBeCloseTo(3 * f.compute_usd_per_million, 10);
   });
 
+  it('reads a measurement written before instance time was counted (tools/scale/measured.json of 2026-12-06): compute from the busy time at the settings, none measured', () => {
+    const m = measurement();
+    const { instanceSeconds: _i, billedInstanceSeconds: _b, vcpu: _v, concurrency: _c, ...old } = m.stages.deduplicator!.counted;
+    const producers = { ...noWork('producers'), published: { requests: 1000, messages: 1000, billableBytes: 1e6 } };
+    const { instanceSeconds: _pi, billedInstanceSeconds: _pb, vcpu: _pv, concurrency: _pc, ...oldProducers } = producers;
+    const r = scaleModel({ ...m, stages: { producers: { counted: oldProducers as StageCounts }, deduplicator: { counted: old as StageCounts } } }, COLLECTION_CLASSES, prices, { eventsPerHour: 2_000_000, headroom: 2, cpuUtilization: 0.6 });
+    expect(r.per_function.deduplicator!.measured_busy_seconds_per_event).toBeNull();
+    expect(Number.isFinite(r.per_million_usd) && Number.isFinite(r.monthly_usd)).toBe(true);
+    expect(r.per_million_usd).toBeGreaterThan(r.per_function.deduplicator!.compute_usd_per_million);
+  });
+
   it('says so when a collection it cannot class was written', () => {
     const m = measurement();
     const unknown = { ...m, documents: { ...m.documents, collections: [{ ...m.documents.collections[0]!, collection: 'mystery' }] } };

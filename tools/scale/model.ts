@@ -148,8 +148,11 @@ export function scaleModel(m: Measurement, classes: Readonly<Record<string, Coll
     ops.writes += perEvent(counted.firestore.writes) * eps;
     ops.deletes += perEvent(counted.firestore.deletes) * eps;
     const cost = stageCost(counted, prices, 1e6 / m.events);
+    // What does not depend on how instances are kept busy; compute comes from the busy time below
+    // (a measurement written before instance time was counted has none of its own).
+    const countedUsd = cost.pubsub + cost.requests + cost.firestore + cost.bigQuery;
     if (counted.memoryMiB === 0 || counted.invocations === 0) {
-      perMillion += cost.total;
+      perMillion += countedUsd;
       continue;
     }
     const rate = perEvent(counted.invocations) * eps;
@@ -192,7 +195,7 @@ export function scaleModel(m: Measurement, classes: Readonly<Record<string, Coll
       detail: `${s.maxInstances} instances at concurrency ${s.concurrency} and ${s.cpu} vCPU serve ${(s.maxInstances * perInstance).toFixed(0)} requests/s; its ${options.headroom}x headroom is used up at ${Math.round((options.eventsPerHour * s.maxInstances) / (instances * options.headroom)).toLocaleString('en-US')} events/hour`,
     });
     // Requests, Pub/Sub and Firestore per event as counted; compute from the busy time at these settings.
-    perMillion += cost.pubsub + cost.requests + cost.firestore + cost.bigQuery + computePerMillion;
+    perMillion += countedUsd + computePerMillion;
   }
   monthly = (perMillion * options.eventsPerHour * HOURS_PER_MONTH) / 1e6;
 
