@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyPeriods, instanceTime } from '../../tools/cost/instance-time';
-import { noWork, Prices, stageCost, type StageCounts } from '../../tools/cost/table';
+import { costJson, noWork, Prices, renderCostTables, stageCost, type StageCounts } from '../../tools/cost/table';
 
 const ROOT = join(__dirname, '../..');
 const prices = Prices.parse(JSON.parse(readFileSync(join(ROOT, 'tools/cost/prices.json'), 'utf8')));
@@ -60,5 +60,17 @@ describe('compute priced as billed: instance time at the deployed vCPU and memor
   it('takes the billing granularity from prices.json, with the page that says it', () => {
     expect(prices.cloudRunFunctions.billingGranularityMs).toMatchObject({ value: 100, source: 'https://cloud.google.com/run/pricing' });
     expect(prices.notPriced.join(' ')).not.toMatch(/100 ms/);
+  });
+
+  it('shows both figures: the table has the busy and billed instance time and both computes; the JSON total is the billed one', () => {
+    const f = fn({ name: 'validator', invocations: 1000, requestSeconds: 30, instanceSeconds: 12, billedInstanceSeconds: 15, cpuSeconds: 4 });
+    const text = renderCostTables([f], prices, 1000);
+    // Per million events (×1000): 12,000 busy, 15,000 billed; compute $0.38 billed (15,000 × 0.00002525), $0.11 as used.
+    expect(text).toContain('| validator | 1,000,000 | – (–) | – | 4,000 | 30,000 | 12,000 (15,000) |');
+    expect(text).toMatch(/\| validator \| – \| \$0\.40 \| \$0\.38 \| – \| – \| \$0\.78 \| \$0\.11 \|/);
+    expect(text).toContain('validator 1 vCPU, 512 MiB, concurrency 3');
+    const json = costJson([f], prices, 1000, {});
+    expect(json.per_million_usd).toBeCloseTo(0.4 + 15_000 * (0.000024 + 0.5 * 0.0000025), 4);
+    expect(json.stages.validator!.per_event).toMatchObject({ request_seconds: 0.03, instance_seconds: 0.012, billed_instance_seconds: 0.015 });
   });
 });
