@@ -5,7 +5,18 @@ import { z } from 'zod';
 import type { BusinessEvent } from '../../shared/events/envelope';
 import { TransientError } from '../../shared/errors';
 import { chainKeys } from './chains';
-import { OutboxRecord, retentionExpiry, slotExpiry, SlotRecord, SourceRecord } from './records';
+import {
+  changedChainDocument,
+  chainDocumentExpiry,
+  chainDocumentKey,
+  chainSlots,
+  OutboxRecord,
+  retentionExpiry,
+  StoredChainDocument,
+  SourceRecord,
+  type ChainDocument,
+  type SlotRecord,
+} from './records';
 import type { FoldOptions, GapStateContext, GapStore, OutboxMessage, PendingMarker, RecordedWatermark, SequenceMarker } from './store';
 import { chainTransition, foldThrottled, foldTransition, sweepTransition } from './transitions';
 
@@ -52,10 +63,14 @@ const Marker = z.object({
  *   commits and the others stand down, so each marker is applied exactly once, and no lock is
  *   held while markers are read or created. Folds are paced to one per source per interval, so
  *   the summary sees about one write a second however busy the source.
- * - `<prefix>-chains/<digest(key)>`: per awaited successor (type and key): the upstreams waiting,
- *   whether the successor was seen, the upstreams already reported. Per accepted event, one read
- *   of the one or two keys it touches and one batch conditional on them being unchanged (read
- *   again on a conflict); keys are per card or lead, so they never run hot.
+ * - `<prefix>-chains/<digest(document key)>`: the chain state of one card or one lead: per
+ *   awaited successor (type and key), the upstreams waiting, whether the successor was seen, the
+ *   upstreams already reported. A lead's two awaits (`crm.synced|<lead>`, `followup.sent|<lead>`)
+ *   share its document (records.ts, `chainDocumentKey`), so an accepted event touches one
+ *   document, or two for a `lead.created` with a card (its card's and its own): one read of them
+ *   and one batch conditional on them being unchanged (read again on a conflict). Documents are
+ *   per card or lead, so they never run hot. A document written before the grouping (one per
+ *   await key) is read as a group of one and rewritten in this layout on its next change.
  * - `<prefix>-watermark/<writer>`: each function instance raises its own record with the
  *   `maximum` transform (no read, no contention); the watermark is the highest record.
  * - `<prefix>-outbox/<message id>`: findings and retrigger messages written with the state change
@@ -183,11 +198,18 @@ export class FirestoreGapStore implements GapStore {
   async applyChain(event: BusinessEvent, timeMs: number, watermarkMs: number, payload: string | undefined, ctx: GapStateContext): Promise<OutboxMessage[]> {
     const keys = chainKeys(event);
     if (keys.length === 0) return [];
-    const refs = keys.map((k) => this.chains.doc(digest(k)));
+    const documents = [...new Set(keys.map(chainDocumentKey))];
+    const refs = documents.map((k) => this.chains.doc(digest(k)));
     return this.optimistic(refs, ctx, (snaps) => {
-      const slots = new Map(keys.map((k, i) => [k, snaps[i]!.exists ? parse(SlotRecord, snaps[i]!.data(), refs[i]!.path) : undefined]));
+      const held = snaps.map((snap, i) => this.chainDocument(snap, refs[i]!.path));
+      const slots = new Map(keys.map((k) => [k, held[documents.indexOf(chainDocumentKey(k))]!.slots.find((s) => s.key === k)]));
       const { changes, outbox } = chainTransition(slots, event, timeMs, watermarkMs, payload, ctx);
-      return { writes: keys.flatMap((key, i) => (changes.has(key) ? [[i, this.slotDoc(changes.get(key)!, ctx)] as const] : [])), outbox };
+      const writes = documents.flatMap((document, i) => {
+        const mine = new Map([...changes].filter(([key]) => chainDocumentKey(key) === document));
+        const next = changedChainDocument(held[i]!.slots, mine);
+        return next === undefined ? [] : [[i, this.chainDoc(next, held[i]!.legacy, ctx)] as const];
+      });
+      return { writes, outbox };
     });
   }
 
@@ -199,9 +221,16 @@ export class FirestoreGapStore implements GapStore {
       const ref = doc.ref;
       messages.push(
         ...(await this.optimistic([ref], ctx, ([snap]) => {
-          if (!snap!.exists) return { writes: [], outbox: [] };
-          const result = sweepTransition(parse(SlotRecord, snap!.data(), ref.path), watermarkMs, ctx);
-          return { writes: result.changed ? [[0, this.slotDoc(result.record, ctx)] as const] : [], outbox: result.outbox };
+          const held = this.chainDocument(snap!, ref.path);
+          const changes = new Map<string, SlotRecord | null>();
+          const outbox: OutboxMessage[] = [];
+          for (const slot of held.slots) {
+            const result = sweepTransition(slot, watermarkMs, ctx);
+            if (result.changed) changes.set(slot.key, result.record);
+            outbox.push(...result.outbox);
+          }
+          const next = changedChainDocument(held.slots, changes);
+          return { writes: next === undefined ? [] : [[0, this.chainDoc(next, held.legacy, ctx)] as const], outbox };
         }, doc)),
       );
     }
@@ -299,8 +328,18 @@ export class FirestoreGapStore implements GapStore {
     this.counts.deletes += ids.length;
   }
 
-  private slotDoc(record: SlotRecord | null, ctx: GapStateContext): DocumentData | null {
-    return record === null ? null : { ...record, expireAt: Timestamp.fromMillis(slotExpiry(record, ctx)) };
+  /** The slots a chain document holds (none when it does not exist), and whether it is in the layout before grouping. */
+  private chainDocument(snap: DocumentSnapshot, path: string): { slots: SlotRecord[]; legacy: boolean } {
+    if (!snap.exists) return { slots: [], legacy: false };
+    const stored = parse(StoredChainDocument, snap.data(), path);
+    return { slots: chainSlots(stored), legacy: !('slots' in stored) };
+  }
+
+  private chainDoc(doc: ChainDocument | null, legacy: boolean, ctx: GapStateContext): DocumentData | null {
+    if (doc === null) return null;
+    // A document of the earlier layout is rewritten in this one: its top-level record goes.
+    const old = legacy ? { key: FieldValue.delete(), seen: FieldValue.delete(), waiting: FieldValue.delete(), reported: FieldValue.delete() } : {};
+    return { ...old, ...doc, expireAt: Timestamp.fromMillis(chainDocumentExpiry(doc, ctx)) };
   }
 
   private outboxDocs(messages: readonly OutboxMessage[], ctx: GapStateContext): Array<[DocumentReference, DocumentData]> {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SUCCESSOR_OF, type UpstreamType } from './chains';
+import { SUCCESSOR_OF, type SuccessorType, type UpstreamType } from './chains';
 import { nextChainDeadline, nextGapDeadline, upstreamSnapshot, type SlotSnapshot, type SourceSnapshot } from './snapshots';
 import type { GapStateContext } from './store';
 
@@ -46,6 +46,64 @@ export const SlotRecord = z.object({
 });
 export type SlotRecord = z.infer<typeof SlotRecord>;
 
+/**
+ * The chain state of one card or one lead, as the Firestore store keeps it: a lead's two awaits
+ * (its CRM sync, then its follow-up) in one document, so that a `crm.synced`, which satisfies
+ * the one and opens the other, reads and writes one document instead of two (issue 21). `dueMs`:
+ * the earliest of its slots', what the sweep queries.
+ */
+export const ChainDocument = z.object({
+  slots: z.array(SlotRecord),
+  dueMs: Ms.nullable(),
+});
+export type ChainDocument = z.infer<typeof ChainDocument>;
+
+/** A stored chain document, or one written before they were grouped: one await key's record at the top level. */
+export const StoredChainDocument = z.union([ChainDocument, SlotRecord]);
+
+/**
+ * The document an await key is kept in, named by a key: a lead's follow-up await goes with its
+ * CRM-sync await (`crm.synced|<lead>`), every other key is its own. A document is named after
+ * its first key so that one written before the grouping (one per key, named by the key) is read
+ * as that key's group.
+ */
+const DOCUMENT_OF: Readonly<Record<SuccessorType, SuccessorType>> = {
+  'lead.created': 'lead.created',
+  'crm.synced': 'crm.synced',
+  'followup.sent': 'crm.synced',
+};
+
+export function chainDocumentKey(key: string): string {
+  const bar = key.indexOf('|');
+  const type = key.slice(0, bar);
+  if (bar < 0 || !Object.prototype.hasOwnProperty.call(DOCUMENT_OF, type)) throw new Error(`not an await key: ${key}`);
+  return `${DOCUMENT_OF[type as SuccessorType]}${key.slice(bar)}`;
+}
+
+/** The slots of a stored chain document (either layout). */
+export function chainSlots(stored: z.infer<typeof StoredChainDocument>): SlotRecord[] {
+  return 'slots' in stored ? stored.slots : [stored];
+}
+
+/**
+ * A document's slots after a step: `changes` applied (a `null` drops its key), new keys after
+ * the ones held. `undefined` when nothing changed, `null` when no slot is left (delete it).
+ */
+export function changedChainDocument(held: readonly SlotRecord[], changes: ReadonlyMap<string, SlotRecord | null>): ChainDocument | null | undefined {
+  if (changes.size === 0) return undefined;
+  const slots: SlotRecord[] = [];
+  for (const s of held) {
+    const next = changes.get(s.key);
+    if (next === undefined) slots.push(s);
+    else if (next !== null) slots.push(next);
+  }
+  for (const [key, next] of changes) if (next !== null && !held.some((s) => s.key === key)) slots.push(next);
+  if (slots.length === 0) return null;
+  let dueMs: number | null = null;
+  for (const s of slots) if (s.dueMs !== null && (dueMs === null || s.dueMs < dueMs)) dueMs = s.dueMs;
+  return { slots, dueMs };
+}
+
 export const OutboxRecord = z.object({
   to: z.enum(['findings', 'retrigger']),
   data: z.string(),
@@ -78,6 +136,13 @@ export function slotRecord(key: string, s: SlotSnapshot): SlotRecord {
 
 /** A waiting chain's TTL runs past its deadline and the allowed lateness by this much, so a late tick still reports it. */
 export const CHAIN_TTL_MARGIN_MS = 60 * 60_000;
+
+/** When a chain document may be deleted: when its last slot may. */
+export function chainDocumentExpiry(doc: ChainDocument, ctx: GapStateContext): number {
+  let latest = Number.NEGATIVE_INFINITY;
+  for (const s of doc.slots) latest = Math.max(latest, slotExpiry(s, ctx));
+  return latest;
+}
 
 /** When a source's state, or a marker, may be deleted (the Firestore TTL field). */
 export function retentionExpiry(ctx: GapStateContext): number {

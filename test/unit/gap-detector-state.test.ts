@@ -1,7 +1,7 @@
 import { BusinessEvent } from '../../shared/events/envelope';
 import { derivedId } from '../../shared/ids';
 import { MemoryGapStore } from '../../functions/gap-detector/memory-store';
-import { CHAIN_TTL_MARGIN_MS, slotExpiry, type SlotRecord } from '../../functions/gap-detector/records';
+import { CHAIN_TTL_MARGIN_MS, changedChainDocument, chainDocumentExpiry, chainDocumentKey, slotExpiry, type SlotRecord } from '../../functions/gap-detector/records';
 import { DEFAULT_GAP_STATE_CONFIG, type GapStateContext, type PendingMarker } from '../../functions/gap-detector/store';
 import { chainTransition, foldTransition, sweepTransition } from '../../functions/gap-detector/transitions';
 import * as fx from '../support/events';
@@ -178,6 +178,43 @@ describe('chains per awaited successor', () => {
     };
     expect(slotExpiry(waiting, ctx)).toBe(NOW + 10 * MIN + ctx.config.allowedLatenessMs + CHAIN_TTL_MARGIN_MS);
     expect(slotExpiry({ ...waiting, waiting: [], seen: true, dueMs: null }, ctx)).toBe(NOW + ctx.config.retentionMs);
+  });
+});
+
+describe('chain documents: a card, a lead', () => {
+  it.each([
+    ['lead.created|card-1', 'lead.created|card-1'],
+    ['crm.synced|lead-1', 'crm.synced|lead-1'],
+    ['followup.sent|lead-1', 'crm.synced|lead-1'],
+    ['followup.sent|a|b', 'crm.synced|a|b'],
+  ])('files %s in the document of %s', (key, document) => {
+    expect(chainDocumentKey(key)).toBe(document);
+  });
+
+  it('refuses what is not an await key', () => {
+    expect(() => chainDocumentKey('card.scanned|card-1')).toThrow(/not an await key/);
+    expect(() => chainDocumentKey('lead-1')).toThrow(/not an await key/);
+  });
+
+  const slot = (key: string, dueMs: number | null, seen = false): SlotRecord => ({
+    key,
+    seen,
+    waiting: dueMs === null ? [] : [{ eventId: key, type: 'lead.created', source: '//s', timeMs: NOW, deadlineMs: dueMs, order: 1 }],
+    reported: [],
+    dueMs,
+  });
+
+  it('applies a step to the slots it holds: changed, added, dropped; due at the earliest; gone when empty', () => {
+    const sync = slot('crm.synced|l', NOW + 15 * MIN);
+    expect(changedChainDocument([sync], new Map())).toBeUndefined();
+    const both = changedChainDocument([sync], new Map([['followup.sent|l', slot('followup.sent|l', NOW + 60 * MIN)]]))!;
+    expect(both).toEqual({ slots: [sync, slot('followup.sent|l', NOW + 60 * MIN)], dueMs: NOW + 15 * MIN });
+    const seen = changedChainDocument(both.slots, new Map([['crm.synced|l', slot('crm.synced|l', null, true)]]))!;
+    expect(seen).toEqual({ slots: [slot('crm.synced|l', null, true), slot('followup.sent|l', NOW + 60 * MIN)], dueMs: NOW + 60 * MIN });
+    // It lives as long as its longest-lived slot: the seen successor, for the retention.
+    expect(chainDocumentExpiry(seen, ctx)).toBe(NOW + ctx.config.retentionMs);
+    expect(changedChainDocument(seen.slots, new Map([['followup.sent|l', null]]))).toEqual({ slots: [slot('crm.synced|l', null, true)], dueMs: null });
+    expect(changedChainDocument([sync], new Map([['crm.synced|l', null]]))).toBeNull();
   });
 });
 

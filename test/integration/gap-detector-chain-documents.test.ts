@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto';
+import type { CloudEvent } from '@google-cloud/functions-framework';
+import { Timestamp, type Firestore } from '@google-cloud/firestore';
+import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
+import { BusinessEvent } from '../../shared/events/envelope';
+import { silentLogger } from '../../shared/log';
+import { pushBody, type MessagePublishedData } from '../../shared/pubsub/push';
+import { TOPICS } from '../../shared/topology';
+import { FirestoreGapStore, type FirestoreCounts } from '../../functions/gap-detector/firestore-store';
+import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from '../../functions/gap-detector/handler';
+import { DEFAULT_GAP_STATE_CONFIG, type GapStateContext } from '../../functions/gap-detector/store';
+import { emulatorClients, runPrefix } from '../support/harness';
+import { cardScanned, crmSynced, followupSent, leadCreated } from '../support/events';
+import { GAP_STREAM_T0, gapStream } from '../support/gap-stream';
+import { replayText } from '../support/replay';
+
+const T0 = GAP_STREAM_T0;
+const MIN = 60_000;
+const at = (ms: number) => new Date(T0 + ms).toISOString();
+const ctx: GapStateContext = { now: T0, config: DEFAULT_GAP_STATE_CONFIG };
+
+const push = (topic: string, data: string, id: string): CloudEvent<MessagePublishedData> => ({
+  specversion: '1.0',
+  id,
+  type: 'google.cloud.pubsub.topic.v1.messagePublished',
+  source: `//pubsub.googleapis.com/projects/demo/topics/${topic}`,
+  data: pushBody(data, {}, id),
+});
+const sorted = (findings: readonly object[]) => findings.map((f) => JSON.stringify(f)).sort();
+
+describe('gap-detector chain state in the Firestore emulator: one document per card and per lead', () => {
+  const prefix = runPrefix('gapdoc');
+  let firestore: Firestore;
+
+  beforeAll(() => {
+    ({ firestore } = emulatorClients());
+  });
+  afterAll(() => firestore.terminate());
+
+  it("a lead's two awaits (its CRM sync, then its follow-up) share one document: a crm.synced reads and writes one", async () => {
+    const store = new FirestoreGapStore(firestore, `${prefix}one`);
+    const apply = async (event: object, minutes: number): Promise<FirestoreCounts> => {
+      const before = { ...store.counts };
+      const e = BusinessEvent.parse(event);
+      await store.applyChain(e, T0 + minutes * MIN, T0 + minutes * MIN, undefined, ctx);
+      return { reads: store.counts.reads - before.reads, writes: store.counts.writes - before.writes, deletes: store.counts.deletes - before.deletes };
+    };
+    expect(await apply(cardScanned({ id: 'c1', time: at(0), data: { card_id: 'card-1' } }), 0)).toEqual({ reads: 1, writes: 1, deletes: 0 });
+    // The lead satisfies its card's await and opens its own: two documents (card, lead).
+    expect(await apply(leadCreated({ id: 'l1', time: at(MIN), data: { card_id: 'card-1', lead_id: 'lead-1' } }), 1)).toEqual({ reads: 2, writes: 2, deletes: 0 });
+    // The CRM sync satisfies the lead's first await and opens its second, in the same document.
+    expect(await apply(crmSynced({ id: 's1', time: at(2 * MIN), data: { lead_id: 'lead-1' } }), 2)).toEqual({ reads: 1, writes: 1, deletes: 0 });
+    expect(await apply(followupSent({ id: 'f1', time: at(3 * MIN), data: { lead_id: 'lead-1' } }), 3)).toEqual({ reads: 1, writes: 1, deletes: 0 });
+    // A redelivery reads its document and writes nothing.
+    expect(await apply(crmSynced({ id: 's1', time: at(2 * MIN), data: { lead_id: 'lead-1' } }), 2)).toEqual({ reads: 1, writes: 0, deletes: 0 });
+    expect((await firestore.collection(`${prefix}one-chains`).get()).size).toBe(2);
+  });
+
+  it('the same findings as replay on a log with every kind of broken and late chain and gap (the emulator, one instance)', async () => {
+    const events = gapStream(1, { numberedMinutes: 20, flows: 60 });
+    const text = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+    const replay = await replayText(text, { now: T0 + 24 * 60 * MIN });
+    const duplicate = new Set(replay.findings.filter((f) => f.kind === 'duplicate').map((f) => f.line as number));
+    const finalWatermark = Date.parse(replay.summary.watermark!);
+    const publisher = new MemoryPublisher();
+    const handler = gapDetectorHandler({
+      publisher,
+      store: new FirestoreGapStore(firestore, `${prefix}parity`),
+      clock: { now: () => finalWatermark + DEFAULT_GAP_DETECTOR_CONFIG.state.allowedLatenessMs },
+      config: { ...DEFAULT_GAP_DETECTOR_CONFIG, foldIntervalMs: 0, watermarkStepMs: 0 },
+      logger: silentLogger,
+      instanceId: 'parity',
+    });
+    for (const [i, e] of events.entries()) {
+      const line = i + 1;
+      await handler(duplicate.has(line) ? push(TOPICS.duplicates, JSON.stringify(e), `d-${line}`) : push(TOPICS.unique, JSON.stringify(e), `u-${line}`));
+    }
+    await handler(push(TOPICS.ticks, '{}', 'tick'));
+    const kinds = new Set(['gap', 'late', 'chain_broken']);
+    const fromReplay = replay.findings.filter((f) => kinds.has(f.kind as string)).map(({ line: _, ...f }) => f);
+    expect(sorted(publisher.json(TOPICS.findings) as object[])).toEqual(sorted(fromReplay));
+    expect(fromReplay.filter((f) => f.kind === 'late' && f.closes === 'chain_broken').length).toBeGreaterThan(3);
+    expect(fromReplay.filter((f) => f.kind === 'chain_broken').length).toBeGreaterThan(5);
+    expect(fromReplay.filter((f) => f.kind === 'gap').length).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('reads chain documents written before the layout changed: a waiting lead is satisfied, a waiting card reported once', async () => {
+    // The earlier layout: one document per await key, named by the key's digest, the record at its top level.
+    const legacyId = (key: string) => createHash('sha256').update(JSON.stringify([key])).digest('base64url');
+    const chains = firestore.collection(`${prefix}legacy-chains`);
+    const waiting = (key: string, eventId: string, type: string, timeMs: number, deadlineMs: number) => ({
+      key,
+      seen: false,
+      waiting: [{ eventId, type, source: '//old', timeMs, deadlineMs, order: 1 }],
+      reported: [],
+      dueMs: deadlineMs,
+      expireAt: Timestamp.fromMillis(T0 + 24 * 60 * MIN),
+    });
+    await chains.doc(legacyId('crm.synced|lead-9')).set(waiting('crm.synced|lead-9', 'l9', 'lead.created', T0, T0 + 15 * MIN));
+    await chains.doc(legacyId('lead.created|card-9')).set(waiting('lead.created|card-9', 'c9', 'card.scanned', T0, T0 + 10 * MIN));
+    const publisher = new MemoryPublisher();
+    const clock = { ms: T0 + MIN };
+    const handler = gapDetectorHandler({
+      publisher,
+      store: new FirestoreGapStore(firestore, `${prefix}legacy`),
+      clock: { now: () => clock.ms },
+      config: { ...DEFAULT_GAP_DETECTOR_CONFIG, foldIntervalMs: 0, watermarkStepMs: 0 },
+      logger: silentLogger,
+      instanceId: 'legacy',
+    });
+    await handler(push(TOPICS.unique, JSON.stringify(crmSynced({ id: 's9', source: '//crm', time: at(MIN), data: { lead_id: 'lead-9' } })), 'u-1'));
+    clock.ms = T0 + 30 * MIN;
+    await handler(push(TOPICS.ticks, '{}', 'tick-1'));
+    await handler(push(TOPICS.ticks, '{}', 'tick-2'));
+    expect(publisher.json(TOPICS.findings)).toEqual([
+      { kind: 'chain_broken', action: 'reported', event_id: 'c9', type: 'card.scanned', source: '//old', expected_type: 'lead.created' },
+    ]);
+    // Converted on its first write: nothing of the old layout is left at the top level.
+    const lead = (await chains.doc(legacyId('crm.synced|lead-9')).get()).data()!;
+    expect(Object.keys(lead).sort()).toEqual(['dueMs', 'expireAt', 'slots']);
+  });
+});
