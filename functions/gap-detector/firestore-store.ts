@@ -18,7 +18,7 @@ import {
   type SlotRecord,
 } from './records';
 import type { FoldOptions, GapStateContext, GapStore, OutboxMessage, PendingMarker, RecordedWatermark, SequenceMarker } from './store';
-import { chainTransition, foldThrottled, foldTransition, sweepTransition } from './transitions';
+import { chainTransition, foldLeased, foldThrottled, foldTransition, sweepTransition } from './transitions';
 
 /** Firestore operations as billed: documents read (a query answering nothing still bills one), written, deleted. */
 export interface FirestoreCounts {
@@ -61,7 +61,9 @@ const Marker = z.object({
  *   core, and commits the new summary, the markers' deletion and any findings (to the outbox)
  *   in one batch on the precondition that the summary is unchanged: of concurrent folds one
  *   commits and the others stand down, so each marker is applied exactly once, and no lock is
- *   held while markers are read or created. Folds are paced to one per source per interval, so
+ *   held while markers are read or created. A busy source's fold first claims the summary with
+ *   a short lease (a write), so that concurrent folds stand down before reading its markers; a
+ *   quiet source's does not (transitions.ts, `foldLeased`): one summary write per fold. Folds are paced to one per source per interval, so
  *   the summary sees about one write a second however busy the source.
  * - `<prefix>-chains/<digest(document key)>`: the chain state of one card or one lead: per
  *   awaited successor (type and key), the upstreams waiting, whether the successor was seen, the
@@ -127,19 +129,24 @@ export class FirestoreGapStore implements GapStore {
       this.counts.reads++;
       const record = before.exists ? parse(SourceRecord, before.data(), ref.path) : undefined;
       if (round === 0 && foldThrottled(record, ctx, options)) break;
-      // Claim the fold with a short lease, so concurrent instances do not all read the same
-      // markers to no end; every write below is conditional on the summary being as read.
+      // A busy source's fold claims it with a short lease, so concurrent instances do not all
+      // read the same markers to no end (foldLeased); every write below is conditional on the
+      // summary being as read, lease or not.
       let version = before.updateTime;
-      if (before.exists) {
+      let leased = false;
+      if (record !== undefined) {
         const lease: unknown = before.get('leaseUntilMs');
         if (!options.force && typeof lease === 'number' && lease > ctx.now) break;
-        const claimed = await this.conditional(() => ref.update({ leaseUntilMs: ctx.now + FOLD_LEASE_MS }, { lastUpdateTime: before.updateTime! }));
-        if (claimed === undefined) {
-          if (options.force) continue;
-          break;
+        if (foldLeased(record)) {
+          const claimed = await this.conditional(() => ref.update({ leaseUntilMs: ctx.now + FOLD_LEASE_MS }, { lastUpdateTime: before.updateTime! }));
+          if (claimed === undefined) {
+            if (options.force) continue;
+            break;
+          }
+          this.counts.writes++;
+          version = claimed.writeTime;
+          leased = true;
         }
-        this.counts.writes++;
-        version = claimed.writeTime;
       }
       const snapshot = await pending.get();
       this.counts.reads += Math.max(1, snapshot.size);
@@ -149,7 +156,7 @@ export class FirestoreGapStore implements GapStore {
       });
       const result = foldTransition(source, record, markers, watermarkMs, ctx, snapshot.size === FOLD_BATCH);
       if (result === undefined) {
-        if (before.exists && (await this.conditional(() => ref.update({ leaseUntilMs: null }, { lastUpdateTime: version! })))) this.counts.writes++;
+        if (leased && (await this.conditional(() => ref.update({ leaseUntilMs: null }, { lastUpdateTime: version! })))) this.counts.writes++;
         break;
       }
       const batch = this.firestore.batch();

@@ -17,8 +17,8 @@ export interface GapDetectorConfig {
   readonly state: GapStateConfig;
   /**
    * Least wall-clock time between two folds of one source, and two chain sweeps, by one instance
-   * (and, through the summary's fold time, by all). A fold writes its source's summary twice
-   * (the lease, then the result): 10 s keeps that document at 0.2 writes/s, well under
+   * (and, through the summary's fold time, by all). A fold writes its source's summary at most
+   * twice (a busy source's lease, then the result): 10 s keeps that document at 0.2 writes/s, well under
    * Firestore's sustained ~1 write/s, however busy the source
    * (https://firebase.google.com/docs/firestore/best-practices#hotspots). A source that sends
    * less than one event per interval was folded for nearly every event at 2 s, two summary

@@ -20,6 +20,8 @@ export const SourceRecord = z.object({
   foldedAtMs: Ms,
   /** The earliest deadline of an open gap (null: none): what the tick queries. */
   nextDueMs: Ms.nullable(),
+  /** How many recorded numbers the last fold applied (absent: a summary written before it was kept): whether the next fold claims a lease. */
+  batch: z.number().int().nonnegative().optional(),
 });
 export type SourceRecord = z.infer<typeof SourceRecord>;
 
@@ -111,7 +113,7 @@ export const OutboxRecord = z.object({
   writtenAtMs: Ms,
 });
 
-export function sourceRecord(source: string, snapshot: SourceSnapshot, watermarkMs: number, now: number): SourceRecord {
+export function sourceRecord(source: string, snapshot: SourceSnapshot, watermarkMs: number, now: number, batch: number): SourceRecord {
   return {
     source,
     low: snapshot.low,
@@ -121,6 +123,7 @@ export function sourceRecord(source: string, snapshot: SourceSnapshot, watermark
     watermarkMs: Number.isFinite(watermarkMs) ? watermarkMs : null,
     foldedAtMs: now,
     nextDueMs: nextGapDeadline(snapshot) ?? null,
+    batch,
   };
 }
 

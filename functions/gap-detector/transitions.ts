@@ -62,6 +62,24 @@ export function foldThrottled(record: SourceRecord | undefined, ctx: GapStateCon
 }
 
 /**
+ * The fewest recorded numbers a source's last fold applied for the next fold to claim the source
+ * (a lease: one write) before reading its numbers. The lease keeps concurrent folds of a busy
+ * source from each reading the same batch (a billed read per number) only for one of them to
+ * commit; Firestore bills a write as three reads (tools/cost/prices.json: $0.09 and $0.03 per
+ * 100K, https://firebase.google.com/docs/firestore/standard-edition), so it pays where a race is
+ * likely and its batch large: a busy producer's (paced to a fold per interval, hundreds of numbers
+ * each at 2M/h). A quiet source's fold, a few numbers and hardly ever raced, commits without it
+ * (its commit is conditional on the summary as read all the same): one summary write instead of
+ * two (issue 21: 0.2 summary writes an event on the demo stream).
+ */
+export const FOLD_LEASE_MIN_BATCH = 30;
+
+/** Whether a fold claims the source before reading its numbers (see FOLD_LEASE_MIN_BATCH); a summary that does not say is leased, as before. */
+export function foldLeased(record: SourceRecord): boolean {
+  return (record.batch ?? FOLD_LEASE_MIN_BATCH) >= FOLD_LEASE_MIN_BATCH;
+}
+
+/**
  * One fold of a source: the recorded numbers in arrival order, each where its delivery saw the
  * watermark, then the watermark the caller read, then the bound on the source's size.
  * `undefined` when there is nothing to do.
@@ -87,7 +105,7 @@ export function foldTransition(
   // is folded in: a number still waiting in the next batch is not missing.
   if (!morePending) apply(state, { kind: 'advance', watermarkMs }, ctx, outbox);
   apply(state, { kind: 'bound', source, forgetBeforeMs: state.watermarkMs - ctx.config.retentionMs, maxRanges: ctx.config.maxRangesPerSource }, ctx, outbox);
-  return { record: sourceRecord(source, exportSource(state, source)!, state.watermarkMs, ctx.now), outbox };
+  return { record: sourceRecord(source, exportSource(state, source)!, state.watermarkMs, ctx.now, markers.length), outbox };
 }
 
 /**

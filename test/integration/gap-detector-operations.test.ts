@@ -9,6 +9,7 @@ import { TOPICS } from '../../shared/topology';
 import { FirestoreGapStore, type FirestoreCounts } from '../../functions/gap-detector/firestore-store';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from '../../functions/gap-detector/handler';
 import { DEFAULT_GAP_STATE_CONFIG, type GapStateContext } from '../../functions/gap-detector/store';
+import { FOLD_LEASE_MIN_BATCH } from '../../functions/gap-detector/transitions';
 import { emulatorClients, runPrefix } from '../support/harness';
 import { cardScanned, crmSynced, followupSent, leadCreated } from '../support/events';
 import { GAP_STREAM_T0, gapStream } from '../support/gap-stream';
@@ -118,5 +119,38 @@ describe('gap-detector chain state in the Firestore emulator: one document per c
     // Converted on its first write: nothing of the old layout is left at the top level.
     const lead = (await chains.doc(legacyId('crm.synced|lead-9')).get()).data()!;
     expect(Object.keys(lead).sort()).toEqual(['dueMs', 'expireAt', 'slots']);
+  });
+});
+
+describe('gap-detector folds in the Firestore emulator: what a fold reads and writes', () => {
+  const prefix = runPrefix('gapfold');
+  let firestore: Firestore;
+
+  beforeAll(() => {
+    ({ firestore } = emulatorClients());
+  });
+  afterAll(() => firestore.terminate());
+
+  it("writes a quiet source's summary once per fold; claims a lease first only where the last fold's batch was big enough to be worth it", async () => {
+    const store = new FirestoreGapStore(firestore, `${prefix}fold`);
+    let next = 1;
+    const fold = async (source: string, numbers: number): Promise<FirestoreCounts> => {
+      for (let i = 0; i < numbers; i++, next++) {
+        await store.recordSequence({ source, seq: String(next), eventId: `e${next}`, type: 'lead.tagged', timeMs: T0 + next, watermarkMs: T0 + next }, ctx);
+      }
+      const before = { ...store.counts };
+      await store.foldSource(source, T0, ctx, { force: false, minIntervalMs: 0 });
+      return { reads: store.counts.reads - before.reads, writes: store.counts.writes - before.writes, deletes: store.counts.deletes - before.deletes };
+    };
+    // Reads: the summary and each marker; writes: the summary; deletes: the markers.
+    expect(await fold('//quiet', 2)).toEqual({ reads: 3, writes: 1, deletes: 2 });
+    expect(await fold('//quiet', 2)).toEqual({ reads: 3, writes: 1, deletes: 2 });
+    const big = FOLD_LEASE_MIN_BATCH + 5;
+    expect(await fold('//busy', big)).toEqual({ reads: 1 + big, writes: 1, deletes: big });
+    // After a big batch, the next fold claims the source first (a write) so that concurrent folds stand down before reading the markers.
+    expect(await fold('//busy', 3)).toEqual({ reads: 4, writes: 2, deletes: 3 });
+    expect(await fold('//busy', 3)).toEqual({ reads: 4, writes: 1, deletes: 3 });
+    const summary = (await firestore.collection(`${prefix}fold-sources`).get()).docs.map((d) => d.data()).find((d) => d.source === '//busy')!;
+    expect(summary).toMatchObject({ low: '5', high: String(next - 1), gaps: [], leaseUntilMs: null });
   });
 });
