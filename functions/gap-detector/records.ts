@@ -51,8 +51,10 @@ export type SlotRecord = z.infer<typeof SlotRecord>;
 /**
  * The chain state of one card or one lead, as the Firestore store keeps it: a lead's two awaits
  * (its CRM sync, then its follow-up) in one document, so that a `crm.synced`, which satisfies
- * the one and opens the other, reads and writes one document instead of two (issue 21). `dueMs`:
- * the earliest of its slots', what the sweep queries.
+ * the one and opens the other, reads and writes one document instead of two (issue 21: Firestore
+ * bills "the number of documents you read, write, and delete", https://cloud.google.com/firestore/pricing,
+ * so a get of two documents is two reads and a commit of two is two writes). `dueMs`: the earliest
+ * of its slots', what the sweep queries.
  */
 export const ChainDocument = z.object({
   slots: z.array(SlotRecord),

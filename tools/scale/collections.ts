@@ -25,9 +25,9 @@ export const COLLECTION_CLASSES: Readonly<Record<string, CollectionClass>> = {
   'gap-detector-sources': {
     kind: 'paced',
     writesPerSecond: 2000 / gap.foldIntervalMs,
-    why: `one document per producer: a fold writes it twice (lease, result) and folds are paced to one per ${gap.foldIntervalMs} ms per source, however busy the producer`,
+    why: `one document per producer: a fold writes it at most twice (a busy producer's lease, the result) and folds are paced to one per ${gap.foldIntervalMs} ms per source, however busy the producer`,
   },
-  'gap-detector-chains': { kind: 'entity', why: 'one document per awaited successor (card or lead): the few events of one business flow' },
+  'gap-detector-chains': { kind: 'entity', why: 'one document per card and per lead (a lead\'s CRM-sync and follow-up awaits together): the few events of one business flow' },
   'gap-detector-watermark': {
     kind: 'paced',
     writesPerSecond: 1000 / gap.watermarkStepMs,
