@@ -63,8 +63,9 @@ const Marker = z.object({
  *   commits and the others stand down, so each marker is applied exactly once, and no lock is
  *   held while markers are read or created. A busy source's fold first claims the summary with
  *   a short lease (a write), so that concurrent folds stand down before reading its markers; a
- *   quiet source's does not (transitions.ts, `foldLeased`): one summary write per fold. Folds are paced to one per source per interval, so
- *   the summary sees about one write a second however busy the source.
+ *   quiet source's does not (transitions.ts, `foldLeased`): one summary write per fold. Folds
+ *   are paced to one per source per interval, so the summary sees well under one write a second
+ *   however busy the source.
  * - `<prefix>-chains/<digest(document key)>`: the chain state of one card or one lead: per
  *   awaited successor (type and key), the upstreams waiting, whether the successor was seen, the
  *   upstreams already reported. A lead's two awaits (`crm.synced|<lead>`, `followup.sent|<lead>`)
