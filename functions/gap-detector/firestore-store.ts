@@ -206,19 +206,41 @@ export class FirestoreGapStore implements GapStore {
   async applyChain(event: BusinessEvent, timeMs: number, watermarkMs: number, payload: string | undefined, ctx: GapStateContext): Promise<OutboxMessage[]> {
     const keys = chainKeys(event);
     if (keys.length === 0) return [];
-    const documents = [...new Set(keys.map(chainDocumentKey))];
-    const refs = documents.map((k) => this.chains.doc(digest(k)));
-    return this.optimistic(refs, ctx, (snaps) => {
-      const held = snaps.map((snap, i) => this.chainDocument(snap, refs[i]!.path));
-      const slots = new Map(keys.map((k) => [k, held[documents.indexOf(chainDocumentKey(k))]!.slots.find((s) => s.key === k)]));
-      const { changes, outbox } = chainTransition(slots, event, timeMs, watermarkMs, payload, ctx);
-      const writes = documents.flatMap((document, i) => {
-        const mine = new Map([...changes].filter(([key]) => chainDocumentKey(key) === document));
-        const next = changedChainDocument(held[i]!.slots, mine);
-        return next === undefined ? [] : [[i, this.chainDoc(next, held[i]!.legacy, ctx)] as const];
+    const grouped = [...new Set(keys.map(chainDocumentKey))];
+    // The key this event satisfies, where it is grouped under another key's document: a follow-up's
+    // wait. One opened before the grouping was deployed sits in a document of its own (named by the
+    // key); it is read only when the group has no such wait, which, once the waits opened before the
+    // deploy are closed or expired, is only a follow-up without a CRM sync before it.
+    const satisfied = keys.find((k) => k.startsWith(`${event.type}|`) && chainDocumentKey(k) !== k);
+    const step = (documents: readonly string[], probeLegacy: boolean) => {
+      let needsLegacy = false;
+      const refs = documents.map((k) => this.chains.doc(digest(k)));
+      const run = this.optimistic(refs, ctx, (snaps) => {
+        const held = snaps.map((snap, i) => this.chainDocument(snap, refs[i]!.path));
+        // Where each key's slot is kept: its group's document, or its own one of the earlier layout.
+        const home = new Map(keys.map((k) => [k, documents.indexOf(chainDocumentKey(k))]));
+        if (satisfied !== undefined && !held[home.get(satisfied)!]!.slots.some((s) => s.key === satisfied)) {
+          if (probeLegacy) {
+            needsLegacy = true;
+            return { writes: [], outbox: [] };
+          }
+          const own = documents.indexOf(satisfied);
+          if (own >= 0 && held[own]!.slots.some((s) => s.key === satisfied)) home.set(satisfied, own);
+        }
+        const slots = new Map(keys.map((k) => [k, held[home.get(k)!]!.slots.find((s) => s.key === k)]));
+        const { changes, outbox } = chainTransition(slots, event, timeMs, watermarkMs, payload, ctx);
+        const writes = documents.flatMap((_, i) => {
+          const mine = new Map([...changes].filter(([key]) => home.get(key) === i));
+          const next = changedChainDocument(held[i]!.slots, mine);
+          return next === undefined ? [] : [[i, this.chainDoc(next, held[i]!.legacy, ctx)] as const];
+        });
+        return { writes, outbox };
       });
-      return { writes, outbox };
-    });
+      return run.then((outbox) => ({ outbox, needsLegacy }));
+    };
+    const first = await step(grouped, satisfied !== undefined);
+    if (!first.needsLegacy) return first.outbox;
+    return (await step([...grouped, satisfied!], false)).outbox;
   }
 
   async sweepChains(watermarkMs: number, ctx: GapStateContext, limit: number): Promise<{ swept: number; messages: OutboxMessage[] }> {

@@ -120,6 +120,45 @@ describe('gap-detector chain state in the Firestore emulator: one document per c
     const lead = (await chains.doc(legacyId('crm.synced|lead-9')).get()).data()!;
     expect(Object.keys(lead).sort()).toEqual(['dueMs', 'expireAt', 'slots']);
   });
+
+  it("a follow-up closes its CRM sync's wait filed in the earlier layout (a document of its own), and reads it only when its lead's document has no such wait", async () => {
+    const legacyId = (key: string) => createHash('sha256').update(JSON.stringify([key])).digest('base64url');
+    const chains = firestore.collection(`${prefix}legacyfollowup-chains`);
+    await chains.doc(legacyId('followup.sent|lead-8')).set({
+      key: 'followup.sent|lead-8',
+      seen: false,
+      waiting: [{ eventId: 's8', type: 'crm.synced', source: '//old', timeMs: T0, deadlineMs: T0 + 60 * MIN, order: 1 }],
+      reported: [],
+      dueMs: T0 + 60 * MIN,
+      expireAt: Timestamp.fromMillis(T0 + 24 * 60 * MIN),
+    });
+    const publisher = new MemoryPublisher();
+    const clock = { ms: T0 + MIN };
+    const store = new FirestoreGapStore(firestore, `${prefix}legacyfollowup`);
+    const handler = gapDetectorHandler({
+      publisher,
+      store,
+      clock: { now: () => clock.ms },
+      config: { ...DEFAULT_GAP_DETECTOR_CONFIG, foldIntervalMs: 0, watermarkStepMs: 0 },
+      logger: silentLogger,
+      instanceId: 'legacyfollowup',
+    });
+    const reads = store.counts.reads;
+    await handler(push(TOPICS.unique, JSON.stringify(followupSent({ id: 'f8', source: '//msg', time: at(MIN), data: { lead_id: 'lead-8' } })), 'u-1'));
+    clock.ms = T0 + 3 * 60 * MIN;
+    await handler(push(TOPICS.unique, JSON.stringify(leadCreated({ id: 'l7', source: '//crm', time: at(3 * 60 * MIN), data: { lead_id: 'lead-7' } })), 'u-2'));
+    await handler(push(TOPICS.ticks, '{}', 'tick-1'));
+    await handler(push(TOPICS.ticks, '{}', 'tick-2'));
+    expect(publisher.json(TOPICS.findings)).toEqual([]);
+    expect(store.counts.reads).toBeGreaterThan(reads);
+
+    // In the new layout a follow-up finds its wait in its lead's document: one read, one write.
+    const fresh = new FirestoreGapStore(firestore, `${prefix}newfollowup`);
+    await fresh.applyChain(BusinessEvent.parse(crmSynced({ id: 's6', time: at(0), data: { lead_id: 'lead-6' } })), T0, T0, undefined, ctx);
+    const before = { ...fresh.counts };
+    await fresh.applyChain(BusinessEvent.parse(followupSent({ id: 'f6', time: at(MIN), data: { lead_id: 'lead-6' } })), T0 + MIN, T0 + MIN, undefined, ctx);
+    expect({ reads: fresh.counts.reads - before.reads, writes: fresh.counts.writes - before.writes }).toEqual({ reads: 1, writes: 1 });
+  });
 });
 
 describe('gap-detector folds in the Firestore emulator: what a fold reads and writes', () => {
