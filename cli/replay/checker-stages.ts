@@ -100,6 +100,7 @@ export function revenueStage(options: CheckerStageOptions): ReplayStage {
   return {
     name: REVENUE_CHECKER,
     onAccepted(e, out) {
+      if (e.type !== 'sale.recorded') return;
       const sale = e.event;
       if (sale.type !== 'sale.recorded') return;
       const rate = rateOf(sale, e.timeMs);
@@ -130,6 +131,7 @@ export function callDurationStage(options: CheckerStageOptions): ReplayStage {
   return {
     name: CALL_DURATION_CHECKER,
     onAccepted(e, out) {
+      if (e.type !== 'call.completed') return;
       const call = e.event;
       if (call.type !== 'call.completed') return;
       if (calls) {
@@ -153,6 +155,7 @@ export function crmStage(options: CheckerStageOptions): ReplayStage {
   return {
     name: CRM_CHECKER,
     onAccepted(e, out) {
+      if (e.type !== 'crm.synced') return;
       const sync = e.event;
       if (sync.type !== 'crm.synced') return;
       const crm = crms[sync.data.crm];

@@ -3,7 +3,7 @@ import type { BusinessEvent } from '../../shared/events/envelope';
 import type { Finding } from '../../shared/findings';
 import type { Line } from './lines';
 import type { ReplayEvent, ReplayStage, StageOutput, StageSections } from './stage';
-import { WindowDedupStore } from './window-dedup';
+import { WindowDedupStore, type WindowCandidate } from './window-dedup';
 import { DIGEST_WORDS_PER_EVENT, prepareLine, type Prepared } from './prepare';
 import { DEFAULT_MAX_BUFFERED, OrderedOutput } from './ordered-output';
 
@@ -32,6 +32,41 @@ export interface ReplaySink {
   correction(event: BusinessEvent): void;
 }
 
+/**
+ * An event as the dedup state judges it: its event is read only when one of its keys is held
+ * (a duplicate, or a key taken over), so the event is decoded only then.
+ */
+class Candidate implements WindowCandidate {
+  private e: ReplayEvent | undefined;
+  digests: Uint32Array = new Uint32Array(0);
+  offset = 0;
+  mask = 0;
+
+  of(e: ReplayEvent, keys: EventKeys): this {
+    this.e = e;
+    this.digests = keys.digests;
+    this.offset = keys.offset;
+    this.mask = keys.mask;
+    return this;
+  }
+
+  get id(): string {
+    return this.e!.id;
+  }
+
+  get event(): BusinessEvent {
+    return this.e!.event;
+  }
+
+  get timeMs(): number {
+    return this.e!.timeMs;
+  }
+
+  get line(): number {
+    return this.e!.line;
+  }
+}
+
 /** Where an event's key digests are. */
 interface EventKeys {
   readonly mask: number;
@@ -57,6 +92,8 @@ export class ReplayEngine {
   private readonly dedupState = new WindowDedupStore();
   /** The current event's key digests (reused: one event at a time). */
   private readonly digests = new Uint32Array(DIGEST_WORDS_PER_EVENT);
+  /** The current event as the dedup state sees it (reused: one event at a time). */
+  private readonly candidate = new Candidate();
   private readonly summary: ReplaySummary = {
     lines: 0,
     accepted: 0,
@@ -142,8 +179,8 @@ export class ReplayEngine {
       this.emit({ ...p.finding, line: p.number });
       return;
     }
-    const e: ReplayEvent = { event: p.event, timeMs: p.timeMs, line: p.number };
-    this.current = { line: p.number, eventId: e.event.id };
+    const e = p.e;
+    this.current = { line: p.number, eventId: e.id };
     const keys = { mask: p.mask, digests, offset: index * DIGEST_WORDS_PER_EVENT };
     if (e.timeMs > this.watermarkMs) {
       const advanced = this.advance(e.timeMs);
@@ -166,17 +203,20 @@ export class ReplayEngine {
 
   private dedup(e: ReplayEvent, text: string, keys: EventKeys): void | Promise<void> {
     // Each line is its own delivery and is never redelivered: no lease, no "forwarded" mark.
-    const candidate = { event: e.event, timeMs: e.timeMs, line: e.line, digests: keys.digests, offset: keys.offset, mask: keys.mask };
+    const candidate = this.candidate.of(e, keys);
     const judgement = this.dedupState.judgeAndClaim(candidate, this.dedupCtx);
     if (judgement.kind === 'duplicate') {
-      this.emit({ ...duplicateFinding(e.event, judgement.basis, judgement.duplicateOf), line: e.line });
+      this.emit({ ...duplicateFinding(e, judgement.basis, judgement.duplicateOf), line: e.line });
       return;
     }
     if (judgement.kind !== 'accept') throw new Error(`replay line ${e.line} judged ${judgement.kind}: lines are never redelivered`);
     this.summary.accepted++;
-    if (e.event.type === 'sale.recorded') {
-      this.summary.revenue_usd_cents.recorded += e.event.data.amount_usd;
-      this.summary.revenue_usd_cents.corrected += e.event.data.amount_usd;
+    if (e.type === 'sale.recorded') {
+      const sale = e.event;
+      if (sale.type === 'sale.recorded') {
+        this.summary.revenue_usd_cents.recorded += sale.data.amount_usd;
+        this.summary.revenue_usd_cents.corrected += sale.data.amount_usd;
+      }
     }
     if (this.ordered.idle) this.sink.accepted(text);
     else this.ordered.write(() => this.sink.accepted(text));

@@ -34,13 +34,13 @@ export function gapDetectorStage(rules: GapRules = DEFAULT_GAP_RULES, retentionM
     },
     onValid(e: ReplayEvent, out: StageOutput) {
       arrival++;
-      const { sequence, source, id, type } = e.event;
+      const { sequence, source, id, type } = e;
       if (sequence === undefined) return;
       apply({ kind: 'sequence', source, seq: BigInt(sequence), eventId: id, type, timeMs: e.timeMs, order: arrival, watermarkMs: state.watermarkMs }, out);
     },
     onAccepted(e: ReplayEvent, out: StageOutput) {
       // onValid of the same event has just counted it: `arrival` is its arrival number.
-      apply({ kind: 'chain', event: e.event, timeMs: e.timeMs, order: arrival, watermarkMs: state.watermarkMs, line: e.line }, out);
+      apply({ kind: 'chain', event: e.chain, timeMs: e.timeMs, order: arrival, watermarkMs: state.watermarkMs, line: e.line }, out);
     },
     end(watermarkMs: number, out: StageOutput) {
       apply({ kind: 'advance', watermarkMs }, out);

@@ -67,9 +67,11 @@ export class ForeignSales implements ReplayStage {
   count = 0;
 
   onAccepted(e: ReplayEvent): void {
-    if (e.event.type !== 'sale.recorded' || e.event.data.currency === 'USD') return;
+    if (e.type !== 'sale.recorded') return;
+    const sale = e.event;
+    if (sale.type !== 'sale.recorded' || sale.data.currency === 'USD') return;
     this.count++;
-    this.currencies.set(e.event.data.currency, (this.currencies.get(e.event.data.currency) ?? 0) + 1);
+    this.currencies.set(sale.data.currency, (this.currencies.get(sale.data.currency) ?? 0) + 1);
   }
 
   warning(): string | undefined {

@@ -84,11 +84,13 @@ export class PageCollector implements ReplayStage {
 
   onAccepted(e: ReplayEvent): void {
     const hour = hourOf(e.timeMs);
-    bump(this.volume, e.event.type, hour);
-    if (e.event.type === 'sale.recorded') {
-      add(this.recorded, hour, e.event.data.amount_usd);
-      add(this.corrected, hour, e.event.data.amount_usd);
-      this.sales.set(e.event.id, { hour, usd: e.event.data.amount_usd });
+    bump(this.volume, e.type, hour);
+    if (e.type !== 'sale.recorded') return;
+    const sale = e.event;
+    if (sale.type === 'sale.recorded') {
+      add(this.recorded, hour, sale.data.amount_usd);
+      add(this.corrected, hour, sale.data.amount_usd);
+      this.sales.set(sale.id, { hour, usd: sale.data.amount_usd });
     }
   }
 

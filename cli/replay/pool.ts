@@ -18,10 +18,11 @@ export function defaultWorkers(): number {
   return Math.min(1, availableParallelism() - 1);
 }
 
-/** A batch of lines with what a worker prepared of them. */
+/** A batch of lines with what a worker prepared of them, and that worker's sources by number. */
 export interface PreparedBatch {
   readonly lines: readonly Line[];
   readonly result: WorkResult;
+  readonly sources: readonly string[];
 }
 
 /**
@@ -45,13 +46,15 @@ export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: 
       waiting.clear();
     });
   }
-  const inFlight: Array<{ readonly lines: readonly Line[]; readonly result: Promise<WorkResult> }> = [];
+  const inFlight: Array<{ readonly lines: readonly Line[]; readonly result: Promise<WorkResult>; readonly sources: string[] }> = [];
+  // Each worker's sources by number: a batch adds those it numbered first, and batches come back in order.
+  const tables = pool.map((): string[] => []);
   let seq = 0;
   const send = (lines: Line[]) => {
     if (failure) throw failure;
     const request: WorkRequest = { seq, lines };
     const worker = pool[seq % workers]!;
-    inFlight.push({ lines, result: new Promise<WorkResult>((resolve, reject) => waiting.set(request.seq, { resolve, reject })) });
+    inFlight.push({ lines, result: new Promise<WorkResult>((resolve, reject) => waiting.set(request.seq, { resolve, reject })), sources: tables[seq % workers]! });
     seq++;
     worker.postMessage(request);
   };
@@ -89,6 +92,8 @@ export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: 
   }
 }
 
-async function settled(batch: { readonly lines: readonly Line[]; readonly result: Promise<WorkResult> }): Promise<PreparedBatch> {
-  return { lines: batch.lines, result: await batch.result };
+async function settled(batch: { readonly lines: readonly Line[]; readonly result: Promise<WorkResult>; readonly sources: string[] }): Promise<PreparedBatch> {
+  const result = await batch.result;
+  for (const source of result.newSources) batch.sources.push(source);
+  return { lines: batch.lines, result, sources: batch.sources };
 }

@@ -166,9 +166,9 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
       try {
         if (workers > 0) {
           const ctx = { now: options.now, config: { maxFutureMs } };
-          for await (const { lines, result } of preparedBatches(hinted(readLines(input.stream)), workers, ctx)) {
+          for await (const { lines, result, sources } of preparedBatches(hinted(readLines(input.stream)), workers, ctx)) {
             for (let i = 0; i < lines.length; i++) {
-              const pending = engine.prepared(preparedAt(lines, result, i), result.digests, i);
+              const pending = engine.prepared(preparedAt(lines, result, i, sources), result.digests, i);
               if (pending) await pending;
             }
             read += lines.length;

@@ -1,14 +1,31 @@
 import type { BusinessEvent } from '../../shared/events/envelope';
-import type { GapRules } from '../../functions/gap-detector/core';
+import type { ChainEvent, GapRules } from '../../functions/gap-detector/core';
+import type { EventType } from '../../shared/events/catalog';
 import type { Finding } from '../../shared/findings';
 import type { RatesFile } from '../../shared/rates/file';
 import type { VolumeConfig, VolumeSummary } from '../../shared/volume/detector';
 
-/** A valid event inside a replay, with the input line it came from. */
+/**
+ * A valid event inside a replay, with the input line it came from. Where a worker thread
+ * prepared the line, `event` is decoded from the line's text on first use, and the fields beside
+ * it come from what the worker sent: a stage that needs no more than those should read them,
+ * so that the main thread decodes only the events a rule reads in full.
+ */
 export interface ReplayEvent {
   readonly event: BusinessEvent;
+  readonly id: string;
+  readonly type: EventType;
+  readonly source: string;
+  readonly sequence: string | undefined;
+  /** What the chain rules read (gap-detector). */
+  readonly chain: ChainEvent;
   readonly timeMs: number;
   readonly line: number;
+}
+
+/** A replay event around an event already decoded. */
+export function replayEvent(event: BusinessEvent, timeMs: number, line: number): ReplayEvent {
+  return { event, id: event.id, type: event.type, source: event.source, sequence: event.sequence, chain: event, timeMs, line };
 }
 
 /** Sections a stage adds to summary.json beside the engine's counters. */

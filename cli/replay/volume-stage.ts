@@ -17,8 +17,9 @@ export function volumeStage(config: VolumeConfig = DEFAULT_VOLUME_CONFIG): Repla
     name: 'volume',
     onWatermark: close,
     onAccepted(e) {
-      const event = e.event;
-      detector.count(event.type, e.timeMs, event.type === 'sale.recorded' ? event.data.amount_usd : undefined);
+      if (e.type !== 'sale.recorded') return detector.count(e.type, e.timeMs, undefined);
+      const sale = e.event;
+      detector.count(e.type, e.timeMs, sale.type === 'sale.recorded' ? sale.data.amount_usd : undefined);
     },
     end(watermarkMs, out) {
       close(watermarkMs, out);

@@ -62,6 +62,8 @@ export function keyDigests(event: BusinessEvent, canonicalTime: string, out: Uin
 }
 
 export interface WindowCandidate {
+  readonly id: string;
+  /** Read only when one of the keys is held. */
   readonly event: BusinessEvent;
   readonly timeMs: number;
   /** The input line: a replay's delivery identity. */
@@ -178,7 +180,7 @@ export class WindowDedupStore {
     let found = 0;
     for (let b = 0; b < KEYS; b++) {
       if ((c.mask & (1 << b)) === 0) continue;
-      const at = this.find(c.digests, c.offset + b * DIGEST_WORDS, b, b === 0 ? c.event.id : undefined);
+      const at = this.find(c.digests, c.offset + b * DIGEST_WORDS, b, b === 0 ? c.id : undefined);
       if (at >= 0) found++;
       existing[n++] = at < 0 ? undefined : this.record(this.slotOf(at));
     }
@@ -247,7 +249,7 @@ export class WindowDedupStore {
       this.chunks[slot >>> this.chunkBits] = chunk;
     }
     this.next++;
-    storeId(chunk, i, c.event.id);
+    storeId(chunk, i, c.id);
     chunk.times[i] = c.timeMs;
     chunk.masks[i] = c.mask;
     for (let b = 0, to = i * ROW_WORDS; b < KEYS; b++, to += KEPT_WORDS) {
@@ -259,7 +261,7 @@ export class WindowDedupStore {
     for (let b = 0; b < KEYS; b++) {
       if ((c.mask & (1 << b)) === 0) continue;
       const value = 1 + slot * KEYS + b;
-      const at = absent ? -1 : this.find(c.digests, c.offset + b * DIGEST_WORDS, b, b === 0 ? c.event.id : undefined);
+      const at = absent ? -1 : this.find(c.digests, c.offset + b * DIGEST_WORDS, b, b === 0 ? c.id : undefined);
       if (at >= 0) {
         this.table.slots[at] = value; // the key's earlier holder is outside the window: Map.set semantics
       } else {

@@ -1,16 +1,17 @@
 /**
  * A replay worker thread: prepares batches of input lines (prepareLine: decoding, validation,
- * time, business key, digests) and sends back only what the main thread cannot cheaply redo, in
- * compact form: instants, key masks and digests in transferable arrays, the findings of invalid
- * lines, and the validated event's JSON where decoding the line would not give it. The main thread
- * keeps the lines it sent and decodes each valid one itself (`preparedAt`): a structured clone
- * of every event costs the main thread about twice a `JSON.parse` of its text.
+ * time, business key, digests) and sends back what the main thread's rules read, in compact form:
+ * instants, key masks, digests, types and source numbers in transferable arrays, the ids and
+ * sequence numbers of the batch as one text, the findings of invalid lines, and the validated
+ * event's JSON where decoding the line would not give it. The main thread keeps the lines it sent
+ * and decodes an event only when a rule reads it whole (`preparedAt`): a structured clone of
+ * every event costs the main thread about twice a `JSON.parse` of its text.
  * Started by pool.ts with the validator's context as workerData.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ValidatorContext } from '../../functions/validator/core';
 import type { Line } from './lines';
-import { compactBatch, type CompactBatch } from './prepare';
+import { compactBatch, SourceTable, type CompactBatch } from './prepare';
 
 export interface WorkRequest {
   readonly seq: number;
@@ -23,7 +24,9 @@ export interface WorkResult extends CompactBatch {
 
 const ctx = workerData as ValidatorContext;
 const port = parentPort!;
+const sources = new SourceTable();
 port.on('message', (req: WorkRequest) => {
-  const result: WorkResult = { seq: req.seq, ...compactBatch(req.lines, ctx) };
-  port.postMessage(result, [result.times.buffer, result.masks.buffer, result.digests.buffer]);
+  const result: WorkResult = { seq: req.seq, ...compactBatch(req.lines, ctx, sources) };
+  const r = result;
+  port.postMessage(result, [r.times.buffer, r.masks.buffer, r.digests.buffer, r.types.buffer, r.sources.buffer, r.ends.buffer, r.present.buffer]);
 });

@@ -101,7 +101,7 @@ export function expiresAt(candidate: Candidate, ctx: { readonly now: number; rea
   return Math.max(ctx.now, candidate.timeMs) + ctx.config.windowMs;
 }
 
-export function duplicateFinding(event: BusinessEvent, basis: DuplicateBasis, duplicateOf: string): Finding {
+export function duplicateFinding(event: Pick<BusinessEvent, 'id' | 'type' | 'source'>, basis: DuplicateBasis, duplicateOf: string): Finding {
   return {
     kind: 'duplicate',
     action: 'dropped',

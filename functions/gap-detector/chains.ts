@@ -34,13 +34,27 @@ export interface ChainRoles {
 
 const NO_ROLES: ChainRoles = { satisfies: undefined, awaits: undefined };
 
+/** The keys a `data` schema declares (its catchall's index signature left out). */
+type DeclaredKeys<D> = keyof { [K in keyof D as string extends K ? never : number extends K ? never : K]: D[K] };
+
+/** What the chain rules read of an event: its identity and the ids in its `data` that link it. */
+type ChainFields<E> = E extends { readonly type: infer T; readonly data: infer D }
+  ? { readonly id: string; readonly type: T; readonly source: string; readonly data: Pick<D, Extract<DeclaredKeys<D>, 'card_id' | 'lead_id'>> }
+  : never;
+
+/**
+ * An accepted event as the chain rules see it: any `BusinessEvent` is one. Replay hands the
+ * decider this much without decoding the whole event (a worker sends the fields).
+ */
+export type ChainEvent = ChainFields<BusinessEvent>;
+
 /**
  * The chain links of DESIGN §3: card.scanned → lead.created by `card_id`, lead.created →
  * crm.synced by `lead_id`, crm.synced → followup.sent by `lead_id`. A `lead.created` without
  * `card_id` satisfies nothing but still waits for its CRM sync. The two keys of one event never
  * coincide: the one it satisfies starts with its own type, the one it waits under with its successor's.
  */
-export function chainRoles(event: BusinessEvent): ChainRoles {
+export function chainRoles(event: ChainEvent): ChainRoles {
   switch (event.type) {
     case 'card.scanned':
       return { satisfies: undefined, awaits: awaiting('card.scanned', event.data.card_id) };
@@ -64,7 +78,7 @@ export function chainRoles(event: BusinessEvent): ChainRoles {
 }
 
 /** The await keys an accepted event touches: the one it satisfies, then the one it waits under. */
-export function chainKeys(event: BusinessEvent): string[] {
+export function chainKeys(event: ChainEvent): string[] {
   const roles = chainRoles(event);
   const keys: string[] = [];
   if (roles.satisfies !== undefined) keys.push(roles.satisfies);

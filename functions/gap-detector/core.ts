@@ -4,7 +4,7 @@
  */
 export const NAME = 'gap-detector';
 
-export { awaitKey, chainKeys, chainRoles, isUpstreamType, SUCCESSOR_OF, type ChainRoles, type SuccessorType, type UpstreamType } from './chains';
+export { awaitKey, chainKeys, chainRoles, isUpstreamType, SUCCESSOR_OF, type ChainEvent, type ChainRoles, type SuccessorType, type UpstreamType } from './chains';
 export { DEFAULT_GAP_RULES, type GapRules } from './rules';
 export { initialGapState, pending, type GapState, type SlotTable } from './gap-state';
 export { decide, evolve, run, type DecideContext, type GapDecision, type GapInput } from './decider';

@@ -1,6 +1,5 @@
-import type { BusinessEvent } from '../../shared/events/envelope';
 import { assertNever } from '../../shared/events/keys';
-import { chainRoles, type SuccessorType, type UpstreamType } from './chains';
+import { chainRoles, type ChainEvent, type SuccessorType, type UpstreamType } from './chains';
 import type { GapState } from './gap-state';
 import { dropRanges, extend, newRange, place, planBound, rangeAt, rebase, takeNumber, type GapRange, type SequenceOutcome } from './ranges';
 import type { GapRules } from './rules';
@@ -52,7 +51,7 @@ export type GapInput =
   /** An accepted event, for the chains it satisfies and opens. */
   | {
       readonly kind: 'chain';
-      readonly event: BusinessEvent;
+      readonly event: ChainEvent;
       readonly timeMs: number;
       readonly order: number;
       readonly watermarkMs: number;

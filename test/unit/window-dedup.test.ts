@@ -35,7 +35,7 @@ function replayWindowed(arrivals: readonly Arrival[], windowMs: number, chunkBit
       store.evictBefore(watermark - windowMs);
     }
     const mask = keyDigests(a.event, a.canonicalTime, digests, 0);
-    const j = store.judgeAndClaim({ event: a.event, timeMs: a.timeMs, line: i + 1, digests, offset: 0, mask }, ctx);
+    const j = store.judgeAndClaim({ id: a.event.id, event: a.event, timeMs: a.timeMs, line: i + 1, digests, offset: 0, mask }, ctx);
     maxRows = Math.max(maxRows, store.rows);
     return j;
   });

@@ -7,6 +7,7 @@ import { validateJson } from '../../shared/events/validate';
 import type { Finding } from '../../shared/findings';
 import { renderReportPage, type PageSummary } from '../../cli/replay/html';
 import { PageCollector } from '../../cli/replay/page-data';
+import { replayEvent } from '../../cli/replay/stage';
 import type { StackRun } from './report';
 
 /** The message bodies of the topics the page draws, as the stack's observer saw them. */
@@ -54,7 +55,7 @@ export function renderStackPage(run: StackRun, bodies: SeenBodies, verdict: stri
     if (!e) continue;
     accepted++;
     latest = Math.max(latest ?? e.timeMs, e.timeMs);
-    page.onAccepted({ ...e, line: accepted });
+    page.onAccepted(replayEvent(e.event, e.timeMs, accepted));
   }
   // A rejected event at the time it claims (no later than the latest accepted one: a time in the future is why some are rejected).
   for (const text of bodies.raw ?? []) {
