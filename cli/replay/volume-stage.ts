@@ -17,9 +17,7 @@ export function volumeStage(config: VolumeConfig = DEFAULT_VOLUME_CONFIG): Repla
     name: 'volume',
     onWatermark: close,
     onAccepted(e) {
-      if (e.type !== 'sale.recorded') return detector.count(e.type, e.timeMs, undefined);
-      const sale = e.event;
-      detector.count(e.type, e.timeMs, sale.type === 'sale.recorded' ? sale.data.amount_usd : undefined);
+      detector.count(e.type, e.timeMs, e.amountUsd);
     },
     end(watermarkMs, out) {
       close(watermarkMs, out);
