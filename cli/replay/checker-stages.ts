@@ -1,16 +1,24 @@
 import { z } from 'zod';
-import { NAME as CALL_DURATION_CHECKER } from '../../functions/call-duration-checker/core';
-import { DEFAULT_REVIEW_FACTOR, NAME as REVENUE_CHECKER } from '../../functions/revenue-checker/core';
-import { DEFAULT_CRM_CONFIG, NAME as CRM_CHECKER, type CrmConfig } from '../../functions/crm-checker/core';
+import { checkCall, NAME as CALL_DURATION_CHECKER, type CallFact } from '../../functions/call-duration-checker/core';
+import {
+  checkSale,
+  DEFAULT_REVIEW_FACTOR,
+  NAME as REVENUE_CHECKER,
+  needsRate,
+  type PaymentFact,
+  type RateFact,
+  type RevenueContext,
+} from '../../functions/revenue-checker/core';
+import { checkCrm, DEFAULT_CRM_CONFIG, NAME as CRM_CHECKER, type CrmConfig } from '../../functions/crm-checker/core';
 import { CrmEnv, crmsFromEnv, StripeEnv, stripeFromEnv, TwilioEnv, twilioFromEnv } from '../../shared/adapters/external';
 import { FileRates } from '../../shared/adapters/file-rates';
 import { realSleep, type Sleep } from '../../shared/adapters/rate-limiter';
 import { UpstreamError } from '../../shared/adapters/upstream-error';
 import { ConfigError, TransientError } from '../../shared/errors';
-import type { BusinessEvent } from '../../shared/events/envelope';
+import type { BusinessEvent, CallCompleted, SaleRecorded } from '../../shared/events/envelope';
+import { utcDate } from '../../shared/events/time';
 import type { Outcome } from '../../shared/outcome';
 import { systemClock, type CallLookup, type Clock, type CrmLookup, type CrmName, type PaymentLookup } from '../../shared/ports';
-import { Checkers, UNCHECKED, type OfflineChecks } from './checkers';
 import type { ReplayStage, StageOptions, StageOutput } from './stage';
 
 /** How replay retries a transient API fault: nobody redelivers here. */
@@ -72,24 +80,37 @@ function emit(out: StageOutput, original: BusinessEvent, outcome: Outcome): void
  * limiter, and the outcome is written where it would have been had the replay waited.
  */
 export function revenueStage(options: CheckerStageOptions): ReplayStage {
-  const checkers = new Checkers(options.now, options.rates, options.reviewFactor, options.crmConfig);
+  const ctx: RevenueContext = { now: options.now, config: { reviewFactor: options.reviewFactor } };
   const { rates, payments } = options;
   const retry = options.retry ?? DEFAULT_RETRY;
+  // Logs run in time order: the day of the last sale is usually the day of the next.
+  let lastDay = Number.NaN;
+  let lastDate = '';
+  const rateOf = (sale: SaleRecorded, timeMs: number): RateFact => {
+    const { currency } = sale.data;
+    if (!rates) return { kind: 'unchecked', reason: 'no exchange rates (replay without --rates)' };
+    if (!needsRate(currency)) return { kind: 'rate', rate: 1 };
+    const day = Math.floor(timeMs / 86_400_000);
+    if (day !== lastDay) {
+      lastDay = day;
+      lastDate = utcDate(timeMs);
+    }
+    return rates.lookup(currency, lastDate);
+  };
   return {
     name: REVENUE_CHECKER,
     onAccepted(e, out) {
       if (e.type !== 'sale.recorded') return;
-      // A worker found nothing to say without Stripe, and Stripe is not asked: nothing to decode.
-      if (!payments && e.quiet) return;
       const sale = e.event;
       if (sale.type !== 'sale.recorded') return;
-      const rate = checkers.rateOf(sale, e.timeMs);
+      const rate = rateOf(sale, e.timeMs);
       const pi = sale.data.payment_intent_id;
       if (payments && pi) {
-        out.defer(retryTransient(() => payments.paymentIntent(pi), retry).then((payment) => (o) => emit(o, sale, checkers.sale(sale, rate, payment))));
+        out.defer(retryTransient(() => payments.paymentIntent(pi), retry).then((payment) => (o) => emit(o, sale, checkSale(sale, { rate, payment }, ctx))));
         return;
       }
-      emit(out, sale, checkers.sale(sale, rate, UNCHECKED));
+      const payment: PaymentFact = { kind: 'unchecked' };
+      emit(out, sale, checkSale(sale, { rate, payment }, ctx));
     },
     checks: () => ({
       fx: rates ? 'on (--rates)' : 'skipped: no --rates',
@@ -100,20 +121,24 @@ export function revenueStage(options: CheckerStageOptions): ReplayStage {
 
 /** call-duration-checker in replay: the same core, Twilio only with credentials. */
 export function callDurationStage(options: CheckerStageOptions): ReplayStage {
-  const checkers = new Checkers(options.now, options.rates, options.reviewFactor, options.crmConfig);
   const { calls } = options;
   const retry = options.retry ?? DEFAULT_RETRY;
+  const decide = (call: CallCompleted, fact: CallFact): Outcome => {
+    const verdict = checkCall(call, fact, { now: options.now });
+    // No redelivery in replay: a call Twilio has not ended yet is for review.
+    return verdict.kind === 'decided' ? verdict.outcome : verdict.fallback;
+  };
   return {
     name: CALL_DURATION_CHECKER,
     onAccepted(e, out) {
-      if (e.type !== 'call.completed' || (!calls && e.quiet)) return;
+      if (e.type !== 'call.completed') return;
       const call = e.event;
       if (call.type !== 'call.completed') return;
       if (calls) {
-        out.defer(retryTransient(() => calls.call(call.data.call_sid), retry).then((fact) => (o) => emit(o, call, checkers.call(call, fact))));
+        out.defer(retryTransient(() => calls.call(call.data.call_sid), retry).then((fact) => (o) => emit(o, call, decide(call, fact))));
         return;
       }
-      emit(out, call, checkers.call(call, UNCHECKED));
+      emit(out, call, decide(call, { kind: 'unchecked' }));
     },
     checks: () => ({ twilio: calls ? 'on' : 'skipped: no credentials (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)' }),
   };
@@ -125,21 +150,20 @@ export function callDurationStage(options: CheckerStageOptions): ReplayStage {
  */
 export function crmStage(options: CheckerStageOptions): ReplayStage {
   const crms = options.crms ?? {};
-  const checkers = new Checkers(options.now, options.rates, options.reviewFactor, options.crmConfig);
-  const asked = Object.values(crms).some((c) => c !== undefined);
   const retry = options.retry ?? DEFAULT_RETRY;
+  const ctx = { now: options.now, config: { ...(options.crmConfig ?? DEFAULT_CRM_CONFIG), repair: false } };
   return {
     name: CRM_CHECKER,
     onAccepted(e, out) {
-      if (e.type !== 'crm.synced' || (!asked && e.quiet)) return;
+      if (e.type !== 'crm.synced') return;
       const sync = e.event;
       if (sync.type !== 'crm.synced') return;
       const crm = crms[sync.data.crm];
       if (crm) {
-        out.defer(retryTransient(() => crm.record(sync.data.crm_record_id), retry).then((fact) => (o) => emit(o, sync, checkers.crmSync(sync, fact))));
+        out.defer(retryTransient(() => crm.record(sync.data.crm_record_id), retry).then((fact) => (o) => emit(o, sync, checkCrm(sync, fact, ctx))));
         return;
       }
-      emit(out, sync, checkers.crmSync(sync, UNCHECKED));
+      emit(out, sync, checkCrm(sync, { kind: 'unchecked' }, ctx));
     },
     checks: () => ({
       hubspot: crms.hubspot ? 'on' : 'skipped: no credentials (HUBSPOT_ACCESS_TOKEN, HUBSPOT_API_BASE)',
@@ -148,41 +172,23 @@ export function crmStage(options: CheckerStageOptions): ReplayStage {
   };
 }
 
-/** The environment's settings of the checkers: Stripe, Twilio and the CRMs. */
-function checkerEnv(options: StageOptions) {
-  const env = z.object({ ...StripeEnv.shape, ...TwilioEnv.shape, ...CrmEnv.shape }).safeParse(options.env);
-  if (!env.success) throw new ConfigError(`invalid Stripe, Twilio or CRM settings in the environment:\n${z.prettifyError(env.error)}`);
-  return env.data;
-}
-
-/** What the checker stages of `checkerStages(options)` decide with, as plain data (for replay's workers). */
-export function offlineChecks(options: StageOptions): OfflineChecks {
-  const env = checkerEnv(options);
-  return {
-    now: options.now,
-    reviewFactor: options.reviewFactor ?? DEFAULT_REVIEW_FACTOR,
-    ...(options.rates ? { rates: options.rates } : {}),
-    crmConfig: { ...DEFAULT_CRM_CONFIG, defaultCountry: env.CRM_DEFAULT_COUNTRY as CrmConfig['defaultCountry'] },
-  };
-}
-
 /** The incorrect-event stages of the replay, configured from the command line and the environment. */
 export function checkerStages(options: StageOptions, retry: RetryPolicy = DEFAULT_RETRY, clock: Clock = systemClock): ReplayStage[] {
-  const env = checkerEnv(options);
-  const checks = offlineChecks(options);
+  const env = z.object({ ...StripeEnv.shape, ...TwilioEnv.shape, ...CrmEnv.shape }).safeParse(options.env);
+  if (!env.success) throw new ConfigError(`invalid Stripe, Twilio or CRM settings in the environment:\n${z.prettifyError(env.error)}`);
   const clients = { clock, sleep: retry.sleep };
-  const payments = stripeFromEnv(env, clients);
-  const calls = twilioFromEnv(env, clients);
-  const crms = crmsFromEnv(env, clients, { requireBase: true });
+  const payments = stripeFromEnv(env.data, clients);
+  const calls = twilioFromEnv(env.data, clients);
+  const crms = crmsFromEnv(env.data, clients, { requireBase: true });
   const stage: CheckerStageOptions = {
-    now: checks.now,
-    reviewFactor: checks.reviewFactor,
+    now: options.now,
+    reviewFactor: options.reviewFactor ?? DEFAULT_REVIEW_FACTOR,
     retry,
-    ...(checks.rates ? { rates: new FileRates(checks.rates) } : {}),
+    ...(options.rates ? { rates: new FileRates(options.rates) } : {}),
     ...(payments ? { payments } : {}),
     ...(calls ? { calls } : {}),
     crms,
-    ...(checks.crmConfig ? { crmConfig: checks.crmConfig } : {}),
+    crmConfig: { ...DEFAULT_CRM_CONFIG, defaultCountry: env.data.CRM_DEFAULT_COUNTRY as CrmConfig['defaultCountry'] },
   };
   return [revenueStage(stage), callDurationStage(stage), crmStage(stage)];
 }

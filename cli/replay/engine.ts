@@ -211,9 +211,12 @@ export class ReplayEngine {
     }
     if (judgement.kind !== 'accept') throw new Error(`replay line ${e.line} judged ${judgement.kind}: lines are never redelivered`);
     this.summary.accepted++;
-    if (e.amountUsd !== undefined) {
-      this.summary.revenue_usd_cents.recorded += e.amountUsd;
-      this.summary.revenue_usd_cents.corrected += e.amountUsd;
+    if (e.type === 'sale.recorded') {
+      const sale = e.event;
+      if (sale.type === 'sale.recorded') {
+        this.summary.revenue_usd_cents.recorded += sale.data.amount_usd;
+        this.summary.revenue_usd_cents.corrected += sale.data.amount_usd;
+      }
     }
     if (this.ordered.idle) this.sink.accepted(text);
     else this.ordered.write(() => this.sink.accepted(text));

@@ -85,10 +85,13 @@ export class PageCollector implements ReplayStage {
   onAccepted(e: ReplayEvent): void {
     const hour = hourOf(e.timeMs);
     bump(this.volume, e.type, hour);
-    if (e.amountUsd === undefined) return;
-    add(this.recorded, hour, e.amountUsd);
-    add(this.corrected, hour, e.amountUsd);
-    this.sales.set(e.id, { hour, usd: e.amountUsd });
+    if (e.type !== 'sale.recorded') return;
+    const sale = e.event;
+    if (sale.type === 'sale.recorded') {
+      add(this.recorded, hour, sale.data.amount_usd);
+      add(this.corrected, hour, sale.data.amount_usd);
+      this.sales.set(sale.id, { hour, usd: sale.data.amount_usd });
+    }
   }
 
   finding(f: Finding): void {

@@ -1,8 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { ValidatorContext } from '../../functions/validator/core';
 import type { Line } from './lines';
-import type { WorkerSettings, WorkRequest, WorkResult } from './worker';
+import type { WorkRequest, WorkResult } from './worker';
 
 /**
  * The default size of the pool: one worker when there is a core besides the main thread's, none
@@ -29,8 +30,8 @@ export interface PreparedBatch {
  * two batches per worker are in flight, so the workers keep busy while the main thread does the
  * order-dependent part; the input is not read further ahead than that.
  */
-export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: number, settings: WorkerSettings): AsyncGenerator<PreparedBatch> {
-  const pool = Array.from({ length: workers }, () => new Worker(join(__dirname, 'worker.js'), { workerData: settings }));
+export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: number, ctx: ValidatorContext): AsyncGenerator<PreparedBatch> {
+  const pool = Array.from({ length: workers }, () => new Worker(join(__dirname, 'worker.js'), { workerData: ctx }));
   const waiting = new Map<number, { resolve: (r: WorkResult) => void; reject: (e: Error) => void }>();
   let failure: Error | undefined;
   for (const worker of pool) {

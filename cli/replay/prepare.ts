@@ -7,7 +7,6 @@ import { inEnvelopeOrder } from '../../shared/events/compiled';
 import type { Line } from './lines';
 import { replayEvent, type ReplayEvent } from './stage';
 import { keyDigests } from './window-dedup';
-import type { Checkers } from './checkers';
 
 /** Words of `keyDigests` per event. */
 export const DIGEST_WORDS_PER_EVENT = 12;
@@ -66,8 +65,6 @@ const ID = 0;
 const SEQUENCE = 1;
 const CARD_ID = 2;
 const LEAD_ID = 3;
-/** The bit of `present` that says the checkers, asking nobody, have nothing to say about the event. */
-const QUIET = 1 << FIELDS;
 
 /**
  * A worker's table of the sources it has sent: a batch names each event's source by its number
@@ -117,21 +114,15 @@ export interface CompactBatch {
   /** The fields of every valid event, one after the other; `ends` says where each ends (`FIELDS` a line). */
   readonly fields: string;
   readonly ends: Uint32Array<ArrayBuffer>;
-  /** Bit `f` set: field `f` is present (a sequence, a card_id or lead_id may be absent); `QUIET`: see ReplayEvent.quiet. */
+  /** Bit `f` set: field `f` is present (a sequence, a card_id or lead_id may be absent). */
   readonly present: Uint8Array<ArrayBuffer>;
-  /** A sale's `amount_usd` (NaN for other lines). */
-  readonly amounts: Float64Array<ArrayBuffer>;
   /** Index in the batch → the finding of a line that is not a valid event. */
   readonly invalid: ReadonlyMap<number, Finding>;
   /** Index in the batch → the JSON of a valid event whose text decodes to something else. */
   readonly rewritten: ReadonlyMap<number, string>;
 }
 
-/**
- * Prepares a batch as a worker sends it back. `checkers`: the run's checker settings, to tell
- * which events the checkers have nothing to say about unless a lookup is asked (`quiet`).
- */
-export function compactBatch(lines: readonly Line[], ctx: ValidatorContext, table: SourceTable, checkers?: Checkers): CompactBatch {
+export function compactBatch(lines: readonly Line[], ctx: ValidatorContext, table: SourceTable): CompactBatch {
   const n = lines.length;
   const times = new Float64Array(n);
   const masks = new Uint8Array(n);
@@ -140,7 +131,6 @@ export function compactBatch(lines: readonly Line[], ctx: ValidatorContext, tabl
   const sources = new Uint32Array(n);
   const ends = new Uint32Array(n * FIELDS);
   const present = new Uint8Array(n);
-  const amounts = new Float64Array(n).fill(Number.NaN);
   const invalid = new Map<number, Finding>();
   const rewritten = new Map<number, string>();
   const parts: string[] = [];
@@ -171,8 +161,6 @@ export function compactBatch(lines: readonly Line[], ctx: ValidatorContext, tabl
     field(i, SEQUENCE, event.sequence);
     field(i, CARD_ID, data.card_id);
     field(i, LEAD_ID, data.lead_id);
-    if (event.type === 'sale.recorded') amounts[i] = event.data.amount_usd;
-    if (checkers?.quiet(event, p.timeMs)) present[i]! |= QUIET;
     // Decoding the text gives the decoded value again: when the schema's copy has the same keys
     // in the same order once the envelope's are in the schema's order, it gives the event. The
     // schema declares `type` after `time`, and producers (the generator, the examples) write it
@@ -180,7 +168,7 @@ export function compactBatch(lines: readonly Line[], ctx: ValidatorContext, tabl
     // the main thread nothing less (measured: 13.6 % of the worker's profile).
     if (!sameJson(inEnvelopeOrder(p.decoded as Record<string, unknown>), event)) rewritten.set(i, JSON.stringify(event));
   }
-  return { times, masks, digests, types, sources, newSources: table.takeAdded(), fields: parts.join(''), ends, present, amounts, invalid, rewritten };
+  return { times, masks, digests, types, sources, newSources: table.takeAdded(), fields: parts.join(''), ends, present, invalid, rewritten };
 }
 
 const TYPE_NUMBER = new Map<string, number>(eventTypes.map((t, i) => [t, i]));
@@ -204,8 +192,6 @@ class WorkerEvent implements ReplayEvent {
   readonly id: string;
   readonly type: EventType;
   readonly sequence: string | undefined;
-  readonly amountUsd: number | undefined;
-  readonly quiet: boolean;
   readonly timeMs: number;
   private decoded: BusinessEvent | undefined;
 
@@ -220,9 +206,6 @@ class WorkerEvent implements ReplayEvent {
     this.type = eventTypes[batch.types[index]!]!;
     this.sequence = this.field(SEQUENCE);
     this.timeMs = batch.times[index]!;
-    const amount = batch.amounts[index]!;
-    this.amountUsd = Number.isNaN(amount) ? undefined : amount;
-    this.quiet = (batch.present[index]! & QUIET) !== 0;
   }
 
   get event(): BusinessEvent {

@@ -17,7 +17,6 @@ import { preparedAt } from './prepare';
 import type { Line } from './lines';
 import type { ReplayStage, StageOptions } from './stage';
 import { buildStages } from './stages';
-import { offlineChecks } from './checker-stages';
 
 /** One named input of a replay; several are read one after the other, as one log. */
 export interface ReplayInput {
@@ -166,9 +165,8 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
       }
       try {
         if (workers > 0) {
-          // With the default stages, the workers also tell which events the checkers have nothing to say about.
-          const settings = { now: options.now, config: { maxFutureMs }, ...(options.stages ? {} : { checks: offlineChecks(stageOptions) }) };
-          for await (const { lines, result, sources } of preparedBatches(hinted(readLines(input.stream)), workers, settings)) {
+          const ctx = { now: options.now, config: { maxFutureMs } };
+          for await (const { lines, result, sources } of preparedBatches(hinted(readLines(input.stream)), workers, ctx)) {
             for (let i = 0; i < lines.length; i++) {
               const pending = engine.prepared(preparedAt(lines, result, i, sources), result.digests, i);
               if (pending) await pending;

@@ -19,21 +19,13 @@ export interface ReplayEvent {
   readonly sequence: string | undefined;
   /** What the chain rules read (gap-detector). */
   readonly chain: ChainEvent;
-  /** A sale's `amount_usd` (undefined for other types). */
-  readonly amountUsd: number | undefined;
-  /**
-   * The checkers, asking nobody (no Stripe, Twilio or CRM), have nothing to say about this event:
-   * a worker checked it with the run's settings (checkers.ts). False where nobody checked.
-   */
-  readonly quiet: boolean;
   readonly timeMs: number;
   readonly line: number;
 }
 
 /** A replay event around an event already decoded. */
 export function replayEvent(event: BusinessEvent, timeMs: number, line: number): ReplayEvent {
-  const amountUsd = event.type === 'sale.recorded' ? event.data.amount_usd : undefined;
-  return { event, id: event.id, type: event.type, source: event.source, sequence: event.sequence, chain: event, amountUsd, quiet: false, timeMs, line };
+  return { event, id: event.id, type: event.type, source: event.source, sequence: event.sequence, chain: event, timeMs, line };
 }
 
 /** Sections a stage adds to summary.json beside the engine's counters. */

@@ -17,7 +17,9 @@ export function volumeStage(config: VolumeConfig = DEFAULT_VOLUME_CONFIG): Repla
     name: 'volume',
     onWatermark: close,
     onAccepted(e) {
-      detector.count(e.type, e.timeMs, e.amountUsd);
+      if (e.type !== 'sale.recorded') return detector.count(e.type, e.timeMs, undefined);
+      const sale = e.event;
+      detector.count(e.type, e.timeMs, sale.type === 'sale.recorded' ? sale.data.amount_usd : undefined);
     },
     end(watermarkMs, out) {
       close(watermarkMs, out);

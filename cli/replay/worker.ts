@@ -11,7 +11,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ValidatorContext } from '../../functions/validator/core';
 import type { Line } from './lines';
-import { Checkers, type OfflineChecks } from './checkers';
 import { compactBatch, SourceTable, type CompactBatch } from './prepare';
 
 export interface WorkRequest {
@@ -23,18 +22,11 @@ export interface WorkResult extends CompactBatch {
   readonly seq: number;
 }
 
-/** What a worker is started with: the validator's context, and the run's checker settings when the run has the default stages. */
-export interface WorkerSettings extends ValidatorContext {
-  readonly checks?: OfflineChecks;
-}
-
-const settings = workerData as WorkerSettings;
-const ctx: ValidatorContext = { now: settings.now, config: settings.config };
-const checkers = settings.checks ? Checkers.of(settings.checks) : undefined;
+const ctx = workerData as ValidatorContext;
 const port = parentPort!;
 const sources = new SourceTable();
 port.on('message', (req: WorkRequest) => {
-  const result: WorkResult = { seq: req.seq, ...compactBatch(req.lines, ctx, sources, checkers) };
+  const result: WorkResult = { seq: req.seq, ...compactBatch(req.lines, ctx, sources) };
   const r = result;
-  port.postMessage(result, [r.times.buffer, r.masks.buffer, r.digests.buffer, r.types.buffer, r.sources.buffer, r.ends.buffer, r.present.buffer, r.amounts.buffer]);
+  port.postMessage(result, [r.times.buffer, r.masks.buffer, r.digests.buffer, r.types.buffer, r.sources.buffer, r.ends.buffer, r.present.buffer]);
 });

@@ -2,7 +2,6 @@ import { PassThrough } from 'node:stream';
 import { chainRoles } from '../../functions/gap-detector/core';
 import { generateLog } from '../../cli/generate/log';
 import { readLines, type Line } from '../../cli/replay/lines';
-import { Checkers } from '../../cli/replay/checkers';
 import { compactBatch, DIGEST_WORDS_PER_EVENT, prepareLine, preparedAt, SourceTable } from '../../cli/replay/prepare';
 import { fuzzChunks } from '../../tools/fuzz/hostile';
 import * as fx from '../support/events';
@@ -82,26 +81,5 @@ describe('the fields a replay worker sends of each event', () => {
     ];
     const lines = await linesOf([Buffer.from(`${events.map((e) => JSON.stringify(e)).join('\n')}\n`)]);
     expect(compare(lines, 2)).toBe(events.length);
-  });
-
-  it.each<[string, object, boolean]>([
-    ['a sale whose total, conversion and rate are right', fx.saleRecorded({ data: { currency: 'EUR', amount_usd: Math.round(3500 / 0.5) } }), true],
-    ['a sale whose line items total another amount', fx.saleRecorded({ data: { amount: 3600, amount_usd: 3600 } }), false],
-    ['a sale converted at another rate', fx.saleRecorded({ data: { currency: 'EUR', amount_usd: 3500 } }), false],
-    ['a sale in a currency the rates do not hold for its day', fx.saleRecorded({ data: { currency: 'GBP', amount_usd: 3500 } }), false],
-    ['a call of 42 s (Twilio not asked)', fx.callCompleted(), true],
-    ['a completed call of 0 s', fx.callCompleted({ data: { duration_seconds: 0 } }), false],
-    ['a CRM sync (no CRM asked)', fx.crmSynced(), true],
-    ['an event no checker owns', fx.cardScanned(), true],
-  ])('are quiet only where the checkers, asking nobody, have nothing to say: %s', async (_name, event, quiet) => {
-    const checkers = Checkers.of({ now: ctx.now, reviewFactor: 3, rates: { base: 'USD', days: { '2026-03-01': { EUR: 0.5 } } } });
-    const lines = await linesOf([Buffer.from(`${JSON.stringify(event)}\n`)]);
-    const result = compactBatch(lines, ctx, new SourceTable(), checkers);
-    const prepared = preparedAt(lines, result, 0, result.newSources);
-    expect(prepared.valid && prepared.e.quiet).toBe(quiet);
-    // Without the run's checker settings, nothing is quiet: the stages decode and check.
-    const unchecked = compactBatch(lines, ctx, new SourceTable());
-    const plain = preparedAt(lines, unchecked, 0, unchecked.newSources);
-    expect(plain.valid && plain.e.quiet).toBe(false);
   });
 });
