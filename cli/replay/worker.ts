@@ -1,8 +1,8 @@
 /**
  * A replay worker thread: prepares batches of input lines (prepareLine: decoding, validation,
  * time, business key, digests) and sends back what the main thread's rules read, in compact form:
- * instants, key masks, digests, types and source numbers in transferable arrays, the ids and
- * sequence numbers of the batch as one text, the findings of invalid lines, and the validated
+ * instants, key masks, digests, types and source numbers in transferable arrays, the ids, the
+ * sequence numbers and chain ids as one text a batch, the findings of invalid lines, and the validated
  * event's JSON where decoding the line would not give it. The main thread keeps the lines it sent
  * and decodes an event only when a rule reads it whole (`preparedAt`): a structured clone of
  * every event costs the main thread about twice a `JSON.parse` of its text.
