@@ -94,8 +94,8 @@ export class SourceTable {
 /**
  * A batch of lines prepared off the main thread, in the compact form it is sent back in (see
  * worker.ts): per line, the event's instant (NaN for a line that is not a valid event), key
- * mask, type and source; the key digests; the fields the rules read of every event (id,
- * sequence, and the ids chains link by) as one text; the findings of the lines that are not valid
+ * mask, type and source; the key digests; the fields the rules read of every event (its id, and
+ * its sequence and the ids chains link by as one text); the findings of the lines that are not valid
  * events; and, for a valid event whose validated form (zod's copy, key order and all) is not what
  * its text decodes to with its envelope's keys put in the schema's order (`inEnvelopeOrder`),
  * that form's JSON. The main thread decodes an event only when a rule reads more than that.
