@@ -47,8 +47,9 @@ describe('load run: 2,000 events at 50/s, the deduplicator killed midway', () =>
     expect(result.deaths.deduplicator).toBeGreaterThanOrEqual(1);
     expect(result.published).toBe(EVENTS);
     expect(result.expected_unique).toBeGreaterThan(EVENTS * 0.9);
-    expect({ lost: result.lost, false_dead_letters: result.false_dead_letters, replay_differences: result.replay_differences }).toEqual({
+    expect({ lost: result.lost, doubled: result.doubled, false_dead_letters: result.false_dead_letters, replay_differences: result.replay_differences }).toEqual({
       lost: 0,
+      doubled: 0,
       false_dead_letters: 0,
       replay_differences: [],
     });

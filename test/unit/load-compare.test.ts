@@ -1,5 +1,5 @@
 import { worldOfLog } from '../../cli/generate/log-world';
-import { compareFindings, findingKey, percentile } from '../../tools/load/compare';
+import { compareFindings, findingKey, percentile, uniqueDoubles } from '../../tools/load/compare';
 
 describe('load run: what a finding is about, and the comparison with replay', () => {
   it.each([
@@ -49,5 +49,18 @@ describe('load run: what a finding is about, and the comparison with replay', ()
     expect(world.rates).toBe(rates);
     expect(world.calls).toEqual([{ sid: call.data.call_sid, from: '+14155550100', to: '+14155550101', duration: 42, status: 'completed', startTime: '2026-03-01T00:00:00Z' }]);
     expect(world.paymentIntents).toEqual([{ id: 'pi_1', amount: 1200, currency: 'eur', status: 'succeeded', created: Date.parse('2026-03-01T00:00:01Z') / 1000 }]);
+  });
+});
+
+describe('doubled on events-unique: two different deliveries accepted, not one delivery published again', () => {
+  it.each([
+    ['one copy each', [['a', 'r1'], ['b', 'r2']], { doubled: [], publishedAgain: 0 }],
+    // A deduplicator killed after its publish and before its ack: the redelivery publishes the same delivery again.
+    ['the same delivery published twice', [['a', 'r1'], ['a', 'r1'], ['b', 'r2']], { doubled: [], publishedAgain: 1 }],
+    // Two producer deliveries of one event both accepted: the duplicate went through.
+    ['two deliveries of one event accepted', [['a', 'r1'], ['a', 'r9'], ['b', 'r2']], { doubled: ['a'], publishedAgain: 0 }],
+    ['both at once', [['a', 'r1'], ['a', 'r9'], ['a', 'r1'], ['b', 'r2'], ['b', 'r2'], ['b', 'r2']], { doubled: ['a'], publishedAgain: 3 }],
+  ])('%s', (_, copies, expected) => {
+    expect(uniqueDoubles(copies.map(([eventId, ingestId]) => ({ eventId: eventId!, ingestId: ingestId! })))).toEqual(expected);
   });
 });

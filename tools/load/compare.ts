@@ -72,3 +72,42 @@ export function tally(values: Iterable<string>): Map<string, number> {
   for (const v of values) m.set(v, (m.get(v) ?? 0) + 1);
   return m;
 }
+
+/** One message on events-unique: the event it carries and the events-raw delivery it was accepted from (attribute INGEST_ID). */
+export interface UniqueCopy {
+  readonly eventId: string;
+  readonly ingestId: string;
+}
+
+export interface UniqueDoubles {
+  /** Events accepted from two or more different deliveries: a duplicate let through, in order of first sight. */
+  readonly doubled: string[];
+  /**
+   * Copies beyond the first of one (event, delivery) pair: the same accepted delivery published
+   * again by its redelivery (an instance that died after publishing and before its ack, an ack
+   * that was lost). Pub/Sub publishing is at least once; every consumer of events-unique keys on
+   * the event id, so such a copy changes nothing downstream.
+   */
+  readonly publishedAgain: number;
+}
+
+/**
+ * What counts as doubled on events-unique, for the load run and the fault-injection suite alike:
+ * an event is doubled only when two different deliveries of it were accepted (two ingest ids);
+ * the same delivery published twice is at-least-once publishing, counted apart.
+ */
+export function uniqueDoubles(copies: Iterable<UniqueCopy>): UniqueDoubles {
+  const deliveries = new Map<string, Map<string, number>>();
+  for (const { eventId, ingestId } of copies) {
+    let of = deliveries.get(eventId);
+    if (of === undefined) deliveries.set(eventId, (of = new Map()));
+    of.set(ingestId, (of.get(ingestId) ?? 0) + 1);
+  }
+  const doubled: string[] = [];
+  let publishedAgain = 0;
+  for (const [eventId, of] of deliveries) {
+    if (of.size > 1) doubled.push(eventId);
+    for (const n of of.values()) publishedAgain += n - 1;
+  }
+  return { doubled, publishedAgain };
+}
