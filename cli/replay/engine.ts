@@ -202,7 +202,7 @@ export class ReplayEngine {
   }
 
   private dedup(e: ReplayEvent, text: string, keys: EventKeys): void | Promise<void> {
-    // Each line is its own delivery and is never redelivered: no lease, no "forwarded" mark.
+    // Each line is its own delivery and is never redelivered: no lease to wait for or take over.
     const candidate = this.candidate.of(e, keys);
     const judgement = this.dedupState.judgeAndClaim(candidate, this.dedupCtx);
     if (judgement.kind === 'duplicate') {

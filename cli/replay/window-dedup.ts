@@ -227,7 +227,7 @@ export class WindowDedupStore {
     const chunk = this.chunks[slot >>> this.chunkBits]!;
     const i = slot & this.chunkMask;
     const eventId = String.fromCharCode(...chunk.idChars.subarray(idStart(chunk, i), chunk.idEnds[i]!));
-    return { eventId, eventTimeMs: chunk.times[i]!, ingestId: '', forwarded: false, leaseUntil: Number.NEGATIVE_INFINITY };
+    return { eventId, eventTimeMs: chunk.times[i]!, ingestId: '', leaseUntil: Number.NEGATIVE_INFINITY };
   }
 
   private slotOf(tableSlot: number): number {

@@ -24,9 +24,12 @@ export interface DedupRecord {
   readonly eventTimeMs: number;
   /** The delivery that was accepted (the events-raw message id, or the replay line). */
   readonly ingestId: string;
-  /** True once the event was handed on; a redelivery then has nothing left to do. */
-  readonly forwarded: boolean;
-  /** Until when an unforwarded claim belongs to the delivery that made it. */
+  /**
+   * Until when the claim belongs to the delivery that made it. The state keeps no mark of the
+   * publish that follows the claim (it cost a write per event): past the lease, a redelivery of
+   * the accepted delivery cannot tell a publish that happened from one that did not, so it takes
+   * the claim over and publishes again, the same event under the same ingest id.
+   */
   readonly leaseUntil: number;
 }
 
@@ -53,12 +56,15 @@ export interface Candidate {
 }
 
 export type Judgement =
-  /** A first arrival: claim every key, then forward. `takeover` re-claims our own expired claim. */
+  /**
+   * A first arrival: claim every key, then forward. `takeover`: a redelivery of the accepted
+   * delivery re-claims its own claim once the lease is over, and forwards it again (whether or not
+   * the first forward happened: the copy on events-unique then carries the same event id and
+   * ingest id, which every consumer keys on).
+   */
   | { readonly kind: 'accept'; readonly takeover: boolean }
   | { readonly kind: 'duplicate'; readonly basis: DuplicateBasis; readonly duplicateOf: string }
-  /** A redelivery of an event already forwarded: nothing to do. */
-  | { readonly kind: 'done' }
-  /** Another delivery of the same message holds the claim: retry later. */
+  /** Another delivery of the same message holds the claim, within its lease: retry later. */
   | { readonly kind: 'in_flight' };
 
 /**
@@ -76,7 +82,6 @@ export function judge(
     if (Math.abs(candidate.timeMs - record.eventTimeMs) > ctx.config.windowMs) continue;
     const { basis } = candidate.keys[i]!;
     if (record.ingestId === candidate.ingestId && record.eventId === candidate.event.id) {
-      if (record.forwarded) return { kind: 'done' };
       if (record.leaseUntil > ctx.now) return { kind: 'in_flight' };
       return { kind: 'accept', takeover: true };
     }
@@ -91,7 +96,6 @@ export function claimRecord(candidate: Candidate, ctx: { readonly now: number; r
     eventId: candidate.event.id,
     eventTimeMs: candidate.timeMs,
     ingestId: candidate.ingestId,
-    forwarded: false,
     leaseUntil: ctx.now + ctx.config.leaseMs,
   };
 }

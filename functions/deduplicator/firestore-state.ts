@@ -20,6 +20,10 @@ const CLAIM_ATTEMPTS = 10;
  * of an absent key, `update` at the read's update time of a present one). A concurrent claim
  * makes the batch fail as a whole; the candidate is then judged again against it. That saves
  * the read of every key of every first arrival (2.8 reads an event on the demo stream).
+ * The claim is the only write an accepted event costs: no "forwarded" mark follows the publish
+ * (a third write, 0.98 writes an event on the demo stream, until issue 21), so a redelivery of a
+ * forwarded delivery takes its claim over once the lease is over and forwards it again, the same
+ * event under the same ingest id (handler.ts says why that changes nothing downstream).
  *
  * No interactive transaction: an instance that dies inside one (the fault-injection suite kills
  * them there) leaves its read locks held until the transaction expires (about 60 s on the
@@ -113,10 +117,6 @@ export class FirestoreDedupStore implements DedupStore {
       }
     }
   }
-
-  async markForwarded(candidate: Candidate): Promise<void> {
-    await this.ref(candidate.keys[0]!).update({ forwarded: true });
-  }
 }
 
 /** Where the business key (if any) and the content key are among a candidate's keys. */
@@ -144,7 +144,6 @@ function fromDoc(data: FirebaseFirestore.DocumentData): DedupRecord {
     eventId: String(data.eventId),
     eventTimeMs: Number(data.eventTimeMs),
     ingestId: String(data.ingestId),
-    forwarded: Boolean(data.forwarded),
     leaseUntil: Number(data.leaseUntil),
   };
 }

@@ -22,9 +22,19 @@ export interface DeduplicatorDeps {
 
 /**
  * Forwards first arrivals to events-unique and reports dropped duplicates (and hands them on
- * to events-duplicates, for gap-detector). The claim is recorded
- * before the publish; a crash in between leaves an unforwarded claim that a redelivery of the
- * same message takes over once its lease has run out, so the event is never lost.
+ * to events-duplicates, for gap-detector). The claim is recorded before the publish, and nothing
+ * after it: a crash in between leaves a claim that a redelivery of the same message takes over
+ * once its lease has run out, so the event is never lost. A redelivery of a delivery that was
+ * forwarded (a crash after the publish and before the ack, a lost ack, a validator that published
+ * the same events-raw message twice) takes it over the same way and forwards it again: the same
+ * event id, the same ingest id, which the fault suite and the load run count apart from a double
+ * (tools/load/compare.ts). That costs a redelivery one more publish instead of costing every event
+ * a third document write (a "forwarded" mark, 0.98 writes an event, until issue 21), and changes
+ * nothing downstream: every consumer of events-unique keys on the event id (gap-detector's
+ * sequence markers and chain slots, the checkers' outcome ledger, the archive's view counts
+ * DISTINCT ids; test/integration/gap-detector.test.ts, checkers.test.ts, crm-checker.test.ts).
+ * Pub/Sub delivers at least once in any case: push and export subscriptions have no exactly-once
+ * delivery (https://cloud.google.com/pubsub/docs/exactly-once-delivery).
  */
 export function deduplicatorHandler(deps: DeduplicatorDeps) {
   return async (ce: CloudEvent<MessagePublishedData>): Promise<void> => {
@@ -53,7 +63,6 @@ export function deduplicatorHandler(deps: DeduplicatorDeps) {
           attributes: eventAttributes(event, { [INGEST_ID]: candidate.ingestId }),
         });
         faultPoint('after-publish');
-        await deps.store.markForwarded(candidate);
         return;
       case 'duplicate':
         // Its sequence number was used all the same, and its time counts toward the watermark:
@@ -65,8 +74,6 @@ export function deduplicatorHandler(deps: DeduplicatorDeps) {
           duplicateFinding(event, judgement.basis, judgement.duplicateOf),
           derivedId('duplicate', candidate.ingestId, event.id),
         );
-        return;
-      case 'done':
         return;
       case 'in_flight':
         throw new TransientError('another delivery of this message holds the claim', 'IN_FLIGHT', {

@@ -17,8 +17,6 @@ export interface DedupContext {
 export interface DedupStore {
   /** Judges the candidate against the state and, when it is accepted, claims all its keys. */
   judgeAndClaim(candidate: Candidate, ctx: DedupContext): Promise<Judgement>;
-  /** Records that the accepted candidate was handed on. */
-  markForwarded(candidate: Candidate): Promise<void>;
 }
 
 /**
@@ -39,7 +37,6 @@ export class MemoryDedupStore implements DedupStore {
   private readonly eventTimes: number[] = [];
   private readonly ingestIds: string[] = [];
   private readonly leases: number[] = [];
-  private readonly forwarded: boolean[] = [];
 
   private record(row: number | undefined): DedupRecord | undefined {
     if (row === undefined) return undefined;
@@ -47,7 +44,6 @@ export class MemoryDedupStore implements DedupStore {
       eventId: this.eventIds[row]!,
       eventTimeMs: this.eventTimes[row]!,
       ingestId: this.ingestIds[row]!,
-      forwarded: this.forwarded[row]!,
       leaseUntil: this.leases[row]!,
     };
   }
@@ -64,23 +60,13 @@ export class MemoryDedupStore implements DedupStore {
       this.eventTimes.push(claim.eventTimeMs);
       this.ingestIds.push(claim.ingestId);
       this.leases.push(claim.leaseUntil);
-      this.forwarded.push(claim.forwarded);
       for (let i = 0; i < keys.length; i++) this.rows[keys[i]!.basis].set(keys[i]!.key, row);
     }
     return judgement;
   }
 
-  markForwardedSync(candidate: Candidate): void {
-    const row = this.rows.id.get(candidate.event.id);
-    if (row !== undefined && this.ingestIds[row] === candidate.ingestId) this.forwarded[row] = true;
-  }
-
   async judgeAndClaim(candidate: Candidate, ctx: DedupContext): Promise<Judgement> {
     return this.judgeAndClaimSync(candidate, ctx);
-  }
-
-  async markForwarded(candidate: Candidate): Promise<void> {
-    this.markForwardedSync(candidate);
   }
 
   /** How many keys are held, over all rules. */

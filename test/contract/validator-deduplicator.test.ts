@@ -92,9 +92,16 @@ describe('deduplicator over HTTP', () => {
       now += DEFAULT_DEDUP_CONFIG.leaseMs + 1;
       expect(await push(s.url, pushBody(event, { ingest_id: 'raw-1' }, 'v-1'))).toBe(204);
       expect(inner.messages.map((m) => m.topic)).toEqual([TOPICS.unique]);
-      // The validator republished the same raw message after a crash of its own: same ingest id, nothing new.
-      expect(await push(s.url, pushBody(event, { ingest_id: 'raw-1' }, 'v-2'))).toBe(204);
+      // The validator republished the same raw message after a crash of its own: the same ingest id.
+      // Within the claim's lease it waits (500, redelivered); past it, no mark tells that the event
+      // was forwarded, so it is forwarded again: the same bytes under the same ingest id, which
+      // consumers key on (the event id) and the fault suite counts apart from a double.
+      expect(await push(s.url, pushBody(event, { ingest_id: 'raw-1' }, 'v-2'))).toBe(500);
       expect(inner.messages).toHaveLength(1);
+      now += DEFAULT_DEDUP_CONFIG.leaseMs + 1;
+      expect(await push(s.url, pushBody(event, { ingest_id: 'raw-1' }, 'v-2'))).toBe(204);
+      const forwarded = inner.messages.filter((m) => m.topic === TOPICS.unique);
+      expect(forwarded.map((m) => [m.data.toString(), m.attributes])).toEqual([0, 1].map(() => [event, expect.objectContaining({ id: 'ev-1', ingest_id: 'raw-1' })]));
       // The producer sent the event again: a duplicate by id.
       expect(await push(s.url, pushBody(event, { ingest_id: 'raw-2' }, 'v-3'))).toBe(204);
       expect(inner.json(TOPICS.findings)).toEqual([
@@ -104,7 +111,7 @@ describe('deduplicator over HTTP', () => {
       const handedOn = inner.messages.filter((m) => m.topic === TOPICS.duplicates);
       expect(handedOn.map((m) => m.data.toString())).toEqual([event]);
       expect(handedOn[0]!.attributes).toMatchObject({ id: 'ev-1', type: 'card.scanned', ingest_id: 'raw-2' });
-      expect(inner.messages.map((m) => m.topic)).toEqual([TOPICS.unique, TOPICS.duplicates, TOPICS.findings]);
+      expect(inner.messages.map((m) => m.topic)).toEqual([TOPICS.unique, TOPICS.unique, TOPICS.duplicates, TOPICS.findings]);
     } finally {
       await s.close();
     }

@@ -13,7 +13,8 @@ import { FirestoreGapStore } from '../../functions/gap-detector/firestore-store'
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler, type GapDetectorConfig } from '../../functions/gap-detector/handler';
 import { routeOf } from '../../functions/gap-detector/routes';
 import { CountingPublisher, emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
-import { cardScanned, crmSynced, leadCreated, leadTagged } from '../support/events';
+import { cardScanned, crmSynced, followupSent, leadCreated, leadTagged } from '../support/events';
+import { eventAttributes, INGEST_ID } from '../../shared/publish';
 import { prng } from '../../cli/generate/log';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
@@ -137,6 +138,39 @@ describe('gap-detector on the real Pub/Sub and Firestore emulators: both subscri
     expect(await findings.complete(() => true, all(TOPICS.findings))).toHaveLength(4);
     expect(await retrigger.complete(() => true, all(TOPICS.retrigger))).toHaveLength(1);
   });
+
+  it('a second copy of an accepted event changes nothing: no chain reopened or reported, no number counted twice', async () => {
+    // The deduplicator keeps no mark of its publish: a redelivery of a delivery it forwarded takes
+    // its claim over past the lease and publishes it again, the same bytes, the same event id and
+    // ingest id, as a new Pub/Sub message. Here the copies come after the chain has closed.
+    const unique = pubsub.topic(prefix + TOPICS.unique);
+    const from = { source: '//crm-5' };
+    const lead = leadCreated({ ...from, id: 'l5', sequence: '1', time: at(16 * MIN), data: { card_id: 'card-5', lead_id: 'lead-5' } });
+    const sync = crmSynced({ ...from, id: 's5', sequence: '2', time: at(17 * MIN), data: { lead_id: 'lead-5' } });
+    const followup = followupSent({ ...from, id: 'f5', sequence: '3', time: at(18 * MIN), data: { lead_id: 'lead-5' } });
+    const send = (e: { id: string; type: string; source: string }) =>
+      unique.publishMessage({ data: Buffer.from(JSON.stringify(e)), attributes: eventAttributes(e, { [INGEST_ID]: `raw-${e.id}` }) });
+    const chainsBefore = handled.chains;
+    for (const e of [lead, sync, followup]) await send(e);
+    await until(() => handled.chains >= chainsBefore + 3, () => JSON.stringify(handled), 60_000);
+    for (const e of [lead, sync, followup]) await send(e); // the copies
+    await until(() => handled.chains >= chainsBefore + 6, () => JSON.stringify(handled), 60_000);
+
+    // Hours later a tick moves the watermark past every deadline: what is still open is reported
+    // now, which is s2 of the test before (this test follows it, on the same state) (its follow-up never came, due at 63 minutes) and
+    // nothing of these events. Had a copy of l5 reopened its chain, it would be broken here.
+    const before = findings.messages.length;
+    clock.ms = T0 + 300 * MIN;
+    await pubsub.topic(prefix + TOPICS.ticks).publishMessage({ json: {} });
+    await findings.waitFor(before + 1, 60_000);
+    await until(() => handled.ticks >= 3, () => JSON.stringify(handled), 60_000);
+    const all = await findings.complete(() => true, () => publisher.published(TOPICS.findings));
+    expect(all.slice(before).map((m) => m.json())).toEqual([
+      { kind: 'chain_broken', action: 'reported', event_id: 's2', type: 'crm.synced', source: '//crm', expected_type: 'followup.sent' },
+    ]);
+    const about = (f: { event_id?: unknown; source?: unknown }) => ['l5', 's5', 'f5'].includes(String(f.event_id)) || f.source === '//crm-5';
+    expect(all.map((m) => m.json() as { event_id?: unknown; source?: unknown }).filter(about)).toEqual([]);
+  }, 240_000);
 });
 
 describe('gap-detector state in the Firestore emulator under concurrent delivery', () => {

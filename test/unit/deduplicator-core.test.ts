@@ -17,10 +17,7 @@ function candidate(raw: object, ingestId: string): Candidate {
 /** Given earlier arrivals, when one more arrives, then this judgement. */
 function given(earlier: object[], next: object): Judgement {
   const store = new MemoryDedupStore();
-  earlier.forEach((e, i) => {
-    const c = candidate(e, `m${i}`);
-    if (store.judgeAndClaimSync(c, ctx).kind === 'accept') store.markForwardedSync(c);
-  });
+  earlier.forEach((e, i) => store.judgeAndClaimSync(candidate(e, `m${i}`), ctx));
   return store.judgeAndClaimSync(candidate(next, 'next'), ctx);
 }
 
@@ -50,11 +47,15 @@ describe('duplicate rules (DESIGN §3), first arrival wins', () => {
 describe('redelivery of one message', () => {
   const c = candidate(fx.saleRecorded({ id: 's1' }), 'msg-1');
 
-  it('is done once the event was forwarded', () => {
+  it('past the lease, takes over a claim whose event was forwarded too: no mark tells it apart, the copy carries the same ingest id', () => {
     const store = new MemoryDedupStore();
-    store.judgeAndClaimSync(c, ctx);
-    store.markForwardedSync(c);
-    expect(store.judgeAndClaimSync(c, ctx)).toEqual({ kind: 'done' });
+    expect(store.judgeAndClaimSync(c, ctx)).toEqual({ kind: 'accept', takeover: false });
+    // (forwarded here; the ack was lost)
+    const later = { ...ctx, now: NOW + DEFAULT_DEDUP_CONFIG.leaseMs + 1 };
+    expect(store.judgeAndClaimSync(c, later)).toEqual({ kind: 'accept', takeover: true });
+    // The takeover holds a lease of its own, and any other delivery of the event is still a duplicate.
+    expect(store.judgeAndClaimSync(c, { ...later, now: later.now + 1000 })).toEqual({ kind: 'in_flight' });
+    expect(store.judgeAndClaimSync({ ...c, ingestId: 'msg-2' }, later)).toEqual({ kind: 'duplicate', basis: 'id', duplicateOf: 's1' });
   });
 
   it('waits while another delivery holds the claim, then takes it over when the lease ran out', () => {

@@ -19,7 +19,7 @@ export type CollectionClass =
 const gap = DEFAULT_GAP_DETECTOR_CONFIG;
 
 export const COLLECTION_CLASSES: Readonly<Record<string, CollectionClass>> = {
-  'dedup-keys': { kind: 'entity', why: 'one document per key of an accepted event (id, business key, content; the content key inside the business key document where there is one): its claim, then its forwarded mark' },
+  'dedup-keys': { kind: 'entity', why: 'one document per key of an accepted event (id, business key, content; the content key inside the business key document where there is one): its claim, written once (no mark after the publish; a redelivery past the lease claims it again)' },
   'dlq-failures': { kind: 'entity', why: 'one document per failing message (subscription + payload digest), written per failed attempt' },
   'gap-detector-markers': { kind: 'entity', why: 'one document per (source, sequence number), created once and deleted by the fold' },
   'gap-detector-sources': {
