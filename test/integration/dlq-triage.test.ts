@@ -229,7 +229,9 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
 
   it('a replay to a shared topic reaches only the consumer of the subscription that failed it', async () => {
     const ev = cardScanned({ id: 'shared-1' });
-    const base = seen['gap-detector']!.length;
+    // What gap-detector was pushed of this event (the fixed event of the test before may still be
+    // on its way there: the test before waits for the validator and the deduplicator only).
+    const pushedToGap = () => seen['gap-detector']!.filter((id) => id === 'shared-1');
     await pubsub.topic(prefix + TOPICS.deadLetters).publishMessage({
       data: Buffer.from(JSON.stringify(ev)),
       attributes: { ...eventAttributes(ev), ...deadLetterAttributes(`projects/${project}/subscriptions/${prefix}gap-detector-chains`) },
@@ -239,9 +241,9 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
       return r.length ? r : undefined;
     });
     expect((await api('POST', `/v1/records/${record!.id}/replay`)).status).toBe(200);
-    await until('the gap-detector delivery', async () => (seen['gap-detector']!.length > base ? true : undefined));
+    await until('the gap-detector delivery', async () => (pushedToGap().length > 0 ? true : undefined));
     await unique.complete(uniqueHandled('shared-1', 1), () => carried(TOPICS.unique));
-    expect(seen['gap-detector']!.slice(base)).toEqual(['shared-1']);
+    expect(pushedToGap()).toEqual(['shared-1']);
     expect(seen['call-duration-checker']).not.toContain('shared-1');
     // revenue-checker-sales has had it (uniqueHandled) and acked it unread. (Its call count is no
     // measure: the fixed event of the test before is still failing there and being redelivered.)
@@ -255,7 +257,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     await unique.waitFor(total + 1);
     await unique.complete(uniqueHandled('shared-1', 2), () => carried(TOPICS.unique));
     expect(unique.messages.filter((m) => m.attributes.id === 'shared-1')).toHaveLength(2);
-    expect(seen['gap-detector']!.slice(base)).toEqual(['shared-1']);
+    expect(pushedToGap()).toEqual(['shared-1']);
   }, 180_000);
 
   async function seed(n: number, tag: string): Promise<TriageRecord[]> {
