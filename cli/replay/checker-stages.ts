@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkCall, NAME as CALL_DURATION_CHECKER, type CallFact } from '../../functions/call-duration-checker/core';
+import { checkCall, cleanUnchecked, NAME as CALL_DURATION_CHECKER, type CallFact } from '../../functions/call-duration-checker/core';
 import {
   checkSale,
   DEFAULT_REVIEW_FACTOR,
@@ -132,6 +132,9 @@ export function callDurationStage(options: CheckerStageOptions): ReplayStage {
     name: CALL_DURATION_CHECKER,
     onAccepted(e, out) {
       if (e.type !== 'call.completed') return;
+      // Without Twilio a call is read only when the rule has something to say about it: the
+      // main thread decodes an event a worker prepared only when a rule reads it whole.
+      if (!calls && e.durationSeconds !== undefined && cleanUnchecked(e.durationSeconds)) return;
       const call = e.event;
       if (call.type !== 'call.completed') return;
       if (calls) {

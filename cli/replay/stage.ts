@@ -19,13 +19,16 @@ export interface ReplayEvent {
   readonly sequence: string | undefined;
   /** What the chain rules read (gap-detector). */
   readonly chain: ChainEvent;
+  /** A call.completed's `duration_seconds` (undefined for other types): the check without Twilio reads no more. */
+  readonly durationSeconds: number | undefined;
   readonly timeMs: number;
   readonly line: number;
 }
 
 /** A replay event around an event already decoded. */
 export function replayEvent(event: BusinessEvent, timeMs: number, line: number): ReplayEvent {
-  return { event, id: event.id, type: event.type, source: event.source, sequence: event.sequence, chain: event, timeMs, line };
+  const durationSeconds = event.type === 'call.completed' ? event.data.duration_seconds : undefined;
+  return { event, id: event.id, type: event.type, source: event.source, sequence: event.sequence, chain: event, durationSeconds, timeMs, line };
 }
 
 /** Sections a stage adds to summary.json beside the engine's counters. */

@@ -28,5 +28,5 @@ const sources = new SourceTable();
 port.on('message', (req: WorkRequest) => {
   const result: WorkResult = { seq: req.seq, ...compactBatch(req.lines, ctx, sources) };
   const r = result;
-  port.postMessage(result, [r.times.buffer, r.masks.buffer, r.digests.buffer, r.types.buffer, r.sources.buffer, r.ends.buffer, r.present.buffer]);
+  port.postMessage(result, [r.times.buffer, r.masks.buffer, r.durations.buffer, r.digests.buffer, r.types.buffer, r.sources.buffer, r.ends.buffer, r.present.buffer]);
 });

@@ -26,6 +26,14 @@ export type CallVerdict =
   | { readonly kind: 'not_ended'; readonly reason: string; readonly fallback: Outcome };
 
 /**
+ * Whether a call of `durationSeconds` comes out clean where Twilio is not asked: only the 0 s
+ * rule applies then. Replay asks this of the duration a worker sent, before decoding the event.
+ */
+export function cleanUnchecked(durationSeconds: number): boolean {
+  return durationSeconds !== 0;
+}
+
+/**
  * The call-duration rule of DESIGN §3: `duration_seconds` must equal Twilio's `duration`; a
  * call Twilio does not know, or a completed call of 0 s, is for review. A wrong duration is
  * corrected to Twilio's. Without Twilio only the 0 s rule can be applied.
@@ -35,7 +43,7 @@ export function checkCall(call: CallCompleted, fact: CallFact, _ctx: CallDuratio
   const review = (reason: string, expected?: number): CallVerdict => decided({ findings: [finding(call, 'review', expected, reason)] });
   switch (fact.kind) {
     case 'unchecked':
-      return recorded === 0 ? review('a completed call of 0 s (not checked with Twilio)') : decided({ findings: [] });
+      return cleanUnchecked(recorded) ? decided({ findings: [] }) : review('a completed call of 0 s (not checked with Twilio)');
     case 'not_found':
       return review(fact.reason);
     case 'found': {

@@ -49,6 +49,8 @@ function compare(lines: readonly Line[], size: number): number {
       const full = single.e.event;
       const e = split.e;
       expect([e.id, e.type, e.source, e.sequence, e.timeMs, e.line, split.mask]).toEqual([full.id, full.type, full.source, full.sequence, single.e.timeMs, single.e.line, single.mask]);
+      expect(e.durationSeconds).toBe(full.type === 'call.completed' ? full.data.duration_seconds : undefined);
+      expect(e.durationSeconds).toBe(single.e.durationSeconds);
       expect([...result.digests.subarray(i * DIGEST_WORDS_PER_EVENT, (i + 1) * DIGEST_WORDS_PER_EVENT)]).toEqual([...digests]);
       // The chain rules answer alike from the fields as from the event (before it is decoded).
       expect(chainRoles(e.chain)).toEqual(chainRoles(full));
