@@ -12,19 +12,28 @@ export type Line =
 
 export const MAX_LINE_BYTES = 1024 * 1024;
 
+/**
+ * Lines a batch holds at most. A line's text is made when its batch is taken, not when its chunk
+ * (1 MiB, about 3,700 generated events) arrives: with a worker, a whole chunk's texts lived long
+ * enough to be promoted to V8's old generation, about half of the main thread's 93 MiB promoted
+ * on 200,000 events (measured with --trace-gc-nvp: 50 MiB with batches of 1,024).
+ */
+export const MAX_BATCH_LINES = 1024;
+
 const CR = 13;
 const LF = 10;
 
 /**
- * Splits a byte stream into lines without ever holding more than one line (and at most
- * `maxBytes` of it): a longer line is reported with its length and skipped. Accepts LF and CRLF,
- * strips a leading UTF-8 byte-order mark. A final line without a newline still counts; the
+ * Splits a byte stream into batches of at most `batchLines` lines, without ever holding more
+ * than one line beyond its chunk (and at most `maxBytes` of it): a longer line is reported with
+ * its length and skipped. Accepts LF and CRLF, strips a leading UTF-8 byte-order mark. A final line without a newline still counts; the
  * newline that ends the file does not start another. A line that is not UTF-8 is reported as
  * such, never decoded with U+FFFD in place of its bytes.
  */
 export async function* readLines(
   stream: AsyncIterable<Buffer | string>,
   maxBytes = MAX_LINE_BYTES,
+  batchLines = MAX_BATCH_LINES,
 ): AsyncGenerator<Line[]> {
   let number = 0;
   let parts: Buffer[] = [];
@@ -73,9 +82,13 @@ export async function* readLines(
   let lastByte: number | undefined; // the last byte of the pending part of a line
   for await (const raw of stream) {
     const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
-    const out: Line[] = [];
+    let out: Line[] = [];
     let start = 0;
     for (;;) {
+      if (out.length >= batchLines) {
+        yield out;
+        out = [];
+      }
       const nl = chunk.indexOf(LF, start);
       if (nl === -1) break;
       if (parts.length === 0 && overflow === 0) {

@@ -1,4 +1,4 @@
-import { readLines, type Line } from '../../cli/replay/lines';
+import { MAX_BATCH_LINES, readLines, type Line } from '../../cli/replay/lines';
 
 async function collect(chunks: Array<string | Buffer>, max?: number): Promise<Line[]> {
   const out: Line[] = [];
@@ -61,5 +61,34 @@ describe('line splitting for replay', () => {
     expect(await collect(bytewise(`${'x'.repeat(20)}\r${'y'.repeat(20)}\r`), 10)).toEqual([{ number: 1, tooLong: 42, note: one }]);
     expect(await collect([`${'x'.repeat(20)}\r${'y'.repeat(20)}\r\r\n`], 10)).toEqual([{ number: 1, tooLong: 42, note }]);
     expect(await collect(['a\r\nb\r\n'])).toEqual([{ number: 1, text: 'a' }, { number: 2, text: 'b' }]);
+  });
+
+  it('cuts a chunk into batches of at most the batch size, the lines and their numbers unchanged', async () => {
+    const text = Array.from({ length: 10 }, (_, i) => `line ${i + 1}`).join('\n');
+    const batches = async (chunks: string[], size?: number) => {
+      const sizes: number[] = [];
+      const lines: Line[] = [];
+      for await (const batch of readLines((async function* () { yield* chunks.map((c) => Buffer.from(c)); })(), undefined, size)) {
+        sizes.push(batch.length);
+        lines.push(...batch);
+      }
+      return { sizes, lines };
+    };
+    const whole = await batches([`${text}\n`]);
+    expect(whole.sizes).toEqual([10]);
+    expect(whole.lines.map((l) => [l.number, l.text])).toEqual(Array.from({ length: 10 }, (_, i) => [i + 1, `line ${i + 1}`]));
+    // A last line without a newline ends with the input, in a batch of its own.
+    expect(await batches([text], 3)).toEqual({ sizes: [3, 3, 3, 1], lines: whole.lines });
+    expect(await batches([text])).toEqual({ sizes: [9, 1], lines: whole.lines });
+    // A line across two chunks after a full batch, and a batch size the chunk ends on.
+    expect(await batches(['line 1\nline 2\nline 3\nli', 'ne 4\nline 5\nline 6\nline 7\nline 8\nline 9\nline 10'], 3)).toEqual({ sizes: [3, 3, 3, 1], lines: whole.lines });
+    expect(await batches([`${text}\n`], 5)).toEqual({ sizes: [5, 5], lines: whole.lines });
+  });
+
+  it('makes batches of MAX_BATCH_LINES by default: a line becomes text when its batch is taken', async () => {
+    const n = MAX_BATCH_LINES * 2 + 5;
+    const sizes: number[] = [];
+    for await (const batch of readLines((async function* () { yield Buffer.from('x\n'.repeat(n)); })())) sizes.push(batch.length);
+    expect(sizes).toEqual([MAX_BATCH_LINES, MAX_BATCH_LINES, 5]);
   });
 });
