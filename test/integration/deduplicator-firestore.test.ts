@@ -4,7 +4,7 @@ import type { CloudEvent } from '@google-cloud/functions-framework';
 import { Firestore } from '@google-cloud/firestore';
 import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
 import { silentLogger } from '../../shared/log';
-import { pushBody, type MessagePublishedData } from '../../shared/pubsub/push';
+import type { MessagePublishedData } from '../../shared/pubsub/push';
 import { TOPICS } from '../../shared/topology';
 import { deduplicatorHandler } from '../../functions/deduplicator/handler';
 import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-state';
@@ -13,6 +13,8 @@ import { MemoryDedupStore } from '../../functions/deduplicator/state';
 import { BusinessEvent } from '../../shared/events/envelope';
 import { emulatorClients, runPrefix } from '../support/harness';
 import { cardScanned, leadTagged } from '../support/events';
+import { pushedEvent } from '../support/push';
+import { INGEST_ID } from '../../shared/publish';
 import { ensureBuilt } from '../support/build';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
@@ -42,14 +44,8 @@ const candidate = { event, timeMs: Date.parse(event.time), ingestId, keys: dedup
 void new FirestoreDedupStore(new Firestore(), collection).judgeAndClaim(candidate, { now: Date.now(), config: DEFAULT_DEDUP_CONFIG });
 `;
 
-function cloudEvent(event: object, ingestId: string, messageId: string): CloudEvent<MessagePublishedData> {
-  return {
-    specversion: '1.0',
-    id: messageId,
-    type: 'google.cloud.pubsub.topic.v1.messagePublished',
-    source: '//pubsub.googleapis.com/projects/demo/topics/events-valid',
-    data: pushBody(JSON.stringify(event), { ingest_id: ingestId }, messageId),
-  };
+function cloudEvent(event: object, ingestId: string, messageId: string) {
+  return pushedEvent(TOPICS.valid, JSON.stringify(event), messageId, { [INGEST_ID]: ingestId });
 }
 
 /**

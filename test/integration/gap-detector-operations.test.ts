@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { CloudEvent } from '@google-cloud/functions-framework';
 import { Timestamp, type Firestore } from '@google-cloud/firestore';
 import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
 import { BusinessEvent } from '../../shared/events/envelope';
 import { silentLogger } from '../../shared/log';
-import { pushBody, type MessagePublishedData } from '../../shared/pubsub/push';
 import { TOPICS } from '../../shared/topology';
 import { FirestoreGapStore, type FirestoreCounts } from '../../functions/gap-detector/firestore-store';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from '../../functions/gap-detector/handler';
@@ -13,6 +11,7 @@ import { FOLD_LEASE_MIN_BATCH } from '../../functions/gap-detector/transitions';
 import { emulatorClients, runPrefix } from '../support/harness';
 import { cardScanned, crmSynced, followupSent, leadCreated } from '../support/events';
 import { GAP_STREAM_T0, gapStream } from '../support/gap-stream';
+import { pushedEvent } from '../support/push';
 import { replayText } from '../support/replay';
 
 const T0 = GAP_STREAM_T0;
@@ -20,12 +19,28 @@ const MIN = 60_000;
 const at = (ms: number) => new Date(T0 + ms).toISOString();
 const ctx: GapStateContext = { now: T0, config: DEFAULT_GAP_STATE_CONFIG };
 
-const push = (topic: string, data: string, id: string): CloudEvent<MessagePublishedData> => ({
-  specversion: '1.0',
-  id,
-  type: 'google.cloud.pubsub.topic.v1.messagePublished',
-  source: `//pubsub.googleapis.com/projects/demo/topics/${topic}`,
-  data: pushBody(data, {}, id),
+/** A gap-detector over `store` that folds and raises its watermark at every delivery, on a clock the test moves. */
+const detector = (store: FirestoreGapStore, clock: { ms: number }, instanceId: string) => {
+  const publisher = new MemoryPublisher();
+  const handler = gapDetectorHandler({
+    publisher,
+    store,
+    clock: { now: () => clock.ms },
+    config: { ...DEFAULT_GAP_DETECTOR_CONFIG, foldIntervalMs: 0, watermarkStepMs: 0 },
+    logger: silentLogger,
+    instanceId,
+  });
+  return { publisher, handler };
+};
+/** A chain document of the layout before one per card and per lead: one per await key, named by the key's digest, the record at its top level. */
+const legacyId = (key: string) => createHash('sha256').update(JSON.stringify([key])).digest('base64url');
+const legacyWait = (key: string, eventId: string, type: string, timeMs: number, deadlineMs: number) => ({
+  key,
+  seen: false,
+  waiting: [{ eventId, type, source: '//old', timeMs, deadlineMs, order: 1 }],
+  reported: [],
+  dueMs: deadlineMs,
+  expireAt: Timestamp.fromMillis(T0 + 24 * 60 * MIN),
 });
 const sorted = (findings: readonly object[]) => findings.map((f) => JSON.stringify(f)).sort();
 
@@ -74,9 +89,9 @@ describe('gap-detector chain state in the Firestore emulator: one document per c
     });
     for (const [i, e] of events.entries()) {
       const line = i + 1;
-      await handler(duplicate.has(line) ? push(TOPICS.duplicates, JSON.stringify(e), `d-${line}`) : push(TOPICS.unique, JSON.stringify(e), `u-${line}`));
+      await handler(duplicate.has(line) ? pushedEvent(TOPICS.duplicates, JSON.stringify(e), `d-${line}`) : pushedEvent(TOPICS.unique, JSON.stringify(e), `u-${line}`));
     }
-    await handler(push(TOPICS.ticks, '{}', 'tick'));
+    await handler(pushedEvent(TOPICS.ticks, '{}', 'tick'));
     const kinds = new Set(['gap', 'late', 'chain_broken']);
     const fromReplay = replay.findings.filter((f) => kinds.has(f.kind as string)).map(({ line: _, ...f }) => f);
     expect(sorted(publisher.json(TOPICS.findings) as object[])).toEqual(sorted(fromReplay));
@@ -86,33 +101,15 @@ describe('gap-detector chain state in the Firestore emulator: one document per c
   }, 300_000);
 
   it('reads chain documents written before the layout changed: a waiting lead is satisfied, a waiting card reported once', async () => {
-    // The earlier layout: one document per await key, named by the key's digest, the record at its top level.
-    const legacyId = (key: string) => createHash('sha256').update(JSON.stringify([key])).digest('base64url');
     const chains = firestore.collection(`${prefix}legacy-chains`);
-    const waiting = (key: string, eventId: string, type: string, timeMs: number, deadlineMs: number) => ({
-      key,
-      seen: false,
-      waiting: [{ eventId, type, source: '//old', timeMs, deadlineMs, order: 1 }],
-      reported: [],
-      dueMs: deadlineMs,
-      expireAt: Timestamp.fromMillis(T0 + 24 * 60 * MIN),
-    });
-    await chains.doc(legacyId('crm.synced|lead-9')).set(waiting('crm.synced|lead-9', 'l9', 'lead.created', T0, T0 + 15 * MIN));
-    await chains.doc(legacyId('lead.created|card-9')).set(waiting('lead.created|card-9', 'c9', 'card.scanned', T0, T0 + 10 * MIN));
-    const publisher = new MemoryPublisher();
+    await chains.doc(legacyId('crm.synced|lead-9')).set(legacyWait('crm.synced|lead-9', 'l9', 'lead.created', T0, T0 + 15 * MIN));
+    await chains.doc(legacyId('lead.created|card-9')).set(legacyWait('lead.created|card-9', 'c9', 'card.scanned', T0, T0 + 10 * MIN));
     const clock = { ms: T0 + MIN };
-    const handler = gapDetectorHandler({
-      publisher,
-      store: new FirestoreGapStore(firestore, `${prefix}legacy`),
-      clock: { now: () => clock.ms },
-      config: { ...DEFAULT_GAP_DETECTOR_CONFIG, foldIntervalMs: 0, watermarkStepMs: 0 },
-      logger: silentLogger,
-      instanceId: 'legacy',
-    });
-    await handler(push(TOPICS.unique, JSON.stringify(crmSynced({ id: 's9', source: '//crm', time: at(MIN), data: { lead_id: 'lead-9' } })), 'u-1'));
+    const { publisher, handler } = detector(new FirestoreGapStore(firestore, `${prefix}legacy`), clock, 'legacy');
+    await handler(pushedEvent(TOPICS.unique, JSON.stringify(crmSynced({ id: 's9', source: '//crm', time: at(MIN), data: { lead_id: 'lead-9' } })), 'u-1'));
     clock.ms = T0 + 30 * MIN;
-    await handler(push(TOPICS.ticks, '{}', 'tick-1'));
-    await handler(push(TOPICS.ticks, '{}', 'tick-2'));
+    await handler(pushedEvent(TOPICS.ticks, '{}', 'tick-1'));
+    await handler(pushedEvent(TOPICS.ticks, '{}', 'tick-2'));
     expect(publisher.json(TOPICS.findings)).toEqual([
       { kind: 'chain_broken', action: 'reported', event_id: 'c9', type: 'card.scanned', source: '//old', expected_type: 'lead.created' },
     ]);
@@ -122,33 +119,17 @@ describe('gap-detector chain state in the Firestore emulator: one document per c
   });
 
   it("a follow-up closes its CRM sync's wait filed in the earlier layout (a document of its own), and reads it only when its lead's document has no such wait", async () => {
-    const legacyId = (key: string) => createHash('sha256').update(JSON.stringify([key])).digest('base64url');
     const chains = firestore.collection(`${prefix}legacyfollowup-chains`);
-    await chains.doc(legacyId('followup.sent|lead-8')).set({
-      key: 'followup.sent|lead-8',
-      seen: false,
-      waiting: [{ eventId: 's8', type: 'crm.synced', source: '//old', timeMs: T0, deadlineMs: T0 + 60 * MIN, order: 1 }],
-      reported: [],
-      dueMs: T0 + 60 * MIN,
-      expireAt: Timestamp.fromMillis(T0 + 24 * 60 * MIN),
-    });
-    const publisher = new MemoryPublisher();
+    await chains.doc(legacyId('followup.sent|lead-8')).set(legacyWait('followup.sent|lead-8', 's8', 'crm.synced', T0, T0 + 60 * MIN));
     const clock = { ms: T0 + MIN };
     const store = new FirestoreGapStore(firestore, `${prefix}legacyfollowup`);
-    const handler = gapDetectorHandler({
-      publisher,
-      store,
-      clock: { now: () => clock.ms },
-      config: { ...DEFAULT_GAP_DETECTOR_CONFIG, foldIntervalMs: 0, watermarkStepMs: 0 },
-      logger: silentLogger,
-      instanceId: 'legacyfollowup',
-    });
+    const { publisher, handler } = detector(store, clock, 'legacyfollowup');
     const reads = store.counts.reads;
-    await handler(push(TOPICS.unique, JSON.stringify(followupSent({ id: 'f8', source: '//msg', time: at(MIN), data: { lead_id: 'lead-8' } })), 'u-1'));
+    await handler(pushedEvent(TOPICS.unique, JSON.stringify(followupSent({ id: 'f8', source: '//msg', time: at(MIN), data: { lead_id: 'lead-8' } })), 'u-1'));
     clock.ms = T0 + 3 * 60 * MIN;
-    await handler(push(TOPICS.unique, JSON.stringify(leadCreated({ id: 'l7', source: '//crm', time: at(3 * 60 * MIN), data: { lead_id: 'lead-7' } })), 'u-2'));
-    await handler(push(TOPICS.ticks, '{}', 'tick-1'));
-    await handler(push(TOPICS.ticks, '{}', 'tick-2'));
+    await handler(pushedEvent(TOPICS.unique, JSON.stringify(leadCreated({ id: 'l7', source: '//crm', time: at(3 * 60 * MIN), data: { lead_id: 'lead-7' } })), 'u-2'));
+    await handler(pushedEvent(TOPICS.ticks, '{}', 'tick-1'));
+    await handler(pushedEvent(TOPICS.ticks, '{}', 'tick-2'));
     expect(publisher.json(TOPICS.findings)).toEqual([]);
     expect(store.counts.reads).toBeGreaterThan(reads);
 

@@ -6,7 +6,7 @@ import { ensureTopology } from '../../shared/adapters/pubsub-admin';
 import { PushGateway } from '../../tools/local/push-gateway';
 import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
 import { silentLogger } from '../../shared/log';
-import { pushBody, topicOf, type MessagePublishedData } from '../../shared/pubsub/push';
+import { topicOf, type MessagePublishedData } from '../../shared/pubsub/push';
 import { topology, TOPICS } from '../../shared/topology';
 import { NAME } from '../../functions/gap-detector/core';
 import { FirestoreGapStore } from '../../functions/gap-detector/firestore-store';
@@ -14,6 +14,7 @@ import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler, type GapDetectorConfig
 import { routeOf } from '../../functions/gap-detector/routes';
 import { CountingPublisher, emulatorClients, Observer, runPrefix, serveFunction } from '../support/harness';
 import { cardScanned, crmSynced, followupSent, leadCreated, leadTagged } from '../support/events';
+import { pushedEvent } from '../support/push';
 import { eventAttributes, INGEST_ID } from '../../shared/publish';
 import { prng } from '../../cli/generate/log';
 
@@ -200,13 +201,7 @@ describe('gap-detector state in the Firestore emulator under concurrent delivery
       ...numbers.filter((n) => n % 37 === 0).map((n) => event(n, `dup-${n}`)), // the producer sent them twice
     ];
     shuffle(deliveries, 7);
-    const cloudEvent = (e: object, i: number): CloudEvent<MessagePublishedData> => ({
-      specversion: '1.0',
-      id: `m-${i}`,
-      type: 'google.cloud.pubsub.topic.v1.messagePublished',
-      source: `//pubsub.googleapis.com/projects/demo/topics/${TOPICS.unique}`,
-      data: pushBody(JSON.stringify(e), {}, `m-${i}`),
-    });
+    const cloudEvent = (e: object, i: number) => pushedEvent(TOPICS.unique, JSON.stringify(e), `m-${i}`);
 
     // Pub/Sub redelivers what failed (contention) until it is acked.
     let attempts = 0;
@@ -268,14 +263,8 @@ describe('gap-detector state in the Firestore emulator under concurrent delivery
   });
 });
 
-function tickEvent(): CloudEvent<MessagePublishedData> {
-  return {
-    specversion: '1.0',
-    id: 'tick',
-    type: 'google.cloud.pubsub.topic.v1.messagePublished',
-    source: `//pubsub.googleapis.com/projects/demo/topics/${TOPICS.ticks}`,
-    data: pushBody('{}', {}, 'tick'),
-  };
+function tickEvent() {
+  return pushedEvent(TOPICS.ticks, '{}', 'tick');
 }
 
 /** A deterministic shuffle: the same seed, the same order every run. */

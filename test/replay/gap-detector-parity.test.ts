@@ -1,22 +1,13 @@
-import type { CloudEvent } from '@google-cloud/functions-framework';
 import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
 import { silentLogger } from '../../shared/log';
-import { pushBody, type MessagePublishedData } from '../../shared/pubsub/push';
 import { TOPICS } from '../../shared/topology';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from '../../functions/gap-detector/handler';
 import { MemoryGapStore } from '../../functions/gap-detector/memory-store';
 import { GAP_STREAM_T0 as T0, gapStream as stream } from '../support/gap-stream';
+import { pushedEvent } from '../support/push';
 import { replayText } from '../support/replay';
 
 const MIN = 60_000;
-
-const push = (topic: string, data: string, id: string): CloudEvent<MessagePublishedData> => ({
-  specversion: '1.0',
-  id,
-  type: 'google.cloud.pubsub.topic.v1.messagePublished',
-  source: `//pubsub.googleapis.com/projects/demo/topics/${topic}`,
-  data: pushBody(data, {}, id),
-});
 
 const sorted = (findings: readonly object[]) => findings.map((f) => JSON.stringify(f)).sort();
 
@@ -43,9 +34,9 @@ describe('gap-detector: replay and the function decide alike', () => {
     });
     for (const [i, text] of events.map((e) => JSON.stringify(e)).entries()) {
       const line = i + 1;
-      await handler(duplicate.has(line) ? push(TOPICS.duplicates, text, `d-${line}`) : push(TOPICS.unique, text, `u-${line}`));
+      await handler(duplicate.has(line) ? pushedEvent(TOPICS.duplicates, text, `d-${line}`) : pushedEvent(TOPICS.unique, text, `u-${line}`));
     }
-    await handler(push(TOPICS.ticks, '{}', 'tick'));
+    await handler(pushedEvent(TOPICS.ticks, '{}', 'tick'));
 
     const gapKinds = new Set(['gap', 'late', 'chain_broken']);
     const fromReplay = replay.findings.filter((f) => gapKinds.has(f.kind as string)).map(({ line: _, ...f }) => f);
