@@ -120,7 +120,7 @@ export const FAULT_INJECTORS: readonly FaultInjector[] = [
   })),
   invalidEvent('bad currency', (b) => ({
     event: partnerEvent(b, earlyTime(b), 'sale.recorded', {
-      order_id: `ord-${b.rng.int(100_000, 999_999)}`,
+      order_id: b.orderId(),
       line_items: [{ sku: 'event-kit', unit_amount: 12_500, quantity: 1 }],
       amount: 12_500,
       currency: 'usd',
@@ -172,8 +172,12 @@ export const FAULT_INJECTORS: readonly FaultInjector[] = [
     stage: 'produced',
     inject(b) {
       return times(2, () => {
-        // lead.tagged has no business key: only the content rule can catch a re-send.
-        const original = b.pick('a tag event to re-send', (i) => i.event.type === 'lead.tagged' && b.early(i.timeMs, RESEND_DELAY_MS.max));
+        // lead.tagged has no business key: only the content rule can catch a re-send. The tagger's,
+        // which numbers nothing: a numbered producer's copy would carry a number of its own from
+        // when it was re-sent, and the stream numbers events in event-time order, so the copy's
+        // number would arrive late, a gap and a late arrival this fault does not mean (the load
+        // stream's hot producer tags too).
+        const original = b.pick('a tag event to re-send', (i) => i.event.type === 'lead.tagged' && i.event.source === SOURCES.tagging && b.early(i.timeMs, RESEND_DELAY_MS.max));
         const copy = b.resend(original, {}, original.timeMs, original.arrivalMs + b.resendDelay());
         return {
           detail: `lead.tagged ${original.event.id} re-sent as ${copy.event.id}`,

@@ -133,6 +133,21 @@ export class DemoBuilder {
     return item;
   }
 
+  private readonly orderIds = new Set<number>();
+
+  /**
+   * An order id no other sale of the stream has: two sales under one id are a business-key
+   * duplicate, which a load stream's many sales would otherwise make by chance. A drawn id
+   * already used steps to the next free one, no second draw, so the rest of the stream (and any
+   * stream without a collision) is as it was.
+   */
+  orderId(): string {
+    let n = this.rng.int(100_000, 999_999);
+    while (this.orderIds.has(n)) n = n === 999_999 ? 100_000 : n + 1;
+    this.orderIds.add(n);
+    return `ord-${n}`;
+  }
+
   remove(item: Item): void {
     const i = this.items.indexOf(item);
     if (i >= 0) this.items.splice(i, 1);
@@ -357,7 +372,7 @@ export function produce(b: DemoBuilder, mix: ProduceMix = DEMO_MIX): void {
       return { sku, unit_amount: unit, quantity: rng.int(1, 3) };
     });
     const amount = lineItems.reduce((sum, li) => sum + li.unit_amount * li.quantity, 0);
-    const orderId = `ord-${rng.int(100_000, 999_999)}`;
+    const orderId = b.orderId();
     const data: Record<string, unknown> = { order_id: orderId, line_items: lineItems, amount, currency, amount_usd: toUsdCents(amount, currency, rate) };
     if (currency !== 'USD') data.fx_rate = rate;
     if (rng.chance(0.85)) {
