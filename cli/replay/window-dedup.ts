@@ -95,6 +95,7 @@ interface Chunk {
   idChars: Uint8Array | Uint16Array;
   readonly idEnds: Uint32Array;
   readonly times: Float64Array;
+  /** Which of its keys (bit per basis) the row holds in the table: cleared when a later event takes a key over. */
   readonly masks: Uint8Array;
   readonly digests: Uint32Array;
 }
@@ -147,17 +148,28 @@ export class WindowDedupStore {
   private head = 0;
   private next = 0;
   // The table: each value is 1 + (row slot * 3 + basis), homed by that key's first digest word.
-  private readonly table = new ProbeTable(1 << 18, (value) => this.homeWord(value));
+  private readonly table: ProbeTable;
   // Reused by judge: what the state holds under each key of the candidate.
   private readonly existing: Array<DedupRecord | undefined> = [undefined, undefined, undefined];
   // The candidate's keys as `judge` sees them (it reads only their bases): with and without a business key.
   private readonly allKeys = BASES.map((basis) => ({ basis, key: '' }));
   private readonly noBusinessKey = [this.allKeys[0]!, this.allKeys[2]!];
 
-  /** `chunkBits`: rows per chunk as a power of two (smaller in tests, to pass many chunks). */
-  constructor(private readonly chunkBits = CHUNK_BITS) {
+  /**
+   * `chunkBits`: rows per chunk as a power of two; `tableSlots`: the table's first size, a power
+   * of two (both smaller in tests, to pass many chunks and doublings).
+   */
+  constructor(
+    private readonly chunkBits = CHUNK_BITS,
+    tableSlots = 1 << 18,
+  ) {
     this.chunks = new Array<Chunk | undefined>(MAX_ROWS >>> chunkBits);
     this.chunkMask = (1 << chunkBits) - 1;
+    this.table = new ProbeTable(
+      tableSlots,
+      (value) => this.homeWord(value),
+      (put) => this.refile(put),
+    );
   }
 
   /** How many accepted events are held. */
@@ -248,6 +260,8 @@ export class WindowDedupStore {
       this.spare = undefined;
       this.chunks[slot >>> this.chunkBits] = chunk;
     }
+    // Room for its keys first: a doubling files the keys of the rows held, and this one's are not yet.
+    this.table.reserve(KEYS);
     this.next++;
     storeId(chunk, i, c.id);
     chunk.times[i] = c.timeMs;
@@ -261,12 +275,30 @@ export class WindowDedupStore {
     for (let b = 0; b < KEYS; b++) {
       if ((c.mask & (1 << b)) === 0) continue;
       const value = 1 + slot * KEYS + b;
-      const at = absent ? -1 : this.find(c.digests, c.offset + b * DIGEST_WORDS, b, b === 0 ? c.id : undefined);
+      const from = c.offset + b * DIGEST_WORDS;
+      const at = absent ? -1 : this.find(c.digests, from, b, b === 0 ? c.id : undefined);
       if (at >= 0) {
-        this.table.slots[at] = value; // the key's earlier holder is outside the window: Map.set semantics
+        // The key's earlier holder is outside the window (Map.set semantics): its row no longer holds the key.
+        const held = Math.floor((this.table.slots[at]! - 1) / KEYS);
+        this.chunks[held >>> this.chunkBits]!.masks[held & this.chunkMask]! &= ~(1 << b);
+        this.table.slots[at] = value;
       } else {
-        this.table.insert(value);
+        this.table.insertHomed(value, c.digests[from]!);
       }
+    }
+  }
+
+  /**
+   * Files every key the live rows hold (their mask bits) with `put`, rows in arrival order: the
+   * table's doubling reads the rows one after the other instead of one at random per key.
+   */
+  private refile(put: (value: number, home: number) => void): void {
+    for (let r = this.head; r < this.next; r++) {
+      const slot = r & SLOT_MASK;
+      const chunk = this.chunks[slot >>> this.chunkBits]!;
+      const i = slot & this.chunkMask;
+      const mask = chunk.masks[i]!;
+      for (let b = 0; b < KEYS; b++) if ((mask & (1 << b)) !== 0) put(1 + slot * KEYS + b, chunk.digests[i * ROW_WORDS + b * KEPT_WORDS]!);
     }
   }
 

@@ -23,8 +23,8 @@ function arrival(raw: object): Arrival {
 }
 
 /** The replay engine's use of the store: evict at each watermark advance, then judge. */
-function replayWindowed(arrivals: readonly Arrival[], windowMs: number, chunkBits?: number): { judgements: Judgement[]; maxRows: number } {
-  const store = new WindowDedupStore(chunkBits);
+function replayWindowed(arrivals: readonly Arrival[], windowMs: number, chunkBits?: number, tableSlots?: number): { judgements: Judgement[]; maxRows: number } {
+  const store = new WindowDedupStore(chunkBits, tableSlots);
   const ctx = { now: NOW, config: { windowMs, leaseMs: 120_000 } };
   const digests = new Uint32Array(12);
   let watermark = Number.NEGATIVE_INFINITY;
@@ -156,6 +156,29 @@ describe('replay dedup state bounded by the window', () => {
     expect(judgements.map((j) => j.kind)).toEqual(['accept', 'accept', 'accept', 'duplicate']);
     expect(judgements[3]).toEqual({ kind: 'duplicate', basis: 'business_key', duplicateOf: 'b' });
     expect(judgements).toEqual(replayUnbounded(log, hour));
+  });
+
+  it('a key taken over keeps its new holder as the table doubles and the old holder is evicted', () => {
+    const hour = 60 * MINUTE;
+    const dupOfB = { kind: 'duplicate', basis: 'business_key', duplicateOf: 'b' };
+    const log = [
+      // Arrives first with a later time: eviction, in arrival order, waits for it.
+      arrival(fx.leadTagged({ id: 'p', time: iso(T0 + 2 * hour + 15 * MINUTE) })),
+      arrival(fx.cardScanned({ id: 'a', time: iso(T0), data: { card_id: 'c1' } })),
+      // Outside the window of `a`, which is still held: `b` takes the card's key over.
+      arrival(fx.cardScanned({ id: 'b', time: iso(T0 + 2 * hour + 30 * MINUTE), data: { card_id: 'c1' } })),
+      // Enough keys for the table (8 slots) to double several times while `a` and `b` are both held.
+      ...Array.from({ length: 200 }, (_, i) => arrival(fx.leadTagged({ id: `t${i}`, time: iso(T0 + 2 * hour + 31 * MINUTE), data: { lead_id: `l${i}` } }))),
+      arrival(fx.cardScanned({ id: 'c', time: iso(T0 + 2 * hour + 40 * MINUTE), data: { card_id: 'c1' } })),
+      // `p` and `a` are evicted; `b` is not, and still holds the card.
+      arrival(fx.leadTagged({ id: 'q', time: iso(T0 + 3 * hour + 20 * MINUTE) })),
+      arrival(fx.cardScanned({ id: 'd', time: iso(T0 + 3 * hour + 25 * MINUTE), data: { card_id: 'c1' } })),
+    ];
+    const { judgements } = replayWindowed(log, hour, 2, 8);
+    expect(judgements).toEqual(replayUnbounded(log, hour));
+    expect(judgements[2]).toEqual({ kind: 'accept', takeover: false });
+    expect(judgements.at(-3)).toEqual(dupOfB);
+    expect(judgements.at(-1)).toEqual(dupOfB);
   });
 
   it('keeps working as chunks pass and the table grows', () => {
