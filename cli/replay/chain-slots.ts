@@ -51,9 +51,14 @@ export class RetainedSlots implements SlotTable {
   private readonly readBack = new Map<number, string>();
   /** Digest → row: each value 1 + the row's position, homed by the row's first digest word. */
   private readonly table: ProbeTable;
-  /** The digest of `scratchKey`: the decider asks about one key while deciding, then again while applying. */
-  private readonly scratch = new Uint32Array(4);
-  private scratchKey: string | undefined;
+  /**
+   * The last two keys asked about, with their digests and where they were found: the decider
+   * asks about an event's one or two keys while deciding, then again while applying (see
+   * `lookup`). `changes` counts changes to `open` and the table; an answer is good while it holds.
+   */
+  private readonly memo: [Lookup, Lookup] = [newLookup(), newLookup()];
+  private memoNext = 0;
+  private changes = 0;
 
   /**
    * `watermark`: the state's watermark, the time a key is seen at (called as the decider applies
@@ -83,15 +88,16 @@ export class RetainedSlots implements SlotTable {
   }
 
   get(key: string): SlotState | undefined {
-    const slot = this.open.get(key);
-    if (slot !== undefined) return slot;
-    const at = this.find(key);
+    const l = this.lookup(key);
+    if (l.slot !== undefined) return l.slot;
+    const at = l.at;
     if (at < 0) return undefined;
     const position = this.table.slots[at]! - 1;
     const ids = this.ids[position];
     if (ids === undefined) return SEEN;
     // Read back as the decider's own Slot, which it may change: open from now on.
     const read: Slot = { waiting: [], reported: typeof ids === 'string' ? [ids] : [...ids] };
+    this.changes++;
     this.table.remove(at);
     this.readBack.set(this.rowAt(position), key);
     this.open.set(key, read);
@@ -100,14 +106,21 @@ export class RetainedSlots implements SlotTable {
   }
 
   set(key: string, value: SlotState): this {
-    const at = this.find(key);
+    const l = this.lookup(key);
+    // A key is open or in the table, never both.
+    const at = l.at;
     if (value === SEEN) {
-      this.open.delete(key);
-      this.openChanges.delete(key);
       if (at >= 0 && this.ids[this.table.slots[at]! - 1] === undefined) return this; // seen already
+      this.changes++;
+      if (l.slot !== undefined) {
+        this.open.delete(key);
+        this.openChanges.delete(key);
+      }
       if (at >= 0) this.table.remove(at);
-      this.addRow(this.watermark(), undefined);
+      this.addRow(this.watermark(), undefined, l.digest);
     } else {
+      if (l.slot === value) return this;
+      this.changes++;
       if (at >= 0) this.table.remove(at);
       this.open.set(key, value);
     }
@@ -115,11 +128,12 @@ export class RetainedSlots implements SlotTable {
   }
 
   delete(key: string): boolean {
+    const l = this.lookup(key);
+    this.changes++;
     this.openChanges.delete(key);
-    if (this.open.delete(key)) return true;
-    const at = this.find(key);
-    if (at < 0) return false;
-    this.table.remove(at);
+    if (l.slot !== undefined) return this.open.delete(key);
+    if (l.at < 0) return false;
+    this.table.remove(l.at);
     return true;
   }
 
@@ -132,10 +146,11 @@ export class RetainedSlots implements SlotTable {
     const slot = this.open.get(d.key);
     if (slot === undefined) return;
     if (slot.waiting.length === 0) {
+      const l = this.lookup(d.key);
+      this.changes++;
       this.open.delete(d.key);
       this.openChanges.delete(d.key);
-      this.find(d.key);
-      this.addRow(state.watermarkMs, slot.reported.length === 1 ? slot.reported[0]! : slot.reported);
+      this.addRow(state.watermarkMs, slot.reported.length === 1 ? slot.reported[0]! : slot.reported, l.digest);
       return;
     }
     this.noteOpen(d.key, state.watermarkMs);
@@ -143,6 +158,7 @@ export class RetainedSlots implements SlotTable {
 
   /** Forgets the settled keys whose last change is more than the retention behind the state's watermark. */
   forget(state: GapState): void {
+    this.changes++;
     const before = state.watermarkMs - this.retentionMs;
     const mask = this.capacity - 1;
     while (this.head < this.tail && this.times[this.head & mask]! < before) {
@@ -197,13 +213,31 @@ export class RetainedSlots implements SlotTable {
     return this.head + ((position - this.head) & (this.capacity - 1));
   }
 
-  /** The table entry of `key`'s digest (left in `scratch`), or -1. */
-  private find(key: string): number {
-    const d = this.scratch;
-    if (key !== this.scratchKey) {
-      digest128(key, d, 0);
-      this.scratchKey = key;
+  /**
+   * What is held under `key`: its open Slot, or else its table entry (-1 when none), with its
+   * digest. Asked again with nothing changed since, the answer is the one in hand; the digest
+   * is kept as long as the key is one of the last two asked about.
+   */
+  private lookup(key: string): Lookup {
+    const memo = this.memo;
+    let l = memo[0].key === key ? memo[0] : memo[1].key === key ? memo[1] : undefined;
+    if (l === undefined) {
+      l = memo[this.memoNext]!;
+      this.memoNext ^= 1;
+      l.key = key;
+      digest128(key, l.digest, 0);
+      l.changes = -1;
     }
+    if (l.changes !== this.changes) {
+      l.changes = this.changes;
+      l.slot = this.open.get(key);
+      l.at = l.slot === undefined ? this.find(l.digest) : -1;
+    }
+    return l;
+  }
+
+  /** The table entry of digest `d`, or -1. */
+  private find(d: Uint32Array): number {
     const { slots, mask } = this.table;
     for (let at = d[0]! & mask; ; at = (at + 1) & mask) {
       const value = slots[at]!;
@@ -213,15 +247,15 @@ export class RetainedSlots implements SlotTable {
     }
   }
 
-  /** Files the digest in `scratch` (of a key not in the table) as the newest row. */
-  private addRow(timeMs: number, ids: string | readonly string[] | undefined): void {
+  /** Files digest `d` (of a key not in the table) as the newest row. */
+  private addRow(timeMs: number, ids: string | readonly string[] | undefined, d: Uint32Array): void {
     if (this.tail - this.head === this.capacity) this.grow();
     const position = this.tail & (this.capacity - 1);
     this.tail++;
     const o = position * WORDS;
-    this.digests[o] = this.scratch[0]!;
-    this.digests[o + 1] = this.scratch[1]!;
-    this.digests[o + 2] = this.scratch[2]!;
+    this.digests[o] = d[0]!;
+    this.digests[o + 1] = d[1]!;
+    this.digests[o + 2] = d[2]!;
     this.times[position] = timeMs;
     this.ids[position] = ids;
     this.table.insert(1 + position);
@@ -254,3 +288,16 @@ export class RetainedSlots implements SlotTable {
 
 /** Digest words a row keeps: 96 bits. */
 const WORDS = 3;
+
+/** A key asked about (`RetainedSlots.lookup`): its digest, and its open Slot or table entry as of `changes`. */
+interface Lookup {
+  key: string | undefined;
+  readonly digest: Uint32Array;
+  slot: Slot | undefined;
+  at: number;
+  changes: number;
+}
+
+function newLookup(): Lookup {
+  return { key: undefined, digest: new Uint32Array(4), slot: undefined, at: -1, changes: -1 };
+}
