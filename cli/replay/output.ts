@@ -2,38 +2,45 @@ import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFile
 import { basename, dirname, join, resolve } from 'node:path';
 import { describeIoError } from '../usage';
 
-/** An append-only file written in large synchronous blocks: replay's outputs are its hot path. */
+/**
+ * An append-only file written in large synchronous blocks: replay's outputs are its hot path.
+ * Each line is encoded into one block reused from write to write, as it comes: a line's text is
+ * garbage as soon as it is written, instead of living on, with a block's worth of others, until
+ * the block is joined (long enough for V8 to copy it between young generations, or promote it).
+ */
 export class BlockWriter {
   private closed = false;
   private readonly fd: number;
-  private pending: string[] = [];
-  private pendingLength = 0;
+  private readonly block: Buffer;
+  private used = 0;
   count = 0;
 
   constructor(
     readonly path: string,
-    private readonly blockChars = 1 << 20,
+    blockBytes = 1 << 20,
   ) {
     this.fd = withPath(path, () => openSync(path, 'w'));
+    this.block = Buffer.allocUnsafe(blockBytes);
   }
 
   line(text: string): void {
-    this.pending.push(text, '\n');
-    this.pendingLength += text.length + 1;
     this.count++;
-    if (this.pendingLength >= this.blockChars) this.flush();
+    // A UTF-16 code unit is at most 3 bytes of UTF-8 (a surrogate pair, 2 units, is 4).
+    if (this.used + text.length * 3 + 1 > this.block.length) {
+      this.flush();
+      if (text.length * 3 + 1 > this.block.length) {
+        this.writeAll(Buffer.from(`${text}\n`));
+        return;
+      }
+    }
+    this.used += this.block.write(text, this.used);
+    this.block[this.used++] = 0x0a;
   }
 
   flush(): void {
-    if (this.pendingLength === 0) return;
-    // A short write (a disk filling up, a file-size limit) is not an error by itself: write the
-    // rest, so the next write reports the fault instead of the file silently losing its tail.
-    const bytes = Buffer.from(this.pending.join(''));
-    withPath(this.path, () => {
-      for (let done = 0; done < bytes.length; ) done += writeSync(this.fd, bytes, done);
-    });
-    this.pending = [];
-    this.pendingLength = 0;
+    if (this.used === 0) return;
+    this.writeAll(this.block.subarray(0, this.used));
+    this.used = 0;
   }
 
   /** Flushes and closes the file; a second call does nothing (a run that failed closes in its cleanup too). */
@@ -42,6 +49,14 @@ export class BlockWriter {
     this.closed = true;
     this.flush();
     closeSync(this.fd);
+  }
+
+  private writeAll(bytes: Buffer): void {
+    // A short write (a disk filling up, a file-size limit) is not an error by itself: write the
+    // rest, so the next write reports the fault instead of the file silently losing its tail.
+    withPath(this.path, () => {
+      for (let done = 0; done < bytes.length; ) done += writeSync(this.fd, bytes, done);
+    });
   }
 }
 
