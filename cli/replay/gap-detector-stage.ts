@@ -17,6 +17,10 @@ export function gapDetectorStage(rules: GapRules = DEFAULT_GAP_RULES, retentionM
   // A replayed line is never delivered twice.
   const ctx: DecideContext = { rules, redeliveries: false };
   let arrival = 0;
+  // One input of each kind, refilled for each event: the decider reads an input while deciding and keeps none of it.
+  const advance: { kind: 'advance'; watermarkMs: number } = { kind: 'advance', watermarkMs: 0 };
+  const sequence: Mutable<Extract<GapInput, { kind: 'sequence' }>> = { kind: 'sequence', source: '', seq: 0n, eventId: '', type: '', timeMs: 0, order: 0, watermarkMs: 0 };
+  const chain: Mutable<Extract<GapInput, { kind: 'chain' }>> = { kind: 'chain', event: { id: '', type: 'lead.tagged', source: '', data: { lead_id: '' } }, timeMs: 0, order: 0, watermarkMs: 0, line: 0 };
 
   const apply = (input: GapInput, out: StageOutput) => {
     for (const d of run(state, input, ctx)) {
@@ -29,18 +33,30 @@ export function gapDetectorStage(rules: GapRules = DEFAULT_GAP_RULES, retentionM
   return {
     name: NAME,
     onWatermark(watermarkMs: number, out: StageOutput) {
-      apply({ kind: 'advance', watermarkMs }, out);
+      advance.watermarkMs = watermarkMs;
+      apply(advance, out);
       slots.forget(state);
     },
     onValid(e: ReplayEvent, out: StageOutput) {
       arrival++;
-      const { sequence, source, id, type } = e;
-      if (sequence === undefined) return;
-      apply({ kind: 'sequence', source, seq: BigInt(sequence), eventId: id, type, timeMs: e.timeMs, order: arrival, watermarkMs: state.watermarkMs }, out);
+      if (e.sequence === undefined) return;
+      sequence.source = e.source;
+      sequence.seq = BigInt(e.sequence);
+      sequence.eventId = e.id;
+      sequence.type = e.type;
+      sequence.timeMs = e.timeMs;
+      sequence.order = arrival;
+      sequence.watermarkMs = state.watermarkMs;
+      apply(sequence, out);
     },
     onAccepted(e: ReplayEvent, out: StageOutput) {
       // onValid of the same event has just counted it: `arrival` is its arrival number.
-      apply({ kind: 'chain', event: e.chain, timeMs: e.timeMs, order: arrival, watermarkMs: state.watermarkMs, line: e.line }, out);
+      chain.event = e.chain;
+      chain.timeMs = e.timeMs;
+      chain.order = arrival;
+      chain.watermarkMs = state.watermarkMs;
+      chain.line = e.line;
+      apply(chain, out);
     },
     end(watermarkMs: number, out: StageOutput) {
       apply({ kind: 'advance', watermarkMs }, out);
@@ -48,3 +64,5 @@ export function gapDetectorStage(rules: GapRules = DEFAULT_GAP_RULES, retentionM
     },
   };
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };

@@ -178,10 +178,13 @@ export function evolve(state: GapState, d: GapDecision): GapState {
       return state;
     case 'chain_opened': {
       const existing = state.slots.get(d.key);
-      const slot: Slot = existing === undefined || existing === SEEN ? { waiting: [], reported: [] } : existing;
-      if (existing !== slot) state.slots.set(d.key, slot);
       const upstream = newUpstream(d.key, d.eventId, d.type, d.source, d.timeMs, d.deadlineMs, d.order, d.line, d.payload);
-      slot.waiting.push(upstream);
+      if (existing === undefined || existing === SEEN) {
+        // A list of exactly one: a list grown by a push keeps room for 16 more, and most keys never get a second upstream.
+        state.slots.set(d.key, { waiting: [upstream], reported: [] });
+      } else {
+        existing.waiting.push(upstream);
+      }
       state.due.push(upstream);
       state.waitingChains++;
       return state;
@@ -235,7 +238,7 @@ function decideSequence(state: GapState, input: Extract<GapInput, { kind: 'seque
   const out: GapDecision[] = [];
   const watermarkMs = Math.max(state.watermarkMs, input.watermarkMs, input.timeMs);
   const due = advance(state, watermarkMs, out);
-  const bound = BigInt(ctx.rules.maxSequenceJump);
+  const bound = jumpBound(ctx.rules.maxSequenceJump);
   const where = place(state.sources.get(source), seq, bound);
   switch (where.at) {
     case 'first':
@@ -272,6 +275,17 @@ function decideSequence(state: GapState, input: Extract<GapInput, { kind: 'seque
       assertNever(where);
   }
   return out;
+}
+
+/** `BigInt(maxSequenceJump)`, made once per setting rather than once per number (replay counts millions). */
+let boundOf = Number.NaN;
+let bigBound = 0n;
+function jumpBound(maxSequenceJump: number): bigint {
+  if (maxSequenceJump !== boundOf) {
+    bigBound = BigInt(maxSequenceJump);
+    boundOf = maxSequenceJump;
+  }
+  return bigBound;
 }
 
 function countNumber(state: GapState, d: Extract<GapDecision, { kind: 'number_counted' }>): void {

@@ -66,10 +66,17 @@ export type Placement =
 export function place(s: SourceState | undefined, seq: bigint, bound: bigint): Placement {
   if (s === undefined) return { at: 'first' };
   if (seq === s.jumped) return { at: 'seen' };
-  if (seq > s.high) return seq - s.high > bound ? beyond(s, seq, s.high, bound) : { at: 'edge', skipped: between(s.high, seq) };
-  if (seq < s.low) return s.low - seq > bound ? beyond(s, seq, s.low, bound) : { at: 'edge', skipped: between(seq, s.low) };
+  if (seq > s.high) return seq - s.high > bound ? beyond(s, seq, s.high, bound) : edge(between(s.high, seq));
+  if (seq < s.low) return s.low - seq > bound ? beyond(s, seq, s.low, bound) : edge(between(seq, s.low));
   const i = findRange(s.gaps, seq);
   return i < 0 ? { at: 'seen' } : { at: 'gap', range: s.gaps[i]! };
+}
+
+/** The next number of a run (nothing skipped), the usual case: one answer for all. */
+const NEXT: Placement = Object.freeze({ at: 'edge', skipped: undefined });
+
+function edge(skipped: { from: bigint; to: bigint } | undefined): Placement {
+  return skipped === undefined ? NEXT : { at: 'edge', skipped };
 }
 
 /** The numbers strictly between `a` < `b`, if any. */
