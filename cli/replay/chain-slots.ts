@@ -54,11 +54,14 @@ export class RetainedSlots implements SlotTable {
   /**
    * The last two keys asked about, with their digests and where they were found: the decider
    * asks about an event's one or two keys while deciding, then again while applying (see
-   * `lookup`). `changes` counts changes to `open` and the table; an answer is good while it holds.
+   * `lookup`). `changes` counts changes to `open` and the table, `forgets` the forgetting
+   * passes: a table entry in hand is good while no change has moved it; that a key is open, or
+   * held nowhere, stays true until that key changes (its answer is then updated) or is forgotten.
    */
   private readonly memo: [Lookup, Lookup] = [newLookup(), newLookup()];
   private memoNext = 0;
   private changes = 0;
+  private forgets = 0;
 
   /**
    * `watermark`: the state's watermark, the time a key is seen at (called as the decider applies
@@ -102,6 +105,7 @@ export class RetainedSlots implements SlotTable {
     this.readBack.set(this.rowAt(position), key);
     this.open.set(key, read);
     this.openChanges.set(key, this.times[position]!);
+    this.known(l, read);
     return read;
   }
 
@@ -118,11 +122,13 @@ export class RetainedSlots implements SlotTable {
       }
       if (at >= 0) this.table.remove(at);
       this.addRow(this.watermark(), undefined, l.digest);
+      l.changes = -1; // in the table now, where is not known
     } else {
       if (l.slot === value) return this;
       this.changes++;
       if (at >= 0) this.table.remove(at);
       this.open.set(key, value);
+      this.known(l, value);
     }
     return this;
   }
@@ -131,9 +137,11 @@ export class RetainedSlots implements SlotTable {
     const l = this.lookup(key);
     this.changes++;
     this.openChanges.delete(key);
-    if (l.slot !== undefined) return this.open.delete(key);
-    if (l.at < 0) return false;
-    this.table.remove(l.at);
+    const { slot, at } = l;
+    this.known(l, undefined);
+    if (slot !== undefined) return this.open.delete(key);
+    if (at < 0) return false;
+    this.table.remove(at);
     return true;
   }
 
@@ -151,6 +159,7 @@ export class RetainedSlots implements SlotTable {
       this.open.delete(d.key);
       this.openChanges.delete(d.key);
       this.addRow(state.watermarkMs, slot.reported.length === 1 ? slot.reported[0]! : slot.reported, l.digest);
+      l.changes = -1; // in the table now, where is not known
       return;
     }
     this.noteOpen(d.key, state.watermarkMs);
@@ -159,6 +168,7 @@ export class RetainedSlots implements SlotTable {
   /** Forgets the settled keys whose last change is more than the retention behind the state's watermark. */
   forget(state: GapState): void {
     this.changes++;
+    this.forgets++;
     const before = state.watermarkMs - this.retentionMs;
     const mask = this.capacity - 1;
     while (this.head < this.tail && this.times[this.head & mask]! < before) {
@@ -228,12 +238,21 @@ export class RetainedSlots implements SlotTable {
       digest128(key, l.digest, 0);
       l.changes = -1;
     }
-    if (l.changes !== this.changes) {
-      l.changes = this.changes;
+    if (l.changes !== this.changes && !(l.at < 0 && l.changes >= 0 && l.forgets === this.forgets)) {
       l.slot = this.open.get(key);
       l.at = l.slot === undefined ? this.find(l.digest) : -1;
+      l.changes = this.changes;
+      l.forgets = this.forgets;
     }
     return l;
+  }
+
+  /** The key of `l` has just become open with `slot`, or, with none, held nowhere. */
+  private known(l: Lookup, slot: Slot | undefined): void {
+    l.slot = slot;
+    l.at = -1;
+    l.changes = this.changes;
+    l.forgets = this.forgets;
   }
 
   /** The table entry of digest `d`, or -1. */
@@ -289,15 +308,16 @@ export class RetainedSlots implements SlotTable {
 /** Digest words a row keeps: 96 bits. */
 const WORDS = 3;
 
-/** A key asked about (`RetainedSlots.lookup`): its digest, and its open Slot or table entry as of `changes`. */
+/** A key asked about (`RetainedSlots.lookup`): its digest, and its open Slot or table entry as of `changes` and `forgets` (-1: not known). */
 interface Lookup {
   key: string | undefined;
   readonly digest: Uint32Array;
   slot: Slot | undefined;
   at: number;
   changes: number;
+  forgets: number;
 }
 
 function newLookup(): Lookup {
-  return { key: undefined, digest: new Uint32Array(4), slot: undefined, at: -1, changes: -1 };
+  return { key: undefined, digest: new Uint32Array(4), slot: undefined, at: -1, changes: -1, forgets: -1 };
 }
