@@ -1,7 +1,7 @@
 import { duplicateFinding, type DeduplicatorConfig } from '../../functions/deduplicator/core';
 import type { BusinessEvent } from '../../shared/events/envelope';
 import type { Finding } from '../../shared/findings';
-import type { Line } from './lines';
+import type { LineBatch } from './lines';
 import type { ReplayEvent, ReplayStage, StageOutput, StageSections } from './stage';
 import { WindowDedupStore, type WindowCandidate } from './window-dedup';
 import { DIGEST_WORDS_PER_EVENT, prepareLine, type Prepared } from './prepare';
@@ -25,10 +25,10 @@ export interface ReplaySummary extends StageSections {
   watermark: string | null;
 }
 
-/** Where a replay writes. Findings carry `line` already; accepted events come as their input text. */
+/** Where a replay writes. Findings carry `line` already; an accepted event comes as its input line, line `index` of `lines`. */
 export interface ReplaySink {
   finding(finding: Finding): void;
-  accepted(text: string): void;
+  accepted(lines: LineBatch, index: number): void;
   correction(event: BusinessEvent): void;
 }
 
@@ -66,6 +66,9 @@ class Candidate implements WindowCandidate {
     return this.e!.line;
   }
 }
+
+/** A line that is a valid event. */
+type ValidLine = Extract<Prepared, { valid: true }>;
 
 /** Where an event's key digests are. */
 interface EventKeys {
@@ -156,9 +159,9 @@ export class ReplayEngine {
     };
   }
 
-  /** Feeds one input line. Returns a promise only when a stage did. */
-  line(line: Line): void | Promise<void> {
-    return this.prepared(prepareLine(line, this.validatorCtx, this.digests, 0), this.digests, 0);
+  /** Feeds one input line, line `i` of `lines`. Returns a promise only when a stage did. */
+  line(lines: LineBatch, i: number): void | Promise<void> {
+    return this.prepared(prepareLine(lines, i, this.validatorCtx, this.digests, 0), this.digests, 0);
   }
 
   /**
@@ -184,15 +187,15 @@ export class ReplayEngine {
     const keys = { mask: p.mask, digests, offset: index * DIGEST_WORDS_PER_EVENT };
     if (e.timeMs > this.watermarkMs) {
       const advanced = this.advance(e.timeMs);
-      if (advanced) return advanced.then(() => this.afterWatermark(e, p.text, keys));
+      if (advanced) return advanced.then(() => this.afterWatermark(e, p, keys));
     }
-    return this.afterWatermark(e, p.text, keys);
+    return this.afterWatermark(e, p, keys);
   }
 
-  private afterWatermark(e: ReplayEvent, text: string, keys: EventKeys): void | Promise<void> {
+  private afterWatermark(e: ReplayEvent, p: ValidLine, keys: EventKeys): void | Promise<void> {
     const valid = this.runHooks(this.hooks.onValid, e);
-    if (valid) return valid.then(() => this.dedup(e, text, keys));
-    return this.dedup(e, text, keys);
+    if (valid) return valid.then(() => this.dedup(e, p, keys));
+    return this.dedup(e, p, keys);
   }
 
   private advance(watermarkMs: number): void | Promise<void> {
@@ -201,7 +204,7 @@ export class ReplayEngine {
     return this.runHooks(this.hooks.onWatermark, watermarkMs);
   }
 
-  private dedup(e: ReplayEvent, text: string, keys: EventKeys): void | Promise<void> {
+  private dedup(e: ReplayEvent, p: ValidLine, keys: EventKeys): void | Promise<void> {
     // Each line is its own delivery and is never redelivered: no lease to wait for or take over.
     const candidate = this.candidate.of(e, keys);
     const judgement = this.dedupState.judgeAndClaim(candidate, this.dedupCtx);
@@ -218,8 +221,8 @@ export class ReplayEngine {
         this.summary.revenue_usd_cents.corrected += sale.data.amount_usd;
       }
     }
-    if (this.ordered.idle) this.sink.accepted(text);
-    else this.ordered.write(() => this.sink.accepted(text));
+    if (this.ordered.idle) this.sink.accepted(p.lines, p.index);
+    else this.ordered.write(() => this.sink.accepted(p.lines, p.index));
     return this.runHooks(this.hooks.onAccepted, e);
   }
 

@@ -61,7 +61,7 @@ export class BlockWriter {
 }
 
 /** Runs `io`; an error it throws names the file (a write by descriptor does not). */
-function withPath<T>(path: string, io: () => T): T {
+export function withPath<T>(path: string, io: () => T): T {
   try {
     return io();
   } catch (err) {

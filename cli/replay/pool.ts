@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ValidatorContext } from '../../functions/validator/core';
-import type { Line } from './lines';
+import type { LineBatch } from './lines';
 import type { WorkRequest, WorkResult } from './worker';
 
 /**
@@ -20,7 +20,7 @@ export function defaultWorkers(): number {
 
 /** A batch of lines with what a worker prepared of them, and that worker's sources by number. */
 export interface PreparedBatch {
-  readonly lines: readonly Line[];
+  readonly lines: LineBatch;
   readonly result: WorkResult;
   readonly sources: readonly string[];
 }
@@ -30,7 +30,7 @@ export interface PreparedBatch {
  * two batches per worker are in flight, so the workers keep busy while the main thread does the
  * order-dependent part; the input is not read further ahead than that.
  */
-export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: number, ctx: ValidatorContext): AsyncGenerator<PreparedBatch> {
+export async function* preparedBatches(batches: AsyncIterable<LineBatch>, workers: number, ctx: ValidatorContext): AsyncGenerator<PreparedBatch> {
   const pool = Array.from({ length: workers }, () => new Worker(join(__dirname, 'worker.js'), { workerData: ctx }));
   const waiting = new Map<number, { resolve: (r: WorkResult) => void; reject: (e: Error) => void }>();
   let failure: Error | undefined;
@@ -46,11 +46,11 @@ export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: 
       waiting.clear();
     });
   }
-  const inFlight: Array<{ readonly lines: readonly Line[]; readonly result: Promise<WorkResult>; readonly sources: string[] }> = [];
+  const inFlight: Array<{ readonly lines: LineBatch; readonly result: Promise<WorkResult>; readonly sources: string[] }> = [];
   // Each worker's sources by number: a batch adds those it numbered first, and batches come back in order.
   const tables = pool.map((): string[] => []);
   let seq = 0;
-  const send = (lines: Line[]) => {
+  const send = (lines: LineBatch) => {
     if (failure) throw failure;
     const request: WorkRequest = { seq, lines };
     const worker = pool[seq % workers]!;
@@ -70,10 +70,10 @@ export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: 
   try {
     // Read the input and hand back results as each is ready, whichever comes first: a slow input
     // (a pipe that stays open) must not hold back what is already prepared.
-    let next: Promise<IteratorResult<Line[]>> | undefined = read();
+    let next: Promise<IteratorResult<LineBatch>> | undefined = read();
     while (next) {
       const head = inFlight[0];
-      const step: { readonly read?: IteratorResult<Line[]> } = head
+      const step: { readonly read?: IteratorResult<LineBatch> } = head
         ? await Promise.race([next.then((read) => ({ read })), head.result.then(() => ({}), () => ({}))])
         : { read: await next };
       if (!step.read) {
@@ -92,7 +92,7 @@ export async function* preparedBatches(batches: AsyncIterable<Line[]>, workers: 
   }
 }
 
-async function settled(batch: { readonly lines: readonly Line[]; readonly result: Promise<WorkResult>; readonly sources: string[] }): Promise<PreparedBatch> {
+async function settled(batch: { readonly lines: LineBatch; readonly result: Promise<WorkResult>; readonly sources: string[] }): Promise<PreparedBatch> {
   const result = await batch.result;
   for (const source of result.newSources) batch.sources.push(source);
   return { lines: batch.lines, result, sources: batch.sources };

@@ -4,7 +4,7 @@ import { invalidFinding, type Finding } from '../../shared/findings';
 import { eventTypes, type EventType } from '../../shared/events/catalog';
 import type { BusinessEvent } from '../../shared/events/envelope';
 import { inEnvelopeOrder } from '../../shared/events/compiled';
-import type { Line } from './lines';
+import { lineAt, textOf, type Line, type LineBatch } from './lines';
 import { replayEvent, type ReplayEvent } from './stage';
 import { keyDigests } from './window-dedup';
 
@@ -22,7 +22,9 @@ export type Prepared =
   | {
       readonly valid: true;
       readonly number: number;
-      readonly text: string;
+      /** The line is line `index` of `lines`: events.ndjson copies its bytes when the event is accepted. */
+      readonly lines: LineBatch;
+      readonly index: number;
       readonly e: ReplayEvent;
       /** Which of the three keys exist (see keyDigests). */
       readonly mask: number;
@@ -53,10 +55,12 @@ function checkLine(line: Line, ctx: ValidatorContext, digests: Uint32Array, inde
   return { valid: true, event: decision.event, timeMs: decision.timeMs, mask, decoded: decision.decoded };
 }
 
-export function prepareLine(line: Line, ctx: ValidatorContext, digests: Uint32Array, index: number): Prepared {
+/** Line `i` of `lines`, its key digests written at `DIGEST_WORDS_PER_EVENT × index` of `digests`. */
+export function prepareLine(lines: LineBatch, i: number, ctx: ValidatorContext, digests: Uint32Array, index: number): Prepared {
+  const line = lineAt(lines, i);
   const c = checkLine(line, ctx, digests, index);
   if (!c.valid) return { valid: false, number: line.number, finding: c.finding };
-  return { valid: true, number: line.number, text: line.text!, e: replayEvent(c.event, c.timeMs, line.number), mask: c.mask };
+  return { valid: true, number: line.number, lines, index: i, e: replayEvent(c.event, c.timeMs, line.number), mask: c.mask };
 }
 
 /** Fields of an event a worker sends as text (`CompactBatch.fields`), in this order. */
@@ -128,7 +132,7 @@ export interface CompactBatch {
   readonly rewritten: ReadonlyMap<number, string>;
 }
 
-export function compactBatch(lines: readonly Line[], ctx: ValidatorContext, table: SourceTable): CompactBatch {
+export function compactBatch(lines: LineBatch, ctx: ValidatorContext, table: SourceTable): CompactBatch {
   const n = lines.length;
   const times = new Float64Array(n);
   const masks = new Uint8Array(n);
@@ -152,7 +156,7 @@ export function compactBatch(lines: readonly Line[], ctx: ValidatorContext, tabl
     ends[i * FIELDS + f] = length;
   };
   for (let i = 0; i < n; i++) {
-    const p = checkLine(lines[i]!, ctx, digests, i);
+    const p = checkLine(lineAt(lines, i), ctx, digests, i);
     if (!p.valid) {
       times[i] = Number.NaN;
       invalid.set(i, p.finding);
@@ -187,13 +191,12 @@ const TYPE_NUMBER = new Map<string, number>(eventTypes.map((t, i) => [t, i]));
  * the event's fields from the batch, and the event itself decoded from the line's text (or its
  * rewritten JSON) only if a rule reads it. `sources`: the worker's sources by number.
  */
-export function preparedAt(lines: readonly Line[], batch: CompactBatch, index: number, sources: readonly string[]): Prepared {
-  const line = lines[index]!;
+export function preparedAt(lines: LineBatch, batch: CompactBatch, index: number, sources: readonly string[]): Prepared {
+  const number = lines.first + index;
   const finding = batch.invalid.get(index);
-  if (finding !== undefined) return { valid: false, number: line.number, finding };
-  const text = line.text!;
-  const e = new WorkerEvent(batch, index, sources[batch.sources[index]!]!, text, line.number);
-  return { valid: true, number: line.number, text, e, mask: batch.masks[index]! };
+  if (finding !== undefined) return { valid: false, number, finding };
+  const e = new WorkerEvent(batch, index, sources[batch.sources[index]!]!, lines, number);
+  return { valid: true, number, lines, index, e, mask: batch.masks[index]! };
 }
 
 /** A valid event of a batch a worker prepared: its fields read from the batch, the event decoded on first use. */
@@ -208,7 +211,7 @@ class WorkerEvent implements ReplayEvent {
     private readonly batch: CompactBatch,
     private readonly index: number,
     readonly source: string,
-    private readonly text: string,
+    private readonly lines: LineBatch,
     readonly line: number,
   ) {
     this.id = batch.ids[index]!;
@@ -226,7 +229,7 @@ class WorkerEvent implements ReplayEvent {
   get event(): BusinessEvent {
     if (this.decoded === undefined) {
       const rewritten = this.batch.rewritten.get(this.index);
-      this.decoded = (rewritten === undefined ? inEnvelopeOrder(JSON.parse(this.text) as Record<string, unknown>) : JSON.parse(rewritten)) as BusinessEvent;
+      this.decoded = (rewritten === undefined ? inEnvelopeOrder(JSON.parse(textOf(this.lines, this.index)) as Record<string, unknown>) : JSON.parse(rewritten)) as BusinessEvent;
     }
     return this.decoded;
   }

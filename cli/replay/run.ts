@@ -9,12 +9,12 @@ import type { BusinessEvent } from '../../shared/events/envelope';
 import type { Finding } from '../../shared/findings';
 import type { RatesFile } from '../../shared/rates/file';
 import { ReplayEngine, type ReplaySummary } from './engine';
-import { readLines } from './lines';
+import { lineAt, readLineBatches, textStart, type LineBatch } from './lines';
+import { LineBytesWriter } from './line-writer';
 import { ForeignSales, formatHint, OrderMonitor, type OutOfOrder } from './observers';
 import { AtomicFile, BlockWriter, prepareOutDir } from './output';
 import { preparedBatches } from './pool';
 import { preparedAt } from './prepare';
-import type { Line } from './lines';
 import type { ReplayStage, StageOptions } from './stage';
 import { buildStages } from './stages';
 
@@ -96,7 +96,7 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
   };
   for (const f of Object.values(files)) rmSync(f.partialPath, { force: true });
   const findings = new BlockWriter(files.findings.tmpPath);
-  const events = new BlockWriter(files.events.tmpPath);
+  const events = new LineBytesWriter(files.events.tmpPath);
   const correctionsPath = join(options.outDir, `.${OUTPUT_FILES.events}.corrections.tmp`);
   const corrections = new BlockWriter(correctionsPath);
   const gapRules = options.gapRules ?? DEFAULT_GAP_RULES;
@@ -126,7 +126,7 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
             findings.line(JSON.stringify(f));
           }
         : (f) => findings.line(JSON.stringify(f)),
-      accepted: (text) => events.line(text),
+      accepted: (lines, i) => events.line(lines.bytes, textStart(lines, i), lines.bounds[2 * i + 1]!),
       correction: (c) => {
         options.tap?.correction?.call(options.tap, c);
         corrections.line(JSON.stringify(c));
@@ -152,21 +152,21 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
       current = input.stream;
       const offset = read;
       // The first batch of each input is looked at once, for a hint about its format.
-      async function* hinted(batches: AsyncIterable<Line[]>): AsyncGenerator<Line[]> {
+      async function* hinted(batches: AsyncIterable<LineBatch>): AsyncGenerator<LineBatch> {
         let first = true;
         for await (const batch of batches) {
           if (first) {
             first = false;
-            const hint = formatHint(input.name, batch[0]?.text);
+            const hint = formatHint(input.name, batch.length > 0 ? lineAt(batch, 0).text : undefined);
             if (hint) warn(hint);
           }
-          yield offset === 0 ? batch : batch.map((line) => ({ ...line, number: line.number + offset }));
+          yield offset === 0 ? batch : { ...batch, first: batch.first + offset };
         }
       }
       try {
         if (workers > 0) {
           const ctx = { now: options.now, config: { maxFutureMs } };
-          for await (const { lines, result, sources } of preparedBatches(hinted(readLines(input.stream)), workers, ctx)) {
+          for await (const { lines, result, sources } of preparedBatches(hinted(readLineBatches(input.stream)), workers, ctx)) {
             for (let i = 0; i < lines.length; i++) {
               const pending = engine.prepared(preparedAt(lines, result, i, sources), result.digests, i);
               if (pending) await pending;
@@ -176,9 +176,9 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
             if (options.signal?.aborted) break;
           }
         } else {
-          for await (const batch of hinted(readLines(input.stream))) {
-            for (const line of batch) {
-              const pending = engine.line(line);
+          for await (const batch of hinted(readLineBatches(input.stream))) {
+            for (let i = 0; i < batch.length; i++) {
+              const pending = engine.line(batch, i);
               if (pending) await pending;
             }
             read += batch.length;

@@ -1,21 +1,22 @@
 /**
- * A replay worker thread: prepares batches of input lines (prepareLine: decoding, validation,
+ * A replay worker thread: prepares batches of input lines, which it reads as bytes the main
+ * thread shares with it (LineBatch), making their text (prepareLine: decoding, validation,
  * time, business key, digests) and sends back what the main thread's rules read, in compact form:
  * instants, key masks, digests, types and source numbers in transferable arrays, the ids, the
  * sequence numbers and chain ids as one text a batch, the findings of invalid lines, and the validated
- * event's JSON where decoding the line would not give it. The main thread keeps the lines it sent
+ * event's JSON where decoding the line would not give it. The main thread keeps the bytes it sent
  * and decodes an event only when a rule reads it whole (`preparedAt`): a structured clone of
  * every event costs the main thread about twice a `JSON.parse` of its text.
  * Started by pool.ts with the validator's context as workerData.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ValidatorContext } from '../../functions/validator/core';
-import type { Line } from './lines';
+import { received, type LineBatch } from './lines';
 import { compactBatch, SourceTable, type CompactBatch } from './prepare';
 
 export interface WorkRequest {
   readonly seq: number;
-  readonly lines: readonly Line[];
+  readonly lines: LineBatch;
 }
 
 export interface WorkResult extends CompactBatch {
@@ -26,7 +27,7 @@ const ctx = workerData as ValidatorContext;
 const port = parentPort!;
 const sources = new SourceTable();
 port.on('message', (req: WorkRequest) => {
-  const result: WorkResult = { seq: req.seq, ...compactBatch(req.lines, ctx, sources) };
+  const result: WorkResult = { seq: req.seq, ...compactBatch(received(req.lines), ctx, sources) };
   const r = result;
   port.postMessage(result, [r.times.buffer, r.masks.buffer, r.durations.buffer, r.digests.buffer, r.types.buffer, r.sources.buffer, r.ends.buffer, r.present.buffer]);
 });

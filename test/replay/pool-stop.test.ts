@@ -19,7 +19,7 @@ describe('preparedBatches: stopping mid-input', () => {
       const { PassThrough } = require('node:stream');
       const { once } = require('node:events');
       const { preparedBatches } = require('./dist/cli/replay/pool.js');
-      const { readLines } = require('./dist/cli/replay/lines.js');
+      const { readLineBatches } = require('./dist/cli/replay/lines.js');
       process.on('unhandledRejection', (e) => { console.log('unhandled: ' + (e && e.code)); process.exit(3); });
       (async () => {
         const input = new PassThrough();
@@ -27,7 +27,7 @@ describe('preparedBatches: stopping mid-input', () => {
         // Several chunks already waiting: the pool has two batches in flight and a read pending.
         for (let i = 0; i < 5; i++) input.write(Array(100).fill(line).join('\\n') + '\\n');
         let lines = 0;
-        for await (const batch of preparedBatches(readLines(input), 1, { now: Date.parse('2026-03-01T12:00:00Z'), config: { maxFutureMs: 300000 } })) {
+        for await (const batch of preparedBatches(readLineBatches(input), 1, { now: Date.parse('2026-03-01T12:00:00Z'), config: { maxFutureMs: 300000 } })) {
           lines += batch.lines.length;
           // Stop while a read is pending: once the input has closed (a condition, not a timer),
           // that read has failed; one turn of the event loop lets an unhandled rejection surface.

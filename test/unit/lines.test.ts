@@ -1,4 +1,4 @@
-import { MAX_BATCH_LINES, readLines, type Line } from '../../cli/replay/lines';
+import { lineAt, linesOf, MAX_BATCH_LINES, readLineBatches, readLines, textOf, textStart, type Line, type LineBatch } from '../../cli/replay/lines';
 
 async function collect(chunks: Array<string | Buffer>, max?: number): Promise<Line[]> {
   const out: Line[] = [];
@@ -90,5 +90,38 @@ describe('line splitting for replay', () => {
     const sizes: number[] = [];
     for await (const batch of readLines((async function* () { yield Buffer.from('x\n'.repeat(n)); })())) sizes.push(batch.length);
     expect(sizes).toEqual([MAX_BATCH_LINES, MAX_BATCH_LINES, 5]);
+  });
+});
+
+describe('line batches as bytes (what a worker is handed)', () => {
+  async function batchesOf(chunks: Array<string | Buffer>, max?: number, size?: number): Promise<LineBatch[]> {
+    const out: LineBatch[] = [];
+    for await (const batch of readLineBatches((async function* () { yield* chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)); })(), max, size)) out.push(batch);
+    return out;
+  }
+
+  it('hold their bytes in a SharedArrayBuffer, each line whole in its batch, even across chunks', async () => {
+    const batches = await batchesOf(['ab', 'c\nd', 'e\r', '\nf\n'], undefined, 2);
+    for (const b of batches) expect(b.bytes.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(batches.map((b) => [b.first, b.length, linesOf(b).map((l) => l.text)])).toEqual([
+      [1, 1, ['abc']],
+      [2, 2, ['de', 'f']],
+    ]);
+  });
+
+  it('give a line\'s text from its bytes: textOf is lineAt\'s text, and textStart leaves out only the input\'s own byte-order mark', async () => {
+    const text = '\uFEFF{"a":"é"}\r\n\uFEFF{"b":1}\nplain 😀\n';
+    const [batch] = await batchesOf([text]);
+    expect(linesOf(batch!).map((l) => l.text)).toEqual(['{"a":"é"}', '\uFEFF{"b":1}', 'plain 😀']);
+    for (let i = 0; i < batch!.length; i++) {
+      expect(textOf(batch!, i)).toBe(lineAt(batch!, i).text);
+      // The bytes events.ndjson copies are the text's UTF-8.
+      expect(batch!.bytes.subarray(textStart(batch!, i), batch!.bounds[2 * i + 1]).toString('utf8')).toBe(lineAt(batch!, i).text);
+    }
+  });
+
+  it('drop the byte-order mark of the first line of text only, after a line too long to keep', async () => {
+    const [batch] = await batchesOf([`${'x'.repeat(20)}\n\uFEFFa\n\uFEFFb\n`], 10);
+    expect(linesOf(batch!)).toEqual([{ number: 1, tooLong: 20 }, { number: 2, text: 'a' }, { number: 3, text: '\uFEFFb' }]);
   });
 });

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { chainRoles } from '../../functions/gap-detector/core';
 import { generateLog } from '../../cli/generate/log';
-import { readLines, type Line } from '../../cli/replay/lines';
+import { readLineBatches, type LineBatch } from '../../cli/replay/lines';
 import { compactBatch, DIGEST_WORDS_PER_EVENT, prepareLine, preparedAt, SourceTable } from '../../cli/replay/prepare';
 import { fuzzChunks } from '../../tools/fuzz/hostile';
 import * as fx from '../support/events';
@@ -13,35 +13,35 @@ import * as fx from '../support/events';
  */
 const ctx = { now: Date.parse('2026-12-01T00:00:00Z'), config: { maxFutureMs: 5 * 60_000 } };
 
-async function linesOf(chunks: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<Line[]> {
-  const out: Line[] = [];
+/** The input's lines in batches of at most `size`, as the main thread hands them to a worker. */
+async function batchesOf(chunks: AsyncIterable<Buffer> | Iterable<Buffer>, size: number): Promise<LineBatch[]> {
+  const out: LineBatch[] = [];
   const stream = async function* () {
     yield* chunks;
   };
-  for await (const batch of readLines(stream())) out.push(...batch);
+  for await (const batch of readLineBatches(stream(), undefined, size)) out.push(batch);
   return out;
 }
 
-async function generated(events: number): Promise<Line[]> {
+async function generated(events: number, size: number): Promise<LineBatch[]> {
   const stream = new PassThrough();
-  const lines = linesOf(stream);
+  const batches = batchesOf(stream, size);
   await generateLog(stream, events, 7);
   stream.end();
-  return lines;
+  return batches;
 }
 
-/** Every line through batches of `size` as a worker prepares them, against `prepareLine`. */
-function compare(lines: readonly Line[], size: number): number {
+/** Every line through batches as a worker prepares them, against `prepareLine`. */
+function compare(batches: readonly LineBatch[]): number {
   const table = new SourceTable();
   const sources: string[] = [];
   let valid = 0;
-  for (let from = 0; from < lines.length; from += size) {
-    const batch = lines.slice(from, from + size);
+  for (const batch of batches) {
     const result = compactBatch(batch, ctx, table);
     sources.push(...result.newSources);
     for (let i = 0; i < batch.length; i++) {
       const digests = new Uint32Array(DIGEST_WORDS_PER_EVENT);
-      const single = prepareLine(batch[i]!, ctx, digests, 0);
+      const single = prepareLine(batch, i, ctx, digests, 0);
       const split = preparedAt(batch, result, i, sources);
       expect(split.valid).toBe(single.valid);
       if (!single.valid || !split.valid) continue;
@@ -64,13 +64,11 @@ function compare(lines: readonly Line[], size: number): number {
 
 describe('the fields a replay worker sends of each event', () => {
   it('are those of the decoded event, on a generated log (sources numbered once per worker, across batches)', async () => {
-    const lines = await generated(5_000);
-    expect(compare(lines, 97)).toBeGreaterThan(4_800);
+    expect(compare(await generated(5_000, 97))).toBeGreaterThan(4_800);
   });
 
   it('are those of the decoded event on the fuzz corpus: escapes, lone surrogates, unknown keys, ids with every kind of character', async () => {
-    const lines = await linesOf(fuzzChunks(13, { lines: 4_000, probeEvery: 97, oversized: 1 }, []));
-    expect(compare(lines, 256)).toBeGreaterThan(500);
+    expect(compare(await batchesOf(fuzzChunks(13, { lines: 4_000, probeEvery: 97, oversized: 1 }, []), 256))).toBeGreaterThan(500);
   });
 
   it('keep an absent sequence, card_id or lead_id absent, and ids with escapes and astral characters whole', async () => {
@@ -81,7 +79,6 @@ describe('the fields a replay worker sends of each event', () => {
       fx.crmSynced({ id: 'c', data: { lead_id: 'l2' } }),
       fx.discountIssued({ id: 'd', data: { card_id: 'not a chain field here' } }),
     ];
-    const lines = await linesOf([Buffer.from(`${events.map((e) => JSON.stringify(e)).join('\n')}\n`)]);
-    expect(compare(lines, 2)).toBe(events.length);
+    expect(compare(await batchesOf([Buffer.from(`${events.map((e) => JSON.stringify(e)).join('\n')}\n`)], 2))).toBe(events.length);
   });
 });
