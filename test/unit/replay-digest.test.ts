@@ -1,4 +1,4 @@
-import { begin, digest128, feedJson, finish } from '../../cli/replay/digest';
+import { begin, digest128, feedJson, feedString, feedText, finish } from '../../cli/replay/digest';
 import { canonicalJson } from '../../shared/events/keys';
 
 const digestOf = (text: string) => {
@@ -125,5 +125,26 @@ describe('replay content digest (feedJson)', () => {
     ];
     for (const [x, y] of pairs) expect(jsonDigest(x)).not.toBe(jsonDigest(y));
     expect(jsonDigest(-0)).toBe(jsonDigest(0)); // as JSON writes it
+  });
+});
+
+describe('replay digests, unchanged by the faster feeding', () => {
+  // Computed with the implementation before feedText kept its lanes in locals, feedInteger fed
+  // its units in pairs and feedJson sorted keys by insertion (main's build, issue 23's fifth pass):
+  // the same feeds give the same digests, whatever unit is pending between them.
+  const run = (feeds: () => void) => {
+    const out = new Uint32Array(4);
+    begin();
+    feeds();
+    finish(out, 0);
+    return hex(out);
+  };
+  it.each<[string, () => void, string]>([
+    ['texts of odd and even lengths, one after the other', () => ['a', 'bcd', '', '\u{1F600}\u00e9'].forEach(feedText), '6b2885440cf195c9fde92f20fda3f6ce'],
+    ['strings with their lengths', () => ['abc', 'de', ''].forEach(feedString), 'cbd5fa0333ccb9334e7fe022da906a48'],
+    ['an object with integer-like and non-ASCII keys, integers past 32 bits, -0', () => feedJson({ b: [1, -1, 2 ** 40 + 3, 1.5, -0, null, true], a: 'x', 10: 'ten', 9: 'nine', '\u00e9': { z: 'y', y: [] } }), 'b054892386619fa4e861d860e0453e05'],
+    ['integers fed while a unit is pending', () => { feedText('odd'); feedJson([2 ** 52, 'q', { k: 12345678901 }]); }, '787d08c2ae7477764af4cc12b933040d'],
+  ])('%s', (_name, feeds, expected) => {
+    expect(run(feeds)).toBe(expected);
   });
 });
