@@ -193,7 +193,7 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
     if (options.signal?.aborted) throw new ReplayStopped('interrupted', read, []);
     summary = await engine.end();
     findings.close();
-    events.close();
+    await events.close();
     corrections.close();
     // Corrections follow the accepted events in events.ndjson (DESIGN §7).
     if (corrections.count > 0) {
@@ -205,7 +205,8 @@ export async function runReplay(options: ReplayOptions): Promise<RunSummary> {
   } catch (err) {
     engine.stop();
     findings.close();
-    events.close();
+    // The run has failed already: what it failed with is what is reported.
+    await events.close().catch(() => undefined);
     corrections.close();
     rmSync(correctionsPath, { force: true });
     files.summary.write(`${JSON.stringify({ partial: true, why: err instanceof ReplayStopped ? err.why : 'failed', lines_read: read }, null, 2)}\n`);
