@@ -195,12 +195,17 @@ export function preparedAt(lines: LineBatch, batch: CompactBatch, index: number,
   const number = lines.first + index;
   const finding = batch.invalid.get(index);
   if (finding !== undefined) return { valid: false, number, finding };
-  const e = new WorkerEvent(batch, index, sources[batch.sources[index]!]!, lines, number);
-  return { valid: true, number, lines, index, e, mask: batch.masks[index]! };
+  return new WorkerEvent(batch, index, sources[batch.sources[index]!]!, lines, number);
 }
 
-/** A valid event of a batch a worker prepared: its fields read from the batch, the event decoded on first use. */
+/**
+ * A valid event of a batch a worker prepared: its fields read from the batch, the event decoded
+ * on first use. It is its own prepared line too: one object a line, not two.
+ */
 class WorkerEvent implements ReplayEvent {
+  readonly valid = true;
+  readonly e: ReplayEvent = this;
+  readonly mask: number;
   readonly id: string;
   readonly type: EventType;
   readonly sequence: string | undefined;
@@ -209,11 +214,12 @@ class WorkerEvent implements ReplayEvent {
 
   constructor(
     private readonly batch: CompactBatch,
-    private readonly index: number,
+    readonly index: number,
     readonly source: string,
-    private readonly lines: LineBatch,
+    readonly lines: LineBatch,
     readonly line: number,
   ) {
+    this.mask = batch.masks[index]!;
     this.id = batch.ids[index]!;
     this.type = eventTypes[batch.types[index]!]!;
     this.sequence = this.field(SEQUENCE);
@@ -221,6 +227,11 @@ class WorkerEvent implements ReplayEvent {
   }
 
   /** Read from the batch when asked (only the call check asks): no field that is a number for some events and undefined for others. */
+  /** The line's number (Prepared's name for it). */
+  get number(): number {
+    return this.line;
+  }
+
   get durationSeconds(): number | undefined {
     const duration = this.batch.durations[this.index]!;
     return Number.isNaN(duration) ? undefined : duration;
