@@ -1,6 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { runReplay } from '../../cli/replay/run';
 import { ndjson, cardScanned, leadTagged, saleRecorded } from '../support/events';
-import { replayText } from '../support/replay';
+import { REPLAY_NOW, replayText } from '../support/replay';
 
 describe('event-recovery replay: validation and duplicates', () => {
   it('reports invalid lines and duplicates with their line numbers, first arrival winning', async () => {
@@ -56,6 +60,18 @@ describe('event-recovery replay: validation and duplicates', () => {
     const { events, dir } = await replayText(`${line}\r\n`);
     expect(events).toHaveLength(1);
     expect(readFileSync(`${dir}/events.ndjson`, 'utf8')).toBe(`${line}\n`);
+  });
+
+  it('writes accepted events byte for byte around dropped lines, across chunks, after the file\'s byte-order mark', async () => {
+    const tag = (id: string, tags: string[]) => JSON.stringify(leadTagged({ id, data: { lead_id: `l-${id}`, tags } }));
+    const lines = [`\uFEFF${tag('first', ['caf\u00e9'])}`, tag('first', ['dup']), tag('b', ['\u{1F600}']), 'not json', tag('c', ['x']), tag('d', ['y'])];
+    const bytes = Buffer.from(`${lines.join('\r\n')}\n`);
+    // Cut inside a multi-byte character and inside a CR LF.
+    const cuts = [5, bytes.indexOf('\u{1F600}') + 2, bytes.indexOf('\r\n', 200) + 1, bytes.length];
+    const chunks = cuts.map((end, i) => bytes.subarray(i === 0 ? 0 : cuts[i - 1], end));
+    const dir = mkdtempSync(join(tmpdir(), 'replay-test-'));
+    await runReplay({ input: Readable.from(chunks), outDir: dir, now: REPLAY_NOW, env: {}, workers: 0 });
+    expect(readFileSync(`${dir}/events.ndjson`, 'utf8')).toBe(`${[lines[0]!.slice(1), lines[2], lines[4], lines[5]].join('\n')}\n`);
   });
 
   it('an empty input completes with an all-zero summary', async () => {
