@@ -14,7 +14,7 @@ import type { CloudEvent } from '@google-cloud/functions-framework';
 import { Firestore } from '@google-cloud/firestore';
 import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
 import { silentLogger } from '../../shared/log';
-import { systemClock } from '../../shared/ports';
+import type { Clock } from '../../shared/ports';
 import { pushBody, type MessagePublishedData } from '../../shared/pubsub/push';
 import { TOPICS } from '../../shared/topology';
 import { FirestoreGapStore, type FirestoreCounts } from '../../functions/gap-detector/firestore-store';
@@ -51,8 +51,19 @@ interface Phase {
   counts: FirestoreCounts;
 }
 
+/** What each phase found against what it dropped: the bench's own check that the figures are of work done. */
+export interface GapBenchResult {
+  readonly lines: string[];
+  readonly sequences: { readonly events: number; readonly writes: number; readonly reported: number; readonly expected: number };
+  readonly chains?: { readonly events: number; readonly writes: number; readonly reported: number; readonly expected: number };
+}
+
 /** Runs the gap-detector bench; returns printable lines. */
 export async function benchGapDetector(opts: GapBenchOptions = {}): Promise<string[]> {
+  return (await runGapBench(opts)).lines;
+}
+
+export async function runGapBench(opts: GapBenchOptions = {}): Promise<GapBenchResult> {
   const events = opts.events ?? 20_000;
   const flows = opts.flows ?? 2_000;
   const concurrency = opts.concurrency ?? 64;
@@ -62,6 +73,7 @@ export async function benchGapDetector(opts: GapBenchOptions = {}): Promise<stri
   host ??= emulator!.host;
   const firestore = new Firestore({ projectId: 'event-recovery-bench', host, ssl: false });
   const lines = [`gap-detector bench: Firestore emulator at ${host}, ${instances} function instances, ${concurrency} deliveries in flight`];
+  let result: Omit<GapBenchResult, 'lines'>;
   try {
     // The emulator's pace on this machine right now, for scale: the figures below are relative to it.
     const base = await baseline(firestore, Math.min(events, 3000), concurrency);
@@ -72,6 +84,7 @@ export async function benchGapDetector(opts: GapBenchOptions = {}): Promise<stri
         ` (closing tick ${fmt(seq.phase.drainSeconds, 1)} s, ${fmt(seq.phase.retries)} redeliveries); gaps reported ${seq.reported}, dropped ranges ${seq.expected}${seq.reported === seq.expected ? '' : ' MISMATCH'}`,
       ...costLines(seq.phase),
     );
+    result = { sequences: { events: seq.phase.events, writes: seq.phase.counts.writes, reported: seq.reported, expected: seq.expected } };
     if (flows > 0) {
       const chains = await chainsPhase(firestore, flows, concurrency, instances);
       lines.push(
@@ -79,12 +92,13 @@ export async function benchGapDetector(opts: GapBenchOptions = {}): Promise<stri
           ` (closing tick ${fmt(chains.phase.drainSeconds, 1)} s); chains broken ${chains.reported}, expected ${chains.expected}${chains.reported === chains.expected ? '' : ' MISMATCH'}`,
         ...costLines(chains.phase),
       );
+      result = { ...result, chains: { events: chains.phase.events, writes: chains.phase.counts.writes, reported: chains.reported, expected: chains.expected } };
     }
   } finally {
     await firestore.terminate();
     await emulator?.stop();
   }
-  return lines;
+  return { lines, ...result };
 }
 
 function costLines(p: Phase): string[] {
@@ -97,12 +111,26 @@ function costLines(p: Phase): string[] {
   return lines;
 }
 
+/**
+ * The wall clock, and the closing tick: a scheduler tick moves the watermark on only by the
+ * wall-clock time the events' watermark has stood still (functions/gap-detector/watermark.ts,
+ * `tickWatermark`), so a tick just after the deliveries makes nothing due. The closing tick is
+ * the one a quiet stream gets three hours later, when every gap and chain left open is due.
+ */
+const SILENCE_MS = 3 * 3_600_000;
+
 function handlers(firestore: Firestore, instances: number, publisher: MemoryPublisher) {
   const store = new FirestoreGapStore(firestore, `bench-${randomBytes(3).toString('hex')}`);
+  let silence = 0;
+  const clock: Clock = { now: () => Date.now() + silence };
   const list = Array.from({ length: instances }, (_, i) =>
-    gapDetectorHandler({ publisher, store, clock: systemClock, config: DEFAULT_GAP_DETECTOR_CONFIG, logger: silentLogger, instanceId: `bench-${i}` }),
+    gapDetectorHandler({ publisher, store, clock, config: DEFAULT_GAP_DETECTOR_CONFIG, logger: silentLogger, instanceId: `bench-${i}` }),
   );
-  return { store, list };
+  const closingTick = () => {
+    silence = SILENCE_MS;
+    return list[0]!(delivery(TOPICS.ticks, undefined, 0));
+  };
+  return { store, list, closingTick };
 }
 
 function delivery(topic: string, event: object | undefined, id: number): CloudEvent<MessagePublishedData> {
@@ -157,7 +185,7 @@ async function baseline(firestore: Firestore, count: number, concurrency: number
 
 async function sequencesPhase(firestore: Firestore, events: number, concurrency: number, instances: number) {
   const publisher = new MemoryPublisher();
-  const { store, list } = handlers(firestore, instances, publisher);
+  const { store, list, closingTick } = handlers(firestore, instances, publisher);
   const random = prng(11);
   // Event times 2 ms apart (500 events/s of event time), ending well before the wall clock.
   const start = Date.now() - 30 * 60_000;
@@ -178,17 +206,18 @@ async function sequencesPhase(firestore: Firestore, events: number, concurrency:
       sequence: String(n),
       data: { lead_id: `lead-${n}`, tags: ['bench'] },
     };
-    ces.push(delivery(TOPICS.valid, event, n));
+    // Accepted events: gap-detector tracks their numbers from events-unique (a duplicate's from events-duplicates).
+    ces.push(delivery(TOPICS.unique, event, n));
   }
   const [retries, seconds] = await timed(() => deliverAll(list, ces, concurrency));
-  const [, drainSeconds] = await timed(() => list[0]!(delivery(TOPICS.ticks, undefined, 0)));
+  const [, drainSeconds] = await timed(closingTick);
   const reported = publisher.json(TOPICS.findings).filter((f) => (f as { kind?: string }).kind === 'gap').length;
   return { phase: { events: ces.length, seconds, drainSeconds, retries, counts: { ...store.counts } }, reported, expected };
 }
 
 async function chainsPhase(firestore: Firestore, flows: number, concurrency: number, instances: number) {
   const publisher = new MemoryPublisher();
-  const { store, list } = handlers(firestore, instances, publisher);
+  const { store, list, closingTick } = handlers(firestore, instances, publisher);
   const random = prng(12);
   const start = Date.now() - 3 * 3_600_000;
   const events: Array<{ timeMs: number; event: object }> = [];
@@ -213,7 +242,7 @@ async function chainsPhase(firestore: Firestore, flows: number, concurrency: num
   events.sort((a, b) => a.timeMs - b.timeMs);
   const ces = events.map((e, i) => delivery(TOPICS.unique, e.event, i + 1));
   const [retries, seconds] = await timed(() => deliverAll(list, ces, concurrency));
-  const [, drainSeconds] = await timed(() => list[0]!(delivery(TOPICS.ticks, undefined, 0)));
+  const [, drainSeconds] = await timed(closingTick);
   const reported = publisher.json(TOPICS.findings).filter((f) => (f as { kind?: string }).kind === 'chain_broken').length;
   return { phase: { events: ces.length, seconds, drainSeconds, retries, counts: { ...store.counts } }, reported, expected };
 }
