@@ -7,12 +7,12 @@ import type { WorkRequest, WorkResult } from './worker';
 
 /**
  * The default size of the pool: one worker when there is a core besides the main thread's, none
- * on one core. Measured (issue 23, 200,000 generated events on 2 cores): with one worker the
- * main thread is the bottleneck (the worker idles 29 % of the run, the main thread 8.5 %), so a
- * second worker cannot shorten the run; it cost 10 % more CPU and 48 MiB more peak RSS. One core
- * would time-share the two threads: one worker costs 35 % more CPU than --workers 0 (the main
- * thread parses each valid line again), so none there. A log that is mostly invalid lines loads
- * the workers more (zod describes each one); --workers raises the count for such a log.
+ * on one core. Measured (issue 23's fifth pass, 1,000,000 generated events on 2 cores): with one
+ * worker the two threads are about equally busy (8.3 and 8.2 s of CPU), so a second worker cannot
+ * shorten the run; it took 9.4 to 10.2 s and 52 MiB more peak RSS. One core time-shares the
+ * threads: one worker cost 35 % more CPU than none there (the first pass, when the main thread
+ * parsed each valid line again), so none. A log that is mostly invalid lines loads the workers more
+ * (zod describes each one); --workers raises the count for such a log.
  */
 export function defaultWorkers(): number {
   return Math.min(1, availableParallelism() - 1);
