@@ -109,7 +109,8 @@ describe('replay chain slots (settled keys as digests, with the retention)', () 
     expect(table.size).toBeLessThan(keys.length);
   });
 
-  it('reads a settled key back as its Slot, and takes SEEN over a reported key that was not read back', () => {
+  /** A table holding key `k` settled (its one upstream reported, nothing waiting), and a way to let its retention pass. */
+  function settledKey() {
     let watermark = 10;
     const table = new RetainedSlots(1000, () => watermark);
     const state = initialGapState(0, table) as GapState;
@@ -119,34 +120,32 @@ describe('replay chain slots (settled keys as digests, with the retention)', () 
     slot.reported = ['u1'];
     state.watermarkMs = watermark;
     table.note(state, { kind: 'chain_reported', key: 'k' } as GapDecision);
+    const passRetention = () => {
+      watermark = 2000;
+      state.watermarkMs = watermark;
+      table.forget(state);
+    };
+    return { table, passRetention };
+  }
+
+  it('reads a settled key back as its Slot, and takes SEEN over a reported key that was not read back', () => {
+    const { table, passRetention } = settledKey();
     table.set('k', SEEN); // not read back first
     expect(table.get('k')).toBe(SEEN);
     expect(table.size).toBe(1);
-    watermark = 2000;
-    state.watermarkMs = watermark;
-    table.forget(state);
+    passRetention();
     expect(table.get('k')).toBeUndefined();
     expect(table.size).toBe(0);
   });
 
   it('answers again after a forgetting pass: a key read back and then forgotten is held nowhere', () => {
-    let watermark = 10;
-    const table = new RetainedSlots(1000, () => watermark);
-    const state = initialGapState(0, table) as GapState;
-    const slot: Slot = { waiting: [upstream('u1')], reported: [] };
-    table.set('k', slot);
-    slot.waiting.length = 0;
-    slot.reported = ['u1'];
-    state.watermarkMs = watermark;
-    table.note(state, { kind: 'chain_reported', key: 'k' } as GapDecision);
+    const { table, passRetention } = settledKey();
     // Read back (open again, nothing waiting), then asked again with nothing changed: the same Slot.
     const read = table.get('k');
     expect(view(read)).toEqual({ waiting: [], reported: ['u1'] });
     expect(table.get('k')).toBe(read);
     // The retention passes: the key is forgotten, and the answer in hand with it.
-    watermark = 2000;
-    state.watermarkMs = watermark;
-    table.forget(state);
+    passRetention();
     expect(table.get('k')).toBeUndefined();
     expect(table.size).toBe(0);
   });
