@@ -1,5 +1,5 @@
-import { closeSync, openSync, write, writeSync } from 'node:fs';
-import { withPath } from './output';
+import { closeSync, openSync, write } from 'node:fs';
+import { withPath, writeFully } from './output';
 
 const LF = 10;
 
@@ -113,9 +113,7 @@ export class LineBytesWriter {
     const position = this.position;
     this.position += bytes.length;
     try {
-      withPath(this.path, () => {
-        for (let done = 0; done < bytes.length; ) done += writeSync(this.fd, bytes, done, bytes.length - done, position + done);
-      });
+      writeFully(this.path, this.fd, bytes, position);
     } catch (err) {
       // The file has a hole now: every later call reports the fault too.
       this.failure ??= err as Error;

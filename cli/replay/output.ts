@@ -52,12 +52,20 @@ export class BlockWriter {
   }
 
   private writeAll(bytes: Buffer): void {
-    // A short write (a disk filling up, a file-size limit) is not an error by itself: write the
-    // rest, so the next write reports the fault instead of the file silently losing its tail.
-    withPath(this.path, () => {
-      for (let done = 0; done < bytes.length; ) done += writeSync(this.fd, bytes, done);
-    });
+    writeFully(this.path, this.fd, bytes);
   }
+}
+
+/**
+ * Writes all of `bytes` to `fd`, at `position` in the file or, without one, where the file is. A
+ * short write (a disk filling up, a file-size limit) is not an error by itself: write the rest, so
+ * the next write reports the fault instead of the file silently losing its tail. An error names
+ * the file.
+ */
+export function writeFully(path: string, fd: number, bytes: Buffer, position?: number): void {
+  withPath(path, () => {
+    for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position === undefined ? null : position + done);
+  });
 }
 
 /** Runs `io`; an error it throws names the file (a write by descriptor does not). */

@@ -226,12 +226,12 @@ class WorkerEvent implements ReplayEvent {
     this.timeMs = batch.times[index]!;
   }
 
-  /** Read from the batch when asked (only the call check asks): no field that is a number for some events and undefined for others. */
   /** The line's number (Prepared's name for it). */
   get number(): number {
     return this.line;
   }
 
+  /** Read from the batch when asked (only the call check asks): no field that is a number for some events and undefined for others. */
   get durationSeconds(): number | undefined {
     const duration = this.batch.durations[this.index]!;
     return Number.isNaN(duration) ? undefined : duration;

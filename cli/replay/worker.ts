@@ -28,6 +28,6 @@ const port = parentPort!;
 const sources = new SourceTable();
 port.on('message', (req: WorkRequest) => {
   const result: WorkResult = { seq: req.seq, ...compactBatch(received(req.lines), ctx, sources) };
-  const r = result;
-  port.postMessage(result, [r.times.buffer, r.masks.buffer, r.durations.buffer, r.digests.buffer, r.types.buffer, r.sources.buffer, r.ends.buffer, r.present.buffer]);
+  const { times, masks, durations, digests, types, sources: numbers, ends, present } = result;
+  port.postMessage(result, [times.buffer, masks.buffer, durations.buffer, digests.buffer, types.buffer, numbers.buffer, ends.buffer, present.buffer]);
 });
