@@ -52,12 +52,23 @@ const FirestoreCollection = z.strictObject({
   indexes: z.array(z.array(z.string().min(1)).min(2)).optional(),
 });
 
+/**
+ * A Bigtable table a function keeps state in (when the deployment keeps its hot state in Bigtable:
+ * shared/adapters/bigtable.ts). Terraform creates it with these column families; locally the stack
+ * creates it on the emulator.
+ */
+const BigtableTable = z.strictObject({
+  table: z.string().regex(/^[a-z][a-z0-9-]*$/),
+  families: z.array(z.string().regex(/^[a-z][a-z0-9_]*$/)).min(1),
+});
+
 const FunctionSpec = z.strictObject({
   name: Name,
   publishes: z.array(Name),
   /** Names of `secrets` this function reads; nothing else is mounted. */
   secrets: z.array(Name).optional(),
   firestore: z.array(FirestoreCollection).optional(),
+  bigtable: z.array(BigtableTable).optional(),
   /** Serves an operators' HTTP API (IAM-authenticated) besides its push subscriptions. */
   operatorApi: z.boolean().optional(),
 });

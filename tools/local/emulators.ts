@@ -1,12 +1,12 @@
 import { accessSync, constants } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { get } from 'node:http';
 import { delimiter, join } from 'node:path';
 import { spawnManaged } from './processes';
 
 /** A running emulator: where it listens and how to stop it (and the JVM it started). */
 export interface Emulator {
-  readonly name: 'pubsub' | 'firestore';
+  readonly name: 'pubsub' | 'firestore' | 'bigtable';
   readonly host: string;
   /** The CLI's process id, which is also the id of the process group holding its JVM. */
   readonly pid: number;
@@ -33,12 +33,14 @@ export function freePort(): Promise<number> {
 const COMMANDS = {
   pubsub: ['beta', 'emulators', 'pubsub', 'start'],
   firestore: ['emulators', 'firestore', 'start'],
+  bigtable: ['beta', 'emulators', 'bigtable', 'start'],
 } as const;
 
 /** What each emulator prints once it serves (the HTTP check alone could reach whoever else holds the port). */
 const READY: Readonly<Record<Emulator['name'], RegExp>> = {
   pubsub: /Server started, listening on/,
   firestore: /Dev App Server is now running/,
+  bigtable: /Cloud Bigtable emulator running on/,
 };
 
 /**
@@ -46,7 +48,7 @@ const READY: Readonly<Record<Emulator['name'], RegExp>> = {
  * The Pub/Sub emulator then stays up without serving (the exception ends only its main thread);
  * the Firestore emulator exits.
  */
-const BIND_FAILED = /java\.net\.BindException|Address already in use/;
+const BIND_FAILED = /java\.net\.BindException|Address already in use|bind: address already in use/;
 
 /** How many ports to try when each one turns out taken by the time the emulator binds it. */
 const BIND_ATTEMPTS = 5;
@@ -113,7 +115,9 @@ async function startOnce(name: Emulator['name'], port: number, timeoutMs: number
   const stop = () => proc.stop();
   try {
     const deadline = Date.now() + timeoutMs;
-    await Promise.race([ready.then(() => waitForHttp(host, Math.max(0, deadline - Date.now()))), exited, taken, timeout(timeoutMs, host)]);
+    // The Bigtable emulator speaks gRPC only (HTTP/2): a TCP connection is its answer.
+    const answers = name === 'bigtable' ? waitForTcp : waitForHttp;
+    await Promise.race([ready.then(() => answers(host, Math.max(0, deadline - Date.now()))), exited, taken, timeout(timeoutMs, host)]);
   } catch (err) {
     await stop();
     throw err;
@@ -165,11 +169,38 @@ async function waitForHttp(host: string, timeoutMs: number): Promise<void> {
   }
 }
 
+async function waitForTcp(host: string, timeoutMs: number): Promise<void> {
+  const [hostname, port] = [host.slice(0, host.lastIndexOf(':')), Number(host.slice(host.lastIndexOf(':') + 1))];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: hostname, port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+      socket.setTimeout(1000, () => {
+        socket.destroy();
+        resolve(false);
+      });
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new EmulatorUnavailableError(`emulator at ${host} not ready after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** The environment a client needs to find the emulators (DESIGN §8). */
-export function emulatorEnv(pubsub: Pick<Emulator, 'host'>, firestore: Pick<Emulator, 'host'>, projectId: string): Record<string, string> {
+export function emulatorEnv(
+  pubsub: Pick<Emulator, 'host'>,
+  firestore: Pick<Emulator, 'host'>,
+  projectId: string,
+  bigtable?: Pick<Emulator, 'host'>,
+): Record<string, string> {
   return {
     PUBSUB_EMULATOR_HOST: pubsub.host,
     FIRESTORE_EMULATOR_HOST: firestore.host,
+    ...(bigtable ? { BIGTABLE_EMULATOR_HOST: bigtable.host } : {}),
     GOOGLE_CLOUD_PROJECT: projectId,
     GCLOUD_PROJECT: projectId,
     METADATA_SERVER_DETECTION: 'none',
