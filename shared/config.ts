@@ -42,6 +42,17 @@ export const ResourceEnv = {
     .default(''),
 };
 
+/**
+ * Where a function keeps its hot per-event state (the deduplicator's keys, gap-detector's sequence
+ * markers): `firestore` bills each document read, written and deleted; `bigtable` bills nodes by the
+ * hour (shared/adapters/bigtable.ts), cheaper from a few hundred thousand events an hour. Terraform
+ * sets both from its `state_store` variable; the local stack runs the emulator of the one it uses.
+ */
+export const StateStoreEnv = {
+  STATE_STORE: z.enum(['firestore', 'bigtable']).default('firestore'),
+  BIGTABLE_INSTANCE: z.string().regex(/^[a-z][a-z0-9-]{5,32}$/, { message: 'must be 6-33 characters of a-z, 0-9 and -, starting with a letter' }).default('event-recovery'),
+};
+
 /** What a ConfigError adds when secrets hold only Terraform's placeholder. */
 export function placeholderNote(unset: readonly string[]): string {
   return `${unset.join(', ')} ${unset.length === 1 ? 'holds' : 'hold'} only Terraform's placeholder: add a version of ${unset.length === 1 ? 'its secret' : 'their secrets'} (gcloud secrets versions add; README, Deploy to GCP), then restart the function`;
