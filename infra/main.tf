@@ -17,7 +17,11 @@ data "google_project" "this" {
 
 locals {
   labels = { app = "event-recovery", env = var.env }
-  apis = toset([
+  # The Bigtable state store (var.state_store): the admin API makes the instance and tables, the
+  # data API serves the functions' reads and writes (https://cloud.google.com/bigtable/docs/reference/admin/rest,
+  # https://cloud.google.com/bigtable/docs/reference/data/rest).
+  bigtable = var.state_store == "bigtable"
+  apis = setunion([
     "artifactregistry.googleapis.com",
     "bigquery.googleapis.com",
     "bigquerydatatransfer.googleapis.com",
@@ -31,7 +35,7 @@ locals {
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
-  ])
+  ], local.bigtable ? ["bigtableadmin.googleapis.com", "bigtable.googleapis.com"] : [])
   dataset_id = coalesce(var.bigquery_dataset_id, "${replace(var.resource_prefix, "-", "_")}event_recovery")
 }
 
@@ -107,6 +111,26 @@ module "firestore" {
   ttl_fields      = module.topology.firestore_ttl
   indexes         = module.topology.firestore_indexes
   depends_on      = [google_project_service.api]
+}
+
+# The Bigtable state store, when var.state_store is bigtable (nothing otherwise): the instance, one
+# table per table the manifest lists under a function's `bigtable`, a garbage-collection policy per
+# column family (modules/bigtable). Each function that lists a table gets roles/bigtable.user on the
+# instance (modules/function) and STATE_STORE, BIGTABLE_INSTANCE (local.state_store_environment).
+module "bigtable" {
+  source = "./modules/bigtable"
+  count  = local.bigtable ? 1 : 0
+
+  project_id          = var.project_id
+  instance_id         = module.topology.bigtable_instance_id
+  zone                = coalesce(var.bigtable_zone, "${var.region}-b")
+  max_nodes           = var.bigtable_max_nodes
+  cpu_target          = var.bigtable_cpu_target
+  deletion_protection = var.bigtable_deletion_protection
+  tables              = module.topology.bigtable_tables
+  gc_policies         = module.topology.bigtable_gc
+  labels              = local.labels
+  depends_on          = [google_project_service.api]
 }
 
 module "bigquery" {
@@ -220,6 +244,15 @@ locals {
   }
 }
 
+# What a function that keeps state in a store of var.state_store reads to find it (shared/config.ts
+# StateStoreEnv); given to each function whose manifest entry lists a Bigtable table, in either mode.
+locals {
+  state_store_environment = {
+    STATE_STORE       = var.state_store
+    BIGTABLE_INSTANCE = module.topology.bigtable_instance_id
+  }
+}
+
 # Cloud Build builds the functions as this account rather than a project default.
 resource "google_service_account" "build" {
   project      = var.project_id
@@ -255,7 +288,8 @@ module "function" {
   topic_ids             = module.pubsub.topic_ids
   secret_ids            = module.secrets.secret_ids
   resource_prefix       = var.resource_prefix
-  environment           = merge(try(var.function_settings[each.key].environment, {}), try(local.module_environment[each.key], {}))
+  environment           = merge(try(var.function_settings[each.key].environment, {}), try(local.module_environment[each.key], {}), length(each.value.bigtable) > 0 ? local.state_store_environment : {})
+  bigtable_instance     = local.bigtable ? module.topology.bigtable_instance_id : null
   max_instances         = try(local.function_scaling[each.key].max_instances, var.max_instances)
   min_instances         = coalesce(try(var.function_settings[each.key].min_instances, null), 0)
   memory                = coalesce(try(var.function_settings[each.key].memory, null), "512Mi")
@@ -264,7 +298,7 @@ module "function" {
   operator_members      = var.operator_members
   labels                = local.labels
 
-  depends_on = [google_project_iam_member.build, google_storage_bucket_iam_member.build_reads_source, google_project_service.api, time_sleep.grants_propagate]
+  depends_on = [google_project_iam_member.build, google_storage_bucket_iam_member.build_reads_source, google_project_service.api, time_sleep.grants_propagate, module.bigtable]
 }
 
 # The scheduled clock of gap-detector: without it a producer that goes quiet leaves its gaps and

@@ -63,9 +63,9 @@ variable "function_settings" {
 
   validation {
     condition = alltrue(flatten([for f in values(var.function_settings) : [
-      for k in keys(f.environment) : !contains(["RESOURCE_PREFIX", "DEDUP_COLLECTION", "LEDGER_COLLECTION", "GAP_COLLECTION_PREFIX"], k)
+      for k in keys(f.environment) : !contains(["RESOURCE_PREFIX", "DEDUP_COLLECTION", "LEDGER_COLLECTION", "GAP_COLLECTION_PREFIX", "STATE_STORE", "BIGTABLE_INSTANCE"], k)
     ]]))
-    error_message = "function_settings.environment may not set RESOURCE_PREFIX (use resource_prefix) or a collection name (the TTL policies and indexes are keyed on the manifest's collections)."
+    error_message = "function_settings.environment may not set RESOURCE_PREFIX (use resource_prefix), STATE_STORE or BIGTABLE_INSTANCE (use state_store: the instance, its tables and grants follow it) or a collection name (the TTL policies and indexes are keyed on the manifest's collections)."
   }
 }
 
@@ -143,4 +143,53 @@ variable "archive_partition_expiration_days" {
     condition     = var.archive_partition_expiration_days == null || try(var.archive_partition_expiration_days >= 30, false)
     error_message = "archive_partition_expiration_days must be null (keep forever) or at least 30: the volume model trains on the last 28 days of the archive."
   }
+}
+
+variable "state_store" {
+  type        = string
+  description = "Where the deduplicator's keys and gap-detector's sequence markers are kept (the functions' STATE_STORE, shared/config.ts): \"bigtable\" (an instance billed per node-hour even idle, cheaper from a few hundred thousand events an hour: README, \"What it costs at idle\") or \"firestore\" (billed per document read, written and deleted; no Bigtable resource is created)."
+  default     = "bigtable"
+
+  validation {
+    condition     = contains(["bigtable", "firestore"], var.state_store)
+    error_message = "state_store must be \"bigtable\" or \"firestore\"."
+  }
+}
+
+variable "bigtable_zone" {
+  type        = string
+  description = "Zone of the Bigtable cluster (state_store bigtable). Default: zone b of region; pick a zone where Bigtable is offered (https://cloud.google.com/bigtable/docs/locations)."
+  default     = null
+}
+
+variable "bigtable_max_nodes" {
+  type        = number
+  description = "Most nodes Bigtable autoscaling adds to the one-node minimum (state_store bigtable). One SSD node serves about 14,000 rows written a second (https://cloud.google.com/bigtable/docs/performance): 2M events/hour needs the minimum."
+  default     = 3
+
+  # Autoscaling's maximum is at most ten times its minimum, which is one node here
+  # (https://cloud.google.com/blog/products/databases/dive-deep-into-bigtable-autoscaling-and-how-it-optimizes-costs).
+  validation {
+    condition     = var.bigtable_max_nodes >= 1 && var.bigtable_max_nodes <= 10 && floor(var.bigtable_max_nodes) == var.bigtable_max_nodes
+    error_message = "bigtable_max_nodes must be a whole number from 1 to 10 (at most ten times the minimum of one node)."
+  }
+}
+
+variable "bigtable_cpu_target" {
+  type        = number
+  description = "CPU utilization (percent) Bigtable autoscaling keeps the cluster at (state_store bigtable)."
+  default     = 50
+
+  # "limited between 10 and 80, otherwise it will return INVALID_ARGUMENT"
+  # (https://cloud.google.com/php/docs/reference/cloud-bigtable/latest/Admin.V2.AutoscalingTargets).
+  validation {
+    condition     = var.bigtable_cpu_target >= 10 && var.bigtable_cpu_target <= 80 && floor(var.bigtable_cpu_target) == var.bigtable_cpu_target
+    error_message = "bigtable_cpu_target must be a whole percentage from 10 to 80."
+  }
+}
+
+variable "bigtable_deletion_protection" {
+  type        = bool
+  description = "Protect the Bigtable instance and its tables from terraform destroy (state_store bigtable). Set false before tearing a test deployment down."
+  default     = true
 }

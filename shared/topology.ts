@@ -53,13 +53,28 @@ const FirestoreCollection = z.strictObject({
 });
 
 /**
+ * How long Bigtable keeps a table's cells (its garbage-collection max age, one policy per column
+ * family, infra/modules/bigtable): the sum of the function's settings named here, each read from
+ * the deployment's environment for that function (Terraform's function_settings) or else this
+ * default, which is the function's own config default (test/unit/infra-config.test.ts holds them
+ * equal), in the unit its name ends with, plus a margin. Garbage collection only bounds storage:
+ * it runs up to a week late, so the stores never rely on it to hide an expired cell
+ * (https://cloud.google.com/bigtable/docs/garbage-collection).
+ */
+const BigtableMaxAge = z.strictObject({
+  settings: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*_(HOURS|MINUTES|SECONDS)$/), z.number().positive()).refine((s) => Object.keys(s).length > 0, { message: 'names at least one setting' }),
+  marginHours: z.number().nonnegative(),
+});
+
+/**
  * A Bigtable table a function keeps state in (when the deployment keeps its hot state in Bigtable:
- * shared/adapters/bigtable.ts). Terraform creates it with these column families; locally the stack
- * creates it on the emulator.
+ * shared/adapters/bigtable.ts). Terraform creates it with these column families and a
+ * garbage-collection policy per family (`maxAge`); locally the stack creates it on the emulator.
  */
 const BigtableTable = z.strictObject({
   table: z.string().regex(/^[a-z][a-z0-9-]*$/),
   families: z.array(z.string().regex(/^[a-z][a-z0-9_]*$/)).min(1),
+  maxAge: BigtableMaxAge,
 });
 
 const FunctionSpec = z.strictObject({

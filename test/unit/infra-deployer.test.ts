@@ -47,6 +47,12 @@ const ROLES: Record<string, readonly string[]> = {
   'resource.google_bigquery_job': ['roles/bigquery.admin'],
   'resource.google_bigquery_data_transfer_config': ['roles/bigquery.admin', ACT_AS],
   'resource.google_cloud_scheduler_job': ['roles/cloudscheduler.admin'],
+  // The state store (state_store bigtable): instances, tables, garbage-collection policies and
+  // instance IAM are Bigtable Administrator's (https://cloud.google.com/iam/docs/roles-permissions/bigtable).
+  'resource.google_bigtable_instance': ['roles/bigtable.admin'],
+  'resource.google_bigtable_table': ['roles/bigtable.admin'],
+  'resource.google_bigtable_gc_policy': ['roles/bigtable.admin'],
+  'resource.google_bigtable_instance_iam_member': ['roles/bigtable.admin'],
 };
 
 /** The roles the README lists between its deployer-roles markers. */

@@ -1,7 +1,8 @@
 /**
  * The rules of DESIGN §6 held against the HCL's shape (tools/infra/check.ts): dead letters and
  * retries on every push and BigQuery subscription, nothing public, publisher grants only as the
- * manifest lists them, secrets only as the manifest lists them, and the manifest wired to every
+ * manifest lists them, secrets only as the manifest lists them, Bigtable access only on the state
+ * store's instance for the functions that list its tables, and the manifest wired to every
  * resource that exists once per manifest entry. Each rule is shown failing on a mutated copy.
  */
 import { checkPolicy, checkWiring, loadInfra } from '../../tools/infra/check';
@@ -41,6 +42,15 @@ describe('infra/ policy', () => {
       (t: string) => t.replace('role    = "roles/datastore.user"', 'role    = "roles/pubsub.publisher"'),
       /google_project_iam_member\.firestore: project-wide roles\/pubsub\.publisher/,
     ],
+    [
+      'a project-wide Bigtable role',
+      'modules/function/main.tf',
+      (t: string) => t.replace('role    = "roles/datastore.user"', 'role    = "roles/bigtable.user"'),
+      /google_project_iam_member\.firestore: project-wide roles\/bigtable\.user/,
+    ],
+    ['Bigtable administration for a function', 'modules/function/main.tf', (t: string) => t.replace('role     = "roles/bigtable.user"', 'role     = "roles/bigtable.admin"'), /google_bigtable_instance_iam_member\.state: Bigtable grant outside the manifest/],
+    ['a Bigtable grant to every function', 'modules/function/main.tf', (t: string) => t.replace('count = var.bigtable_instance != null && length(var.spec.bigtable) > 0 ? 1 : 0', 'count = var.bigtable_instance != null ? 1 : 0'), /google_bigtable_instance_iam_member\.state: Bigtable grant outside the manifest/],
+    ['a garbage-collection policy without a rule', 'modules/bigtable/main.tf', (t: string) => t.replace(/\n {2}max_age \{[^]*?\n {2}\}\n/, '\n'), /google_bigtable_gc_policy\.max_age: a garbage-collection policy without a rule/],
     ['a function reading every secret', 'modules/function/main.tf', (t: string) => t.replace('  for_each = var.spec.secrets\n\n  project   = var.project_id\n  secret_id', '  for_each = var.secret_ids\n\n  project   = var.project_id\n  secret_id'), /reads: secret access not keyed by the function's manifest secrets/],
   ])('fails on %s', async (_what, file, edit, problem) => {
     const problems = checkPolicy(await mutatedInfra(file, edit));
@@ -52,6 +62,12 @@ describe('infra/ policy', () => {
     ['subscriptions not from the manifest', 'main.tf', (t: string) => t.replace('subscriptions  = module.topology.subscriptions', 'subscriptions  = module.topology.push_subscriptions'), /subscriptions \(pubsub module\)/],
     ['a subscription resource that does not iterate', 'modules/pubsub/main.tf', (t: string) => t.replace('  for_each = var.subscriptions\n', '  for_each = { for k, s in var.subscriptions : k => s if s.delivery == "push" }\n'), /one subscription per manifest subscription/],
     ['a hard-coded entry point', 'modules/function/main.tf', (t: string) => t.replace('entry_point     = var.spec.entry_point', 'entry_point     = "validator"'), /entry point/],
+    ['a Bigtable instance whatever the state store', 'main.tf', (t: string) => t.replace('count  = local.bigtable ? 1 : 0', 'count  = 1'), /the Bigtable instance only with the Bigtable state store/],
+    ['Bigtable tables written in HCL', 'main.tf', (t: string) => t.replace('tables              = module.topology.bigtable_tables', 'tables              = { "dedup-keys" = ["k"] }'), /Bigtable tables \(bigtable module\)/],
+    ['garbage-collection policies not from the manifest', 'main.tf', (t: string) => t.replace('gc_policies         = module.topology.bigtable_gc', 'gc_policies         = {}'), /garbage-collection policies \(bigtable module\)/],
+    ['a table resource that does not iterate', 'modules/bigtable/main.tf', (t: string) => t.replace('  for_each = var.tables\n', '  for_each = { for k, f in var.tables : k => f if k != "gap-markers" }\n'), /one table per manifest table/],
+    ['a function told another instance than the one created', 'main.tf', (t: string) => t.replace('BIGTABLE_INSTANCE = module.topology.bigtable_instance_id', 'BIGTABLE_INSTANCE = "event-recovery"'), /the state store's environment \(BIGTABLE_INSTANCE\)/],
+    ['the Bigtable grant on a hard-coded instance', 'main.tf', (t: string) => t.replace('bigtable_instance     = local.bigtable ? module.topology.bigtable_instance_id : null', 'bigtable_instance     = "event-recovery"'), /the instance a function is granted/],
   ])('names the broken wiring when %s', async (_what, file, edit, problem) => {
     const problems = checkWiring(await mutatedInfra(file, edit));
     expect(problems).toHaveLength(1);

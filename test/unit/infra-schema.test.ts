@@ -59,6 +59,9 @@ describe('the google provider schema', () => {
     ['a wrong dynamic block name', 'modules/function/main.tf', 'dynamic "secret_environment_variables"', 'dynamic "secret_env_variables"', /service_config: "secret_env_variables" is not a block/],
     ['a wrong name two blocks down', 'modules/function/main.tf', '        bucket = var.source_bucket', '        bucket_name = var.source_bucket', /build_config\.source\.storage_source: "bucket_name"/],
     ['a resource type the provider does not have', 'modules/firestore/main.tf', 'resource "google_firestore_field" "ttl"', 'resource "google_firestore_ttl" "ttl"', /google_firestore_ttl\.ttl: no such resource type in hashicorp\/google 6\.50\.0/],
+    ['a misremembered autoscaling argument', 'modules/bigtable/main.tf', 'cpu_target = var.cpu_target', 'cpu_utilization_target = var.cpu_target', /google_bigtable_instance\.state\.cluster\.autoscaling_config: "cpu_utilization_target"/],
+    ['a column family written as a list argument', 'modules/bigtable/main.tf', '      family = column_family.value', '      name = column_family.value', /google_bigtable_table\.table\.column_family: "name"/],
+    ['a max age in days as the block argument', 'modules/bigtable/main.tf', '    duration = each.value.max_age', '    max_age_duration = each.value.max_age', /google_bigtable_gc_policy\.max_age\.max_age: "max_age_duration"/],
     ['a beta-only type', 'main.tf', 'data "google_project" "this" {', 'resource "google_project_service_identity" "pubsub" {\n  service = "pubsub.googleapis.com"\n}\n\ndata "google_project" "this" {', /google_project_service_identity\.pubsub: no such resource type/],
   ])('fails on %s', async (_what, file, from, to, problem) => {
     const mutant = await mutatedInfra(file, (text) => text.replace(from, to));

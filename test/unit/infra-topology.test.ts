@@ -4,10 +4,12 @@
  * grown copies of it: what it computes must equal what the code reads from the same manifest.
  */
 import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { StateStoreEnv } from '../../shared/config';
 import { TARGET_SUBSCRIPTION } from '../../shared/dead-letters';
 import { parseTopology, resolveSubscriptions, type Topology } from '../../shared/topology';
 import { loadInfra } from '../../tools/infra/check';
-import { countResources } from '../../tools/infra/resource-count';
+import { countResources, DEFAULT_VARS } from '../../tools/infra/resource-count';
 import { evaluateTopology, INFRA, MANIFEST, type TopologyOutputs } from '../support/infra';
 
 const manifest = (): Topology & Record<string, unknown> => JSON.parse(readFileSync(MANIFEST, 'utf8')) as Topology & Record<string, unknown>;
@@ -117,6 +119,72 @@ describe('infra/modules/topology on shared/topology.json', () => {
   });
 });
 
+/** Seconds of a setting's value in the unit its name ends with (shared/topology.ts BigtableMaxAge). */
+const settingSeconds = (name: string, value: number) => value * (name.endsWith('_HOURS') ? 3600 : name.endsWith('_MINUTES') ? 60 : 1);
+
+describe('the Bigtable state store on shared/topology.json', () => {
+  const t = parseTopology(manifest());
+  const listed = t.functions.flatMap((f) => (f.bigtable ?? []).map((table) => ({ fn: f.name, ...table })));
+  let out: TopologyOutputs;
+  beforeAll(() => {
+    out = evaluateTopology(manifest());
+  });
+
+  it('lists the tables the deduplicator and gap-detector keep, with their families', () => {
+    expect(listed.map((x) => `${x.fn}:${x.table}`).sort()).toEqual(['deduplicator:dedup-keys', 'gap-detector:gap-markers']);
+    expect(out.bigtable_tables).toEqual(Object.fromEntries(listed.map((x) => [x.table, [...x.families].sort()])));
+    for (const f of t.functions) expect(out.functions[f.name]!.bigtable).toEqual((f.bigtable ?? []).map((x) => x.table));
+  });
+
+  it('gives every listed column family one garbage-collection policy: the sum of the settings it names, at their defaults, plus the margin', () => {
+    const expected = Object.fromEntries(
+      listed.flatMap((x) =>
+        x.families.map((family) => {
+          const seconds = x.maxAge.marginHours * 3600 + Object.entries(x.maxAge.settings).reduce((n, [name, value]) => n + settingSeconds(name, value), 0);
+          return [`${x.table}/${family}`, { table: x.table, family, max_age: `${Math.ceil(seconds)}s` }];
+        }),
+      ),
+    );
+    expect(out.bigtable_gc).toEqual(expected);
+    // The deduplicator's keys: the 7-day window, the 25 s claim lease, an hour's margin.
+    expect(out.bigtable_gc['dedup-keys/k']!.max_age).toBe(`${7 * 24 * 3600 + 25 + 3600}s`);
+  });
+
+  it("follows the functions' environment settings (function_settings) where they set a named setting", () => {
+    const settings = { deduplicator: { DEDUP_WINDOW_HOURS: '24', DEDUP_LEASE_SECONDS: '60' }, 'gap-detector': { GAP_STATE_RETENTION_HOURS: '48' } };
+    const set = evaluateTopology(manifest(), '', undefined, settings);
+    expect(set.bigtable_gc['dedup-keys/k']!.max_age).toBe(`${24 * 3600 + 60 + 3600}s`);
+    expect(set.bigtable_gc['gap-markers/m']!.max_age).toBe(`${48 * 3600 + 3600}s`);
+  });
+
+  it('names one instance per resource prefix, one that the functions accept as BIGTABLE_INSTANCE', () => {
+    const instance = z.object(StateStoreEnv).shape.BIGTABLE_INSTANCE;
+    expect(out.bigtable_instance_id).toBe('event-recovery');
+    const prefixed = evaluateTopology(manifest(), 'staging-').bigtable_instance_id; // the longest prefix variables.tf allows
+    expect(prefixed).toBe('staging-event-recovery');
+    for (const id of [out.bigtable_instance_id, prefixed]) expect(instance.safeParse(id).success).toBe(true);
+  });
+
+  it('leaves a table without maxAge without a garbage-collection policy, which is why the manifest refuses one', () => {
+    const m = manifest() as unknown as { functions: Array<{ name: string; bigtable?: Array<Record<string, unknown>> }> };
+    const dedup = m.functions.find((f) => f.name === 'deduplicator')!;
+    dedup.bigtable = dedup.bigtable!.map(({ maxAge: _maxAge, ...rest }) => rest);
+    expect(() => parseTopology(m)).toThrow(/maxAge/);
+    const without = evaluateTopology(m);
+    expect(Object.keys(without.bigtable_tables)).toContain('dedup-keys');
+    expect(Object.keys(without.bigtable_gc)).toEqual(['gap-markers/m']);
+  });
+
+  it('creates a table two functions list once, with both families and the longer max age', () => {
+    const m = manifest() as unknown as { functions: Array<{ name: string; bigtable?: unknown[] }> };
+    m.functions.find((f) => f.name === 'validator')!.bigtable = [{ table: 'dedup-keys', families: ['v'], maxAge: { settings: { DEDUP_WINDOW_HOURS: 240 }, marginHours: 0 } }];
+    const shared = evaluateTopology(m);
+    expect(shared.bigtable_tables['dedup-keys']).toEqual(['k', 'v']);
+    expect(shared.bigtable_gc['dedup-keys/v']!.max_age).toBe(`${240 * 3600}s`);
+    expect(shared.bigtable_gc['dedup-keys/k']!.max_age).toBe(`${7 * 24 * 3600 + 25 + 3600}s`);
+  });
+});
+
 describe('a function whose push subscriptions have different ack deadlines', () => {
   it('is refused with the subscriptions named', () => {
     const m = manifest();
@@ -147,6 +215,7 @@ describe('a manifest that grows needs no new HCL', () => {
       publishes: ['findings', 'orders-late'],
       secrets: { HUBSPOT_TOKEN: 'hubspot-token' },
       firestore: true,
+      bigtable: [],
       operator_api: false,
       timeout_seconds: 300,
     });
@@ -173,5 +242,21 @@ describe('the resource count', () => {
     // Publisher grants: each function's manifest topics, and the service agent on each dead-letter topic.
     const deadLetterTopics = new Set(t.subscriptions.flatMap((s) => (s.deadLetterTopic ? [s.deadLetterTopic] : [])));
     expect(byType.google_pubsub_topic_iam_member).toBe(t.functions.reduce((n, f) => n + f.publishes.length, 0) + deadLetterTopics.size);
+  });
+
+  it('counts the Bigtable state store with state_store bigtable (the default), and nothing of it with firestore', async () => {
+    const t = parseTopology(manifest());
+    const infra = await loadInfra(INFRA);
+    const out = evaluateTopology(manifest());
+    const bigtable = countResources(infra, out).byType;
+    const tables = new Set(t.functions.flatMap((f) => (f.bigtable ?? []).map((x) => x.table)));
+    expect(bigtable.google_bigtable_instance).toBe(1);
+    expect(bigtable.google_bigtable_table).toBe(tables.size);
+    expect(bigtable.google_bigtable_gc_policy).toBe(new Set(t.functions.flatMap((f) => (f.bigtable ?? []).flatMap((x) => x.families.map((c) => `${x.table}/${c}`)))).size);
+    expect(bigtable.google_bigtable_instance_iam_member).toBe(t.functions.filter((f) => (f.bigtable ?? []).length > 0).length);
+    const firestore = countResources(infra, out, { ...DEFAULT_VARS, state_store: 'firestore' }).byType;
+    for (const type of ['google_bigtable_instance', 'google_bigtable_table', 'google_bigtable_gc_policy', 'google_bigtable_instance_iam_member']) expect(firestore[type]).toBe(0);
+    // bigtableadmin.googleapis.com and bigtable.googleapis.com, enabled with the Bigtable store only.
+    expect(bigtable.google_project_service! - firestore.google_project_service!).toBe(2);
   });
 });

@@ -45,3 +45,35 @@ describe('function_settings', () => {
     expect(out.said.replace(/[\s│]+/g, ' ')).toMatch(why);
   });
 });
+
+/** Plans infra/variables.tf alone with these -var values (HCL); returns Terraform's status and what it said. */
+function withVars(vars: Record<string, string>): { status: number; said: string } {
+  const args = Object.entries({ project_id: 'p', region: 'europe-west1', ...vars }).flatMap(([k, v]) => ['-var', `${k}=${v}`]);
+  const out = terraform(['plan', '-input=false', '-lock=false', '-no-color', ...args], dir);
+  return { status: out.status, said: `${out.stdout}${out.stderr}`.replace(/[\s│]+/g, ' ') };
+}
+
+describe('the state store', () => {
+  it.each([
+    ['the default (bigtable)', {}],
+    ['firestore', { state_store: 'firestore' }],
+    ['bigtable, autoscaling to 10 nodes at 80 % CPU', { state_store: 'bigtable', bigtable_max_nodes: '10', bigtable_cpu_target: '80' }],
+    ['one node at most, 10 % CPU', { bigtable_max_nodes: '1', bigtable_cpu_target: '10' }],
+  ])('accepts %s', (_name, vars) => {
+    expect(withVars(vars)).toMatchObject({ status: 0 });
+  });
+
+  it.each([
+    ['another store', { state_store: 'spanner' }, /state_store must be "bigtable" or "firestore"/],
+    ['more than ten times the one-node minimum', { bigtable_max_nodes: '11' }, /bigtable_max_nodes must be a whole number from 1 to 10/],
+    ['no node at all', { bigtable_max_nodes: '0' }, /bigtable_max_nodes must be a whole number from 1 to 10/],
+    ['a CPU target above 80 %', { bigtable_cpu_target: '90' }, /bigtable_cpu_target must be a whole percentage from 10 to 80/],
+    ['a CPU target below 10 %', { bigtable_cpu_target: '5' }, /bigtable_cpu_target must be a whole percentage from 10 to 80/],
+    ['STATE_STORE in a function\'s settings (the instance and grants follow state_store)', { function_settings: '{ "deduplicator" = { environment = { STATE_STORE = "firestore" } } }' }, /may not set RESOURCE_PREFIX \(use resource_prefix\), STATE_STORE or BIGTABLE_INSTANCE/],
+    ['BIGTABLE_INSTANCE in a function\'s settings', { function_settings: '{ "gap-detector" = { environment = { BIGTABLE_INSTANCE = "other-instance" } } }' }, /STATE_STORE or BIGTABLE_INSTANCE \(use state_store/],
+  ])('refuses %s', (_name, vars, why) => {
+    const out = withVars(vars);
+    expect(out.status).not.toBe(0);
+    expect(out.said).toMatch(why);
+  });
+});

@@ -240,7 +240,10 @@ const PUBLISHER_ROLES = new Set(['roles/pubsub.publisher', 'roles/pubsub.editor'
  * - a function's service account is publisher only through the one grant keyed by its manifest
  *   `publishes` (modules/function); the only other publisher is the Pub/Sub service agent, on
  *   dead-letter topics; no project-wide Pub/Sub role;
- * - a function mounts, and may read, exactly its manifest `secrets`.
+ * - a function mounts, and may read, exactly its manifest `secrets`;
+ * - Bigtable: roles/bigtable.user on the instance only, to a function whose manifest entry lists a
+ *   table; no project-wide Bigtable role, no authoritative Bigtable IAM; every garbage-collection
+ *   policy has a rule.
  */
 export function checkPolicy(infra: Infra): string[] {
   const problems: string[] = [];
@@ -274,6 +277,17 @@ export function checkPolicy(infra: Infra): string[] {
     }
     if (/^google_project_iam_(member|binding|policy)$/.test(r.type) && role !== undefined && /^roles\/pubsub\./.test(role)) {
       problems.push(`${where}: project-wide ${role}: grant Pub/Sub roles per topic or subscription`);
+    }
+    if (/^google_project_iam_(member|binding|policy)$/.test(r.type) && role !== undefined && /^roles\/bigtable\./.test(role)) {
+      problems.push(`${where}: project-wide ${role}: grant Bigtable roles on the state store's instance, to the functions that list its tables`);
+    }
+    if (/^google_bigtable_(instance|table)_iam_(binding|policy)$/.test(r.type)) problems.push(`${where}: authoritative Bigtable IAM (${r.type}) would remove other grants`);
+    if (r.type === 'google_bigtable_instance_iam_member') {
+      const fnGrant = r.module === 'modules/function' && role === 'roles/bigtable.user' && r.body.member === '${google_service_account.fn.member}' && String(r.body.count).includes('length(var.spec.bigtable) > 0');
+      if (!fnGrant) problems.push(`${where}: Bigtable grant outside the manifest: roles/bigtable.user only, to a function whose manifest entry lists a table (modules/function, count on var.spec.bigtable)`);
+    }
+    if (r.type === 'google_bigtable_gc_policy' && blocks(r.body, 'max_age').length + (r.body.gc_rules === undefined ? 0 : 1) === 0) {
+      problems.push(`${where}: a garbage-collection policy without a rule (max_age or gc_rules) keeps every cell forever`);
     }
     if (r.type === 'google_secret_manager_secret_iam_member' && r.body.for_each !== '${var.spec.secrets}') {
       problems.push(`${where}: secret access not keyed by the function's manifest secrets (for_each = var.spec.secrets)`);
@@ -316,7 +330,31 @@ export const WIRING: ReadonlyArray<{ readonly what: string; readonly find: (i: I
   { what: 'one index per composite index', find: (i) => res(i, 'modules/firestore', 'google_firestore_index', 'composite')?.for_each, expect: '${var.indexes}' },
   { what: "a function's publisher grants", find: (i) => res(i, 'modules/function', 'google_pubsub_topic_iam_member', 'publishes')?.for_each, expect: '${var.spec.publishes}' },
   { what: "a function's entry point", find: (i) => blocks(res(i, 'modules/function', 'google_cloudfunctions2_function', 'fn') ?? {}, 'build_config')[0]?.entry_point, expect: '${var.spec.entry_point}' },
+  // The Bigtable state store: created only when var.state_store chooses it, its tables and their
+  // garbage-collection policies from the manifest, the instance the functions are told and granted
+  // the one module.topology names.
+  { what: 'the Bigtable state store switch (local.bigtable)', find: (i) => local(i, 'bigtable'), expect: '${var.state_store == "bigtable"}' },
+  { what: 'the Bigtable instance only with the Bigtable state store (bigtable module count)', find: (i) => call(i, 'bigtable')?.count, expect: '${local.bigtable ? 1 : 0}' },
+  { what: 'the Bigtable instance id (bigtable module)', find: (i) => call(i, 'bigtable')?.instance_id, expect: '${module.topology.bigtable_instance_id}' },
+  { what: 'Bigtable tables (bigtable module)', find: (i) => call(i, 'bigtable')?.tables, expect: '${module.topology.bigtable_tables}' },
+  { what: 'garbage-collection policies (bigtable module)', find: (i) => call(i, 'bigtable')?.gc_policies, expect: '${module.topology.bigtable_gc}' },
+  { what: 'one table per manifest table', find: (i) => res(i, 'modules/bigtable', 'google_bigtable_table', 'table')?.for_each, expect: '${var.tables}' },
+  { what: 'one garbage-collection policy per column family', find: (i) => res(i, 'modules/bigtable', 'google_bigtable_gc_policy', 'max_age')?.for_each, expect: '${var.gc_policies}' },
+  { what: 'the instance a function is granted (function module)', find: (i) => call(i, 'function')?.bigtable_instance, expect: '${local.bigtable ? module.topology.bigtable_instance_id : null}' },
+  { what: "a function's Bigtable grant", find: (i) => res(i, 'modules/function', 'google_bigtable_instance_iam_member', 'state')?.count, expect: '${var.bigtable_instance != null && length(var.spec.bigtable) > 0 ? 1 : 0}' },
+  { what: "the state store's environment (STATE_STORE)", find: (i) => (local(i, 'state_store_environment') as Body | undefined)?.STATE_STORE, expect: '${var.state_store}' },
+  { what: "the state store's environment (BIGTABLE_INSTANCE)", find: (i) => (local(i, 'state_store_environment') as Body | undefined)?.BIGTABLE_INSTANCE, expect: '${module.topology.bigtable_instance_id}' },
 ];
+
+/** A local of the root module, as parsed. */
+function local(i: Infra, name: string): Json {
+  for (const [file, json] of i.files) {
+    if (file.includes('/')) continue;
+    const found = (Array.isArray(json.locals) ? json.locals : []).find((l): l is Body => isObject(l) && name in l);
+    if (found) return found[name];
+  }
+  return undefined;
+}
 
 function call(i: Infra, name: string): Body | undefined {
   return i.calls.find((c) => c.module === '' && c.name === name)?.body;

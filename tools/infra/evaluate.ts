@@ -73,12 +73,20 @@ export interface TopologyOutputs {
       publishes: string[];
       secrets: Record<string, string>;
       firestore: boolean;
+      /** The Bigtable tables it keeps state in (when the deployment's state_store is bigtable). */
+      bigtable: string[];
       operator_api: boolean;
       timeout_seconds: number;
     }
   >;
   secrets: Record<string, { secret_id: string; env: string; description: string }>;
   secret_placeholder: string;
+  /** The Bigtable instance of the deployment (its functions' BIGTABLE_INSTANCE). */
+  bigtable_instance_id: string;
+  /** Bigtable table => its column families. */
+  bigtable_tables: Record<string, string[]>;
+  /** "table/family" => its garbage-collection max age (a Go duration in seconds, e.g. "608425s"). */
+  bigtable_gc: Record<string, { table: string; family: string; max_age: string }>;
   firestore_ttl: Record<string, string>;
   firestore_indexes: Record<string, { collection: string; fields: string[] }>;
 }

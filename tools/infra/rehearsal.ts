@@ -176,7 +176,7 @@ export function deployedFunctions(infra: Infra, topology: TopologyOutputs): Depl
     throw new RehearsalError('terraform', `secret_environment_variables is not keyed by var.spec.secrets: ${JSON.stringify(secretBlock)}`);
   }
   return Object.entries(topology.functions).map(([name, spec]) => {
-    const scope: Scope = { infra, moduleDir, call: call.body, key: name };
+    const scope: Scope = { infra, moduleDir, call: call.body, key: name, spec };
     return {
       name,
       entryPoint: spec.entry_point,
@@ -192,11 +192,30 @@ interface Scope {
   readonly call: Body;
   /** each.key of the module call: the manifest function name. */
   readonly key: string;
+  /** each.value of the module call: the function as module.topology yields it. */
+  readonly spec: TopologyOutputs['functions'][string];
 }
 
 function moduleFolder(infra: Infra, source: Json): string {
   if (typeof source !== 'string' || !source.startsWith('./')) throw new RehearsalError('terraform', `module source ${JSON.stringify(source)} is not a local folder`);
   return source.slice(2).replace(/\/+$/, '');
+}
+
+/** Splits `c ? a : b` at its top-level `?` and `:`; undefined when the expression is no conditional. */
+function splitConditional(text: string): [string, string, string] | undefined {
+  let depth = 0;
+  let quoted = false;
+  let question = -1;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === '"' && text[i - 1] !== '\\') quoted = !quoted;
+    if (quoted) continue;
+    if ('([{'.includes(ch)) depth++;
+    else if (')]}'.includes(ch)) depth--;
+    else if (depth === 0 && ch === '?' && question < 0) question = i;
+    else if (depth === 0 && ch === ':' && question >= 0) return [text.slice(0, question).trim(), text.slice(question + 1, i).trim(), text.slice(i + 1).trim()];
+  }
+  return undefined;
 }
 
 /** Splits `a, b(c, d), { e = f }` at its top-level commas. */
@@ -229,8 +248,9 @@ const unwrap = (v: string) => {
 /**
  * The keys of a map-valued expression, in the function module (`where: 'function'`) or the root
  * module (`where: 'root'`): merge(...), try(X, {}), an object literal, var.environment,
- * var.function_settings[each.key].environment (its default), local.NAME[each.key],
- * module.NAME.OUTPUT.
+ * var.function_settings[each.key].environment (its default), local.NAME[each.key], local.NAME,
+ * module.NAME.OUTPUT, and `length(each.value.LIST) > 0 ? A : B` (the function's manifest entry
+ * decides, e.g. the state store's environment for a function that lists Bigtable tables).
  */
 function keysOf(value: Json, scope: Scope, where: 'function' | 'root' | 'output'): Set<string> {
   if (isObject(value)) return new Set(Object.keys(value));
@@ -240,6 +260,14 @@ function keysOf(value: Json, scope: Scope, where: 'function' | 'root' | 'output'
 }
 
 function keysOfExpr(expr: string, scope: Scope, where: 'function' | 'root' | 'output'): Set<string> {
+  const conditional = splitConditional(expr);
+  if (conditional) {
+    const [cond, whenTrue, whenFalse] = conditional;
+    const listed = /^length\(each\.value\.([a-z_]+)\)\s*>\s*0$/.exec(cond);
+    const list = listed && where === 'root' ? (scope.spec as unknown as Record<string, unknown>)[listed[1]!] : undefined;
+    if (!Array.isArray(list)) throw new RehearsalError('terraform', `the rehearsal reads conditionals on length(each.value.LIST) > 0 only (a list of the function's topology entry): ${expr}`);
+    return keysOfExpr(list.length > 0 ? whenTrue : whenFalse, scope, where);
+  }
   const call = /^(merge|try)\(([\s\S]*)\)$/.exec(expr);
   if (call) {
     const args = splitArgs(call[2]!);
@@ -268,6 +296,8 @@ function keysOfExpr(expr: string, scope: Scope, where: 'function' | 'root' | 'ou
     if (setting) return defaultKeys(scope, setting[1]!, setting[2]!);
     const local = /^local\.([a-z_]+)\[each\.key\]$/.exec(expr);
     if (local) return localKeys(scope, local[1]!);
+    const whole = /^local\.([a-z_]+)$/.exec(expr);
+    if (whole) return localKeys(scope, whole[1]!, false);
   }
   const output = /^module\.([a-z_]+)\.([a-z_]+)$/.exec(expr);
   if (output && where !== 'function') return outputKeys(scope, output[1]!, output[2]!);
@@ -286,7 +316,8 @@ function defaultKeys(scope: Scope, variable: string, field: string): Set<string>
   throw new RehearsalError('terraform', `no variable "${variable}" in infra/`);
 }
 
-function localKeys(scope: Scope, name: string): Set<string> {
+/** The keys of local.NAME[each.key] (`perFunction`), or of local.NAME itself: a map literal either way. */
+function localKeys(scope: Scope, name: string, perFunction = true): Set<string> {
   for (const [file, json] of scope.infra.files) {
     if (file.includes('/')) continue;
     const locals = Array.isArray(json.locals) ? json.locals.filter(isObject) : [];
@@ -294,6 +325,7 @@ function localKeys(scope: Scope, name: string): Set<string> {
     if (!found) continue;
     const map = found[name];
     if (!isObject(map)) throw new RehearsalError('terraform', `local.${name} is not a map literal`);
+    if (!perFunction) return new Set(Object.keys(map));
     const entry = map[scope.key];
     return entry === undefined ? new Set() : keysOf(entry, scope, 'output');
   }

@@ -18,8 +18,9 @@ export interface CountVars {
   readonly create_firestore_database: boolean;
   readonly operator_members: readonly string[];
   readonly volume_train_on_apply: boolean;
+  readonly state_store: 'bigtable' | 'firestore';
 }
-export const DEFAULT_VARS: CountVars = { enable_apis: true, create_firestore_database: true, operator_members: [], volume_train_on_apply: false };
+export const DEFAULT_VARS: CountVars = { enable_apis: true, create_firestore_database: true, operator_members: [], volume_train_on_apply: false, state_store: 'bigtable' };
 
 type Fn = TopologyOutputs['functions'][string];
 type Sizer = (t: TopologyOutputs, v: CountVars, infra: Infra) => number;
@@ -37,7 +38,10 @@ export const SIZES: Readonly<Record<string, Sizer>> = {
   '|google_project_service.api': (_t, v, infra) => {
     if (!v.enable_apis) return 0;
     const locals = [...infra.files.values()].flatMap((f) => (Array.isArray(f.locals) ? f.locals : [])) as Array<Record<string, unknown>>;
-    return (String(locals.find((l) => l.apis !== undefined)?.apis ?? '').match(/\.googleapis\.com/g) ?? []).length;
+    const apis = String(locals.find((l) => l.apis !== undefined)?.apis ?? '');
+    // The Bigtable APIs are enabled only with the Bigtable state store (local.bigtable).
+    const bigtableApis = (apis.match(/"bigtable[a-z]*\.googleapis\.com"/g) ?? []).length;
+    return (apis.match(/\.googleapis\.com/g) ?? []).length - (v.state_store === 'bigtable' ? 0 : bigtableApis);
   },
   '|google_storage_bucket.source': one,
   '|google_storage_bucket_object.source': one,
@@ -87,6 +91,10 @@ export const SIZES: Readonly<Record<string, Sizer>> = {
   'modules/function|google_pubsub_topic_iam_member.publishes': perFunction((fn) => fn.publishes.length),
   'modules/function|google_secret_manager_secret_iam_member.reads': perFunction((fn) => size(fn.secrets)),
   'modules/function|google_project_iam_member.firestore': perFunction((fn) => (fn.firestore ? 1 : 0)),
+  'modules/bigtable|google_bigtable_instance.state': (_t, v) => (v.state_store === 'bigtable' ? 1 : 0),
+  'modules/bigtable|google_bigtable_table.table': (t, v) => (v.state_store === 'bigtable' ? size(t.bigtable_tables) : 0),
+  'modules/bigtable|google_bigtable_gc_policy.max_age': (t, v) => (v.state_store === 'bigtable' ? size(t.bigtable_gc) : 0),
+  'modules/function|google_bigtable_instance_iam_member.state': perFunction((fn, v) => (v.state_store === 'bigtable' && fn.bigtable.length > 0 ? 1 : 0)),
   'modules/function|google_cloud_run_service_iam_member.operators': perFunction((fn, v) => (fn.operator_api ? v.operator_members.length : 0)),
 };
 
@@ -115,7 +123,7 @@ if (require.main === module) {
     const rows = Object.entries(byType).sort(([a], [b]) => a.localeCompare(b));
     const managed = rows.filter(([type]) => !type.startsWith('data.'));
     for (const [type, n] of rows) process.stdout.write(`${String(n).padStart(4)}  ${type}\n`);
-    process.stdout.write(`${String(managed.reduce((n, [, c]) => n + c, 0)).padStart(4)}  resources in all (defaults: enable_apis, create_firestore_database, no operator_members)\n`);
+    process.stdout.write(`${String(managed.reduce((n, [, c]) => n + c, 0)).padStart(4)}  resources in all (defaults: enable_apis, create_firestore_database, no operator_members, state_store bigtable)\n`);
     if (unsized.length > 0) process.stdout.write(`not counted (add them to tools/infra/resource-count.ts): ${unsized.join(', ')}\n`);
   });
 }

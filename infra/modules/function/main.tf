@@ -1,6 +1,7 @@
 # One Cloud Function (gen2) of the manifest with its own identity and exactly the grants its
 # manifest entry names: publisher on its `publishes` topics, accessor on its `secrets`, Firestore
-# user when it keeps state there, and nothing public.
+# user when it keeps state there, Bigtable user on the instance when it lists a Bigtable table and
+# the deployment keeps state in Bigtable, and nothing public.
 resource "google_service_account" "fn" {
   project      = var.project_id
   account_id   = var.spec.account_id
@@ -65,7 +66,7 @@ resource "google_cloudfunctions2_function" "fn" {
     }
   }
 
-  depends_on = [google_secret_manager_secret_iam_member.reads, google_project_iam_member.firestore]
+  depends_on = [google_secret_manager_secret_iam_member.reads, google_project_iam_member.firestore, google_bigtable_instance_iam_member.state]
 }
 
 resource "google_pubsub_topic_iam_member" "publishes" {
@@ -92,6 +93,20 @@ resource "google_project_iam_member" "firestore" {
   project = var.project_id
   role    = "roles/datastore.user"
   member  = google_service_account.fn.member
+}
+
+# Reads and writes the Bigtable tables its manifest entry lists (when the deployment keeps state in
+# Bigtable): roles/bigtable.user on the instance, never the project: "read-write access to the data
+# stored within Bigtable tables. Intended for application developers or service accounts", with no
+# admin permission (https://cloud.google.com/iam/docs/roles-permissions/bigtable,
+# https://cloud.google.com/bigtable/docs/access-control).
+resource "google_bigtable_instance_iam_member" "state" {
+  count = var.bigtable_instance != null && length(var.spec.bigtable) > 0 ? 1 : 0
+
+  project  = var.project_id
+  instance = var.bigtable_instance
+  role     = "roles/bigtable.user"
+  member   = google_service_account.fn.member
 }
 
 resource "google_cloud_run_service_iam_member" "operators" {

@@ -16,10 +16,17 @@ variable "spec" {
     publishes       = set(string)
     secrets         = map(string)
     firestore       = bool
+    bigtable        = list(string)
     operator_api    = bool
     timeout_seconds = number
   })
-  description = "The function as module.topology.functions describes it: resource name, entry point (the manifest name), service account id, topics it publishes to (manifest names), environment variable => manifest secret, Firestore use, operators' API, timeout."
+  description = "The function as module.topology.functions describes it: resource name, entry point (the manifest name), service account id, topics it publishes to (manifest names), environment variable => manifest secret, Firestore use, Bigtable tables, operators' API, timeout."
+}
+
+variable "bigtable_instance" {
+  type        = string
+  description = "The Bigtable instance of the deployment's state store; null when it keeps state in Firestore (no Bigtable grant)."
+  default     = null
 }
 
 variable "source_bucket" {

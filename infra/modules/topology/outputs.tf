@@ -53,6 +53,21 @@ output "firestore_indexes" {
   value       = local.firestore_indexes
 }
 
+output "bigtable_instance_id" {
+  description = "The Bigtable instance of this deployment (its functions' BIGTABLE_INSTANCE) when var.state_store is bigtable."
+  value       = local.bigtable_instance_id
+}
+
+output "bigtable_tables" {
+  description = "Bigtable table => its column families, over every function of the manifest."
+  value       = local.bigtable_tables
+}
+
+output "bigtable_gc" {
+  description = "\"table/family\" => the table, the family and its garbage-collection max age (a Go duration, e.g. \"608425s\")."
+  value       = local.bigtable_gc
+}
+
 output "secret_placeholder" {
   description = "The value of every secret's first version, which the functions read as unset (the manifest's secretPlaceholder)."
   value       = local.m.secretPlaceholder
