@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Bigtable, type Instance } from '@google-cloud/bigtable';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub, type Message } from '@google-cloud/pubsub';
 import { buildDemo } from '../../cli/generate/demo';
@@ -25,6 +26,9 @@ import { pushBody } from '../../shared/pubsub/push';
 import { evaluateTopology, INFRA, MANIFEST, ROOT, type TopologyOutputs } from '../support/infra';
 import { localBigQuery, startDeployed } from '../support/deploy';
 import { DEFAULT_MONITOR_CONFIG, planWindow } from '../../functions/volume-monitor/core';
+import { Env as deduplicatorEnv } from '../../functions/deduplicator';
+import { ensureTables } from '../../shared/adapters/bigtable';
+import { blocks } from '../../tools/infra/check';
 
 jest.setTimeout(15 * 60_000);
 
@@ -75,9 +79,27 @@ afterAll(async () => {
   await bigquery?.close();
 });
 
+/**
+ * The default of a root variable of infra/ (variables.tf), as a deploy that does not set it gets it:
+ * the rehearsal deploys with the defaults, e.g. state_store's.
+ */
+function variableDefault(name: string): string {
+  for (const [file, json] of infra.files) {
+    if (file.includes('/')) continue;
+    const v = json.variable as Record<string, unknown> | undefined;
+    const body = v?.[name] === undefined ? undefined : blocks(v as Record<string, unknown>, name)[0];
+    if (body && typeof body.default === 'string') return body.default;
+  }
+  throw new RehearsalError('environment', `infra/ has no string variable "${name}" with a default`);
+}
+
 /** Values for the environment names Terraform gives; a name without one stops the rehearsal. */
-function valueOf(name: string, project: string, prefix: string): string {
+function valueOf(name: string, project: string, prefix: string, bigtableInstance: string): string {
   const values: Record<string, string> = {
+    // The state store a deploy with the defaults keeps (variables.tf state_store) and the instance
+    // module.topology names for this prefix (the one the Bigtable module creates).
+    STATE_STORE: variableDefault('state_store'),
+    BIGTABLE_INSTANCE: bigtableInstance,
     RESOURCE_PREFIX: prefix,
     GOOGLE_CLOUD_PROJECT: project,
     VOLUME_PROJECT: project,
@@ -100,17 +122,19 @@ function valueOf(name: string, project: string, prefix: string): string {
  * the stand-ins' base URLs (a stand-in's variable that is a manifest secret is a credential, and
  * reaches the function only when Terraform mounts it).
  */
-function environmentOf(fn: DeployedFunction, project: string, prefix: string, placeholders: boolean): Record<string, string> {
+function environmentOf(fn: DeployedFunction, project: string, prefix: string, bigtableInstance: string, placeholders: boolean): Record<string, string> {
   const secretNames = new Set(Object.values(topology.secrets).map((s) => s.env));
   const env: Record<string, string> = {
     PUBSUB_EMULATOR_HOST: process.env.PUBSUB_EMULATOR_HOST!,
     FIRESTORE_EMULATOR_HOST: process.env.FIRESTORE_EMULATOR_HOST!,
+    // The integration setup's Bigtable emulator (test/support/global-setup.ts) stands in for the instance.
+    BIGTABLE_EMULATOR_HOST: process.env.BIGTABLE_EMULATOR_HOST!,
     BIGQUERY_EMULATOR_HOST: bigquery.host,
     METADATA_SERVER_DETECTION: 'none',
     DLQ_AUTH_CERTS_URL: issuer.certsUrl,
   };
   for (const [k, v] of Object.entries(standInEnv)) if (!secretNames.has(k)) env[k] = v;
-  for (const name of fn.environment) env[name] = valueOf(name, project, prefix);
+  for (const name of fn.environment) env[name] = valueOf(name, project, prefix, bigtableInstance);
   for (const name of fn.secrets) env[name] = placeholders ? topology.secret_placeholder : (standInEnv[name] ?? `rehearsal-${name.toLowerCase()}-value`);
   return env;
 }
@@ -186,6 +210,8 @@ interface Rehearsed {
   readonly effectExpected: boolean;
   /** With placeholder secrets: the failure records of the deliveries it failed (JSON). */
   readonly failures: readonly string[];
+  /** Rows in the Bigtable tables its manifest entry lists, on the emulator, once it had answered. */
+  readonly bigtableRows: number;
 }
 
 /**
@@ -202,6 +228,8 @@ interface Staged {
   readonly project: string;
   readonly pubsub: PubSub;
   readonly firestore: Firestore;
+  /** The instance Terraform names, on the emulator, with the function's tables made from the manifest. */
+  readonly bigtable: { readonly instance: Instance; readonly tables: readonly string[] };
   readonly published: Captured[];
   readonly close: () => Promise<void>;
   started?: Awaited<ReturnType<typeof startDeployed>>;
@@ -218,10 +246,14 @@ interface Staged {
 async function rehearse(dir: string, fns: readonly DeployedFunction[], topo: TopologyOutputs, placeholders = false): Promise<Rehearsed[]> {
   const run = randomBytes(3).toString('hex');
   const prefix = `r${run}-`;
+  // What Terraform names the instance for this prefix (module.topology, evaluated by Terraform).
+  const bigtableInstance = evaluateTopology(manifest(), prefix).bigtable_instance_id;
   const captured: Captured[] = [];
-  const staged = await Promise.all(fns.map((fn, i) => stage(fn, topo, `rh-${run}-${i}`, prefix, captured)));
+  const staged = await Promise.all(fns.map((fn, i) => stage(fn, topo, `rh-${run}-${i}`, prefix, bigtableInstance, captured)));
   try {
-    const starts = await Promise.allSettled(staged.map(async (s) => (s.started = await startDeployed(dir, s.fn, environmentOf(s.fn, s.project, prefix, placeholders), `${prefix}${s.fn.name}`))));
+    const starts = await Promise.allSettled(
+      staged.map(async (s) => (s.started = await startDeployed(dir, s.fn, environmentOf(s.fn, s.project, prefix, bigtableInstance, placeholders), `${prefix}${s.fn.name}`))),
+    );
     const failed = starts.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     const results: Rehearsed[] = [];
@@ -241,10 +273,21 @@ async function rehearse(dir: string, fns: readonly DeployedFunction[], topo: Top
   }
 }
 
-/** The function's project: every topic, and an observer on each topic it publishes to. */
-async function stage(fn: DeployedFunction, topo: TopologyOutputs, project: string, prefix: string, captured: Captured[]): Promise<Staged> {
+/**
+ * The function's project: every topic, an observer on each topic it publishes to, and the Bigtable
+ * tables its manifest entry lists, made in the instance Terraform names as the stack and the tests
+ * make them (ensureTables, from module.topology's tables and families: in GCP Terraform makes them).
+ */
+async function stage(fn: DeployedFunction, topo: TopologyOutputs, project: string, prefix: string, bigtableInstance: string, captured: Captured[]): Promise<Staged> {
   const pubsub = new PubSub({ projectId: project });
   const firestore = new Firestore({ projectId: project });
+  const client = new Bigtable({ projectId: project, metricsEnabled: false });
+  const instance = client.instance(bigtableInstance);
+  const tables = topo.functions[fn.name]!.bigtable;
+  await ensureTables(
+    instance,
+    tables.map((table) => ({ table, families: topo.bigtable_tables[table]! })),
+  );
   const published: Captured[] = [];
   const subscriptions: Array<{ close(): Promise<void> }> = [];
   for (const t of Object.keys(topo.topics)) await pubsub.createTopic(`${prefix}${t}`);
@@ -262,8 +305,16 @@ async function stage(fn: DeployedFunction, topo: TopologyOutputs, project: strin
     await Promise.all(subscriptions.map((s) => s.close()));
     await firestore.terminate();
     await pubsub.close();
+    await client.close();
   };
-  return { fn, project, pubsub, firestore, published, close };
+  return { fn, project, pubsub, firestore, bigtable: { instance, tables }, published, close };
+}
+
+/** Rows in the function's Bigtable tables. */
+async function bigtableRows(s: Staged): Promise<number> {
+  let rows = 0;
+  for (const t of s.bigtable.tables) rows += (await s.bigtable.instance.table(t).getRows())[0].length;
+  return rows;
 }
 
 async function pushAndRoute(s: Staged, topo: TopologyOutputs, prefix: string, captured: Captured[], placeholders: boolean): Promise<Rehearsed> {
@@ -291,7 +342,7 @@ async function pushAndRoute(s: Staged, topo: TopologyOutputs, prefix: string, ca
     // A delivery it failed: the failure record triage will show (shared/boundary.ts).
     for (;;) {
       const records = await firestore.collection('dlq-failures').get();
-      if (records.size > 0) return { function: fn.name, pushes, published: [...published], documents: records.size, pushedAt, effectExpected: true, failures: records.docs.map((d) => JSON.stringify(d.data())) };
+      if (records.size > 0) return { function: fn.name, pushes, published: [...published], documents: records.size, pushedAt, effectExpected: true, failures: records.docs.map((d) => JSON.stringify(d.data())), bigtableRows: await bigtableRows(s) };
       if (Date.now() > deadline) throw new RehearsalError(`route ${fn.name}`, 'failed a delivery and recorded no failure in 60 s', started.output());
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -301,14 +352,16 @@ async function pushAndRoute(s: Staged, topo: TopologyOutputs, prefix: string, ca
   const ticksOnly = pushes.every((p) => topo.subscriptions[p.subscription]?.topic === 'ticks');
   const effectExpected = !ticksOnly || tickIsDue(fn.name, pushedAt);
   let documents = 0;
+  let rows = 0;
   for (;;) {
     documents = 0;
     for (const c of await firestore.listCollections()) documents += (await c.limit(1).get()).size;
-    if (published.length > 0 || documents > 0 || !effectExpected) break;
+    rows = await bigtableRows(s);
+    if (published.length > 0 || documents > 0 || rows > 0 || !effectExpected) break;
     if (Date.now() > deadline) throw new RehearsalError(`route ${fn.name}`, 'answered 2xx but published nothing and kept nothing in 60 s', started.output());
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { function: fn.name, pushes, published: [...published], documents, pushedAt, effectExpected, failures: [] };
+  return { function: fn.name, pushes, published: [...published], documents, pushedAt, effectExpected, failures: [], bigtableRows: rows };
 }
 
 describe('the deploy rehearsal', () => {
@@ -336,6 +389,16 @@ describe('the deploy rehearsal', () => {
       if (!due.some(Boolean)) expect(bigquery.requests).toEqual([]);
     }
     process.stdout.write(`deploy rehearsal: volume-monitor's tick was ${monitor?.effectExpected ? 'due: it asked the local BigQuery and published the flagged hour' : 'not due: acked with nothing to ask'}\n`);
+    // The state store: the functions that list Bigtable tables were told the store a default deploy
+    // keeps and the instance Terraform creates, and found their tables there. The deduplicator keeps
+    // an accepted event's keys for its whole window: once its code keeps them in Bigtable (its config
+    // reads STATE_STORE), the event it accepted is rows in dedup-keys, not documents.
+    const listing = results.filter((r) => topology.functions[r.function]!.bigtable.length > 0);
+    expect(listing.map((r) => r.function).sort()).toEqual(['deduplicator', 'gap-detector']);
+    for (const r of listing) expect(fns.find((f) => f.name === r.function)!.environment).toEqual(expect.arrayContaining(['STATE_STORE', 'BIGTABLE_INSTANCE']));
+    const dedup = results.find((r) => r.function === 'deduplicator')!;
+    if ('STATE_STORE' in deduplicatorEnv.shape) expect(dedup.bigtableRows).toBeGreaterThan(0);
+    process.stdout.write(`deploy rehearsal: state store ${variableDefault('state_store')}: ${listing.map((r) => `${r.function} ${r.bigtableRows} Bigtable rows`).join(', ')}\n`);
   });
 
   it("starts every function at the first apply, when each secret holds only Terraform's placeholder: a delivery that needs a key fails with a recorded ConfigError naming it", async () => {
