@@ -78,6 +78,16 @@ describe('the environment Terraform gives each function', () => {
     expect(STATE_STORE_NAMES.filter((k) => given.includes(k))).toEqual((spec.bigtable ?? []).length > 0 ? STATE_STORE_NAMES : []);
   });
 
+  it.each([
+    ['given to no function', (t: string) => t.replace(', length(each.value.bigtable) > 0 ? local.state_store_environment : {})', ')')],
+    ['given to every function', (t: string) => t.replace('length(each.value.bigtable) > 0 ? local.state_store_environment : {}', 'local.state_store_environment')],
+  ])("would see the state store's environment %s", async (_what, edit) => {
+    const mutant = deployedFunctions(await mutatedInfra('main.tf', edit), evaluateTopology(topology));
+    const told = (name: string) => STATE_STORE_NAMES.every((k) => mutant.find((d) => d.name === name)!.environment.includes(k));
+    const listing = topology.functions.filter((f) => (f.bigtable ?? []).length > 0).map((f) => f.name);
+    expect(topology.functions.some((f) => told(f.name) !== listing.includes(f.name))).toBe(true);
+  });
+
   it('would name a setting Terraform gives under a name no function reads', async () => {
     const mutant = await mutatedInfra('main.tf', (t) => t.replace('STATE_STORE       = var.state_store', 'STATE_STORE_KIND  = var.state_store'));
     const dedup = deployedFunctions(mutant, evaluateTopology(topology)).find((d) => d.name === 'deduplicator')!;
