@@ -56,6 +56,14 @@ resource "google_bigtable_table" "table" {
       family = column_family.value
     }
   }
+
+  lifecycle {
+    # Every family gets its max age (module.topology's bigtable_gc), or the plan stops here.
+    precondition {
+      condition     = alltrue([for family in each.value : contains(keys(var.gc_policies), "${each.key}/${family}")])
+      error_message = "Bigtable table ${each.key}: every column family needs a garbage-collection policy (maxAge of the table in shared/topology.json)."
+    }
+  }
 }
 
 # One garbage-collection policy per column family: cells older than their max age (a Go duration,
