@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Bigtable, type Instance } from '@google-cloud/bigtable';
+import type { Instance } from '@google-cloud/bigtable';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub, type Message } from '@google-cloud/pubsub';
 import { buildDemo } from '../../cli/generate/demo';
@@ -27,7 +27,7 @@ import { evaluateTopology, INFRA, MANIFEST, ROOT, type TopologyOutputs } from '.
 import { localBigQuery, startDeployed } from '../support/deploy';
 import { DEFAULT_MONITOR_CONFIG, planWindow } from '../../functions/volume-monitor/core';
 import { Env as deduplicatorEnv } from '../../functions/deduplicator';
-import { ensureTables } from '../../shared/adapters/bigtable';
+import { bigtableInstance, ensureTables } from '../../shared/adapters/bigtable';
 import { blocks } from '../../tools/infra/check';
 
 jest.setTimeout(15 * 60_000);
@@ -94,12 +94,12 @@ function variableDefault(name: string): string {
 }
 
 /** Values for the environment names Terraform gives; a name without one stops the rehearsal. */
-function valueOf(name: string, project: string, prefix: string, bigtableInstance: string): string {
+function valueOf(name: string, project: string, prefix: string, instanceId: string): string {
   const values: Record<string, string> = {
     // The state store a deploy with the defaults keeps (variables.tf state_store) and the instance
     // module.topology names for this prefix (the one the Bigtable module creates).
     STATE_STORE: variableDefault('state_store'),
-    BIGTABLE_INSTANCE: bigtableInstance,
+    BIGTABLE_INSTANCE: instanceId,
     RESOURCE_PREFIX: prefix,
     GOOGLE_CLOUD_PROJECT: project,
     VOLUME_PROJECT: project,
@@ -122,7 +122,7 @@ function valueOf(name: string, project: string, prefix: string, bigtableInstance
  * the stand-ins' base URLs (a stand-in's variable that is a manifest secret is a credential, and
  * reaches the function only when Terraform mounts it).
  */
-function environmentOf(fn: DeployedFunction, project: string, prefix: string, bigtableInstance: string, placeholders: boolean): Record<string, string> {
+function environmentOf(fn: DeployedFunction, project: string, prefix: string, instanceId: string, placeholders: boolean): Record<string, string> {
   const secretNames = new Set(Object.values(topology.secrets).map((s) => s.env));
   const env: Record<string, string> = {
     PUBSUB_EMULATOR_HOST: process.env.PUBSUB_EMULATOR_HOST!,
@@ -134,7 +134,7 @@ function environmentOf(fn: DeployedFunction, project: string, prefix: string, bi
     DLQ_AUTH_CERTS_URL: issuer.certsUrl,
   };
   for (const [k, v] of Object.entries(standInEnv)) if (!secretNames.has(k)) env[k] = v;
-  for (const name of fn.environment) env[name] = valueOf(name, project, prefix, bigtableInstance);
+  for (const name of fn.environment) env[name] = valueOf(name, project, prefix, instanceId);
   for (const name of fn.secrets) env[name] = placeholders ? topology.secret_placeholder : (standInEnv[name] ?? `rehearsal-${name.toLowerCase()}-value`);
   return env;
 }
@@ -247,12 +247,12 @@ async function rehearse(dir: string, fns: readonly DeployedFunction[], topo: Top
   const run = randomBytes(3).toString('hex');
   const prefix = `r${run}-`;
   // What Terraform names the instance for this prefix (module.topology, evaluated by Terraform).
-  const bigtableInstance = evaluateTopology(manifest(), prefix).bigtable_instance_id;
+  const instanceId = evaluateTopology(manifest(), prefix).bigtable_instance_id;
   const captured: Captured[] = [];
-  const staged = await Promise.all(fns.map((fn, i) => stage(fn, topo, `rh-${run}-${i}`, prefix, bigtableInstance, captured)));
+  const staged = await Promise.all(fns.map((fn, i) => stage(fn, topo, `rh-${run}-${i}`, prefix, instanceId, captured)));
   try {
     const starts = await Promise.allSettled(
-      staged.map(async (s) => (s.started = await startDeployed(dir, s.fn, environmentOf(s.fn, s.project, prefix, bigtableInstance, placeholders), `${prefix}${s.fn.name}`))),
+      staged.map(async (s) => (s.started = await startDeployed(dir, s.fn, environmentOf(s.fn, s.project, prefix, instanceId, placeholders), `${prefix}${s.fn.name}`))),
     );
     const failed = starts.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -277,12 +277,16 @@ async function rehearse(dir: string, fns: readonly DeployedFunction[], topo: Top
  * The function's project: every topic, an observer on each topic it publishes to, and the Bigtable
  * tables its manifest entry lists, made in the instance Terraform names as the stack and the tests
  * make them (ensureTables, from module.topology's tables and families: in GCP Terraform makes them).
+ * The tables are made through the client the functions build (shared/adapters/bigtable.ts): against
+ * an emulator it keeps the project placeholder `{{projectId}}` whatever GOOGLE_CLOUD_PROJECT says
+ * (@google-cloud/bigtable asks for the project only without a custom endpoint), so a client given
+ * the function's project would make tables the function never finds. The instance, named for the
+ * run's prefix, keeps runs apart.
  */
-async function stage(fn: DeployedFunction, topo: TopologyOutputs, project: string, prefix: string, bigtableInstance: string, captured: Captured[]): Promise<Staged> {
+async function stage(fn: DeployedFunction, topo: TopologyOutputs, project: string, prefix: string, bigtableInstanceId: string, captured: Captured[]): Promise<Staged> {
   const pubsub = new PubSub({ projectId: project });
   const firestore = new Firestore({ projectId: project });
-  const client = new Bigtable({ projectId: project, metricsEnabled: false });
-  const instance = client.instance(bigtableInstance);
+  const instance = bigtableInstance(bigtableInstanceId);
   const tables = topo.functions[fn.name]!.bigtable;
   await ensureTables(
     instance,
@@ -305,7 +309,7 @@ async function stage(fn: DeployedFunction, topo: TopologyOutputs, project: strin
     await Promise.all(subscriptions.map((s) => s.close()));
     await firestore.terminate();
     await pubsub.close();
-    await client.close();
+    await instance.bigtable.close();
   };
   return { fn, project, pubsub, firestore, bigtable: { instance, tables }, published, close };
 }
