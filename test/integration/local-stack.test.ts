@@ -1,8 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Finding } from '../../shared/findings';
+import { topology } from '../../shared/topology';
 import type { Comparison } from '../../tools/local/expected';
 import type { InjectedFault } from '../../cli/generate/demo';
 import { ensureBuilt } from '../support/build';
@@ -15,7 +16,8 @@ import { ensureBuilt } from '../support/build';
  * event per corrected event, judge the closed hours' volume against the past weeks the demo
  * brings (volume-monitor's embedded detector over the hourly series the stack archives: the
  * demo's discount storm, and no other hour), take an event published with the printed instructions, and on
- * Ctrl-C stop every process it started.
+ * Ctrl-C stop every process it started: the Bigtable emulator (the default state store's) with the
+ * others, its cbtemulator too.
  */
 const ROOT = join(__dirname, '..', '..');
 const DETECTORS = new Set(['validator', 'deduplicator', 'revenue-checker', 'call-duration-checker', 'crm-checker', 'volume-monitor', 'dlq-triage']);
@@ -33,6 +35,21 @@ interface RunJson {
   faults: InjectedFault[];
   unfinished?: string[];
   processes: Array<{ name: string; pid: number; host?: string }>;
+  stateStore?: string;
+}
+
+/** The command lines of the running cbtemulator processes (the Bigtable emulator's server, which gcloud starts). */
+function cbtemulators(): string[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .flatMap((pid) => {
+      try {
+        const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return args[0]?.endsWith('cbtemulator') ? [args.join(' ')] : [];
+      } catch {
+        return []; // gone meanwhile
+      }
+    });
 }
 
 function groupAlive(pid: number): boolean {
@@ -67,7 +84,7 @@ describe('npm run dev: the local stack with the demo stream', () => {
     child = spawn(process.execPath, [join(ROOT, 'dist', 'tools', 'local', 'cli.js'), '--keep', '--json', jsonPath, '--timeout', '240'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PUBSUB_EMULATOR_HOST: '', FIRESTORE_EMULATOR_HOST: '' },
+      env: { ...process.env, PUBSUB_EMULATOR_HOST: '', FIRESTORE_EMULATOR_HOST: '', BIGTABLE_EMULATOR_HOST: '', STATE_STORE: '' },
     });
     child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -195,11 +212,30 @@ describe('npm run dev: the local stack with the demo stream', () => {
     });
     await until('the live finding', () => (/finding\s+invalid\/dropped\s+typed-by-hand/.test(stdout) ? true : undefined), 20_000);
 
+    // The state store by default is Bigtable: its emulator runs beside the others, with the manifest's
+    // tables, as the functions' client (shared/adapters/bigtable.ts) finds them.
+    expect(run.stateStore).toBe('bigtable');
+    const bigtableHost = run.processes.find((p) => p.name === 'bigtable-emulator')?.host;
+    expect(bigtableHost).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(stdout).toContain(`BIGTABLE_EMULATOR_HOST=${bigtableHost}`);
+    const tables = execFileSync(
+      process.execPath,
+      ['-e', "const { bigtableInstance } = require('./dist/shared/adapters/bigtable'); bigtableInstance('event-recovery').getTables().then(([t]) => console.log(t.map((x) => x.id).sort().join(',')))"],
+      { cwd: ROOT, env: { ...process.env, BIGTABLE_EMULATOR_HOST: bigtableHost }, encoding: 'utf8' },
+    );
+    const manifestTables = topology.functions.flatMap((f) => f.bigtable ?? []).map((t) => t.table);
+    expect(manifestTables.length).toBeGreaterThan(0);
+    expect(tables.trim()).toBe([...new Set(manifestTables)].sort().join(','));
+    const port = bigtableHost!.split(':')[1];
+    const ourEmulator = () => cbtemulators().filter((args) => args.includes(`--port=${port}`));
+    expect(ourEmulator()).toHaveLength(1);
+
     // Ctrl-C: everything stops, and dev mode exits 0.
     const groups = run.processes.map((p) => p.pid);
     expect(groups.every(groupAlive)).toBe(true);
     child.kill('SIGINT');
     expect(await exited).toBe(0);
     await until('every process group to be gone', () => (groups.some(groupAlive) ? undefined : true), 10_000);
+    await until('no cbtemulator of this stack left', () => (ourEmulator().length === 0 ? true : undefined), 10_000);
   }, 400_000);
 });

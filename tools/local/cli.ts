@@ -9,18 +9,24 @@ import { buildDemo, writeDemoFiles } from '../../cli/generate/demo';
 import { ratesPath, worldOfLog, worldPath } from '../../cli/generate/log-world';
 import { RatesFile } from '../../shared/rates/file';
 import { onPath } from './emulators';
-import { DEFAULT_OPTIONS, runDevWithWorld, runStack, StackError, type StackOptions } from './stack';
+import { DEFAULT_OPTIONS, DEFAULT_STATE_STORE, runDevWithWorld, runStack, StackError, type StackOptions, type StateStore } from './stack';
 
 const USAGE = `Usage: node dist/tools/local/cli.js [--keep] [options]     (npm start, npm run dev)
 
-Starts the Pub/Sub and Firestore emulators, creates the topology, serves every built function
-with the Functions Framework, publishes the demo stream with its injected faults, prints the
-recovery report once the pipeline is quiet, and stops everything it started.
+Starts the Pub/Sub, Firestore and Bigtable emulators, creates the topology and the manifest's
+Bigtable tables, serves every built function with the Functions Framework, publishes the demo
+stream with its injected faults, prints the recovery report once the pipeline is quiet, and stops
+everything it started.
 
 Options:
   --keep               keep the stack up after the report and print how to publish to it
   --seed N             demo seed (default ${DEFAULT_OPTIONS.seed})
   --project ID         project id on the emulators (default ${DEFAULT_OPTIONS.projectId})
+  --state-store S      where the functions keep their hot state (their STATE_STORE): bigtable, as
+                       deployed (the Bigtable emulator starts beside the others, with the manifest's
+                       tables), or firestore (no Bigtable emulator). Default: the environment's
+                       STATE_STORE, else ${DEFAULT_STATE_STORE}. BIGTABLE_INSTANCE names the instance
+                       (default event-recovery)
   --timeout SECONDS    bound on publishing and processing the demo (default ${DEFAULT_OPTIONS.timeoutMs / 1000})
   --verbose            the whole report (every topic, the findings by kind, examples, each fault, each
                        function log), and each published slice of the demo with the handler times
@@ -48,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
       keep: { type: 'boolean', default: false },
       seed: { type: 'string' },
       project: { type: 'string' },
+      'state-store': { type: 'string' },
       timeout: { type: 'string' },
       json: { type: 'string' },
       html: { type: 'string' },
@@ -76,6 +83,7 @@ export async function main(argv: string[]): Promise<number> {
     ...(values.json ? { jsonPath: values.json } : {}),
     ...(values.html ? { htmlPath: values.html } : {}),
     verbose: values.verbose,
+    ...(values['state-store'] !== undefined ? { stateStore: parseStateStore(values['state-store']) } : {}),
   };
   if (values['write-demo'] !== undefined) {
     const demo = buildDemo({ now: Date.now(), seed: options.seed });
@@ -92,6 +100,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (values.log !== undefined) return runDevWithWorld({ ...options, keep: true }, readLogWorld(values.log), values.log);
   return runStack(options);
+}
+
+export function parseStateStore(text: string): StateStore {
+  if (text === 'bigtable' || text === 'firestore') return text;
+  throw new StackError(`--state-store must be bigtable or firestore, not ${text}`);
 }
 
 /** The stand-ins' world of a log: its rates file (required) and its world file, or what the log itself reports. */

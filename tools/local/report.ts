@@ -7,6 +7,8 @@ import type { Comparison } from './expected';
 /** What one run of the stack saw, for the report and for `--json`. */
 export interface StackRun {
   readonly projectId: string;
+  /** Where the functions kept their hot state (STATE_STORE); absent in runs recorded before it was chosen. */
+  readonly stateStore?: 'firestore' | 'bigtable';
   readonly demo: Demo;
   /** Demo messages published to events-raw. */
   readonly published: number;
@@ -303,7 +305,7 @@ function overview(run: StackRun): string[] {
   if (absent.length > 0) {
     for (const f of absent) lines.push(`              ${f.name}: ${f.reason ?? 'not in dist/functions/index.js yet'}; subscriptions created as pull (messages kept)`);
   }
-  lines.push(`Project       ${run.projectId} on the Pub/Sub and Firestore emulators`);
+  lines.push(`Project       ${run.projectId} on the Pub/Sub, Firestore${run.stateStore === 'bigtable' ? ' and Bigtable' : ''} emulators${run.stateStore ? ` (state store: ${run.stateStore})` : ''}`);
   return lines;
 }
 
@@ -442,7 +444,7 @@ function logs(run: StackRun): string[] {
 /** What `npm run dev` prints once the report is out: how to publish to the stack and watch it. */
 export function devInstructions(
   projectId: string,
-  hosts: { pubsub: { host: string }; firestore: { host: string } },
+  hosts: { pubsub: { host: string }; firestore: { host: string }; bigtable?: { host: string } },
   logDir: string,
   triage?: { url: string; token: string },
 ): string {
@@ -450,7 +452,7 @@ export function devInstructions(
   return `
 The stack stays up (Ctrl-C stops it all). Publish your own events, one CloudEvent JSON a line:
 
-  export PUBSUB_EMULATOR_HOST=${ps} FIRESTORE_EMULATOR_HOST=${hosts.firestore.host} GOOGLE_CLOUD_PROJECT=${projectId}
+  export PUBSUB_EMULATOR_HOST=${ps} FIRESTORE_EMULATOR_HOST=${hosts.firestore.host}${hosts.bigtable ? ` BIGTABLE_EMULATOR_HOST=${hosts.bigtable.host}` : ''} GOOGLE_CLOUD_PROJECT=${projectId}
   node dist/cli/event-recovery.js publish my-events.ndjson        # or: cat my-events.ndjson | node dist/cli/event-recovery.js publish -
 
   # one event from the shell:

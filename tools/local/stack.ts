@@ -1,5 +1,5 @@
 /**
- * The local stack (`npm start`, `npm run dev`): the Pub/Sub and Firestore emulators, every
+ * The local stack (`npm start`, `npm run dev`): the Pub/Sub, Firestore and Bigtable emulators, every
  * topic and subscription of the manifest, each built function served by the Functions Framework
  * behind push subscriptions, the demo stream published with its faults, and a recovery report
  * once the pipeline is quiet. Everything it starts runs in process groups it stops on the way
@@ -9,7 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Bigtable } from '@google-cloud/bigtable';
 import { PubSub } from '@google-cloud/pubsub';
+import { z } from 'zod';
+import { ensureTables, type TableSpec } from '../../shared/adapters/bigtable';
+import { StateStoreEnv } from '../../shared/config';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
 import { resolveSubscriptions, TOPICS, topology } from '../../shared/topology';
 import { buildDemo, DELIVERY_JITTER_MS, DEMO_DEFAULTS, GAP_GRACE_MS, type Demo, type DemoMessage, type DemoWorld, type UpstreamFaults } from '../../cli/generate/demo';
@@ -61,6 +65,13 @@ export interface StackOptions {
   readonly htmlPath?: string;
   /** Replaces the stand-ins (tests). */
   readonly standIns?: readonly StandIn[];
+  /**
+   * Where the functions keep their hot per-event state (STATE_STORE): `bigtable`, as deployed by
+   * default, starts the Bigtable emulator beside the others and creates the manifest's tables on
+   * it; `firestore` starts no Bigtable emulator. Unset: the STATE_STORE of this process's
+   * environment, else `bigtable` (see {@link stateStoreOf}).
+   */
+  readonly stateStore?: StateStore;
   /** Publishes a load stream instead of the demo's own traffic (see `DemoOptions.load`). */
   readonly load?: { readonly scale: number; readonly hotShare: number };
   /**
@@ -73,6 +84,57 @@ export interface StackOptions {
     up?(stack: RunningStack): void | Promise<void>;
     quiet?(stack: RunningStack): void | Promise<void>;
   };
+}
+
+export type StateStore = z.infer<typeof StateStoreEnv.STATE_STORE>;
+
+/** The store the stack runs on unless told otherwise: the deployment's default (Terraform `state_store`). */
+export const DEFAULT_STATE_STORE: StateStore = 'bigtable';
+
+const LocalStateStore = z.object({ ...StateStoreEnv, STATE_STORE: StateStoreEnv.STATE_STORE.unwrap().optional() });
+
+/**
+ * The state store and Bigtable instance the stack gives its functions: the option (the command's
+ * `--state-store`), else this environment's STATE_STORE, else {@link DEFAULT_STATE_STORE}; the
+ * instance from BIGTABLE_INSTANCE (shared/config.ts's default otherwise). A bad value is a clear
+ * error, as a function's cold start would give it.
+ */
+export function stateStoreOf(option: StateStore | undefined, env: NodeJS.ProcessEnv): { stateStore: StateStore; instance: string } {
+  const parsed = LocalStateStore.safeParse({
+    ...(env.STATE_STORE ? { STATE_STORE: env.STATE_STORE } : {}),
+    ...(env.BIGTABLE_INSTANCE ? { BIGTABLE_INSTANCE: env.BIGTABLE_INSTANCE } : {}),
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new StackError(`${String(issue.path[0])}: ${issue.message}`);
+  }
+  return { stateStore: option ?? parsed.data.STATE_STORE ?? DEFAULT_STATE_STORE, instance: parsed.data.BIGTABLE_INSTANCE };
+}
+
+/** Every Bigtable table the manifest's functions list, once each (a table two functions share is created once). */
+export function manifestTables(functions: ReadonlyArray<{ readonly bigtable?: readonly TableSpec[] }> = topology.functions): TableSpec[] {
+  const byName = new Map<string, TableSpec>();
+  for (const spec of functions.flatMap((f) => f.bigtable ?? [])) {
+    const seen = byName.get(spec.table);
+    byName.set(spec.table, seen ? { table: spec.table, families: [...new Set([...seen.families, ...spec.families])] } : spec);
+  }
+  return [...byName.values()];
+}
+
+/**
+ * Creates the manifest's tables on the Bigtable emulator at `host` (Terraform creates them in GCP).
+ * The client is built as shared/adapters/bigtable.ts builds the functions' (no project id: under an
+ * emulator the client uses the same placeholder project for both), pointed at the emulator by
+ * `apiEndpoint`, which the client treats as BIGTABLE_EMULATOR_HOST (plain-text gRPC), so that this
+ * process's own environment stays as it is.
+ */
+async function createTables(host: string, instanceId: string): Promise<void> {
+  const client = new Bigtable({ apiEndpoint: host, metricsEnabled: false });
+  try {
+    await ensureTables(client.instance(instanceId), manifestTables());
+  } finally {
+    await client.close().catch(() => undefined);
+  }
 }
 
 export const DEFAULT_OPTIONS: StackOptions = {
@@ -133,7 +195,10 @@ class Resources {
 /** The stack once it is up: where things listen and what watches them. */
 export type RunningStack = Running;
 interface Running {
-  readonly hosts: { readonly pubsub: { host: string }; readonly firestore: { host: string } };
+  readonly hosts: { readonly pubsub: { host: string }; readonly firestore: { host: string }; readonly bigtable?: { host: string } };
+  /** The state store the functions were given (STATE_STORE), and the Bigtable instance. */
+  readonly stateStore: StateStore;
+  readonly bigtableInstance: string;
   readonly logDir: string;
   readonly served: ReadonlyMap<string, ServedFunction>;
   /** Functions of the manifest the entry did not register, with the reason one gave. */
@@ -258,7 +323,9 @@ async function bringUp(
   mkdirSync(logDir);
   // What the stack archives, as hourly series (BigQuery's archive and view in GCP), over the past weeks the demo brings.
   const archive = new VolumeArchive(join(runDir, 'volume-hourly-series.json'), volumeHistory);
-  io.progress('starting the Pub/Sub and Firestore emulators and the functions...');
+  const { stateStore, instance: bigtableInstance } = stateStoreOf(options.stateStore, process.env);
+  const onBigtable = stateStore === 'bigtable';
+  io.progress(`starting the Pub/Sub, Firestore${onBigtable ? ' and Bigtable' : ''} emulators and the functions (state store: ${stateStore})...`);
   const standInEnv: Record<string, string> = {};
   for (const stand of options.standIns ?? STAND_INS) {
     const running = await stand.start(world, upstream);
@@ -278,7 +345,7 @@ async function bringUp(
     DLQ_PUSH_SERVICE_ACCOUNT: LocalIdTokenIssuer.PUSH_ACCOUNT,
     DLQ_AUTH_CERTS_URL: issuer.certsUrl,
   };
-  const planned = await Promise.all([freePort(), freePort()]);
+  const planned = await Promise.all([freePort(), freePort(), ...(onBigtable ? [freePort()] : [])]);
   const emulatorAt = (name: Emulator['name'], label: string, port: number) => {
     const ports = [port];
     return startEmulator(name, {
@@ -286,11 +353,19 @@ async function bringUp(
       onBindRetry: (lost) => io.progress(`  the ${label} emulator lost port ${lost} to another process; starting it on another`),
     });
   };
-  const hostsAt = (pubsub: string, firestore: string) => ({ pubsub: { host: pubsub }, firestore: { host: firestore } });
-  const plannedHosts = hostsAt(`127.0.0.1:${planned[0]}`, `127.0.0.1:${planned[1]}`);
-  const envFor = (h: typeof plannedHosts) => ({
+  const hostsAt = (pubsub: string, firestore: string, bigtable: string | undefined): Running['hosts'] => ({
+    pubsub: { host: pubsub },
+    firestore: { host: firestore },
+    ...(bigtable !== undefined ? { bigtable: { host: bigtable } } : {}),
+  });
+  const plannedHosts = hostsAt(`127.0.0.1:${planned[0]}`, `127.0.0.1:${planned[1]}`, onBigtable ? `127.0.0.1:${planned[2]}` : undefined);
+  const envFor = (h: Running['hosts']) => ({
     ...process.env,
-    ...emulatorEnv(h.pubsub, h.firestore, options.projectId),
+    // On Firestore no Bigtable emulator runs: none inherited from this environment either.
+    BIGTABLE_EMULATOR_HOST: undefined,
+    ...emulatorEnv(h.pubsub, h.firestore, options.projectId, h.bigtable),
+    STATE_STORE: stateStore,
+    BIGTABLE_INSTANCE: bigtableInstance,
     ...standInEnv,
     ...localScale(process.env),
     ...localVolume(archive.path),
@@ -308,12 +383,18 @@ async function bringUp(
       }),
     );
   let [, outcomes] = await Promise.all([
-    Promise.all([emulatorAt('pubsub', 'Pub/Sub', planned[0]!), emulatorAt('firestore', 'Firestore', planned[1]!)]).then((e) => (res.emulators = e)),
+    Promise.all([
+      emulatorAt('pubsub', 'Pub/Sub', planned[0]!),
+      emulatorAt('firestore', 'Firestore', planned[1]!),
+      ...(onBigtable ? [emulatorAt('bigtable', 'Bigtable', planned[2]!)] : []),
+    ]).then((e) => (res.emulators = e)),
     serveAll(envFor(plannedHosts)),
   ]);
-  const [pubsubEmulator, firestoreEmulator] = res.emulators as [Emulator, Emulator];
-  const hosts = hostsAt(pubsubEmulator.host, firestoreEmulator.host);
-  if (hosts.pubsub.host !== plannedHosts.pubsub.host || hosts.firestore.host !== plannedHosts.firestore.host) {
+  const [pubsubEmulator, firestoreEmulator, bigtableEmulator] = res.emulators as [Emulator, Emulator, Emulator | undefined];
+  const hosts = hostsAt(pubsubEmulator.host, firestoreEmulator.host, bigtableEmulator?.host);
+  // The tables exist before the gateway pushes anything: a function reaches its store only for a message.
+  if (hosts.bigtable) await createTables(hosts.bigtable.host, bigtableInstance);
+  if (hosts.pubsub.host !== plannedHosts.pubsub.host || hosts.firestore.host !== plannedHosts.firestore.host || hosts.bigtable?.host !== plannedHosts.bigtable?.host) {
     const stale = res.functions.splice(0);
     await Promise.all(stale.map((f) => f.stop()));
     outcomes = await serveAll(envFor(hosts));
@@ -350,7 +431,7 @@ async function bringUp(
   const pushes = delivered.map((sub) => ({ sub, gateway }));
   const triageFn = served.get('dlq-triage');
   const skipped = new Map(outcomes.flatMap((o) => (o.kind === 'absent' ? [[o.name, o.reason] as const] : [])));
-  return { hosts, logDir, served, skipped, pubsub, observer, pushes, standInEnv, archive, ...(triageFn ? { triage: { url: triageFn.url, token: triageToken } } : {}) };
+  return { hosts, stateStore, bigtableInstance, logDir, served, skipped, pubsub, observer, pushes, standInEnv, archive, ...(triageFn ? { triage: { url: triageFn.url, token: triageToken } } : {}) };
 }
 
 /**
@@ -405,6 +486,7 @@ function summarize(
   const findings = collectFindings(up.observer);
   return {
     projectId,
+    stateStore: up.stateStore,
     demo,
     published: tracker.publishedCount,
     counts: up.observer.counts(),
