@@ -35,6 +35,29 @@ const { PubSub } = require('@google-cloud/pubsub');
 })().catch((err) => { console.error(err); process.exit(1); });
 `;
 
+/**
+ * Bigtable calls of known rows, through the client as the functions build it
+ * (shared/adapters/bigtable.ts), on the Bigtable emulator of the integration setup.
+ */
+const BIGTABLE_SCRIPT = (table: string) => `
+const { bigtableInstance, ensureTables } = require('./dist/shared/adapters/bigtable');
+(async () => {
+  const instance = bigtableInstance('event-recovery-test');
+  await ensureTables(instance, [{ table: '${table}', families: ['k'] }]); // admin: no rows
+  const t = instance.table('${table}');
+  await t.insert([{ key: 'a', data: { k: { v: 'x' } } }, { key: 'b', data: { k: { v: 'y' } } }]); // 2 rows written, 4 + 4 bytes
+  const claim = [{ method: 'insert', data: { k: { v: 'first' } } }];
+  await t.row('c').filter([{ family: 'k' }], { onNoMatch: claim });   // 1 read; no match: 1 row written (8 bytes)
+  await t.row('c').filter([{ family: 'k' }], { onNoMatch: claim });   // 1 read; matched, nothing to apply
+  await t.row('a').get();                                             // 1 row read
+  await t.row('missing').get().catch(() => undefined);                // an empty read (the client rejects: not found)
+  await t.row('b').delete();                                          // 1 row deleted
+  const [rows] = await t.getRows();                                   // 2 rows read (a, c)
+  if (rows.length !== 2) throw new Error('expected 2 rows, got ' + rows.length);
+  process.exit(0);
+})().catch((err) => { console.error(err); process.exit(1); });
+`;
+
 describe('npm run cost: the meter counts Firestore and Pub/Sub operations at the client, on the wire', () => {
   it('counts what a process did against the emulators', async () => {
     if (!existsSync(METER)) throw new Error(`${METER} is missing: run npm run build`);
@@ -56,6 +79,23 @@ describe('npm run cost: the meter counts Firestore and Pub/Sub operations at the
     expect(docs[`${prefix}meter/b`]).toMatchObject({ writes: 2, deletes: 0 });
     expect([1, 2]).toContain(docs[`${prefix}meter/b`]!.peak); // 2 unless the two writes straddle a second
     expect(counted.cpuUs).toBeGreaterThan(0);
+  });
+
+  it('counts the Bigtable rows a process had the emulator read, write and delete, per table', async () => {
+    if (!existsSync(METER)) throw new Error(`${METER} is missing: run npm run build`);
+    if (!process.env.BIGTABLE_EMULATOR_HOST) throw new Error('BIGTABLE_EMULATOR_HOST is not set: the integration setup starts the Bigtable emulator');
+    const dir = mkdtempSync(join(tmpdir(), 'cost-meter-'));
+    const table = `${runPrefix('cost')}rows`.replace(/[^a-z0-9-]/g, '-');
+    await promisify(execFile)(process.execPath, ['--require', METER, '-e', BIGTABLE_SCRIPT(table)], {
+      cwd: ROOT,
+      env: { ...process.env, EVENT_RECOVERY_METER_DIR: dir, FUNCTION_TARGET: 'meter-test' },
+    });
+    const files = readdirSync(dir);
+    expect(files).toEqual([expect.stringMatching(/^meter-test-\d+\.json$/)]);
+    const counted = JSON.parse(readFileSync(join(dir, files[0]!), 'utf8')) as MeterFile;
+    const rows = { rowsRead: 5, emptyReads: 1, rowsWritten: 3, rowsDeleted: 1, bytesWritten: 16 };
+    expect(counted.bigtable).toEqual({ ...rows, tables: { [table]: rows } });
+    expect(counted.firestore).toEqual({ reads: 0, missingReads: 0, emptyQueries: 0, writes: 0, deletes: 0, commits: 0 });
   });
 
   it('is inert without EVENT_RECOVERY_METER_DIR', async () => {

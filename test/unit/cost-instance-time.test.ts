@@ -67,7 +67,7 @@ describe('compute priced as billed: instance time at the deployed vCPU and memor
     const text = renderCostTables([f], prices, 1000);
     // Per million events (×1000): 12,000 busy, 15,000 billed; compute $0.38 billed (15,000 × 0.00002525), $0.11 as used.
     expect(text).toContain('| validator | 1,000,000 | – (–) | – | 4,000 | 30,000 | 12,000 (15,000) |');
-    expect(text).toMatch(/\| validator \| – \| \$0\.40 \| \$0\.38 \| – \| – \| \$0\.78 \| \$0\.11 \|/);
+    expect(text).toMatch(/\| validator \| – \| \$0\.40 \| \$0\.38 \| – \| – \| – \| \$0\.78 \| \$0\.11 \|/);
     expect(text).toContain('validator 1 vCPU, 512 MiB, concurrency 3');
     const json = costJson([f], prices, 1000, {});
     expect(json.per_million_usd).toBeCloseTo(0.4 + 15_000 * (0.000024 + 0.5 * 0.0000025), 4);

@@ -11,7 +11,7 @@ const stage = (over: Partial<StageCounts>): StageCounts => ({ ...noWork('s'), ..
 describe('cost per million events (tools/cost)', () => {
   it('keeps one dated price file, every price naming its page or saying it was not found', () => {
     expect(prices.asOf).toMatch(/^\d{4}-\d{2}-\d{2}$/);
-    const entries = [...Object.values(prices.pubsub), ...Object.values(prices.cloudRunFunctions), ...Object.values(prices.firestore)];
+    const entries = [...Object.values(prices.pubsub), ...Object.values(prices.cloudRunFunctions), ...Object.values(prices.firestore), ...Object.values(prices.bigtable)];
     for (const e of entries) {
       if (e.source === null) expect(e.says).toMatch(/not (found|published|a price)/i);
       else expect(e.source).toMatch(/^https:\/\/(cloud\.google\.com|firebase\.google\.com)\//);

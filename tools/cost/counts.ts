@@ -25,6 +25,27 @@ export interface MeterFile {
    * Firestore's sustained limit of about one write a second per document).
    */
   readonly documents: Record<string, DocumentCount>;
+  /** Bigtable rows the data API served (tools/cost/meter.ts), in all and per table. */
+  readonly bigtable: BigtableCounts & { readonly tables: Record<string, BigtableCounts> };
+}
+
+/** Rows one process had Bigtable serve. */
+export interface BigtableCounts {
+  rowsRead: number;
+  /** ReadRows calls that returned no row (a lookup of an absent key: node work all the same). */
+  emptyReads: number;
+  rowsWritten: number;
+  rowsDeleted: number;
+  /** Row keys, family names, qualifiers and values of the cells written. */
+  bytesWritten: number;
+}
+
+export function noBigtableRows(): BigtableCounts {
+  return { rowsRead: 0, emptyReads: 0, rowsWritten: 0, rowsDeleted: 0, bytesWritten: 0 };
+}
+
+export function emptyBigtableCounts(): BigtableCounts & { tables: Record<string, BigtableCounts> } {
+  return { ...noBigtableRows(), tables: {} };
 }
 
 /** Committed writes (sets, updates, transforms) and deletes of one document, as one process saw them. */

@@ -10,7 +10,14 @@
  *   and both per document path with the most writes in one second (the hot-document histogram);
  * - BatchGetDocuments: a read per `found` document, and per `missing` one;
  * - RunQuery: a read per document returned, one for a query that returns none;
- * - Pub/Sub Publish (answered OK): the request, its messages and their bytes, per topic.
+ * - Pub/Sub Publish (answered OK): the request, its messages and their bytes, per topic;
+ * - Bigtable (the data API's gRPC calls, per table): MutateRows and MutateRow, a row written per
+ *   entry the server applied (a row deleted where the entry deletes the row), with the bytes of its
+ *   cells; CheckAndMutateRow, a row read, and a row written (or deleted) when the branch the
+ *   predicate chose had mutations; ReadModifyWriteRow, a row read and written; ReadRows, a row
+ *   read per row returned, and an empty read for a call that returned none. Bigtable bills nodes,
+ *   not operations: these counts are what a node must serve (tools/cost/table.ts prices them as
+ *   node time at a rate).
  * Every 250 ms it writes them, with the process's CPU time (process.cpuUsage), to
  * `<dir>/<function>-<pid>.json`.
  */
@@ -22,7 +29,10 @@ import firestoreModule = require('@google-cloud/firestore');
 // The package index re-exports PubSub through a getter; the class lives here, as a plain export.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 import pubsubModule = require('@google-cloud/pubsub/build/src/pubsub');
-import type { DocumentCount, MeterFile } from './counts';
+// The package's export object is the Bigtable class itself, with the class again as `.Bigtable`.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import bigtableModule = require('@google-cloud/bigtable');
+import { emptyBigtableCounts, noBigtableRows, type BigtableCounts, type DocumentCount, type MeterFile } from './counts';
 
 /** What grpc-js hands the transformer (client.ts CallProperties), as far as this reads it. */
 interface CallProperties {
@@ -39,6 +49,7 @@ const counts: MeterFile = {
   firestore: { reads: 0, missingReads: 0, emptyQueries: 0, writes: 0, deletes: 0, commits: 0 },
   publish: {},
   documents: {},
+  bigtable: emptyBigtableCounts(),
 };
 /** Whether anything changed since the last flush: the file is written only then. */
 let dirty = true;
@@ -91,7 +102,111 @@ function onMessages(props: CallProperties, each: (message: Record<string, unknow
   };
 }
 
+type Bytes = Uint8Array | string | undefined | null;
+type BigtableMutation = { setCell?: { familyName?: string; columnQualifier?: Bytes; value?: Bytes }; deleteFromRow?: object };
+type BigtableEntry = { rowKey?: Bytes; mutations?: BigtableMutation[] };
+
+const byteLength = (b: Bytes) => (b === undefined || b === null ? 0 : typeof b === 'string' ? Buffer.byteLength(b) : b.length);
+
+/** `projects/P/instances/I/tables/T` → `T`. */
+function tableOf(request: unknown): string {
+  const name = (request as { tableName?: string } | undefined)?.tableName ?? '';
+  return name.slice(name.lastIndexOf('/') + 1) || 'unknown';
+}
+
+function bigtableTable(table: string): BigtableCounts {
+  return (counts.bigtable.tables[table] ??= noBigtableRows());
+}
+
+/** Counts a row the server changed: deleted when a mutation deletes the row, else written with its cells' bytes. */
+function countMutatedRow(table: string, rowKey: Bytes, mutations: readonly BigtableMutation[]): void {
+  if (mutations.length === 0) return;
+  const t = bigtableTable(table);
+  for (const c of [counts.bigtable, t]) {
+    if (mutations.some((m) => m.deleteFromRow)) c.rowsDeleted++;
+    else {
+      c.rowsWritten++;
+      c.bytesWritten += byteLength(rowKey) + mutations.reduce((n, m) => n + byteLength(m.setCell?.familyName) + byteLength(m.setCell?.columnQualifier) + byteLength(m.setCell?.value), 0);
+    }
+  }
+}
+
+function countRead(table: string, what: 'rowsRead' | 'emptyReads'): void {
+  counts.bigtable[what]++;
+  bigtableTable(table)[what]++;
+}
+
+/** A unary call's answer, once it succeeded. */
+function onAnswer(props: CallProperties, count: (value: unknown) => void): void {
+  const callback = props.callback;
+  if (!callback) return;
+  props.callback = (err, value) => {
+    if (!err) count(value);
+    dirty = true;
+    callback(err, value);
+  };
+}
+
+/** The status code of a MutateRows entry; int64 index may come as a number, a string or a Long. */
+const entryIndex = (index: unknown) => (typeof index === 'object' && index !== null && 'toNumber' in index ? (index as { toNumber(): number }).toNumber() : Number(index));
+
+function transformBigtable(props: CallProperties): boolean {
+  const path = props.methodDefinition.path;
+  if (!path.startsWith('/google.bigtable.v2.Bigtable/')) return false;
+  const table = tableOf(props.argument);
+  const request = props.argument as Record<string, unknown> | undefined;
+  switch (path.slice('/google.bigtable.v2.Bigtable/'.length)) {
+    case 'MutateRows': {
+      const entries = (request?.entries ?? []) as BigtableEntry[];
+      onMessages(props, (m) => {
+        for (const e of (m.entries ?? []) as Array<{ index?: unknown; status?: { code?: number } }>) {
+          if ((e.status?.code ?? 0) !== 0) continue;
+          const entry = entries[entryIndex(e.index ?? 0)];
+          if (entry) countMutatedRow(table, entry.rowKey, entry.mutations ?? []);
+        }
+      });
+      return true;
+    }
+    case 'MutateRow':
+      onAnswer(props, () => countMutatedRow(table, request?.rowKey as Bytes, (request?.mutations ?? []) as BigtableMutation[]));
+      return true;
+    case 'CheckAndMutateRow':
+      onAnswer(props, (value) => {
+        countRead(table, 'rowsRead');
+        const matched = Boolean((value as { predicateMatched?: boolean } | undefined)?.predicateMatched);
+        countMutatedRow(table, request?.rowKey as Bytes, ((matched ? request?.trueMutations : request?.falseMutations) ?? []) as BigtableMutation[]);
+      });
+      return true;
+    case 'ReadModifyWriteRow':
+      onAnswer(props, () => {
+        countRead(table, 'rowsRead');
+        for (const c of [counts.bigtable, bigtableTable(table)]) c.rowsWritten++;
+      });
+      return true;
+    case 'ReadRows': {
+      let rows = 0;
+      onMessages(
+        props,
+        (m) => {
+          for (const chunk of (m.chunks ?? []) as Array<{ commitRow?: boolean }>) {
+            if (!chunk.commitRow) continue;
+            rows++;
+            countRead(table, 'rowsRead');
+          }
+        },
+        () => {
+          if (rows === 0) countRead(table, 'emptyReads');
+        },
+      );
+      return true;
+    }
+    default:
+      return true;
+  }
+}
+
 function transform(props: CallProperties): CallProperties {
+  if (transformBigtable(props)) return props;
   const f = counts.firestore;
   switch (props.methodDefinition.path) {
     case '/google.firestore.v1.Firestore/Commit': {
@@ -166,6 +281,21 @@ function install(dir: string): void {
   ps.PubSub = class MeteredPubSub extends BasePubSub {
     constructor(options?: object) {
       super({ ...options, ...HOOK });
+    }
+  };
+  // The Bigtable client builds its gRPC options in its constructor and its gax clients from them
+  // later: its data client already has a transformer (grpc-gcp's channel pool), which the hook
+  // runs first; the admin clients get the hook alone.
+  type BigtableClass = new (options?: object) => { options: Record<string, Record<string, unknown>> };
+  const bt = bigtableModule as unknown as { Bigtable: BigtableClass };
+  const BaseBigtable = bt.Bigtable;
+  bt.Bigtable = class MeteredBigtable extends BaseBigtable {
+    constructor(options?: object) {
+      super(options);
+      for (const clientOptions of Object.values(this.options)) {
+        const inner = clientOptions['grpc.callInvocationTransformer'] as ((p: CallProperties) => CallProperties) | undefined;
+        clientOptions['grpc.callInvocationTransformer'] = inner ? (p: CallProperties) => transform(inner(p)) : transform;
+      }
     }
   };
   const file = join(dir, `${counts.function}-${process.pid}.json`);

@@ -18,6 +18,14 @@
  *   npm run cost -- --scale K [--hot-share F]
  *                                 a load stream instead: K times the demo's traffic over its span,
  *                                 one producer sending F (default 0.2) of all events
+ *   npm run cost -- --events-per-hour N
+ *                                 the rate Bigtable's nodes are amortised at (default 2,000,000)
+ *   npm run cost -- --state-store firestore|bigtable
+ *                                 the functions' STATE_STORE (default: the stack's, bigtable)
+ *
+ * Bigtable bills provisioned nodes by the hour, not operations: its rows read, written and deleted
+ * are counted per stage like Firestore's documents, and priced as the nodes that serve them at the
+ * given rate (tools/cost/table.ts `bigtableSizing`), one line of its own.
  *
  * Every Firestore write is also counted per document (the meter's histogram): the busiest
  * document's writes in one second, against Firestore's sustained ~1 write/s per document.
@@ -27,13 +35,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TOPICS, topology } from '../../shared/topology';
+import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
+import { parseStateStore } from '../local/cli';
 import { DEFAULT_OPTIONS, runStack, type RunningStack } from '../local/stack';
 import { readDeployedSettings } from '../scale/deployed';
 import type { FunctionSettings } from '../scale/model';
 import { readMeters, type MeterFile } from './counts';
 import { documentWrites, type DocumentWrites } from './documents';
 import { instanceTime } from './instance-time';
-import { costJson, noWork, Prices, publishBillableBytes, pushBillableBytes, renderCostTables, renderDocumentTable, type StageCounts, type StreamMix } from './table';
+import { bigtableSizing, costJson, DEFAULT_EVENTS_PER_HOUR, noWork, Prices, publishBillableBytes, pushBillableBytes, renderCostTables, renderDocumentTable, type StageCounts, type StreamMix } from './table';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -107,11 +117,13 @@ function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuU
     );
     const files = meters.filter((m) => m.function === fn.name);
     const fs = { reads: 0, writes: 0, deletes: 0 };
+    const bt = { rowsRead: 0, emptyReads: 0, rowsWritten: 0, rowsDeleted: 0, bytesWritten: 0 };
     let cpuUs = 0;
     for (const m of files) {
       fs.reads += m.firestore.reads + m.firestore.missingReads * prices.firestore.missingDocumentReads.value + m.firestore.emptyQueries * prices.firestore.emptyQueryReads.value;
       fs.writes += m.firestore.writes;
       fs.deletes += m.firestore.deletes;
+      for (const k of Object.keys(bt) as Array<keyof typeof bt>) bt[k] += m.bigtable[k];
       cpuUs += m.cpuUs - (baselineCpuUs.get(m.pid) ?? 0);
     }
     stages.push({
@@ -127,6 +139,7 @@ function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuU
       vcpu: settings.cpu,
       concurrency: settings.concurrency,
       firestore: fs,
+      bigtable: bt,
       bigQueryBytes: 0,
     });
   }
@@ -151,8 +164,19 @@ function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuU
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { seed: { type: 'string' }, json: { type: 'string' }, timeout: { type: 'string', default: '600' }, scale: { type: 'string' }, 'hot-share': { type: 'string', default: '0.2' } },
+    options: {
+      seed: { type: 'string' },
+      json: { type: 'string' },
+      timeout: { type: 'string', default: '600' },
+      scale: { type: 'string' },
+      'hot-share': { type: 'string', default: '0.2' },
+      'events-per-hour': { type: 'string', default: String(DEFAULT_EVENTS_PER_HOUR) },
+      'state-store': { type: 'string' },
+    },
   });
+  const eventsPerHour = Number(values['events-per-hour']);
+  if (!(eventsPerHour > 0)) throw new Error(`--events-per-hour must be a positive number, not ${values['events-per-hour']}`);
+  const stateStore = values['state-store'] === undefined ? undefined : parseStateStore(values['state-store']);
   const scale = values.scale === undefined ? undefined : Number(values.scale);
   const hotShare = Number(values['hot-share']);
   if (scale !== undefined && !(scale > 0 && scale <= 100)) throw new Error(`--scale must be a number in (0, 100], not ${values.scale}`);
@@ -178,6 +202,7 @@ async function main(): Promise<number> {
         ...(values.seed ? { seed: Number(values.seed) } : {}),
         ...(scale !== undefined ? { load: { scale, hotShare } } : {}),
         timeoutMs: Number(values.timeout) * 1000,
+        ...(stateStore ? { stateStore } : {}),
         measure: {
           functionConcurrency: (fn) => deployed[fn]?.concurrency,
           up: () => {
@@ -204,11 +229,13 @@ async function main(): Promise<number> {
       process.stderr.write(`cost: warning: the stack's run ended with ${code} (a function failed or a fault went undetected); the counts are still those of the run\n`);
       for (const line of verdictLines) process.stderr.write(`  ${line.trim()}\n`);
     }
-    process.stdout.write(`${renderCostTables(result.stages, prices, result.events)}\n`);
+    // Rows kept (not deleted by their stage) stay as long as the deduplicator's window: its keys' GC policy.
+    const bigtable = bigtableSizing(result.stages, result.events, eventsPerHour, DEFAULT_DEDUP_CONFIG.windowMs / 3_600_000, prices);
+    process.stdout.write(`${renderCostTables(result.stages, prices, result.events, bigtable)}\n`);
     process.stdout.write(`${renderDocumentTable(result.documents, result.stream)}\n`);
     process.stdout.write(`Each function pushed at most its deployed concurrency at once (infra/function-scaling.json, infra/main.tf). Not priced: ${prices.notPriced.join(' ')}\n`);
     const run = { processingSeconds: (quietAt - upAt) / 1000, scale: scale ?? null, seed: values.seed ? Number(values.seed) : DEFAULT_OPTIONS.seed };
-    if (values.json) writeFileSync(values.json, `${JSON.stringify(costJson(result.stages, prices, result.events, { memoryMiB, run, stream: result.stream, documents: result.documents }), null, 2)}\n`);
+    if (values.json) writeFileSync(values.json, `${JSON.stringify(costJson(result.stages, prices, result.events, { memoryMiB, run, stream: result.stream, documents: result.documents }, bigtable), null, 2)}\n`);
     return 0;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -33,6 +33,13 @@ export const Prices = z.object({
     emptyQueryReads: Value(z.number().int().nonnegative()),
     missingDocumentReads: Value(z.number().int().nonnegative()),
   }),
+  bigtable: z.object({
+    nodeHour: Price,
+    ssdGibMonth: Price,
+    ssdRowsPerSecondPerNode: Value(z.object({ read: z.number().positive(), write: z.number().positive() })),
+    cpuTarget: Value(z.number().positive().max(1)),
+    minNodes: Value(z.number().int().positive()),
+  }),
   notPriced: z.array(z.string()),
 });
 export type Prices = z.infer<typeof Prices>;
@@ -62,9 +69,24 @@ export interface StageCounts {
   readonly vcpu: number;
   readonly concurrency: number;
   readonly firestore: { readonly reads: number; readonly writes: number; readonly deletes: number };
+  /** Bigtable rows its processes had served (tools/cost/meter.ts); absent in measurements made before Bigtable was counted. */
+  readonly bigtable?: BigtableRows;
   /** Bytes written through BigQuery subscriptions (estimated from what their topics carried). */
   readonly bigQueryBytes: number;
 }
+
+/** Bigtable rows a stage had served: what a node's capacity is stated in (tools/cost/meter.ts counts them). */
+export interface BigtableRows {
+  readonly rowsRead: number;
+  /** Reads that found no row: node work all the same, taken as one row each. */
+  readonly emptyReads: number;
+  readonly rowsWritten: number;
+  readonly rowsDeleted: number;
+  /** Row keys, family names, qualifiers and values of the cells written. */
+  readonly bytesWritten: number;
+}
+
+const NO_BIGTABLE_ROWS: BigtableRows = { rowsRead: 0, emptyReads: 0, rowsWritten: 0, rowsDeleted: 0, bytesWritten: 0 };
 
 /** A stage that did nothing yet: the counts to fill in. */
 export function noWork(name: string): StageCounts {
@@ -81,7 +103,75 @@ export function noWork(name: string): StageCounts {
     vcpu: 0,
     concurrency: 0,
     firestore: { reads: 0, writes: 0, deletes: 0 },
+    bigtable: NO_BIGTABLE_ROWS,
     bigQueryBytes: 0,
+  };
+}
+
+export const HOURS_PER_MONTH = 730;
+/** The rate the seeds name (2M events an hour), at which `npm run cost` amortises Bigtable's nodes by default. */
+export const DEFAULT_EVENTS_PER_HOUR = 2_000_000;
+
+/**
+ * Bigtable at a rate: it bills provisioned nodes by the hour whatever they serve (and stored bytes
+ * by the month), not operations, so its cost per event exists only at a rate. The rows counted per
+ * event, at `events_per_hour`, take `node_load` of one node at full CPU (reads over a node's read
+ * rate plus writes and deletes over its write rate, as Google's performance page states them);
+ * `nodes` keeps each at or below the CPU target (at least one node, when any row was counted).
+ */
+export interface BigtableSizing {
+  readonly events_per_hour: number;
+  readonly rows_per_event: { readonly read: number; readonly written: number; readonly deleted: number };
+  readonly rows_per_s: { readonly read: number; readonly written: number; readonly deleted: number };
+  readonly node_load: number;
+  readonly cpu_target: number;
+  readonly nodes: number;
+  /** Cell bytes written to rows not deleted, per event, kept for `retention_hours`: the table size at the rate (before compression). */
+  readonly stored_bytes_per_event: number;
+  readonly retention_hours: number;
+  readonly stored_gib: number;
+  readonly usd_per_hour: { readonly nodes: number; readonly storage: number };
+  readonly usd_per_million: number;
+}
+
+/** Sizes and prices Bigtable for what `stages` counted over `events` events, at `eventsPerHour`. */
+export function bigtableSizing(stages: readonly Pick<StageCounts, 'bigtable'>[], events: number, eventsPerHour: number, retentionHours: number, prices: Prices): BigtableSizing {
+  if (!(events > 0) || !(eventsPerHour > 0)) throw new RangeError('bigtableSizing: events and eventsPerHour must be positive');
+  const bt = prices.bigtable;
+  let read = 0;
+  let written = 0;
+  let deleted = 0;
+  let storedBytes = 0;
+  for (const s of stages) {
+    const r = s.bigtable ?? NO_BIGTABLE_ROWS;
+    read += r.rowsRead + r.emptyReads;
+    written += r.rowsWritten;
+    deleted += r.rowsDeleted;
+    // The bytes of rows this stage wrote and did not delete again stay for the retention.
+    if (r.rowsWritten > 0) storedBytes += r.bytesWritten * Math.max(0, 1 - r.rowsDeleted / r.rowsWritten);
+  }
+  const eps = eventsPerHour / 3600;
+  const perEvent = { read: read / events, written: written / events, deleted: deleted / events };
+  const perSecond = { read: perEvent.read * eps, written: perEvent.written * eps, deleted: perEvent.deleted * eps };
+  const capacity = bt.ssdRowsPerSecondPerNode.value;
+  const nodeLoad = perSecond.read / capacity.read + (perSecond.written + perSecond.deleted) / capacity.write;
+  const used = read + written + deleted > 0;
+  const nodes = used ? Math.max(bt.minNodes.value, Math.ceil(nodeLoad / bt.cpuTarget.value)) : 0;
+  const storedPerEvent = storedBytes / events;
+  const storedGib = (storedPerEvent * eventsPerHour * retentionHours) / 2 ** 30;
+  const perHour = { nodes: nodes * bt.nodeHour.price, storage: (storedGib * bt.ssdGibMonth.price) / HOURS_PER_MONTH };
+  return {
+    events_per_hour: eventsPerHour,
+    rows_per_event: perEvent,
+    rows_per_s: perSecond,
+    node_load: nodeLoad,
+    cpu_target: bt.cpuTarget.value,
+    nodes,
+    stored_bytes_per_event: storedPerEvent,
+    retention_hours: retentionHours,
+    stored_gib: storedGib,
+    usd_per_hour: perHour,
+    usd_per_million: ((perHour.nodes + perHour.storage) * 1e6) / eventsPerHour,
   };
 }
 
@@ -157,14 +247,19 @@ const money = (n: number) => (n === 0 ? '–' : n < 0.01 ? `$${n.toFixed(4)}` : 
 const gib = (bytes: number) => (bytes === 0 ? '–' : (bytes / 2 ** 30).toFixed(2));
 const count = (n: number) => (n === 0 ? '–' : n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
 
-/** Two Markdown tables per million events: what each stage did, and what it costs at list price. */
-export function renderCostTables(stages: readonly StageCounts[], prices: Prices, events: number): string {
+/**
+ * Two Markdown tables per million events: what each stage did, and what it costs at list price.
+ * Bigtable, billed by the node-hour, is one line of its own, priced at the rate `bigtable` was sized for.
+ */
+export function renderCostTables(stages: readonly StageCounts[], prices: Prices, events: number, bigtable?: BigtableSizing): string {
   const scale = 1e6 / events;
   const costs = stages.map((s) => stageCost(s, prices, scale));
   const sum = (f: (c: StageCost) => number) => costs.reduce((n, c) => n + f(c), 0);
+  const bigtableUsd = bigtable?.usd_per_million ?? 0;
+  const rows = (s: StageCounts) => s.bigtable ?? NO_BIGTABLE_ROWS;
   const counts = [
-    '| stage | invocations (pushes) | published msgs (requests) | Pub/Sub GiB billed | CPU-s used | request-s | instance-s busy (billed) | Firestore reads | writes | deletes |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| stage | invocations (pushes) | published msgs (requests) | Pub/Sub GiB billed | CPU-s used | request-s | instance-s busy (billed) | Firestore reads | writes | deletes | Bigtable rows read | written | deleted |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...stages.map((s) =>
       [
         s.name,
@@ -177,15 +272,19 @@ export function renderCostTables(stages: readonly StageCounts[], prices: Prices,
         count(s.firestore.reads * scale),
         count(s.firestore.writes * scale),
         count(s.firestore.deletes * scale),
+        count((rows(s).rowsRead + rows(s).emptyReads) * scale),
+        count(rows(s).rowsWritten * scale),
+        count(rows(s).rowsDeleted * scale),
       ].join(' | '),
     ).map((row) => `| ${row} |`),
   ];
-  const money4 = (c: StageCost) => [c.name, money(c.pubsub), money(c.requests), money(c.compute), money(c.firestore), money(c.bigQuery), money(c.total), money(c.computeAsUsed)];
+  const money4 = (c: StageCost) => [c.name, money(c.pubsub), money(c.requests), money(c.compute), money(c.firestore), '–', money(c.bigQuery), money(c.total), money(c.computeAsUsed)];
   const table = [
-    '| stage | Pub/Sub | requests | CPU + memory (billed instance time) | Firestore | BigQuery subs | total | (CPU + memory, CPU as used) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| stage | Pub/Sub | requests | CPU + memory (billed instance time) | Firestore | Bigtable | BigQuery subs | total | (CPU + memory, CPU as used) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...costs.map((c) => `| ${money4(c).join(' | ')} |`),
-    `| **total** | ${money(sum((c) => c.pubsub))} | ${money(sum((c) => c.requests))} | ${money(sum((c) => c.compute))} | ${money(sum((c) => c.firestore))} | ${money(sum((c) => c.bigQuery))} | **${money(sum((c) => c.total))}** | ${money(sum((c) => c.computeAsUsed))} |`,
+    ...(bigtable ? [`| Bigtable: ${bigtable.nodes} node${bigtable.nodes === 1 ? '' : 's'} at ${bigtable.events_per_hour.toLocaleString('en-US')} events/hour | – | – | – | – | ${money(bigtableUsd)} | – | ${money(bigtableUsd)} | – |`] : []),
+    `| **total** | ${money(sum((c) => c.pubsub))} | ${money(sum((c) => c.requests))} | ${money(sum((c) => c.compute))} | ${money(sum((c) => c.firestore))} | ${money(bigtableUsd)} | ${money(sum((c) => c.bigQuery))} | **${money(sum((c) => c.total) + bigtableUsd)}** | ${money(sum((c) => c.computeAsUsed))} |`,
   ];
   const deployed = stages.filter((s) => s.memoryMiB > 0).map((s) => `${s.name} ${s.vcpu} vCPU, ${s.memoryMiB} MiB, concurrency ${s.concurrency}`);
   return [
@@ -197,7 +296,23 @@ export function renderCostTables(stages: readonly StageCounts[], prices: Prices,
     '',
     ...table,
     '',
+    ...(bigtable ? [bigtableLine(bigtable, prices), ''] : []),
   ].join('\n');
+}
+
+/** How the Bigtable line was priced: the rate, the rows, the node load, the nodes and what they cost. */
+export function bigtableLine(b: BigtableSizing, prices: Prices): string {
+  const bt = prices.bigtable;
+  const per = (n: number) => n.toFixed(2);
+  if (b.nodes === 0) return 'Bigtable: no row counted (the functions kept their state in Firestore): no node priced.';
+  return (
+    `Bigtable bills nodes by the hour, not operations, so it is priced at a rate: at ${b.events_per_hour.toLocaleString('en-US')} events/hour (--events-per-hour) ` +
+    `the rows counted (${per(b.rows_per_event.read)} read, ${per(b.rows_per_event.written)} written, ${per(b.rows_per_event.deleted)} deleted per event; ` +
+    `${Math.round(b.rows_per_s.read).toLocaleString('en-US')} / ${Math.round(b.rows_per_s.written).toLocaleString('en-US')} / ${Math.round(b.rows_per_s.deleted).toLocaleString('en-US')} a second) ` +
+    `take ${(b.node_load * 100).toFixed(1)} % of an SSD node (${bt.ssdRowsPerSecondPerNode.value.read.toLocaleString('en-US')} rows/s read or ${bt.ssdRowsPerSecondPerNode.value.write.toLocaleString('en-US')} written); ` +
+    `at the ${(b.cpu_target * 100).toFixed(0)} % CPU target that is ${b.nodes} node${b.nodes === 1 ? '' : 's'} (at least ${bt.minNodes.value}) at $${bt.nodeHour.price}/node-hour = $${b.usd_per_hour.nodes.toFixed(2)}/hour, ` +
+    `plus ${b.stored_gib.toFixed(1)} GiB of SSD kept ${Math.round(b.retention_hours / 24)} days ($${b.usd_per_hour.storage.toFixed(3)}/hour): $${b.usd_per_million.toFixed(3)} per million events at this rate, more below it (a node is billed idle).`
+  );
 }
 
 /** Who sent the stream's events (shares of all events) and of which types. */
@@ -222,12 +337,24 @@ export interface StageJson {
     readonly firestore_reads: number;
     readonly firestore_writes: number;
     readonly firestore_deletes: number;
+    readonly bigtable_rows_read: number;
+    readonly bigtable_rows_written: number;
+    readonly bigtable_rows_deleted: number;
   };
   readonly usd_per_million: Omit<StageCost, 'name'>;
 }
 
-/** `npm run cost -- --json FILE`: the total and every stage per million events, from the same counts as the tables. */
-export function costJson<T extends object>(stages: readonly StageCounts[], prices: Prices, events: number, extra: T): { per_million_usd: number; events: number; asOf: string; stages: Record<string, StageJson> } & T {
+/**
+ * `npm run cost -- --json FILE`: the total and every stage per million events, from the same counts as
+ * the tables, and Bigtable's line (null when not sized), its cost in the total.
+ */
+export function costJson<T extends object>(
+  stages: readonly StageCounts[],
+  prices: Prices,
+  events: number,
+  extra: T,
+  bigtable?: BigtableSizing,
+): { per_million_usd: number; events: number; asOf: string; stages: Record<string, StageJson>; bigtable: BigtableSizing | null } & T {
   const scale = 1e6 / events;
   const out: Record<string, StageJson> = {};
   let total = 0;
@@ -247,11 +374,15 @@ export function costJson<T extends object>(stages: readonly StageCounts[], price
         firestore_reads: per(s.firestore.reads),
         firestore_writes: per(s.firestore.writes),
         firestore_deletes: per(s.firestore.deletes),
+        bigtable_rows_read: per((s.bigtable ?? NO_BIGTABLE_ROWS).rowsRead + (s.bigtable ?? NO_BIGTABLE_ROWS).emptyReads),
+        bigtable_rows_written: per((s.bigtable ?? NO_BIGTABLE_ROWS).rowsWritten),
+        bigtable_rows_deleted: per((s.bigtable ?? NO_BIGTABLE_ROWS).rowsDeleted),
       },
       usd_per_million: cost,
     };
   }
-  return { per_million_usd: Number(total.toFixed(4)), events, asOf: prices.asOf, stages: out, ...extra };
+  total += bigtable?.usd_per_million ?? 0;
+  return { per_million_usd: Number(total.toFixed(4)), events, asOf: prices.asOf, stages: out, bigtable: bigtable ?? null, ...extra };
 }
 
 /** The per-collection writes of the run and the stream's busiest producer. */
