@@ -13,6 +13,12 @@
  * - Firestore: about one sustained write a second per document, and a new collection served at
  *   500 operations a second, raised by half every 5 minutes (the 500/50/5 rule)
  *   (https://cloud.google.com/firestore/docs/best-practices#hotspots, #ramping_up_traffic).
+ * - Bigtable: an SSD node serves about 17,000 rows read or 14,000 written a second
+ *   (https://cloud.google.com/bigtable/docs/performance), kept at or below 70 % average CPU on a
+ *   single cluster (https://cloud.google.com/bigtable/docs/monitoring-instance), at least one node
+ *   (https://cloud.google.com/bigtable/docs/instances-clusters-nodes), billed per node-hour whatever it
+ *   serves (https://cloud.google.com/bigtable/pricing): the rows counted per event give the nodes at
+ *   N events an hour, and the rate at which the nodes checked reach the CPU target is a limit.
  *
  * Compute is priced as `npm run cost` prices it, by instance time: request-based billing charges an
  * instance while it has at least one request in flight (https://cloud.google.com/run/pricing;
@@ -24,8 +30,9 @@
  * instances are kept full, so their busy periods run on and the 100 ms rounding of each adds
  * nothing here; the cost run, on the local stack's sparser traffic, counts it.
  */
+import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
 import type { DocumentWrites } from '../cost/documents';
-import { computeUsd, stageCost, vcpuFor, type Prices, type StageCounts } from '../cost/table';
+import { bigtableSizing, computeUsd, HOURS_PER_MONTH, stageCost, vcpuFor, type BigtableSizing, type Prices, type StageCounts } from '../cost/table';
 import type { CollectionClass } from './collections';
 
 /** What the model reads of a cost run's JSON (`npm run cost -- --json FILE`). */
@@ -56,6 +63,8 @@ export interface ScaleOptions {
   readonly cpuUtilization: number;
   /** Settings to check; a function not listed is checked at the model's recommendation. */
   readonly settings?: Readonly<Record<string, FunctionSettings>>;
+  /** Bigtable nodes to check (a deployment's count); unset: the nodes the rate needs at the CPU target. */
+  readonly bigtableNodes?: number;
 }
 
 export const DEFAULT_SCALE = { headroom: 2, cpuUtilization: 0.6 } as const;
@@ -65,7 +74,6 @@ export const CLOUD_RUN_MAX_CONCURRENCY = 1000;
 /** Firestore's sustained writes a second per document, and a new collection's first operations a second. */
 export const DOCUMENT_WRITES_PER_SECOND = 1;
 export const FIRESTORE_RAMP_START_OPS = 500;
-const HOURS_PER_MONTH = 730;
 
 export interface FunctionScale {
   readonly invocations_per_event: number;
@@ -95,6 +103,20 @@ export interface FunctionScale {
   readonly recommended: { readonly concurrency: number; readonly cpu: number; readonly max_instances: number };
 }
 
+/**
+ * Bigtable at the rate (null when the measurement counted no Bigtable row: a Firestore run, or one
+ * measured before Bigtable was counted): the sizing of tools/cost/table.ts, the nodes checked, when
+ * they reach the CPU target, and the month.
+ */
+export interface BigtableScale extends BigtableSizing {
+  /** The nodes the rate needs at the CPU target (at least one). */
+  readonly nodes_needed: number;
+  /** The nodes checked and priced: `--bigtable-nodes`, else those needed. */
+  readonly nodes_checked: number;
+  readonly within_nodes: boolean;
+  readonly monthly_usd: number;
+}
+
 export interface Limit {
   readonly name: string;
   /** `hard`: beyond it messages back up or fail; `soft`: Firestore ramps up to it over minutes. */
@@ -116,6 +138,7 @@ export interface ScaleResult {
   readonly hottest_document: { readonly collection: string; readonly kind: CollectionClass['kind']; readonly why: string };
   readonly firestore_ops_per_s: { readonly reads: number; readonly writes: number; readonly deletes: number };
   readonly per_function: Record<string, FunctionScale>;
+  readonly bigtable: BigtableScale | null;
   readonly measured: { readonly events: number; readonly asOf: string; readonly busiest_source: Measurement['stream']['busiestSource']; readonly processing_seconds: number };
 }
 
@@ -197,6 +220,38 @@ export function scaleModel(m: Measurement, classes: Readonly<Record<string, Coll
     // Requests, Pub/Sub and Firestore per event as counted; compute from the busy time at these settings.
     perMillion += countedUsd + computePerMillion;
   }
+  // Bigtable's nodes at this rate: rows kept (not deleted by their stage) stay for the deduplicator's window.
+  const sized = bigtableSizing(
+    Object.values(m.stages).map((s) => s.counted),
+    m.events,
+    options.eventsPerHour,
+    DEFAULT_DEDUP_CONFIG.windowMs / 3_600_000,
+    prices,
+  );
+  let bigtable: BigtableScale | null = null;
+  if (sized.nodes > 0) {
+    const checked = options.bigtableNodes ?? sized.nodes;
+    const perHour = { nodes: checked * prices.bigtable.nodeHour.price, storage: sized.usd_per_hour.storage };
+    const usdPerMillion = ((perHour.nodes + perHour.storage) * 1e6) / options.eventsPerHour;
+    bigtable = {
+      ...sized,
+      nodes_needed: sized.nodes,
+      nodes_checked: checked,
+      within_nodes: checked >= sized.nodes,
+      usd_per_hour: perHour,
+      usd_per_million: usdPerMillion,
+      monthly_usd: round((perHour.nodes + perHour.storage) * HOURS_PER_MONTH, 2),
+    };
+    perMillion += usdPerMillion;
+    // The node load grows with the rate: the nodes checked reach the CPU target at this many events an hour.
+    const loadPerEventPerHour = sized.node_load / options.eventsPerHour;
+    limits.push({
+      name: `Bigtable nodes (${checked})`,
+      kind: 'hard',
+      at_events_per_hour: (checked * sized.cpu_target) / loadPerEventPerHour,
+      detail: `${sized.rows_per_event.read.toFixed(2)} rows read, ${sized.rows_per_event.written.toFixed(2)} written, ${sized.rows_per_event.deleted.toFixed(2)} deleted per event take ${(sized.node_load * 100).toFixed(1)} % of one SSD node here; ${checked} node${checked === 1 ? '' : 's'} reach the ${(sized.cpu_target * 100).toFixed(0)} % CPU target there (add nodes, or let autoscaling: they are billed by the hour)`,
+    });
+  }
   monthly = (perMillion * options.eventsPerHour * HOURS_PER_MONTH) / 1e6;
 
   // The busiest document: per collection, as its class says it grows.
@@ -237,6 +292,7 @@ export function scaleModel(m: Measurement, classes: Readonly<Record<string, Coll
     hottest_document: { collection: hottest.collection, kind: hottest.cls?.kind ?? 'entity', why: hottest.cls?.why ?? 'no document written' },
     firestore_ops_per_s: { reads: round(ops.reads, 1), writes: round(ops.writes, 1), deletes: round(ops.deletes, 1) },
     per_function: perFunction,
+    bigtable,
     measured: { events: m.events, asOf: m.asOf, busiest_source: m.stream.busiestSource, processing_seconds: m.run.processingSeconds },
   };
 }
