@@ -399,7 +399,9 @@ local stack at a rate, waits for quiet, replays the same log, and prints: publis
 doubled on events-unique, dead letters and false dead letters, findings against replay's,
 latencies, and CPU seconds and Firestore operations per event per function.
 Exit 0 when nothing was lost or doubled (an event accepted from two different deliveries),
-nothing processed was dead-lettered and the findings equal replay's.
+nothing processed was dead-lettered and the findings equal replay's. The stack keeps the
+functions' hot state where STATE_STORE says (bigtable when unset: the Bigtable emulator runs
+beside the others; STATE_STORE=firestore runs without it).
 
 Options:
   --events N                 events to generate (default 2000; ignored with --log)
