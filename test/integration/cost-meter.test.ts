@@ -49,6 +49,7 @@ const { bigtableInstance, ensureTables } = require('./dist/shared/adapters/bigta
   const claim = [{ method: 'insert', data: { k: { v: 'first' } } }];
   await t.row('c').filter([{ family: 'k' }], { onNoMatch: claim });   // 1 read; no match: 1 row written (8 bytes)
   await t.row('c').filter([{ family: 'k' }], { onNoMatch: claim });   // 1 read; matched, nothing to apply
+  await t.insert([{ key: 'a', data: { k: { v: 'xyz' } } }]);           // 1 row written, 6 bytes, replacing a's cell (4 bytes kept -> 6)
   await t.row('a').get();                                             // 1 row read
   await t.row('missing').get().catch(() => undefined);                // an empty read (the client rejects: not found)
   await t.row('b').delete();                                          // 1 row deleted
@@ -93,7 +94,8 @@ describe('npm run cost: the meter counts Firestore and Pub/Sub operations at the
     const files = readdirSync(dir);
     expect(files).toEqual([expect.stringMatching(/^meter-test-\d+\.json$/)]);
     const counted = JSON.parse(readFileSync(join(dir, files[0]!), 'utf8')) as MeterFile;
-    const rows = { rowsRead: 5, emptyReads: 1, rowsWritten: 3, rowsDeleted: 1, bytesWritten: 16 };
+    // Kept at the end: a (1 + 1 + 1 + 3 bytes: its latest cell) and c (1 + 1 + 1 + 5); b deleted again.
+    const rows = { rowsRead: 5, emptyReads: 1, rowsWritten: 4, rowsDeleted: 1, bytesWritten: 22, storedBytes: 14 };
     expect(counted.bigtable).toEqual({ ...rows, tables: { [table]: rows } });
     expect(counted.firestore).toEqual({ reads: 0, missingReads: 0, emptyQueries: 0, writes: 0, deletes: 0, commits: 0 });
   });

@@ -4,7 +4,7 @@ import { bigtableLine, bigtableSizing, costJson, noWork, Prices, renderCostTable
 
 const ROOT = join(__dirname, '../..');
 const prices = Prices.parse(JSON.parse(readFileSync(join(ROOT, 'tools/cost/prices.json'), 'utf8')));
-const rows = (over: Partial<BigtableRows>): BigtableRows => ({ rowsRead: 0, emptyReads: 0, rowsWritten: 0, rowsDeleted: 0, bytesWritten: 0, ...over });
+const rows = (over: Partial<BigtableRows>): BigtableRows => ({ rowsRead: 0, emptyReads: 0, rowsWritten: 0, rowsDeleted: 0, bytesWritten: 0, storedBytes: 0, ...over });
 const stage = (name: string, bigtable?: BigtableRows): StageCounts => {
   const { bigtable: _none, ...rest } = noWork(name);
   return bigtable ? { ...rest, bigtable } : rest;
@@ -44,10 +44,10 @@ describe('Bigtable in the cost run', () => {
     expect(at(200_000).usd_per_million).toBeCloseTo(0.65 * 5, 6);
   });
 
-  it('stores the bytes of rows not deleted again for the retention, and prices them by the GiB-month', () => {
-    // Markers written and deleted again leave nothing; keys kept leave 100 bytes an event.
+  it('keeps what the tables gained over the run for the retention, not what was written, and prices it by the GiB-month', () => {
+    // Markers written and deleted again leave nothing; keys written twice (a claim, then its mark) leave 100 bytes an event.
     const b = bigtableSizing(
-      [stage('deduplicator', rows({ rowsWritten: 2000, bytesWritten: 100_000 })), stage('gap-detector', rows({ rowsWritten: 1000, rowsDeleted: 1000, bytesWritten: 50_000 }))],
+      [stage('deduplicator', rows({ rowsWritten: 2000, bytesWritten: 180_000, storedBytes: 100_000 })), stage('gap-detector', rows({ rowsWritten: 1000, rowsDeleted: 1000, bytesWritten: 50_000 }))],
       1000,
       2_000_000,
       WEEK_H,

@@ -38,10 +38,12 @@ export interface BigtableCounts {
   rowsDeleted: number;
   /** Row keys, family names, qualifiers and values of the cells written. */
   bytesWritten: number;
+  /** The same of the rows alive at the end (the latest version of each cell; rows deleted again left out). */
+  storedBytes: number;
 }
 
 export function noBigtableRows(): BigtableCounts {
-  return { rowsRead: 0, emptyReads: 0, rowsWritten: 0, rowsDeleted: 0, bytesWritten: 0 };
+  return { rowsRead: 0, emptyReads: 0, rowsWritten: 0, rowsDeleted: 0, bytesWritten: 0, storedBytes: 0 };
 }
 
 export function emptyBigtableCounts(): BigtableCounts & { tables: Record<string, BigtableCounts> } {

@@ -103,7 +103,12 @@ function onMessages(props: CallProperties, each: (message: Record<string, unknow
 }
 
 type Bytes = Uint8Array | string | undefined | null;
-type BigtableMutation = { setCell?: { familyName?: string; columnQualifier?: Bytes; value?: Bytes }; deleteFromRow?: object };
+type BigtableMutation = {
+  setCell?: { familyName?: string; columnQualifier?: Bytes; value?: Bytes };
+  deleteFromRow?: object;
+  deleteFromColumn?: { familyName?: string; columnQualifier?: Bytes };
+  deleteFromFamily?: { familyName?: string };
+};
 type BigtableEntry = { rowKey?: Bytes; mutations?: BigtableMutation[] };
 
 const byteLength = (b: Bytes) => (b === undefined || b === null ? 0 : typeof b === 'string' ? Buffer.byteLength(b) : b.length);
@@ -118,17 +123,72 @@ function bigtableTable(table: string): BigtableCounts {
   return (counts.bigtable.tables[table] ??= noBigtableRows());
 }
 
-/** Counts a row the server changed: deleted when a mutation deletes the row, else written with its cells' bytes. */
+const keyOf = (b: Bytes) => (b === undefined || b === null ? '' : typeof b === 'string' ? b : Buffer.from(b).toString('latin1'));
+
+/**
+ * The rows alive in each table as this process changed them: row key → cell (family and
+ * qualifier) → its value's bytes; `storedBytes` follows it (row keys plus each cell's family,
+ * qualifier and value, the latest version only: what a table holds before compression, with a
+ * GC policy of one version). A run's rows alive at its end, per event, are what the table gains per
+ * event until the retention removes them.
+ */
+const liveRows = new Map<string, Map<string, Map<string, number>>>();
+
+function applyToLiveRows(table: string, rowKey: Bytes, mutations: readonly BigtableMutation[]): void {
+  const rows = liveRows.get(table) ?? new Map<string, Map<string, number>>();
+  liveRows.set(table, rows);
+  const key = keyOf(rowKey);
+  const t = bigtableTable(table);
+  const add = (n: number) => {
+    counts.bigtable.storedBytes += n;
+    t.storedBytes += n;
+  };
+  const drop = (cells: Map<string, number>, cell: string) => {
+    add(-(cells.get(cell) ?? 0));
+    cells.delete(cell);
+  };
+  for (const m of mutations) {
+    let cells = rows.get(key);
+    if (m.setCell) {
+      if (!cells) {
+        cells = new Map();
+        rows.set(key, cells);
+        add(byteLength(rowKey));
+      }
+      const family = m.setCell.familyName ?? '';
+      const cell = `${family}\u0000${keyOf(m.setCell.columnQualifier)}`;
+      const bytes = Buffer.byteLength(family) + byteLength(m.setCell.columnQualifier) + byteLength(m.setCell.value);
+      add(bytes - (cells.get(cell) ?? 0));
+      cells.set(cell, bytes);
+    } else if (cells && m.deleteFromRow) {
+      for (const cell of [...cells.keys()]) drop(cells, cell);
+      rows.delete(key);
+      add(-byteLength(rowKey));
+    } else if (cells && m.deleteFromColumn) {
+      drop(cells, `${m.deleteFromColumn.familyName ?? ''}\u0000${keyOf(m.deleteFromColumn.columnQualifier)}`);
+    } else if (cells && m.deleteFromFamily) {
+      const prefix = `${m.deleteFromFamily.familyName ?? ''}\u0000`;
+      for (const cell of [...cells.keys()]) if (cell.startsWith(prefix)) drop(cells, cell);
+    }
+  }
+}
+
+/**
+ * Counts a row the server changed: written when a mutation sets a cell (with the cells' bytes),
+ * else deleted when one deletes the row; and keeps the live rows' bytes.
+ */
 function countMutatedRow(table: string, rowKey: Bytes, mutations: readonly BigtableMutation[]): void {
   if (mutations.length === 0) return;
   const t = bigtableTable(table);
+  const sets = mutations.some((m) => m.setCell);
   for (const c of [counts.bigtable, t]) {
-    if (mutations.some((m) => m.deleteFromRow)) c.rowsDeleted++;
+    if (!sets && mutations.some((m) => m.deleteFromRow)) c.rowsDeleted++;
     else {
       c.rowsWritten++;
       c.bytesWritten += byteLength(rowKey) + mutations.reduce((n, m) => n + byteLength(m.setCell?.familyName) + byteLength(m.setCell?.columnQualifier) + byteLength(m.setCell?.value), 0);
     }
   }
+  applyToLiveRows(table, rowKey, mutations);
 }
 
 function countRead(table: string, what: 'rowsRead' | 'emptyReads'): void {

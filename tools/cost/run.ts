@@ -117,7 +117,7 @@ function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuU
     );
     const files = meters.filter((m) => m.function === fn.name);
     const fs = { reads: 0, writes: 0, deletes: 0 };
-    const bt = { rowsRead: 0, emptyReads: 0, rowsWritten: 0, rowsDeleted: 0, bytesWritten: 0 };
+    const bt = { rowsRead: 0, emptyReads: 0, rowsWritten: 0, rowsDeleted: 0, bytesWritten: 0, storedBytes: 0 };
     let cpuUs = 0;
     for (const m of files) {
       fs.reads += m.firestore.reads + m.firestore.missingReads * prices.firestore.missingDocumentReads.value + m.firestore.emptyQueries * prices.firestore.emptyQueryReads.value;

@@ -84,9 +84,11 @@ export interface BigtableRows {
   readonly rowsDeleted: number;
   /** Row keys, family names, qualifiers and values of the cells written. */
   readonly bytesWritten: number;
+  /** The same of the rows alive at the end of the run (each cell's latest version): what the tables gained. */
+  readonly storedBytes: number;
 }
 
-const NO_BIGTABLE_ROWS: BigtableRows = { rowsRead: 0, emptyReads: 0, rowsWritten: 0, rowsDeleted: 0, bytesWritten: 0 };
+const NO_BIGTABLE_ROWS: BigtableRows = { rowsRead: 0, emptyReads: 0, rowsWritten: 0, rowsDeleted: 0, bytesWritten: 0, storedBytes: 0 };
 
 /** A stage that did nothing yet: the counts to fill in. */
 export function noWork(name: string): StageCounts {
@@ -126,7 +128,7 @@ export interface BigtableSizing {
   readonly node_load: number;
   readonly cpu_target: number;
   readonly nodes: number;
-  /** Cell bytes written to rows not deleted, per event, kept for `retention_hours`: the table size at the rate (before compression). */
+  /** Bytes of the rows alive at the end of the run, per event (each cell's latest version), kept for `retention_hours`: the tables' size at the rate, before compression. */
   readonly stored_bytes_per_event: number;
   readonly retention_hours: number;
   readonly stored_gib: number;
@@ -147,8 +149,8 @@ export function bigtableSizing(stages: readonly Pick<StageCounts, 'bigtable'>[],
     read += r.rowsRead + r.emptyReads;
     written += r.rowsWritten;
     deleted += r.rowsDeleted;
-    // The bytes of rows this stage wrote and did not delete again stay for the retention.
-    if (r.rowsWritten > 0) storedBytes += r.bytesWritten * Math.max(0, 1 - r.rowsDeleted / r.rowsWritten);
+    // What the tables gained over the run (rows deleted again and cells overwritten count once, or not at all) stays for the retention.
+    storedBytes += Math.max(0, r.storedBytes);
   }
   const eps = eventsPerHour / 3600;
   const perEvent = { read: read / events, written: written / events, deleted: deleted / events };
