@@ -325,7 +325,7 @@ async function bringUp(
   const archive = new VolumeArchive(join(runDir, 'volume-hourly-series.json'), volumeHistory);
   const { stateStore, instance: bigtableInstance } = stateStoreOf(options.stateStore, process.env);
   const onBigtable = stateStore === 'bigtable';
-  io.progress(`starting the Pub/Sub, Firestore${onBigtable ? ' and Bigtable' : ''} emulators and the functions (state store: ${stateStore})...`);
+  io.progress(`starting the ${onBigtable ? 'Pub/Sub, Firestore and Bigtable' : 'Pub/Sub and Firestore'} emulators and the functions (state store: ${stateStore})...`);
   const standInEnv: Record<string, string> = {};
   for (const stand of options.standIns ?? STAND_INS) {
     const running = await stand.start(world, upstream);

@@ -249,7 +249,7 @@ export function scaleModel(m: Measurement, classes: Readonly<Record<string, Coll
       name: `Bigtable nodes (${checked})`,
       kind: 'hard',
       at_events_per_hour: (checked * sized.cpu_target) / loadPerEventPerHour,
-      detail: `${sized.rows_per_event.read.toFixed(2)} rows read, ${sized.rows_per_event.written.toFixed(2)} written, ${sized.rows_per_event.deleted.toFixed(2)} deleted per event take ${(sized.node_load * 100).toFixed(1)} % of one SSD node here; ${checked} node${checked === 1 ? '' : 's'} reach the ${(sized.cpu_target * 100).toFixed(0)} % CPU target there (add nodes, or let autoscaling: they are billed by the hour)`,
+      detail: `${sized.rows_per_event.read.toFixed(2)} rows read, ${sized.rows_per_event.written.toFixed(2)} written, ${sized.rows_per_event.deleted.toFixed(2)} deleted per event take ${(sized.node_load * 100).toFixed(1)} % of one SSD node here; ${checked} node${checked === 1 ? ' reaches' : 's reach'} the ${(sized.cpu_target * 100).toFixed(0)} % CPU target there (add nodes, or let autoscaling: they are billed by the hour)`,
     });
   }
   monthly = (perMillion * options.eventsPerHour * HOURS_PER_MONTH) / 1e6;
