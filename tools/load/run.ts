@@ -14,7 +14,7 @@
  * messages dead-lettered, and how many of them their subscription's function had in fact
  * acknowledged (false dead letters); findings published and distinct by finding id, and whether
  * they are replay's (by kind and event); latencies publish -> events-unique and -> finding; CPU
- * seconds and Firestore operations per event per function (tools/cost/meter.ts in every function).
+ * seconds, Firestore operations and Bigtable rows per event per function (tools/cost/meter.ts in every function).
  * Exit 0 when nothing was lost, doubled or falsely dead-lettered and the findings are replay's.
  */
 import { spawn } from 'node:child_process';
@@ -61,6 +61,8 @@ export interface FunctionLoad {
   readonly cpu_seconds_per_event: number;
   readonly request_seconds_per_event: number;
   readonly firestore_per_event: { readonly reads: number; readonly writes: number; readonly deletes: number };
+  /** Rows Bigtable read (lookups that found none included), wrote and deleted for it (0 on the Firestore state store). */
+  readonly bigtable_per_event: { readonly reads: number; readonly writes: number; readonly deletes: number };
 }
 
 export interface LoadResult {
@@ -322,6 +324,10 @@ function measure(
       (acc, m) => ({ reads: acc.reads + m.firestore.reads + m.firestore.missingReads + m.firestore.emptyQueries, writes: acc.writes + m.firestore.writes, deletes: acc.deletes + m.firestore.deletes }),
       { reads: 0, writes: 0, deletes: 0 },
     );
+    const bt = files.reduce(
+      (acc, m) => ({ reads: acc.reads + m.bigtable.rowsRead + m.bigtable.emptyReads, writes: acc.writes + m.bigtable.rowsWritten, deletes: acc.deletes + m.bigtable.rowsDeleted }),
+      { reads: 0, writes: 0, deletes: 0 },
+    );
     const round = (x: number) => Math.round(x * 1e6) / 1e6;
     perFunction[fn.name] = {
       invocations: pushes.length,
@@ -329,6 +335,7 @@ function measure(
       cpu_seconds_per_event: round(cpuUs / 1e6 / events),
       request_seconds_per_event: round(pushes.reduce((n, p) => n + p.ms, 0) / 1000 / events),
       firestore_per_event: { reads: round(fs.reads / events), writes: round(fs.writes / events), deletes: round(fs.deletes / events) },
+      bigtable_per_event: { reads: round(bt.reads / events), writes: round(bt.writes / events), deletes: round(bt.deletes / events) },
     };
   }
   const ms = (x: number | undefined) => (x === undefined ? null : Math.round(x));
@@ -365,7 +372,11 @@ function measure(
 /** The few lines a person reads. */
 export function renderLoad(r: LoadResult): string {
   const pf = Object.entries(r.per_function)
-    .map(([name, f]) => `  ${name.padEnd(22)} ${f.cpu_seconds_per_event.toFixed(4)} CPU s/event, Firestore ${f.firestore_per_event.reads.toFixed(2)} reads ${f.firestore_per_event.writes.toFixed(2)} writes ${f.firestore_per_event.deletes.toFixed(2)} deletes /event`)
+    .map(([name, f]) => {
+      const b = f.bigtable_per_event;
+      const bigtable = b.reads + b.writes + b.deletes > 0 ? `, Bigtable ${b.reads.toFixed(2)} rows read ${b.writes.toFixed(2)} written ${b.deletes.toFixed(2)} deleted /event` : '';
+      return `  ${name.padEnd(22)} ${f.cpu_seconds_per_event.toFixed(4)} CPU s/event, Firestore ${f.firestore_per_event.reads.toFixed(2)} reads ${f.firestore_per_event.writes.toFixed(2)} writes ${f.firestore_per_event.deletes.toFixed(2)} deletes /event${bigtable}`;
+    })
     .join('\n');
   return [
     `published ${r.published} at ${r.achieved_rate}/s (asked ${r.rate}/s)${r.kill ? `, killed ${r.kill}` : ''}; load average ${r.load_average}`,
