@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bigtableLine, bigtableSizing, costJson, noWork, Prices, renderCostTables, type BigtableRows, type StageCounts } from '../../tools/cost/table';
+import { topology } from '../../shared/topology';
+import { bigtableLine, bigtableRetentionHours, bigtableSizing, costJson, noWork, Prices, renderCostTables, type BigtableRows, type StageCounts } from '../../tools/cost/table';
 
 const ROOT = join(__dirname, '../..');
 const prices = Prices.parse(JSON.parse(readFileSync(join(ROOT, 'tools/cost/prices.json'), 'utf8')));
@@ -57,6 +58,17 @@ describe('Bigtable in the cost run', () => {
     expect(b.stored_gib).toBeCloseTo((100 * 2_000_000 * WEEK_H) / 2 ** 30, 6);
     expect(b.usd_per_hour.storage).toBeCloseTo((b.stored_gib * 0.17) / 730, 9);
     expect(b.usd_per_million).toBeCloseTo(((0.65 + b.usd_per_hour.storage) * 1e6) / 2_000_000, 9);
+  });
+
+  it('keeps cells as long as the longest GC max age of the manifest: its settings in their units plus the margin', () => {
+    expect(bigtableRetentionHours(topology.functions)).toBeCloseTo(168 + 25 / 3600 + 1, 9);
+    expect(
+      bigtableRetentionHours([
+        { bigtable: [{ maxAge: { settings: { A_MINUTES: 90, B_SECONDS: 1800 }, marginHours: 0.5 } }] },
+        { bigtable: [{ maxAge: { settings: { C_HOURS: 2 }, marginHours: 0 } }] },
+        {},
+      ]),
+    ).toBe(2.5);
   });
 
   it('prices nothing when no row was counted (the functions on Firestore), also from a measurement made before Bigtable was counted', () => {

@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { noWork, Prices, type BigtableRows, type StageCounts } from '../../tools/cost/table';
+import { topology } from '../../shared/topology';
+import { bigtableRetentionHours, noWork, Prices, type BigtableRows, type StageCounts } from '../../tools/cost/table';
 import { COLLECTION_CLASSES } from '../../tools/scale/collections';
 import { scaleModel, type Measurement, type ScaleOptions } from '../../tools/scale/model';
 import { bigtableSummary } from '../../tools/scale/run';
 
 const ROOT = join(__dirname, '../..');
 const prices = Prices.parse(JSON.parse(readFileSync(join(ROOT, 'tools/cost/prices.json'), 'utf8')));
-const WEEK_H = 7 * 24;
+// The manifest's longest GC max age: the deduplicator's window and lease, plus an hour.
+const KEPT_H = bigtableRetentionHours(topology.functions);
 
 /** A run of 1,000 events: the deduplicator once per event (50 ms, 5 ms CPU), its Bigtable rows as given (none: an older measurement). */
 function measurement(bigtable?: BigtableRows): Measurement {
@@ -47,7 +49,8 @@ describe('the scale model on Bigtable (npm run scale)', () => {
     expect(b.rows_per_event).toEqual({ read: 1, written: 2, deleted: 0 });
     expect(b.node_load).toBeCloseTo(loadPerEvent * 2_000_000, 6);
     expect([b.nodes_needed, b.nodes_checked, b.within_nodes]).toEqual([1, 1, true]);
-    const storagePerHour = ((100 * 2_000_000 * WEEK_H) / 2 ** 30) * (0.17 / 730);
+    expect(b.retention_hours).toBe(KEPT_H);
+    const storagePerHour = ((100 * 2_000_000 * KEPT_H) / 2 ** 30) * (0.17 / 730);
     expect(b.monthly_usd).toBeCloseTo((0.65 + storagePerHour) * 730, 2);
     expect(r.per_million_usd - without.per_million_usd).toBeCloseTo(((0.65 + storagePerHour) * 1e6) / 2_000_000, 3);
     expect(r.monthly_usd - without.monthly_usd).toBeCloseTo(b.monthly_usd, 0);

@@ -35,7 +35,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TOPICS, topology } from '../../shared/topology';
-import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
 import { parseStateStore } from '../local/cli';
 import { DEFAULT_OPTIONS, runStack, type RunningStack } from '../local/stack';
 import { readDeployedSettings } from '../scale/deployed';
@@ -43,7 +42,7 @@ import type { FunctionSettings } from '../scale/model';
 import { readMeters, type MeterFile } from './counts';
 import { documentWrites, type DocumentWrites } from './documents';
 import { instanceTime } from './instance-time';
-import { bigtableSizing, costJson, DEFAULT_EVENTS_PER_HOUR, noWork, Prices, publishBillableBytes, pushBillableBytes, renderCostTables, renderDocumentTable, type StageCounts, type StreamMix } from './table';
+import { bigtableRetentionHours, bigtableSizing, costJson, DEFAULT_EVENTS_PER_HOUR, noWork, Prices, publishBillableBytes, pushBillableBytes, renderCostTables, renderDocumentTable, type StageCounts, type StreamMix } from './table';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -229,8 +228,8 @@ async function main(): Promise<number> {
       process.stderr.write(`cost: warning: the stack's run ended with ${code} (a function failed or a fault went undetected); the counts are still those of the run\n`);
       for (const line of verdictLines) process.stderr.write(`  ${line.trim()}\n`);
     }
-    // Rows kept (not deleted by their stage) stay as long as the deduplicator's window: its keys' GC policy.
-    const bigtable = bigtableSizing(result.stages, result.events, eventsPerHour, DEFAULT_DEDUP_CONFIG.windowMs / 3_600_000, prices);
+    // Rows kept (not deleted by their stage) stay as long as the tables' garbage-collection max age (the manifest's).
+    const bigtable = bigtableSizing(result.stages, result.events, eventsPerHour, bigtableRetentionHours(topology.functions), prices);
     process.stdout.write(`${renderCostTables(result.stages, prices, result.events, bigtable)}\n`);
     process.stdout.write(`${renderDocumentTable(result.documents, result.stream)}\n`);
     process.stdout.write(`Each function pushed at most its deployed concurrency at once (infra/function-scaling.json, infra/main.tf). Not priced: ${prices.notPriced.join(' ')}\n`);

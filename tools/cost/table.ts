@@ -136,6 +136,24 @@ export interface BigtableSizing {
   readonly usd_per_million: number;
 }
 
+const UNIT_HOURS = { HOURS: 1, MINUTES: 1 / 60, SECONDS: 1 / 3600 } as const;
+
+/**
+ * How long the manifest's Bigtable tables keep a cell, in hours: the longest garbage-collection
+ * max age (shared/topology.ts `maxAge`: its settings at their defaults, in the unit each name ends
+ * with, plus the margin). Garbage collection may run up to a week later
+ * (https://cloud.google.com/bigtable/docs/garbage-collection), so storage priced over it is a floor.
+ */
+export function bigtableRetentionHours(functions: ReadonlyArray<{ readonly bigtable?: ReadonlyArray<{ readonly maxAge?: { readonly settings: Readonly<Record<string, number>>; readonly marginHours: number } }> }>): number {
+  let hours = 0;
+  for (const t of functions.flatMap((f) => f.bigtable ?? [])) {
+    if (!t.maxAge) continue;
+    const age = Object.entries(t.maxAge.settings).reduce((n, [name, value]) => n + value * UNIT_HOURS[name.slice(name.lastIndexOf('_') + 1) as keyof typeof UNIT_HOURS], 0) + t.maxAge.marginHours;
+    hours = Math.max(hours, age);
+  }
+  return hours;
+}
+
 /** Sizes and prices Bigtable for what `stages` counted over `events` events, at `eventsPerHour`. */
 export function bigtableSizing(stages: readonly Pick<StageCounts, 'bigtable'>[], events: number, eventsPerHour: number, retentionHours: number, prices: Prices): BigtableSizing {
   if (!(events > 0) || !(eventsPerHour > 0)) throw new RangeError('bigtableSizing: events and eventsPerHour must be positive');

@@ -30,9 +30,9 @@
  * instances are kept full, so their busy periods run on and the 100 ms rounding of each adds
  * nothing here; the cost run, on the local stack's sparser traffic, counts it.
  */
-import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
+import { topology } from '../../shared/topology';
 import type { DocumentWrites } from '../cost/documents';
-import { bigtableSizing, computeUsd, HOURS_PER_MONTH, stageCost, vcpuFor, type BigtableSizing, type Prices, type StageCounts } from '../cost/table';
+import { bigtableRetentionHours, bigtableSizing, computeUsd, HOURS_PER_MONTH, stageCost, vcpuFor, type BigtableSizing, type Prices, type StageCounts } from '../cost/table';
 import type { CollectionClass } from './collections';
 
 /** What the model reads of a cost run's JSON (`npm run cost -- --json FILE`). */
@@ -220,12 +220,12 @@ export function scaleModel(m: Measurement, classes: Readonly<Record<string, Coll
     // Requests, Pub/Sub and Firestore per event as counted; compute from the busy time at these settings.
     perMillion += countedUsd + computePerMillion;
   }
-  // Bigtable's nodes at this rate: rows kept (not deleted by their stage) stay for the deduplicator's window.
+  // Bigtable's nodes at this rate: rows kept (not deleted by their stage) stay for the tables' GC max age.
   const sized = bigtableSizing(
     Object.values(m.stages).map((s) => s.counted),
     m.events,
     options.eventsPerHour,
-    DEFAULT_DEDUP_CONFIG.windowMs / 3_600_000,
+    bigtableRetentionHours(topology.functions),
     prices,
   );
   let bigtable: BigtableScale | null = null;
