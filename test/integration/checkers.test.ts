@@ -1,7 +1,10 @@
 import type { PubSub } from '@google-cloud/pubsub';
 import type { Firestore } from '@google-cloud/firestore';
 import { RatesEnv, ratesFromEnv, StripeEnv, stripeFromEnv, TwilioEnv, twilioFromEnv } from '../../shared/adapters/external';
+import { bigtableInstance, ensureTables } from '../../shared/adapters/bigtable';
+import { BigtableOutcomeLedger } from '../../shared/adapters/bigtable-ledger';
 import { FirestoreOutcomeLedger } from '../../shared/adapters/firestore-ledger';
+import type { OutcomeLedger } from '../../shared/ports';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
 import { PushGateway } from '../../tools/local/push-gateway';
 import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
@@ -49,9 +52,12 @@ describe('events-unique → revenue-checker and call-duration-checker → events
     };
     const ctx = { clock: systemClock };
     publisher = new CountingPublisher(new PubSubPublisher(pubsub, prefix));
+    // The ledger where a deployment keeps it by default (STATE_STORE=bigtable); crm-checker.test.ts runs the Firestore one.
+    const instance = bigtableInstance('event-recovery-test');
+    await ensureTables(instance, [{ table: `${prefix}outcomes`, families: ['o'] }]);
     const shell = {
       publisher,
-      ledger: new FirestoreOutcomeLedger(firestore, `${prefix}outcomes`),
+      ledger: new BigtableOutcomeLedger(instance, `${prefix}outcomes`),
       clock: systemClock,
       logger: silentLogger,
       retentionMs: 30 * 86_400_000,
@@ -140,8 +146,21 @@ describe('events-unique → revenue-checker and call-duration-checker → events
     expect(findings.messages.filter((m) => m.attributes.event_id === 'it-s1')).toHaveLength(2);
   });
 
-  it('keeps exactly one decision per (rule, event) in Firestore, however many deliveries decide at once', async () => {
-    const ledger = new FirestoreOutcomeLedger(firestore, `${prefix}race`);
+  /** The ledger's two stores (STATE_STORE firestore or bigtable), on their emulators. */
+  const ledgers: Array<[string, () => Promise<OutcomeLedger>]> = [
+    ['Firestore', async () => new FirestoreOutcomeLedger(firestore, `${prefix}race`)],
+    [
+      'Bigtable',
+      async () => {
+        const instance = bigtableInstance('event-recovery-test');
+        await ensureTables(instance, [{ table: `${prefix}race`, families: ['o'] }]);
+        return new BigtableOutcomeLedger(instance, `${prefix}race`);
+      },
+    ],
+  ];
+
+  it.each(ledgers)('keeps exactly one decision per (rule, event) in %s, however many deliveries decide at once', async (_store, make) => {
+    const ledger = await make();
     const outcomes = Array.from({ length: 8 }, (_, i) => ({
       outcome: { findings: [{ kind: 'fx_mismatch' as const, action: 'review' as const, event_id: 'e-race', field: 'amount_usd', actual: i, reason: `decision ${i}` }] },
       published: false,
@@ -151,6 +170,8 @@ describe('events-unique → revenue-checker and call-duration-checker → events
     expect(await ledger.get('revenue-checker', 'e-race')).toEqual(standing[0]);
     await ledger.markPublished('revenue-checker', 'e-race');
     expect(await ledger.get('revenue-checker', 'e-race')).toEqual({ ...standing[0], published: true });
+    // Recorded again after the publish: the decision and its mark stand.
+    expect(await ledger.record('revenue-checker', 'e-race', outcomes[7]!, Date.now() + 60_000)).toEqual({ ...standing[0], published: true });
     expect(await ledger.get('call-duration-checker', 'e-race')).toBeUndefined();
   });
 });
