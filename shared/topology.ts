@@ -62,7 +62,7 @@ const FirestoreCollection = z.strictObject({
  * (https://cloud.google.com/bigtable/docs/garbage-collection).
  */
 const BigtableMaxAge = z.strictObject({
-  settings: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*_(HOURS|MINUTES|SECONDS)$/), z.number().positive()).refine((s) => Object.keys(s).length > 0, { message: 'names at least one setting' }),
+  settings: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*_(DAYS|HOURS|MINUTES|SECONDS)$/), z.number().positive()).refine((s) => Object.keys(s).length > 0, { message: 'names at least one setting' }),
   marginHours: z.number().nonnegative(),
 });
 

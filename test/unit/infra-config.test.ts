@@ -101,8 +101,14 @@ describe('the environment Terraform gives each function', () => {
 describe("the Bigtable tables' garbage-collection ages in the manifest", () => {
   const tables = topology.functions.flatMap((f) => (f.bigtable ?? []).map((t) => [f.name, t] as const));
 
-  it('are named for the deduplicator and gap-detector', () => {
-    expect(tables.map(([f, t]) => `${f}:${t.table}`).sort()).toEqual(['deduplicator:dedup-keys', 'gap-detector:gap-markers']);
+  it('are named for the deduplicator, gap-detector and the checkers', () => {
+    expect(tables.map(([f, t]) => `${f}:${t.table}`).sort()).toEqual([
+      'call-duration-checker:checker-outcomes',
+      'crm-checker:checker-outcomes',
+      'deduplicator:dedup-keys',
+      'gap-detector:gap-markers',
+      'revenue-checker:checker-outcomes',
+    ]);
   });
 
   it.each(tables.map(([f, t]) => [`${f}'s ${t.table}`, f, t] as const))('name settings %s reads, at its own defaults', (_what, name, table) => {

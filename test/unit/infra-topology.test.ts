@@ -120,7 +120,7 @@ describe('infra/modules/topology on shared/topology.json', () => {
 });
 
 /** Seconds of a setting's value in the unit its name ends with (shared/topology.ts BigtableMaxAge). */
-const settingSeconds = (name: string, value: number) => value * (name.endsWith('_HOURS') ? 3600 : name.endsWith('_MINUTES') ? 60 : 1);
+const settingSeconds = (name: string, value: number) => value * (name.endsWith('_DAYS') ? 86400 : name.endsWith('_HOURS') ? 3600 : name.endsWith('_MINUTES') ? 60 : 1);
 
 describe('the Bigtable state store on shared/topology.json', () => {
   const t = parseTopology(manifest());
@@ -130,8 +130,14 @@ describe('the Bigtable state store on shared/topology.json', () => {
     out = evaluateTopology(manifest());
   });
 
-  it('lists the tables the deduplicator and gap-detector keep, with their families', () => {
-    expect(listed.map((x) => `${x.fn}:${x.table}`).sort()).toEqual(['deduplicator:dedup-keys', 'gap-detector:gap-markers']);
+  it('lists the tables the deduplicator, gap-detector and the checkers keep, with their families', () => {
+    expect(listed.map((x) => `${x.fn}:${x.table}`).sort()).toEqual([
+      'call-duration-checker:checker-outcomes',
+      'crm-checker:checker-outcomes',
+      'deduplicator:dedup-keys',
+      'gap-detector:gap-markers',
+      'revenue-checker:checker-outcomes',
+    ]);
     expect(out.bigtable_tables).toEqual(Object.fromEntries(listed.map((x) => [x.table, [...x.families].sort()])));
     for (const f of t.functions) expect(out.functions[f.name]!.bigtable).toEqual((f.bigtable ?? []).map((x) => x.table));
   });
@@ -148,6 +154,8 @@ describe('the Bigtable state store on shared/topology.json', () => {
     expect(out.bigtable_gc).toEqual(expected);
     // The deduplicator's keys: the 7-day window, the 25 s claim lease, an hour's margin.
     expect(out.bigtable_gc['dedup-keys/k']!.max_age).toBe(`${7 * 24 * 3600 + 25 + 3600}s`);
+    // The checkers' ledger: LEDGER_RETENTION_DAYS (30 days) and an hour.
+    expect(out.bigtable_gc['checker-outcomes/o']!.max_age).toBe(`${30 * 86_400 + 3600}s`);
   });
 
   it("follows the functions' environment settings (function_settings) where they set a named setting", () => {
@@ -172,7 +180,7 @@ describe('the Bigtable state store on shared/topology.json', () => {
     expect(() => parseTopology(m)).toThrow(/maxAge/);
     const without = evaluateTopology(m);
     expect(Object.keys(without.bigtable_tables)).toContain('dedup-keys');
-    expect(Object.keys(without.bigtable_gc)).toEqual(['gap-markers/m']);
+    expect(Object.keys(without.bigtable_gc).sort()).toEqual(['checker-outcomes/o', 'gap-markers/m']);
   });
 
   it('creates a table two functions list once, with both families and the longer max age', () => {

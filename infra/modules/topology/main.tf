@@ -82,7 +82,7 @@ locals {
     for e in flatten([for f in local.m.functions : [for t in try(f.bigtable, []) : [for family in t.families : {
       key = "${t.table}/${family}"
       seconds = sum(concat([t.maxAge.marginHours * 3600], [
-        for name, default in t.maxAge.settings : tonumber(try(var.function_environment[f.name][name], default)) * (endswith(name, "_HOURS") ? 3600 : endswith(name, "_MINUTES") ? 60 : 1)
+        for name, default in t.maxAge.settings : tonumber(try(var.function_environment[f.name][name], default)) * (endswith(name, "_DAYS") ? 86400 : endswith(name, "_HOURS") ? 3600 : endswith(name, "_MINUTES") ? 60 : 1)
       ]))
     } if try(t.maxAge, null) != null]]]) : e.key => e.seconds...
   } : key => max(ages...) }
