@@ -377,7 +377,7 @@ describe('the deploy rehearsal', () => {
     process.stdout.write(`deploy rehearsal: build ${(buildMs / 1000).toFixed(1)} s, ${fns.length} functions served and pushed in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     for (const r of results) {
       expect(r.pushes.length).toBeGreaterThan(0);
-      if (r.effectExpected) expect(r.published.length + r.documents).toBeGreaterThan(0);
+      if (r.effectExpected) expect(r.published.length + r.documents + r.bigtableRows).toBeGreaterThan(0);
     }
     // What routed means here, for the first stages: the validator's valid event reached events-valid, its broken line events-invalid.
     const validator = results.find((r) => r.function === 'validator')!;
@@ -414,7 +414,7 @@ describe('the deploy rehearsal', () => {
     for (const r of results) {
       const failed = r.pushes.filter((p) => p.status >= 300);
       // Either it needs no key for this delivery and routed it, or it failed it for a missing key.
-      if (failed.length === 0 && r.effectExpected) expect(r.published.length + r.documents).toBeGreaterThan(0);
+      if (failed.length === 0 && r.effectExpected) expect(r.published.length + r.documents + r.bigtableRows).toBeGreaterThan(0);
       else {
         expect(failed.every((p) => p.status === 500)).toBe(true);
         const env = fns.find((f) => f.name === r.function)!.secrets;
