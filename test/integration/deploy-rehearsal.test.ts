@@ -398,10 +398,15 @@ describe('the deploy rehearsal', () => {
     // an accepted event's keys for its whole window: once its code keeps them in Bigtable (its config
     // reads STATE_STORE), the event it accepted is rows in dedup-keys, not documents.
     const listing = results.filter((r) => topology.functions[r.function]!.bigtable.length > 0);
-    expect(listing.map((r) => r.function).sort()).toEqual(['deduplicator', 'gap-detector']);
+    expect(listing.map((r) => r.function).sort()).toEqual(['call-duration-checker', 'crm-checker', 'deduplicator', 'gap-detector', 'revenue-checker']);
     for (const r of listing) expect(fns.find((f) => f.name === r.function)!.environment).toEqual(expect.arrayContaining(['STATE_STORE', 'BIGTABLE_INSTANCE']));
     const dedup = results.find((r) => r.function === 'deduplicator')!;
     if ('STATE_STORE' in deduplicatorEnv.shape) expect(dedup.bigtableRows).toBeGreaterThan(0);
+    // A checker records its decision about the event it was pushed in the outcome ledger's table.
+    for (const checker of ['revenue-checker', 'call-duration-checker', 'crm-checker']) {
+      const r = results.find((x) => x.function === checker)!;
+      if (r.effectExpected && r.pushes.every((p) => p.status < 300)) expect([checker, r.bigtableRows > 0]).toEqual([checker, true]);
+    }
     process.stdout.write(`deploy rehearsal: state store ${variableDefault('state_store')}: ${listing.map((r) => `${r.function} ${r.bigtableRows} Bigtable rows`).join(', ')}\n`);
   });
 
