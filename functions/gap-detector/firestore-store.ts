@@ -1,9 +1,9 @@
 import { status } from '@grpc/grpc-js';
-import { createHash } from 'node:crypto';
 import { FieldValue, Timestamp, type CollectionReference, type DocumentData, type DocumentReference, type DocumentSnapshot, type Firestore } from '@google-cloud/firestore';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { BusinessEvent } from '../../shared/events/envelope';
 import { TransientError } from '../../shared/errors';
+import { faultPoint } from '../../shared/fault-inject';
 import { chainKeys } from './chains';
 import {
   changedChainDocument,
@@ -17,14 +17,17 @@ import {
   type ChainDocument,
   type SlotRecord,
 } from './records';
-import type { FoldOptions, GapStateContext, GapStore, OutboxMessage, PendingMarker, RecordedWatermark, SequenceMarker } from './store';
+import { FirestoreMarkerLog } from './firestore-markers';
+import { digest, parseStored } from './stored';
+import type { FoldOptions, GapStateContext, GapStore, MarkerLog, OperationCounts, OutboxMessage, RecordedWatermark, SequenceMarker } from './store';
 import { chainTransition, foldLeased, foldThrottled, foldTransition, sweepTransition } from './transitions';
 
 /** Firestore operations as billed: documents read (a query answering nothing still bills one), written, deleted. */
-export interface FirestoreCounts {
-  reads: number;
-  writes: number;
-  deletes: number;
+export type FirestoreCounts = OperationCounts;
+
+/** The store's operations: Firestore's as billed, and the marker log's Bigtable rows beside them (zero where the markers are in Firestore). */
+export interface GapStoreCounts extends FirestoreCounts {
+  readonly bigtable: OperationCounts;
 }
 
 /** Markers folded per transaction: with the source record and the outbox, well inside one commit's limits. */
@@ -36,24 +39,17 @@ const OPTIMISTIC_ATTEMPTS = 8;
 /** How long a fold's claim on a source keeps other (unforced) folds away. */
 const FOLD_LEASE_MS = 10_000;
 
-const Marker = z.object({
-  source: z.string().min(1),
-  seq: z.string().regex(/^\d+$/),
-  eventId: z.string(),
-  type: z.string(),
-  timeMs: z.number().finite(),
-  watermarkMs: z.number(),
-  arrivedAt: z.instanceof(Timestamp),
-});
-
 /**
  * gap-detector state in Firestore, built so that one busy source never funnels its deliveries
  * through one document:
  *
- * - `<prefix>-markers/<digest(source, seq)>`: one `create()` per delivery that carries a sequence
- *   number, nothing read. Creates of distinct documents do not contend; `create` failing on an
- *   existing document makes a redelivery (or a repeated number) a no-op until the marker is
- *   folded, and a repeat to the fold after that.
+ * - the sequence markers, one per source and number, recorded by the delivery that carries the
+ *   number and applied by a fold: `<prefix>-markers/<digest(source, seq)>` (firestore-markers.ts),
+ *   or a Bigtable table (bigtable-markers.ts, `STATE_STORE=bigtable`: a node bills by the hour,
+ *   not per marker). Firestore's markers are deleted in the fold's commit; Bigtable's after it
+ *   (Bigtable has no transaction across rows, let alone with Firestore): the summary then keeps
+ *   the numbers of the markers its fold read (`applied`), and the next fold skips those it finds
+ *   again, so a crash between the commit and the removal applies nothing twice.
  * - `<prefix>-sources/<digest(source)>`: the source's summary, written only by a fold: lowest and
  *   highest number, the missing ranges (a jump of a billion is one range; at most
  *   `maxRangesPerSource`), the watermark it last used and the earliest open deadline. A fold
@@ -82,8 +78,10 @@ const Marker = z.object({
  * Every document carries `expireAt` for a Firestore TTL policy.
  */
 export class FirestoreGapStore implements GapStore {
-  readonly counts: FirestoreCounts = { reads: 0, writes: 0, deletes: 0 };
-  private readonly markers: CollectionReference;
+  readonly counts: GapStoreCounts;
+  private readonly markers: MarkerLog;
+  /** The markers when they are in Firestore: deleted in the fold's own commit. */
+  private readonly inCommit: FirestoreMarkerLog | undefined;
   private readonly sources: CollectionReference;
   private readonly chains: CollectionReference;
   private readonly watermarks: CollectionReference;
@@ -92,38 +90,25 @@ export class FirestoreGapStore implements GapStore {
   constructor(
     private readonly firestore: Firestore,
     prefix = 'gap-detector',
+    /** Where the sequence markers are kept (default: this Firestore, `<prefix>-markers`). */
+    markers?: MarkerLog,
   ) {
-    this.markers = firestore.collection(`${prefix}-markers`);
+    const own: FirestoreCounts = { reads: 0, writes: 0, deletes: 0 };
+    this.inCommit = markers === undefined ? new FirestoreMarkerLog(firestore.collection(`${prefix}-markers`), own) : undefined;
+    this.markers = markers ?? this.inCommit!;
+    this.counts = Object.assign(own, { bigtable: markers?.counts ?? { reads: 0, writes: 0, deletes: 0 } });
     this.sources = firestore.collection(`${prefix}-sources`);
     this.chains = firestore.collection(`${prefix}-chains`);
     this.watermarks = firestore.collection(`${prefix}-watermark`);
     this.outbox = firestore.collection(`${prefix}-outbox`);
   }
 
-  async recordSequence(marker: SequenceMarker, ctx: GapStateContext): Promise<'recorded' | 'repeat'> {
-    try {
-      await this.markers.doc(digest(marker.source, marker.seq)).create({
-        src: digest(marker.source),
-        source: marker.source,
-        seq: marker.seq,
-        eventId: marker.eventId,
-        type: marker.type,
-        timeMs: marker.timeMs,
-        watermarkMs: marker.watermarkMs,
-        arrivedAt: FieldValue.serverTimestamp(),
-        expireAt: Timestamp.fromMillis(retentionExpiry(ctx)),
-      });
-    } catch (err) {
-      if ((err as { code?: number }).code === status.ALREADY_EXISTS) return 'repeat';
-      throw err;
-    }
-    this.counts.writes++;
-    return 'recorded';
+  recordSequence(marker: SequenceMarker, ctx: GapStateContext): Promise<'recorded' | 'repeat'> {
+    return this.markers.record(marker, ctx);
   }
 
   async foldSource(source: string, watermarkMs: number, ctx: GapStateContext, options: FoldOptions): Promise<OutboxMessage[]> {
     const ref = this.sources.doc(digest(source));
-    const pending = this.markers.where('src', '==', digest(source)).orderBy('arrivedAt').limit(FOLD_BATCH);
     const published: OutboxMessage[] = [];
     for (let round = 0; round < FOLD_ROUNDS; round++) {
       const before = await ref.get();
@@ -149,22 +134,21 @@ export class FirestoreGapStore implements GapStore {
           leased = true;
         }
       }
-      const snapshot = await pending.get();
-      this.counts.reads += Math.max(1, snapshot.size);
-      const markers = snapshot.docs.map((d): PendingMarker => {
-        const m = parse(Marker, d.data(), d.ref.path);
-        return { source: m.source, seq: m.seq, eventId: m.eventId, type: m.type, timeMs: m.timeMs, watermarkMs: m.watermarkMs, order: m.arrivedAt.toMillis() };
-      });
-      const result = foldTransition(source, record, markers, watermarkMs, ctx, snapshot.size === FOLD_BATCH);
+      const { markers, more } = await this.markers.pending(source, FOLD_BATCH);
+      const result = foldTransition(source, record, markers, watermarkMs, ctx, more, this.inCommit === undefined);
       if (result === undefined) {
         if (leased && (await this.conditional(() => ref.update({ leaseUntilMs: null }, { lastUpdateTime: version! })))) this.counts.writes++;
+        // Markers the summary as read had applied already (a crash before their removal): applied, so removable.
+        if (this.inCommit === undefined) await this.markers.remove(markers);
         break;
       }
       const batch = this.firestore.batch();
-      const doc = { ...result.record, leaseUntilMs: null, expireAt: Timestamp.fromMillis(retentionExpiry(ctx)) };
+      // The numbers a fold applied are kept only where its markers are removed after the commit; an earlier list goes.
+      const applied = result.record.applied ?? (before.exists ? FieldValue.delete() : undefined);
+      const doc = { ...result.record, ...(applied === undefined ? {} : { applied }), leaseUntilMs: null, expireAt: Timestamp.fromMillis(retentionExpiry(ctx)) };
       if (before.exists) batch.update(ref, doc, { lastUpdateTime: version! });
       else batch.create(ref, doc);
-      for (const d of snapshot.docs) batch.delete(d.ref);
+      this.inCommit?.deleteIn(batch, markers);
       for (const [outboxRef, data] of this.outboxDocs(result.outbox, ctx)) batch.set(outboxRef, data);
       if ((await this.conditional(() => batch.commit())) === undefined) {
         // Another fold won (a forced one, or after our lease ran out): these markers may be applied.
@@ -172,9 +156,15 @@ export class FirestoreGapStore implements GapStore {
         break;
       }
       this.counts.writes += 1 + result.outbox.length;
-      this.counts.deletes += snapshot.size;
+      if (this.inCommit !== undefined) {
+        this.counts.deletes += markers.length;
+      } else {
+        // The summary is committed, the markers not yet removed: a crash here leaves them to the next fold, which skips them.
+        faultPoint('after-state-write');
+        await this.markers.remove(markers);
+      }
       published.push(...result.outbox);
-      if (snapshot.size < FOLD_BATCH) break;
+      if (!more) break;
     }
     return published;
   }
@@ -190,11 +180,8 @@ export class FirestoreGapStore implements GapStore {
     }
   }
 
-  async oldestPendingSource(): Promise<string | undefined> {
-    const snap = await this.markers.orderBy('arrivedAt').limit(1).get();
-    this.counts.reads++;
-    const doc = snap.docs[0];
-    return doc === undefined ? undefined : parse(Marker, doc.data(), doc.ref.path).source;
+  oldestPendingSource(): Promise<string | undefined> {
+    return this.markers.oldestPendingSource();
   }
 
   async sourcesDue(watermarkMs: number, limit: number): Promise<string[]> {
@@ -380,13 +367,6 @@ export class FirestoreGapStore implements GapStore {
   }
 }
 
-/** A document id for any text: Firestore ids may not contain '/', which sources do. */
-function digest(...parts: string[]): string {
-  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
-}
-
 function parse<S extends z.ZodType>(schema: S, data: DocumentData | undefined, path: string): z.infer<S> {
-  const result = schema.safeParse(data);
-  if (!result.success) throw new Error(`gap-detector state ${path} is malformed: ${z.prettifyError(result.error)}`);
-  return result.data;
+  return parseStored(schema, data, path);
 }

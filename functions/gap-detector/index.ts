@@ -3,11 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { z } from 'zod';
+import { bigtableInstance } from '../../shared/adapters/bigtable';
 import { PubSubPublisher } from '../../shared/adapters/pubsub-publisher';
-import { envNumber, readConfig, ResourceEnv } from '../../shared/config';
+import { envNumber, readConfig, ResourceEnv, StateStoreEnv } from '../../shared/config';
 import { cloudBoundary } from '../../shared/boundary-cloud';
 import { jsonLogger } from '../../shared/log';
 import { systemClock } from '../../shared/ports';
+import { topology } from '../../shared/topology';
+import { BigtableMarkerLog } from './bigtable-markers';
 import { DEFAULT_GAP_RULES, NAME } from './core';
 import { FirestoreGapStore } from './firestore-store';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from './handler';
@@ -16,6 +19,8 @@ import { DEFAULT_GAP_STATE_CONFIG } from './store';
 const MINUTE = 60_000;
 const minutes = (ms: number) => envNumber(ms / MINUTE);
 const wholeMs = (ms: number) => z.coerce.number().int().nonnegative().default(ms);
+/** The markers' table as the manifest names it (Terraform and the local stack create it from there). */
+const MARKERS_TABLE = topology.functions.find((f) => f.name === NAME)?.bigtable?.[0]?.table ?? 'gap-markers';
 
 export const Env = z.object({
   GAP_GRACE_MINUTES: minutes(DEFAULT_GAP_RULES.graceMs),
@@ -33,6 +38,9 @@ export const Env = z.object({
   GAP_FOLD_INTERVAL_MS: wholeMs(DEFAULT_GAP_DETECTOR_CONFIG.foldIntervalMs),
   GAP_WATERMARK_STEP_MS: wholeMs(DEFAULT_GAP_DETECTOR_CONFIG.watermarkStepMs),
   GAP_COLLECTION_PREFIX: z.string().min(1).default('gap-detector'),
+  /** `STATE_STORE=bigtable`: the sequence markers in this Bigtable table of BIGTABLE_INSTANCE; the rest of the state stays in Firestore. */
+  GAP_MARKERS_TABLE: z.string().regex(/^[a-zA-Z0-9_][-_.a-zA-Z0-9]{0,49}$/).default(MARKERS_TABLE),
+  ...StateStoreEnv,
   ...ResourceEnv,
 });
 
@@ -44,7 +52,11 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
     NAME,
     cloudBoundary(NAME, env, gapDetectorHandler({
       publisher: new PubSubPublisher(new PubSub(), c.RESOURCE_PREFIX),
-      store: new FirestoreGapStore(new Firestore(), c.GAP_COLLECTION_PREFIX),
+      store: new FirestoreGapStore(
+        new Firestore(),
+        c.GAP_COLLECTION_PREFIX,
+        c.STATE_STORE === 'bigtable' ? new BigtableMarkerLog(bigtableInstance(c.BIGTABLE_INSTANCE).table(c.GAP_MARKERS_TABLE)) : undefined,
+      ),
       clock: systemClock,
       config: {
         state: {

@@ -22,6 +22,11 @@ export const SourceRecord = z.object({
   nextDueMs: Ms.nullable(),
   /** How many recorded numbers the last fold applied (absent: a summary written before it was kept): whether the next fold claims a lease. */
   batch: z.number().int().nonnegative().optional(),
+  /**
+   * The numbers of the markers the last fold read, where markers are removed after the summary
+   * is committed (Bigtable): the next fold skips a marker it finds again (transitions.ts, `foldTransition`).
+   */
+  applied: z.array(Digits).optional(),
 });
 export type SourceRecord = z.infer<typeof SourceRecord>;
 

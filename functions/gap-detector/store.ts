@@ -53,6 +53,36 @@ export interface PendingMarker extends SequenceMarker {
   readonly order: number;
 }
 
+/** A recorded marker as its log holds it: `key` names it in the log. */
+export interface LoggedMarker extends PendingMarker {
+  readonly key: string;
+}
+
+/** Operations on the marker log as its database counts them: documents in Firestore, rows in Bigtable. */
+export interface OperationCounts {
+  reads: number;
+  writes: number;
+  deletes: number;
+}
+
+/**
+ * Where the sequence markers wait between the delivery that records one and the fold that
+ * applies it: one per source and number, written by a delivery, read and removed by the folds.
+ * Firestore (firestore-markers.ts) or Bigtable (bigtable-markers.ts); everything else of the
+ * function's state stays in Firestore.
+ */
+export interface MarkerLog {
+  readonly counts: OperationCounts;
+  /** Records a used number; `repeat` when the log already holds this source's number. */
+  record(marker: SequenceMarker, ctx: GapStateContext): Promise<'recorded' | 'repeat'>;
+  /** Up to `limit` of the source's markers, earliest arrival first; `more` when others wait behind them. */
+  pending(source: string, limit: number): Promise<{ markers: LoggedMarker[]; more: boolean }>;
+  /** The source of the earliest marker the log holds. */
+  oldestPendingSource(): Promise<string | undefined>;
+  /** Removes markers a fold applied; one already gone is no error, so a retried removal is harmless. */
+  remove(markers: readonly LoggedMarker[]): Promise<void>;
+}
+
 /**
  * Where an outbox message goes: a finding, or the upstream event of a broken chain to
  * re-trigger. The shell maps it to a topic; the state knows no topic names.

@@ -83,6 +83,15 @@ export function foldLeased(record: SourceRecord): boolean {
  * One fold of a source: the recorded numbers in arrival order, each where its delivery saw the
  * watermark, then the watermark the caller read, then the bound on the source's size.
  * `undefined` when there is nothing to do.
+ *
+ * `keepApplied`: the markers are removed after the summary is committed, not with it (Bigtable),
+ * so a crash in between leaves them to be read again. Applying a number twice is not always
+ * harmless: most outcomes come out `repeat` the second time, but a number that `jumped` comes
+ * out `jumped` again when a later number of the batch jumped elsewhere, and one counted before a
+ * later number `rebased` the source lies outside the new range and `jumped` (a new finding).
+ * So the summary keeps the numbers of the markers this fold read (`applied`), and the next fold
+ * skips markers with those numbers (a marker can only be there again if its removal did not
+ * happen: a delivery of the same number while it is there is a `repeat` of the log).
  */
 export function foldTransition(
   source: string,
@@ -92,20 +101,24 @@ export function foldTransition(
   ctx: GapStateContext,
   /** More recorded numbers wait beyond this batch: the outside watermark must not pass them by. */
   morePending = false,
+  keepApplied = false,
 ): { record: SourceRecord; outbox: OutboxMessage[] } | undefined {
+  const skip = new Set(record?.applied);
+  const fresh = skip.size === 0 ? markers : markers.filter((m) => !skip.has(m.seq));
   const due = record?.nextDueMs;
-  if (markers.length === 0 && (due === undefined || due === null || due >= watermarkMs)) return undefined;
+  if (fresh.length === 0 && (due === undefined || due === null || due >= watermarkMs)) return undefined;
   const state = initialGapState(record?.watermarkMs ?? Number.NEGATIVE_INFINITY);
   if (record) restoreSource(state, source, record);
   const outbox: OutboxMessage[] = [];
-  for (const m of markers) {
+  for (const m of fresh) {
     apply(state, { kind: 'sequence', source, seq: BigInt(m.seq), eventId: m.eventId, type: m.type, timeMs: m.timeMs, order: m.order, watermarkMs: m.watermarkMs }, ctx, outbox);
   }
   // The outside watermark (a tick's, another instance's) applies only once every recorded number
   // is folded in: a number still waiting in the next batch is not missing.
   if (!morePending) apply(state, { kind: 'advance', watermarkMs }, ctx, outbox);
   apply(state, { kind: 'bound', source, forgetBeforeMs: state.watermarkMs - ctx.config.retentionMs, maxRanges: ctx.config.maxRangesPerSource }, ctx, outbox);
-  return { record: sourceRecord(source, exportSource(state, source)!, state.watermarkMs, ctx.now, markers.length), outbox };
+  const next = sourceRecord(source, exportSource(state, source)!, state.watermarkMs, ctx.now, fresh.length);
+  return { record: keepApplied ? { ...next, applied: markers.map((m) => m.seq) } : next, outbox };
 }
 
 /**

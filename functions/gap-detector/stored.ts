@@ -1,0 +1,16 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+/** What the stores share about stored records: their keys, and reading them back. */
+
+/** A key for any text: Firestore ids may not contain '/', which sources do; Bigtable row keys keep a fixed width. */
+export function digest(...parts: string[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
+}
+
+/** A stored record read back through its schema: a malformed one is a bug or tampering, never a reason to guess. */
+export function parseStored<S extends z.ZodType>(schema: S, data: unknown, path: string): z.infer<S> {
+  const result = schema.safeParse(data);
+  if (!result.success) throw new Error(`gap-detector state ${path} is malformed: ${z.prettifyError(result.error)}`);
+  return result.data;
+}

@@ -1,0 +1,30 @@
+import { bigtableInstance, ensureTables } from '../../shared/adapters/bigtable';
+import { BigtableMarkerLog, MARKER_FAMILY } from '../../functions/gap-detector/bigtable-markers';
+import type { MarkerLog } from '../../functions/gap-detector/store';
+
+/** Where gap-detector's sequence markers are kept: the store tests run against both. */
+export const MARKER_STORES = ['firestore', 'bigtable'] as const;
+export type MarkerStore = (typeof MARKER_STORES)[number];
+
+/** The Bigtable instance the integration tests use on the emulator (any id: the emulator has them all). */
+const INSTANCE = 'event-recovery-test';
+
+/**
+ * The marker log a FirestoreGapStore is given: none for Firestore (its own `<prefix>-markers`),
+ * a fresh table on the Bigtable emulator (global setup sets BIGTABLE_EMULATOR_HOST) for Bigtable.
+ * `rows()` counts what the table still holds; `close()` ends the client.
+ */
+export async function markerLog(store: MarkerStore, prefix: string): Promise<{ log: MarkerLog | undefined; rows: () => Promise<number>; close: () => Promise<void> }> {
+  if (store === 'firestore') return { log: undefined, rows: async () => Number.NaN, close: async () => {} };
+  if (!process.env.BIGTABLE_EMULATOR_HOST) throw new Error('BIGTABLE_EMULATOR_HOST missing: run through jest (test/support/global-setup.ts starts the emulator)');
+  const instance = bigtableInstance(INSTANCE);
+  const table = `${prefix}markers`;
+  await ensureTables(instance, [{ table, families: [MARKER_FAMILY] }]);
+  return {
+    log: new BigtableMarkerLog(instance.table(table)),
+    rows: async () => (await instance.table(table).getRows())[0].length,
+    close: async () => {
+      await instance.bigtable.close();
+    },
+  };
+}
