@@ -13,6 +13,7 @@ import { cardScanned, crmSynced, followupSent, leadCreated } from '../support/ev
 import { GAP_STREAM_T0, gapStream } from '../support/gap-stream';
 import { pushedEvent } from '../support/push';
 import { replayText } from '../support/replay';
+import { MARKER_STORES, markerLog } from '../support/gap-markers';
 
 const T0 = GAP_STREAM_T0;
 const MIN = 60_000;
@@ -72,34 +73,6 @@ describe('gap-detector chain state in the Firestore emulator: one document per c
     expect((await firestore.collection(`${prefix}one-chains`).get()).size).toBe(2);
   });
 
-  it('the same findings as replay on a log with every kind of broken and late chain and gap (the emulator, one instance)', async () => {
-    const events = gapStream(1, { numberedMinutes: 20, flows: 60 });
-    const text = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
-    const replay = await replayText(text, { now: T0 + 24 * 60 * MIN });
-    const duplicate = new Set(replay.findings.filter((f) => f.kind === 'duplicate').map((f) => f.line as number));
-    const finalWatermark = Date.parse(replay.summary.watermark!);
-    const publisher = new MemoryPublisher();
-    const handler = gapDetectorHandler({
-      publisher,
-      store: new FirestoreGapStore(firestore, `${prefix}parity`),
-      clock: { now: () => finalWatermark + DEFAULT_GAP_DETECTOR_CONFIG.state.allowedLatenessMs },
-      config: { ...DEFAULT_GAP_DETECTOR_CONFIG, foldIntervalMs: 0, watermarkStepMs: 0 },
-      logger: silentLogger,
-      instanceId: 'parity',
-    });
-    for (const [i, e] of events.entries()) {
-      const line = i + 1;
-      await handler(duplicate.has(line) ? pushedEvent(TOPICS.duplicates, JSON.stringify(e), `d-${line}`) : pushedEvent(TOPICS.unique, JSON.stringify(e), `u-${line}`));
-    }
-    await handler(pushedEvent(TOPICS.ticks, '{}', 'tick'));
-    const kinds = new Set(['gap', 'late', 'chain_broken']);
-    const fromReplay = replay.findings.filter((f) => kinds.has(f.kind as string)).map(({ line: _, ...f }) => f);
-    expect(sorted(publisher.json(TOPICS.findings) as object[])).toEqual(sorted(fromReplay));
-    expect(fromReplay.filter((f) => f.kind === 'late' && f.closes === 'chain_broken').length).toBeGreaterThan(3);
-    expect(fromReplay.filter((f) => f.kind === 'chain_broken').length).toBeGreaterThan(5);
-    expect(fromReplay.filter((f) => f.kind === 'gap').length).toBeGreaterThan(0);
-  }, 300_000);
-
   it('reads chain documents written before the layout changed: a waiting lead is satisfied, a waiting card reported once', async () => {
     const chains = firestore.collection(`${prefix}legacy-chains`);
     await chains.doc(legacyId('crm.synced|lead-9')).set(legacyWait('crm.synced|lead-9', 'l9', 'lead.created', T0, T0 + 15 * MIN));
@@ -142,35 +115,98 @@ describe('gap-detector chain state in the Firestore emulator: one document per c
   });
 });
 
-describe('gap-detector folds in the Firestore emulator: what a fold reads and writes', () => {
+describe.each(MARKER_STORES)('gap-detector against replay in the emulators, sequence markers in %s', (markers) => {
+  const prefix = runPrefix('gapparity');
+  let firestore: Firestore;
+  let log: Awaited<ReturnType<typeof markerLog>>;
+
+  beforeAll(async () => {
+    ({ firestore } = emulatorClients());
+    log = await markerLog(markers, prefix);
+  });
+  afterAll(async () => {
+    await log?.close();
+    await firestore.terminate();
+  });
+
+  it('the same findings as replay on a log with every kind of broken and late chain and gap (the emulator, one instance)', async () => {
+    const events = gapStream(1, { numberedMinutes: 20, flows: 60 });
+    const text = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+    const replay = await replayText(text, { now: T0 + 24 * 60 * MIN });
+    const duplicate = new Set(replay.findings.filter((f) => f.kind === 'duplicate').map((f) => f.line as number));
+    const finalWatermark = Date.parse(replay.summary.watermark!);
+    const publisher = new MemoryPublisher();
+    const handler = gapDetectorHandler({
+      publisher,
+      store: new FirestoreGapStore(firestore, `${prefix}parity`, log.log),
+      clock: { now: () => finalWatermark + DEFAULT_GAP_DETECTOR_CONFIG.state.allowedLatenessMs },
+      config: { ...DEFAULT_GAP_DETECTOR_CONFIG, foldIntervalMs: 0, watermarkStepMs: 0 },
+      logger: silentLogger,
+      instanceId: 'parity',
+    });
+    for (const [i, e] of events.entries()) {
+      const line = i + 1;
+      await handler(duplicate.has(line) ? pushedEvent(TOPICS.duplicates, JSON.stringify(e), `d-${line}`) : pushedEvent(TOPICS.unique, JSON.stringify(e), `u-${line}`));
+    }
+    await handler(pushedEvent(TOPICS.ticks, '{}', 'tick'));
+    const kinds = new Set(['gap', 'late', 'chain_broken']);
+    const fromReplay = replay.findings.filter((f) => kinds.has(f.kind as string)).map(({ line: _, ...f }) => f);
+    expect(sorted(publisher.json(TOPICS.findings) as object[])).toEqual(sorted(fromReplay));
+    expect(fromReplay.filter((f) => f.kind === 'late' && f.closes === 'chain_broken').length).toBeGreaterThan(3);
+    expect(fromReplay.filter((f) => f.kind === 'chain_broken').length).toBeGreaterThan(5);
+    expect(fromReplay.filter((f) => f.kind === 'gap').length).toBeGreaterThan(0);
+  }, 300_000);
+});
+
+describe.each(MARKER_STORES)('gap-detector folds in the emulators, sequence markers in %s: what a fold reads and writes', (markers) => {
   const prefix = runPrefix('gapfold');
   let firestore: Firestore;
+  let log: Awaited<ReturnType<typeof markerLog>>;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     ({ firestore } = emulatorClients());
+    log = await markerLog(markers, prefix);
   });
-  afterAll(() => firestore.terminate());
+  afterAll(async () => {
+    await log?.close();
+    await firestore.terminate();
+  });
 
   it("writes a quiet source's summary once per fold; claims a lease first only where the last fold's batch was big enough to be worth it", async () => {
-    const store = new FirestoreGapStore(firestore, `${prefix}fold`);
+    const store = new FirestoreGapStore(firestore, `${prefix}fold`, log.log);
     let next = 1;
-    const fold = async (source: string, numbers: number): Promise<FirestoreCounts> => {
+    type Counts = FirestoreCounts & { rows: FirestoreCounts };
+    const fold = async (source: string, numbers: number): Promise<Counts> => {
       for (let i = 0; i < numbers; i++, next++) {
         await store.recordSequence({ source, seq: String(next), eventId: `e${next}`, type: 'lead.tagged', timeMs: T0 + next, watermarkMs: T0 + next }, ctx);
       }
-      const before = { ...store.counts };
+      const before = { ...store.counts, bigtable: { ...store.counts.bigtable } };
       await store.foldSource(source, T0, ctx, { force: false, minIntervalMs: 0 });
-      return { reads: store.counts.reads - before.reads, writes: store.counts.writes - before.writes, deletes: store.counts.deletes - before.deletes };
+      const { bigtable } = store.counts;
+      return {
+        reads: store.counts.reads - before.reads,
+        writes: store.counts.writes - before.writes,
+        deletes: store.counts.deletes - before.deletes,
+        rows: { reads: bigtable.reads - before.bigtable.reads, writes: bigtable.writes - before.bigtable.writes, deletes: bigtable.deletes - before.bigtable.deletes },
+      };
     };
-    // Reads: the summary and each marker; writes: the summary; deletes: the markers.
-    expect(await fold('//quiet', 2)).toEqual({ reads: 3, writes: 1, deletes: 2 });
-    expect(await fold('//quiet', 2)).toEqual({ reads: 3, writes: 1, deletes: 2 });
+    // Firestore markers: reads, the summary and each marker; writes, the summary; deletes, the
+    // markers. Bigtable markers: the summary is all of Firestore's; the markers are rows read (one
+    // scan of the source's prefix) and deleted.
+    const expected = (markersRead: number, summaryWrites: number): Counts =>
+      markers === 'firestore'
+        ? { reads: 1 + markersRead, writes: summaryWrites, deletes: markersRead, rows: { reads: 0, writes: 0, deletes: 0 } }
+        : { reads: 1, writes: summaryWrites, deletes: 0, rows: { reads: markersRead, writes: 0, deletes: markersRead } };
+    expect(await fold('//quiet', 2)).toEqual(expected(2, 1));
+    expect(await fold('//quiet', 2)).toEqual(expected(2, 1));
     const big = FOLD_LEASE_MIN_BATCH + 5;
-    expect(await fold('//busy', big)).toEqual({ reads: 1 + big, writes: 1, deletes: big });
+    expect(await fold('//busy', big)).toEqual(expected(big, 1));
     // After a big batch, the next fold claims the source first (a write) so that concurrent folds stand down before reading the markers.
-    expect(await fold('//busy', 3)).toEqual({ reads: 4, writes: 2, deletes: 3 });
-    expect(await fold('//busy', 3)).toEqual({ reads: 4, writes: 1, deletes: 3 });
+    expect(await fold('//busy', 3)).toEqual(expected(3, 2));
+    expect(await fold('//busy', 3)).toEqual(expected(3, 1));
     const summary = (await firestore.collection(`${prefix}fold-sources`).get()).docs.map((d) => d.data()).find((d) => d.source === '//busy')!;
     expect(summary).toMatchObject({ low: '5', high: String(next - 1), gaps: [], leaseUntilMs: null });
+    // The numbers the last fold read are kept only where the markers are removed after the commit.
+    expect(summary.applied).toEqual(markers === 'bigtable' ? [String(next - 3), String(next - 2), String(next - 1)] : undefined);
   });
 });
