@@ -60,6 +60,8 @@ const Cells = z.array(z.object({ value: z.string(), timestamp: z.string().regex(
  */
 export class BigtableMarkerLog implements MarkerLog {
   readonly counts: OperationCounts = { reads: 0, writes: 0, deletes: 0 };
+  /** A fold scans a source's rows once and applies them a commit at a time, rather than scanning again for each commit. */
+  readonly readAhead = SOURCE_SCAN_LIMIT;
 
   constructor(private readonly table: Table) {}
 
@@ -82,7 +84,8 @@ export class BigtableMarkerLog implements MarkerLog {
   }
 
   async pending(source: string, limit: number): Promise<{ markers: LoggedMarker[]; more: boolean }> {
-    const [rows] = await this.table.getRows({ prefix: `${digest(source)}#`, limit: Math.max(limit, SOURCE_SCAN_LIMIT) });
+    // One row beyond the bound tells that more wait.
+    const [rows] = await this.table.getRows({ prefix: `${digest(source)}#`, limit: Math.max(limit, SOURCE_SCAN_LIMIT) + 1 });
     this.counts.reads += Math.max(1, rows.length);
     const markers = rows.map((row) => {
       const cell = latestCell(row);

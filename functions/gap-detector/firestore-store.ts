@@ -19,7 +19,7 @@ import {
 } from './records';
 import { FirestoreMarkerLog } from './firestore-markers';
 import { digest, parseStored } from './stored';
-import type { FoldOptions, GapStateContext, GapStore, MarkerLog, OperationCounts, OutboxMessage, RecordedWatermark, SequenceMarker } from './store';
+import type { FoldOptions, GapStateContext, GapStore, LoggedMarker, MarkerLog, OperationCounts, OutboxMessage, RecordedWatermark, SequenceMarker } from './store';
 import { chainTransition, foldLeased, foldThrottled, foldTransition, sweepTransition } from './transitions';
 
 /** Firestore operations as billed: documents read (a query answering nothing still bills one), written, deleted. */
@@ -110,6 +110,9 @@ export class FirestoreGapStore implements GapStore {
   async foldSource(source: string, watermarkMs: number, ctx: GapStateContext, options: FoldOptions): Promise<OutboxMessage[]> {
     const ref = this.sources.doc(digest(source));
     const published: OutboxMessage[] = [];
+    // Markers read ahead and not yet applied, earliest first: a log that reads a source's markers in
+    // one scan (Bigtable) is read again only once they are used up or a commit lost a race.
+    let buffered: { markers: LoggedMarker[]; more: boolean } = { markers: [], more: true };
     for (let round = 0; round < FOLD_ROUNDS; round++) {
       const before = await ref.get();
       this.counts.reads++;
@@ -134,12 +137,16 @@ export class FirestoreGapStore implements GapStore {
           leased = true;
         }
       }
-      const { markers, more } = await this.markers.pending(source, FOLD_BATCH);
+      if (buffered.markers.length === 0) buffered = await this.markers.pending(source, this.markers.readAhead ?? FOLD_BATCH);
+      const markers = buffered.markers.slice(0, FOLD_BATCH);
+      const more = buffered.markers.length > FOLD_BATCH || buffered.more;
       const result = foldTransition(source, record, markers, watermarkMs, ctx, more, this.inCommit === undefined);
       if (result === undefined) {
         if (leased && (await this.conditional(() => ref.update({ leaseUntilMs: null }, { lastUpdateTime: version! })))) this.counts.writes++;
         // Markers the summary as read had applied already (a crash before their removal): applied, so removable.
         if (this.inCommit === undefined) await this.markers.remove(markers);
+        buffered = { markers: buffered.markers.slice(markers.length), more: buffered.more };
+        if (markers.length > 0 && more) continue;
         break;
       }
       const batch = this.firestore.batch();
@@ -152,9 +159,11 @@ export class FirestoreGapStore implements GapStore {
       for (const [outboxRef, data] of this.outboxDocs(result.outbox, ctx)) batch.set(outboxRef, data);
       if ((await this.conditional(() => batch.commit())) === undefined) {
         // Another fold won (a forced one, or after our lease ran out): these markers may be applied.
+        buffered = { markers: [], more: true };
         if (options.force) continue;
         break;
       }
+      buffered = { markers: buffered.markers.slice(markers.length), more: buffered.more };
       this.counts.writes += 1 + result.outbox.length;
       if (this.inCommit !== undefined) {
         this.counts.deletes += markers.length;

@@ -73,6 +73,11 @@ export interface OperationCounts {
  */
 export interface MarkerLog {
   readonly counts: OperationCounts;
+  /**
+   * How many markers a fold asks for at once (default: one commit's worth). A fold applies them a
+   * commit's worth at a time and reads again once they are used up, or when a commit lost a race.
+   */
+  readonly readAhead?: number;
   /** Records a used number; `repeat` when the log already holds this source's number. */
   record(marker: SequenceMarker, ctx: GapStateContext): Promise<'recorded' | 'repeat'>;
   /** Up to `limit` of the source's markers, earliest arrival first; `more` when others wait behind them. */

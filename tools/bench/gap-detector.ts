@@ -4,20 +4,26 @@
  * subscription), and Firestore reads, writes and deletes per event as the adapter counts them,
  * with what a million events would cost at list prices. Figures are printed, never asserted.
  *
- *   node dist/tools/bench/gap-detector.js [--events 20000] [--flows 2000] [--concurrency 64] [--instances 4]
+ *   node dist/tools/bench/gap-detector.js [--events 20000] [--flows 2000] [--concurrency 64] [--instances 4] [--markers firestore|bigtable]
  *
- * Uses FIRESTORE_EMULATOR_HOST when set, else starts an emulator of its own.
+ * `--markers bigtable`: the sequence markers in a Bigtable table (STATE_STORE=bigtable), the rest
+ * in Firestore; Bigtable rows per event are printed beside Firestore's operations (a node bills
+ * by the hour, not per row: https://cloud.google.com/bigtable/pricing).
+ * Uses FIRESTORE_EMULATOR_HOST (and BIGTABLE_EMULATOR_HOST) when set, else starts emulators of its own.
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { Firestore } from '@google-cloud/firestore';
+import { bigtableInstance, ensureTables } from '../../shared/adapters/bigtable';
 import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
 import { silentLogger } from '../../shared/log';
 import type { Clock } from '../../shared/ports';
 import { pushBody, type MessagePublishedData } from '../../shared/pubsub/push';
 import { TOPICS } from '../../shared/topology';
-import { FirestoreGapStore, type FirestoreCounts } from '../../functions/gap-detector/firestore-store';
+import { BigtableMarkerLog, MARKER_FAMILY } from '../../functions/gap-detector/bigtable-markers';
+import { FirestoreGapStore, type GapStoreCounts } from '../../functions/gap-detector/firestore-store';
+import type { MarkerLog } from '../../functions/gap-detector/store';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from '../../functions/gap-detector/handler';
 import { startEmulator } from '../local/emulators';
 import { prng } from '../../cli/generate/log';
@@ -33,6 +39,8 @@ export interface GapBenchOptions {
   readonly instances?: number;
   /** host:port of a Firestore emulator; default FIRESTORE_EMULATOR_HOST, else one is started. */
   readonly firestoreHost?: string;
+  /** Where the sequence markers are kept (default firestore); bigtable uses BIGTABLE_EMULATOR_HOST, else starts an emulator. */
+  readonly markers?: 'firestore' | 'bigtable';
 }
 
 /** Firestore list prices per 100,000 operations, USD (check the current price list before quoting). */
@@ -48,14 +56,25 @@ interface Phase {
   seconds: number;
   drainSeconds: number;
   retries: number;
-  counts: FirestoreCounts;
+  counts: GapStoreCounts;
 }
 
 /** What each phase found against what it dropped: the bench's own check that the figures are of work done. */
 export interface GapBenchResult {
   readonly lines: string[];
-  readonly sequences: { readonly events: number; readonly writes: number; readonly reported: number; readonly expected: number };
-  readonly chains?: { readonly events: number; readonly writes: number; readonly reported: number; readonly expected: number };
+  readonly sequences: PhaseResult;
+  readonly chains?: PhaseResult;
+}
+
+/** `writes`, `reads`, `deletes`: Firestore's, per phase; `rows`: Bigtable's (the markers, with `--markers bigtable`). */
+export interface PhaseResult {
+  readonly events: number;
+  readonly reads: number;
+  readonly writes: number;
+  readonly deletes: number;
+  readonly rows: { readonly reads: number; readonly writes: number; readonly deletes: number };
+  readonly reported: number;
+  readonly expected: number;
 }
 
 /** Runs the gap-detector bench; returns printable lines. */
@@ -68,42 +87,71 @@ export async function runGapBench(opts: GapBenchOptions = {}): Promise<GapBenchR
   const flows = opts.flows ?? 2_000;
   const concurrency = opts.concurrency ?? 64;
   const instances = opts.instances ?? 4;
+  const where = opts.markers ?? 'firestore';
   let host = opts.firestoreHost ?? process.env.FIRESTORE_EMULATOR_HOST;
   const emulator = host === undefined ? await startEmulator('firestore') : undefined;
   host ??= emulator!.host;
   const firestore = new Firestore({ projectId: 'event-recovery-bench', host, ssl: false });
-  const lines = [`gap-detector bench: Firestore emulator at ${host}, ${instances} function instances, ${concurrency} deliveries in flight`];
+  // The Bigtable client finds the emulator through BIGTABLE_EMULATOR_HOST.
+  const btEmulator = where === 'bigtable' && process.env.BIGTABLE_EMULATOR_HOST === undefined ? await startEmulator('bigtable') : undefined;
+  if (btEmulator !== undefined) process.env.BIGTABLE_EMULATOR_HOST = btEmulator.host;
+  const instance = where === 'bigtable' ? bigtableInstance('event-recovery-bench') : undefined;
+  const markerLog = async (): Promise<MarkerLog | undefined> => {
+    if (instance === undefined) return undefined;
+    const table = `bench-markers-${randomBytes(3).toString('hex')}`;
+    await ensureTables(instance, [{ table, families: [MARKER_FAMILY] }]);
+    return new BigtableMarkerLog(instance.table(table));
+  };
+  const lines = [
+    `gap-detector bench: Firestore emulator at ${host}${instance ? `, sequence markers in the Bigtable emulator at ${process.env.BIGTABLE_EMULATOR_HOST}` : ''}, ${instances} function instances, ${concurrency} deliveries in flight`,
+  ];
   let result: Omit<GapBenchResult, 'lines'>;
   try {
     // The emulator's pace on this machine right now, for scale: the figures below are relative to it.
     const base = await baseline(firestore, Math.min(events, 3000), concurrency);
     lines.push(`  baseline: plain Firestore creates, ${concurrency} in flight: ${fmt(base)} creates/s`);
-    const seq = await sequencesPhase(firestore, events, concurrency, instances);
+    const seq = await sequencesPhase(firestore, await markerLog(), events, concurrency, instances);
     lines.push(
       `  sequences, one busy source: ${fmt(seq.phase.events)} events in ${fmt(seq.phase.seconds, 1)} s: ${fmt(seq.phase.events / seq.phase.seconds)} events/s sustained` +
         ` (closing tick ${fmt(seq.phase.drainSeconds, 1)} s, ${fmt(seq.phase.retries)} redeliveries); gaps reported ${seq.reported}, dropped ranges ${seq.expected}${seq.reported === seq.expected ? '' : ' MISMATCH'}`,
       ...costLines(seq.phase),
     );
-    result = { sequences: { events: seq.phase.events, writes: seq.phase.counts.writes, reported: seq.reported, expected: seq.expected } };
+    result = { sequences: phaseResult(seq) };
     if (flows > 0) {
-      const chains = await chainsPhase(firestore, flows, concurrency, instances);
+      const chains = await chainsPhase(firestore, await markerLog(), flows, concurrency, instances);
       lines.push(
         `  chains, lead flows: ${fmt(chains.phase.events)} events in ${fmt(chains.phase.seconds, 1)} s: ${fmt(chains.phase.events / chains.phase.seconds)} events/s` +
           ` (closing tick ${fmt(chains.phase.drainSeconds, 1)} s); chains broken ${chains.reported}, expected ${chains.expected}${chains.reported === chains.expected ? '' : ' MISMATCH'}`,
         ...costLines(chains.phase),
       );
-      result = { ...result, chains: { events: chains.phase.events, writes: chains.phase.counts.writes, reported: chains.reported, expected: chains.expected } };
+      result = { ...result, chains: phaseResult(chains) };
     }
   } finally {
     await firestore.terminate();
+    await instance?.bigtable.close();
     await emulator?.stop();
+    if (btEmulator !== undefined) {
+      await btEmulator.stop();
+      delete process.env.BIGTABLE_EMULATOR_HOST;
+    }
   }
   return { lines, ...result };
 }
 
+function phaseResult(r: { phase: Phase; reported: number; expected: number }): PhaseResult {
+  const { reads, writes, deletes, bigtable } = r.phase.counts;
+  return { events: r.phase.events, reads, writes, deletes, rows: { ...bigtable }, reported: r.reported, expected: r.expected };
+}
+
 function costLines(p: Phase): string[] {
   const per = { reads: p.counts.reads / p.events, writes: p.counts.writes / p.events, deletes: p.counts.deletes / p.events };
+  const rows = p.counts.bigtable;
   const lines = [`    Firestore per event: ${fmt(per.reads, 2)} reads, ${fmt(per.writes, 2)} writes, ${fmt(per.deletes, 2)} deletes (closing tick included)`];
+  if (rows.reads + rows.writes + rows.deletes > 0) {
+    lines.push(
+      `    Bigtable rows per event (the markers; billed by node-hour, not per row): ${fmt(rows.reads / p.events, 2)} read, ${fmt(rows.writes / p.events, 2)} written, ${fmt(rows.deletes / p.events, 2)} deleted`,
+    );
+  }
   for (const [where, price] of Object.entries(PRICES)) {
     const cost = ((per.reads * price.reads + per.writes * price.writes + per.deletes * price.deletes) * 1e6) / 1e5;
     lines.push(`    per million events at ${where} list prices ($${price.reads}/$${price.writes}/$${price.deletes} per 100k): $${fmt(cost, 2)}`);
@@ -119,8 +167,8 @@ function costLines(p: Phase): string[] {
  */
 const SILENCE_MS = 3 * 3_600_000;
 
-function handlers(firestore: Firestore, instances: number, publisher: MemoryPublisher) {
-  const store = new FirestoreGapStore(firestore, `bench-${randomBytes(3).toString('hex')}`);
+function handlers(firestore: Firestore, markers: MarkerLog | undefined, instances: number, publisher: MemoryPublisher) {
+  const store = new FirestoreGapStore(firestore, `bench-${randomBytes(3).toString('hex')}`, markers);
   let silence = 0;
   const clock: Clock = { now: () => Date.now() + silence };
   const list = Array.from({ length: instances }, (_, i) =>
@@ -183,9 +231,9 @@ async function baseline(firestore: Firestore, count: number, concurrency: number
   return count / seconds;
 }
 
-async function sequencesPhase(firestore: Firestore, events: number, concurrency: number, instances: number) {
+async function sequencesPhase(firestore: Firestore, markers: MarkerLog | undefined, events: number, concurrency: number, instances: number) {
   const publisher = new MemoryPublisher();
-  const { store, list, closingTick } = handlers(firestore, instances, publisher);
+  const { store, list, closingTick } = handlers(firestore, markers, instances, publisher);
   const random = prng(11);
   // Event times 2 ms apart (500 events/s of event time), ending well before the wall clock.
   const start = Date.now() - 30 * 60_000;
@@ -212,12 +260,12 @@ async function sequencesPhase(firestore: Firestore, events: number, concurrency:
   const [retries, seconds] = await timed(() => deliverAll(list, ces, concurrency));
   const [, drainSeconds] = await timed(closingTick);
   const reported = publisher.json(TOPICS.findings).filter((f) => (f as { kind?: string }).kind === 'gap').length;
-  return { phase: { events: ces.length, seconds, drainSeconds, retries, counts: { ...store.counts } }, reported, expected };
+  return { phase: { events: ces.length, seconds, drainSeconds, retries, counts: { ...store.counts, bigtable: { ...store.counts.bigtable } } }, reported, expected };
 }
 
-async function chainsPhase(firestore: Firestore, flows: number, concurrency: number, instances: number) {
+async function chainsPhase(firestore: Firestore, markers: MarkerLog | undefined, flows: number, concurrency: number, instances: number) {
   const publisher = new MemoryPublisher();
-  const { store, list, closingTick } = handlers(firestore, instances, publisher);
+  const { store, list, closingTick } = handlers(firestore, markers, instances, publisher);
   const random = prng(12);
   const start = Date.now() - 3 * 3_600_000;
   const events: Array<{ timeMs: number; event: object }> = [];
@@ -244,7 +292,7 @@ async function chainsPhase(firestore: Firestore, flows: number, concurrency: num
   const [retries, seconds] = await timed(() => deliverAll(list, ces, concurrency));
   const [, drainSeconds] = await timed(closingTick);
   const reported = publisher.json(TOPICS.findings).filter((f) => (f as { kind?: string }).kind === 'chain_broken').length;
-  return { phase: { events: ces.length, seconds, drainSeconds, retries, counts: { ...store.counts } }, reported, expected };
+  return { phase: { events: ces.length, seconds, drainSeconds, retries, counts: { ...store.counts, bigtable: { ...store.counts.bigtable } } }, reported, expected };
 }
 
 async function main() {
@@ -254,6 +302,7 @@ async function main() {
       flows: { type: 'string' },
       concurrency: { type: 'string' },
       instances: { type: 'string' },
+      markers: { type: 'string' },
     },
   });
   const number = (name: string, text: string | undefined) => {
@@ -265,12 +314,19 @@ async function main() {
     }
     return n;
   };
-  const options: GapBenchOptions = {
+  let options: GapBenchOptions = {
     ...(values.events !== undefined ? { events: number('events', values.events)! } : {}),
     ...(values.flows !== undefined ? { flows: number('flows', values.flows)! } : {}),
     ...(values.concurrency !== undefined ? { concurrency: number('concurrency', values.concurrency)! } : {}),
     ...(values.instances !== undefined ? { instances: number('instances', values.instances)! } : {}),
   };
+  if (values.markers !== undefined) {
+    if (values.markers !== 'firestore' && values.markers !== 'bigtable') {
+      process.stderr.write('bench: --markers takes firestore or bigtable\n');
+      process.exit(2);
+    }
+    options = { ...options, markers: values.markers };
+  }
   // No metadata server here: do not let the auth library go looking for one.
   process.env.METADATA_SERVER_DETECTION ??= 'none';
   for (const line of await benchGapDetector(options)) process.stdout.write(`${line}\n`);
