@@ -35,10 +35,11 @@ async function until(done: () => boolean, what: () => string, timeoutMs = 20_000
 
 const byText = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
 
-describe('gap-detector on the real Pub/Sub and Firestore emulators: both subscriptions and the tick', () => {
+describe.each(MARKER_STORES)('gap-detector on the real Pub/Sub and Firestore emulators, sequence markers in %s: both subscriptions and the tick', (markers) => {
   const prefix = runPrefix('gap');
   let pubsub: PubSub;
   let firestore: Firestore;
+  let log: Awaited<ReturnType<typeof markerLog>>;
   let close: () => Promise<void>;
   let findings: Observer;
   let retrigger: Observer;
@@ -48,6 +49,7 @@ describe('gap-detector on the real Pub/Sub and Firestore emulators: both subscri
 
   beforeAll(async () => {
     ({ pubsub, firestore } = emulatorClients());
+    log = await markerLog(markers, prefix);
     const config: GapDetectorConfig = {
       ...DEFAULT_GAP_DETECTOR_CONFIG,
       state: { ...DEFAULT_GAP_DETECTOR_CONFIG.state, republish: true },
@@ -58,7 +60,7 @@ describe('gap-detector on the real Pub/Sub and Firestore emulators: both subscri
     publisher = new CountingPublisher(new PubSubPublisher(pubsub, prefix));
     const handler = gapDetectorHandler({
       publisher,
-      store: new FirestoreGapStore(firestore, `${prefix}state`),
+      store: new FirestoreGapStore(firestore, `${prefix}state`, log.log),
       clock: { now: () => clock.ms },
       config,
       logger: silentLogger,
@@ -90,6 +92,7 @@ describe('gap-detector on the real Pub/Sub and Firestore emulators: both subscri
   afterAll(async () => {
     await Promise.all([findings, retrigger].map((o) => o?.close()));
     await close?.();
+    await log?.close();
     await pubsub.close();
     await firestore.terminate();
   });
@@ -139,6 +142,12 @@ describe('gap-detector on the real Pub/Sub and Firestore emulators: both subscri
     await until(() => handled.ticks >= 2, () => JSON.stringify(handled));
     expect(await findings.complete(() => true, all(TOPICS.findings))).toHaveLength(4);
     expect(await retrigger.complete(() => true, all(TOPICS.retrigger))).toHaveLength(1);
+    // The numbers went to the marker log the store was given, and were all folded.
+    expect((await firestore.collection(`${prefix}state-markers`).get()).size).toBe(0);
+    if (markers === 'bigtable') {
+      expect(log.log!.counts.writes).toBeGreaterThanOrEqual(5);
+      expect(await log.rows()).toBe(0);
+    }
   });
 
   it('a second copy of an accepted event changes nothing: no chain reopened or reported, no number counted twice', async () => {

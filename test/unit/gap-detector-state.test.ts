@@ -85,6 +85,28 @@ describe('a fold of one source: recorded numbers in arrival order, watermark fir
     expect(again.record.gaps).toEqual([]);
   });
 
+  // Markers removed after the summary commit (Bigtable) can be read again by the next fold after a crash.
+  it.each([
+    ['a gap and its fill', [1, 3, 2, 5], []],
+    // 1 now lies far below the new range (a jump, a new finding), 3 resets back to it, 5,000,000 jumps again, 5,000,001 reports gap 2 again.
+    ['a jump, then the numbers continuing from it (a reset)', [1, 3, 5_000_000, 5_000_001], ['sequence_jump', 'sequence_jump', 'gap']],
+    ['two jumps apart', [1, 2, 5_000_000, 9_000_000], ['sequence_jump', 'sequence_jump']],
+  ])('a batch read again after its commit (%s): skipped by the numbers the summary keeps, where applying it again would not be harmless', (_, numbers, again) => {
+    const batch = numbers.map((n, i) => marker(n, 1, i));
+    const kept = foldTransition('//a', undefined, batch, T0 + MIN, ctx, false, true)!;
+    expect(kept.record.applied).toEqual(numbers.map(String));
+    // Skipped: nothing to do; with new numbers behind them, only those count.
+    expect(foldTransition('//a', kept.record, batch, T0 + MIN, ctx, false, true)).toBeUndefined();
+    const next = foldTransition('//a', kept.record, [...batch, marker(numbers.at(-1)! + 1, 1, 9)], T0 + MIN, ctx, false, true)!;
+    expect(next.outbox).toEqual([]);
+    expect(next.record.applied).toEqual([...numbers, numbers.at(-1)! + 1].map(String));
+    // Without the kept numbers, applying the batch again is not always harmless: why they are kept.
+    const { applied: __, ...forgetful } = kept.record;
+    expect(findings(foldTransition('//a', forgetful, batch, T0 + MIN, ctx)?.outbox ?? []).map((f) => f.kind)).toEqual(again);
+    // Stores that delete markers in the fold's commit keep no numbers.
+    expect(foldTransition('//a', undefined, batch, T0 + MIN, ctx)!.record.applied).toBeUndefined();
+  });
+
   it('keeps at most maxRangesPerSource ranges, reporting the earliest open ones early', () => {
     const small = { ...ctx, config: { ...ctx.config, maxRangesPerSource: 2 } };
     const markers = [1, 3, 5, 7, 9].map((n, i) => marker(n, i * 0.1, i));
