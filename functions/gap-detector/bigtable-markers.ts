@@ -17,6 +17,8 @@ const COLUMN = 'v';
 export const SOURCE_SCAN_LIMIT = 5_000;
 /** Rows the tick's `oldestPendingSource` reads at most (keys and timestamps only, values stripped). */
 export const OLDEST_SCAN_LIMIT = 10_000;
+/** How long one scan's order of sources serves `oldestPendingSource` (a tick runs once a minute). */
+const QUEUE_MS = 10_000;
 
 const Stored = z.object({
   source: z.string().min(1),
@@ -63,7 +65,15 @@ export class BigtableMarkerLog implements MarkerLog {
   /** A fold scans a source's rows once and applies them a commit at a time, rather than scanning again for each commit. */
   readonly readAhead = SOURCE_SCAN_LIMIT;
 
-  constructor(private readonly table: Table) {}
+  /** Source prefixes (`<digest(source)>#`) by earliest marker, from the last scan; and when it was made. */
+  private queue: string[] = [];
+  private queuedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly table: Table,
+    /** The wall clock, for the age of the scanned queue only. */
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async record(marker: SequenceMarker): Promise<'recorded' | 'repeat'> {
     const value: z.infer<typeof Stored> = {
@@ -96,23 +106,40 @@ export class BigtableMarkerLog implements MarkerLog {
     return { markers: markers.slice(0, limit).map(({ micros: _, ...m }) => m), more: markers.length > limit };
   }
 
+  /**
+   * The source of the earliest marker, from one scan of the table for a tick's worth of calls: the
+   * scan (keys and timestamps only, at most `OLDEST_SCAN_LIMIT` rows) orders the sources by their
+   * earliest marker, and each call takes the next one that still has a row (one row read), so a
+   * tick that folds n sources scans the table about twice, not n times. A queue older than
+   * `QUEUE_MS`, or used up, is scanned again.
+   */
   async oldestPendingSource(): Promise<string | undefined> {
-    // A row folded between the scan and its read: scan again (a few times: folds are paced).
-    for (let attempt = 0; attempt < 3; attempt++) {
-      // Keys and timestamps only: the earliest cell names the row, the row names the source.
-      const [rows] = await this.table.getRows({ limit: OLDEST_SCAN_LIMIT, filter: [{ column: { cellLimit: 1 } }, { value: { strip: true } }] });
-      this.counts.reads += Math.max(1, rows.length);
-      let oldest: { key: string; micros: bigint } | undefined;
-      for (const row of rows) {
-        const micros = BigInt(latestCell(row).timestamp);
-        if (oldest === undefined || micros < oldest.micros) oldest = { key: row.id, micros };
+    for (let scanned = false; ; ) {
+      if (this.queue.length === 0 || this.now() - this.queuedAt > QUEUE_MS) {
+        if (scanned) return undefined;
+        await this.scanSources();
+        scanned = true;
       }
-      if (oldest === undefined) return undefined;
-      const [[row]] = await this.table.getRows({ keys: [oldest.key] });
-      this.counts.reads++;
-      if (row !== undefined) return parseStored(Stored, JSON.parse(latestCell(row).value), `${this.table.id}/${row.id}`).source;
+      while (this.queue.length > 0) {
+        const [[row]] = await this.table.getRows({ prefix: this.queue.shift()!, limit: 1 });
+        this.counts.reads++;
+        if (row !== undefined) return parseStored(Stored, JSON.parse(latestCell(row).value), `${this.table.id}/${row.id}`).source;
+      }
     }
-    return undefined;
+  }
+
+  private async scanSources(): Promise<void> {
+    const [rows] = await this.table.getRows({ limit: OLDEST_SCAN_LIMIT, filter: [{ column: { cellLimit: 1 } }, { value: { strip: true } }] });
+    this.counts.reads += Math.max(1, rows.length);
+    const earliest = new Map<string, bigint>();
+    for (const row of rows) {
+      const prefix = row.id.slice(0, row.id.indexOf('#') + 1);
+      const micros = BigInt(latestCell(row).timestamp);
+      const known = earliest.get(prefix);
+      if (known === undefined || micros < known) earliest.set(prefix, micros);
+    }
+    this.queue = [...earliest].sort(([, a], [, b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([prefix]) => prefix);
+    this.queuedAt = this.now();
   }
 
   async remove(markers: readonly LoggedMarker[]): Promise<void> {

@@ -87,6 +87,29 @@ describe('gap-detector sequence markers in the Bigtable emulator', () => {
     expect(await log.record(marker('//a', 3), ctx)).toBe('recorded');
   });
 
+  it("names the sources by their earliest marker from one scan for a tick's worth of calls, skipping those folded meanwhile", async () => {
+    const { log } = await bigtable(runPrefix('btoldest'));
+    for (const [source, n] of [['//c', 1], ['//a', 1], ['//c', 2], ['//b', 1], ['//a', 2], ['//d', 1]] as const) {
+      await log.record(marker(source, n), ctx);
+      const at = Date.now();
+      while (Date.now() === at) await new Promise((r) => setImmediate(r));
+    }
+    const before = log.counts.reads;
+    expect(await log.oldestPendingSource()).toBe('//c');
+    // //a folded by a delivery meanwhile: skipped.
+    await log.remove((await log.pending('//a', 10)).markers);
+    const afterPending = log.counts.reads;
+    expect(await log.oldestPendingSource()).toBe('//b');
+    expect(await log.oldestPendingSource()).toBe('//d');
+    // One scan of the six rows, then one row read per source asked for (and one for //a, gone).
+    expect(afterPending - 2 - before).toBe(6 + 1);
+    expect(log.counts.reads - afterPending).toBe(1 + 2);
+    // The queue used up: the table is scanned again, and its earliest source comes round again.
+    expect(await log.oldestPendingSource()).toBe('//c');
+    for (const s of ['//b', '//c', '//d']) await log.remove((await log.pending(s, 10)).markers);
+    expect(await log.oldestPendingSource()).toBeUndefined();
+  });
+
   it('keeps the arrival order of deliveries a millisecond apart or more, whatever their numbers', async () => {
     const { log } = await bigtable(runPrefix('btorder'));
     const arrivals = [40, 10, 30, 20, 50];
