@@ -112,10 +112,14 @@ export class FirestoreGapStore implements GapStore {
     const published: OutboxMessage[] = [];
     // Markers read ahead and not yet applied, earliest first: a log that reads a source's markers in
     // one scan (Bigtable) is read again only once they are used up or a commit lost a race.
+    // They hold only while the summary is as this fold left it: another fold's commit in between
+    // may have applied some of them (its `applied` names only its last batch), so they are read again.
     let buffered: { markers: LoggedMarker[]; more: boolean } = { markers: [], more: true };
+    let leftAt: Timestamp | undefined;
     for (let round = 0; round < FOLD_ROUNDS; round++) {
       const before = await ref.get();
       this.counts.reads++;
+      if (leftAt === undefined || before.updateTime === undefined || !before.updateTime.isEqual(leftAt)) buffered = { markers: [], more: true };
       const record = before.exists ? parse(SourceRecord, before.data(), ref.path) : undefined;
       if (round === 0 && foldThrottled(record, ctx, options)) break;
       // A busy source's fold claims it with a short lease, so concurrent instances do not all
@@ -142,7 +146,12 @@ export class FirestoreGapStore implements GapStore {
       const more = buffered.markers.length > FOLD_BATCH || buffered.more;
       const result = foldTransition(source, record, markers, watermarkMs, ctx, more, this.inCommit === undefined);
       if (result === undefined) {
-        if (leased && (await this.conditional(() => ref.update({ leaseUntilMs: null }, { lastUpdateTime: version! })))) this.counts.writes++;
+        leftAt = version;
+        if (leased) {
+          const released = await this.conditional(() => ref.update({ leaseUntilMs: null }, { lastUpdateTime: version! }));
+          if (released !== undefined) this.counts.writes++;
+          leftAt = released?.writeTime;
+        }
         // Markers the summary as read had applied already (a crash before their removal): applied, so removable.
         if (this.inCommit === undefined) await this.markers.remove(markers);
         buffered = { markers: buffered.markers.slice(markers.length), more: buffered.more };
@@ -157,12 +166,15 @@ export class FirestoreGapStore implements GapStore {
       else batch.create(ref, doc);
       this.inCommit?.deleteIn(batch, markers);
       for (const [outboxRef, data] of this.outboxDocs(result.outbox, ctx)) batch.set(outboxRef, data);
-      if ((await this.conditional(() => batch.commit())) === undefined) {
+      const committed = await this.conditional(() => batch.commit());
+      if (committed === undefined) {
         // Another fold won (a forced one, or after our lease ran out): these markers may be applied.
-        buffered = { markers: [], more: true };
+        leftAt = undefined;
         if (options.force) continue;
         break;
       }
+      // The summary's write is the batch's first.
+      leftAt = committed[0]!.writeTime;
       buffered = { markers: buffered.markers.slice(markers.length), more: buffered.more };
       this.counts.writes += 1 + result.outbox.length;
       if (this.inCommit !== undefined) {

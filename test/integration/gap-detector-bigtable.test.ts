@@ -160,6 +160,41 @@ describe('gap-detector sequence markers in the Bigtable emulator', () => {
     expect(await summary(`${prefix}crash`)).toEqual(await summary(`${prefix}plain`));
   });
 
+  it("a fold that read ahead does not apply what it read after another fold's commits: it reads again", async () => {
+    const prefix = runPrefix('btahead');
+    const { log } = await bigtable(prefix);
+    // Instance A's removals wait on a gate: it stops between its first commit and its next round.
+    let entered!: () => void;
+    let release!: () => void;
+    const atGate = new Promise<void>((r) => (entered = r));
+    const gate = new Promise<void>((r) => (release = r));
+    const gated: MarkerLog = Object.assign(Object.create(log) as MarkerLog, {
+      remove: async (markers: readonly LoggedMarker[]) => {
+        entered();
+        await gate;
+        return log.remove(markers);
+      },
+    });
+    const a = new FirestoreGapStore(firestore, `${prefix}state`, gated);
+    const b = new FirestoreGapStore(firestore, `${prefix}state`, log);
+    // Three commits' worth, in arrival order: 1-300; 301-599 and a jump to 5,000,000; 5,000,001-5,000,300, which continue from it (a reset).
+    const numbers = [...Array.from({ length: 599 }, (_, i) => i + 1), 5_000_000, ...Array.from({ length: 300 }, (_, i) => 5_000_001 + i)];
+    for (const n of numbers) {
+      await log.record(marker('//g', n, T0), ctx);
+    }
+    const foldA = a.foldSource('//g', T0, ctx, force);
+    await atGate;
+    // B folds the rest meanwhile: it skips A's first batch (the summary names it) and applies the other two.
+    const fromB = await b.foldSource('//g', T0, { ...ctx, now: T0 + 1 }, force);
+    release();
+    const fromA = await foldA;
+    const kinds = [...fromA, ...fromB].map((m) => JSON.parse(m.data) as { kind: string; event_id?: string });
+    expect(kinds.map((f) => `${f.kind} ${f.event_id ?? ''}`)).toEqual(['sequence_jump e5000000']);
+    const summary = (await firestore.collection(`${prefix}state-sources`).get()).docs.map((d) => d.data());
+    expect(summary).toEqual([expect.objectContaining({ low: '5000000', high: '5000300', gaps: [] })]);
+    expect((await log.pending('//g', 10)).markers).toEqual([]);
+  });
+
   it('concurrent folds of one source: each marker applied once, every gap reported once, nothing left behind', async () => {
     const prefix = runPrefix('btconc');
     const { log, rows } = await bigtable(prefix);
