@@ -53,9 +53,9 @@ const FOLD_LEASE_MS = 10_000;
  * - `<prefix>-sources/<digest(source)>`: the source's summary, written only by a fold: lowest and
  *   highest number, the missing ranges (a jump of a billion is one range; at most
  *   `maxRangesPerSource`), the watermark it last used and the earliest open deadline. A fold
- *   reads the summary and up to 300 markers in arrival order (their commit time), runs the
- *   core, and commits the new summary, the markers' deletion and any findings (to the outbox)
- *   in one batch on the precondition that the summary is unchanged: of concurrent folds one
+ *   reads the summary and up to 300 markers in arrival order, runs the core, and commits the
+ *   new summary, the markers' deletion (Firestore's; Bigtable's right after) and any findings
+ *   (to the outbox) in one batch on the precondition that the summary is unchanged: of concurrent folds one
  *   commits and the others stand down, so each marker is applied exactly once, and no lock is
  *   held while markers are read or created. A busy source's fold first claims the summary with
  *   a short lease (a write), so that concurrent folds stand down before reading its markers; a
