@@ -13,6 +13,11 @@ import { ConfigError } from './errors';
 export const BOUNDARIES = [
   /** A state write is done (a claim, a decision, an outbox), its publish not yet. */
   'after-state-write',
+  /**
+   * One key of a claim is written pending, the claim is not decided yet: a store that is atomic
+   * per key only (the deduplicator's Bigtable store) claims an event's keys one by one.
+   */
+  'mid-claim',
   /** Everything a message causes is published; the message is not acked yet (nor marked done). */
   'after-publish',
   /** One publish of several has gone out, others are still in flight. */

@@ -90,6 +90,61 @@ export function judge(
   return { kind: 'accept', takeover: false };
 }
 
+/**
+ * What a store that is atomic per key only (functions/deduplicator/bigtable-state.ts) found under
+ * one key it could not claim: a claim of another delivery, `committed` (accepted), `pending` (its
+ * delivery has claimed and not yet committed: it may still turn out a duplicate), or `void` (a
+ * pending claim whose delivery has been aborted: it counts for nothing).
+ */
+export interface HeldKey {
+  readonly record: DedupRecord;
+  readonly state: 'committed' | 'pending' | 'void';
+}
+
+export type KeyDecision =
+  /** Claim the key over what it holds (on the condition that it still holds it). */
+  | { readonly kind: 'take'; readonly takeover: boolean }
+  /** Another delivery's claim is in flight: it may still be released, so look again shortly. */
+  | { readonly kind: 'wait' }
+  | Extract<Judgement, { kind: 'duplicate' } | { kind: 'in_flight' }>;
+
+/**
+ * The rules for one key of a candidate that is claimed key by key in rule order, every key before
+ * `index` already claimed (free, or taken over): `judge` over the whole list would decide at this
+ * key, since the keys before it count for nothing. A committed record is judged as `judge` judges
+ * it. A pending one is never counted as final: within its lease its delivery may still release
+ * it (a duplicate of something else), so another event waits; past its lease its delivery died and
+ * has not come back, so it is taken over (as a void one is). One difference from `judge`: this
+ * delivery's own claim past its lease is taken over and the keys after it are still judged, where
+ * `judge` stops at it; the two agree wherever a delivery's keys were claimed together (a claim cut
+ * short by a crash may have left later keys to another event meanwhile).
+ */
+export function judgeHeldKey(
+  candidate: Candidate,
+  index: number,
+  held: HeldKey,
+  ctx: { readonly now: number; readonly config: DeduplicatorConfig },
+): KeyDecision {
+  const { record, state } = held;
+  const own = record.ingestId === candidate.ingestId && record.eventId === candidate.event.id;
+  switch (state) {
+    case 'void':
+      return { kind: 'take', takeover: false };
+    case 'pending':
+      if (record.leaseUntil <= ctx.now) return { kind: 'take', takeover: own };
+      return own ? { kind: 'in_flight' } : { kind: 'wait' };
+    case 'committed': {
+      const existing = candidate.keys.map((_, i) => (i === index ? record : undefined));
+      const judgement = judge(candidate, existing, ctx);
+      return judgement.kind === 'accept' ? { kind: 'take', takeover: judgement.takeover } : judgement;
+    }
+    default: {
+      const never: never = state;
+      throw new Error(`unhandled key state ${String(never)}`);
+    }
+  }
+}
+
 /** The record an accepted candidate writes under each of its keys. */
 export function claimRecord(candidate: Candidate, ctx: { readonly now: number; readonly config: DeduplicatorConfig }): DedupRecord {
   return {

@@ -1,6 +1,6 @@
 import { BusinessEvent } from '../../shared/events/envelope';
 import { parseRfc3339 } from '../../shared/events/time';
-import { DEFAULT_DEDUP_CONFIG, dedupKeys, type Candidate, type Judgement } from '../../functions/deduplicator/core';
+import { DEFAULT_DEDUP_CONFIG, dedupKeys, judge, judgeHeldKey, type Candidate, type DedupRecord, type HeldKey, type Judgement, type KeyDecision } from '../../functions/deduplicator/core';
 import { MemoryDedupStore } from '../../functions/deduplicator/state';
 import { resolveSubscriptions, topology } from '../../shared/topology';
 import * as fx from '../support/events';
@@ -95,5 +95,39 @@ describe('the claim lease against the retry policy', () => {
     const thirdAttemptAfterMs = (Math.min(max, min) + Math.min(max, 2 * min)) * 1000;
     expect(DEFAULT_DEDUP_CONFIG.leaseMs).toBeLessThan(thirdAttemptAfterMs);
     expect(sub.maxDeliveryAttempts).toBeGreaterThan(3);
+  });
+});
+
+describe('one held key of a claim made key by key (the Bigtable store)', () => {
+  // A card: keys id (0), business key (1), content (2); the keys before `index` were free.
+  const c = candidate(fx.cardScanned({ id: 'a', data: { card_id: 'c1' } }), 'msg-a');
+  const other = (over: Partial<DedupRecord> = {}): DedupRecord => ({ eventId: 'b', eventTimeMs: c.timeMs, ingestId: 'msg-b', leaseUntil: NOW + 1000, ...over });
+  const own = (over: Partial<DedupRecord> = {}): DedupRecord => other({ eventId: 'a', ingestId: 'msg-a', ...over });
+  const held = (record: DedupRecord, state: HeldKey['state']): HeldKey => ({ record, state });
+
+  it.each<[string, number, HeldKey, KeyDecision]>([
+    ["another event's committed business key: a duplicate on that basis", 1, held(other(), 'committed'), { kind: 'duplicate', basis: 'business_key', duplicateOf: 'b' }],
+    ["another event's committed content beyond the window: taken", 2, held(other({ eventTimeMs: c.timeMs - 7 * DAY - 1 }), 'committed'), { kind: 'take', takeover: false }],
+    ["another delivery's pending claim within its lease: wait, never counted yet", 1, held(other(), 'pending'), { kind: 'wait' }],
+    ["another delivery's pending claim beyond the window within its lease: wait too (it may commit)", 1, held(other({ eventTimeMs: c.timeMs - 8 * DAY }), 'pending'), { kind: 'wait' }],
+    ["another delivery's pending claim past its lease (it died): taken", 0, held(other({ leaseUntil: NOW }), 'pending'), { kind: 'take', takeover: false }],
+    ['a void claim (its primary was aborted), even within its lease: taken', 2, held(other(), 'void'), { kind: 'take', takeover: false }],
+    ['this delivery, committed within the lease: in flight', 0, held(own(), 'committed'), { kind: 'in_flight' }],
+    ['this delivery, pending within the lease: in flight', 0, held(own(), 'pending'), { kind: 'in_flight' }],
+    ['this delivery, committed past the lease: taken over', 0, held(own({ leaseUntil: NOW }), 'committed'), { kind: 'take', takeover: true }],
+    ['this delivery, pending past the lease: taken over', 1, held(own({ leaseUntil: NOW - 1 }), 'pending'), { kind: 'take', takeover: true }],
+  ])('%s', (_name, index, key, expected) => {
+    expect(judgeHeldKey(c, index, key, ctx)).toEqual(expected);
+  });
+
+  it('a committed key decides as judge decides over the whole list when the keys before it are free', () => {
+    const records = [other(), other({ eventTimeMs: c.timeMs + 8 * DAY }), own({ leaseUntil: NOW - 1 }), own()];
+    for (const record of records) {
+      for (let index = 0; index < c.keys.length; index++) {
+        const whole = judge(c, c.keys.map((_, i) => (i === index ? record : undefined)), ctx);
+        const one = judgeHeldKey(c, index, held(record, 'committed'), ctx);
+        expect(one).toEqual(whole.kind === 'accept' ? { kind: 'take', takeover: whole.takeover } : whole);
+      }
+    }
   });
 });

@@ -1,0 +1,279 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Instance, Table } from '@google-cloud/bigtable';
+import { z } from 'zod';
+import type { TableSpec } from '../../shared/adapters/bigtable';
+import { TransientError } from '../../shared/errors';
+import { topology } from '../../shared/topology';
+import { faultPoint } from '../../shared/fault-inject';
+import { claimRecord, judgeHeldKey, NAME, type Candidate, type DedupKey, type DeduplicatorConfig, type HeldKey, type Judgement } from './core';
+import type { DedupContext, DedupStore } from './state';
+
+/** The deduplicator's table in the manifest (shared/topology.json): its name is the default of DEDUP_TABLE. */
+export const DEDUP_TABLE: TableSpec = (() => {
+  const spec = topology.functions.find((f) => f.name === NAME)?.bigtable?.[0];
+  if (spec === undefined || spec.families.length !== 1) throw new Error(`shared/topology.json: ${NAME} needs one Bigtable table of one column family`);
+  return spec;
+})();
+/** The column family, and the one column of a row. */
+const FAMILY = DEDUP_TABLE.families[0]!;
+const COLUMN = 'r';
+/** Claims lost to a concurrent delivery, per key, before this one gives up (and the message is redelivered). */
+const CLAIM_ATTEMPTS = 10;
+/** How long a delivery waits for another delivery's pending claim of a key (about 1.5 s in all) before it is redelivered. */
+const DEFAULT_POLLS_MS: readonly number[] = [50, 100, 200, 400, 800];
+/** Beyond the window and the lease, how long a claim stays before Bigtable may collect it. */
+const GC_MARGIN_MS = 3_600_000;
+
+/**
+ * The column family's max-age garbage-collection rule (Terraform sets it from DEDUP_WINDOW_HOURS and
+ * DEDUP_LEASE_SECONDS): the window, the lease, and an hour. A row's cell is stamped with the later of
+ * the claim's time and the event's, as the Firestore store's `expireAt` counts from, so nothing is
+ * collected while a delivery within the window of its event can still meet it. Correctness never
+ * depends on it: collection is lazy ("Until the data is deleted, it appears in read results",
+ * https://cloud.google.com/bigtable/docs/garbage-collection), and the rules' window check ignores
+ * a record too old to count, as it does in Firestore before TTL deletes it.
+ */
+export function dedupMaxAgeMs(config: DeduplicatorConfig): number {
+  return config.windowMs + config.leaseMs + GC_MARGIN_MS;
+}
+
+/** What a row holds: one claim of one delivery (one call of judgeAndClaim, named by `claim`). */
+const StoredClaim = z.strictObject({
+  eventId: z.string(),
+  eventTimeMs: z.number(),
+  ingestId: z.string(),
+  leaseUntil: z.number(),
+  state: z.enum(['pending', 'committed']),
+  /** The claim's own random token: a row is this claim's exactly when its value is this claim's. */
+  claim: z.string(),
+  /** The row key of the claim's primary row (its id key), on every other row of the claim. */
+  primary: z.string().optional(),
+});
+type StoredClaim = z.infer<typeof StoredClaim>;
+
+/** A row as read: its claim, its exact bytes (the condition of a write that replaces it) and its cell's timestamp. */
+interface Cell {
+  readonly row: string;
+  readonly claim: StoredClaim;
+  readonly bytes: Buffer;
+  readonly stamp: number;
+}
+
+/** A row this claim holds pending, and what it held before (put back if the claim is released). */
+interface Claimed extends Cell {
+  readonly previous: Cell | undefined;
+}
+
+/** What a held row counts for, and the primary row to abort before taking over a claim still pending there. */
+interface Resolved {
+  readonly held: HeldKey;
+  readonly abortPrimary?: Cell;
+}
+
+export interface BigtableDedupOptions {
+  /** Waits between looks at a key that another delivery holds pending (tests shorten them). */
+  readonly pollsMs?: readonly number[];
+}
+
+/**
+ * Deduplicator state in Cloud Bigtable: a row per key (id, business key, content), keyed by a
+ * digest of `basis:key` as the Firestore store names its documents. Bigtable bills provisioned
+ * nodes, not operations (https://cloud.google.com/bigtable/pricing), so every key has its own row:
+ * the Firestore store's trick of keeping the content key inside the business key's document (to save
+ * a billed write) is not needed.
+ *
+ * Bigtable is atomic per row only: no transaction spans rows, and a conditional write
+ * (CheckAndMutateRow) applies its mutations to one row depending on a filter over that row
+ * (https://cloud.google.com/bigtable/docs/writes, "Conditional writes"). Firestore claims all of an
+ * event's keys in one atomic batch; here a delivery claims them one by one, and a claim of several
+ * rows is made atomic by one row of it, as Percolator does (Peng & Dabek, OSDI 2010):
+ * - Claim the keys in rule order (id, business key, content), each with a conditional write that
+ *   applies only when the row holds nothing: a **pending** claim (`DedupRecord` + the claim's random
+ *   token; the rows after the first name the first, the claim's **primary** row). A fixed order of
+ *   the bases means two deliveries never wait on each other in a cycle.
+ * - A row another claim holds is read and judged (`judgeHeldKey`, core.ts; the first held key decides,
+ *   as `judge` decides over the whole list, since the keys before it were free):
+ *   - committed, another event within the window → a duplicate: this claim's rows are released
+ *     (only where a row still holds this claim's exact bytes: a row that was free is deleted, a row
+ *     taken over gets back what it held, e.g. a record beyond this event's window that other events
+ *     may still meet within theirs) and the judgement returned;
+ *   - pending, of another delivery, within its lease → it may still turn out a duplicate and be
+ *     released, so it does not count yet: look again a few times (about 1.5 s), then throw a
+ *     TransientError (the message is redelivered). A pending claim is never counted as final;
+ *   - this delivery's own (same ingest id and event id) within the lease → `in_flight`, as judge says;
+ *   - a pending claim past its lease (its delivery died and has not come back), a pending row whose
+ *     primary no longer holds its claim (**void**: that claim was aborted), a record beyond the
+ *     window, this delivery's own past its lease → taken over with a write conditional on the exact
+ *     bytes read (a lost race reads again). A pending row of a claim that is still pending at its
+ *     primary is taken over only after the primary is aborted (deleted, conditional on its bytes).
+ * - All keys claimed → **commit**: the primary row is rewritten `committed`, conditional on it
+ *   still holding this claim. That one write decides the claim: from then on every row of it counts
+ *   as committed (a pending row is resolved through its primary), and no one can abort it. Had
+ *   another delivery aborted it (this one stalled past its lease, taken for dead), the write fails:
+ *   the other rows are released and the delivery is redelivered (TransientError). Then the other rows
+ *   are rewritten `committed` too (only those still this claim's), so that readers need not look at
+ *   the primary; then `accept` is returned and the handler publishes.
+ * Without the primary, a delivery that stalled past its lease could commit rows that another event
+ *   had meanwhile taken over, and both would be accepted. A crash between the claim and the commit
+ *   leaves pending rows that this message's redelivery takes over (it is not acked: its own claim,
+ *   past the lease) or that another event takes over after the lease; a crash after the primary's
+ *   commit leaves pending rows that count as committed through the primary until the redelivery
+ *   (or the lease) rewrites them. One edge stays, documented rather than paid for on every event: a
+ *   row left pending by such a crash reads as void once its primary row has changed hands, which
+ *   only a same-id event beyond the window can do, days after the redelivery has rewritten it.
+ *
+ * Expiry: Bigtable collects old cells by the column family's max-age rule (`dedupMaxAgeMs`); the
+ * window check of the rules decides, never the collection.
+ *
+ * Each row holds one cell: every write deletes the column's cells and sets the new one in the same
+ * atomic mutation, so the value a condition compares with is the row's whole state.
+ */
+export class BigtableDedupStore implements DedupStore {
+  private readonly table: Table;
+  private readonly pollsMs: readonly number[];
+
+  constructor(instance: Instance, tableName = DEDUP_TABLE.table, options: BigtableDedupOptions = {}) {
+    this.table = instance.table(tableName);
+    this.pollsMs = options.pollsMs ?? DEFAULT_POLLS_MS;
+  }
+
+  /** The row key of a dedup key: any key text becomes a fixed-length key that spreads over the table. */
+  rowKey(key: DedupKey): string {
+    return createHash('sha256').update(`${key.basis}:${key.key}`).digest('base64url');
+  }
+
+  async judgeAndClaim(candidate: Candidate, ctx: DedupContext): Promise<Judgement> {
+    const rows = candidate.keys.map((k) => this.rowKey(k));
+    const token = randomUUID();
+    const record = claimRecord(candidate, ctx);
+    // Cell timestamps: milliseconds in microseconds (Bigtable rejects finer ones), from the time
+    // the collection rule counts (dedupMaxAgeMs).
+    const stamp = Math.max(ctx.now, candidate.timeMs) * 1000;
+    const value = (i: number, state: StoredClaim['state']) =>
+      encode({ ...record, state, claim: token, ...(i === 0 ? {} : { primary: rows[0]! }) });
+    const claimed: Claimed[] = [];
+    let takeover = false;
+    try {
+      for (let i = 0; i < rows.length; i++) {
+        const mine = value(i, 'pending');
+        let expected: Cell | undefined;
+        let races = 0;
+        let polls = 0;
+        for (;;) {
+          if (await this.write(rows[i]!, expected?.bytes, mine, stamp)) {
+            claimed.push({ row: rows[i]!, claim: decode(mine), bytes: mine, stamp, previous: expected });
+            faultPoint('mid-claim');
+            break;
+          }
+          const cell = await this.read(rows[i]!);
+          if (cell === undefined) {
+            expected = undefined; // released meanwhile: claim it as free
+          } else {
+            const resolved = await this.resolve(cell);
+            const decision = judgeHeldKey(candidate, i, resolved.held, ctx);
+            if (decision.kind === 'duplicate' || decision.kind === 'in_flight') {
+              await this.release(claimed);
+              return decision;
+            }
+            if (decision.kind === 'wait') {
+              if (polls >= this.pollsMs.length) {
+                throw new TransientError('another delivery holds a key of this event pending', 'CLAIM_PENDING', { eventId: candidate.event.id });
+              }
+              await sleep(this.pollsMs[polls++]!);
+              expected = undefined;
+              continue;
+            }
+            if (resolved.abortPrimary !== undefined && !(await this.remove(resolved.abortPrimary))) {
+              expected = undefined; // the primary changed meanwhile (committed, or taken over): look again
+            } else {
+              takeover ||= decision.takeover;
+              expected = cell;
+            }
+          }
+          if (++races >= CLAIM_ATTEMPTS) {
+            throw new TransientError('the keys kept changing under concurrent deliveries', 'CLAIM_CONTENDED', { eventId: candidate.event.id });
+          }
+        }
+      }
+    } catch (err) {
+      await this.release(claimed).catch(() => undefined); // otherwise they expire with the lease
+      throw err;
+    }
+    const [primary, ...others] = claimed;
+    if (!(await this.write(primary!.row, primary!.bytes, value(0, 'committed'), stamp))) {
+      await this.release(others);
+      throw new TransientError('the claim was taken over while it was pending (past its lease)', 'CLAIM_ABORTED', { eventId: candidate.event.id });
+    }
+    await Promise.all(others.map((c) => this.write(c.row, c.bytes, encode({ ...c.claim, state: 'committed' }), stamp)));
+    return { kind: 'accept', takeover };
+  }
+
+  /** What a held row counts for: a pending row of another row's claim is what that claim is at its primary. */
+  private async resolve(cell: Cell): Promise<Resolved> {
+    const { claim } = cell;
+    const record = { eventId: claim.eventId, eventTimeMs: claim.eventTimeMs, ingestId: claim.ingestId, leaseUntil: claim.leaseUntil };
+    if (claim.state === 'committed' || claim.primary === undefined) return { held: { record, state: claim.state } };
+    const primary = await this.read(claim.primary);
+    if (primary === undefined || primary.claim.claim !== claim.claim) return { held: { record, state: 'void' } };
+    if (primary.claim.state === 'committed') return { held: { record, state: 'committed' } };
+    return { held: { record, state: 'pending' }, abortPrimary: primary };
+  }
+
+  private async read(row: string): Promise<Cell | undefined> {
+    const [rows] = await this.table.getRows({ keys: [row], decode: false });
+    const cells = (rows[0]?.data as Record<string, Record<string, Array<{ value: Buffer; timestamp: unknown }>>> | undefined)?.[FAMILY]?.[COLUMN];
+    const cell = cells?.[0];
+    if (cell === undefined) return undefined;
+    // int64 micros: a number, or a Long, whose decimal text is the same number (below 2^53 until year 2255).
+    return { row, claim: decode(cell.value), bytes: cell.value, stamp: Number(String(cell.timestamp)) };
+  }
+
+  /**
+   * Writes `value` to the row when it holds exactly `expected` (or nothing, when `expected` is
+   * undefined), atomically (CheckAndMutateRow); says whether it wrote.
+   */
+  private async write(row: string, expected: Buffer | undefined, value: Buffer, stamp: number): Promise<boolean> {
+    const set = { method: 'insert', data: { [FAMILY]: { [COLUMN]: { value, timestamp: stamp } } } };
+    if (expected === undefined) {
+      const [matched] = await this.table.row(row).filter([{ family: FAMILY }], { onNoMatch: [set] });
+      return matched !== true;
+    }
+    const replace = [{ method: 'delete', data: [`${FAMILY}:${COLUMN}`] }, set];
+    const [matched] = await this.table.row(row).filter(holds(expected), { onMatch: replace });
+    return matched === true;
+  }
+
+  /** Deletes the row when it holds exactly the cell's bytes; says whether it did. */
+  private async remove(cell: Cell): Promise<boolean> {
+    const [matched] = await this.table.row(cell.row).filter(holds(cell.bytes), { onMatch: [{ method: 'delete' }] });
+    return matched === true;
+  }
+
+  /**
+   * Gives up rows this claim holds pending (only where they still hold it): a row taken over is
+   * given back what it held (a record beyond this event's window, which another event may still
+   * meet within its own), a row that was free is deleted.
+   */
+  private async release(claimed: readonly Claimed[]): Promise<void> {
+    await Promise.all(claimed.map((c) => (c.previous === undefined ? this.remove(c) : this.write(c.row, c.bytes, c.previous.bytes, c.previous.stamp))));
+  }
+}
+
+/** A filter that matches a row whose cell is exactly `bytes` (a value range from `bytes` to `bytes`, both closed). */
+function holds(bytes: Buffer) {
+  return [{ family: FAMILY }, { column: COLUMN }, { value: { start: bytes, end: bytes } }];
+}
+
+function encode(claim: StoredClaim): Buffer {
+  return Buffer.from(JSON.stringify(claim));
+}
+
+function decode(bytes: Buffer): StoredClaim {
+  const parsed = StoredClaim.safeParse(JSON.parse(bytes.toString('utf8')));
+  if (!parsed.success) throw new Error(`deduplicator: a dedup-keys row holds no claim: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
