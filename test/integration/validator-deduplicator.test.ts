@@ -8,14 +8,17 @@ import { topology, TOPICS } from '../../shared/topology';
 import { validatorHandler } from '../../functions/validator/handler';
 import { deduplicatorHandler } from '../../functions/deduplicator/handler';
 import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-state';
+import { BigtableDedupStore, DEDUP_TABLE } from '../../functions/deduplicator/bigtable-state';
+import { bigtableInstance, ensureTables } from '../../shared/adapters/bigtable';
 import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
 import { CountingPublisher, emulatorClients, handledCount, Observer, runPrefix, serveFunction } from '../support/harness';
 import { cardScanned, saleRecorded } from '../support/events';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 
-describe('validator → deduplicator across the real Pub/Sub and Firestore emulators', () => {
-  const prefix = runPrefix('vd');
+describe.each(['firestore', 'bigtable'] as const)('validator → deduplicator across the real Pub/Sub emulator, the deduplicator on %s', (store) => {
+  const prefix = runPrefix(`vd${store === 'firestore' ? 'fs' : 'bt'}`);
+  const instance = bigtableInstance('event-recovery-test');
   let pubsub: PubSub;
   let firestore: Firestore;
   const closers: Array<() => Promise<void>> = [];
@@ -29,6 +32,11 @@ describe('validator → deduplicator across the real Pub/Sub and Firestore emula
     ({ pubsub, firestore } = emulatorClients());
     publisher = new CountingPublisher(new PubSubPublisher(pubsub, prefix));
     const clock = { now: () => NOW };
+    const dedupStore = async () => {
+      if (store === 'firestore') return new FirestoreDedupStore(firestore, `${prefix}dedup`);
+      await ensureTables(instance, [{ table: `${prefix}dedup`, families: DEDUP_TABLE.families }]);
+      return new BigtableDedupStore(instance, `${prefix}dedup`);
+    };
     const validator = await serveFunction(
       'validator',
       validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never,
@@ -37,7 +45,7 @@ describe('validator → deduplicator across the real Pub/Sub and Firestore emula
       'deduplicator',
       deduplicatorHandler({
         publisher,
-        store: new FirestoreDedupStore(firestore, `${prefix}dedup`),
+        store: await dedupStore(),
         clock,
         config: DEFAULT_DEDUP_CONFIG,
         logger: silentLogger,
@@ -61,6 +69,7 @@ describe('validator → deduplicator across the real Pub/Sub and Firestore emula
     for (const close of closers) await close();
     await pubsub.close();
     await firestore.terminate();
+    await instance.bigtable.close();
   });
 
   it('forwards first arrivals once, reports duplicates and routes invalid events with their errors', async () => {
