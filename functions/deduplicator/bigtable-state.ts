@@ -59,7 +59,7 @@ interface Cell {
   readonly stamp: number;
 }
 
-/** A row this claim holds pending, and what it held before (put back if the claim is released). */
+/** A row this claim holds pending, and the committed record it held before (put back if the claim is released). */
 interface Claimed extends Cell {
   readonly previous: Cell | undefined;
 }
@@ -94,9 +94,10 @@ export interface BigtableDedupOptions {
  * - A row another claim holds is read and judged (`judgeHeldKey`, core.ts; the first held key decides,
  *   as `judge` decides over the whole list, since the keys before it were free):
  *   - committed, another event within the window → a duplicate: this claim's rows are released
- *     (only where a row still holds this claim's exact bytes: a row that was free is deleted, a row
- *     taken over gets back what it held, e.g. a record beyond this event's window that other events
- *     may still meet within theirs) and the judgement returned;
+ *     (only where a row still holds this claim's exact bytes: a row taken over from a committed
+ *     record gets it back, e.g. a record beyond this event's window that other events may still
+ *     meet within theirs; any other row is deleted, never given back an aborted claim, which its
+ *     stalled delivery could then commit) and the judgement returned;
  *   - pending, of another delivery, within its lease → it may still turn out a duplicate and be
  *     released, so it does not count yet: look again a few times (about 1.5 s), then throw a
  *     TransientError (the message is redelivered). A pending claim is never counted as final;
@@ -148,7 +149,7 @@ export class BigtableDedupStore implements DedupStore {
     const record = claimRecord(candidate, ctx);
     // Cell timestamps: milliseconds in microseconds (Bigtable rejects finer ones), from the time
     // the collection rule counts (dedupMaxAgeMs).
-    const stamp = Math.max(ctx.now, candidate.timeMs) * 1000;
+    const stamp = Math.floor(Math.max(ctx.now, candidate.timeMs)) * 1000;
     const value = (i: number, state: StoredClaim['state']) =>
       encode({ ...record, state, claim: token, ...(i === 0 ? {} : { primary: rows[0]! }) });
     const claimed: Claimed[] = [];
@@ -161,7 +162,10 @@ export class BigtableDedupStore implements DedupStore {
         let polls = 0;
         for (;;) {
           if (await this.write(rows[i]!, expected?.bytes, mine, stamp)) {
-            claimed.push({ row: rows[i]!, claim: decode(mine), bytes: mine, stamp, previous: expected });
+            // Only a committed record is given back on release: a pending one taken over was an
+            // aborted claim, and putting its bytes back would let its stalled delivery commit it.
+            const previous = expected?.claim.state === 'committed' ? expected : undefined;
+            claimed.push({ row: rows[i]!, claim: decode(mine), bytes: mine, stamp, previous });
             faultPoint('mid-claim');
             break;
           }
@@ -250,9 +254,9 @@ export class BigtableDedupStore implements DedupStore {
   }
 
   /**
-   * Gives up rows this claim holds pending (only where they still hold it): a row taken over is
-   * given back what it held (a record beyond this event's window, which another event may still
-   * meet within its own), a row that was free is deleted.
+   * Gives up rows this claim holds pending (only where they still hold it): a row taken over from
+   * a committed record is given it back (a record beyond this event's window, which another event
+   * may still meet within its own), any other row is deleted.
    */
   private async release(claimed: readonly Claimed[]): Promise<void> {
     await Promise.all(claimed.map((c) => (c.previous === undefined ? this.remove(c) : this.write(c.row, c.bytes, c.previous.bytes, c.previous.stamp))));

@@ -516,6 +516,42 @@ describe('deduplicator state in the Bigtable emulator: a claim made key by key',
     await a.close();
   });
 
+  it('a claim aborted by a takeover stays aborted when the taker gives the row back: the stalled delivery cannot commit beside the event that took its content key', async () => {
+    const name = await table();
+    const held = (c: ReturnType<typeof counted>, at: number) => {
+      let release!: () => void;
+      c.holdAt(at, new Promise<void>((r) => (release = r)));
+      return () => release();
+    };
+    const reached = async (c: ReturnType<typeof counted>, calls: number) => {
+      for (let look = 0; c.calls.filter((m) => m === 'checkAndMutateRow').length < calls; look++) {
+        if (look > 2_000) throw new Error(`never reached call ${calls}: ${c.calls.join(', ')}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const later = { now: NOW + LEASE + 1, config: DEFAULT_DEDUP_CONFIG };
+    const plain = new BigtableDedupStore(instance, name, { pollsMs: [10, 20] });
+    // W holds content cy. X (id x, content cx) claims both keys and stalls before its commit.
+    await expect(plain.judgeAndClaim(candidateOf(leadTagged({ id: 'ev-w', data: { tags: ['cy'] } }), 'raw-w'), { now: NOW, config: DEFAULT_DEDUP_CONFIG })).resolves.toMatchObject({ kind: 'accept' });
+    const x = counted(name);
+    const releaseX = held(x, 3);
+    const xDone = x.store.judgeAndClaim(candidateOf(leadTagged({ id: 'ev-x', data: { tags: ['cx'] } }), 'raw-x'), { now: NOW, config: DEFAULT_DEDUP_CONFIG });
+    await reached(x, 3);
+    // Past X's lease, Y (X's id, W's content) takes X's id row over (X is aborted), then stalls
+    // before its content key; meanwhile Z (X's content) finds X's content row void and is accepted.
+    const y = counted(name);
+    const releaseY = held(y, 3);
+    const yDone = y.store.judgeAndClaim(candidateOf(leadTagged({ id: 'ev-x', data: { tags: ['cy'] } }), 'raw-y'), later);
+    await reached(y, 3);
+    await expect(plain.judgeAndClaim(candidateOf(leadTagged({ id: 'ev-z', data: { tags: ['cx'] } }), 'raw-z'), later)).resolves.toEqual({ kind: 'accept', takeover: false });
+    // Y is W's duplicate and gives X's id row back; X wakes and must not commit.
+    releaseY();
+    await expect(yDone).resolves.toEqual({ kind: 'duplicate', basis: 'content', duplicateOf: 'ev-w' });
+    releaseX();
+    await expect(xDone).rejects.toMatchObject({ code: 'CLAIM_ABORTED' });
+    await Promise.all([x.close(), y.close()]);
+  });
+
   it('a first arrival costs a conditional write per key and a commit per key, no read; a duplicate by id one failed claim and one read', async () => {
     const name = await table();
     const c = counted(name);
