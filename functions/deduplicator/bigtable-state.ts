@@ -5,7 +5,7 @@ import type { TableSpec } from '../../shared/adapters/bigtable';
 import { TransientError } from '../../shared/errors';
 import { topology } from '../../shared/topology';
 import { faultPoint } from '../../shared/fault-inject';
-import { claimRecord, judgeHeldKey, NAME, type Candidate, type DedupKey, type DeduplicatorConfig, type HeldKey, type Judgement } from './core';
+import { claimRecord, judgeHeldKey, NAME, type Candidate, type DedupKey, type HeldKey, type Judgement } from './core';
 import type { DedupContext, DedupStore } from './state';
 
 /** The deduplicator's table in the manifest (shared/topology.json): its name is the default of DEDUP_TABLE. */
@@ -21,21 +21,6 @@ const COLUMN = 'r';
 const CLAIM_ATTEMPTS = 10;
 /** How long a delivery waits for another delivery's pending claim of a key (about 1.5 s in all) before it is redelivered. */
 const DEFAULT_POLLS_MS: readonly number[] = [50, 100, 200, 400, 800];
-/** Beyond the window and the lease, how long a claim stays before Bigtable may collect it. */
-const GC_MARGIN_MS = 3_600_000;
-
-/**
- * The column family's max-age garbage-collection rule (Terraform sets it from DEDUP_WINDOW_HOURS and
- * DEDUP_LEASE_SECONDS): the window, the lease, and an hour. A row's cell is stamped with the later of
- * the claim's time and the event's, as the Firestore store's `expireAt` counts from, so nothing is
- * collected while a delivery within the window of its event can still meet it. Correctness never
- * depends on it: collection is lazy ("Until the data is deleted, it appears in read results",
- * https://cloud.google.com/bigtable/docs/garbage-collection), and the rules' window check ignores
- * a record too old to count, as it does in Firestore before TTL deletes it.
- */
-export function dedupMaxAgeMs(config: DeduplicatorConfig): number {
-  return config.windowMs + config.leaseMs + GC_MARGIN_MS;
-}
 
 /** What a row holds: one claim of one delivery (one call of judgeAndClaim, named by `claim`). */
 const StoredClaim = z.strictObject({
@@ -123,8 +108,14 @@ export interface BigtableDedupOptions {
  *   row left pending by such a crash reads as void once its primary row has changed hands, which
  *   only a same-id event beyond the window can do, days after the redelivery has rewritten it.
  *
- * Expiry: Bigtable collects old cells by the column family's max-age rule (`dedupMaxAgeMs`); the
- * window check of the rules decides, never the collection.
+ * Expiry: Bigtable collects old cells by the column family's max-age garbage-collection rule, which
+ * Terraform sets: the window (DEDUP_WINDOW_HOURS), the lease (DEDUP_LEASE_SECONDS) and a margin of an
+ * hour. A cell is stamped with the later of the claim's time and the event's (the Firestore store's
+ * `expireAt` counts from the same), so nothing is collected while a delivery within the window of
+ * its event can still meet it. Correctness never depends on it: collection is lazy ("Until the data
+ * is deleted, it appears in read results", https://cloud.google.com/bigtable/docs/garbage-collection),
+ * and the rules' window check ignores a record too old to count, as it does in Firestore before TTL
+ * deletes it.
  *
  * Each row holds one cell: every write deletes the column's cells and sets the new one in the same
  * atomic mutation, so the value a condition compares with is the row's whole state.
@@ -148,7 +139,7 @@ export class BigtableDedupStore implements DedupStore {
     const token = randomUUID();
     const record = claimRecord(candidate, ctx);
     // Cell timestamps: milliseconds in microseconds (Bigtable rejects finer ones), from the time
-    // the collection rule counts (dedupMaxAgeMs).
+    // the collection rule counts from (the class comment, Expiry).
     const stamp = Math.floor(Math.max(ctx.now, candidate.timeMs)) * 1000;
     const value = (i: number, state: StoredClaim['state']) =>
       encode({ ...record, state, claim: token, ...(i === 0 ? {} : { primary: rows[0]! }) });
