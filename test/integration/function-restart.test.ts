@@ -1,8 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
+import { bigtableInstance, ensureTables } from '../../shared/adapters/bigtable';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
+import { DEDUP_TABLE } from '../../functions/deduplicator/bigtable-state';
 import { INGEST_ID } from '../../shared/publish';
 import { topology, TOPICS } from '../../shared/topology';
 import { serveFunction, type ServedFunction } from '../../tools/local/functions';
@@ -30,8 +33,8 @@ async function until(done: () => boolean, what: () => string, timeoutMs: number)
   }
 }
 
-describe('a function process that dies mid-stream is started again and loses nothing', () => {
-  const prefix = runPrefix('restart');
+describe.each(['firestore', 'bigtable'] as const)('a function process that dies mid-stream is started again and loses nothing (deduplicator state in %s)', (store) => {
+  const prefix = runPrefix(`restart${store === 'firestore' ? 'fs' : 'bt'}`);
   const logDir = mkdtempSync(join(tmpdir(), 'function-restart-'));
   let pubsub: PubSub;
   const served: ServedFunction[] = [];
@@ -42,7 +45,13 @@ describe('a function process that dies mid-stream is started again and loses not
     ensureBuilt();
     ({ pubsub } = emulatorClients());
     // A short claim lease: a claim the dead instance held is taken over well within the redelivery attempts.
-    const env = { ...process.env, RESOURCE_PREFIX: prefix, DEDUP_COLLECTION: `${prefix}dedup`, DEDUP_LEASE_SECONDS: '2' };
+    const env = { ...process.env, RESOURCE_PREFIX: prefix, DEDUP_LEASE_SECONDS: '2', STATE_STORE: store, DEDUP_COLLECTION: `${prefix}dedup`, BIGTABLE_INSTANCE: 'event-recovery-test', DEDUP_TABLE: `${prefix}dedup` };
+    if (store === 'bigtable') {
+      // Terraform makes the table in GCP, the local stack on its emulator; here the test does.
+      const instance = bigtableInstance(env.BIGTABLE_INSTANCE);
+      await ensureTables(instance, [{ table: env.DEDUP_TABLE, families: DEDUP_TABLE.families }]);
+      await instance.bigtable.close();
+    }
     for (const name of ['validator', 'deduplicator']) {
       const outcome = await serveFunction(name, { source: SOURCE, env, logDir });
       if (outcome.kind !== 'served') throw new Error(`${name} is not registered by ${SOURCE}`);
@@ -90,6 +99,19 @@ describe('a function process that dies mid-stream is started again and loses not
       killed.map((pid) => ({ pid, cause: 'killed by SIGKILL', restarted: true })),
     );
     expect(dedup.failure).toBeUndefined();
+    // The keys are where STATE_STORE put them: a row per key in Bigtable (id, card, content), a
+    // document per id and card in Firestore (the content key lives in the card's document).
+    if (store === 'bigtable') {
+      const instance = bigtableInstance('event-recovery-test');
+      const [rows] = await instance.table(`${prefix}dedup`).getRows();
+      await instance.bigtable.close();
+      expect(rows).toHaveLength(EVENTS * 3);
+    } else {
+      const firestore = new Firestore();
+      const count = (await firestore.collection(`${prefix}dedup`).count().get()).data().count;
+      await firestore.terminate();
+      expect(count).toBe(EVENTS * 2);
+    }
     expect(gateway!.stats('deduplicator-events-valid').failed).toBeGreaterThan(0);
     // Each death holds the last lines of the instance that died, none of an earlier one: the log
     // holds the instances one after the other, each after the stack's note about the one before.

@@ -12,6 +12,7 @@ describe('FAULT_INJECT', () => {
     ['after-state-write:5', 'deduplicator', 2, []],
     ['deduplicator:after-publish:3', 'deduplicator', 1, [{ boundary: 'after-publish', at: 3 }]],
     ['deduplicator:after-publish:3', 'validator', 1, []],
+    ['deduplicator#4:mid-claim:20', 'deduplicator', 4, [{ boundary: 'mid-claim', at: 20 }]],
     ['gap-detector#2:mid-batch:1,gap-detector#1:after-publish:4', 'gap-detector', 2, [{ boundary: 'mid-batch', at: 1 }]],
     ['gap-detector#2:mid-batch:1,gap-detector#1:after-publish:4', 'gap-detector', 1, [{ boundary: 'after-publish', at: 4 }]],
   ] as const)('%s for %s instance %i', (text, fn, instance, specs) => {
