@@ -109,8 +109,8 @@ export interface BigtableDedupOptions {
  *   only a same-id event beyond the window can do, days after the redelivery has rewritten it.
  *
  * Expiry: Bigtable collects old cells by the column family's max-age garbage-collection rule, which
- * Terraform sets: the window (DEDUP_WINDOW_HOURS), the lease (DEDUP_LEASE_SECONDS) and a margin of an
- * hour. A cell is stamped with the later of the claim's time and the event's (the Firestore store's
+ * Terraform sets from the manifest's `maxAge` of the table: the window (DEDUP_WINDOW_HOURS), the
+ * lease (DEDUP_LEASE_SECONDS) and a margin of an hour. A cell is stamped with the later of the claim's time and the event's (the Firestore store's
  * `expireAt` counts from the same), so nothing is collected while a delivery within the window of
  * its event can still meet it. Correctness never depends on it: collection is lazy ("Until the data
  * is deleted, it appears in read results", https://cloud.google.com/bigtable/docs/garbage-collection),
