@@ -11,6 +11,8 @@ const stage = (name: string, bigtable?: BigtableRows): StageCounts => {
   return bigtable ? { ...rest, bigtable } : rest;
 };
 const WEEK_H = 7 * 24;
+/** Every stage's tables keep their cells a week. */
+const KEPT = { deduplicator: WEEK_H, 'gap-detector': WEEK_H, validator: WEEK_H };
 
 /** Bigtable priced as nodes at a rate (tools/cost/table.ts), from the list figures of prices.json. */
 describe('Bigtable in the cost run', () => {
@@ -24,7 +26,7 @@ describe('Bigtable in the cost run', () => {
 
   it('takes one node below its CPU target: 2M events/hour at 2 rows written and 1 read per event', () => {
     // 555.6 events/s: 1,111 writes/s (7.9 % of 14,000) and 556 reads/s (3.3 % of 17,000).
-    const b = bigtableSizing([stage('deduplicator', rows({ rowsWritten: 2000, rowsRead: 900, emptyReads: 100 }))], 1000, 2_000_000, WEEK_H, prices);
+    const b = bigtableSizing([stage('deduplicator', rows({ rowsWritten: 2000, rowsRead: 900, emptyReads: 100 }))], 1000, 2_000_000, KEPT, prices);
     expect(b.rows_per_event).toEqual({ read: 1, written: 2, deleted: 0 });
     expect(b.rows_per_s.written).toBeCloseTo(1111.11, 1);
     expect(b.node_load).toBeCloseTo(1111.11 / 14000 + 555.56 / 17000, 4);
@@ -37,7 +39,7 @@ describe('Bigtable in the cost run', () => {
   it('adds nodes once the load passes the CPU target, and costs the same per event above one node', () => {
     const r = rows({ rowsWritten: 2000, rowsDeleted: 1000, rowsRead: 1000 }); // 3 mutations and 1 read per event
     // Load per node at N events/h: N/3600 × (3/14000 + 1/17000); 70 % of a node is reached at ~9.9M/h.
-    const at = (n: number) => bigtableSizing([stage('gap-detector', r)], 1000, n, WEEK_H, prices);
+    const at = (n: number) => bigtableSizing([stage('gap-detector', r)], 1000, n, KEPT, prices);
     expect(at(9_000_000).nodes).toBe(1);
     expect(at(11_000_000).nodes).toBe(2);
     expect(at(100_000_000).nodes).toBe(Math.ceil(((100_000_000 / 3600) * (3 / 14000 + 1 / 17000)) / 0.7));
@@ -51,7 +53,7 @@ describe('Bigtable in the cost run', () => {
       [stage('deduplicator', rows({ rowsWritten: 2000, bytesWritten: 180_000, storedBytes: 100_000 })), stage('gap-detector', rows({ rowsWritten: 1000, rowsDeleted: 1000, bytesWritten: 50_000 }))],
       1000,
       2_000_000,
-      WEEK_H,
+      KEPT,
       prices,
     );
     expect(b.stored_bytes_per_event).toBe(100);
@@ -60,26 +62,44 @@ describe('Bigtable in the cost run', () => {
     expect(b.usd_per_million).toBeCloseTo(((0.65 + b.usd_per_hour.storage) * 1e6) / 2_000_000, 9);
   });
 
-  it('keeps cells as long as the longest GC max age of the manifest: its settings in their units plus the margin', () => {
-    expect(bigtableRetentionHours(topology.functions)).toBeCloseTo(168 + 25 / 3600 + 1, 9);
+  it("keeps a function's cells as long as the longest GC max age of its tables: its settings in their units plus the margin", () => {
+    expect(bigtableRetentionHours(topology.functions)).toEqual({
+      deduplicator: expect.closeTo(168 + 25 / 3600 + 1, 9),
+      'gap-detector': 169,
+      'revenue-checker': 30 * 24 + 1,
+      'call-duration-checker': 30 * 24 + 1,
+      'crm-checker': 30 * 24 + 1,
+    });
     expect(
       bigtableRetentionHours([
-        { bigtable: [{ maxAge: { settings: { A_MINUTES: 90, B_SECONDS: 1800 }, marginHours: 0.5 } }] },
-        { bigtable: [{ maxAge: { settings: { C_HOURS: 2 }, marginHours: 0 } }] },
-        {},
+        { name: 'a', bigtable: [{ maxAge: { settings: { A_MINUTES: 90, B_SECONDS: 1800 }, marginHours: 0.5 } }, { maxAge: { settings: { C_HOURS: 1 }, marginHours: 0 } }] },
+        { name: 'b', bigtable: [{ maxAge: { settings: { C_DAYS: 2 }, marginHours: 0 } }] },
+        { name: 'c' },
       ]),
-    ).toBe(2.5);
+    ).toEqual({ a: 2.5, b: 48 });
+  });
+
+  it("keeps each stage's rows for its own tables' max age", () => {
+    const b = bigtableSizing(
+      [stage('deduplicator', rows({ rowsWritten: 1000, storedBytes: 100_000 })), stage('revenue-checker', rows({ rowsWritten: 100, storedBytes: 50_000 }))],
+      1000,
+      2_000_000,
+      { deduplicator: WEEK_H, 'revenue-checker': 721 },
+      prices,
+    );
+    expect(b.stored_gib).toBeCloseTo(((100 * WEEK_H + 50 * 721) * 2_000_000) / 2 ** 30, 6);
+    expect(b.retention_hours).toBeCloseTo((100 * WEEK_H + 50 * 721) / 150, 9);
   });
 
   it('prices nothing when no row was counted (the functions on Firestore), also from a measurement made before Bigtable was counted', () => {
-    const b = bigtableSizing([stage('validator'), stage('deduplicator', rows({}))], 1000, 2_000_000, WEEK_H, prices);
+    const b = bigtableSizing([stage('validator'), stage('deduplicator', rows({}))], 1000, 2_000_000, KEPT, prices);
     expect([b.nodes, b.usd_per_million]).toEqual([0, 0]);
     expect(bigtableLine(b, prices)).toMatch(/^Bigtable: no row counted/);
   });
 
   it('puts the Bigtable line in the tables and its cost in the JSON total, stages keeping their Firestore columns', () => {
     const stages = [{ ...stage('deduplicator', rows({ rowsWritten: 2000, rowsRead: 1000 })), firestore: { reads: 1000, writes: 0, deletes: 0 } }];
-    const b = bigtableSizing(stages, 1000, 2_000_000, WEEK_H, prices);
+    const b = bigtableSizing(stages, 1000, 2_000_000, KEPT, prices);
     const text = renderCostTables(stages, prices, 1000, b);
     expect(text).toContain('| Bigtable: 1 node at 2,000,000 events/hour | – | – | – | – | $0.33 | – | $0.33 | – |');
     expect(text).toContain('| deduplicator | – | – (–) | – | – | – | – | 1,000,000 | – | – | 1,000,000 | 2,000,000 | – |'); // per million events

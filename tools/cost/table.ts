@@ -128,7 +128,7 @@ export interface BigtableSizing {
   readonly node_load: number;
   readonly cpu_target: number;
   readonly nodes: number;
-  /** Bytes of the rows alive at the end of the run, per event (each cell's latest version), kept for `retention_hours`: the tables' size at the rate, before compression. */
+  /** Bytes of the rows alive at the end of the run, per event (each cell's latest version), kept for `retention_hours` (each stage's tables' own, averaged by bytes): the tables' size at the rate, before compression. */
   readonly stored_bytes_per_event: number;
   readonly retention_hours: number;
   readonly stored_gib: number;
@@ -136,32 +136,45 @@ export interface BigtableSizing {
   readonly usd_per_million: number;
 }
 
-const UNIT_HOURS = { HOURS: 1, MINUTES: 1 / 60, SECONDS: 1 / 3600 } as const;
+const UNIT_HOURS = { DAYS: 24, HOURS: 1, MINUTES: 1 / 60, SECONDS: 1 / 3600 } as const;
 
 /**
- * How long the manifest's Bigtable tables keep a cell, in hours: the longest garbage-collection
- * max age (shared/topology.ts `maxAge`: its settings at their defaults, in the unit each name ends
- * with, plus the margin). Garbage collection may run up to a week later
+ * How long each function's Bigtable tables keep a cell, in hours, by function: the longest
+ * garbage-collection max age of the tables it lists (shared/topology.ts `maxAge`: its settings at
+ * their defaults, in the unit each name ends with, plus the margin). The deduplicator's keys go
+ * after a week, the checkers' decisions after 30 days. Garbage collection may run up to a week later
  * (https://cloud.google.com/bigtable/docs/garbage-collection), so storage priced over it is a floor.
  */
-export function bigtableRetentionHours(functions: ReadonlyArray<{ readonly bigtable?: ReadonlyArray<{ readonly maxAge?: { readonly settings: Readonly<Record<string, number>>; readonly marginHours: number } }> }>): number {
-  let hours = 0;
-  for (const t of functions.flatMap((f) => f.bigtable ?? [])) {
-    if (!t.maxAge) continue;
-    const age = Object.entries(t.maxAge.settings).reduce((n, [name, value]) => n + value * UNIT_HOURS[name.slice(name.lastIndexOf('_') + 1) as keyof typeof UNIT_HOURS], 0) + t.maxAge.marginHours;
-    hours = Math.max(hours, age);
+export function bigtableRetentionHours(
+  functions: ReadonlyArray<{ readonly name: string; readonly bigtable?: ReadonlyArray<{ readonly maxAge?: { readonly settings: Readonly<Record<string, number>>; readonly marginHours: number } }> }>,
+): Record<string, number> {
+  const hours: Record<string, number> = {};
+  for (const f of functions) {
+    for (const t of f.bigtable ?? []) {
+      if (!t.maxAge) continue;
+      const age = Object.entries(t.maxAge.settings).reduce((n, [name, value]) => n + value * UNIT_HOURS[name.slice(name.lastIndexOf('_') + 1) as keyof typeof UNIT_HOURS], 0) + t.maxAge.marginHours;
+      hours[f.name] = Math.max(hours[f.name] ?? 0, age);
+    }
   }
   return hours;
 }
 
 /** Sizes and prices Bigtable for what `stages` counted over `events` events, at `eventsPerHour`. */
-export function bigtableSizing(stages: readonly Pick<StageCounts, 'bigtable'>[], events: number, eventsPerHour: number, retentionHours: number, prices: Prices): BigtableSizing {
+export function bigtableSizing(
+  stages: readonly Pick<StageCounts, 'name' | 'bigtable'>[],
+  events: number,
+  eventsPerHour: number,
+  retentionHours: Readonly<Record<string, number>>,
+  prices: Prices,
+): BigtableSizing {
   if (!(events > 0) || !(eventsPerHour > 0)) throw new RangeError('bigtableSizing: events and eventsPerHour must be positive');
   const bt = prices.bigtable;
   let read = 0;
   let written = 0;
   let deleted = 0;
   let storedBytes = 0;
+  /** Bytes kept per event times the hours each stage's tables keep them. */
+  let storedByteHours = 0;
   for (const s of stages) {
     const r = s.bigtable ?? NO_BIGTABLE_ROWS;
     read += r.rowsRead + r.emptyReads;
@@ -169,6 +182,7 @@ export function bigtableSizing(stages: readonly Pick<StageCounts, 'bigtable'>[],
     deleted += r.rowsDeleted;
     // What the tables gained over the run (rows deleted again and cells overwritten count once, or not at all) stays for the retention.
     storedBytes += Math.max(0, r.storedBytes);
+    storedByteHours += Math.max(0, r.storedBytes) * (retentionHours[s.name] ?? Math.max(0, ...Object.values(retentionHours)));
   }
   const eps = eventsPerHour / 3600;
   const perEvent = { read: read / events, written: written / events, deleted: deleted / events };
@@ -178,7 +192,7 @@ export function bigtableSizing(stages: readonly Pick<StageCounts, 'bigtable'>[],
   const used = read + written + deleted > 0;
   const nodes = used ? Math.max(bt.minNodes.value, Math.ceil(nodeLoad / bt.cpuTarget.value)) : 0;
   const storedPerEvent = storedBytes / events;
-  const storedGib = (storedPerEvent * eventsPerHour * retentionHours) / 2 ** 30;
+  const storedGib = ((storedByteHours / events) * eventsPerHour) / 2 ** 30;
   const perHour = { nodes: nodes * bt.nodeHour.price, storage: (storedGib * bt.ssdGibMonth.price) / HOURS_PER_MONTH };
   return {
     events_per_hour: eventsPerHour,
@@ -188,7 +202,7 @@ export function bigtableSizing(stages: readonly Pick<StageCounts, 'bigtable'>[],
     cpu_target: bt.cpuTarget.value,
     nodes,
     stored_bytes_per_event: storedPerEvent,
-    retention_hours: retentionHours,
+    retention_hours: storedBytes > 0 ? storedByteHours / storedBytes : 0,
     stored_gib: storedGib,
     usd_per_hour: perHour,
     usd_per_million: ((perHour.nodes + perHour.storage) * 1e6) / eventsPerHour,
