@@ -53,13 +53,7 @@ const written = topology.functions.filter((f) => existsSync(join(ROOT, 'function
 /** A name that reads like a credential: it must come from Secret Manager, so from the manifest. */
 const CREDENTIAL = /(_KEY|_TOKEN|_SECRET|_PASSWORD|_APP_ID|_SID)$/;
 
-/**
- * The state store's settings (shared/config.ts StateStoreEnv) that Terraform gives a function whose
- * manifest entry lists a Bigtable table, which the function's own schema does not read yet: the
- * deduplicator's and gap-detector's Bigtable stores (functions/deduplicator, functions/gap-detector)
- * are on their way in other branches. Until a function spreads StateStoreEnv into its Env it keeps
- * its state in Firestore whatever STATE_STORE says; once it does, the names must match exactly.
- */
+/** The state store's settings (shared/config.ts StateStoreEnv), which Terraform gives exactly the functions whose manifest entry lists a Bigtable table. */
 const STATE_STORE_NAMES = Object.keys(StateStoreEnv).sort();
 
 describe('the environment Terraform gives each function', () => {
@@ -72,8 +66,7 @@ describe('the environment Terraform gives each function', () => {
     const given = deployed.find((d) => d.name === name)!.environment;
     const reads = new Set([...Object.keys(envOf(name).shape), ...Object.keys(BoundaryEnv.shape)]);
     const unread = given.filter((k) => !reads.has(k));
-    // Either every name is read, or (until its Bigtable store lands) exactly the state store's.
-    expect([[], (spec.bigtable ?? []).length > 0 ? STATE_STORE_NAMES : []]).toContainEqual(unread);
+    expect(unread).toEqual([]);
     // A function that lists a Bigtable table is told the store and the instance; the others are not.
     expect(STATE_STORE_NAMES.filter((k) => given.includes(k))).toEqual((spec.bigtable ?? []).length > 0 ? STATE_STORE_NAMES : []);
   });
@@ -93,8 +86,7 @@ describe('the environment Terraform gives each function', () => {
     const dedup = deployedFunctions(mutant, evaluateTopology(topology)).find((d) => d.name === 'deduplicator')!;
     const reads = new Set([...Object.keys(envOf('deduplicator').shape), ...Object.keys(BoundaryEnv.shape)]);
     const unread = dedup.environment.filter((k) => !reads.has(k));
-    expect(unread).toContain('STATE_STORE_KIND');
-    expect([[], STATE_STORE_NAMES]).not.toContainEqual(unread);
+    expect(unread).toEqual(['STATE_STORE_KIND']);
   });
 });
 
