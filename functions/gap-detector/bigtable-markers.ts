@@ -1,6 +1,6 @@
 import type { Row, Table } from '@google-cloud/bigtable';
 import { z } from 'zod';
-import { digest, parseStored } from './stored';
+import { digest, parseStored, StoredMarker as Stored } from './stored';
 import type { LoggedMarker, MarkerLog, OperationCounts, SequenceMarker } from './store';
 
 /** The column family of the markers table (shared/topology.json: `gap-markers`, family `m`). */
@@ -19,15 +19,6 @@ export const SOURCE_SCAN_LIMIT = 5_000;
 export const OLDEST_SCAN_LIMIT = 10_000;
 /** How long one scan's order of sources serves `oldestPendingSource` (a tick runs once a minute). */
 const QUEUE_MS = 10_000;
-
-const Stored = z.object({
-  source: z.string().min(1),
-  seq: z.string().regex(/^\d+$/),
-  eventId: z.string(),
-  type: z.string(),
-  timeMs: z.number().finite(),
-  watermarkMs: z.number(),
-});
 
 const Cells = z.array(z.object({ value: z.string(), timestamp: z.string().regex(/^\d+$/) })).min(1);
 

@@ -2,18 +2,10 @@ import { status } from '@grpc/grpc-js';
 import { FieldValue, Timestamp, type CollectionReference, type WriteBatch } from '@google-cloud/firestore';
 import { z } from 'zod';
 import { retentionExpiry } from './records';
-import { digest, parseStored } from './stored';
+import { digest, parseStored, StoredMarker } from './stored';
 import type { GapStateContext, LoggedMarker, MarkerLog, OperationCounts, SequenceMarker } from './store';
 
-const Marker = z.object({
-  source: z.string().min(1),
-  seq: z.string().regex(/^\d+$/),
-  eventId: z.string(),
-  type: z.string(),
-  timeMs: z.number().finite(),
-  watermarkMs: z.number(),
-  arrivedAt: z.instanceof(Timestamp),
-});
+const Marker = StoredMarker.extend({ arrivedAt: z.instanceof(Timestamp) });
 
 /**
  * The markers in Firestore, `<prefix>-markers/<digest(source, seq)>`: one `create()` per delivery

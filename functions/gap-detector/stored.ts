@@ -14,3 +14,13 @@ export function parseStored<S extends z.ZodType>(schema: S, data: unknown, path:
   if (!result.success) throw new Error(`gap-detector state ${path} is malformed: ${z.prettifyError(result.error)}`);
   return result.data;
 }
+
+/** A sequence marker's fields as both marker logs store them (store.ts `SequenceMarker`). */
+export const StoredMarker = z.object({
+  source: z.string().min(1),
+  seq: z.string().regex(/^\d+$/),
+  eventId: z.string(),
+  type: z.string(),
+  timeMs: z.number().finite(),
+  watermarkMs: z.number(),
+});
