@@ -116,8 +116,8 @@ async function startOnce(name: Emulator['name'], port: number, timeoutMs: number
   try {
     const deadline = Date.now() + timeoutMs;
     // The Bigtable emulator speaks gRPC only (HTTP/2): a TCP connection is its answer.
-    const answers = name === 'bigtable' ? waitForTcp : waitForHttp;
-    await Promise.race([ready.then(() => answers(host, Math.max(0, deadline - Date.now()))), exited, taken, timeout(timeoutMs, host)]);
+    const answers = name === 'bigtable' ? answersTcp : answersHttp;
+    await Promise.race([ready.then(() => waitFor(answers, host, Math.max(0, deadline - Date.now()))), exited, taken, timeout(timeoutMs, host)]);
   } catch (err) {
     await stop();
     throw err;
@@ -149,45 +149,45 @@ export function onPath(command: string): boolean {
   });
 }
 
-async function waitForHttp(host: string, timeoutMs: number): Promise<void> {
+/** Asks `answers` every 200 ms until it says yes; throws once `timeoutMs` has passed. */
+async function waitFor(answers: (host: string) => Promise<boolean>, host: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const req = get(`http://${host}/`, (res) => {
-        res.resume();
-        resolve((res.statusCode ?? 500) < 500);
-      });
-      req.on('error', () => resolve(false));
-      req.setTimeout(1000, () => {
-        req.destroy();
-        resolve(false);
-      });
-    });
-    if (ok) return;
+    if (await answers(host)) return;
     if (Date.now() > deadline) throw new EmulatorUnavailableError(`emulator at ${host} not ready after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
-async function waitForTcp(host: string, timeoutMs: number): Promise<void> {
-  const [hostname, port] = [host.slice(0, host.lastIndexOf(':')), Number(host.slice(host.lastIndexOf(':') + 1))];
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: hostname, port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-      socket.setTimeout(1000, () => {
-        socket.destroy();
-        resolve(false);
-      });
+/** Whether an HTTP GET of `/` gets an answer below 500. */
+function answersHttp(host: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const req = get(`http://${host}/`, (res) => {
+      res.resume();
+      resolve((res.statusCode ?? 500) < 500);
     });
-    if (ok) return;
-    if (Date.now() > deadline) throw new EmulatorUnavailableError(`emulator at ${host} not ready after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+    req.on('error', () => resolve(false));
+    req.setTimeout(1000, () => {
+      req.destroy();
+      resolve(false);
+    });
+  });
+}
+
+/** Whether a TCP connection is accepted. */
+function answersTcp(host: string): Promise<boolean> {
+  const colon = host.lastIndexOf(':');
+  return new Promise<boolean>((resolve) => {
+    const socket = connect({ host: host.slice(0, colon), port: Number(host.slice(colon + 1)) }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+    socket.setTimeout(1000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
 }
 
 /** The environment a client needs to find the emulators (DESIGN §8). */
