@@ -201,19 +201,26 @@ function moduleFolder(infra: Infra, source: Json): string {
   return source.slice(2).replace(/\/+$/, '');
 }
 
-/** Splits `c ? a : b` at its top-level `?` and `:`; undefined when the expression is no conditional. */
-function splitConditional(text: string): [string, string, string] | undefined {
+/** The indices of `text`'s characters outside quoted strings and brackets. */
+function* topLevel(text: string): Generator<number> {
   let depth = 0;
   let quoted = false;
-  let question = -1;
   for (let i = 0; i < text.length; i++) {
     const ch = text[i]!;
     if (ch === '"' && text[i - 1] !== '\\') quoted = !quoted;
     if (quoted) continue;
     if ('([{'.includes(ch)) depth++;
     else if (')]}'.includes(ch)) depth--;
-    else if (depth === 0 && ch === '?' && question < 0) question = i;
-    else if (depth === 0 && ch === ':' && question >= 0) return [text.slice(0, question).trim(), text.slice(question + 1, i).trim(), text.slice(i + 1).trim()];
+    else if (depth === 0) yield i;
+  }
+}
+
+/** Splits `c ? a : b` at its top-level `?` and `:`; undefined when the expression is no conditional. */
+function splitConditional(text: string): [string, string, string] | undefined {
+  let question = -1;
+  for (const i of topLevel(text)) {
+    if (text[i] === '?' && question < 0) question = i;
+    else if (text[i] === ':' && question >= 0) return [text.slice(0, question).trim(), text.slice(question + 1, i).trim(), text.slice(i + 1).trim()];
   }
   return undefined;
 }
@@ -221,19 +228,11 @@ function splitConditional(text: string): [string, string, string] | undefined {
 /** Splits `a, b(c, d), { e = f }` at its top-level commas. */
 function splitArgs(text: string): string[] {
   const out: string[] = [];
-  let depth = 0;
-  let quoted = false;
   let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (ch === '"' && text[i - 1] !== '\\') quoted = !quoted;
-    if (quoted) continue;
-    if ('([{'.includes(ch)) depth++;
-    else if (')]}'.includes(ch)) depth--;
-    else if (ch === ',' && depth === 0) {
-      out.push(text.slice(start, i).trim());
-      start = i + 1;
-    }
+  for (const i of topLevel(text)) {
+    if (text[i] !== ',') continue;
+    out.push(text.slice(start, i).trim());
+    start = i + 1;
   }
   const last = text.slice(start).trim();
   if (last) out.push(last);
