@@ -13,7 +13,7 @@ import { cardScanned, crmSynced, followupSent, leadCreated } from '../support/ev
 import { GAP_STREAM_T0, gapStream } from '../support/gap-stream';
 import { pushedEvent } from '../support/push';
 import { replayText } from '../support/replay';
-import { MARKER_STORES, markerLog } from '../support/gap-markers';
+import { MARKER_STORES, useMarkerLog } from '../support/gap-markers';
 
 const T0 = GAP_STREAM_T0;
 const MIN = 60_000;
@@ -117,17 +117,7 @@ describe('gap-detector chain state in the Firestore emulator: one document per c
 
 describe.each(MARKER_STORES)('gap-detector against replay in the emulators, sequence markers in %s', (markers) => {
   const prefix = runPrefix('gapparity');
-  let firestore: Firestore;
-  let log: Awaited<ReturnType<typeof markerLog>>;
-
-  beforeAll(async () => {
-    ({ firestore } = emulatorClients());
-    log = await markerLog(markers, prefix);
-  });
-  afterAll(async () => {
-    await log?.close();
-    await firestore.terminate();
-  });
+  const fx = useMarkerLog(markers, prefix);
 
   it('the same findings as replay on a log with every kind of broken and late chain and gap (the emulator, one instance)', async () => {
     const events = gapStream(1, { numberedMinutes: 20, flows: 60 });
@@ -138,7 +128,7 @@ describe.each(MARKER_STORES)('gap-detector against replay in the emulators, sequ
     const publisher = new MemoryPublisher();
     const handler = gapDetectorHandler({
       publisher,
-      store: new FirestoreGapStore(firestore, `${prefix}parity`, log.log),
+      store: new FirestoreGapStore(fx.firestore, `${prefix}parity`, fx.marked.log),
       clock: { now: () => finalWatermark + DEFAULT_GAP_DETECTOR_CONFIG.state.allowedLatenessMs },
       config: { ...DEFAULT_GAP_DETECTOR_CONFIG, foldIntervalMs: 0, watermarkStepMs: 0 },
       logger: silentLogger,
@@ -160,20 +150,10 @@ describe.each(MARKER_STORES)('gap-detector against replay in the emulators, sequ
 
 describe.each(MARKER_STORES)('gap-detector folds in the emulators, sequence markers in %s: what a fold reads and writes', (markers) => {
   const prefix = runPrefix('gapfold');
-  let firestore: Firestore;
-  let log: Awaited<ReturnType<typeof markerLog>>;
-
-  beforeAll(async () => {
-    ({ firestore } = emulatorClients());
-    log = await markerLog(markers, prefix);
-  });
-  afterAll(async () => {
-    await log?.close();
-    await firestore.terminate();
-  });
+  const fx = useMarkerLog(markers, prefix);
 
   it("writes a quiet source's summary once per fold; claims a lease first only where the last fold's batch was big enough to be worth it", async () => {
-    const store = new FirestoreGapStore(firestore, `${prefix}fold`, log.log);
+    const store = new FirestoreGapStore(fx.firestore, `${prefix}fold`, fx.marked.log);
     let next = 1;
     type Counts = FirestoreCounts & { rows: FirestoreCounts };
     const fold = async (source: string, numbers: number): Promise<Counts> => {
@@ -204,7 +184,7 @@ describe.each(MARKER_STORES)('gap-detector folds in the emulators, sequence mark
     // After a big batch, the next fold claims the source first (a write) so that concurrent folds stand down before reading the markers.
     expect(await fold('//busy', 3)).toEqual(expected(3, 2));
     expect(await fold('//busy', 3)).toEqual(expected(3, 1));
-    const summary = (await firestore.collection(`${prefix}fold-sources`).get()).docs.map((d) => d.data()).find((d) => d.source === '//busy')!;
+    const summary = (await fx.firestore.collection(`${prefix}fold-sources`).get()).docs.map((d) => d.data()).find((d) => d.source === '//busy')!;
     expect(summary).toMatchObject({ low: '5', high: String(next - 1), gaps: [], leaseUntilMs: null });
     // The numbers the last fold read are kept only where the markers are removed after the commit.
     expect(summary.applied).toEqual(markers === 'bigtable' ? [String(next - 3), String(next - 2), String(next - 1)] : undefined);

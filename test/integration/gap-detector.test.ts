@@ -17,7 +17,7 @@ import { cardScanned, crmSynced, followupSent, leadCreated, leadTagged } from '.
 import { pushedEvent } from '../support/push';
 import { eventAttributes, INGEST_ID } from '../../shared/publish';
 import { prng } from '../../cli/generate/log';
-import { MARKER_STORES, markerLog } from '../support/gap-markers';
+import { MARKER_STORES, markerLog, useMarkerLog } from '../support/gap-markers';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
 const MIN = 60_000;
@@ -186,22 +186,12 @@ describe.each(MARKER_STORES)('gap-detector on the real Pub/Sub and Firestore emu
 
 describe.each(MARKER_STORES)('gap-detector state in the Firestore emulator under concurrent delivery, sequence markers in %s', (markers) => {
   const prefix = runPrefix('gapc');
-  let firestore: Firestore;
-  let log: Awaited<ReturnType<typeof markerLog>>;
-
-  beforeAll(async () => {
-    ({ firestore } = emulatorClients());
-    log = await markerLog(markers, prefix);
-  });
-  afterAll(async () => {
-    await log?.close();
-    await firestore.terminate();
-  });
+  const fx = useMarkerLog(markers, prefix);
 
   it('many deliveries for one source at once, across instances and with redeliveries: the reported gaps are exactly right', async () => {
     const clock = { ms: T0 };
     const publisher = new MemoryPublisher();
-    const store = new FirestoreGapStore(firestore, `${prefix}state`, log.log);
+    const store = new FirestoreGapStore(fx.firestore, `${prefix}state`, fx.marked.log);
     const config: GapDetectorConfig = { ...DEFAULT_GAP_DETECTOR_CONFIG, foldIntervalMs: 0 };
     // Four function instances: their own pacing and watermark, one database.
     const instances = [0, 1, 2, 3].map((i) =>
@@ -251,9 +241,9 @@ describe.each(MARKER_STORES)('gap-detector state in the Firestore emulator under
 
     // Nothing is left behind: every recorded number folded, every message published and deleted,
     // and the source keeps exactly the reported ranges (100 came late and is no longer missing).
-    const collection = (name: string) => firestore.collection(`${prefix}state-${name}`).get();
+    const collection = (name: string) => fx.firestore.collection(`${prefix}state-${name}`).get();
     expect((await collection('markers')).size).toBe(0);
-    if (markers === 'bigtable') expect(await log.rows()).toBe(0);
+    if (markers === 'bigtable') expect(await fx.marked.rows()).toBe(0);
     expect((await collection('outbox')).size).toBe(0);
     const sources = (await collection('sources')).docs.map((d) => d.data());
     expect(sources).toEqual([

@@ -1,6 +1,8 @@
+import type { Firestore } from '@google-cloud/firestore';
 import { bigtableInstance, ensureTables } from '../../shared/adapters/bigtable';
 import { BigtableMarkerLog, MARKER_FAMILY } from '../../functions/gap-detector/bigtable-markers';
 import type { MarkerLog } from '../../functions/gap-detector/store';
+import { emulatorClients } from './harness';
 
 /** Where gap-detector's sequence markers are kept: the store tests run against both. */
 export const MARKER_STORES = ['firestore', 'bigtable'] as const;
@@ -27,4 +29,27 @@ export async function markerLog(store: MarkerStore, prefix: string): Promise<{ l
       await instance.bigtable.close();
     },
   };
+}
+
+/** What `useMarkerLog` hands a describe block's tests once its `beforeAll` has run. */
+export interface MarkerLogFixture {
+  firestore: Firestore;
+  marked: Awaited<ReturnType<typeof markerLog>>;
+}
+
+/**
+ * In the calling describe block: a Firestore client on the emulator and the marker log of `store`,
+ * made before its tests and closed after them.
+ */
+export function useMarkerLog(store: MarkerStore, prefix: string): MarkerLogFixture {
+  const fixture = {} as MarkerLogFixture;
+  beforeAll(async () => {
+    fixture.firestore = emulatorClients().firestore;
+    fixture.marked = await markerLog(store, prefix);
+  });
+  afterAll(async () => {
+    await fixture.marked?.close();
+    await fixture.firestore?.terminate();
+  });
+  return fixture;
 }
