@@ -1,6 +1,6 @@
 import type { Row, Table } from '@google-cloud/bigtable';
 import { z } from 'zod';
-import { digest, parseStored, StoredMarker as Stored } from './stored';
+import { digest, parseStored, StoredMarker as Stored, storedMarker } from './stored';
 import type { LoggedMarker, MarkerLog, OperationCounts, SequenceMarker } from './store';
 
 /** The column family of the markers table (shared/topology.json: `gap-markers`, family `m`). */
@@ -67,14 +67,7 @@ export class BigtableMarkerLog implements MarkerLog {
   ) {}
 
   async record(marker: SequenceMarker): Promise<'recorded' | 'repeat'> {
-    const value: z.infer<typeof Stored> = {
-      source: marker.source,
-      seq: marker.seq,
-      eventId: marker.eventId,
-      type: marker.type,
-      timeMs: marker.timeMs,
-      watermarkMs: marker.watermarkMs,
-    };
+    const value = storedMarker(marker);
     const [matched] = await this.table
       .row(rowKey(marker.source, marker.seq))
       .filter([{ family: MARKER_FAMILY }], { onNoMatch: [{ method: 'insert', data: { [MARKER_FAMILY]: { [COLUMN]: { value: JSON.stringify(value), timestamp: -1 } } } }] });

@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { FieldValue, Timestamp, type CollectionReference, type WriteBatch } from '@google-cloud/firestore';
 import { z } from 'zod';
 import { retentionExpiry } from './records';
-import { digest, parseStored, StoredMarker } from './stored';
+import { digest, parseStored, StoredMarker, storedMarker } from './stored';
 import type { GapStateContext, LoggedMarker, MarkerLog, OperationCounts, SequenceMarker } from './store';
 
 const Marker = StoredMarker.extend({ arrivedAt: z.instanceof(Timestamp) });
@@ -26,12 +26,7 @@ export class FirestoreMarkerLog implements MarkerLog {
     try {
       await this.markers.doc(digest(marker.source, marker.seq)).create({
         src: digest(marker.source),
-        source: marker.source,
-        seq: marker.seq,
-        eventId: marker.eventId,
-        type: marker.type,
-        timeMs: marker.timeMs,
-        watermarkMs: marker.watermarkMs,
+        ...storedMarker(marker),
         arrivedAt: FieldValue.serverTimestamp(),
         expireAt: Timestamp.fromMillis(retentionExpiry(ctx)),
       });

@@ -24,3 +24,8 @@ export const StoredMarker = z.object({
   timeMs: z.number().finite(),
   watermarkMs: z.number(),
 });
+
+/** The fields of a marker that the logs store (a delivery's marker may carry more). */
+export function storedMarker(m: z.infer<typeof StoredMarker>): z.infer<typeof StoredMarker> {
+  return { source: m.source, seq: m.seq, eventId: m.eventId, type: m.type, timeMs: m.timeMs, watermarkMs: m.watermarkMs };
+}
