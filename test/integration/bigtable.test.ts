@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { bigtableInstance, ensureTables } from '../../shared/adapters/bigtable';
-import { freePort, startEmulator } from '../../tools/local/emulators';
+import { startEmulator } from '../../tools/local/emulators';
+import { freePort } from '../../tools/local/ports';
 
 /** The Bigtable emulator as the stack and the tests start it, and the client as the functions build it. */
 describe('Bigtable', () => {

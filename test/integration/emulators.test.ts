@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { get } from 'node:http';
-import { EmulatorUnavailableError, freePort, startEmulator } from '../../tools/local/emulators';
+import { EmulatorUnavailableError, startEmulator } from '../../tools/local/emulators';
+import { freePort } from '../../tools/local/ports';
 
 /**
  * Issue 13 item 7: a free port picked for an emulator can be taken by another starting process

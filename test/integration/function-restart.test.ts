@@ -59,8 +59,7 @@ describe.each(['firestore', 'bigtable'] as const)('a function process that dies 
     }
     const subscriptions = await ensureTopology(pubsub, topology, { prefix, only: (s) => s.function === 'validator' || s.function === 'deduplicator' });
     unique = await Observer.on(pubsub, prefix + TOPICS.unique, `${prefix}obs-unique`);
-    const urls = new Map(served.map((f) => [f.name, f.url]));
-    gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => urls.get(fn) });
+    gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => served.find((f) => f.name === fn)?.url });
   }, 120_000);
 
   afterAll(async () => {

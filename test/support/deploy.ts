@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { freePort } from '../../tools/local/emulators';
+import { freePort } from '../../tools/local/ports';
 import { RehearsalError, type DeployedFunction } from '../../tools/infra/rehearsal';
 
 export interface StartedFunction {

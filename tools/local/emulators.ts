@@ -1,7 +1,8 @@
 import { accessSync, constants } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { get } from 'node:http';
 import { delimiter, join } from 'node:path';
+import { freePort } from './ports';
 import { spawnManaged } from './processes';
 
 /** A running emulator: where it listens and how to stop it (and the JVM it started). */
@@ -15,19 +16,6 @@ export interface Emulator {
 
 export class EmulatorUnavailableError extends Error {
   override readonly name = 'EmulatorUnavailableError';
-}
-
-/** A TCP port on loopback that nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 const COMMANDS = {

@@ -2,7 +2,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { isJsonEntry } from '../../shared/structured-stdio';
-import { freePort } from './emulators';
+import { freePort, listensOn } from './ports';
 import { spawnManaged, type ExitStatus, type ManagedProcess } from './processes';
 
 /** The Functions Framework's answer when the source registers no function of that name (FF 5). */
@@ -13,7 +13,10 @@ const NOT_REGISTERED = /^\S+ not registered: /;
 /** One function served by the Functions Framework in a process of its own, started again when it dies. */
 export interface ServedFunction {
   readonly name: string;
-  /** Base URL of its push endpoint; the topic path is appended. The same for every instance. */
+  /**
+   * Base URL of its push endpoint; the topic path is appended. The same for every instance, unless
+   * another process took the port between one instance and the next: ask again at each delivery.
+   */
   readonly url: string;
   readonly logPath: string;
   /** The process of the current instance. */
@@ -79,6 +82,8 @@ export interface ServeOptions {
   readonly env: NodeJS.ProcessEnv;
   readonly logDir: string;
   readonly timeoutMs?: number;
+  /** Picks the port of each attempt (default: a free one); tests use it to lose the race on purpose. */
+  readonly pickPort?: () => Promise<number>;
 }
 
 /** A function that dies this often within {@link CRASH_WINDOW_MS} is not started again: it would only loop. */
@@ -92,26 +97,34 @@ const PORT_ATTEMPTS = 5;
  * --signature-type=http` over the built entry (each function registers as an HTTP function behind
  * the push gate of shared/pubsub/push-http.ts, and Terraform deploys them without an event trigger), with FUNCTION_TARGET set so that only its
  * composition root runs. Its output goes to `<logDir>/<name>.log`, not the console. Resolves
- * once it accepts connections, or as `absent` when the entry does not register it. When an
- * instance dies on its own, a new one is started on the same port (as Cloud Run starts a new
- * instance); the messages the dead one held fail their push and are redelivered to the new one.
+ * once its own process listens (not whoever else answers on the port), or as `absent` when the
+ * entry does not register it. When an instance dies on its own, a new one is started on the same
+ * port (as Cloud Run starts a new instance), or on another should a process have taken it in
+ * between (`url` tells); the messages the dead one held fail their push and are redelivered to
+ * the new one.
  */
 export async function serveFunction(name: string, options: ServeOptions): Promise<ServeOutcome> {
-  const logPath = join(options.logDir, `${name}.log`);
-  const log = createWriteStream(logPath, { flags: 'a' });
+  const log = createWriteStream(join(options.logDir, `${name}.log`), { flags: 'a' });
   const activity: FunctionActivity = { lines: 0, plain: 0, errors: 0, tail: [] };
+  const started = await startListening(name, undefined, 1, options, log, activity);
+  if (started.kind === 'serving') return { kind: 'served', fn: new Supervised(name, started.port, options, log, activity, started.instance) };
+  log.end();
+  if (started.kind === 'absent') return started.reason ? { kind: 'absent', name, reason: started.reason } : { kind: 'absent', name };
+  throw started.error;
+}
+
+/**
+ * Starts instance number `instance` on `port` (a free one when undefined). A port taken by
+ * another process between the pick and the bind is replaced by a free one, up to
+ * {@link PORT_ATTEMPTS} ports in all; the outcome says which port serves.
+ */
+async function startListening(name: string, port: number | undefined, instance: number, options: ServeOptions, log: WriteStream, activity: FunctionActivity): Promise<Started & { port: number }> {
+  const pick = options.pickPort ?? freePort;
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const started = await startInstance(name, port, 1, options, log, activity);
-    if (started.kind === 'serving') return { kind: 'served', fn: new Supervised(name, port, options, log, activity, started.instance) };
-    if (started.kind === 'absent') {
-      log.end();
-      return started.reason ? { kind: 'absent', name, reason: started.reason } : { kind: 'absent', name };
-    }
-    if (!started.portTaken || attempt >= PORT_ATTEMPTS) {
-      log.end();
-      throw started.error;
-    }
+    const at = attempt === 1 && port !== undefined ? port : await pick();
+    const started = await startInstance(name, at, instance, options, log, activity);
+    if (started.kind !== 'failed' || !started.portTaken || attempt >= PORT_ATTEMPTS) return { ...started, port: at };
+    note(log, `port ${at} was taken by another process; starting on another`);
   }
 }
 
@@ -143,7 +156,7 @@ async function startInstance(name: string, port: number, instance: number, optio
   let gone = false;
   void proc.exited.then(() => (gone = true));
   try {
-    await waitForPort(port, options.timeoutMs ?? 20_000, () => gone);
+    await waitForListener(proc.pid, port, options.timeoutMs ?? 20_000, () => gone);
   } catch (err) {
     await proc.stop();
     return { kind: 'failed', error: new FunctionStartError(`${name}: ${(err as Error).message}; see ${logPath}`, name, logPath, activity.tail), portTaken: false };
@@ -163,13 +176,17 @@ async function startInstance(name: string, port: number, instance: number, optio
   };
 }
 
+/** A line of the stack's own in the function's log, marked as such. */
+function note(log: WriteStream, message: string): void {
+  if (!log.writableEnded) log.write(`${JSON.stringify({ severity: 'WARNING', message: `local stack: ${message}` })}\n`);
+}
+
 /** `killed by SIGKILL`, `exit code 1`. */
 export function exitCause(status: ExitStatus): string {
   return status.signal ? `killed by ${status.signal}` : `exit code ${status.code ?? 'unknown'}`;
 }
 
 class Supervised implements ServedFunction {
-  readonly url: string;
   readonly logPath: string;
   readonly deaths: FunctionDeath[] = [];
   failure: FunctionStartError | undefined;
@@ -179,16 +196,19 @@ class Supervised implements ServedFunction {
 
   constructor(
     readonly name: string,
-    private readonly port: number,
+    private port: number,
     private readonly options: ServeOptions,
     private readonly log: WriteStream,
     readonly activity: FunctionActivity,
     first: Instance,
   ) {
-    this.url = `http://127.0.0.1:${port}`;
     this.logPath = join(options.logDir, `${name}.log`);
     this.current = first;
     this.watch(first);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
   }
 
   get process(): ManagedProcess {
@@ -219,13 +239,14 @@ class Supervised implements ServedFunction {
       error = new FunctionStartError(`${this.name} died ${recent} times within ${CRASH_WINDOW_MS / 1000} s (last: ${cause}); not started again; see ${this.logPath}`, this.name, this.logPath, lastLines);
     } else {
       this.note(`instance ${dead.process.pid} ${cause} after ${((at - dead.startedAt) / 1000).toFixed(1)} s; starting a new instance on port ${this.port}`);
-      const started = await startInstance(this.name, this.port, this.deaths.length + 2, this.options, this.log, this.activity);
+      const started = await startListening(this.name, this.port, this.deaths.length + 2, this.options, this.log, this.activity);
       if (this.stopping) {
         if (started.kind === 'serving') await started.instance.process.stop();
         return;
       }
       if (started.kind === 'serving') {
         restarted = true;
+        this.port = started.port;
         this.current = started.instance;
         this.watch(started.instance);
       } else {
@@ -241,9 +262,8 @@ class Supervised implements ServedFunction {
     for (const listener of this.listeners) listener(death);
   }
 
-  /** A line of the stack's own in the function's log, marked as such. */
   private note(message: string): void {
-    if (!this.log.writableEnded) this.log.write(`${JSON.stringify({ severity: 'WARNING', message: `local stack: ${message}` })}\n`);
+    note(this.log, message);
   }
 
   async stop(): Promise<void> {
@@ -308,21 +328,27 @@ export function isErrorLine(line: string, stream: 'stdout' | 'stderr'): boolean 
   return stream === 'stderr';
 }
 
-/** Resolves once something accepts connections on `port`, or as soon as `gone()` says the server exited. */
-async function waitForPort(port: number, timeoutMs: number, gone: () => boolean): Promise<void> {
+/**
+ * Resolves once process `pid` listens on `port`, or as soon as `gone()` says it exited. Where
+ * /proc cannot tell whose the listener is, a connection to the port is taken for it.
+ */
+async function waitForListener(pid: number, port: number, timeoutMs: number, gone: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (gone()) return;
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
+    if (listensOn(pid, port) ?? (await accepts(port))) return;
+    if (Date.now() > deadline) throw new Error(`the process does not listen on port ${port} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }

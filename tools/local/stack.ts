@@ -17,7 +17,8 @@ import { StateStoreEnv } from '../../shared/config';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
 import { resolveSubscriptions, TOPICS, topology } from '../../shared/topology';
 import { buildDemo, DELIVERY_JITTER_MS, DEMO_DEFAULTS, GAP_GRACE_MS, type Demo, type DemoMessage, type DemoWorld, type UpstreamFaults } from '../../cli/generate/demo';
-import { emulatorEnv, freePort, startEmulator, type Emulator } from './emulators';
+import { emulatorEnv, startEmulator, type Emulator } from './emulators';
+import { freePort } from './ports';
 import { compareWithFaults } from './expected';
 import { FunctionStartError, serveFunction, type FunctionDeath, type ServedFunction } from './functions';
 import { collectFindings, parseFinding } from './findings-feed';
@@ -430,8 +431,15 @@ async function bringUp(
   res.gateway = gateway;
   const pushes = delivered.map((sub) => ({ sub, gateway }));
   const triageFn = served.get('dlq-triage');
+  // A getter: should its port be taken between two instances, the function serves on another.
+  const triage = triageFn && {
+    get url() {
+      return triageFn.url;
+    },
+    token: triageToken,
+  };
   const skipped = new Map(outcomes.flatMap((o) => (o.kind === 'absent' ? [[o.name, o.reason] as const] : [])));
-  return { hosts, stateStore, bigtableInstance, logDir, served, skipped, pubsub, observer, pushes, standInEnv, archive, ...(triageFn ? { triage: { url: triageFn.url, token: triageToken } } : {}) };
+  return { hosts, stateStore, bigtableInstance, logDir, served, skipped, pubsub, observer, pushes, standInEnv, archive, ...(triage ? { triage } : {}) };
 }
 
 /**
