@@ -19,7 +19,8 @@ const FOREIGN = 'HTTP/1.1 418 not-the-function\r\ncontent-length: 7\r\nconnectio
 /** Something else listening on `port` (any port when 0), answering every request as itself. */
 function squat(port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = createServer((socket) => socket.end(FOREIGN));
+    // Closed from this side once answered: a kept-alive connection would hold server.close() open.
+    const server = createServer((socket) => socket.end(FOREIGN, () => socket.destroy()));
     server.once('error', reject);
     server.listen(port, () => resolve(server));
   });
