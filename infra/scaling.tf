@@ -6,8 +6,11 @@
 # or more (https://cloud.google.com/run/docs/configuring/services/cpu), so a function given less
 # CPU in function_settings falls back to concurrency 1. 1 vCPU with the default 512Mi is allowed:
 # only 4 vCPU and more need more memory
-# (https://cloud.google.com/run/docs/configuring/services/memory-limits). A function in neither
-# gets var.max_instances, concurrency 1 and its memory's vCPU.
+# (https://cloud.google.com/run/docs/configuring/services/memory-limits). Where a function cannot
+# share an instance anyway (its CPU per request allows concurrency 1), the model recommends its
+# memory's own tier instead (0.333 vCPU at 512Mi: Cloud Run takes 0.08 to 1 vCPU in steps of 0.001,
+# at concurrency 1, same page), which bills a third of the CPU while a request waits. A function in
+# neither gets var.max_instances, concurrency 1 and its memory's vCPU.
 
 locals {
   scaling = jsondecode(file("${path.module}/function-scaling.json")).functions

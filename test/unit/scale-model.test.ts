@@ -61,22 +61,36 @@ describe('the scale model (npm run scale)', () => {
     expect(recommendedConcurrency(req, cpu, vcpu, 0.6)).toBe(concurrency);
   });
 
+  it.each([
+    // request s, CPU s → settings: one that waits and cannot share an instance (its CPU allows concurrency 1) is cheaper at 0.333 vCPU
+    [0.092, 0.036, { concurrency: 1, cpu: 0.333 }],
+    [0.03, 0.0034, { concurrency: 5, cpu: 1 }],
+    [0.3, 0.275, { concurrency: 1, cpu: 1 }],
+  ])('recommends, for %s s requests using %s s CPU at 512 MiB, the cheaper of 1 vCPU and its tier: %o', (req, cpu, settings) => {
+    const m = measurement({}, { invocations: 1000, requestSeconds: req * 1000, cpuSeconds: cpu * 1000 });
+    const r = scaleModel(m, COLLECTION_CLASSES, prices, { eventsPerHour: 2_000_000, headroom: 2, cpuUtilization: 0.6 });
+    expect(r.per_function.deduplicator!.recommended).toMatchObject(settings);
+  });
+
   it('serves concurrency / request time a second per instance, unless the CPU is the bound', () => {
     expect(perInstanceRate({ concurrency: 1, cpu: 0.333 }, 0.05, 0.005, 0.6)).toBeCloseTo(20);
     expect(perInstanceRate({ concurrency: 80, cpu: 1 }, 0.05, 0.005, 0.6)).toBeCloseTo(120);
     expect(perInstanceRate({ concurrency: 4, cpu: 1 }, 0.05, 0.005, 0.6)).toBeCloseTo(80);
   });
 
-  it('at 2M events/hour with concurrency 1 and 10 instances: 555 requests/s need 28 instances (56 with headroom); the instance limit comes first', () => {
+  it('at 2M events/hour with concurrency 1 and 10 instances at 0.333 vCPU: 555 requests/s need 34 instances (67 with headroom); the instance limit comes first', () => {
     const settings = { deduplicator: { maxInstances: 10, concurrency: 1, cpu: 0.333, memoryMiB: 512 } };
     const r = scaleModel(measurement(), COLLECTION_CLASSES, prices, { eventsPerHour: 2_000_000, headroom: 2, cpuUtilization: 0.6, settings });
     const f = r.per_function.deduplicator!;
     expect(f.invocations_per_s).toBeCloseTo(555.56, 1);
-    expect([f.instances, f.instances_with_headroom, f.within_max_instances]).toEqual([28, 56, false]);
+    // At 0.333 vCPU the 5 ms of CPU take 15 ms: a request holds an instance 60 ms, not 50.
+    const seconds = 0.05 + 0.005 * (1 / 0.333 - 1);
+    expect(f.busy_seconds_per_event).toBeCloseTo(seconds, 6);
+    expect([f.instances, f.instances_with_headroom, f.within_max_instances]).toEqual([34, 67, false]);
     expect(r.within_limits).toBe(false);
     expect(r.first_limit).toMatchObject({ name: 'deduplicator max_instances', kind: 'hard' });
-    // Where 10 instances are all busy (27.78 needed at 2M/h); the headroom is gone at half that.
-    expect(r.first_limit!.at_events_per_hour).toBeCloseTo(720_000, 0); // 10 × 20/s × 3600
+    // Where 10 instances are all busy (33.3 needed at 2M/h); the headroom is gone at half that.
+    expect(r.first_limit!.at_events_per_hour).toBeCloseTo((10 / seconds) * 3600, 0);
     expect(r.firestore_ops_per_s).toEqual({ reads: 555.6, writes: 1666.7, deletes: 0 });
     // The recommendation: 1 vCPU, concurrency 6 (where 60 % of the CPU is the bound): 120/s an instance, 555.6 / 120 × 2.
     expect(f.recommended).toEqual({ concurrency: 6, cpu: 1, max_instances: 10 });

@@ -42,7 +42,7 @@ import type { FunctionSettings } from '../scale/model';
 import { readMeters, type MeterFile } from './counts';
 import { documentWrites, type DocumentWrites } from './documents';
 import { instanceTime } from './instance-time';
-import { bigtableRetentionHours, bigtableSizing, costJson, DEFAULT_EVENTS_PER_HOUR, noWork, Prices, publishBillableBytes, pushBillableBytes, renderCostTables, renderDocumentTable, type StageCounts, type StreamMix } from './table';
+import { bigtableRetentionHours, bigtableSizing, costJson, DEFAULT_EVENTS_PER_HOUR, noWork, Prices, publishBillableBytes, pushBillableBytes, renderCostTables, renderDocumentTable, throttledSeconds, type StageCounts, type StreamMix } from './table';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -133,7 +133,8 @@ function collect(stack: RunningStack, meters: readonly MeterFile[], baselineCpuU
       cpuSeconds: cpuUs / 1e6,
       requestSeconds: time.requestSeconds,
       instanceSeconds: time.busySeconds,
-      billedInstanceSeconds: time.billedSeconds,
+      // Below 1 vCPU the deployed instance runs the CPU work longer than this unthrottled process did.
+      billedInstanceSeconds: time.billedSeconds + throttledSeconds(cpuUs / 1e6, settings.cpu),
       memoryMiB: settings.memoryMiB,
       vcpu: settings.cpu,
       concurrency: settings.concurrency,

@@ -244,6 +244,17 @@ export function vcpuFor(memoryMiB: number, prices: Prices): number {
 }
 
 /**
+ * The time CPU work of `cpuSeconds` adds on an instance of `vcpu` vCPU beyond what it took on the
+ * local stack, whose processes run unthrottled on whole cores: below 1 vCPU the same work takes
+ * 1/vcpu as long (Cloud Run allows 0.08 to 1 vCPU in steps of 0.001, and then concurrency 1,
+ * https://cloud.google.com/run/docs/configuring/services/cpu). What `npm run cost` adds to a
+ * function's billed instance time, and the scale model to its request time, at such a CPU.
+ */
+export function throttledSeconds(cpuSeconds: number, vcpu: number): number {
+  return vcpu >= 1 ? 0 : cpuSeconds * (1 / vcpu - 1);
+}
+
+/**
  * CPU and memory of `instanceSeconds` of billable instance time at `vcpu` and `memoryMiB`: what
  * `npm run cost` charges for a run's counted instance time and the scale model for its busy
  * instances, one formula for both.

@@ -32,7 +32,7 @@
  */
 import { topology } from '../../shared/topology';
 import type { DocumentWrites } from '../cost/documents';
-import { bigtableRetentionHours, bigtableSizing, computeUsd, HOURS_PER_MONTH, stageCost, vcpuFor, type BigtableSizing, type Prices, type StageCounts } from '../cost/table';
+import { bigtableRetentionHours, bigtableSizing, computeUsd, HOURS_PER_MONTH, stageCost, throttledSeconds, vcpuFor, type BigtableSizing, type Prices, type StageCounts } from '../cost/table';
 import type { CollectionClass } from './collections';
 
 /** What the model reads of a cost run's JSON (`npm run cost -- --json FILE`). */
@@ -150,6 +150,27 @@ export function recommendedConcurrency(requestSeconds: number, cpuSecondsPerRequ
   return Math.max(1, Math.min(CLOUD_RUN_DEFAULT_CONCURRENCY, bound));
 }
 
+/**
+ * The cheaper way to deploy a function, by `usd` (its compute per million events at given
+ * settings): 1 vCPU (at least) at the concurrency its CPU allows, or, where the memory's own
+ * tier is below 1 vCPU, that fraction at concurrency 1 (Cloud Run requires concurrency 1 there,
+ * https://cloud.google.com/run/docs/configuring/services/cpu). A function that spends most of a
+ * request waiting and cannot share an instance anyway (its CPU per request allows concurrency 1)
+ * is cheaper on the fraction: it pays 0.333 vCPU while it waits, not 1.
+ */
+export function recommendedSettings(
+  requestSeconds: number,
+  cpuSecondsPerRequest: number,
+  tierCpu: number,
+  utilization: number,
+  usd: (s: { concurrency: number; cpu: number }) => number,
+): { concurrency: number; cpu: number } {
+  const whole = { concurrency: recommendedConcurrency(requestSeconds, cpuSecondsPerRequest, Math.max(1, tierCpu), utilization), cpu: Math.max(1, tierCpu) };
+  if (tierCpu >= 1) return whole;
+  const fraction = { concurrency: 1, cpu: tierCpu };
+  return usd(fraction) < usd(whole) ? fraction : whole;
+}
+
 /** Requests a second one instance serves: its concurrency over the request time, or its CPU over the CPU per request. */
 export function perInstanceRate(s: Pick<FunctionSettings, 'concurrency' | 'cpu'>, requestSeconds: number, cpuSecondsPerRequest: number, utilization: number): number {
   const byConcurrency = s.concurrency / requestSeconds;
@@ -181,14 +202,21 @@ export function scaleModel(m: Measurement, classes: Readonly<Record<string, Coll
     const rate = perEvent(counted.invocations) * eps;
     const requestSeconds = counted.requestSeconds / counted.invocations;
     const cpuPerRequest = counted.cpuSeconds / counted.invocations;
-    const recCpu = Math.max(1, vcpuFor(counted.memoryMiB, prices));
-    const recConcurrency = recommendedConcurrency(requestSeconds, cpuPerRequest, recCpu, options.cpuUtilization);
-    const recPerInstance = perInstanceRate({ concurrency: recConcurrency, cpu: recCpu }, requestSeconds, cpuPerRequest, options.cpuUtilization);
-    const recommended = { concurrency: recConcurrency, cpu: recCpu, max_instances: Math.max(1, Math.ceil((rate / recPerInstance) * options.headroom)) };
-    const s = options.settings?.[name] ?? { maxInstances: recommended.max_instances, concurrency: recommended.concurrency, cpu: recommended.cpu, memoryMiB: counted.memoryMiB };
-    const perInstance = perInstanceRate(s, requestSeconds, cpuPerRequest, options.cpuUtilization);
-    // Busy instance seconds per event: each request holds 1/in-flight of an instance for its time.
-    const busyPerEvent = perEvent(counted.invocations) / perInstance;
+    // Busy instance seconds per event at some settings: each request holds 1/in-flight of an
+    // instance for its time there (longer below 1 vCPU: throttledSeconds).
+    const atSettings = (s: Pick<FunctionSettings, 'concurrency' | 'cpu'>) => {
+      const seconds = requestSeconds + throttledSeconds(cpuPerRequest, s.cpu);
+      const perInstance = perInstanceRate(s, seconds, cpuPerRequest, options.cpuUtilization);
+      const busyPerEvent = perEvent(counted.invocations) / perInstance;
+      return { seconds, perInstance, busyPerEvent, usd: computeUsd(busyPerEvent * 1e6, s.cpu, counted.memoryMiB, prices) };
+    };
+    const recommended = recommendedSettings(requestSeconds, cpuPerRequest, vcpuFor(counted.memoryMiB, prices), options.cpuUtilization, (c) => atSettings(c).usd);
+    const rec = atSettings(recommended);
+    const recommendedFull = { ...recommended, max_instances: Math.max(1, Math.ceil((rate / rec.perInstance) * options.headroom)) };
+    const s = options.settings?.[name] ?? { maxInstances: recommendedFull.max_instances, concurrency: recommended.concurrency, cpu: recommended.cpu, memoryMiB: counted.memoryMiB };
+    const at = atSettings(s);
+    const perInstance = at.perInstance;
+    const busyPerEvent = at.busyPerEvent;
     const instances = busyPerEvent * eps;
     const computePerMillion = computeUsd(busyPerEvent * 1e6, s.cpu, s.memoryMiB, prices);
     perFunction[name] = {
@@ -200,14 +228,14 @@ export function scaleModel(m: Measurement, classes: Readonly<Record<string, Coll
       cpu: s.cpu,
       max_instances: s.maxInstances,
       per_instance_per_s: perInstance,
-      in_flight_per_instance: perInstance * requestSeconds,
+      in_flight_per_instance: perInstance * at.seconds,
       busy_seconds_per_event: busyPerEvent,
       measured_busy_seconds_per_event: typeof counted.instanceSeconds === 'number' ? perEvent(counted.instanceSeconds) : null,
       compute_usd_per_million: computePerMillion,
       instances: Math.ceil(instances),
       instances_with_headroom: Math.ceil(instances * options.headroom),
       within_max_instances: instances * options.headroom <= s.maxInstances,
-      recommended,
+      recommended: recommendedFull,
     };
     // Reached where the steady need fills max_instances: beyond it the backlog grows. The
     // headroom is used up earlier, at 1/headroom of that (within_max_instances says whether it is kept).
