@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deployedMemoryMiB } from '../../tools/cost/run';
-import { noWork, Prices, publishBillableBytes, pushBillableBytes, stageCost, type StageCounts } from '../../tools/cost/table';
+import { noWork, Prices, publishBillableBytes, pushBillableBytes, stageCost, throttledSeconds, type StageCounts } from '../../tools/cost/table';
 
 const ROOT = join(__dirname, '../..');
 const prices = Prices.parse(JSON.parse(readFileSync(join(ROOT, 'tools/cost/prices.json'), 'utf8')));
@@ -38,6 +38,14 @@ describe('cost per million events (tools/cost)', () => {
     expect(c.firestore).toBeCloseTo(0.03 + 0.09 + 0.01);
     expect(c.pubsub).toBe(0);
     expect(stageCost(stage({ deliveredBytes: 2 ** 40 }), prices, 2).pubsub).toBeCloseTo(80);
+  });
+
+  it('lengthens CPU work below 1 vCPU by 1/vCPU, and not at 1 vCPU or more', () => {
+    expect(throttledSeconds(0.03, 1)).toBe(0);
+    expect(throttledSeconds(0.03, 2)).toBe(0);
+    // 30 ms of CPU at 0.333 vCPU take about 90 ms: 60 ms more than unthrottled.
+    expect(throttledSeconds(0.03, 0.333)).toBeCloseTo(0.0601, 4);
+    expect(throttledSeconds(0, 0.333)).toBe(0);
   });
 
   it('reads the deployed memory from infra/main.tf', () => {
