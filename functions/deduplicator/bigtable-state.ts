@@ -14,9 +14,15 @@ export const DEDUP_TABLE: TableSpec = (() => {
   if (spec === undefined || spec.families.length !== 1) throw new Error(`shared/topology.json: ${NAME} needs one Bigtable table of one column family`);
   return spec;
 })();
-/** The column family, and the one column of a row. */
+/** The column family, and the column of a row's claim. */
 const FAMILY = DEDUP_TABLE.families[0]!;
 const COLUMN = 'r';
+/**
+ * The column a claim's commit sets on its primary row, named by the claim's token: it stays when
+ * the row's claim column later changes hands, so the claim's other rows still read as committed.
+ * `c` and a UUID: never matched by the claim column's filter (`r`).
+ */
+const committedColumn = (token: string) => `c${token}`;
 /** Claims lost to a concurrent delivery, per key, before this one gives up (and the message is redelivered). */
 const CLAIM_ATTEMPTS = 10;
 /** How long a delivery waits for another delivery's pending claim of a key (about 1.5 s in all) before it is redelivered. */
@@ -88,25 +94,28 @@ export interface BigtableDedupOptions {
  *     TransientError (the message is redelivered). A pending claim is never counted as final;
  *   - this delivery's own (same ingest id and event id) within the lease → `in_flight`, as judge says;
  *   - a pending claim past its lease (its delivery died and has not come back), a pending row whose
- *     primary no longer holds its claim (**void**: that claim was aborted), a record beyond the
- *     window, this delivery's own past its lease → taken over with a write conditional on the exact
- *     bytes read (a lost race reads again). A pending row of a claim that is still pending at its
- *     primary is taken over only after the primary is aborted (deleted, conditional on its bytes).
- * - All keys claimed → **commit**: the primary row is rewritten `committed`, conditional on it
- *   still holding this claim. That one write decides the claim: from then on every row of it counts
- *   as committed (a pending row is resolved through its primary), and no one can abort it. Had
- *   another delivery aborted it (this one stalled past its lease, taken for dead), the write fails:
- *   the other rows are released and the delivery is redelivered (TransientError). Then the other rows
- *   are rewritten `committed` too (only those still this claim's), so that readers need not look at
- *   the primary; then `accept` is returned and the handler publishes.
+ *     claim was never committed at its primary and the primary no longer holds it (**void**: that
+ *     claim was aborted), a record beyond the window, this delivery's own past its lease → taken
+ *     over with a write conditional on the exact bytes read (a lost race reads again). A pending
+ *     row of a claim that is still pending at its primary is taken over only after the primary is
+ *     aborted (its claim deleted, conditional on its bytes).
+ * - All keys claimed → **commit**: one conditional write of the primary row, applied only while it
+ *   still holds this claim, rewrites its claim `committed` and sets a **commit column** named by
+ *   the claim's token (`c<token>`). That one write decides the claim: from then on every row of it
+ *   counts as committed and no one can abort it. Had another delivery aborted it (this one stalled
+ *   past its lease, taken for dead), the write fails: the other rows are released and the delivery
+ *   is redelivered (TransientError). Otherwise `accept` is returned and the handler publishes.
+ * - The other rows are not rewritten: they stay pending, and a reader resolves a pending row
+ *   through its primary (`resolve`): the commit column there says committed. The column stays when
+ *   the primary's claim column later changes hands (a same-id event beyond the window takes it
+ *   over; every write compares and replaces the claim column only), so such a row never reads as
+ *   void. That saves a conditional write per key after the first (issue 21: 4 calls for a
+ *   first arrival with three keys, where it was 6) and costs a read of the primary where another
+ *   event meets one of those rows.
  * Without the primary, a delivery that stalled past its lease could commit rows that another event
  *   had meanwhile taken over, and both would be accepted. A crash between the claim and the commit
  *   leaves pending rows that this message's redelivery takes over (it is not acked: its own claim,
- *   past the lease) or that another event takes over after the lease; a crash after the primary's
- *   commit leaves pending rows that count as committed through the primary until the redelivery
- *   (or the lease) rewrites them. One edge stays, documented rather than paid for on every event: a
- *   row left pending by such a crash reads as void once its primary row has changed hands, which
- *   only a same-id event beyond the window can do, days after the redelivery has rewritten it.
+ *   past the lease) or that another event takes over after the lease.
  *
  * Expiry: Bigtable collects old cells by the column family's max-age garbage-collection rule, which
  * Terraform sets from the manifest's `maxAge` of the table: the window (DEDUP_WINDOW_HOURS), the
@@ -117,8 +126,9 @@ export interface BigtableDedupOptions {
  * and the rules' window check ignores a record too old to count, as it does in Firestore before TTL
  * deletes it.
  *
- * Each row holds one cell: every write deletes the column's cells and sets the new one in the same
- * atomic mutation, so the value a condition compares with is the row's whole state.
+ * A row holds one claim cell: every write deletes the claim column's cells and sets the new one in
+ * the same atomic mutation, so the value a condition compares with is the row's whole claim. A
+ * primary row also holds the commit columns of the claims committed there.
  */
 export class BigtableDedupStore implements DedupStore {
   private readonly table: Table;
@@ -149,13 +159,16 @@ export class BigtableDedupStore implements DedupStore {
       for (let i = 0; i < rows.length; i++) {
         const mine = value(i, 'pending');
         let expected: Cell | undefined;
+        /** What `expected` counted for when it was judged: a row of another claim may be pending and committed at its primary. */
+        let expectedState: HeldKey['state'] | undefined;
         let races = 0;
         let polls = 0;
         for (;;) {
           if (await this.write(rows[i]!, expected?.bytes, mine, stamp)) {
-            // Only a committed record is given back on release: a pending one taken over was an
-            // aborted claim, and putting its bytes back would let its stalled delivery commit it.
-            const previous = expected?.claim.state === 'committed' ? expected : undefined;
+            // Only a committed record is given back on release (committed in its row, or at its
+            // primary): a pending one taken over was an aborted claim, and putting its bytes back
+            // would let its stalled delivery commit it.
+            const previous = expectedState === 'committed' ? expected : undefined;
             claimed.push({ row: rows[i]!, claim: decode(mine), bytes: mine, stamp, previous });
             faultPoint('mid-claim');
             break;
@@ -183,6 +196,7 @@ export class BigtableDedupStore implements DedupStore {
             } else {
               takeover ||= decision.takeover;
               expected = cell;
+              expectedState = resolved.held.state;
             }
           }
           if (++races >= CLAIM_ATTEMPTS) {
@@ -195,11 +209,11 @@ export class BigtableDedupStore implements DedupStore {
       throw err;
     }
     const [primary, ...others] = claimed;
-    if (!(await this.write(primary!.row, primary!.bytes, value(0, 'committed'), stamp))) {
+    if (!(await this.write(primary!.row, primary!.bytes, value(0, 'committed'), stamp, committedColumn(token)))) {
       await this.release(others);
       throw new TransientError('the claim was taken over while it was pending (past its lease)', 'CLAIM_ABORTED', { eventId: candidate.event.id });
     }
-    await Promise.all(others.map((c) => this.write(c.row, c.bytes, encode({ ...c.claim, state: 'committed' }), stamp)));
+    // The other rows stay pending: they read as committed through the primary's commit column.
     return { kind: 'accept', takeover };
   }
 
@@ -208,29 +222,42 @@ export class BigtableDedupStore implements DedupStore {
     const { claim } = cell;
     const record = { eventId: claim.eventId, eventTimeMs: claim.eventTimeMs, ingestId: claim.ingestId, leaseUntil: claim.leaseUntil };
     if (claim.state === 'committed' || claim.primary === undefined) return { held: { record, state: claim.state } };
-    const primary = await this.read(claim.primary);
-    if (primary === undefined || primary.claim.claim !== claim.claim) return { held: { record, state: 'void' } };
-    if (primary.claim.state === 'committed') return { held: { record, state: 'committed' } };
-    return { held: { record, state: 'pending' }, abortPrimary: primary };
+    const primary = await this.readRow(claim.primary);
+    if (primary.columns?.[committedColumn(claim.claim)] !== undefined) return { held: { record, state: 'committed' } };
+    const at = primary.cell;
+    if (at === undefined || at.claim.claim !== claim.claim) return { held: { record, state: 'void' } };
+    // Committed there without a commit column: a row written before the column existed.
+    if (at.claim.state === 'committed') return { held: { record, state: 'committed' } };
+    return { held: { record, state: 'pending' }, abortPrimary: at };
   }
 
   private async read(row: string): Promise<Cell | undefined> {
+    return (await this.readRow(row)).cell;
+  }
+
+  /** A row's claim (its claim column's cell), and all its columns (a primary's commit columns among them). */
+  private async readRow(row: string): Promise<{ cell: Cell | undefined; columns: Record<string, unknown> | undefined }> {
     const [rows] = await this.table.getRows({ keys: [row], decode: false });
-    const cells = (rows[0]?.data as Record<string, Record<string, Array<{ value: Buffer; timestamp: unknown }>>> | undefined)?.[FAMILY]?.[COLUMN];
-    const cell = cells?.[0];
-    if (cell === undefined) return undefined;
+    const columns = (rows[0]?.data as Record<string, Record<string, Array<{ value: Buffer; timestamp: unknown }>>> | undefined)?.[FAMILY];
+    const cell = columns?.[COLUMN]?.[0];
+    if (cell === undefined) return { cell: undefined, columns };
     // int64 micros: a number, or a Long, whose decimal text is the same number (below 2^53 until year 2255).
-    return { row, claim: decode(cell.value), bytes: cell.value, stamp: Number(String(cell.timestamp)) };
+    return { cell: { row, claim: decode(cell.value), bytes: cell.value, stamp: Number(String(cell.timestamp)) }, columns };
   }
 
   /**
-   * Writes `value` to the row when it holds exactly `expected` (or nothing, when `expected` is
-   * undefined), atomically (CheckAndMutateRow); says whether it wrote.
+   * Writes `value` as the row's claim when its claim is exactly `expected` (or none, when `expected`
+   * is undefined), atomically (CheckAndMutateRow); says whether it wrote. `committed`: a commit
+   * column set in the same mutation. Only the claim column is compared and replaced: commit
+   * columns of earlier claims stay.
    */
-  private async write(row: string, expected: Buffer | undefined, value: Buffer, stamp: number): Promise<boolean> {
-    const set = { method: 'insert', data: { [FAMILY]: { [COLUMN]: { value, timestamp: stamp } } } };
+  private async write(row: string, expected: Buffer | undefined, value: Buffer, stamp: number, committed?: string): Promise<boolean> {
+    const set = {
+      method: 'insert',
+      data: { [FAMILY]: { [COLUMN]: { value, timestamp: stamp }, ...(committed === undefined ? {} : { [committed]: { value: Buffer.from('1'), timestamp: stamp } }) } },
+    };
     if (expected === undefined) {
-      const [matched] = await this.table.row(row).filter([{ family: FAMILY }], { onNoMatch: [set] });
+      const [matched] = await this.table.row(row).filter([{ family: FAMILY }, { column: COLUMN }], { onNoMatch: [set] });
       return matched !== true;
     }
     const replace = [{ method: 'delete', data: [`${FAMILY}:${COLUMN}`] }, set];
@@ -238,9 +265,9 @@ export class BigtableDedupStore implements DedupStore {
     return matched === true;
   }
 
-  /** Deletes the row when it holds exactly the cell's bytes; says whether it did. */
+  /** Deletes the row's claim when it is exactly the cell's bytes (commit columns stay); says whether it did. */
   private async remove(cell: Cell): Promise<boolean> {
-    const [matched] = await this.table.row(cell.row).filter(holds(cell.bytes), { onMatch: [{ method: 'delete' }] });
+    const [matched] = await this.table.row(cell.row).filter(holds(cell.bytes), { onMatch: [{ method: 'delete', data: [`${FAMILY}:${COLUMN}`] }] });
     return matched === true;
   }
 

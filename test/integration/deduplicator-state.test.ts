@@ -271,6 +271,37 @@ describe.each(['firestore', 'bigtable'] as const)('deduplicator state (%s) under
     ]);
   });
 
+  it('judges as replay does when an id changes hands beyond the window: the earlier holder keeps its business key', async () => {
+    // a at T0; b, a's id with another card 8 days later (beyond the 7-day window): accepted, and it
+    // takes a's id key over. Then c, a's card scanned by someone else an hour after a: a duplicate of
+    // a by business key. (On Bigtable a's card row was left pending, naming a's id row as its
+    // primary, which now holds b's claim: a's commit must still be found there.)
+    const at = (hours: number) => new Date(Date.parse('2026-03-01T10:00:00Z') + hours * 3_600_000).toISOString().replace('.000Z', 'Z');
+    const stream = [
+      ['a', cardScanned({ id: 'a', time: at(0), data: { card_id: 'card-a' } })],
+      ['b', cardScanned({ id: 'a', time: at(8 * 24), data: { card_id: 'card-b', scanned_by: 'user-2' } })],
+      ['c', cardScanned({ id: 'c', time: at(1), data: { card_id: 'card-a', scanned_by: 'user-3' } })],
+    ] as const;
+    const now = Date.parse(at(9 * 24));
+    const { publisher, handler } = await setup(() => now);
+    for (const [id, event] of stream) await handler(cloudEvent(event, `raw-${id}`, `v-${id}`));
+    const memory = new MemoryDedupStore();
+    const expected = stream.map(([id, raw]) => {
+      const event = BusinessEvent.parse(raw);
+      return memory.judgeAndClaimSync({ event, timeMs: Date.parse(event.time), ingestId: `raw-${id}`, keys: dedupKeys(event) }, { now, config: DEFAULT_DEDUP_CONFIG });
+    });
+    expect(expected).toEqual([
+      { kind: 'accept', takeover: false },
+      { kind: 'accept', takeover: false },
+      { kind: 'duplicate', basis: 'business_key', duplicateOf: 'a' },
+    ]);
+    expect((publisher.json(TOPICS.unique) as Array<{ id: string; time: string }>).map((e) => [e.id, e.time])).toEqual([
+      ['a', at(0)],
+      ['a', at(8 * 24)],
+    ]);
+    expect((publisher.json(TOPICS.findings) as Array<{ event_id: string; basis: string; duplicate_of: string }>).map((f) => [f.event_id, f.basis, f.duplicate_of])).toEqual([['c', 'business_key', 'a']]);
+  });
+
   it('a crash between recording the key and publishing does not lose the event', async () => {
     let now = NOW;
     const { publisher, handler } = await setup(() => now);
@@ -552,21 +583,22 @@ describe('deduplicator state in the Bigtable emulator: a claim made key by key',
     await Promise.all([x.close(), y.close()]);
   });
 
-  it('a first arrival costs a conditional write per key and a commit per key, no read; a duplicate by id one failed claim and one read', async () => {
+  it('a first arrival costs a conditional write per key and one commit, no read; a duplicate by id one failed claim and one read', async () => {
     const name = await table();
     const c = counted(name);
     try {
       const publisher = new MemoryPublisher();
       const handler = deduplicatorHandler({ publisher, store: c.store, clock: { now: () => NOW }, config: DEFAULT_DEDUP_CONFIG, logger: silentLogger });
       await handler(cloudEvent(cardScanned({ id: 'ev-5' }), 'raw-5', 'v-5'));
-      // id, business key, content: claimed pending, then the primary committed and the other two rewritten.
-      expect(c.calls).toEqual(Array.from({ length: 6 }, () => 'checkAndMutateRow'));
+      // id, business key, content: claimed pending, then the primary committed (the other two stay
+      // pending: they read as committed through the primary's commit column).
+      expect(c.calls).toEqual(Array.from({ length: 4 }, () => 'checkAndMutateRow'));
       c.calls.length = 0;
       await handler(cloudEvent(cardScanned({ id: 'ev-5' }), 'raw-5b', 'v-5b'));
       expect(c.calls).toEqual(['checkAndMutateRow', 'readRows']);
       c.calls.length = 0;
       await handler(cloudEvent(leadTagged({ id: 'ev-6' }), 'raw-6', 'v-6'));
-      expect(c.calls).toEqual(Array.from({ length: 4 }, () => 'checkAndMutateRow')); // no business key: id and content
+      expect(c.calls).toEqual(Array.from({ length: 3 }, () => 'checkAndMutateRow')); // no business key: id and content
       expect(publisher.json(TOPICS.unique)).toEqual([expect.objectContaining({ id: 'ev-5' }), expect.objectContaining({ id: 'ev-6' })]);
       expect(publisher.json(TOPICS.findings)).toEqual([expect.objectContaining({ kind: 'duplicate', event_id: 'ev-5', basis: 'id', duplicate_of: 'ev-5' })]);
     } finally {
