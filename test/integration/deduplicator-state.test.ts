@@ -96,6 +96,15 @@ function candidateOf(raw: object, ingestId: string): Candidate {
   return { event, timeMs: Date.parse(event.time), ingestId, keys: dedupKeys(event) };
 }
 
+/** Replay's judgements (the same core, in memory) over a stream of `[name, event]`, each delivered as `raw-<name>`. */
+function replayed(stream: ReadonlyArray<readonly [string, unknown]>, now: number): Judgement[] {
+  const memory = new MemoryDedupStore();
+  return stream.map(([id, raw]) => {
+    const event = BusinessEvent.parse(raw);
+    return memory.judgeAndClaimSync({ event, timeMs: Date.parse(event.time), ingestId: `raw-${id}`, keys: dedupKeys(event) }, { now, config: DEFAULT_DEDUP_CONFIG });
+  });
+}
+
 /** judgeAndClaim as a delivery that Pub/Sub redelivers while it throws a TransientError. */
 async function judged(store: DedupStore, candidate: Candidate, now: number): Promise<Judgement> {
   for (let attempt = 1; ; attempt++) {
@@ -253,12 +262,7 @@ describe.each(['firestore', 'bigtable'] as const)('deduplicator state (%s) under
     const now = Date.parse(at(9));
     const { publisher, handler } = await setup(() => now);
     for (const [id, event] of stream) await handler(cloudEvent(event, `raw-${id}`, `v-${id}`));
-    // Replay's state (the same core, in memory) over the same stream.
-    const memory = new MemoryDedupStore();
-    const expected = stream.map(([id, raw]) => {
-      const event = BusinessEvent.parse(raw);
-      return memory.judgeAndClaimSync({ event, timeMs: Date.parse(event.time), ingestId: `raw-${id}`, keys: dedupKeys(event) }, { now, config: DEFAULT_DEDUP_CONFIG });
-    });
+    const expected = replayed(stream, now);
     expect(expected.map((j) => j.kind)).toEqual(['accept', 'accept', 'duplicate', 'duplicate', 'duplicate']);
     expect((publisher.json(TOPICS.unique) as Array<{ id: string }>).map((e) => e.id)).toEqual(['a', 'b']);
     expect((publisher.json(TOPICS.findings) as Array<{ event_id: string; basis: string; duplicate_of: string }>).map((f) => [f.event_id, f.basis, f.duplicate_of])).toEqual(
@@ -285,11 +289,7 @@ describe.each(['firestore', 'bigtable'] as const)('deduplicator state (%s) under
     const now = Date.parse(at(9 * 24));
     const { publisher, handler } = await setup(() => now);
     for (const [id, event] of stream) await handler(cloudEvent(event, `raw-${id}`, `v-${id}`));
-    const memory = new MemoryDedupStore();
-    const expected = stream.map(([id, raw]) => {
-      const event = BusinessEvent.parse(raw);
-      return memory.judgeAndClaimSync({ event, timeMs: Date.parse(event.time), ingestId: `raw-${id}`, keys: dedupKeys(event) }, { now, config: DEFAULT_DEDUP_CONFIG });
-    });
+    const expected = replayed(stream, now);
     expect(expected).toEqual([
       { kind: 'accept', takeover: false },
       { kind: 'accept', takeover: false },
