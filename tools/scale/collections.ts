@@ -20,7 +20,7 @@ const gap = DEFAULT_GAP_DETECTOR_CONFIG;
 
 export const COLLECTION_CLASSES: Readonly<Record<string, CollectionClass>> = {
   'dedup-keys': { kind: 'entity', why: 'one document per key of an accepted event (id, business key, content; the content key inside the business key document where there is one): its claim, written once (no mark after the publish; a redelivery past the lease claims it again)' },
-  'dlq-failures': { kind: 'entity', why: 'one document per failing message (subscription + payload digest), written per failed attempt' },
+  'dlq-failures': { kind: 'entity', why: 'one document per failed attempt of a message, created once, never rewritten' },
   'gap-detector-markers': { kind: 'entity', why: 'one document per (source, sequence number), created once and deleted by the fold' },
   'gap-detector-sources': {
     kind: 'paced',
