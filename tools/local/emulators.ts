@@ -1,8 +1,7 @@
 import { accessSync, constants } from 'node:fs';
-import { connect } from 'node:net';
 import { get } from 'node:http';
 import { delimiter, join } from 'node:path';
-import { freePort } from './ports';
+import { answersTcp, freePort } from './ports';
 import { spawnManaged } from './processes';
 
 /** A running emulator: where it listens and how to stop it (and the JVM it started). */
@@ -157,22 +156,6 @@ function answersHttp(host: string): Promise<boolean> {
     req.on('error', () => resolve(false));
     req.setTimeout(1000, () => {
       req.destroy();
-      resolve(false);
-    });
-  });
-}
-
-/** Whether a TCP connection is accepted. */
-function answersTcp(host: string): Promise<boolean> {
-  const colon = host.lastIndexOf(':');
-  return new Promise<boolean>((resolve) => {
-    const socket = connect({ host: host.slice(0, colon), port: Number(host.slice(colon + 1)) }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.on('error', () => resolve(false));
-    socket.setTimeout(1000, () => {
-      socket.destroy();
       resolve(false);
     });
   });

@@ -1,8 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { isJsonEntry } from '../../shared/structured-stdio';
-import { freePort, listensOn } from './ports';
+import { answersTcp, freePort, listensOn } from './ports';
 import { spawnManaged, type ExitStatus, type ManagedProcess } from './processes';
 
 /** The Functions Framework's answer when the source registers no function of that name (FF 5). */
@@ -336,19 +335,8 @@ async function waitForListener(pid: number, port: number, timeoutMs: number, gon
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (gone()) return;
-    if (listensOn(pid, port) ?? (await accepts(port))) return;
+    if (listensOn(pid, port) ?? (await answersTcp(`127.0.0.1:${port}`))) return;
     if (Date.now() > deadline) throw new Error(`the process does not listen on port ${port} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

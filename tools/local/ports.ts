@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 /** The ports this process handed out: never handed out twice, though each is free again until its server binds it. */
 const issued = new Set<number>();
@@ -74,4 +74,20 @@ export function listeningInodes(table: string, port: number): string[] {
     .map((line) => line.trim().split(/\s+/))
     .filter((f) => f.length > 9 && f[1]!.endsWith(`:${hex}`) && f[3] === LISTEN)
     .map((f) => f[9]!);
+}
+
+/** Whether a TCP connection to `host` (`address:port`) is accepted: somebody listens there, not who. */
+export function answersTcp(host: string): Promise<boolean> {
+  const colon = host.lastIndexOf(':');
+  return new Promise<boolean>((resolve) => {
+    const socket = connect({ host: host.slice(0, colon), port: Number(host.slice(colon + 1)) }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+    socket.setTimeout(1000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
 }
