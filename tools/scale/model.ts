@@ -204,21 +204,19 @@ export function scaleModel(m: Measurement, classes: Readonly<Record<string, Coll
     const cpuPerRequest = counted.cpuSeconds / counted.invocations;
     // Busy instance seconds per event at some settings: each request holds 1/in-flight of an
     // instance for its time there (longer below 1 vCPU: throttledSeconds).
-    const atSettings = (s: Pick<FunctionSettings, 'concurrency' | 'cpu'>) => {
+    const atSettings = (s: Pick<FunctionSettings, 'concurrency' | 'cpu'> & { memoryMiB?: number }) => {
       const seconds = requestSeconds + throttledSeconds(cpuPerRequest, s.cpu);
       const perInstance = perInstanceRate(s, seconds, cpuPerRequest, options.cpuUtilization);
       const busyPerEvent = perEvent(counted.invocations) / perInstance;
-      return { seconds, perInstance, busyPerEvent, usd: computeUsd(busyPerEvent * 1e6, s.cpu, counted.memoryMiB, prices) };
+      return { seconds, perInstance, busyPerEvent, usd: computeUsd(busyPerEvent * 1e6, s.cpu, s.memoryMiB ?? counted.memoryMiB, prices) };
     };
     const recommended = recommendedSettings(requestSeconds, cpuPerRequest, vcpuFor(counted.memoryMiB, prices), options.cpuUtilization, (c) => atSettings(c).usd);
     const rec = atSettings(recommended);
     const recommendedFull = { ...recommended, max_instances: Math.max(1, Math.ceil((rate / rec.perInstance) * options.headroom)) };
     const s = options.settings?.[name] ?? { maxInstances: recommendedFull.max_instances, concurrency: recommended.concurrency, cpu: recommended.cpu, memoryMiB: counted.memoryMiB };
     const at = atSettings(s);
-    const perInstance = at.perInstance;
-    const busyPerEvent = at.busyPerEvent;
+    const { perInstance, busyPerEvent, usd: computePerMillion } = at;
     const instances = busyPerEvent * eps;
-    const computePerMillion = computeUsd(busyPerEvent * 1e6, s.cpu, s.memoryMiB, prices);
     perFunction[name] = {
       invocations_per_event: perEvent(counted.invocations),
       invocations_per_s: rate,
