@@ -19,13 +19,13 @@ import {
 } from './records';
 import { FirestoreMarkerLog } from './firestore-markers';
 import { digest, parseStored } from './stored';
-import type { FoldOptions, GapStateContext, GapStore, LoggedMarker, MarkerLog, OperationCounts, OutboxMessage, RecordedWatermark, SequenceMarker } from './store';
+import type { ChainLog, FoldOptions, GapStateContext, GapStore, LoggedMarker, MarkerLog, OperationCounts, OutboxMessage, RecordedWatermark, SequenceMarker } from './store';
 import { chainTransition, foldLeased, foldThrottled, foldTransition, sweepTransition } from './transitions';
 
 /** Firestore operations as billed: documents read (a query answering nothing still bills one), written, deleted. */
 export type FirestoreCounts = OperationCounts;
 
-/** The store's operations: Firestore's as billed, and the marker log's Bigtable rows beside them (zero where the markers are in Firestore). */
+/** The store's operations: Firestore's as billed, and the Bigtable rows of the marker and chain logs beside them (zero where those are in Firestore). */
 export interface GapStoreCounts extends FirestoreCounts {
   readonly bigtable: OperationCounts;
 }
@@ -70,6 +70,8 @@ const FOLD_LEASE_MS = 10_000;
  *   and one batch conditional on them being unchanged (read again on a conflict). Documents are
  *   per card or lead, so they never run hot. A document written before the grouping (one per
  *   await key) is read as a group of one and rewritten in this layout on its next change.
+ *   With a chain log (bigtable-chains.ts, `STATE_STORE=bigtable`) the chains are kept there
+ *   instead, with the messages their steps cause, and the outbox below holds the folds' alone.
  * - `<prefix>-watermark/<writer>`: each function instance raises its own record with the
  *   `maximum` transform (no read, no contention); the watermark is the highest record.
  * - `<prefix>-outbox/<message id>`: findings and retrigger messages written with the state change
@@ -92,11 +94,13 @@ export class FirestoreGapStore implements GapStore {
     prefix = 'gap-detector',
     /** Where the sequence markers are kept (default: this Firestore, `<prefix>-markers`). */
     markers?: MarkerLog,
+    /** Where the chains are kept (default: this Firestore, `<prefix>-chains`). */
+    private readonly chainLog?: ChainLog,
   ) {
     const own: FirestoreCounts = { reads: 0, writes: 0, deletes: 0 };
     this.inCommit = markers === undefined ? new FirestoreMarkerLog(firestore.collection(`${prefix}-markers`), own) : undefined;
     this.markers = markers ?? this.inCommit!;
-    this.counts = Object.assign(own, { bigtable: markers?.counts ?? { reads: 0, writes: 0, deletes: 0 } });
+    this.counts = Object.assign(own, { bigtable: sumOfCounts([markers?.counts, chainLog?.counts]) });
     this.sources = firestore.collection(`${prefix}-sources`);
     this.chains = firestore.collection(`${prefix}-chains`);
     this.watermarks = firestore.collection(`${prefix}-watermark`);
@@ -212,6 +216,7 @@ export class FirestoreGapStore implements GapStore {
   }
 
   async applyChain(event: BusinessEvent, timeMs: number, watermarkMs: number, payload: string | undefined, ctx: GapStateContext): Promise<OutboxMessage[]> {
+    if (this.chainLog !== undefined) return this.chainLog.apply(event, timeMs, watermarkMs, payload, ctx);
     const keys = chainKeys(event);
     if (keys.length === 0) return [];
     const grouped = [...new Set(keys.map(chainDocumentKey))];
@@ -252,6 +257,7 @@ export class FirestoreGapStore implements GapStore {
   }
 
   async sweepChains(watermarkMs: number, ctx: GapStateContext, limit: number): Promise<{ swept: number; messages: OutboxMessage[] }> {
+    if (this.chainLog !== undefined) return this.chainLog.sweep(watermarkMs, ctx, limit);
     const due = await this.chains.where('dueMs', '<', watermarkMs).orderBy('dueMs').limit(limit).get();
     this.counts.reads += Math.max(1, due.size);
     const messages: OutboxMessage[] = [];
@@ -352,13 +358,16 @@ export class FirestoreGapStore implements GapStore {
   async pendingOutbox(writtenBeforeMs: number, limit: number): Promise<OutboxMessage[]> {
     const snap = await this.outbox.where('writtenAtMs', '<=', writtenBeforeMs).orderBy('writtenAtMs').limit(limit).get();
     this.counts.reads += Math.max(1, snap.size);
-    return snap.docs.map((d) => {
+    const folds = snap.docs.map((d) => {
       const { to, data, attributes } = parse(OutboxRecord, d.data(), d.ref.path);
       return { id: d.id, to, data, attributes };
     });
+    if (this.chainLog === undefined || folds.length >= limit) return folds;
+    return [...folds, ...(await this.chainLog.pendingOutbox(writtenBeforeMs, limit - folds.length))];
   }
 
-  async deleteOutbox(ids: readonly string[]): Promise<void> {
+  async deleteOutbox(published: readonly string[]): Promise<void> {
+    const ids = this.chainLog === undefined ? published : await this.chainLog.deleteOutbox(published);
     if (ids.length === 0) return;
     const batch = this.firestore.batch();
     for (const id of ids) batch.delete(this.outbox.doc(id));
@@ -386,6 +395,22 @@ export class FirestoreGapStore implements GapStore {
       { to: m.to, data: m.data, attributes: m.attributes, writtenAtMs: ctx.now, expireAt: Timestamp.fromMillis(retentionExpiry(ctx)) },
     ]);
   }
+}
+
+/** Operation counts of several logs, added up when read. */
+function sumOfCounts(parts: ReadonlyArray<OperationCounts | undefined>): OperationCounts {
+  const of = (k: keyof OperationCounts) => parts.reduce((n, c) => n + (c?.[k] ?? 0), 0);
+  return {
+    get reads() {
+      return of('reads');
+    },
+    get writes() {
+      return of('writes');
+    },
+    get deletes() {
+      return of('deletes');
+    },
+  } as OperationCounts;
 }
 
 function parse<S extends z.ZodType>(schema: S, data: DocumentData | undefined, path: string): z.infer<S> {

@@ -10,7 +10,8 @@ import { cloudBoundary } from '../../shared/boundary-cloud';
 import { jsonLogger } from '../../shared/log';
 import { systemClock } from '../../shared/ports';
 import { topology } from '../../shared/topology';
-import { BigtableMarkerLog } from './bigtable-markers';
+import { BigtableChainLog, CHAIN_FAMILY } from './bigtable-chains';
+import { BigtableMarkerLog, MARKER_FAMILY } from './bigtable-markers';
 import { DEFAULT_GAP_RULES, NAME } from './core';
 import { FirestoreGapStore } from './firestore-store';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from './handler';
@@ -19,8 +20,9 @@ import { DEFAULT_GAP_STATE_CONFIG } from './store';
 const MINUTE = 60_000;
 const minutes = (ms: number) => envNumber(ms / MINUTE);
 const wholeMs = (ms: number) => z.coerce.number().int().nonnegative().default(ms);
-/** The markers' table as the manifest names it (Terraform and the local stack create it from there). */
-const MARKERS_TABLE = topology.functions.find((f) => f.name === NAME)?.bigtable?.[0]?.table ?? 'gap-markers';
+/** The tables as the manifest names them (Terraform and the local stack create them from there), by their column family. */
+const tableOf = (family: string) => topology.functions.find((f) => f.name === NAME)?.bigtable?.find((t) => t.families.includes(family))?.table;
+const TableName = z.string().regex(/^[a-zA-Z0-9_][-_.a-zA-Z0-9]{0,49}$/);
 
 export const Env = z.object({
   GAP_GRACE_MINUTES: minutes(DEFAULT_GAP_RULES.graceMs),
@@ -38,8 +40,9 @@ export const Env = z.object({
   GAP_FOLD_INTERVAL_MS: wholeMs(DEFAULT_GAP_DETECTOR_CONFIG.foldIntervalMs),
   GAP_WATERMARK_STEP_MS: wholeMs(DEFAULT_GAP_DETECTOR_CONFIG.watermarkStepMs),
   GAP_COLLECTION_PREFIX: z.string().min(1).default('gap-detector'),
-  /** `STATE_STORE=bigtable`: the sequence markers in this Bigtable table of BIGTABLE_INSTANCE; the rest of the state stays in Firestore. */
-  GAP_MARKERS_TABLE: z.string().regex(/^[a-zA-Z0-9_][-_.a-zA-Z0-9]{0,49}$/).default(MARKERS_TABLE),
+  /** `STATE_STORE=bigtable`: the sequence markers in this Bigtable table of BIGTABLE_INSTANCE, and the chains in GAP_CHAINS_TABLE; the rest of the state stays in Firestore. */
+  GAP_MARKERS_TABLE: TableName.default(tableOf(MARKER_FAMILY) ?? 'gap-markers'),
+  GAP_CHAINS_TABLE: TableName.default(tableOf(CHAIN_FAMILY) ?? 'gap-chains'),
   ...StateStoreEnv,
   ...ResourceEnv,
 });
@@ -48,15 +51,15 @@ export const Env = z.object({
 export function register(env: NodeJS.ProcessEnv = process.env): void {
   const c = readConfig(Env, env, NAME);
   const instanceId = randomUUID();
+  const bigtable = c.STATE_STORE === 'bigtable' ? bigtableInstance(c.BIGTABLE_INSTANCE) : undefined;
   registerPush(
     NAME,
     cloudBoundary(NAME, env, gapDetectorHandler({
       publisher: new PubSubPublisher(new PubSub(), c.RESOURCE_PREFIX),
-      store: new FirestoreGapStore(
-        new Firestore(),
-        c.GAP_COLLECTION_PREFIX,
-        c.STATE_STORE === 'bigtable' ? new BigtableMarkerLog(bigtableInstance(c.BIGTABLE_INSTANCE).table(c.GAP_MARKERS_TABLE)) : undefined,
-      ),
+      store:
+        bigtable === undefined
+          ? new FirestoreGapStore(new Firestore(), c.GAP_COLLECTION_PREFIX)
+          : new FirestoreGapStore(new Firestore(), c.GAP_COLLECTION_PREFIX, new BigtableMarkerLog(bigtable.table(c.GAP_MARKERS_TABLE)), new BigtableChainLog(bigtable.table(c.GAP_CHAINS_TABLE))),
       clock: systemClock,
       config: {
         state: {

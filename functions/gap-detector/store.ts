@@ -89,6 +89,23 @@ export interface MarkerLog {
 }
 
 /**
+ * Where the chain state is kept when it is not in the store's own Firestore documents: Bigtable
+ * (bigtable-chains.ts, `STATE_STORE=bigtable`). Each step is atomic on the state it changes and
+ * commits the messages it causes with it, as GapStore's chain methods promise.
+ */
+export interface ChainLog {
+  readonly counts: OperationCounts;
+  /** GapStore.applyChain. */
+  apply(event: BusinessEvent, timeMs: number, watermarkMs: number, payload: string | undefined, ctx: GapStateContext): Promise<OutboxMessage[]>;
+  /** GapStore.sweepChains. */
+  sweep(watermarkMs: number, ctx: GapStateContext, limit: number): Promise<{ swept: number; messages: OutboxMessage[] }>;
+  /** The messages its steps committed at or before `writtenBeforeMs` and that are still not published. */
+  pendingOutbox(writtenBeforeMs: number, limit: number): Promise<OutboxMessage[]>;
+  /** Removes those of `ids` it holds (published); returns the others. */
+  deleteOutbox(ids: readonly string[]): Promise<string[]>;
+}
+
+/**
  * Where an outbox message goes: a finding, or the upstream event of a broken chain to
  * re-trigger. The shell maps it to a topic; the state knows no topic names.
  */

@@ -115,7 +115,7 @@ describe('gap-detector chain state in the Firestore emulator: one document per c
   });
 });
 
-describe.each(MARKER_STORES)('gap-detector against replay in the emulators, sequence markers in %s', (markers) => {
+describe.each(MARKER_STORES)('gap-detector against replay in the emulators, sequence markers and chains in %s', (markers) => {
   const prefix = runPrefix('gapparity');
   const fx = useMarkerLog(markers, prefix);
 
@@ -128,7 +128,7 @@ describe.each(MARKER_STORES)('gap-detector against replay in the emulators, sequ
     const publisher = new MemoryPublisher();
     const handler = gapDetectorHandler({
       publisher,
-      store: new FirestoreGapStore(fx.firestore, `${prefix}parity`, fx.marked.log),
+      store: new FirestoreGapStore(fx.firestore, `${prefix}parity`, fx.marked.log, fx.marked.chains),
       clock: { now: () => finalWatermark + DEFAULT_GAP_DETECTOR_CONFIG.state.allowedLatenessMs },
       config: { ...DEFAULT_GAP_DETECTOR_CONFIG, foldIntervalMs: 0, watermarkStepMs: 0 },
       logger: silentLogger,
@@ -153,7 +153,7 @@ describe.each(MARKER_STORES)('gap-detector folds in the emulators, sequence mark
   const fx = useMarkerLog(markers, prefix);
 
   it("writes a quiet source's summary once per fold; claims a lease first only where the last fold's batch was big enough to be worth it", async () => {
-    const store = new FirestoreGapStore(fx.firestore, `${prefix}fold`, fx.marked.log);
+    const store = new FirestoreGapStore(fx.firestore, `${prefix}fold`, fx.marked.log, fx.marked.chains);
     let next = 1;
     type Counts = FirestoreCounts & { rows: FirestoreCounts };
     const fold = async (source: string, numbers: number): Promise<Counts> => {

@@ -35,7 +35,7 @@ async function until(done: () => boolean, what: () => string, timeoutMs = 20_000
 
 const byText = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
 
-describe.each(MARKER_STORES)('gap-detector on the real Pub/Sub and Firestore emulators, sequence markers in %s: both subscriptions and the tick', (markers) => {
+describe.each(MARKER_STORES)('gap-detector on the real Pub/Sub and Firestore emulators, sequence markers and chains in %s: both subscriptions and the tick', (markers) => {
   const prefix = runPrefix('gap');
   let pubsub: PubSub;
   let firestore: Firestore;
@@ -60,7 +60,7 @@ describe.each(MARKER_STORES)('gap-detector on the real Pub/Sub and Firestore emu
     publisher = new CountingPublisher(new PubSubPublisher(pubsub, prefix));
     const handler = gapDetectorHandler({
       publisher,
-      store: new FirestoreGapStore(firestore, `${prefix}state`, log.log),
+      store: new FirestoreGapStore(firestore, `${prefix}state`, log.log, log.chains),
       clock: { now: () => clock.ms },
       config,
       logger: silentLogger,
@@ -184,14 +184,14 @@ describe.each(MARKER_STORES)('gap-detector on the real Pub/Sub and Firestore emu
   }, 240_000);
 });
 
-describe.each(MARKER_STORES)('gap-detector state in the Firestore emulator under concurrent delivery, sequence markers in %s', (markers) => {
+describe.each(MARKER_STORES)('gap-detector state in the Firestore emulator under concurrent delivery, sequence markers and chains in %s', (markers) => {
   const prefix = runPrefix('gapc');
   const fx = useMarkerLog(markers, prefix);
 
   it('many deliveries for one source at once, across instances and with redeliveries: the reported gaps are exactly right', async () => {
     const clock = { ms: T0 };
     const publisher = new MemoryPublisher();
-    const store = new FirestoreGapStore(fx.firestore, `${prefix}state`, fx.marked.log);
+    const store = new FirestoreGapStore(fx.firestore, `${prefix}state`, fx.marked.log, fx.marked.chains);
     const config: GapDetectorConfig = { ...DEFAULT_GAP_DETECTOR_CONFIG, foldIntervalMs: 0 };
     // Four function instances: their own pacing and watermark, one database.
     const instances = [0, 1, 2, 3].map((i) =>

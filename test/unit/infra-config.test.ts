@@ -98,6 +98,7 @@ describe("the Bigtable tables' garbage-collection ages in the manifest", () => {
       'call-duration-checker:checker-outcomes',
       'crm-checker:checker-outcomes',
       'deduplicator:dedup-keys',
+      'gap-detector:gap-chains',
       'gap-detector:gap-markers',
       'revenue-checker:checker-outcomes',
     ]);

@@ -135,6 +135,7 @@ describe('the Bigtable state store on shared/topology.json', () => {
       'call-duration-checker:checker-outcomes',
       'crm-checker:checker-outcomes',
       'deduplicator:dedup-keys',
+      'gap-detector:gap-chains',
       'gap-detector:gap-markers',
       'revenue-checker:checker-outcomes',
     ]);
@@ -163,6 +164,7 @@ describe('the Bigtable state store on shared/topology.json', () => {
     const set = evaluateTopology(manifest(), '', undefined, settings);
     expect(set.bigtable_gc['dedup-keys/k']!.max_age).toBe(`${24 * 3600 + 60 + 3600}s`);
     expect(set.bigtable_gc['gap-markers/m']!.max_age).toBe(`${48 * 3600 + 3600}s`);
+    expect(set.bigtable_gc['gap-chains/c']!.max_age).toBe(`${48 * 3600 + 3600}s`);
   });
 
   it('names one instance per resource prefix, one that the functions accept as BIGTABLE_INSTANCE', () => {
@@ -180,7 +182,7 @@ describe('the Bigtable state store on shared/topology.json', () => {
     expect(() => parseTopology(m)).toThrow(/maxAge/);
     const without = evaluateTopology(m);
     expect(Object.keys(without.bigtable_tables)).toContain('dedup-keys');
-    expect(Object.keys(without.bigtable_gc).sort()).toEqual(['checker-outcomes/o', 'gap-markers/m']);
+    expect(Object.keys(without.bigtable_gc).sort()).toEqual(['checker-outcomes/o', 'gap-chains/c', 'gap-markers/m']);
   });
 
   it('creates a table two functions list once, with both families and the longer max age', () => {

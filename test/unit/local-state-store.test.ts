@@ -35,6 +35,6 @@ describe('local stack: the state store', () => {
       { table: 'a', families: ['k', 'x'] },
       { table: 'b', families: ['m'] },
     ]);
-    expect(manifestTables().map((t) => t.table).sort()).toEqual(['checker-outcomes', 'dedup-keys', 'gap-markers']);
+    expect(manifestTables().map((t) => t.table).sort()).toEqual(['checker-outcomes', 'dedup-keys', 'gap-chains', 'gap-markers']);
   });
 });
