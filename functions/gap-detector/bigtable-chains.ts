@@ -5,7 +5,7 @@ import { TransientError } from '../../shared/errors';
 import { chainKeys } from './chains';
 import { ChainDocument, changedChainDocument, chainDocumentKey, OutboxRecord, type SlotRecord } from './records';
 import { digest, parseStored } from './stored';
-import type { ChainLog, GapStateContext, OperationCounts, OutboxMessage } from './store';
+import type { ChainLog, EarlierChains, GapStateContext, OperationCounts, OutboxMessage } from './store';
 import { chainTransition, sweepTransition } from './transitions';
 
 /** The column family of the chains table (shared/topology.json: `gap-chains`, family `c`). */
@@ -35,6 +35,10 @@ interface Held {
   readonly doc: StoredDocument;
   /** Outbox markers: message id → the outbox row of the commit that wrote it. */
   readonly markers: ReadonlyMap<string, string>;
+  /** The document key, where the row was read by it. */
+  readonly documentKey?: string;
+  /** Its slots came from an earlier Firestore document of this key (the row has none yet). */
+  readonly seeded?: boolean;
 }
 
 type Cells = Record<string, Array<{ value: Buffer; timestamp: unknown }>>;
@@ -73,6 +77,12 @@ const outboxRow = (writtenAtMs: number, id: string, version: number) => `o#${at(
  * a crash before the second leaves the first done, and the redelivery finds that slot settled
  * (a step applied twice changes nothing: transitions.ts) and commits the second.
  *
+ * Upgrading from chains in Firestore (`earlier`, GAP_CHAINS_FROM_FIRESTORE): a row that has no
+ * document yet starts from the Firestore document of its key, if one is left, which is deleted
+ * once the row holds its slots; the sweep also takes the Firestore documents that fell due and
+ * moves them here first. A crash between the row's commit and the deletion leaves a document
+ * that is never read again (the row exists), deleted when the sweep meets it.
+ *
  * Expiry: a GC policy by max age (Terraform, from GAP_STATE_RETENTION_HOURS) removes rows no
  * write has touched for the retention; nothing here relies on it running
  * (https://cloud.google.com/bigtable/docs/garbage-collection).
@@ -82,7 +92,11 @@ export class BigtableChainLog implements ChainLog {
   /** Where each message this instance committed or found waits: its outbox row and its chain row. */
   private readonly located = new Map<string, Array<{ row: string; outbox: string }>>();
 
-  constructor(private readonly table: Table) {}
+  constructor(
+    private readonly table: Table,
+    /** Chain documents kept in Firestore before the chains moved here, read through while they last. */
+    private readonly earlier?: EarlierChains,
+  ) {}
 
   async apply(event: BusinessEvent, timeMs: number, watermarkMs: number, payload: string | undefined, ctx: GapStateContext): Promise<OutboxMessage[]> {
     const keys = chainKeys(event);
@@ -90,7 +104,7 @@ export class BigtableChainLog implements ChainLog {
     const documents = [...new Set(keys.map(chainDocumentKey))];
     const committed: OutboxMessage[] = [];
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      const held = await this.read(documents.map(chainRow));
+      const held = await this.readDocuments(documents);
       const slotOf = (key: string) => held.get(chainRow(chainDocumentKey(key)))!.doc.slots.find((s) => s.key === key);
       const { changes, outbox } = chainTransition(new Map(keys.map((k) => [k, slotOf(k)])), event, timeMs, watermarkMs, payload, ctx);
       const writes = documents.flatMap((d) => {
@@ -137,7 +151,15 @@ export class BigtableChainLog implements ChainLog {
     }
     const messages: OutboxMessage[] = [];
     for (const row of due) messages.push(...(await this.sweepRow(held.get(row)!, watermarkMs, ctx)));
-    return { swept: entries.length, messages };
+    if (this.earlier === undefined) return { swept: entries.length, messages };
+    const earlier = await this.earlier.due(watermarkMs, limit);
+    for (const key of earlier) {
+      const h = (await this.readDocuments([key])).get(chainRow(key))!;
+      // A document whose row was committed before it could be deleted: the row decides.
+      if (!h.seeded) await this.earlier.forget([key]);
+      else messages.push(...(await this.sweepRow(h, watermarkMs, ctx)));
+    }
+    return { swept: entries.length + earlier.length, messages };
   }
 
   async pendingOutbox(writtenBeforeMs: number, limit: number): Promise<OutboxMessage[]> {
@@ -187,7 +209,7 @@ export class BigtableChainLog implements ChainLog {
   private async sweepRow(first: Held, watermarkMs: number, ctx: GapStateContext): Promise<OutboxMessage[]> {
     let held = first;
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      if (attempt > 0) held = (await this.read([first.row])).get(first.row)!;
+      if (attempt > 0) held = first.documentKey === undefined ? (await this.read([first.row])).get(first.row)! : (await this.readDocuments([first.documentKey])).get(first.row)!;
       const changes = new Map<string, SlotRecord | null>();
       const outbox: OutboxMessage[] = [];
       for (const slot of held.doc.slots) {
@@ -196,7 +218,8 @@ export class BigtableChainLog implements ChainLog {
         outbox.push(...result.outbox);
       }
       const next = changedChainDocument(held.doc.slots, changes);
-      if (next === undefined && outbox.length === 0) return [];
+      // A document moved from Firestore is committed here even unchanged, so that it is not met again.
+      if (next === undefined && outbox.length === 0 && !held.seeded) return [];
       if (await this.commit(held, next === undefined ? held.doc.slots : (next?.slots ?? []), outbox, ctx)) return outbox;
     }
     throw new TransientError(`gap-detector chain state stayed contended over ${ATTEMPTS} attempts`, 'STATE_CONTENDED');
@@ -238,6 +261,7 @@ export class BigtableChainLog implements ChainLog {
     if (!wrote) return false;
     this.counts.writes++;
     for (const m of outbox) this.locate(m.id, held.row, outboxRow(ctx.now, m.id, version));
+    if (held.seeded) await this.earlier!.forget([held.documentKey!]);
     if (moved && held.doc.dueMs !== null) {
       // The sweep removes it where this does not (a crash here): it is stale from now on.
       await this.table.mutate([{ key: dueRow(held.doc.dueMs, held.row), method: 'delete', data: [`${CHAIN_FAMILY}:v${held.doc.dueVersion}`] }]);
@@ -250,6 +274,24 @@ export class BigtableChainLog implements ChainLog {
     const places = this.located.get(id) ?? [];
     if (!places.some((p) => p.outbox === outbox)) places.push({ row, outbox });
     this.located.set(id, places);
+  }
+
+  /** Chain rows by document key (keyed by row), each as held now; one without a document yet from its earlier Firestore document, if any. */
+  private async readDocuments(documentKeys: readonly string[]): Promise<Map<string, Held>> {
+    const rows = await this.read(documentKeys.map(chainRow));
+    const absent: string[] = [];
+    for (const key of documentKeys) {
+      const h = rows.get(chainRow(key))!;
+      rows.set(h.row, { ...h, documentKey: key });
+      if (h.bytes === undefined) absent.push(key);
+    }
+    if (this.earlier === undefined || absent.length === 0) return rows;
+    for (const [key, slots] of await this.earlier.read(absent)) {
+      // Nothing of it is indexed here yet: its due time is written with its first commit.
+      const h = rows.get(chainRow(key))!;
+      rows.set(h.row, { ...h, doc: { ...h.doc, slots }, seeded: true });
+    }
+    return rows;
   }
 
   /** Chain rows by key, each as held now (an absent one as empty, at version 0). */

@@ -19,7 +19,7 @@ import {
 } from './records';
 import { FirestoreMarkerLog } from './firestore-markers';
 import { digest, parseStored } from './stored';
-import type { ChainLog, FoldOptions, GapStateContext, GapStore, LoggedMarker, MarkerLog, OperationCounts, OutboxMessage, RecordedWatermark, SequenceMarker } from './store';
+import type { ChainLog, EarlierChains, FoldOptions, GapStateContext, GapStore, LoggedMarker, MarkerLog, OperationCounts, OutboxMessage, RecordedWatermark, SequenceMarker } from './store';
 import { chainTransition, foldLeased, foldThrottled, foldTransition, sweepTransition } from './transitions';
 
 /** Firestore operations as billed: documents read (a query answering nothing still bills one), written, deleted. */
@@ -411,6 +411,48 @@ function sumOfCounts(parts: ReadonlyArray<OperationCounts | undefined>): Operati
       return of('deletes');
     },
   } as OperationCounts;
+}
+
+/**
+ * The chain documents of `<prefix>-chains`, for a chain log to read through after a deployment
+ * moved its chains there (bigtable-chains.ts): a document is named by the digest of its key, and
+ * its key is its first slot's group (records.ts, `chainDocumentKey`).
+ */
+export class FirestoreEarlierChains implements EarlierChains {
+  readonly counts: FirestoreCounts = { reads: 0, writes: 0, deletes: 0 };
+  private readonly chains: CollectionReference;
+
+  constructor(firestore: Firestore, prefix = 'gap-detector') {
+    this.chains = firestore.collection(`${prefix}-chains`);
+  }
+
+  async read(documentKeys: readonly string[]): Promise<Map<string, SlotRecord[]>> {
+    const found = new Map<string, SlotRecord[]>();
+    if (documentKeys.length === 0) return found;
+    const snaps = await this.chains.firestore.getAll(...documentKeys.map((k) => this.chains.doc(digest(k))));
+    this.counts.reads += snaps.length;
+    snaps.forEach((snap, i) => {
+      if (snap.exists) found.set(documentKeys[i]!, chainSlots(parse(StoredChainDocument, snap.data(), snap.ref.path)));
+    });
+    return found;
+  }
+
+  async due(watermarkMs: number, limit: number): Promise<string[]> {
+    const due = await this.chains.where('dueMs', '<', watermarkMs).orderBy('dueMs').limit(limit).get();
+    this.counts.reads += Math.max(1, due.size);
+    return due.docs.flatMap((d) => {
+      const first = chainSlots(parse(StoredChainDocument, d.data(), d.ref.path))[0];
+      return first === undefined ? [] : [chainDocumentKey(first.key)];
+    });
+  }
+
+  async forget(documentKeys: readonly string[]): Promise<void> {
+    if (documentKeys.length === 0) return;
+    const batch = this.chains.firestore.batch();
+    for (const k of documentKeys) batch.delete(this.chains.doc(digest(k)));
+    await batch.commit();
+    this.counts.deletes += documentKeys.length;
+  }
 }
 
 function parse<S extends z.ZodType>(schema: S, data: DocumentData | undefined, path: string): z.infer<S> {

@@ -13,7 +13,7 @@ import { topology } from '../../shared/topology';
 import { BigtableChainLog, CHAIN_FAMILY } from './bigtable-chains';
 import { BigtableMarkerLog, MARKER_FAMILY } from './bigtable-markers';
 import { DEFAULT_GAP_RULES, NAME } from './core';
-import { FirestoreGapStore } from './firestore-store';
+import { FirestoreEarlierChains, FirestoreGapStore } from './firestore-store';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler } from './handler';
 import { DEFAULT_GAP_STATE_CONFIG } from './store';
 
@@ -43,6 +43,11 @@ export const Env = z.object({
   /** `STATE_STORE=bigtable`: the sequence markers in this Bigtable table of BIGTABLE_INSTANCE, and the chains in GAP_CHAINS_TABLE; the rest of the state stays in Firestore. */
   GAP_MARKERS_TABLE: TableName.default(tableOf(MARKER_FAMILY) ?? 'gap-markers'),
   GAP_CHAINS_TABLE: TableName.default(tableOf(CHAIN_FAMILY) ?? 'gap-chains'),
+  /**
+   * After upgrading a deployment whose chains were in Firestore (`<prefix>-chains`) to STATE_STORE=bigtable
+   * with chains in Bigtable: read those documents through until none is left (README, gap-detector).
+   */
+  GAP_CHAINS_FROM_FIRESTORE: z.stringbool().default(false),
   ...StateStoreEnv,
   ...ResourceEnv,
 });
@@ -52,14 +57,20 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
   const c = readConfig(Env, env, NAME);
   const instanceId = randomUUID();
   const bigtable = c.STATE_STORE === 'bigtable' ? bigtableInstance(c.BIGTABLE_INSTANCE) : undefined;
+  const firestore = new Firestore();
   registerPush(
     NAME,
     cloudBoundary(NAME, env, gapDetectorHandler({
       publisher: new PubSubPublisher(new PubSub(), c.RESOURCE_PREFIX),
       store:
         bigtable === undefined
-          ? new FirestoreGapStore(new Firestore(), c.GAP_COLLECTION_PREFIX)
-          : new FirestoreGapStore(new Firestore(), c.GAP_COLLECTION_PREFIX, new BigtableMarkerLog(bigtable.table(c.GAP_MARKERS_TABLE)), new BigtableChainLog(bigtable.table(c.GAP_CHAINS_TABLE))),
+          ? new FirestoreGapStore(firestore, c.GAP_COLLECTION_PREFIX)
+          : new FirestoreGapStore(
+              firestore,
+              c.GAP_COLLECTION_PREFIX,
+              new BigtableMarkerLog(bigtable.table(c.GAP_MARKERS_TABLE)),
+              new BigtableChainLog(bigtable.table(c.GAP_CHAINS_TABLE), c.GAP_CHAINS_FROM_FIRESTORE ? new FirestoreEarlierChains(firestore, c.GAP_COLLECTION_PREFIX) : undefined),
+            ),
       clock: systemClock,
       config: {
         state: {

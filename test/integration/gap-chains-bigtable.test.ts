@@ -2,9 +2,10 @@ import type { Instance, Table } from '@google-cloud/bigtable';
 import { bigtableInstance, ensureTables } from '../../shared/adapters/bigtable';
 import type { BusinessEvent } from '../../shared/events/envelope';
 import { BigtableChainLog, CHAIN_FAMILY } from '../../functions/gap-detector/bigtable-chains';
+import { FirestoreEarlierChains, FirestoreGapStore } from '../../functions/gap-detector/firestore-store';
 import { MemoryGapStore } from '../../functions/gap-detector/memory-store';
 import { DEFAULT_GAP_STATE_CONFIG, type GapStateContext, type OutboxMessage } from '../../functions/gap-detector/store';
-import { runPrefix } from '../support/harness';
+import { emulatorClients, runPrefix } from '../support/harness';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
 const MIN = 60_000;
@@ -16,7 +17,7 @@ const ids = (messages: readonly OutboxMessage[]) => messages.map((m) => m.id).so
 const kinds = (messages: readonly OutboxMessage[]) => messages.map((m) => (JSON.parse(m.data) as { kind: string }).kind).sort();
 
 /** A step of the log: an event at its own time, the watermark where it is; the wall clock (TTLs, when a message was written) is `now`. */
-const step = (log: BigtableChainLog | MemoryGapStore, e: BusinessEvent, watermarkMs: number, now = Date.now()) => {
+const step = (log: BigtableChainLog | MemoryGapStore | FirestoreGapStore, e: BusinessEvent, watermarkMs: number, now = Date.now()) => {
   const timeMs = Date.parse(e.time);
   return log instanceof BigtableChainLog ? log.apply(e, timeMs, watermarkMs, undefined, ctxAt(now)) : log.applyChain(e, timeMs, watermarkMs, undefined, ctxAt(now));
 };
@@ -209,6 +210,43 @@ describe('gap-detector chains in the Bigtable emulator: a row per card and lead,
     expect(kinds(swept.messages)).toEqual(['chain_broken']);
     expect(swept.messages[0]!.data).toContain('l5');
     expect((await again.sweep(at, ctxAt(Date.now()), 100)).messages).toEqual([]);
+  });
+
+  it('after an upgrade from chains in Firestore: the chains open there are carried on, each reported once, and their documents go', async () => {
+    const { firestore } = emulatorClients();
+    try {
+      const prefix = `${runPrefix('btupgrade')}gap`;
+      const before = new FirestoreGapStore(firestore, prefix);
+      const memory = new MemoryGapStore();
+      const reported: OutboxMessage[] = [];
+      const both = async (log: BigtableChainLog | FirestoreGapStore, e: BusinessEvent, watermarkMs: number) => {
+        const out = await step(log, e, watermarkMs);
+        expect(ids(out)).toEqual(ids(await step(memory, e, watermarkMs)));
+        reported.push(...out);
+      };
+      // Before the upgrade, chains in Firestore: L8 is reported broken; k6 and L7 wait.
+      await both(before, event('l8', 'lead.created', { lead_id: 'L8' }, 0), T0);
+      await both(before, event('s6', 'card.scanned', { card_id: 'k6' }, 15), T0 + 15 * MIN);
+      await both(before, event('l7', 'lead.created', { lead_id: 'L7' }, 15), T0 + 15 * MIN);
+      const swept = await before.sweepChains(T0 + 20 * MIN, ctxAt(Date.now()), 100);
+      expect(ids(swept.messages)).toEqual(ids((await memory.sweepChains(T0 + 20 * MIN, ctxAt(Date.now()), 100)).messages));
+      reported.push(...swept.messages);
+      // After it, chains in Bigtable, reading Firestore's through.
+      const t = await table('btupgrade');
+      const after = new BigtableChainLog(t, new FirestoreEarlierChains(firestore, prefix));
+      await both(after, event('l6', 'lead.created', { lead_id: 'L6', card_id: 'k6' }, 16), T0 + 16 * MIN);
+      await both(after, event('c8', 'crm.synced', { lead_id: 'L8' }, 21), T0 + 21 * MIN);
+      const at = T0 + 40 * MIN;
+      const late = await after.sweep(at, ctxAt(Date.now()), 100);
+      expect(ids(late.messages)).toEqual(ids((await memory.sweepChains(at, ctxAt(Date.now()), 100)).messages));
+      reported.push(...late.messages);
+      // L8 broken, then closed late; L7 (never touched after the upgrade) and L6 broken; k6 closed in time.
+      expect(kinds(reported)).toEqual(['chain_broken', 'chain_broken', 'chain_broken', 'late']);
+      expect((await after.sweep(at, ctxAt(Date.now()), 100)).messages).toEqual([]);
+      expect((await firestore.collection(`${prefix}-chains`).get()).size).toBe(0);
+    } finally {
+      await firestore.terminate();
+    }
   });
 
   it('many instances on the same leads at once, with redeliveries: the findings of the in-memory store, each once', async () => {
