@@ -5,7 +5,7 @@ import { TransientError } from '../../shared/errors';
 import { chainKeys } from './chains';
 import { ChainDocument, changedChainDocument, chainDocumentKey, OutboxRecord, type SlotRecord } from './records';
 import { digest, parseStored } from './stored';
-import type { ChainLog, EarlierChains, GapStateContext, OperationCounts, OutboxMessage } from './store';
+import type { ChainLog, GapStateContext, OperationCounts, OutboxMessage } from './store';
 import { chainTransition, sweepTransition } from './transitions';
 
 /** The column family of the chains table (shared/topology.json: `gap-chains`, family `c`). */
@@ -22,6 +22,20 @@ const ATTEMPTS = 8;
  * two calls: no request runs this long (gap-detector's subscriptions lease a message for 120 s).
  */
 const DEAD_WRITER_MS = 60 * 60_000;
+
+/**
+ * Chain documents a deployment kept in Firestore before its chains moved to a chain log: read
+ * through while they last (`GAP_CHAINS_FROM_FIRESTORE`), so that chains open at the upgrade are
+ * neither lost nor reported wrongly.
+ */
+export interface EarlierChains {
+  /** The slots of these documents (by document key) where an earlier one holds any. */
+  read(documentKeys: readonly string[]): Promise<Map<string, SlotRecord[]>>;
+  /** Keys of earlier documents with a due time before the watermark, earliest first. */
+  due(watermarkMs: number, limit: number): Promise<string[]>;
+  /** Removes earlier documents once the chain log holds their slots. */
+  forget(documentKeys: readonly string[]): Promise<void>;
+}
 
 /** The stored document: the Firestore store's, with the row's version and the version that set its due time. */
 const StoredDocument = ChainDocument.extend({ version: z.number().int().positive(), dueVersion: z.number().int().nonnegative() });

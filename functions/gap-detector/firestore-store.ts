@@ -19,7 +19,8 @@ import {
 } from './records';
 import { FirestoreMarkerLog } from './firestore-markers';
 import { digest, parseStored } from './stored';
-import type { ChainLog, EarlierChains, FoldOptions, GapStateContext, GapStore, LoggedMarker, MarkerLog, OperationCounts, OutboxMessage, RecordedWatermark, SequenceMarker } from './store';
+import type { EarlierChains } from './bigtable-chains';
+import type { ChainLog, FoldOptions, GapStateContext, GapStore, LoggedMarker, MarkerLog, OperationCounts, OutboxMessage, RecordedWatermark, SequenceMarker } from './store';
 import { chainTransition, foldLeased, foldThrottled, foldTransition, sweepTransition } from './transitions';
 
 /** Firestore operations as billed: documents read (a query answering nothing still bills one), written, deleted. */

@@ -1,5 +1,4 @@
 import type { BusinessEvent } from '../../shared/events/envelope';
-import type { SlotRecord } from './records';
 import { DEFAULT_GAP_RULES, type GapRules } from './rules';
 
 /** The port of the function's state: what a delivery or a tick asks of it, and its settings. */
@@ -104,20 +103,6 @@ export interface ChainLog {
   pendingOutbox(writtenBeforeMs: number, limit: number): Promise<OutboxMessage[]>;
   /** Removes those of `ids` it holds (published); returns the others. */
   deleteOutbox(ids: readonly string[]): Promise<string[]>;
-}
-
-/**
- * Chain documents a deployment kept in Firestore before its chains moved to a chain log: read
- * through while they last (`GAP_CHAINS_FROM_FIRESTORE`), so that chains open at the upgrade are
- * neither lost nor reported wrongly.
- */
-export interface EarlierChains {
-  /** The slots of these documents (by document key) where an earlier one holds any. */
-  read(documentKeys: readonly string[]): Promise<Map<string, SlotRecord[]>>;
-  /** Keys of earlier documents with a due time before the watermark, earliest first. */
-  due(watermarkMs: number, limit: number): Promise<string[]>;
-  /** Removes earlier documents once the chain log holds their slots. */
-  forget(documentKeys: readonly string[]): Promise<void>;
 }
 
 /**
