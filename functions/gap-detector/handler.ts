@@ -179,7 +179,7 @@ export function gapDetectorHandler(deps: GapDetectorDeps) {
 
   async function onTick(): Promise<void> {
     const ctx = context();
-    await recordWatermark(watermark.unrecorded(ctx.now), ctx);
+    await recordWatermark(watermark.paced(ctx.now), ctx);
     const ticked = tickWatermark(await store.readEventWatermark(TICK_WRITER), ctx.now, config.state.allowedLatenessMs);
     if (ticked !== undefined) await store.advanceWatermark(TICK_WRITER, ticked, ctx, ctx.now);
     const watermarkMs = await currentWatermark();

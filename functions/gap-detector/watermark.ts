@@ -22,12 +22,17 @@ export class LocalWatermark {
       this.seen = timeMs;
       this.seenAt = now;
     }
-    if (now - this.lastWriteAt < this.stepMs) return undefined;
-    return this.unrecorded(now);
+    return this.paced(now);
   }
 
-  /** The value to write regardless of the step (the tick), if one is unrecorded and none is being written. */
-  unrecorded(now: number): RecordedWatermark | undefined {
+  /**
+   * The value to write now, if one is unrecorded, none is being written and a step has passed
+   * since the last write: what a delivery writes, and what the tick flushes of a quiet stream. The
+   * tick too keeps to the step, so the instance's record sees at most one write a step (a tick
+   * right after a delivery's write once made two in one second: tools/scale/measured.json).
+   */
+  paced(now: number): RecordedWatermark | undefined {
+    if (now - this.lastWriteAt < this.stepMs) return undefined;
     if (this.writing || this.seen <= this.stored) return undefined;
     this.writing = true;
     this.lastWriteAt = now;

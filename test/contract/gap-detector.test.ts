@@ -5,6 +5,7 @@ import { pushBody } from '../../shared/pubsub/push';
 import { TOPICS } from '../../shared/topology';
 import { DEFAULT_GAP_DETECTOR_CONFIG, gapDetectorHandler, type GapDetectorConfig } from '../../functions/gap-detector/handler';
 import { MemoryGapStore } from '../../functions/gap-detector/memory-store';
+import type { GapStateContext } from '../../functions/gap-detector/store';
 import { serveFunction } from '../support/harness';
 import { cardScanned, leadCreated, leadTagged } from '../support/events';
 
@@ -16,10 +17,10 @@ const LATENESS = DEFAULT_GAP_DETECTOR_CONFIG.state.allowedLatenessMs;
 let servers = 0;
 
 /** gap-detector served over HTTP, as a push subscription reaches it, with in-memory state and a clock the test moves. */
-async function serve(options: { config?: Partial<GapDetectorConfig>; publisher?: Publisher } = {}) {
+async function serve(options: { config?: Partial<GapDetectorConfig>; publisher?: Publisher; store?: MemoryGapStore } = {}) {
   const clock = { ms: T0 };
   const inner = new MemoryPublisher();
-  const store = new MemoryGapStore();
+  const store = options.store ?? new MemoryGapStore();
   const config: GapDetectorConfig = { ...DEFAULT_GAP_DETECTOR_CONFIG, foldIntervalMs: 0, watermarkStepMs: 0, ...options.config };
   const handler = gapDetectorHandler({
     publisher: options.publisher ?? inner,
@@ -163,6 +164,34 @@ describe('gap-detector over HTTP with the raw Pub/Sub push body', () => {
     try {
       expect(await s.push(`stage-${TOPICS.unique}`, tagged('a', 1, 0))).toBe(204);
       expect([...s.store.sources.keys()]).toEqual(['//hub']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("writes its instance's watermark record at most once a step, the tick's flush included (the busiest document stays at 1 write a second)", async () => {
+    const writes: Array<{ writer: string; atMs: number }> = [];
+    const store = new (class extends MemoryGapStore {
+      override advanceWatermark(writer: string, ms: number, ctx?: GapStateContext, atMs?: number): Promise<void> {
+        writes.push({ writer, atMs: ctx?.now ?? Number.NaN });
+        return super.advanceWatermark(writer, ms, ctx, atMs);
+      }
+    })();
+    const s = await serve({ config: { watermarkStepMs: 1000 }, store });
+    try {
+      const own = () => writes.filter((w) => w.writer === 'instance-1').map((w) => w.atMs - T0);
+      expect(await s.push(TOPICS.unique, tagged('a', 1, 0))).toBe(204);
+      s.clock.ms = T0 + 300;
+      expect(await s.push(TOPICS.unique, tagged('b', 2, 1))).toBe(204);
+      // A tick within the step after the delivery's write leaves the newer time for later...
+      s.clock.ms = T0 + 600;
+      expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
+      expect(own()).toEqual([0]);
+      // ...and flushes it once the step has passed.
+      s.clock.ms = T0 + 1000;
+      expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
+      expect(own()).toEqual([0, 1000]);
+      expect(store.watermarks.get('instance-1')!.ms).toBe(Date.parse(at(1)));
     } finally {
       await s.close();
     }
