@@ -19,7 +19,8 @@ const MESSAGE = 'm';
 const ATTEMPTS = 8;
 /**
  * An index entry whose writer has not committed for this long is a writer that died between its
- * two calls: no request runs this long (gap-detector's subscriptions lease a message for 120 s).
+ * two calls: no request runs this long (a function's timeout is its subscriptions' ack deadline,
+ * 120 s for gap-detector: infra/modules/topology).
  */
 const DEAD_WRITER_MS = 60 * 60_000;
 
