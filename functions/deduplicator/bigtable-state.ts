@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Instance, Table } from '@google-cloud/bigtable';
 import { z } from 'zod';
-import type { TableSpec } from '../../shared/adapters/bigtable';
+import { cellIs, type TableSpec } from '../../shared/adapters/bigtable';
 import { TransientError } from '../../shared/errors';
 import { topology } from '../../shared/topology';
 import { faultPoint } from '../../shared/fault-inject';
@@ -261,13 +261,13 @@ export class BigtableDedupStore implements DedupStore {
       return matched !== true;
     }
     const replace = [{ method: 'delete', data: [`${FAMILY}:${COLUMN}`] }, set];
-    const [matched] = await this.table.row(row).filter(holds(expected), { onMatch: replace });
+    const [matched] = await this.table.row(row).filter(cellIs(FAMILY, COLUMN, expected), { onMatch: replace });
     return matched === true;
   }
 
   /** Deletes the row's claim when it is exactly the cell's bytes (commit columns stay); says whether it did. */
   private async remove(cell: Cell): Promise<boolean> {
-    const [matched] = await this.table.row(cell.row).filter(holds(cell.bytes), { onMatch: [{ method: 'delete', data: [`${FAMILY}:${COLUMN}`] }] });
+    const [matched] = await this.table.row(cell.row).filter(cellIs(FAMILY, COLUMN, cell.bytes), { onMatch: [{ method: 'delete', data: [`${FAMILY}:${COLUMN}`] }] });
     return matched === true;
   }
 
@@ -279,11 +279,6 @@ export class BigtableDedupStore implements DedupStore {
   private async release(claimed: readonly Claimed[]): Promise<void> {
     await Promise.all(claimed.map((c) => (c.previous === undefined ? this.remove(c) : this.write(c.row, c.bytes, c.previous.bytes, c.previous.stamp))));
   }
-}
-
-/** A filter that matches a row whose cell is exactly `bytes` (a value range from `bytes` to `bytes`, both closed). */
-function holds(bytes: Buffer) {
-  return [{ family: FAMILY }, { column: COLUMN }, { value: { start: bytes, end: bytes } }];
 }
 
 function encode(claim: StoredClaim): Buffer {

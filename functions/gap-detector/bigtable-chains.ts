@@ -1,5 +1,6 @@
 import type { Row, Table } from '@google-cloud/bigtable';
 import { z } from 'zod';
+import { cellIs } from '../../shared/adapters/bigtable';
 import type { BusinessEvent } from '../../shared/events/envelope';
 import { TransientError } from '../../shared/errors';
 import { chainKeys } from './chains';
@@ -270,7 +271,7 @@ export class BigtableChainLog implements ChainLog {
     const [matched] =
       held.bytes === undefined
         ? await row.filter([{ family: CHAIN_FAMILY }, { column: DOC }], { onNoMatch: [set] })
-        : await row.filter([{ family: CHAIN_FAMILY }, { column: DOC }, { value: { start: held.bytes, end: held.bytes } }], { onMatch: [{ method: 'delete', data: [`${CHAIN_FAMILY}:${DOC}`] }, set] });
+        : await row.filter(cellIs(CHAIN_FAMILY, DOC, held.bytes), { onMatch: [{ method: 'delete', data: [`${CHAIN_FAMILY}:${DOC}`] }, set] });
     this.counts.reads++;
     const wrote = held.bytes === undefined ? matched !== true : matched === true;
     if (!wrote) return false;

@@ -12,6 +12,14 @@ export function bigtableInstance(instanceId: string): Instance {
   return new Bigtable({ metricsEnabled: false }).instance(instanceId);
 }
 
+/**
+ * A CheckAndMutateRow predicate that matches a row whose `family:column` cell is exactly `bytes`
+ * (a value range closed at both ends): the condition of a write that must find the row as it read it.
+ */
+export function cellIs(family: string, column: string, bytes: Buffer) {
+  return [{ family }, { column }, { value: { start: bytes, end: bytes } }];
+}
+
 export interface TableSpec {
   readonly table: string;
   readonly families: readonly string[];
