@@ -4,7 +4,7 @@ import { cellIs } from '../../shared/adapters/bigtable';
 import type { BusinessEvent } from '../../shared/events/envelope';
 import { TransientError } from '../../shared/errors';
 import { chainKeys } from './chains';
-import { ChainDocument, changedChainDocument, chainDocumentKey, OutboxRecord, type SlotRecord } from './records';
+import { ChainDocument, chainDocumentOf, changedChainDocument, chainDocumentKey, OutboxRecord, type SlotRecord } from './records';
 import { digest, parseStored } from './stored';
 import type { ChainLog, GapStateContext, OperationCounts, OutboxMessage } from './store';
 import { chainTransition, sweepTransition } from './transitions';
@@ -248,8 +248,7 @@ export class BigtableChainLog implements ChainLog {
    */
   private async commit(held: Held, slots: readonly SlotRecord[], outbox: readonly OutboxMessage[], ctx: GapStateContext): Promise<boolean> {
     const version = held.doc.version + 1;
-    let dueMs: number | null = null;
-    for (const s of slots) if (s.dueMs !== null && (dueMs === null || s.dueMs < dueMs)) dueMs = s.dueMs;
+    const { dueMs } = chainDocumentOf([...slots]);
     const moved = dueMs !== held.doc.dueMs;
     const doc: StoredDocument = { slots: [...slots], dueMs, version, dueVersion: moved ? version : held.doc.dueVersion };
     type Entry = { key: string; method: 'insert'; data: Record<string, Record<string, { value: string; timestamp: number }>> };

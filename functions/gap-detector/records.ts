@@ -107,7 +107,11 @@ export function changedChainDocument(held: readonly SlotRecord[], changes: Reado
     else if (next !== null) slots.push(next);
   }
   for (const [key, next] of changes) if (next !== null && !held.some((s) => s.key === key)) slots.push(next);
-  if (slots.length === 0) return null;
+  return slots.length === 0 ? null : chainDocumentOf(slots);
+}
+
+/** A document of these slots: due at the earliest of their due times. */
+export function chainDocumentOf(slots: SlotRecord[]): ChainDocument {
   let dueMs: number | null = null;
   for (const s of slots) if (s.dueMs !== null && (dueMs === null || s.dueMs < dueMs)) dueMs = s.dueMs;
   return { slots, dueMs };
