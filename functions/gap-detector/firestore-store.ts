@@ -259,7 +259,7 @@ export class FirestoreGapStore implements GapStore {
 
   async sweepChains(watermarkMs: number, ctx: GapStateContext, limit: number): Promise<{ swept: number; messages: OutboxMessage[] }> {
     if (this.chainLog !== undefined) return this.chainLog.sweep(watermarkMs, ctx, limit);
-    const due = await this.chains.where('dueMs', '<', watermarkMs).orderBy('dueMs').limit(limit).get();
+    const due = await dueChains(this.chains, watermarkMs, limit);
     this.counts.reads += Math.max(1, due.size);
     const messages: OutboxMessage[] = [];
     for (const doc of due.docs) {
@@ -420,7 +420,6 @@ function sumOfCounts(parts: ReadonlyArray<OperationCounts | undefined>): Operati
  * its key is its first slot's group (records.ts, `chainDocumentKey`).
  */
 export class FirestoreEarlierChains implements EarlierChains {
-  readonly counts: FirestoreCounts = { reads: 0, writes: 0, deletes: 0 };
   private readonly chains: CollectionReference;
 
   constructor(firestore: Firestore, prefix = 'gap-detector') {
@@ -431,7 +430,6 @@ export class FirestoreEarlierChains implements EarlierChains {
     const found = new Map<string, SlotRecord[]>();
     if (documentKeys.length === 0) return found;
     const snaps = await this.chains.firestore.getAll(...documentKeys.map((k) => this.chains.doc(digest(k))));
-    this.counts.reads += snaps.length;
     snaps.forEach((snap, i) => {
       if (snap.exists) found.set(documentKeys[i]!, chainSlots(parse(StoredChainDocument, snap.data(), snap.ref.path)));
     });
@@ -439,8 +437,7 @@ export class FirestoreEarlierChains implements EarlierChains {
   }
 
   async due(watermarkMs: number, limit: number): Promise<string[]> {
-    const due = await this.chains.where('dueMs', '<', watermarkMs).orderBy('dueMs').limit(limit).get();
-    this.counts.reads += Math.max(1, due.size);
+    const due = await dueChains(this.chains, watermarkMs, limit);
     return due.docs.flatMap((d) => {
       const first = chainSlots(parse(StoredChainDocument, d.data(), d.ref.path))[0];
       return first === undefined ? [] : [chainDocumentKey(first.key)];
@@ -452,8 +449,12 @@ export class FirestoreEarlierChains implements EarlierChains {
     const batch = this.chains.firestore.batch();
     for (const k of documentKeys) batch.delete(this.chains.doc(digest(k)));
     await batch.commit();
-    this.counts.deletes += documentKeys.length;
   }
+}
+
+/** The chain documents with a due time before the watermark, earliest first: what a sweep reports from. */
+function dueChains(chains: CollectionReference, watermarkMs: number, limit: number) {
+  return chains.where('dueMs', '<', watermarkMs).orderBy('dueMs').limit(limit).get();
 }
 
 function parse<S extends z.ZodType>(schema: S, data: DocumentData | undefined, path: string): z.infer<S> {
