@@ -10,8 +10,6 @@ import { NAME as GAP_DETECTOR } from './gap-detector/core';
 import { register as gapDetector } from './gap-detector';
 import { NAME as REVENUE_CHECKER } from './revenue-checker/core';
 import { register as revenueChecker } from './revenue-checker';
-import { NAME as VALIDATOR } from './validator/core';
-import { register as validator } from './validator';
 import { NAME as VOLUME_MONITOR } from './volume-monitor/core';
 import { register as volumeMonitor } from './volume-monitor';
 
@@ -24,7 +22,6 @@ export type Register = (env: NodeJS.ProcessEnv) => void;
  * subscriptions as pull so nothing is lost.
  */
 export const REGISTRY: Readonly<Record<string, Register>> = {
-  [VALIDATOR]: validator,
   [DEDUPLICATOR]: deduplicator,
   [GAP_DETECTOR]: gapDetector,
   [REVENUE_CHECKER]: revenueChecker,

@@ -6,6 +6,14 @@ export function eventAttributes(
   return { type: event.type, source: event.source, id: event.id, ...extra };
 }
 
+/**
+ * The attribute naming the events-raw delivery an event came in on: the deduplicator's delivery
+ * identity. The deduplicator sets it on what it publishes; dlq-triage sets it on the replay of an
+ * events-raw dead letter, so that the replay (a new message id) takes over the claim of the
+ * delivery that failed.
+ */
+export const INGEST_ID = 'ingest_id';
+
 /** Pub/Sub's limit on attributes per message (https://cloud.google.com/pubsub/quotas#resource_limits). */
 export const MAX_ATTRIBUTES = 100;
 

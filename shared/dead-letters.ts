@@ -67,5 +67,5 @@ export function subscriptionOf(topology: SubscriptionManifest, fn: string, topic
 
 /** What pure code reads of the manifest (shared/topology.ts): its subscriptions. */
 export interface SubscriptionManifest {
-  readonly subscriptions: ReadonlyArray<{ readonly name: string; readonly topic: string; readonly push?: { readonly function: string } | undefined }>;
+  readonly subscriptions: ReadonlyArray<{ readonly name: string; readonly topic: string; readonly push?: { readonly function: string } | undefined; readonly replaces?: readonly string[] | undefined }>;
 }

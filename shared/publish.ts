@@ -1,4 +1,4 @@
-import { eventAttributes } from './attributes';
+import { eventAttributes, INGEST_ID } from './attributes';
 import { findingAttributes, type Finding } from './findings';
 import { findingId, type Outcome } from './outcome';
 import { TOPICS } from './topology';
@@ -12,13 +12,8 @@ export function publishFinding(publisher: Publisher, finding: Finding, id: strin
   });
 }
 
-/**
- * The attribute naming the events-raw delivery an event came in on: the deduplicator's delivery
- * identity, kept across a validator retry that republishes under a new message id.
- */
-export const INGEST_ID = 'ingest_id';
 
-export { eventAttributes };
+export { eventAttributes, INGEST_ID };
 
 /**
  * Publishes an outcome: the correction to events-corrected (attributes repeat `type`, `source`,

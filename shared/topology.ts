@@ -22,6 +22,11 @@ const Subscription = z
     maxDeliveryAttempts: z.int().min(5).max(100).optional(),
     ackDeadlineSeconds: z.int().min(10).max(600).optional(),
     retryPolicy: RetryPolicy.optional(),
+    /**
+     * Subscriptions of earlier versions this one took over: dlq-triage aims the replay of a record
+     * that names one of them here (a deployment keeps its triage records across an upgrade).
+     */
+    replaces: z.array(Name).min(1).optional(),
   })
   .refine((s) => [s.push, s.pull, s.bigquery].filter((d) => d !== undefined).length === 1, {
     message: 'needs exactly one delivery: push, pull or bigquery',
@@ -139,7 +144,10 @@ export const Topology = z
         ttlFields.set(c.collection, c.ttlField);
       }
     }
+    const current = new Set(t.subscriptions.map((s) => s.name));
+    unique(t.subscriptions.flatMap((s) => s.replaces ?? []), 'replaced subscription');
     for (const s of t.subscriptions) {
+      for (const r of s.replaces ?? []) if (current.has(r)) ctx.addIssue({ code: 'custom', message: `subscription ${s.name} replaces ${r}, which is still in the manifest` });
       if (!topics.has(s.topic)) ctx.addIssue({ code: 'custom', message: `subscription ${s.name} reads unknown topic ${s.topic}` });
       if (s.push && !functions.has(s.push.function)) {
         ctx.addIssue({ code: 'custom', message: `subscription ${s.name} pushes to unknown function ${s.push.function}` });
@@ -233,7 +241,6 @@ export const topology: Topology = parseTopology(manifestJson);
 /** Names of topics a function code refers to: checked against the manifest at load. */
 export const TOPICS = {
   raw: 'events-raw',
-  valid: 'events-valid',
   invalid: 'events-invalid',
   unique: 'events-unique',
   duplicates: 'events-duplicates',

@@ -418,7 +418,7 @@ function editInEditor(original: string, env: NodeJS.ProcessEnv): Record<string, 
 
 /**
  * A record with its base64 payloads shown as the JSON (or text) they hold, for a person; that
- * includes the rejected bytes inside a validator's events-invalid envelope (`message.data`).
+ * includes the rejected bytes inside the events-invalid envelope of an event that failed validation (`message.data`).
  * Bytes that are not UTF-8 stay base64.
  */
 function decodeForDisplay(record: unknown): unknown {

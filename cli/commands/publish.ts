@@ -29,7 +29,7 @@ Options:
   --quiet              no progress on stderr
   -h, --help           this text
 
-Blank lines are skipped; every other line goes as it is (the validator reports broken ones),
+Blank lines are skipped; every other line goes as it is (the deduplicator validates each one and reports broken ones),
 with the event's type, source and id as attributes. The client batches the messages (up to 500
 a request); no ordering keys: the rules expect out-of-order arrival.
 

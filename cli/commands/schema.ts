@@ -8,10 +8,10 @@ import { UsageError } from '../usage';
 export const USAGE = `Usage: event-recovery schema [TYPE]
 
 Prints the JSON Schema (draft 2020-12) of an event of TYPE, or of any catalog event without
-TYPE, generated from the schemas the validator uses, so a producer can check events before it
+TYPE, generated from the schemas validation uses, so a producer can check events before it
 publishes them. Types: ${eventTypes.join(', ')}.
 
-Beyond what JSON Schema can say, the validator also checks: "time" is a real calendar instant
+Beyond what JSON Schema can say, validation also checks: "time" is a real calendar instant
 not more than 5 minutes ahead of its clock, "currency" is an ISO 4217 code, a call's
 "started_at" is RFC 3339.
 `;

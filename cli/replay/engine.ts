@@ -88,7 +88,7 @@ export interface EngineOptions {
 }
 
 /**
- * The embedded pipeline (DESIGN §6): validator → deduplicator → stages, in one process with
+ * The embedded pipeline (DESIGN §6): validation → deduplicator → stages (the deployed deduplicator validates too), in one process with
  * in-memory state, one input line at a time. Synchronous unless a stage answers with a promise.
  */
 export class ReplayEngine {
@@ -116,7 +116,7 @@ export class ReplayEngine {
   };
   private watermarkMs = Number.NEGATIVE_INFINITY;
   private readonly dedupCtx: { now: number; config: DeduplicatorConfig };
-  private readonly validatorCtx;
+  private readonly validationCtx;
   /**
    * The line being handled and the id of its event: a finding about that event (a `late`, a
    * checker's) gets the line's number unless it names its own; a finding about something else
@@ -138,7 +138,7 @@ export class ReplayEngine {
     private readonly sink: ReplaySink,
   ) {
     this.dedupCtx = { now: options.now, config: options.dedup };
-    this.validatorCtx = { now: options.now, config: { maxFutureMs: options.maxFutureMs } };
+    this.validationCtx = { now: options.now, config: { maxFutureMs: options.maxFutureMs } };
     this.ordered = new OrderedOutput({ maxInFlight: options.maxInFlight ?? 1, maxBuffered: DEFAULT_MAX_BUFFERED });
     this.out = {
       finding: (f) => this.emit(f),
@@ -161,7 +161,7 @@ export class ReplayEngine {
 
   /** Feeds one input line, line `i` of `lines`. Returns a promise only when a stage did. */
   line(lines: LineBatch, i: number): void | Promise<void> {
-    return this.prepared(prepareLine(lines, i, this.validatorCtx, this.digests, 0), this.digests, 0);
+    return this.prepared(prepareLine(lines, i, this.validationCtx, this.digests, 0), this.digests, 0);
   }
 
   /**

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { ValidatorContext } from '../../functions/validator/core';
+import type { ValidationContext } from '../../functions/deduplicator/core-validation';
 import type { LineBatch } from './lines';
 import type { WorkRequest, WorkResult } from './worker';
 
@@ -40,7 +40,7 @@ export const IN_FLIGHT_PER_WORKER = 8;
  * `IN_FLIGHT_PER_WORKER` batches per worker are in flight, so the workers keep busy while the main thread does the
  * order-dependent part; the input is not read further ahead than that.
  */
-export async function* preparedBatches(batches: AsyncIterable<LineBatch>, workers: number, ctx: ValidatorContext): AsyncGenerator<PreparedBatch> {
+export async function* preparedBatches(batches: AsyncIterable<LineBatch>, workers: number, ctx: ValidationContext): AsyncGenerator<PreparedBatch> {
   const pool = Array.from({ length: workers }, () => new Worker(join(__dirname, 'worker.js'), { workerData: ctx }));
   const waiting = new Map<number, { resolve: (r: WorkResult) => void; reject: (e: Error) => void }>();
   let failure: Error | undefined;

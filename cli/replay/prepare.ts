@@ -1,4 +1,4 @@
-import { validate, type ValidatorContext } from '../../functions/validator/core';
+import { validate, type ValidationContext } from '../../functions/deduplicator/core-validation';
 import type { ChainEvent } from '../../functions/gap-detector/core';
 import { invalidFinding, type Finding } from '../../shared/findings';
 import { eventTypes, type EventType } from '../../shared/events/catalog';
@@ -42,7 +42,7 @@ type Checked =
       readonly decoded: unknown;
     };
 
-function checkLine(line: Line, ctx: ValidatorContext, digests: Uint32Array, index: number): Checked {
+function checkLine(line: Line, ctx: ValidationContext, digests: Uint32Array, index: number): Checked {
   if (line.invalid !== undefined) return { valid: false, finding: invalidFinding({}, line.invalid) };
   if (line.tooLong !== undefined) return { valid: false, finding: invalidFinding({}, noted(`line is ${line.tooLong} bytes, over the 1 MiB limit`, line.note)) };
   if (line.text.trim() === '') return { valid: false, finding: invalidFinding({}, 'blank line') };
@@ -56,7 +56,7 @@ function checkLine(line: Line, ctx: ValidatorContext, digests: Uint32Array, inde
 }
 
 /** Line `i` of `lines`, its key digests written at `DIGEST_WORDS_PER_EVENT × index` of `digests`. */
-export function prepareLine(lines: LineBatch, i: number, ctx: ValidatorContext, digests: Uint32Array, index: number): Prepared {
+export function prepareLine(lines: LineBatch, i: number, ctx: ValidationContext, digests: Uint32Array, index: number): Prepared {
   const line = lineAt(lines, i);
   const c = checkLine(line, ctx, digests, index);
   if (!c.valid) return { valid: false, number: line.number, finding: c.finding };
@@ -132,7 +132,7 @@ export interface CompactBatch {
   readonly rewritten: ReadonlyMap<number, string>;
 }
 
-export function compactBatch(lines: LineBatch, ctx: ValidatorContext, table: SourceTable): CompactBatch {
+export function compactBatch(lines: LineBatch, ctx: ValidationContext, table: SourceTable): CompactBatch {
   const n = lines.length;
   const times = new Float64Array(n);
   const masks = new Uint8Array(n);

@@ -7,10 +7,10 @@
  * event's JSON where decoding the line would not give it. The main thread keeps the bytes it sent
  * and decodes an event only when a rule reads it whole (`preparedAt`): a structured clone of
  * every event costs the main thread about twice a `JSON.parse` of its text.
- * Started by pool.ts with the validator's context as workerData.
+ * Started by pool.ts with validation's context as workerData.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { ValidatorContext } from '../../functions/validator/core';
+import type { ValidationContext } from '../../functions/deduplicator/core-validation';
 import { received, type LineBatch } from './lines';
 import { compactBatch, SourceTable, type CompactBatch } from './prepare';
 
@@ -23,7 +23,7 @@ export interface WorkResult extends CompactBatch {
   readonly seq: number;
 }
 
-const ctx = workerData as ValidatorContext;
+const ctx = workerData as ValidationContext;
 const port = parentPort!;
 const sources = new SourceTable();
 port.on('message', (req: WorkRequest) => {

@@ -14,6 +14,8 @@ import { FirestoreDedupStore } from './firestore-state';
 import { deduplicatorHandler } from './handler';
 
 export const Env = z.object({
+  /** How far ahead of the function's clock an event's `time` may be before it is invalid (DESIGN §2). */
+  MAX_FUTURE_MINUTES: envNumber(5),
   DEDUP_WINDOW_HOURS: envNumber(DEFAULT_DEDUP_CONFIG.windowMs / 3_600_000),
   DEDUP_LEASE_SECONDS: envNumber(DEFAULT_DEDUP_CONFIG.leaseMs / 1000),
   DEDUP_COLLECTION: z.string().min(1).default('dedup-keys'),
@@ -36,6 +38,7 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
           : new FirestoreDedupStore(new Firestore(), config.DEDUP_COLLECTION),
       clock: systemClock,
       config: { windowMs: config.DEDUP_WINDOW_HOURS * 3_600_000, leaseMs: config.DEDUP_LEASE_SECONDS * 1000 },
+      validation: { maxFutureMs: config.MAX_FUTURE_MINUTES * 60_000 },
       logger: jsonLogger(undefined, { function: NAME }),
     })),
   );

@@ -3,6 +3,7 @@ import { MAX_ATTRIBUTES } from '../../shared/attributes';
 import { DEAD_LETTER_ATTRIBUTES, failureKey, producerAttributes, REPLAY_OF, subscriptionName, TARGET_SUBSCRIPTION, type SubscriptionManifest } from '../../shared/dead-letters';
 import { validateJson, type ValidationError } from '../../shared/events/validate';
 import type { FailureRecord } from '../../shared/failures';
+import { INGEST_ID } from '../../shared/attributes';
 import type { z } from 'zod';
 import type { DeadLetterFinding as DeadLetterFindingSchema } from '../../shared/findings';
 
@@ -104,16 +105,19 @@ export function triageDeadLetter(m: Inbound, failure: FailureRecord | undefined,
   };
 }
 
-/** The subscription an invalid event is replayed to once fixed: the validator's, on events-raw. */
-export function validatorSubscription(topology: SubscriptionManifest): { name: string; topic: string } {
-  const s = topology.subscriptions.find((x) => x.push?.function === 'validator');
-  if (!s) throw new Error('the manifest has no validator subscription');
+/** The topic producers publish to (TOPICS.raw; a core does not load the manifest module). */
+const RAW_TOPIC = 'events-raw';
+
+/** The subscription an invalid event is replayed to once fixed: the one that validates events-raw (the deduplicator's). */
+export function ingestSubscription(topology: SubscriptionManifest): { name: string; topic: string } {
+  const s = topology.subscriptions.find((x) => x.topic === RAW_TOPIC && x.push);
+  if (!s) throw new Error(`the manifest has no push subscription on ${RAW_TOPIC}`);
   return { name: s.name, topic: s.topic };
 }
 
 /**
- * The triage record of an events-invalid message (the validator's record: reason, errors and the
- * raw message). Keyed by the raw message id, so the validator publishing it twice is one record.
+ * The triage record of an events-invalid message (the deduplicator's record: reason, errors and the
+ * raw message). Keyed by the raw message id, so the deduplicator publishing it twice is one record.
  */
 export function triageInvalid(m: Inbound, ctx: TriageContext): { ok: true; record: TriageRecord } | { ok: false; reason: string } {
   let value: unknown;
@@ -123,9 +127,9 @@ export function triageInvalid(m: Inbound, ctx: TriageContext): { ok: true; recor
     return { ok: false, reason: 'events-invalid message data is not JSON' };
   }
   const parsed = InvalidEventMessage.safeParse(value);
-  if (!parsed.success) return { ok: false, reason: `events-invalid message is not a validator record: ${parsed.error.issues[0]?.message ?? ''}` };
+  if (!parsed.success) return { ok: false, reason: `events-invalid message is not an invalid-event record: ${parsed.error.issues[0]?.message ?? ''}` };
   const raw = parsed.data.message;
-  const target = validatorSubscription(ctx.topology);
+  const target = ingestSubscription(ctx.topology);
   const now = iso(ctx.now);
   return {
     ok: true,
@@ -143,7 +147,7 @@ export function triageInvalid(m: Inbound, ctx: TriageContext): { ok: true; recor
       event: identityOf(raw.data),
       received_at: now,
       updated_at: now,
-      history: [{ at: now, action: 'received', note: 'rejected by the validator' }],
+      history: [{ at: now, action: 'received', note: 'failed validation' }],
     },
   };
 }
@@ -183,22 +187,54 @@ export function triageReview(m: Inbound, ctx: TriageContext): TriageRecord | und
   };
 }
 
-/** The message a replay publishes: the original (or the fix), aimed at the failed subscription only. */
-export function replayMessage(record: TriageRecord, payload: KeptMessage = record.fix ?? record.original): { topic: string; data: Buffer; attributes: Record<string, string> } {
-  const attributes: Record<string, string> = {};
-  for (const [k, v] of Object.entries(payload.attributes)) if (k !== TARGET_SUBSCRIPTION && k !== REPLAY_OF) attributes[k] = v;
-  attributes[TARGET_SUBSCRIPTION] = record.subscription;
-  attributes[REPLAY_OF] = record.id;
-  return { topic: record.topic, data: Buffer.from(payload.data, 'base64'), attributes };
+/**
+ * Where a record's replay goes: the subscription that failed it, or, where an upgrade replaced
+ * that subscription (the manifest's `replaces`), the one that took over its work. Undefined when
+ * neither is in the manifest.
+ */
+export function replayTarget(record: TriageRecord, topology: SubscriptionManifest): { name: string; topic: string } | undefined {
+  if (!record.subscription) return undefined;
+  const s = topology.subscriptions.find((x) => x.name === record.subscription) ?? topology.subscriptions.find((x) => x.replaces?.includes(record.subscription));
+  return s ? { name: s.name, topic: s.topic } : undefined;
 }
 
+/**
+ * The message a replay publishes: the original (or the fix), aimed at one subscription only
+ * (`replayTarget`). A dead letter that carries no `ingest_id` (an events-raw message, as its
+ * producer sent it) is given the message id of the delivery that failed (its failure record's):
+ * the deduplicator keys an event's claim on it, so the replay takes over a claim that delivery
+ * made and forwards the event, instead of being judged a duplicate of itself
+ * (functions/deduplicator/handler.ts). Call it for a record `replayRefusal` lets through.
+ */
+export function replayMessage(record: TriageRecord, topology: SubscriptionManifest, payload: KeptMessage = record.fix ?? record.original): { topic: string; data: Buffer; attributes: Record<string, string> } {
+  const target = replayTarget(record, topology);
+  if (!target) throw new Error(`record ${record.id}: ${NO_TARGET}`);
+  const attributes: Record<string, string> = {};
+  for (const [k, v] of Object.entries(payload.attributes)) if (k !== TARGET_SUBSCRIPTION && k !== REPLAY_OF) attributes[k] = v;
+  const ingest = carriedIngestId(record, payload);
+  if (ingest !== undefined) attributes[INGEST_ID] = ingest;
+  attributes[TARGET_SUBSCRIPTION] = target.name;
+  attributes[REPLAY_OF] = record.id;
+  return { topic: target.topic, data: Buffer.from(payload.data, 'base64'), attributes };
+}
+
+/** The ingest id a replay adds (see replayMessage), or undefined when it adds none. */
+function carriedIngestId(record: TriageRecord, payload: KeptMessage): string | undefined {
+  if (payload.attributes[INGEST_ID] !== undefined) return undefined;
+  const failed = record.failure?.message_id;
+  return failed ? failed : undefined;
+}
+
+const NO_TARGET = 'the subscription that failed it is not in the manifest';
+
 /** Why a record cannot be replayed now (with `payload`, a fix, in place of its original), or undefined when it can. */
-export function replayRefusal(record: TriageRecord, payload: KeptMessage = record.fix ?? record.original): string | undefined {
+export function replayRefusal(record: TriageRecord, topology: SubscriptionManifest, payload: KeptMessage = record.fix ?? record.original): string | undefined {
   if (record.origin === 'review') return 'a finding held for review has no message to replay (discard it once decided)';
-  if (record.topic === 'unknown' || !record.subscription) return 'the subscription that failed it is not in the manifest';
+  if (!replayTarget(record, topology)) return record.subscription ? `${NO_TARGET} (${record.subscription})` : NO_TARGET;
   const own = Object.keys(payload.attributes).filter((k) => k !== TARGET_SUBSCRIPTION && k !== REPLAY_OF).length;
-  if (own + 2 > MAX_ATTRIBUTES) {
-    return `the message carries ${own} attributes: a replay adds ${TARGET_SUBSCRIPTION} and ${REPLAY_OF}, over Pub/Sub's ${MAX_ATTRIBUTES} attributes (discard it, or have its producer send it again)`;
+  const added = [...(carriedIngestId(record, payload) !== undefined ? [INGEST_ID] : []), TARGET_SUBSCRIPTION, REPLAY_OF];
+  if (own + added.length > MAX_ATTRIBUTES) {
+    return `the message carries ${own} attributes: a replay adds ${added.join(', ')}, over Pub/Sub's ${MAX_ATTRIBUTES} attributes (discard it, or have its producer send it again)`;
   }
   return undefined;
 }

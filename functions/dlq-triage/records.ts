@@ -30,7 +30,7 @@ export type HistoryEntry = z.infer<typeof HistoryEntry>;
 
 export const TriageRecord = z.object({
   id: z.string().min(1),
-  /** `dead_letter`: a copy from the dead-letters topic; `invalid`: the validator's record on events-invalid; `review`: a finding held for review. */
+  /** `dead_letter`: a copy from the dead-letters topic; `invalid`: the deduplicator's record of an event that failed validation, on events-invalid; `review`: a finding held for review. */
   origin: z.enum(['dead_letter', 'invalid', 'review']),
   class: TriageClass,
   state: TriageState,
@@ -46,7 +46,7 @@ export const TriageRecord = z.object({
   /** The recorded failure in one sentence, or "no reason recorded". */
   reason: z.string(),
   failure: FailureRecord.optional(),
-  /** The validator's errors, for `invalid` records. */
+  /** The validation errors, for `invalid` records. */
   errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   event: z.object({ id: z.string().optional(), type: z.string().optional(), source: z.string().optional() }),
   /** For `review` records: the finding held for review, as published. */
@@ -65,7 +65,7 @@ export const TriageRecord = z.object({
 });
 export type TriageRecord = z.infer<typeof TriageRecord>;
 
-/** What the validator publishes to events-invalid (functions/validator/handler.ts). */
+/** What the deduplicator publishes to events-invalid (functions/deduplicator/handler.ts, routeInvalid). */
 export const InvalidEventMessage = z.object({
   reason: z.string(),
   errors: z.array(z.object({ path: z.string(), message: z.string() })).default([]),

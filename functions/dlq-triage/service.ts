@@ -46,7 +46,7 @@ export interface TriageDeps {
     readonly retentionMs: number;
     /** How long a replay in flight holds its record against another replay. */
     readonly claimMs: number;
-    /** The validator's rule for a fixed event's `time`. */
+    /** Validation's rule for a fixed event's `time` (the deduplicator's MAX_FUTURE_MINUTES). */
     readonly maxFutureMs: number;
   };
   /** Injected in tests to run bulk replays on a fake clock. */
@@ -227,7 +227,7 @@ export class TriageService {
         refusal = { outcome: 'skipped', record: r, reason: `already ${r.state}` };
         return undefined;
       }
-      const why = replayRefusal(r, options.fix);
+      const why = replayRefusal(r, this.deps.topology, options.fix);
       if (why) {
         refusal = { outcome: 'refused', record: r, reason: why };
         return undefined;
@@ -246,7 +246,7 @@ export class TriageService {
       return refusal;
     }
     const record = claimed.after!;
-    const message = replayMessage(record, options.fix ? { data: options.fix.data, attributes: options.fix.attributes } : record.original);
+    const message = replayMessage(record, this.deps.topology, options.fix ? { data: options.fix.data, attributes: options.fix.attributes } : record.original);
     let messageId: string;
     try {
       messageId = await this.deps.publisher.publish(message.topic, { data: message.data, attributes: message.attributes });

@@ -2,7 +2,7 @@ import type { PubSub, Topic } from '@google-cloud/pubsub';
 
 /**
  * Publishing as a producer does (DESIGN §2): the event's JSON as the message data, unchanged (a
- * broken line too: rejecting it is the validator's job), with `type`, `source` and `id` repeated
+ * broken line too: rejecting it is validation's job, in the deduplicator), with `type`, `source` and `id` repeated
  * as attributes for subscription filters. Used by `event-recovery publish` and the local stack.
  */
 

@@ -86,7 +86,7 @@ export function validateEvent(value: unknown, ctx: ValidationContext): Validatio
 
 /**
  * Decodes one JSON text and validates it; malformed JSON is an invalid event, never a throw.
- * The validator function, every downstream decode and replay's workers all come here, so what
+ * The deduplicator (which validates every event first), every downstream decode and replay's workers all come here, so what
  * the text may hide (a byte-order mark, a repeated key, a lone surrogate, data as base64) is
  * judged once, the same everywhere.
  */
@@ -203,7 +203,7 @@ function loneSurrogateAt(value: unknown, path: string[]): string[] | undefined {
 /**
  * How deep `data` (or an extension attribute) may nest objects and arrays, itself counting as 1.
  * Business data nests 3 levels; later stages (canonical JSON, `JSON.stringify`) recurse, and a
- * few thousand levels overflow their stack, so the validator never accepts what they cannot take.
+ * few thousand levels overflow their stack, so validation never accepts what they cannot take.
  */
 export const MAX_DATA_DEPTH = 64;
 

@@ -2,7 +2,7 @@ import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
 import { silentLogger } from '../../shared/log';
 import { pushBody } from '../../shared/pubsub/push';
 import { TOPICS } from '../../shared/topology';
-import { validatorHandler } from '../../functions/validator/handler';
+
 import { deduplicatorHandler } from '../../functions/deduplicator/handler';
 import { MemoryDedupStore } from '../../functions/deduplicator/state';
 import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
@@ -26,7 +26,7 @@ describe('validator: what a push can make ambiguous', () => {
   const findings = () => publisher.json(TOPICS.findings) as Array<Record<string, unknown>>;
 
   beforeAll(async () => {
-    server = await serveFunction('validator', validatorHandler({ publisher, clock: { now: () => NOW }, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    server = await serveFunction('validator', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock: { now: () => NOW }, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
   });
   afterAll(() => server.close());
   beforeEach(() => publisher.messages.splice(0));
@@ -38,7 +38,7 @@ describe('validator: what a push can make ambiguous', () => {
   ])('routes an event with a repeated %s to events-invalid, naming the key, and forwards nothing', async (key, edit) => {
     const bytes = edit(JSON.stringify(saleRecorded({ id: 's-1' })));
     expect(await push(bytes)).toBe(204);
-    expect(publisher.messages.filter((m) => m.topic === TOPICS.valid)).toEqual([]);
+    expect(publisher.messages.filter((m) => m.topic === TOPICS.unique)).toEqual([]);
     expect(findings()).toEqual([expect.objectContaining({ kind: 'invalid', action: 'dropped', reason: expect.stringMatching(new RegExp(`^${key}: appears more than once in one object`)) })]);
   });
 
@@ -53,7 +53,7 @@ describe('validator: what a push can make ambiguous', () => {
     expect(bytes).toContain('"data_base64":');
     expect(await push(bytes)).toBe(204);
     expect(findings()).toEqual([]);
-    const [forwarded] = publisher.messages.filter((m) => m.topic === TOPICS.valid);
+    const [forwarded] = publisher.messages.filter((m) => m.topic === TOPICS.unique);
     expect(forwarded!.data.toString()).toBe(bytes);
     expect(forwarded!.attributes).toMatchObject({ type: 'lead.tagged', id: 'ce-1' });
     expect(decodeEvent(forwarded!.data)).toMatchObject({ ok: true, event: { id: 'ce-1', data: { lead_id: 'lead-1', tags: ['vip'] } } });
@@ -61,13 +61,13 @@ describe('validator: what a push can make ambiguous', () => {
 
   it('rejects an event with both data and data_base64', async () => {
     expect(await push(sdkBinary().replace('"data_base64"', '"data":{"lead_id":"other","tags":["x"]},"data_base64"'))).toBe(204);
-    expect(publisher.messages.filter((m) => m.topic === TOPICS.valid)).toEqual([]);
+    expect(publisher.messages.filter((m) => m.topic === TOPICS.unique)).toEqual([]);
     expect(findings()).toEqual([expect.objectContaining({ kind: 'invalid', reason: 'has both data and data_base64: a CloudEvent carries one or the other (CloudEvents JSON format §3.1.1)' })]);
   });
 
   it('rejects a message that starts with a byte-order mark, naming it in the reason', async () => {
     expect(await push(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(saleRecorded({ id: 's-bom' })))]))).toBe(204);
-    expect(publisher.messages.filter((m) => m.topic === TOPICS.valid)).toEqual([]);
+    expect(publisher.messages.filter((m) => m.topic === TOPICS.unique)).toEqual([]);
     const [finding] = findings();
     expect(finding).toMatchObject({ kind: 'invalid', reason: 'starts with a byte-order mark (U+FEFF): a JSON text sent over a network must not (RFC 8259 §8.1)' });
   });
@@ -83,7 +83,7 @@ describe('deduplicator: business keys compared after Unicode NFC normalisation',
     const publisher = new MemoryPublisher();
     const s = await serveFunction(
       'deduplicator-nfc',
-      deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock: { now: () => NOW }, config: DEFAULT_DEDUP_CONFIG, logger: silentLogger }) as never,
+      deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock: { now: () => NOW }, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never,
     );
     try {
       const composed = 'card-caf\u00e9';

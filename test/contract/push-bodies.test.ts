@@ -3,7 +3,7 @@ import { silentLogger } from '../../shared/log';
 import { decodePush, pushBody } from '../../shared/pubsub/push';
 import { derivedId } from '../../shared/ids';
 import { TOPICS } from '../../shared/topology';
-import { validatorHandler } from '../../functions/validator/handler';
+
 import { deduplicatorHandler } from '../../functions/deduplicator/handler';
 import { MemoryDedupStore } from '../../functions/deduplicator/state';
 import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
@@ -31,11 +31,11 @@ function dataLess(messageId: string, data: '' | undefined, attributes: Record<st
   return { message, subscription: 'projects/demo/subscriptions/validator' };
 }
 
-describe('the validator with a data-less push (GCP leaves data out; the emulator sends "")', () => {
+describe('the deduplicator (validating first) with a data-less push (GCP leaves data out; the emulator sends "")', () => {
   const publisher = new MemoryPublisher();
   let server: { url: string; close: () => Promise<void> };
   beforeAll(async () => {
-    server = await serveFunction('validator', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    server = await serveFunction('validator', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
   });
   afterAll(() => server.close());
   beforeEach(() => publisher.messages.splice(0));
@@ -68,36 +68,13 @@ describe('the validator with a data-less push (GCP leaves data out; the emulator
       publish: (topic: string, m: Parameters<MemoryPublisher['publish']>[1]) =>
         fail && topic === TOPICS.invalid ? Promise.reject(new Error('unavailable')) : inner.publish(topic, m),
     };
-    const s = await serveFunction('validator-route-fails', validatorHandler({ publisher: failing, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    const s = await serveFunction('validator-route-fails', deduplicatorHandler({ publisher: failing, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
     try {
       expect(await post(s.url, '/projects/demo/topics/events-raw', pushBody('{nope', {}, 'm-9'))).toBe(500);
       expect(inner.messages).toEqual([]);
       fail = false;
       expect(await post(s.url, '/projects/demo/topics/events-raw', pushBody('{nope', {}, 'm-9'))).toBe(204);
       expect(inner.messages.map((m) => m.topic)).toEqual([TOPICS.invalid, TOPICS.findings]);
-    } finally {
-      await s.close();
-    }
-  });
-});
-
-describe('the deduplicator with a data-less push on events-valid', () => {
-  it('acks it once with a finding whose id comes from the message id', async () => {
-    const publisher = new MemoryPublisher();
-    const s = await serveFunction(
-      'deduplicator',
-      deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, logger: silentLogger }) as never,
-    );
-    try {
-      expect(await post(s.url, '/projects/demo/topics/events-valid', dataLess('v-7', ''))).toBe(204);
-      expect(await post(s.url, '/projects/demo/topics/events-valid', dataLess('v-8', undefined))).toBe(204);
-      expect(publisher.messages.map((m) => [m.topic, m.attributes!.finding_id])).toEqual([
-        [TOPICS.findings, derivedId('invalid', 'v-7')],
-        [TOPICS.findings, derivedId('invalid', 'v-8')],
-      ]);
-      // A valid event still goes through.
-      expect(await post(s.url, '/projects/demo/topics/events-valid', pushBody(JSON.stringify(cardScanned()), { ingest_id: 'raw-1' }, 'v-9'))).toBe(204);
-      expect(publisher.messages.at(-1)!.topic).toBe(TOPICS.unique);
     } finally {
       await s.close();
     }
@@ -140,10 +117,10 @@ describe('MemoryPublisher', () => {
   });
 });
 
-describe('the validator with the largest messages Pub/Sub carries', () => {
+describe('the deduplicator (validating first) with the largest messages Pub/Sub carries', () => {
   it('routes an invalid 8 MB message once: the record fits in a Pub/Sub message (10 MB), the finding names the problem', async () => {
     const publisher = new MemoryPublisher();
-    const s = await serveFunction('validator-big', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    const s = await serveFunction('validator-big', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
     try {
       const bytes = Buffer.from(`{"id":"${'x'.repeat(8 * 1024 * 1024)}`);
       expect(await post(s.url, '/projects/demo/topics/events-raw', pushBody(bytes, {}, 'big-1'))).toBe(204);
@@ -158,7 +135,7 @@ describe('the validator with the largest messages Pub/Sub carries', () => {
 
   it('keeps a finding short when one event has thousands of problems', async () => {
     const publisher = new MemoryPublisher();
-    const s = await serveFunction('validator-many', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    const s = await serveFunction('validator-many', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
     try {
       const event = { ...cardScanned(), type: 'sale.recorded', data: { order_id: 'o', amount: 1, currency: 'USD', amount_usd: 1, line_items: Array.from({ length: 50_000 }, () => ({ sku: 1 })) } };
       expect(await post(s.url, '/projects/demo/topics/events-raw', pushBody(JSON.stringify(event), {}, 'many-1'))).toBe(204);
@@ -190,7 +167,7 @@ describe('Pub/Sub\'s 100 attributes per message (issue 18.11)', () => {
 
   it('routes an invalid event carrying 100 attributes once: its record keeps them all, its message stays within 100', async () => {
     const publisher = new MemoryPublisher();
-    const s = await serveFunction('validator-attrs', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    const s = await serveFunction('validator-attrs', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
     try {
       const attributes = hundred();
       expect(await post(s.url, '/projects/demo/topics/events-raw', pushBody('{"not":"an event"}', attributes, 'attrs-1'))).toBe(204);
@@ -207,11 +184,11 @@ describe('Pub/Sub\'s 100 attributes per message (issue 18.11)', () => {
 
   it('routes a valid event carrying 100 attributes to events-valid', async () => {
     const publisher = new MemoryPublisher();
-    const s = await serveFunction('validator-attrs-valid', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    const s = await serveFunction('validator-attrs-valid', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
     try {
       const event = cardScanned({ id: 'attrs-ok', time: '2026-03-01T11:58:00Z' });
       expect(await post(s.url, '/projects/demo/topics/events-raw', pushBody(JSON.stringify(event), hundred(), 'attrs-2'))).toBe(204);
-      expect(publisher.messages.map((m) => m.topic)).toEqual([TOPICS.valid]);
+      expect(publisher.messages.map((m) => m.topic)).toEqual([TOPICS.unique]);
     } finally {
       await s.close();
     }
@@ -221,7 +198,7 @@ describe('Pub/Sub\'s 100 attributes per message (issue 18.11)', () => {
 describe('push bodies no real push sends (issue 20.8)', () => {
   it('an event whose attributes are not all strings is routed once as invalid, naming them, never a 500 loop', async () => {
     const publisher = new MemoryPublisher();
-    const s = await serveFunction('validator-odd-attrs', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    const s = await serveFunction('validator-odd-attrs', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
     try {
       for (const event of [{ not: 'an event' }, cardScanned({ id: 'odd-attrs', time: '2026-03-01T11:58:00Z' })]) {
         publisher.messages.splice(0);

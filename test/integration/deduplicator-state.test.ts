@@ -18,7 +18,6 @@ import { BusinessEvent } from '../../shared/events/envelope';
 import { emulatorClients, runPrefix } from '../support/harness';
 import { cardScanned, leadTagged } from '../support/events';
 import { pushedEvent } from '../support/push';
-import { INGEST_ID } from '../../shared/publish';
 import { ensureBuilt } from '../support/build';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
@@ -48,8 +47,9 @@ const candidate = { event, timeMs: Date.parse(event.time), ingestId, keys: dedup
 void new FirestoreDedupStore(new Firestore(), collection).judgeAndClaim(candidate, { now: Date.now(), config: DEFAULT_DEDUP_CONFIG });
 `;
 
-function cloudEvent(event: object, ingestId: string, messageId: string) {
-  return pushedEvent(TOPICS.valid, JSON.stringify(event), messageId, { [INGEST_ID]: ingestId });
+/** An events-raw delivery: its message id is the ingest id the deduplicator claims under. */
+function cloudEvent(event: object, messageId: string) {
+  return pushedEvent(TOPICS.raw, JSON.stringify(event), messageId, {});
 }
 
 /**
@@ -185,7 +185,7 @@ describe.each(['firestore', 'bigtable'] as const)('deduplicator state (%s) under
   async function setup(now = () => NOW) {
     const publisher = new MemoryPublisher();
     const store = await makeStore();
-    const handler = deduplicatorHandler({ publisher, store, clock: { now }, config: DEFAULT_DEDUP_CONFIG, logger: silentLogger });
+    const handler = deduplicatorHandler({ publisher, store, clock: { now }, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger });
     return { publisher, handler };
   }
 
@@ -201,7 +201,7 @@ describe.each(['firestore', 'bigtable'] as const)('deduplicator state (%s) under
   it('fifty concurrent deliveries of one message forward it once within its lease; past the lease a redelivery forwards the same delivery again', async () => {
     let now = NOW;
     const { publisher, handler } = await setup(() => now);
-    const ce = cloudEvent(cardScanned({ id: 'ev-1' }), 'raw-1', 'v-1');
+    const ce = cloudEvent(cardScanned({ id: 'ev-1' }), 'raw-1');
     const results = await Promise.allSettled(Array.from({ length: 50 }, () => handler(ce)));
     const unique = () => publisher.messages.filter((m) => m.topic === TOPICS.unique);
     expect(unique()).toHaveLength(1);
@@ -225,7 +225,7 @@ describe.each(['firestore', 'bigtable'] as const)('deduplicator state (%s) under
   it('fifty producers sending one event concurrently: one forward, forty-nine duplicate findings naming it', async () => {
     const { publisher, handler } = await setup();
     const event = cardScanned({ id: 'ev-2' });
-    await Promise.all(Array.from({ length: 50 }, (_, i) => deliver(handler, cloudEvent(event, `raw-${i}`, `v-${i}`))));
+    await Promise.all(Array.from({ length: 50 }, (_, i) => deliver(handler, cloudEvent(event, `raw-${i}`))));
     expect(publisher.json(TOPICS.unique)).toEqual([expect.objectContaining({ id: 'ev-2' })]);
     const findings = publisher.json(TOPICS.findings);
     expect(findings).toHaveLength(49);
@@ -237,7 +237,7 @@ describe.each(['firestore', 'bigtable'] as const)('deduplicator state (%s) under
   it('twenty events racing for one business key: exactly one is accepted and the others name it', async () => {
     const { publisher, handler } = await setup();
     await Promise.all(
-      Array.from({ length: 20 }, (_, i) => deliver(handler, cloudEvent(cardScanned({ id: `ev-${i}`, data: { card_id: 'card-x', scanned_by: `u${i}` } }), `raw-${i}`, `v-${i}`))),
+      Array.from({ length: 20 }, (_, i) => deliver(handler, cloudEvent(cardScanned({ id: `ev-${i}`, data: { card_id: 'card-x', scanned_by: `u${i}` } }), `raw-${i}`))),
     );
     const forwarded = publisher.json(TOPICS.unique) as Array<{ id: string }>;
     expect(forwarded).toHaveLength(1);
@@ -261,7 +261,7 @@ describe.each(['firestore', 'bigtable'] as const)('deduplicator state (%s) under
     ] as const;
     const now = Date.parse(at(9));
     const { publisher, handler } = await setup(() => now);
-    for (const [id, event] of stream) await handler(cloudEvent(event, `raw-${id}`, `v-${id}`));
+    for (const [id, event] of stream) await handler(cloudEvent(event, `raw-${id}`));
     const expected = replayed(stream, now);
     expect(expected.map((j) => j.kind)).toEqual(['accept', 'accept', 'duplicate', 'duplicate', 'duplicate']);
     expect((publisher.json(TOPICS.unique) as Array<{ id: string }>).map((e) => e.id)).toEqual(['a', 'b']);
@@ -288,7 +288,7 @@ describe.each(['firestore', 'bigtable'] as const)('deduplicator state (%s) under
     ] as const;
     const now = Date.parse(at(9 * 24));
     const { publisher, handler } = await setup(() => now);
-    for (const [id, event] of stream) await handler(cloudEvent(event, `raw-${id}`, `v-${id}`));
+    for (const [id, event] of stream) await handler(cloudEvent(event, `raw-${id}`));
     const expected = replayed(stream, now);
     expect(expected).toEqual([
       { kind: 'accept', takeover: false },
@@ -305,7 +305,7 @@ describe.each(['firestore', 'bigtable'] as const)('deduplicator state (%s) under
   it('a crash between recording the key and publishing does not lose the event', async () => {
     let now = NOW;
     const { publisher, handler } = await setup(() => now);
-    const ce = cloudEvent(cardScanned({ id: 'ev-3' }), 'raw-3', 'v-3');
+    const ce = cloudEvent(cardScanned({ id: 'ev-3' }), 'raw-3');
     const original = publisher.publish.bind(publisher);
     publisher.publish = async () => Promise.reject(new Error('instance died'));
     await expect(handler(ce)).rejects.toThrow('instance died');
@@ -355,7 +355,7 @@ describe('deduplicator state in the Firestore emulator: one atomic batch', () =>
   function setup(now = () => NOW) {
     const publisher = new MemoryPublisher();
     const store = new FirestoreDedupStore(firestore, `${prefix}keys-${n++}`);
-    const handler = deduplicatorHandler({ publisher, store, clock: { now }, config: DEFAULT_DEDUP_CONFIG, logger: silentLogger });
+    const handler = deduplicatorHandler({ publisher, store, clock: { now }, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger });
     return { publisher, handler };
   }
 
@@ -377,8 +377,8 @@ describe('deduplicator state in the Firestore emulator: one atomic batch', () =>
     const died = spawnSync(process.execPath, ['-e', DIE_AFTER_FIRST_CALL, ROOT, collection, JSON.stringify(event), 'raw-original'], { cwd: ROOT, encoding: 'utf8' });
     expect({ signal: died.signal, stderr: died.stderr }).toEqual({ signal: 'SIGKILL', stderr: 'claimed or read the keys; dying\n' });
     return (async () => {
-      await handler(cloudEvent(event, 'raw-original', 'v-original'));
-      await handler(cloudEvent(event, 'raw-copy', 'v-copy'));
+      await handler(cloudEvent(event, 'raw-original'));
+      await handler(cloudEvent(event, 'raw-copy'));
       expect(publisher.json(TOPICS.unique)).toEqual([expect.objectContaining({ id: 'ev-4' })]);
       expect(publisher.json(TOPICS.findings)).toEqual([
         { kind: 'duplicate', action: 'dropped', event_id: 'ev-4', type: 'card.scanned', source: '//test/producer', duplicate_of: 'ev-4', basis: 'id' },
@@ -393,11 +393,11 @@ describe('deduplicator state in the Firestore emulator: one atomic batch', () =>
     try {
       const publisher = new MemoryPublisher();
       const store = new FirestoreDedupStore(counted, `${prefix}keys-${n++}`);
-      const handler = deduplicatorHandler({ publisher, store, clock: { now: () => NOW }, config: DEFAULT_DEDUP_CONFIG, logger: silentLogger });
-      await handler(cloudEvent(cardScanned({ id: 'ev-5' }), 'raw-5', 'v-5'));
+      const handler = deduplicatorHandler({ publisher, store, clock: { now: () => NOW }, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger });
+      await handler(cloudEvent(cardScanned({ id: 'ev-5' }), 'raw-5'));
       expect(calls).toEqual(['Commit']); // the claim of every key; no mark after the publish
       calls.length = 0;
-      await handler(cloudEvent(cardScanned({ id: 'ev-5' }), 'raw-5b', 'v-5b'));
+      await handler(cloudEvent(cardScanned({ id: 'ev-5' }), 'raw-5b'));
       expect(calls).toEqual(['Commit', 'BatchGetDocuments']); // the claim fails on an existing key; the read judges
       expect(publisher.json(TOPICS.unique)).toEqual([expect.objectContaining({ id: 'ev-5' })]);
       expect(publisher.json(TOPICS.findings)).toEqual([expect.objectContaining({ kind: 'duplicate', event_id: 'ev-5', basis: 'id', duplicate_of: 'ev-5' })]);
@@ -419,16 +419,16 @@ describe('deduplicator state in the Firestore emulator: one atomic batch', () =>
     try {
       const publisher = new MemoryPublisher();
       const store = new FirestoreDedupStore(counted, `${prefix}keys-${n++}`);
-      const handler = deduplicatorHandler({ publisher, store, clock: { now: () => NOW }, config: DEFAULT_DEDUP_CONFIG, logger: silentLogger });
-      await handler(cloudEvent(cardScanned({ id: 'ev-6' }), 'raw-6', 'v-6'));
+      const handler = deduplicatorHandler({ publisher, store, clock: { now: () => NOW }, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger });
+      await handler(cloudEvent(cardScanned({ id: 'ev-6' }), 'raw-6'));
       expect(writes).toEqual([2]); // id and business key
       writes.length = 0;
-      await handler(cloudEvent(leadTagged({ id: 'ev-7' }), 'raw-7', 'v-7'));
+      await handler(cloudEvent(leadTagged({ id: 'ev-7' }), 'raw-7'));
       expect(writes).toEqual([2]); // no business key: id and content
       writes.length = 0;
       // Its exact copy under another id is still a content duplicate... of the business key first (DESIGN §3 order).
-      await handler(cloudEvent(cardScanned({ id: 'ev-6b' }), 'raw-6b', 'v-6b'));
-      await handler(cloudEvent(leadTagged({ id: 'ev-7b' }), 'raw-7b', 'v-7b'));
+      await handler(cloudEvent(cardScanned({ id: 'ev-6b' }), 'raw-6b'));
+      await handler(cloudEvent(leadTagged({ id: 'ev-7b' }), 'raw-7b'));
       expect(publisher.json(TOPICS.findings)).toEqual([
         expect.objectContaining({ event_id: 'ev-6b', basis: 'business_key', duplicate_of: 'ev-6' }),
         expect.objectContaining({ event_id: 'ev-7b', basis: 'content', duplicate_of: 'ev-7' }),
@@ -588,16 +588,16 @@ describe('deduplicator state in the Bigtable emulator: a claim made key by key',
     const c = counted(name);
     try {
       const publisher = new MemoryPublisher();
-      const handler = deduplicatorHandler({ publisher, store: c.store, clock: { now: () => NOW }, config: DEFAULT_DEDUP_CONFIG, logger: silentLogger });
-      await handler(cloudEvent(cardScanned({ id: 'ev-5' }), 'raw-5', 'v-5'));
+      const handler = deduplicatorHandler({ publisher, store: c.store, clock: { now: () => NOW }, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger });
+      await handler(cloudEvent(cardScanned({ id: 'ev-5' }), 'raw-5'));
       // id, business key, content: claimed pending, then the primary committed (the other two stay
       // pending: they read as committed through the primary's commit column).
       expect(c.calls).toEqual(Array.from({ length: 4 }, () => 'checkAndMutateRow'));
       c.calls.length = 0;
-      await handler(cloudEvent(cardScanned({ id: 'ev-5' }), 'raw-5b', 'v-5b'));
+      await handler(cloudEvent(cardScanned({ id: 'ev-5' }), 'raw-5b'));
       expect(c.calls).toEqual(['checkAndMutateRow', 'readRows']);
       c.calls.length = 0;
-      await handler(cloudEvent(leadTagged({ id: 'ev-6' }), 'raw-6', 'v-6'));
+      await handler(cloudEvent(leadTagged({ id: 'ev-6' }), 'raw-6'));
       expect(c.calls).toEqual(Array.from({ length: 3 }, () => 'checkAndMutateRow')); // no business key: id and content
       expect(publisher.json(TOPICS.unique)).toEqual([expect.objectContaining({ id: 'ev-5' }), expect.objectContaining({ id: 'ev-6' })]);
       expect(publisher.json(TOPICS.findings)).toEqual([expect.objectContaining({ kind: 'duplicate', event_id: 'ev-5', basis: 'id', duplicate_of: 'ev-5' })]);

@@ -163,7 +163,7 @@ function seeds(topic: string): Captured[] {
           ...e,
           attributes: {
             ...e.attributes,
-            [DEAD_LETTER_ATTRIBUTES.subscription]: 'deduplicator-events-valid',
+            [DEAD_LETTER_ATTRIBUTES.subscription]: 'deduplicator-events-raw',
             [DEAD_LETTER_ATTRIBUTES.subscriptionProject]: 'p',
             [DEAD_LETTER_ATTRIBUTES.deliveryCount]: '5',
             [DEAD_LETTER_ATTRIBUTES.topicPublishTime]: new Date().toISOString(),
@@ -379,9 +379,9 @@ describe('the deploy rehearsal', () => {
       expect(r.pushes.length).toBeGreaterThan(0);
       if (r.effectExpected) expect(r.published.length + r.documents + r.bigtableRows).toBeGreaterThan(0);
     }
-    // What routed means here, for the first stages: the validator's valid event reached events-valid, its broken line events-invalid.
-    const validator = results.find((r) => r.function === 'validator')!;
-    expect([...new Set(validator.published.map((p) => p.topic))].sort()).toEqual(['events-invalid', 'events-valid', 'findings']);
+    // What routed means here, for the first stage: the deduplicator's valid event reached events-unique, its broken line events-invalid.
+    const deduplicator = results.find((r) => r.function === 'deduplicator')!;
+    expect([...new Set(deduplicator.published.map((p) => p.topic))].sort()).toEqual(['events-invalid', 'events-unique', 'findings']);
     // volume-monitor asks BigQuery only on the first tick after an hour closed (its core's
     // planWindow): when both ends of its push fell in that minute, the flagged hour the local
     // BigQuery answered is a finding; when neither did, it asked nothing.

@@ -18,7 +18,6 @@ import { topology, TOPICS } from '../../shared/topology';
 import { REPLAY_OF } from '../../functions/dlq-triage/core';
 import { FirestoreTriageStore } from '../../functions/dlq-triage/firestore-store';
 import type { BulkJob, TriageRecord } from '../../functions/dlq-triage/records';
-import { validatorHandler } from '../../functions/validator/handler';
 import { deduplicatorHandler } from '../../functions/deduplicator/handler';
 import { FirestoreDedupStore } from '../../functions/deduplicator/firestore-state';
 import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
@@ -51,14 +50,13 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
   const observers: Observer[] = [];
   let unique: Observer;
   let gateway: PushGateway;
-  let valid: Observer;
   /** The topic gap-detector-sequences reads (the deduplicator's dropped duplicates): where its dead letters are replayed. */
   let sequences: Observer;
   let failingSub: Subscription;
   const failingCalls: string[] = [];
   /** Ids of the messages revenue-checker-sales (the pull subscription) is done with, acked or nacked. */
   const failingHandled: string[] = [];
-  /** Everything this run published: the triage service, the validator and the deduplicator publish through it. */
+  /** Everything this run published: the triage service and the deduplicator publish through it. */
   let publisher: CountingPublisher;
   /** Messages the tests publish themselves, by topic: with the publisher's, what each topic carried. */
   const direct: Record<string, number> = {};
@@ -98,21 +96,20 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     ({ url, close: closeTriage, issuer } = await serveTriage('dlq-triage-it', triage, { token: TOKEN, failures, clock, prefix }));
     closers.push(() => closeTriage());
 
-    const validator = await serveFunction('validator', withBoundary('validator', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }), boundary) as never);
     const dedup = await serveFunction(
       'deduplicator',
-      withBoundary('deduplicator', deduplicatorHandler({ publisher, store: new FirestoreDedupStore(firestore, `${prefix}dedup`), clock, config: DEFAULT_DEDUP_CONFIG, logger: silentLogger }), boundary) as never,
+      withBoundary('deduplicator', deduplicatorHandler({ publisher, store: new FirestoreDedupStore(firestore, `${prefix}dedup`), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }), boundary) as never,
     );
     // Two more consumers of events-unique that only note what reaches them.
     const fake = (name: 'gap-detector' | 'call-duration-checker') =>
       serveFunction(`${name}-fake`, withBoundary(name, async (ce: CloudEvent<MessagePublishedData>) => void seen[name]!.push(ce.data?.message?.attributes?.id ?? '?'), boundary) as never);
     const gap = await fake('gap-detector');
     const calls = await fake('call-duration-checker');
-    closers.push(validator.close, dedup.close, gap.close, calls.close);
-    const urls: Record<string, string> = { 'dlq-triage': url, validator: validator.url, deduplicator: dedup.url, 'gap-detector': gap.url, 'call-duration-checker': calls.url };
+    closers.push(dedup.close, gap.close, calls.close);
+    const urls: Record<string, string> = { 'dlq-triage': url, deduplicator: dedup.url, 'gap-detector': gap.url, 'call-duration-checker': calls.url };
     const subscriptions = await ensureTopology(pubsub, topology, {
       prefix,
-      only: (s) => ['dlq-triage-events-invalid', 'dlq-triage-dead-letters', 'dlq-triage-reviews', 'validator-events-raw', 'deduplicator-events-valid', 'gap-detector-chains', 'call-duration-checker-calls'].includes(s.name),
+      only: (s) => ['dlq-triage-events-invalid', 'dlq-triage-dead-letters', 'dlq-triage-reviews', 'deduplicator-events-raw', 'gap-detector-chains', 'call-duration-checker-calls'].includes(s.name),
     });
     gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => urls[fn], authorization: pushTokens(issuer) });
     closers.unshift(() => gateway.close());
@@ -154,9 +151,8 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     });
     failingSub.on('error', () => undefined);
     unique = await Observer.on(pubsub, prefix + TOPICS.unique, `${prefix}obs-unique`);
-    valid = await Observer.on(pubsub, prefix + TOPICS.valid, `${prefix}obs-valid`);
     sequences = await Observer.on(pubsub, prefix + TOPICS.duplicates, `${prefix}obs-duplicates`);
-    observers.push(unique, valid, sequences);
+    observers.push(unique, sequences);
   }, 120_000);
 
   afterAll(async () => {
@@ -207,7 +203,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
       const r = (await list('class=invalid')).filter((x) => x.event.id === 'fix-me-1');
       return r.length ? r : undefined;
     });
-    expect(record).toMatchObject({ state: 'open', subscription: 'validator-events-raw', reason: expect.stringContaining('card_id') });
+    expect(record).toMatchObject({ state: 'open', subscription: 'deduplicator-events-raw', reason: expect.stringContaining('card_id') });
     const rejected = await api('POST', `/v1/records/${record!.id}/fix`, { patch: { data: { card_id: 42 } } });
     expect(rejected.status).toBe(422);
     const fixed = await api('POST', `/v1/records/${record!.id}/fix`, { patch: { data: { card_id: 'card-fix-1' } } });
@@ -215,10 +211,9 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
     expect((await api('POST', `/v1/records/${record!.id}/fix`, { patch: { data: { card_id: 'card-fix-1' } } })).status).toBe(409);
     expect((await api('POST', `/v1/records/${record!.id}/replay`)).status).toBe(409);
     await unique.waitFor(1);
-    // Everything on events-raw and events-valid handled (a handler publishes before it answers),
-    // and all that reached events-unique arrived: the fixed event once, not a second time later.
-    const handled = () =>
-      handledCount(gateway.stats('validator-events-raw')) === carried(TOPICS.raw) && handledCount(gateway.stats('deduplicator-events-valid')) === carried(TOPICS.valid);
+    // Everything on events-raw handled (a handler publishes before it answers), and all that
+    // reached events-unique arrived: the fixed event once, not a second time later.
+    const handled = () => handledCount(gateway.stats('deduplicator-events-raw')) === carried(TOPICS.raw);
     const arrived = (await unique.complete(handled, () => carried(TOPICS.unique))).filter((m) => m.attributes.id === 'fix-me-1');
     expect(arrived).toHaveLength(1);
     expect(arrived[0]!.json()).toEqual(good);
@@ -230,7 +225,7 @@ describe('dlq-triage on the Pub/Sub and Firestore emulators', () => {
   it('a replay to a shared topic reaches only the consumer of the subscription that failed it', async () => {
     const ev = cardScanned({ id: 'shared-1' });
     // What gap-detector was pushed of this event (the fixed event of the test before may still be
-    // on its way there: the test before waits for the validator and the deduplicator only).
+    // on its way there: the test before waits for the deduplicator only).
     const pushedToGap = () => seen['gap-detector']!.filter((id) => id === 'shared-1');
     await pubsub.topic(prefix + TOPICS.deadLetters).publishMessage({
       data: Buffer.from(JSON.stringify(ev)),

@@ -69,8 +69,8 @@ describe('a local function whose port another process holds', () => {
     const squatter = await squat(0);
     squatters.push(squatter);
     const picks = [portOf(squatter)];
-    const outcome = await serveFunction('validator', { source: SOURCE, env, logDir, pickPort: () => Promise.resolve(picks.shift() ?? freePort()) });
-    if (outcome.kind !== 'served') throw new Error('validator not registered');
+    const outcome = await serveFunction('deduplicator', { source: SOURCE, env, logDir, pickPort: () => Promise.resolve(picks.shift() ?? freePort()) });
+    if (outcome.kind !== 'served') throw new Error('deduplicator not registered');
     served.push(outcome.fn);
 
     expect(picks).toEqual([]);
@@ -80,8 +80,8 @@ describe('a local function whose port another process holds', () => {
   }, 120_000);
 
   it('moves to another port when its port is taken between one instance and the next, and keeps serving', async () => {
-    const outcome = await serveFunction('validator', { source: SOURCE, env, logDir });
-    if (outcome.kind !== 'served') throw new Error('validator not registered');
+    const outcome = await serveFunction('deduplicator', { source: SOURCE, env, logDir });
+    if (outcome.kind !== 'served') throw new Error('deduplicator not registered');
     const fn = outcome.fn;
     served.push(fn);
     const before = fn.url;

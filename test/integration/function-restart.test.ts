@@ -6,7 +6,7 @@ import type { PubSub } from '@google-cloud/pubsub';
 import { bigtableInstance, ensureTables } from '../../shared/adapters/bigtable';
 import { ensureTopology } from '../../shared/adapters/pubsub-admin';
 import { DEDUP_TABLE } from '../../functions/deduplicator/bigtable-state';
-import { INGEST_ID } from '../../shared/publish';
+import { INGEST_ID } from '../../shared/attributes';
 import { topology, TOPICS } from '../../shared/topology';
 import { serveFunction, type ServedFunction } from '../../tools/local/functions';
 import { PushGateway } from '../../tools/local/push-gateway';
@@ -52,12 +52,12 @@ describe.each(['firestore', 'bigtable'] as const)('a function process that dies 
       await ensureTables(instance, [{ table: env.DEDUP_TABLE, families: DEDUP_TABLE.families }]);
       await instance.bigtable.close();
     }
-    for (const name of ['validator', 'deduplicator']) {
+    for (const name of ['deduplicator']) {
       const outcome = await serveFunction(name, { source: SOURCE, env, logDir });
       if (outcome.kind !== 'served') throw new Error(`${name} is not registered by ${SOURCE}`);
       served.push(outcome.fn);
     }
-    const subscriptions = await ensureTopology(pubsub, topology, { prefix, only: (s) => s.function === 'validator' || s.function === 'deduplicator' });
+    const subscriptions = await ensureTopology(pubsub, topology, { prefix, only: (s) => s.function === 'deduplicator' });
     unique = await Observer.on(pubsub, prefix + TOPICS.unique, `${prefix}obs-unique`);
     gateway = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: (fn) => served.find((f) => f.name === fn)?.url });
   }, 120_000);
@@ -111,7 +111,7 @@ describe.each(['firestore', 'bigtable'] as const)('a function process that dies 
       await firestore.terminate();
       expect(count).toBe(EVENTS * 2);
     }
-    expect(gateway!.stats('deduplicator-events-valid').failed).toBeGreaterThan(0);
+    expect(gateway!.stats('deduplicator-events-raw').failed).toBeGreaterThan(0);
     // Each death holds the last lines of the instance that died, none of an earlier one: the log
     // holds the instances one after the other, each after the stack's note about the one before.
     const segments = readFileSync(dedup.logPath, 'utf8')

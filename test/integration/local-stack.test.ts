@@ -20,7 +20,7 @@ import { ensureBuilt } from '../support/build';
  * others, its cbtemulator too.
  */
 const ROOT = join(__dirname, '..', '..');
-const DETECTORS = new Set(['validator', 'deduplicator', 'revenue-checker', 'call-duration-checker', 'crm-checker', 'volume-monitor', 'dlq-triage']);
+const DETECTORS = new Set(['deduplicator', 'revenue-checker', 'call-duration-checker', 'crm-checker', 'volume-monitor', 'dlq-triage']);
 const KINDS = new Set(['invalid', 'duplicate', 'amount_mismatch', 'fx_mismatch', 'payment_mismatch', 'call_duration_mismatch', 'crm_mismatch', 'volume_anomaly', 'dead_letter']);
 
 interface RunJson {
@@ -116,7 +116,7 @@ describe('npm run dev: the local stack with the demo stream', () => {
     expect(run.exitCode).toBe(run.comparison.ok ? 0 : 1);
     expect(run.counts['events-raw']).toBe(run.published);
 
-    // Exactly what the validator, the deduplicator and the checkers should have found: every
+    // Exactly what the deduplicator (validating first) and the checkers should have found: every
     // expected finding of theirs matched, and no finding of their kinds that the manifest does not explain.
     const ours = run.comparison.injectors.filter((o) => DETECTORS.has(o.detectedBy));
     expect(ours.map((o) => o.injector)).toEqual(

@@ -16,7 +16,7 @@ import { emulatorClients, Observer, runPrefix } from '../support/harness';
 const MESSAGES = 2000;
 const OUTAGE_AFTER = 400;
 const OUTAGE_MS = 5000;
-const SUB = 'validator-events-raw';
+const SUB = 'deduplicator-events-raw';
 
 interface PushRequestBody {
   message: { data: string; attributes: Record<string, string>; messageId: string; message_id: string; publishTime: string; publish_time: string };

@@ -13,7 +13,7 @@ import { emulatorClients, Observer, runPrefix } from '../support/harness';
  * the 10 s the client leases a message for before it extends the lease.
  */
 const MESSAGES = 2000;
-const SUB = 'validator-events-raw';
+const SUB = 'deduplicator-events-raw';
 /** Pushes the endpoint works on at once; the others wait for a turn (as requests queue for a busy instance). */
 const SERVING = 4;
 const SERVICE_MS = 40;

@@ -28,7 +28,7 @@ import { cardScanned, saleRecorded } from './events';
 
 export const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
 
-/** The service's settings in tests: 30 days' retention, one-minute claims, the validator's five minutes. */
+/** The service's settings in tests: 30 days' retention, one-minute claims, validation's five minutes. */
 export const TRIAGE_CONFIG: TriageDeps['config'] = { prefix: '', retentionMs: 30 * 86_400_000, claimMs: 60_000, maxFutureMs: 300_000 };
 
 /** A TriageService on in-memory ports unless given others. */
@@ -127,7 +127,7 @@ export function deadLetter(
   };
 }
 
-/** The validator's events-invalid record of a raw message. */
+/** The deduplicator's events-invalid record of a raw message. */
 export function invalidMessage(rawEvent: unknown, rawId = 'raw-1', at = Date.parse('2026-03-01T12:00:00Z')): Inbound {
   seq += 1;
   const record = { reason: 'data.amount: is required', errors: [{ path: 'data.amount', message: 'is required' }], message: { message_id: rawId, publish_time: new Date(at).toISOString(), attributes: {}, data: b64(rawEvent) } };
@@ -156,14 +156,14 @@ export async function seedStatsFixture(service: TriageService, tag: string): Pro
     total: 9,
     by_class: { transient: 7, invalid: 1, review: 1 },
     by_state: { open: 7, discarded: 1, replayed: 1 },
-    by_subscription: { 'gap-detector-chains': 5, 'revenue-checker-sales': 1, 'validator-events-raw': 1, '(none)': 1, '(other)': 1 },
+    by_subscription: { 'gap-detector-chains': 5, 'revenue-checker-sales': 1, 'deduplicator-events-raw': 1, '(none)': 1, '(other)': 1 },
     by_type: { 'card.scanned': 3, 'sale.recorded': 4, '(other)': 1, '(unknown)': 1 },
   };
   const open: Stats = {
     total: 7,
     by_class: { transient: 5, invalid: 1, review: 1 },
     by_state: { open: 7 },
-    by_subscription: { 'gap-detector-chains': 3, 'revenue-checker-sales': 1, 'validator-events-raw': 1, '(none)': 1, '(other)': 1 },
+    by_subscription: { 'gap-detector-chains': 3, 'revenue-checker-sales': 1, 'deduplicator-events-raw': 1, '(none)': 1, '(other)': 1 },
     by_type: { 'card.scanned': 1, 'sale.recorded': 4, '(other)': 1, '(unknown)': 1 },
   };
   return { all, open };

@@ -89,7 +89,7 @@ describe('redelivery of one message', () => {
 
 describe('the claim lease against the retry policy', () => {
   it('lets the third delivery attempt take over the claim of an instance that died, keeping later attempts in reserve', () => {
-    const sub = resolveSubscriptions(topology).find((s) => s.name === 'deduplicator-events-valid')!;
+    const sub = resolveSubscriptions(topology).find((s) => s.name === 'deduplicator-events-raw')!;
     const { minimumBackoffSeconds: min, maximumBackoffSeconds: max } = sub.retryPolicy;
     // The third attempt comes after the backoffs of the first two (exponential from the minimum).
     const thirdAttemptAfterMs = (Math.min(max, min) + Math.min(max, 2 * min)) * 1000;

@@ -1,5 +1,6 @@
 import { MemoryFailureStore } from '../../shared/adapters/memory-failures';
-import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
+import { MemoryPublisher, type PublishedMessage } from '../../shared/adapters/memory-publisher';
+import { eventAttributes } from '../../shared/attributes';
 import { failureReport, withBoundary } from '../../shared/boundary';
 import { TARGET_SUBSCRIPTION } from '../../shared/dead-letters';
 import { TransientError } from '../../shared/errors';
@@ -8,6 +9,9 @@ import type { OutboundMessage, Publisher } from '../../shared/ports';
 import { TOPICS } from '../../shared/topology';
 import { mergePatch, NO_REASON, REPLAY_OF } from '../../functions/dlq-triage/core';
 import { MemoryTriageStore } from '../../functions/dlq-triage/store';
+import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
+import { deduplicatorHandler } from '../../functions/deduplicator/handler';
+import { MemoryDedupStore } from '../../functions/deduplicator/state';
 import { cardScanned, saleRecorded } from '../support/events';
 import { b64, deadLetter, delivered, invalidMessage, seedStatsFixture, triageService } from '../support/triage';
 
@@ -100,24 +104,24 @@ describe('dlq-triage: storing what arrives', () => {
 
   it('says "no reason recorded" when the failing function recorded nothing', async () => {
     const { service } = setup();
-    const record = await service.receive(TOPICS.deadLetters, deadLetter('validator-events-raw', cardScanned()));
-    expect(record).toMatchObject({ reason: NO_REASON, class: 'transient', subscription: 'validator-events-raw', topic: 'events-raw' });
+    const record = await service.receive(TOPICS.deadLetters, deadLetter('deduplicator-events-raw', cardScanned()));
+    expect(record).toMatchObject({ reason: NO_REASON, class: 'transient', subscription: 'deduplicator-events-raw', topic: 'events-raw' });
   });
 
   it('records an unexpected exception as poison', async () => {
     const { service, failures } = setup();
     const ev = cardScanned({ id: 'p-1' });
-    await failures.record(failureReport('deduplicator', 'deduplicator-events-valid', 'x', {}, b64(ev), new TypeError('boom'), T), T);
-    expect(await service.receive(TOPICS.deadLetters, deadLetter('deduplicator-events-valid', ev))).toMatchObject({ class: 'poison' });
+    await failures.record(failureReport('deduplicator', 'deduplicator-events-raw', 'x', {}, b64(ev), new TypeError('boom'), T), T);
+    expect(await service.receive(TOPICS.deadLetters, deadLetter('deduplicator-events-raw', ev))).toMatchObject({ class: 'poison' });
   });
 
-  it('keeps an events-invalid message as an invalid record aimed at the validator, once per raw message', async () => {
+  it('keeps an events-invalid message as an invalid record aimed at the deduplicator\'s events-raw subscription, once per raw message', async () => {
     const { service, store } = setup();
     const raw = { ...saleRecorded({ id: 'bad-1' }), data: {} };
     const r1 = await service.receive(TOPICS.invalid, invalidMessage(raw, 'raw-7'));
     await service.receive(TOPICS.invalid, invalidMessage(raw, 'raw-7'));
     expect(store.records.size).toBe(1);
-    expect(r1).toMatchObject({ class: 'invalid', subscription: 'validator-events-raw', topic: 'events-raw', reason: 'data.amount: is required', event: { id: 'bad-1' } });
+    expect(r1).toMatchObject({ class: 'invalid', subscription: 'deduplicator-events-raw', topic: 'events-raw', reason: 'data.amount: is required', event: { id: 'bad-1' } });
   });
 
   it('keeps findings held for review and ignores the others (the emulator does not enforce the filter)', async () => {
@@ -159,7 +163,7 @@ describe('dlq-triage: operator actions', () => {
     const inner = new MemoryPublisher();
     const flaky: Publisher = { publish: (t: string, m: OutboundMessage) => (fail && t !== TOPICS.findings ? Promise.reject(new Error('unavailable')) : inner.publish(t, m)) };
     const { service, store } = setup(flaky);
-    const r = (await service.receive(TOPICS.deadLetters, deadLetter('validator-events-raw', cardScanned())))!;
+    const r = (await service.receive(TOPICS.deadLetters, deadLetter('deduplicator-events-raw', cardScanned())))!;
     expect(await service.replay(r.id, 'op')).toMatchObject({ outcome: 'failed' });
     expect(await store.get(r.id)).toMatchObject({ state: 'open' });
     expect((await store.get(r.id))!.claim).toBeUndefined();
@@ -182,7 +186,7 @@ describe('dlq-triage: operator actions', () => {
     const good = await service.fix(r.id, { patch: { data: { amount: (raw.data as { amount: number }).amount } } }, 'op');
     expect(good).toMatchObject({ outcome: 'published' });
     expect(pub.messages).toHaveLength(1);
-    expect(pub.messages[0]).toMatchObject({ topic: 'events-raw', attributes: { id: 'bad-2', type: 'sale.recorded', [TARGET_SUBSCRIPTION]: 'validator-events-raw' } });
+    expect(pub.messages[0]).toMatchObject({ topic: 'events-raw', attributes: { id: 'bad-2', type: 'sale.recorded', [TARGET_SUBSCRIPTION]: 'deduplicator-events-raw' } });
     const stored = (await store.get(r.id))!;
     expect(stored.state).toBe('fixed');
     expect(stored.original.data).toBe(r.original.data);
@@ -236,7 +240,7 @@ describe('dlq-triage: operator actions', () => {
 
   it('discards with a reason, once', async () => {
     const { service } = setup();
-    const r = (await service.receive(TOPICS.deadLetters, deadLetter('validator-events-raw', cardScanned())))!;
+    const r = (await service.receive(TOPICS.deadLetters, deadLetter('deduplicator-events-raw', cardScanned())))!;
     expect(await service.discard(r.id, 'test traffic', 'op')).toMatchObject({ outcome: 'ok', record: { state: 'discarded', discard: { reason: 'test traffic', by: 'op' } } });
     expect(await service.discard(r.id, 'again', 'op')).toMatchObject({ outcome: 'skipped' });
     expect(await service.replay(r.id, 'op')).toMatchObject({ outcome: 'skipped' });
@@ -244,14 +248,14 @@ describe('dlq-triage: operator actions', () => {
 
   it('lists with filters and pagination, and counts by class, state, subscription and type', async () => {
     const { service, failures } = setup();
-    for (let i = 0; i < 5; i++) await service.receive(TOPICS.deadLetters, deadLetter('validator-events-raw', cardScanned({ id: `c-${i}` })));
+    for (let i = 0; i < 5; i++) await service.receive(TOPICS.deadLetters, deadLetter('deduplicator-events-raw', cardScanned({ id: `c-${i}` })));
     const ev = saleRecorded({ id: 'p' });
     await failures.record(failureReport('revenue-checker', 'revenue-checker-sales', 'x', {}, b64(ev), new RangeError('bug'), T), T);
     await service.receive(TOPICS.deadLetters, deadLetter('revenue-checker-sales', ev));
-    const page1 = await service.list({ page_size: 2, state: ['open'], subscription: 'validator-events-raw' });
+    const page1 = await service.list({ page_size: 2, state: ['open'], subscription: 'deduplicator-events-raw' });
     expect(page1.records).toHaveLength(2);
-    const page2 = await service.list({ page_size: 2, state: ['open'], subscription: 'validator-events-raw', page_token: page1.next_page_token! });
-    const page3 = await service.list({ page_size: 2, state: ['open'], subscription: 'validator-events-raw', page_token: page2.next_page_token! });
+    const page2 = await service.list({ page_size: 2, state: ['open'], subscription: 'deduplicator-events-raw', page_token: page1.next_page_token! });
+    const page3 = await service.list({ page_size: 2, state: ['open'], subscription: 'deduplicator-events-raw', page_token: page2.next_page_token! });
     expect([...page1.records, ...page2.records, ...page3.records].map((r) => r.event.id)).toEqual(['c-0', 'c-1', 'c-2', 'c-3', 'c-4']);
     expect((await service.list({ page_size: 10, class: ['poison'] })).records.map((r) => r.event.id)).toEqual(['p']);
     expect((await service.list({ page_size: 10, q: 'RANGEERROR' })).records).toHaveLength(1);
@@ -259,7 +263,7 @@ describe('dlq-triage: operator actions', () => {
       total: 6,
       by_class: { transient: 5, poison: 1 },
       by_state: { open: 6 },
-      by_subscription: { 'validator-events-raw': 5, 'revenue-checker-sales': 1 },
+      by_subscription: { 'deduplicator-events-raw': 5, 'revenue-checker-sales': 1 },
       by_type: { 'card.scanned': 5, 'sale.recorded': 1 },
     });
   });
@@ -329,17 +333,84 @@ describe('dlq-triage: a replay claim that lapses while its publish is slow', () 
   });
 });
 
+describe('dlq-triage: a dead letter of the deduplicator', () => {
+  it("replays an events-raw message under the failed delivery's id: the deduplicator takes over that delivery's claim and forwards the event once", async () => {
+    const { service, failures, publisher, clock } = setup();
+    const ev = cardScanned({ id: 'stuck-1' });
+    const raw: PublishedMessage = { topic: TOPICS.raw, id: 'raw-77', data: Buffer.from(JSON.stringify(ev)), attributes: eventAttributes(ev) };
+    // The deduplicator claims the event, then cannot publish it: every attempt fails (each one past
+    // the last one's lease, so each takes the claim over), and Pub/Sub dead-letters the message.
+    const out = new MemoryPublisher();
+    let down = true;
+    const dedupPublisher: Publisher = {
+      publish: (topic, m) => (down && topic === TOPICS.unique ? Promise.reject(new TransientError('publish: unavailable', 'UNAVAILABLE')) : out.publish(topic, m)),
+    };
+    const dedup = withBoundary(
+      'deduplicator',
+      deduplicatorHandler({ publisher: dedupPublisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }),
+      { failures, logger: silentLogger, clock },
+    );
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      await expect(dedup(delivered(raw))).rejects.toThrow();
+      clock.t += DEFAULT_DEDUP_CONFIG.leaseMs + 1;
+    }
+    const record = (await service.receive(TOPICS.deadLetters, deadLetter('deduplicator-events-raw', ev, raw.attributes!)))!;
+    expect(record.failure).toMatchObject({ function: 'deduplicator', message_id: 'raw-77' });
+    down = false;
+    expect(await service.replay(record.id, 'op')).toMatchObject({ outcome: 'published' });
+    const replays = (publisher as MemoryPublisher).messages.filter((m) => m.topic === TOPICS.raw);
+    expect(replays.map((m) => m.attributes)).toEqual([{ ...raw.attributes, ingest_id: 'raw-77', [TARGET_SUBSCRIPTION]: 'deduplicator-events-raw', [REPLAY_OF]: record.id }]);
+    // A new message id, the failed delivery's ingest id: forwarded, not judged a duplicate of itself.
+    await dedup(delivered(replays[0]!));
+    expect(out.messages.map((m) => [m.topic, m.attributes!.id, m.attributes!.ingest_id])).toEqual([[TOPICS.unique, 'stuck-1', 'raw-77']]);
+  });
+
+  it('aims the replay of a record of a subscription an upgrade replaced at its successor (the manifest\'s replaces); refuses one of a subscription neither there nor replaced', async () => {
+    const { service, store, publisher } = setup();
+    // Dead-lettered by the old deduplicator, from events-valid: it carries the validator's ingest id.
+    const ev = cardScanned({ id: 'legacy-1' });
+    const carried = { ...eventAttributes(ev), ingest_id: 'raw-9' };
+    const old = (await service.receive(TOPICS.deadLetters, deadLetter('deduplicator-events-valid', ev, carried)))!;
+    // An invalid event the validator routed, fixed after the upgrade.
+    const sale = saleRecorded({ id: 'legacy-2' }) as Record<string, unknown>;
+    const { amount, ...withoutAmount } = sale.data as { amount: number };
+    const invalid = (await service.receive(TOPICS.invalid, invalidMessage({ ...sale, data: withoutAmount }, 'raw-10')))!;
+    await store.update(invalid.id, (r) => ({ ...r, subscription: 'validator-events-raw' }));
+    const gone = (await service.receive(TOPICS.deadLetters, deadLetter('retired-subscription', cardScanned({ id: 'legacy-3' }))))!;
+    expect(await service.replay(old.id, 'op')).toMatchObject({ outcome: 'published' });
+    expect(await service.fix(invalid.id, { patch: { data: { amount } } }, 'op')).toMatchObject({ outcome: 'published' });
+    expect(await service.replay(gone.id, 'op')).toEqual({ outcome: 'refused', record: expect.anything(), reason: 'the subscription that failed it is not in the manifest (retired-subscription)' });
+    const sent = (publisher as MemoryPublisher).messages.filter((m) => m.topic !== TOPICS.findings);
+    expect(sent.map((m) => [m.topic, m.attributes![TARGET_SUBSCRIPTION], m.attributes!.id, m.attributes!.ingest_id])).toEqual([
+      [TOPICS.raw, 'deduplicator-events-raw', 'legacy-1', 'raw-9'],
+      [TOPICS.raw, 'deduplicator-events-raw', 'legacy-2', undefined],
+    ]);
+  });
+
+  it('adds no ingest id to a message that carries one, nor to a record without a failure', async () => {
+    const { service, failures, publisher } = setup();
+    const ev = cardScanned({ id: 'carried-1' });
+    const carried = { ...eventAttributes(ev), ingest_id: 'raw-1' };
+    await failures.record(failureReport('gap-detector', 'gap-detector-chains', 'unique-1', carried, b64(ev), new TransientError('down', 'DOWN'), T), T + 1);
+    const a = (await service.receive(TOPICS.deadLetters, deadLetter('gap-detector-chains', ev, carried)))!;
+    const b = (await service.receive(TOPICS.deadLetters, deadLetter('deduplicator-events-raw', cardScanned({ id: 'unrecorded-1' }), eventAttributes(cardScanned({ id: 'unrecorded-1' })))))!;
+    for (const r of [a, b]) expect(await service.replay(r.id, 'op')).toMatchObject({ outcome: 'published' });
+    const sent = (publisher as MemoryPublisher).messages.filter((m) => m.topic !== TOPICS.findings);
+    expect(sent.map((m) => m.attributes!.ingest_id)).toEqual(['raw-1', undefined]);
+  });
+});
+
 describe('dlq-triage: bulk replay', () => {
   async function seeded(n: number, publisher?: Publisher) {
     const s = setup(publisher);
-    for (let i = 0; i < n; i++) await s.service.receive(TOPICS.deadLetters, deadLetter('deduplicator-events-valid', cardScanned({ id: `b-${i}` })));
+    for (let i = 0; i < n; i++) await s.service.receive(TOPICS.deadLetters, deadLetter('deduplicator-events-raw', cardScanned({ id: `b-${i}` })));
     return s;
   }
   const replays = (p: MemoryPublisher) => p.messages.filter((m) => m.topic !== TOPICS.findings);
 
   it('counts first on a dry run, then publishes each open record once on the limiter\'s schedule; a second run publishes nothing', async () => {
     const { service, publisher, clock } = await seeded(10);
-    expect(await service.startBulk({ filter: {}, rate_per_second: 50, dry_run: true }, 'op')).toEqual({ dry_run: true, count: 10, by_subscription: { 'deduplicator-events-valid': 10 } });
+    expect(await service.startBulk({ filter: {}, rate_per_second: 50, dry_run: true }, 'op')).toEqual({ dry_run: true, count: 10, by_subscription: { 'deduplicator-events-raw': 10 } });
     expect(replays(publisher as MemoryPublisher)).toHaveLength(0);
     const job = await service.startBulk({ filter: {}, rate_per_second: 50, dry_run: false }, 'op');
     const start = clock.t;

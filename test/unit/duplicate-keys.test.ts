@@ -1,4 +1,4 @@
-import { validate } from '../../functions/validator/core';
+import { validate } from '../../functions/deduplicator/core-validation';
 import { decodeEvent } from '../../shared/events/decode';
 import { duplicateKeyPath } from '../../shared/events/duplicate-keys';
 import { validateJson } from '../../shared/events/validate';

@@ -76,7 +76,7 @@ describe('a function process log, read back', () => {
   it('the Functions Framework banner and a push to a path with no topic: every line a JSON entry', async () => {
     const closed = await freePort();
     const env = { GOOGLE_CLOUD_PROJECT: 'log-test', PUBSUB_EMULATOR_HOST: `127.0.0.1:${closed}` };
-    const log = await serve('validator', env, async (port, output) => {
+    const log = await serve('deduplicator', env, async (port, output) => {
       // A push body at a path without the topic: the push gate warns (the framework's own middleware, which warned in plain text, is not in front of an HTTP function).
       const push = { subscription: 'projects/log-test/subscriptions/s', message: { data: 'e30=', messageId: '1', attributes: {} } };
       void fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(push) }).catch(() => undefined);
@@ -85,8 +85,8 @@ describe('a function process log, read back', () => {
     const entries = parsedLines(log);
     const messages = entries.map((e) => String(e.message));
     // Outside NODE_ENV=production the framework prints its banner: here as entries.
-    expect(messages).toEqual(expect.arrayContaining(['Serving function...', 'Function: validator']));
-    expect(entries.find((e) => String(e.message).includes('not to /projects/PROJECT/topics/TOPIC'))).toMatchObject({ severity: 'WARNING', function: 'validator' });
+    expect(messages).toEqual(expect.arrayContaining(['Serving function...', 'Function: deduplicator']));
+    expect(entries.find((e) => String(e.message).includes('not to /projects/PROJECT/topics/TOPIC'))).toMatchObject({ severity: 'WARNING', function: 'deduplicator' });
   }, 90_000);
 
   it('a target the entry does not register: the loader errors are entries too, and NODE_ENV=production prints no banner', async () => {

@@ -2,7 +2,7 @@ import { decodeEvent } from '../../shared/events/decode';
 import { contentKey } from '../../shared/events/keys';
 import { parseRfc3339 } from '../../shared/events/time';
 import { MAX_DATA_DEPTH, validateEvent, validateJson } from '../../shared/events/validate';
-import { validate } from '../../functions/validator/core';
+import { validate } from '../../functions/deduplicator/core-validation';
 import * as fx from '../support/events';
 
 const ctx = { now: Date.parse('2026-03-01T12:00:00Z'), maxFutureMs: 5 * 60_000 };

@@ -20,7 +20,6 @@ import { MemoryFailureStore } from '../../shared/adapters/memory-failures';
 import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
 import { silentLogger } from '../../shared/log';
 import { topology } from '../../shared/topology';
-import { Env as validatorEnv } from '../../functions/validator';
 import { Env as deduplicatorEnv } from '../../functions/deduplicator';
 import { Env as gapDetectorEnv } from '../../functions/gap-detector';
 import { Env as revenueCheckerEnv } from '../../functions/revenue-checker';
@@ -36,7 +35,6 @@ import { evaluateTopology, INFRA, mutatedInfra, ROOT } from '../support/infra';
 type EnvSchema = z.ZodObject<z.ZodRawShape>;
 /** Each function's config schema (the `Env` its index.ts reads the environment with). */
 const ENVS: Record<string, EnvSchema> = {
-  validator: validatorEnv,
   deduplicator: deduplicatorEnv,
   'gap-detector': gapDetectorEnv,
   'revenue-checker': revenueCheckerEnv,

@@ -187,7 +187,7 @@ describe('the Bigtable state store on shared/topology.json', () => {
 
   it('creates a table two functions list once, with both families and the longer max age', () => {
     const m = manifest() as unknown as { functions: Array<{ name: string; bigtable?: unknown[] }> };
-    m.functions.find((f) => f.name === 'validator')!.bigtable = [{ table: 'dedup-keys', families: ['v'], maxAge: { settings: { DEDUP_WINDOW_HOURS: 240 }, marginHours: 0 } }];
+    m.functions.find((f) => f.name === 'volume-monitor')!.bigtable = [{ table: 'dedup-keys', families: ['v'], maxAge: { settings: { DEDUP_WINDOW_HOURS: 240 }, marginHours: 0 } }];
     const shared = evaluateTopology(m);
     expect(shared.bigtable_tables['dedup-keys']).toEqual(['k', 'v']);
     expect(shared.bigtable_gc['dedup-keys/v']!.max_age).toBe(`${240 * 3600}s`);

@@ -53,7 +53,7 @@ async function replayAgainstManifest(d: Demo, env: NodeJS.ProcessEnv) {
     const findings = readFileSync(join(out, 'findings.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Finding);
     const stages = buildStages(options);
     // The replay's volume stage is volume-monitor's detector, embedded.
-    const detectors = new Set(['validator', 'deduplicator', ...stages.map((s) => (s.name === 'volume' ? 'volume-monitor' : s.name))]);
+    const detectors = new Set(['deduplicator', ...stages.map((s) => (s.name === 'volume' ? 'volume-monitor' : s.name))]);
     const checks: Record<string, string> = Object.assign({}, ...stages.map((s) => s.checks?.() ?? {}));
     const lookups = new Set(
       // The CRM faults are in both CRMs: seen only when both are asked.
@@ -202,7 +202,7 @@ describe('the demo stream', () => {
       expect(comparison.unexpected).toEqual([]);
       expect(comparison.injectors.flatMap((o) => (o.checked ? o.missed : []))).toEqual([]);
       expect(comparison.injectors.filter((o) => o.checked).map((o) => o.detectedBy)).toEqual(
-        expect.arrayContaining(['validator', 'deduplicator', 'gap-detector', 'revenue-checker', 'call-duration-checker']),
+        expect.arrayContaining(['deduplicator', 'gap-detector', 'revenue-checker', 'call-duration-checker']),
       );
       expect(comparison.injectors.filter((o) => !o.checked).map((o) => [o.injector, o.notChecked])).toEqual([
         ['incorrect: payment failed', 'revenue-checker runs without stripe'],

@@ -222,7 +222,7 @@ describe('progress helpers', () => {
   });
 
   it("paces redeliveries by the manifest's retry policy, ten times faster than GCP, doubling up to its maximum", () => {
-    const sub = resolveSubscriptions(topology).find((s) => s.name === 'validator-events-raw')!;
+    const sub = resolveSubscriptions(topology).find((s) => s.name === 'deduplicator-events-raw')!;
     expect(sub.retryPolicy).toEqual({ minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 });
     const backoff = localBackoff(sub);
     expect([1, 2, 3, 4, 5, 6, 7, 8].map((attempt) => backoffMs(backoff, attempt))).toEqual([1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000]);

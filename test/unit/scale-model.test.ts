@@ -158,6 +158,6 @@ describe('the scale model (npm run scale)', () => {
     const scaling = { $comment: '', events_per_hour: 2e6, headroom: 2, measured: { events: 1, processing_seconds: 1 }, functions: { deduplicator: { max_instances: 7, concurrency: 5, available_cpu: '1' } } };
     const s = deployedSettings(readFileSync(join(ROOT, 'infra/main.tf'), 'utf8'), readFileSync(join(ROOT, 'infra/variables.tf'), 'utf8'), scaling, prices);
     expect(s.deduplicator).toEqual({ maxInstances: 7, concurrency: 5, cpu: 1, memoryMiB: 512 });
-    expect(s.validator).toEqual({ maxInstances: 10, concurrency: 1, cpu: prices.cloudRunFunctions.vcpuByMemoryMiB.value['512'], memoryMiB: 512 });
+    expect(s['gap-detector']).toEqual({ maxInstances: 10, concurrency: 1, cpu: prices.cloudRunFunctions.vcpuByMemoryMiB.value['512'], memoryMiB: 512 });
   });
 });

@@ -21,7 +21,6 @@ import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
 import { decodeEvent } from '../../shared/events/decode';
 import { silentLogger } from '../../shared/log';
 import { pushBody, type MessagePublishedData } from '../../shared/pubsub/push';
-import { INGEST_ID } from '../../shared/publish';
 import { TOPICS } from '../../shared/topology';
 import { BigtableDedupStore, DEDUP_TABLE } from '../../functions/deduplicator/bigtable-state';
 import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
@@ -57,14 +56,14 @@ function push(data: string, i: number, tag: string): CloudEvent<MessagePublished
     specversion: '1.0',
     id: messageId,
     type: 'google.cloud.pubsub.topic.v1.messagePublished',
-    source: `//pubsub.googleapis.com/projects/bench/topics/${TOPICS.valid}`,
-    data: pushBody(data, { [INGEST_ID]: messageId }, messageId),
+    source: `//pubsub.googleapis.com/projects/bench/topics/${TOPICS.raw}`,
+    data: pushBody(data, {}, messageId),
   };
 }
 
 async function runPhase(run: StoreRun, lines: readonly string[], concurrency: number, tag: string): Promise<Phase> {
   const publisher = new MemoryPublisher();
-  const handler = deduplicatorHandler({ publisher, store: run.store, clock: { now: () => Date.now() }, config: DEFAULT_DEDUP_CONFIG, logger: silentLogger });
+  const handler = deduplicatorHandler({ publisher, store: run.store, clock: { now: () => Date.now() }, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 5 * 60_000 }, logger: silentLogger });
   run.counts.clear();
   const latenciesMs: number[] = [];
   let retries = 0;
@@ -165,7 +164,7 @@ export async function benchDeduplicator(opts: { events?: number; concurrency?: n
       process.env.BIGTABLE_EMULATOR_HOST = e.host;
     }
     process.env.METADATA_SERVER_DETECTION ??= 'none';
-    // The generated log (its duplicates included), valid lines only: events-valid carries nothing else.
+    // The generated log (its duplicates included), valid lines only: an invalid one is routed before any claim.
     const sink = new PassThrough();
     const chunks: Buffer[] = [];
     sink.on('data', (c: Buffer) => chunks.push(c));

@@ -36,7 +36,7 @@ import { onSignal } from '../local/processes';
 import { readMeters, type MeterFile } from '../cost/counts';
 import { worldOfLog } from '../../cli/generate/log-world';
 import { compareFindings, percentile, tally, uniqueDoubles, type FindingLike } from './compare';
-import { INGEST_ID } from '../../shared/publish';
+import { INGEST_ID } from '../../shared/attributes';
 
 const CLI = join(__dirname, '..', '..', 'cli', 'event-recovery.js');
 

@@ -14,7 +14,7 @@ import type { StackRun } from './report';
 export interface SeenBodies {
   /** events-raw: the time a rejected event claims, where it has one. */
   readonly raw?: readonly string[];
-  /** events-valid: the time of every valid event, duplicates included, and of the sequence numbers around a gap. */
+  /** events-unique and events-duplicates: the time of every valid event, duplicates included, and of the sequence numbers around a gap. */
   readonly valid: readonly string[];
   /** events-unique: the accepted events (volume, revenue). */
   readonly unique: readonly string[];

@@ -1,4 +1,4 @@
-import { INGEST_ID } from '../../shared/publish';
+import { INGEST_ID } from '../../shared/attributes';
 import { filterMatches } from './filter';
 import { TOPICS, type ResolvedSubscription } from '../../shared/topology';
 import type { ServedFunction } from './functions';
@@ -13,8 +13,8 @@ export interface Push {
 
 /**
  * How far the pipeline got, per published slice of the demo. A slice went through when every
- * message of it came out of the validator (on events-valid or events-invalid, which carry the
- * events-raw message id as `ingest_id`: so the observer has seen what the validator published),
+ * message of it came out of the deduplicator (on events-invalid, events-unique or events-duplicates,
+ * which carry the events-raw message id as `ingest_id`: so the observer has seen what it published),
  * and every served function acknowledged (or saw dead-lettered) every message of its topics that
  * stems from that slice or an earlier one. A message that stems from no demo message (a tick,
  * an event someone else published) counts against every slice: it must go through first.
@@ -40,10 +40,10 @@ export class Progress {
     return this.sliceOf.get(m.attributes[INGEST_ID] ?? m.id) ?? Number.NEGATIVE_INFINITY;
   }
 
-  /** Published messages of slices up to `through` that the validator has not passed on yet. */
+  /** Published messages of slices up to `through` that the deduplicator has not routed yet (as invalid, unique or duplicate). */
   unrouted(through = Number.POSITIVE_INFINITY): string[] {
     const routed = new Set(
-      [TOPICS.valid, TOPICS.invalid].flatMap((topic) => this.observer.messages(topic).map((m) => m.attributes[INGEST_ID] ?? m.id)),
+      [TOPICS.invalid, TOPICS.unique, TOPICS.duplicates].flatMap((topic) => this.observer.messages(topic).map((m) => m.attributes[INGEST_ID] ?? m.id)),
     );
     return [...this.sliceOf].filter(([id, slice]) => slice <= through && !routed.has(id)).map(([id]) => id);
   }
@@ -89,7 +89,7 @@ export class Progress {
   outstanding(functions: readonly ServedFunction[]): string[] {
     const out: string[] = [];
     const unrouted = this.unrouted();
-    if (unrouted.length > 0) out.push(`${unrouted.length} of ${this.publishedCount} published messages never left the validator (not on events-valid nor events-invalid)`);
+    if (unrouted.length > 0) out.push(`${unrouted.length} of ${this.publishedCount} published messages never left the deduplicator (not on events-invalid, events-unique nor events-duplicates)`);
     for (const b of this.backlog()) {
       if (b.waiting > 0) out.push(`${b.fn} has not acknowledged ${b.waiting} messages of ${b.subscription}${b.failed ? ` (${b.failed} failed pushes, retried after the backoff)` : ''}`);
     }

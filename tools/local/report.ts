@@ -157,7 +157,7 @@ function concerns(run: StackRun): string[] {
   const duplicates = run.findings.filter((f): f is Extract<Finding, { kind: 'duplicate' }> => f.kind === 'duplicate');
   const missing = run.findings.filter((f) => f.kind === 'gap' || f.kind === 'chain_broken' || f.kind === 'late');
   const lines = [
-    `Flow          ${c(TOPICS.raw)} published -> ${c(TOPICS.valid)} valid + ${c(TOPICS.invalid)} invalid -> ${c(TOPICS.unique)} unique -> ` +
+    `Flow          ${c(TOPICS.raw)} published -> ${c(TOPICS.invalid)} invalid + ${c(TOPICS.duplicates)} duplicate + ${c(TOPICS.unique)} unique -> ` +
       `${plural(c(TOPICS.corrected), 'correction')}; ${plural(run.findings.length, 'finding')} published`,
     `              ticks: ${c(TOPICS.ticks)} from the local stack (Cloud Scheduler in GCP) -> ${tickConsumers(served)}`,
     `Invalid       ${of('invalid').length} rejected to ${TOPICS.invalid}${expectedNote(byConcern(run, 'invalid'), of('invalid').length)}`,

@@ -23,7 +23,7 @@ import { compareWithFaults } from './expected';
 import { FunctionStartError, serveFunction, type FunctionDeath, type ServedFunction } from './functions';
 import { collectFindings, parseFinding } from './findings-feed';
 import { TopicObserver, type Seen } from './observe';
-import { INGEST_ID } from '../../shared/publish';
+import { INGEST_ID } from '../../shared/attributes';
 import { LOCAL_BACKOFF_SCALE, PushGateway } from './push-gateway';
 import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
 import { OUTBOX_GRACE_MS } from '../../functions/gap-detector/handler';
@@ -408,7 +408,8 @@ async function bringUp(
     io.progress(`  ${o.name}: ${why}; skipped, its subscription${subs.length === 1 ? '' : 's'} (${subs.join(', ')}) created as pull`);
   }
   const served = new Map(res.functions.map((f) => [f.name, f]));
-  if (!served.has('validator')) throw new StackError(`the validator is not registered by ${options.source}: nothing would read events-raw`);
+  const ingest = topology.subscriptions.find((s) => s.topic === TOPICS.raw && s.push)?.push?.function;
+  if (!ingest || !served.has(ingest)) throw new StackError(`${ingest ?? 'the function of events-raw'} is not registered by ${options.source}: nothing would read ${TOPICS.raw}`);
 
   const pubsub = new PubSub({ projectId: options.projectId, apiEndpoint: hosts.pubsub.host });
   res.pubsub = pubsub;
@@ -660,7 +661,7 @@ function deathText(f: ServedFunction, death: FunctionDeath): string {
 function writePage(path: string, run: StackRun, observer: TopicObserver, io: Console): string | undefined {
   const bodies = (topic: string) => observer.messages(topic).map((m) => m.data.toString('utf8'));
   try {
-    writeFileSync(path, renderStackPage(run, { raw: bodies(TOPICS.raw), valid: bodies(TOPICS.valid), unique: bodies(TOPICS.unique), corrected: bodies(TOPICS.corrected) }, verdict(run)[0]!));
+    writeFileSync(path, renderStackPage(run, { raw: bodies(TOPICS.raw), valid: [...bodies(TOPICS.unique), ...bodies(TOPICS.duplicates)], unique: bodies(TOPICS.unique), corrected: bodies(TOPICS.corrected) }, verdict(run)[0]!));
     return path;
   } catch (err) {
     io.progress(`event-recovery: the report page ${path} was not written: ${describeIoError(err)}`);

@@ -38,11 +38,11 @@ const invalidFinding = (event: DemoEvent | undefined, reasonIncludes: string): E
   reasonIncludes,
 });
 
-/** One event the validator must reject, for `reason`; it arrives when it was made unless told. */
+/** One event that fails validation, for `reason`; it arrives when it was made unless told. */
 function invalidEvent(name: string, make: (b: DemoBuilder) => { event: DemoEvent; detail: string; reason: string; arrivalMs?: number }): FaultInjector {
   return {
     name: `invalid: ${name}`,
-    detectedBy: 'validator',
+    detectedBy: 'deduplicator',
     stage: 'delivered',
     inject(b) {
       const { event, detail, reason, arrivalMs } = make(b);
@@ -93,7 +93,7 @@ const fxFinding = (item: Picked, action: 'corrected' | 'review', expected: numbe
 export const FAULT_INJECTORS: readonly FaultInjector[] = [
   {
     name: 'invalid: bad JSON',
-    detectedBy: 'validator',
+    detectedBy: 'deduplicator',
     stage: 'delivered',
     inject(b) {
       const event = partnerEvent(b, earlyTime(b), 'card.scanned', { card_id: `card-${b.rng.hex(8)}`, scanned_by: 'import' });

@@ -4,7 +4,7 @@
  * local stack publishes it; `--write-demo` writes it as NDJSON for `event-recovery replay`.
  *
  * Deterministic: the same seed and clock give the same bytes. Event times lie in the two hours
- * before the clock (the validator rejects times more than 5 minutes ahead of its wall clock),
+ * before the clock (validation rejects times more than 5 minutes ahead of its wall clock),
  * and every fault sits early enough that the gap-detector's watermark passes its grace period
  * or chain deadline before the stream ends.
  */

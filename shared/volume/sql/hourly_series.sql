@@ -9,7 +9,7 @@
 -- Only the partitions of the last ${archive_scan_days} days of publish_time are read (the archive
 -- is partitioned on it, and a filter on CURRENT_TIMESTAMP prunes them): every hourly detection
 -- and every daily training then scans a bounded slice, not the whole archive. It covers the
--- training window (an event is published at most minutes before its time: the validator allows
+-- training window (an event is published at most minutes before its time: validation allows
 -- 5 minutes of clock skew) plus a day.
 WITH events AS (
   SELECT

@@ -2,7 +2,6 @@ import { MemoryPublisher } from '../../shared/adapters/memory-publisher';
 import { silentLogger } from '../../shared/log';
 import { pushBody } from '../../shared/pubsub/push';
 import { TOPICS } from '../../shared/topology';
-import { validatorHandler } from '../../functions/validator/handler';
 import { deduplicatorHandler } from '../../functions/deduplicator/handler';
 import { MemoryDedupStore } from '../../functions/deduplicator/state';
 import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
@@ -19,21 +18,21 @@ async function push(url: string, body: unknown) {
   return res.status;
 }
 
-describe('validator over HTTP with the raw Pub/Sub push body', () => {
+describe('deduplicator validating over HTTP, with the raw Pub/Sub push body', () => {
   const publisher = new MemoryPublisher();
   let server: { url: string; close: () => Promise<void> };
   beforeAll(async () => {
-    server = await serveFunction('validator', validatorHandler({ publisher, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    server = await serveFunction('deduplicator-validating', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
   });
   afterAll(() => server.close());
   beforeEach(() => publisher.messages.splice(0));
 
-  it('acks a valid event and forwards its bytes to events-valid with type, source, id and the ingest id', async () => {
+  it('acks a valid event and forwards its bytes to events-unique with type, source, id and the ingest id', async () => {
     const bytes = JSON.stringify(cardScanned({ id: 'ev-1' }));
     expect(await push(server.url, pushBody(bytes, {}, 'raw-7'))).toBe(204);
     expect(publisher.messages).toHaveLength(1);
     const [m] = publisher.messages;
-    expect(m!.topic).toBe(TOPICS.valid);
+    expect(m!.topic).toBe(TOPICS.unique);
     expect(m!.data.toString()).toBe(bytes);
     expect(m!.attributes).toEqual({ type: 'card.scanned', source: '//test/producer', id: 'ev-1', ingest_id: 'raw-7' });
   });
@@ -54,7 +53,7 @@ describe('validator over HTTP with the raw Pub/Sub push body', () => {
 
   it('answers 500 when publishing fails, so Pub/Sub redelivers', async () => {
     const failing: Publisher = { publish: async () => Promise.reject(new Error('unavailable')) };
-    const s = await serveFunction('validator-failing', validatorHandler({ publisher: failing, clock, config: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    const s = await serveFunction('deduplicator-failing', deduplicatorHandler({ publisher: failing, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
     try {
       expect(await push(s.url, pushBody(JSON.stringify(cardScanned())))).toBe(500);
     } finally {
@@ -80,30 +79,34 @@ describe('deduplicator over HTTP', () => {
     const store = new MemoryDedupStore();
     const s = await serveFunction(
       'deduplicator',
-      deduplicatorHandler({ publisher, store, clock: { now: () => now }, config: DEFAULT_DEDUP_CONFIG, logger: silentLogger }) as never,
+      deduplicatorHandler({ publisher, store, clock: { now: () => now }, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never,
     );
     try {
       const event = JSON.stringify(cardScanned({ id: 'ev-1' }));
       failNext = true;
-      expect(await push(s.url, pushBody(event, { ingest_id: 'raw-1' }, 'v-1'))).toBe(500);
+      expect(await push(s.url, pushBody(event, {}, 'raw-1'))).toBe(500);
       expect(inner.messages).toHaveLength(0);
       // Redelivered while the failed delivery's lease holds: still in flight.
-      expect(await push(s.url, pushBody(event, { ingest_id: 'raw-1' }, 'v-1'))).toBe(500);
+      expect(await push(s.url, pushBody(event, {}, 'raw-1'))).toBe(500);
       now += DEFAULT_DEDUP_CONFIG.leaseMs + 1;
-      expect(await push(s.url, pushBody(event, { ingest_id: 'raw-1' }, 'v-1'))).toBe(204);
+      expect(await push(s.url, pushBody(event, {}, 'raw-1'))).toBe(204);
       expect(inner.messages.map((m) => m.topic)).toEqual([TOPICS.unique]);
-      // The validator republished the same raw message after a crash of its own: the same ingest id.
-      // Within the claim's lease it waits (500, redelivered); past it, no mark tells that the event
-      // was forwarded, so it is forwarded again: the same bytes under the same ingest id, which
-      // consumers key on (the event id) and the fault suite counts apart from a double.
-      expect(await push(s.url, pushBody(event, { ingest_id: 'raw-1' }, 'v-2'))).toBe(500);
+      // dlq-triage replayed a dead letter of that delivery: a new message that names the failed
+      // delivery as its ingest id (functions/dlq-triage/core.ts, replayMessage). Within the claim's
+      // lease it waits (500, redelivered); past it, no mark tells that the event was forwarded, so
+      // it is forwarded again: the same bytes under the same ingest id, which consumers key on (the
+      // event id) and the fault suite counts apart from a double.
+      const replay = { ingest_id: 'raw-1', replay_of: 'record-1', target_subscription: 'deduplicator-events-raw' };
+      now -= DEFAULT_DEDUP_CONFIG.leaseMs + 1;
+      expect(await push(s.url, pushBody(event, replay, 'replay-1'))).toBe(500);
       expect(inner.messages).toHaveLength(1);
-      now += DEFAULT_DEDUP_CONFIG.leaseMs + 1;
-      expect(await push(s.url, pushBody(event, { ingest_id: 'raw-1' }, 'v-2'))).toBe(204);
+      now += 2 * (DEFAULT_DEDUP_CONFIG.leaseMs + 1);
+      expect(await push(s.url, pushBody(event, replay, 'replay-1'))).toBe(204);
       const forwarded = inner.messages.filter((m) => m.topic === TOPICS.unique);
       expect(forwarded.map((m) => [m.data.toString(), m.attributes])).toEqual([0, 1].map(() => [event, expect.objectContaining({ id: 'ev-1', ingest_id: 'raw-1' })]));
-      // The producer sent the event again: a duplicate by id.
-      expect(await push(s.url, pushBody(event, { ingest_id: 'raw-2' }, 'v-3'))).toBe(204);
+      // The producer sent the event again, with an ingest_id attribute of its own: only a replay is
+      // trusted with one, so this is its own delivery, and a duplicate by id.
+      expect(await push(s.url, pushBody(event, { ingest_id: 'raw-1' }, 'raw-2'))).toBe(204);
       expect(inner.json(TOPICS.findings)).toEqual([
         { kind: 'duplicate', action: 'dropped', event_id: 'ev-1', type: 'card.scanned', source: '//test/producer', duplicate_of: 'ev-1', basis: 'id' },
       ]);

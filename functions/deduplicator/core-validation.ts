@@ -3,19 +3,17 @@ import { validateJson, type EventIdentity, type ValidationError } from '../../sh
 import { decodeUtf8 } from '../../shared/events/utf8';
 import { invalidFinding, type Finding } from '../../shared/findings';
 
-export const NAME = 'validator';
-
-export interface ValidatorConfig {
+export interface ValidationConfig {
   /** How far ahead of the checking clock an event's `time` may be (DESIGN §2: 5 minutes). */
   readonly maxFutureMs: number;
 }
 
-export interface ValidatorContext {
+export interface ValidationContext {
   readonly now: number;
-  readonly config: ValidatorConfig;
+  readonly config: ValidationConfig;
 }
 
-export type ValidatorDecision =
+export type ValidationDecision =
   | { readonly kind: 'valid'; readonly event: BusinessEvent; readonly timeMs: number; readonly canonicalTime: string; readonly decoded: unknown }
   | {
       readonly kind: 'invalid';
@@ -28,7 +26,7 @@ export type ValidatorDecision =
  * Decides what one payload is. `payload` is the decoded message data, or `undefined` when the
  * transport could not decode it (not base64): that too is an invalid event, never a crash.
  */
-export function validate(input: Buffer | string | undefined, ctx: ValidatorContext, nonStringAttributes: readonly string[] = []): ValidatorDecision {
+export function validate(input: Buffer | string | undefined, ctx: ValidationContext, nonStringAttributes: readonly string[] = []): ValidationDecision {
   const decision = validatePayload(input, ctx);
   if (nonStringAttributes.length === 0) return decision;
   // Pub/Sub's attributes are strings: a push with others was not sent by Pub/Sub, and the event
@@ -40,7 +38,7 @@ export function validate(input: Buffer | string | undefined, ctx: ValidatorConte
   return { kind: 'invalid', errors, identity, finding: invalidFinding(identity, decision.kind === 'invalid' ? `${message}; ${decision.finding.reason ?? ''}` : message) };
 }
 
-function validatePayload(input: Buffer | string | undefined, ctx: ValidatorContext): ValidatorDecision {
+function validatePayload(input: Buffer | string | undefined, ctx: ValidationContext): ValidationDecision {
   if (input === undefined) return undecodable('message data is not base64');
   let payload: string;
   if (typeof input === 'string') payload = input;
@@ -62,6 +60,6 @@ function validatePayload(input: Buffer | string | undefined, ctx: ValidatorConte
 }
 
 
-function undecodable(message: string): ValidatorDecision {
+function undecodable(message: string): ValidationDecision {
   return { kind: 'invalid', errors: [{ path: '', message }], identity: {}, finding: invalidFinding({}, message) };
 }
