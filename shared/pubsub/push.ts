@@ -46,7 +46,7 @@ export interface RawPushBody {
   subscription?: string;
 }
 
-/** Decodes a push; never throws on a bad payload (that is the validator's finding). */
+/** Decodes a push; never throws on a bad payload (that is validation's finding, in the deduplicator). */
 export function decodePush(input: PushInput): InboundMessage {
   const ce = input as Partial<CloudEvent<MessagePublishedData>> & RawPushBody;
   const wrapped = isObject(ce.data) && isObject(ce.data.message);

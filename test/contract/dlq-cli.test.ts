@@ -124,7 +124,7 @@ describe('event-recovery dlq against the triage API', () => {
     const record = (await service.receive(TOPICS.invalid, invalidMessage(rejected, 'raw-show')))!;
     const shown = await run(['show', record.id]);
     expect(shown.code).toBe(0);
-    // The record as received: the validator's envelope, whose message holds the rejected bytes.
+    // The record as received: the deduplicator's events-invalid envelope, whose message holds the rejected bytes.
     const body = JSON.parse(shown.out) as { received: { data: { message: { data: unknown } } } };
     expect(body.received.data.message.data).toMatchObject({ id: 'rejected-1', specversion: '0.3', data: { contact: { email: 'b***@example.com' } } });
     expect(shown.out).not.toContain(Buffer.from(JSON.stringify(rejected)).toString('base64').slice(0, 40));

@@ -11,11 +11,11 @@ import { CloudEvent } from 'cloudevents';
 import { decodeEvent } from '../../shared/events/decode';
 import { cardScanned, leadTagged, saleRecorded } from '../support/events';
 
-/** Issue 20's edges through the validator as GCP serves it: a Pub/Sub push body into the Functions Framework. */
+/** Issue 20's edges through the deduplicator's validation as GCP serves it: a Pub/Sub push body into the Functions Framework. */
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 const TOPIC_PATH = '/projects/demo/topics/events-raw';
 
-describe('validator: what a push can make ambiguous', () => {
+describe('validation in the deduplicator: what a push can make ambiguous', () => {
   const publisher = new MemoryPublisher();
   let server: { url: string; close: () => Promise<void> };
   const push = async (bytes: string | Buffer, id = 'raw-1') => {
@@ -26,7 +26,7 @@ describe('validator: what a push can make ambiguous', () => {
   const findings = () => publisher.json(TOPICS.findings) as Array<Record<string, unknown>>;
 
   beforeAll(async () => {
-    server = await serveFunction('validator', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock: { now: () => NOW }, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    server = await serveFunction('deduplicator-edges', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock: { now: () => NOW }, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
   });
   afterAll(() => server.close());
   beforeEach(() => publisher.messages.splice(0));

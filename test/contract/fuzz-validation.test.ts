@@ -8,7 +8,7 @@ import { fuzzChunks } from '../../tools/fuzz/hostile';
 import { serveFunction } from '../support/harness';
 
 /**
- * A sample of the fuzz lines through the validator over HTTP, as push bodies GCP and the emulator
+ * A sample of the fuzz lines through the deduplicator's validation over HTTP, as push bodies GCP and the emulator
  * send (through the Functions Framework): every one acked once and routed, never a 500 (a
  * permanent problem retried until it dead-letters), never a prototype polluted.
  */

@@ -28,14 +28,14 @@ async function post(url: string, path: string, body: unknown): Promise<number> {
 function dataLess(messageId: string, data: '' | undefined, attributes: Record<string, string> = { origin: 'scanner' }) {
   const message: Record<string, unknown> = { attributes, messageId, message_id: messageId, publishTime: '2026-03-01T11:59:00Z', publish_time: '2026-03-01T11:59:00Z' };
   if (data !== undefined) message.data = data;
-  return { message, subscription: 'projects/demo/subscriptions/validator' };
+  return { message, subscription: 'projects/demo/subscriptions/deduplicator-events-raw' };
 }
 
 describe('the deduplicator (validating first) with a data-less push (GCP leaves data out; the emulator sends "")', () => {
   const publisher = new MemoryPublisher();
   let server: { url: string; close: () => Promise<void> };
   beforeAll(async () => {
-    server = await serveFunction('validator', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    server = await serveFunction('deduplicator', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
   });
   afterAll(() => server.close());
   beforeEach(() => publisher.messages.splice(0));
@@ -68,7 +68,7 @@ describe('the deduplicator (validating first) with a data-less push (GCP leaves 
       publish: (topic: string, m: Parameters<MemoryPublisher['publish']>[1]) =>
         fail && topic === TOPICS.invalid ? Promise.reject(new Error('unavailable')) : inner.publish(topic, m),
     };
-    const s = await serveFunction('validator-route-fails', deduplicatorHandler({ publisher: failing, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    const s = await serveFunction('deduplicator-route-fails', deduplicatorHandler({ publisher: failing, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
     try {
       expect(await post(s.url, '/projects/demo/topics/events-raw', pushBody('{nope', {}, 'm-9'))).toBe(500);
       expect(inner.messages).toEqual([]);
@@ -120,7 +120,7 @@ describe('MemoryPublisher', () => {
 describe('the deduplicator (validating first) with the largest messages Pub/Sub carries', () => {
   it('routes an invalid 8 MB message once: the record fits in a Pub/Sub message (10 MB), the finding names the problem', async () => {
     const publisher = new MemoryPublisher();
-    const s = await serveFunction('validator-big', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    const s = await serveFunction('deduplicator-big', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
     try {
       const bytes = Buffer.from(`{"id":"${'x'.repeat(8 * 1024 * 1024)}`);
       expect(await post(s.url, '/projects/demo/topics/events-raw', pushBody(bytes, {}, 'big-1'))).toBe(204);
@@ -135,7 +135,7 @@ describe('the deduplicator (validating first) with the largest messages Pub/Sub 
 
   it('keeps a finding short when one event has thousands of problems', async () => {
     const publisher = new MemoryPublisher();
-    const s = await serveFunction('validator-many', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    const s = await serveFunction('deduplicator-many', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
     try {
       const event = { ...cardScanned(), type: 'sale.recorded', data: { order_id: 'o', amount: 1, currency: 'USD', amount_usd: 1, line_items: Array.from({ length: 50_000 }, () => ({ sku: 1 })) } };
       expect(await post(s.url, '/projects/demo/topics/events-raw', pushBody(JSON.stringify(event), {}, 'many-1'))).toBe(204);
@@ -167,7 +167,7 @@ describe('Pub/Sub\'s 100 attributes per message (issue 18.11)', () => {
 
   it('routes an invalid event carrying 100 attributes once: its record keeps them all, its message stays within 100', async () => {
     const publisher = new MemoryPublisher();
-    const s = await serveFunction('validator-attrs', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    const s = await serveFunction('deduplicator-attrs', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
     try {
       const attributes = hundred();
       expect(await post(s.url, '/projects/demo/topics/events-raw', pushBody('{"not":"an event"}', attributes, 'attrs-1'))).toBe(204);
@@ -184,7 +184,7 @@ describe('Pub/Sub\'s 100 attributes per message (issue 18.11)', () => {
 
   it('routes a valid event carrying 100 attributes to events-valid', async () => {
     const publisher = new MemoryPublisher();
-    const s = await serveFunction('validator-attrs-valid', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    const s = await serveFunction('deduplicator-attrs-valid', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
     try {
       const event = cardScanned({ id: 'attrs-ok', time: '2026-03-01T11:58:00Z' });
       expect(await post(s.url, '/projects/demo/topics/events-raw', pushBody(JSON.stringify(event), hundred(), 'attrs-2'))).toBe(204);
@@ -198,7 +198,7 @@ describe('Pub/Sub\'s 100 attributes per message (issue 18.11)', () => {
 describe('push bodies no real push sends (issue 20.8)', () => {
   it('an event whose attributes are not all strings is routed once as invalid, naming them, never a 500 loop', async () => {
     const publisher = new MemoryPublisher();
-    const s = await serveFunction('validator-odd-attrs', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
+    const s = await serveFunction('deduplicator-odd-attrs', deduplicatorHandler({ publisher, store: new MemoryDedupStore(), clock, config: DEFAULT_DEDUP_CONFIG, validation: { maxFutureMs: 300_000 }, logger: silentLogger }) as never);
     try {
       for (const event of [{ not: 'an event' }, cardScanned({ id: 'odd-attrs', time: '2026-03-01T11:58:00Z' })]) {
         publisher.messages.splice(0);
