@@ -1,7 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { isJsonEntry } from '../../shared/structured-stdio';
-import { answersTcp, freePort, listensOn } from './ports';
+import { answersTcp, cpuMillis, freePort, listensOn } from './ports';
 import { spawnManaged, type ExitStatus, type ManagedProcess } from './processes';
 
 /** The Functions Framework's answer when the source registers no function of that name (FF 5). */
@@ -80,10 +80,24 @@ export interface ServeOptions {
   readonly source: string;
   readonly env: NodeJS.ProcessEnv;
   readonly logDir: string;
-  readonly timeoutMs?: number;
+  /** How long a starting instance may take to listen (default {@link START_BUDGET}). */
+  readonly startBudget?: StartBudget;
   /** Picks the port of each attempt (default: a free one); tests use it to lose the race on purpose. */
   readonly pickPort?: () => Promise<number>;
 }
+
+/**
+ * How long an instance may take to listen: `cpuMs` of its own CPU time, and `wallMs` in all. A
+ * function loads in about 2 s of CPU alone; two local stacks starting at once on 2 cores (the
+ * fault suite's two runs) took over 20 s of wall time to load one, still loading. So a start is
+ * judged by the instance's own progress, not by a fixed wait: 20 s of CPU without a listener is a
+ * process busy with something else; 3 minutes in all, one waiting on what does not come.
+ */
+export interface StartBudget {
+  readonly cpuMs: number;
+  readonly wallMs: number;
+}
+export const START_BUDGET: StartBudget = { cpuMs: 20_000, wallMs: 180_000 };
 
 /** A function that dies this often within {@link CRASH_WINDOW_MS} is not started again: it would only loop. */
 const MAX_DEATHS = 5;
@@ -155,7 +169,7 @@ async function startInstance(name: string, port: number, instance: number, optio
   let gone = false;
   void proc.exited.then(() => (gone = true));
   try {
-    await waitForListener(proc.pid, port, options.timeoutMs ?? 20_000, () => gone);
+    await waitForListener(proc.pid, port, options.startBudget ?? START_BUDGET, () => gone);
   } catch (err) {
     await proc.stop();
     return { kind: 'failed', error: new FunctionStartError(`${name}: ${(err as Error).message}; see ${logPath}`, name, logPath, activity.tail), portTaken: false };
@@ -328,15 +342,19 @@ export function isErrorLine(line: string, stream: 'stdout' | 'stderr'): boolean 
 }
 
 /**
- * Resolves once process `pid` listens on `port`, or as soon as `gone()` says it exited. Where
- * /proc cannot tell whose the listener is, a connection to the port is taken for it.
+ * Resolves once process `pid` listens on `port`, or as soon as `gone()` says it exited; rejects
+ * once it has spent its budget (StartBudget) without a listener. Where /proc cannot tell whose
+ * the listener is, a connection to the port is taken for it; where it cannot tell the CPU time,
+ * the wall-clock budget alone applies.
  */
-async function waitForListener(pid: number, port: number, timeoutMs: number, gone: () => boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+export async function waitForListener(pid: number, port: number, budget: StartBudget, gone: () => boolean): Promise<void> {
+  const deadline = Date.now() + budget.wallMs;
   for (;;) {
     if (gone()) return;
     if (listensOn(pid, port) ?? (await answersTcp(`127.0.0.1:${port}`))) return;
-    if (Date.now() > deadline) throw new Error(`the process does not listen on port ${port} after ${timeoutMs} ms`);
+    const cpu = cpuMillis(pid);
+    if (cpu !== undefined && cpu > budget.cpuMs) throw new Error(`the process does not listen on port ${port} after ${(cpu / 1000).toFixed(1)} s of CPU time`);
+    if (Date.now() > deadline) throw new Error(`the process does not listen on port ${port} after ${budget.wallMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

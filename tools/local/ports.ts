@@ -31,6 +31,24 @@ function anyFreePort(): Promise<number> {
   });
 }
 
+/**
+ * The CPU time process `pid` has used so far (user + system, in ms), from /proc/<pid>/stat
+ * (proc(5): fields 14 and 15, in clock ticks of 1/100 s, USER_HZ on Linux); `undefined` where
+ * /proc cannot tell (not Linux, or the process is gone).
+ */
+export function cpuMillis(pid: number): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may hold spaces: count from the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return Number.isFinite(ticks) ? ticks * 10 : undefined;
+}
+
 /** The kernel's TCP socket tables (proc(5)): one line a socket, `st` 0A is LISTEN. */
 const SOCKET_TABLES = ['/proc/net/tcp', '/proc/net/tcp6'];
 const LISTEN = '0A';
