@@ -65,6 +65,19 @@ export function subscriptionOf(topology: SubscriptionManifest, fn: string, topic
   return topology.subscriptions.find((s) => s.push?.function === fn && s.topic === topic)?.name;
 }
 
+/** The topic producers publish to (TOPICS.raw: pure code does not load the manifest module). */
+const RAW_TOPIC = 'events-raw';
+
+/**
+ * The push subscription that reads what producers publish: the deduplicator's, which validates
+ * each event first. Fixed invalid events are replayed to it; the local stack needs its function.
+ */
+export function ingestSubscription(topology: SubscriptionManifest): { name: string; topic: string; fn: string } {
+  const s = topology.subscriptions.find((x) => x.topic === RAW_TOPIC && x.push);
+  if (!s?.push) throw new Error(`the manifest has no push subscription on ${RAW_TOPIC}`);
+  return { name: s.name, topic: s.topic, fn: s.push.function };
+}
+
 /** What pure code reads of the manifest (shared/topology.ts): its subscriptions. */
 export interface SubscriptionManifest {
   readonly subscriptions: ReadonlyArray<{ readonly name: string; readonly topic: string; readonly push?: { readonly function: string } | undefined; readonly replaces?: readonly string[] | undefined }>;

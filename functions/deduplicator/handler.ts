@@ -11,7 +11,7 @@ import { eventAttributes, INGEST_ID, publishFinding } from '../../shared/publish
 import { TOPICS } from '../../shared/topology';
 import { dedupKeys, duplicateFinding, type Candidate, type DeduplicatorConfig } from './core';
 import type { DedupStore } from './state';
-import { validate, type ValidationConfig } from './core-validation';
+import { validate, type ValidationConfig, type ValidationDecision } from './core-validation';
 
 export interface DeduplicatorDeps {
   readonly publisher: Publisher;
@@ -102,7 +102,7 @@ function ingestIdOf(message: InboundMessage): string {
  * finding. In this order: a failed route publishes no finding, so its redelivery does not repeat
  * one (and both carry ids derived from the message id, which a redelivery keeps).
  */
-async function routeInvalid(deps: DeduplicatorDeps, message: InboundMessage, decision: Extract<ReturnType<typeof validate>, { kind: 'invalid' }>): Promise<void> {
+async function routeInvalid(deps: DeduplicatorDeps, message: InboundMessage, decision: Extract<ValidationDecision, { kind: 'invalid' }>): Promise<void> {
   const record = {
     reason: decision.finding.reason,
     errors: decision.errors,

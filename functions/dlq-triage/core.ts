@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { MAX_ATTRIBUTES } from '../../shared/attributes';
-import { DEAD_LETTER_ATTRIBUTES, failureKey, producerAttributes, REPLAY_OF, subscriptionName, TARGET_SUBSCRIPTION, type SubscriptionManifest } from '../../shared/dead-letters';
+import { INGEST_ID, MAX_ATTRIBUTES } from '../../shared/attributes';
+import { DEAD_LETTER_ATTRIBUTES, failureKey, ingestSubscription, producerAttributes, REPLAY_OF, subscriptionName, TARGET_SUBSCRIPTION, type SubscriptionManifest } from '../../shared/dead-letters';
 import { validateJson, type ValidationError } from '../../shared/events/validate';
 import type { FailureRecord } from '../../shared/failures';
-import { INGEST_ID } from '../../shared/attributes';
 import type { z } from 'zod';
 import type { DeadLetterFinding as DeadLetterFindingSchema } from '../../shared/findings';
 
@@ -105,16 +104,6 @@ export function triageDeadLetter(m: Inbound, failure: FailureRecord | undefined,
   };
 }
 
-/** The topic producers publish to (TOPICS.raw; a core does not load the manifest module). */
-const RAW_TOPIC = 'events-raw';
-
-/** The subscription an invalid event is replayed to once fixed: the one that validates events-raw (the deduplicator's). */
-export function ingestSubscription(topology: SubscriptionManifest): { name: string; topic: string } {
-  const s = topology.subscriptions.find((x) => x.topic === RAW_TOPIC && x.push);
-  if (!s) throw new Error(`the manifest has no push subscription on ${RAW_TOPIC}`);
-  return { name: s.name, topic: s.topic };
-}
-
 /**
  * The triage record of an events-invalid message (the deduplicator's record: reason, errors and the
  * raw message). Keyed by the raw message id, so the deduplicator publishing it twice is one record.
@@ -129,6 +118,7 @@ export function triageInvalid(m: Inbound, ctx: TriageContext): { ok: true; recor
   const parsed = InvalidEventMessage.safeParse(value);
   if (!parsed.success) return { ok: false, reason: `events-invalid message is not an invalid-event record: ${parsed.error.issues[0]?.message ?? ''}` };
   const raw = parsed.data.message;
+  // Once fixed, an invalid event is validated again: replayed to the subscription that reads events-raw.
   const target = ingestSubscription(ctx.topology);
   const now = iso(ctx.now);
   return {

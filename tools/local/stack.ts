@@ -40,6 +40,7 @@ import { STAND_INS, type StandIn } from './stand-ins';
 import { readTriage, type TriageApi } from './triage';
 import { VolumeArchive } from './volume-archive';
 import type { HourlyRow } from '../../shared/volume/hourly';
+import { ingestSubscription } from '../../shared/dead-letters';
 
 export interface StackOptions {
   /** Keep the stack up after the report (`npm run dev`). */
@@ -408,8 +409,8 @@ async function bringUp(
     io.progress(`  ${o.name}: ${why}; skipped, its subscription${subs.length === 1 ? '' : 's'} (${subs.join(', ')}) created as pull`);
   }
   const served = new Map(res.functions.map((f) => [f.name, f]));
-  const ingest = topology.subscriptions.find((s) => s.topic === TOPICS.raw && s.push)?.push?.function;
-  if (!ingest || !served.has(ingest)) throw new StackError(`${ingest ?? 'the function of events-raw'} is not registered by ${options.source}: nothing would read ${TOPICS.raw}`);
+  const ingest = ingestSubscription(topology).fn;
+  if (!served.has(ingest)) throw new StackError(`${ingest} is not registered by ${options.source}: nothing would read ${TOPICS.raw}`);
 
   const pubsub = new PubSub({ projectId: options.projectId, apiEndpoint: hosts.pubsub.host });
   res.pubsub = pubsub;
