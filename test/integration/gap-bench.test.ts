@@ -11,7 +11,7 @@ import { MARKER_STORES } from '../support/gap-markers';
  */
 describe.each(MARKER_STORES)('the gap-detector bench, sequence markers in %s', (markers) => {
   it('measures events that reach the rules: every dropped range and every cut-short flow is reported, no more', async () => {
-    const r = await runGapBench({ events: 6000, flows: 150, concurrency: 16, instances: 2, markers });
+    const r = await runGapBench({ events: 3000, flows: 150, concurrency: 16, instances: 2, markers });
     const { sequences: s } = r;
     expect(s.expected).toBeGreaterThan(0);
     const markerWrites = markers === 'firestore' ? s.writes : s.rows.writes;
