@@ -32,6 +32,11 @@ export interface GapDetectorConfig {
   readonly watermarkStepMs: number;
   /** RESOURCE_PREFIX: prepended to topic names in this deployment, stripped to route a message. */
   readonly resourcePrefix: string;
+  /**
+   * The tick publishes outbox messages left over by a crash once they are this old, not ones a
+   * delivery is publishing now (which would publish them twice: at least once, never lost).
+   */
+  readonly outboxGraceMs: number;
 }
 
 export const DEFAULT_GAP_DETECTOR_CONFIG: GapDetectorConfig = {
@@ -39,6 +44,7 @@ export const DEFAULT_GAP_DETECTOR_CONFIG: GapDetectorConfig = {
   foldIntervalMs: 10_000,
   watermarkStepMs: 1000,
   resourcePrefix: '',
+  outboxGraceMs: 60_000,
 };
 
 export interface GapDetectorDeps {
@@ -59,8 +65,6 @@ export const TICK_WRITER = 'tick';
 /** Page size of the tick's queries, and how many pages it walks at most per tick. */
 const PAGE = 100;
 const MAX_PAGES = 50;
-/** The tick publishes outbox messages left over by a crash once they are this old, not ones a delivery is publishing now. */
-export const OUTBOX_GRACE_MS = 60_000;
 
 /**
  * gap-detector behind its three subscriptions (DESIGN §1, §3):
@@ -200,7 +204,7 @@ export function gapDetectorHandler(deps: GapDetectorDeps) {
     }
     messages += await sweep(watermarkMs, ctx, MAX_PAGES);
     for (let page = 0; page < MAX_PAGES; page++) {
-      const left = await store.pendingOutbox(ctx.now - OUTBOX_GRACE_MS, PAGE);
+      const left = await store.pendingOutbox(ctx.now - config.outboxGraceMs, PAGE);
       await deliver(left);
       messages += left.length;
       if (left.length < PAGE) break;

@@ -39,6 +39,8 @@ export const Env = z.object({
   GAP_MAX_RANGES_PER_SOURCE: z.coerce.number().int().min(10).max(10_000).default(DEFAULT_GAP_STATE_CONFIG.maxRangesPerSource),
   GAP_FOLD_INTERVAL_MS: wholeMs(DEFAULT_GAP_DETECTOR_CONFIG.foldIntervalMs),
   GAP_WATERMARK_STEP_MS: wholeMs(DEFAULT_GAP_DETECTOR_CONFIG.watermarkStepMs),
+  /** How old an outbox message left by a crash must be before a tick publishes it (the local stack shortens it, as it does the backoff). */
+  GAP_OUTBOX_GRACE_SECONDS: z.coerce.number().positive().default(DEFAULT_GAP_DETECTOR_CONFIG.outboxGraceMs / 1000),
   GAP_COLLECTION_PREFIX: z.string().min(1).default('gap-detector'),
   /** `STATE_STORE=bigtable`: the sequence markers in this Bigtable table of BIGTABLE_INSTANCE, and the chains in GAP_CHAINS_TABLE; the rest of the state stays in Firestore. */
   GAP_MARKERS_TABLE: TableName.default(tableOf(MARKER_FAMILY) ?? 'gap-markers'),
@@ -91,6 +93,7 @@ export function register(env: NodeJS.ProcessEnv = process.env): void {
         foldIntervalMs: c.GAP_FOLD_INTERVAL_MS,
         watermarkStepMs: c.GAP_WATERMARK_STEP_MS,
         resourcePrefix: c.RESOURCE_PREFIX,
+        outboxGraceMs: c.GAP_OUTBOX_GRACE_SECONDS * 1000,
       },
       logger: jsonLogger(undefined, { function: NAME, instance: instanceId }),
       instanceId,

@@ -213,7 +213,7 @@ describe('gap-detector over HTTP with the raw Pub/Sub push body', () => {
       fail = false;
       expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
       expect(inner.messages).toEqual([]); // too fresh: it may be a delivery's own, being published right now
-      s.clock.ms += 60_000;
+      s.clock.ms += DEFAULT_GAP_DETECTOR_CONFIG.outboxGraceMs;
       expect(await s.push(TOPICS.ticks, '{}')).toBe(204);
       expect(inner.json(TOPICS.findings)).toEqual([{ kind: 'gap', action: 'reported', source: '//hub', from_sequence: 2, to_sequence: 2 }]);
       expect(s.store.outbox.size).toBe(0);

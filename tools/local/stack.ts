@@ -26,7 +26,7 @@ import { TopicObserver, type Seen } from './observe';
 import { INGEST_ID } from '../../shared/attributes';
 import { LOCAL_BACKOFF_SCALE, PushGateway } from './push-gateway';
 import { DEFAULT_DEDUP_CONFIG } from '../../functions/deduplicator/core';
-import { OUTBOX_GRACE_MS } from '../../functions/gap-detector/handler';
+import { DEFAULT_GAP_DETECTOR_CONFIG } from '../../functions/gap-detector/handler';
 import { onSignal, stopAll } from './processes';
 import { Progress, TimeoutError, waitUntil, type Push } from './progress';
 import { producerTopic, publishPayload } from '../../shared/adapters/pubsub-producer';
@@ -471,8 +471,8 @@ async function playDemo(up: Running, demo: Demo, options: StackOptions, res: Res
     const leftover = outboxLeftover(up);
     if (leftover !== undefined) {
       // What an instance of gap-detector that died wrote to its outbox and did not publish goes out
-      // with the first tick once it is OUTBOX_GRACE_MS old: in GCP, Cloud Scheduler's next ticks.
-      io.progress(`gap-detector died during the run: ticking again once what it left in its outbox is ${OUTBOX_GRACE_MS / 1000} s old, as Cloud Scheduler would...`);
+      // with the first tick once it is the outbox grace old: in GCP, Cloud Scheduler's next ticks.
+      io.progress(`gap-detector died during the run: ticking again once what it left in its outbox is ${localOutboxGraceMs(process.env) / 1000} s old, as Cloud Scheduler would...`);
       await waitUntil(() => Date.now() >= leftover, deadline, watch);
       await tickAndWait(up, deadline, watch);
       await waitUntil(quiet, deadline, watch);
@@ -598,7 +598,7 @@ async function tickAndWait(up: Running, deadline: number, watch: () => void): Pr
 /** When the outbox of an instance that died is old enough for a tick to publish it; undefined when none died. */
 function outboxLeftover(up: Running): number | undefined {
   const deaths = up.pushes.filter((p) => p.sub.topic === TOPICS.ticks).flatMap((p) => up.served.get(p.sub.function!)?.deaths ?? []);
-  return deaths.length === 0 ? undefined : Math.max(...deaths.map((d) => d.at)) + OUTBOX_GRACE_MS + 1000;
+  return deaths.length === 0 ? undefined : Math.max(...deaths.map((d) => d.at)) + localOutboxGraceMs(process.env) + 1000;
 }
 
 /**
@@ -627,8 +627,22 @@ function localVolume(seriesFile: string): Record<string, string> {
   return { VOLUME_SERIES_FILE: seriesFile, TICK_INTERVAL_MINUTES: '60' };
 }
 
+/**
+ * The local stack's clocks run LOCAL_BACKOFF_SCALE times faster than GCP's where a setting only
+ * waits out a failure: the retry backoff (push-gateway.ts), the deduplicator's claim lease, and
+ * how old gap-detector's outbox leftovers must be before a tick publishes them (a minute in GCP:
+ * a run with a gap-detector death waited a whole minute for it). A setting in this environment wins.
+ */
 function localScale(env: NodeJS.ProcessEnv): Record<string, string> {
-  return { DEDUP_LEASE_SECONDS: env.DEDUP_LEASE_SECONDS ?? String(DEFAULT_DEDUP_CONFIG.leaseMs / 1000 / LOCAL_BACKOFF_SCALE) };
+  return {
+    DEDUP_LEASE_SECONDS: env.DEDUP_LEASE_SECONDS ?? String(DEFAULT_DEDUP_CONFIG.leaseMs / 1000 / LOCAL_BACKOFF_SCALE),
+    GAP_OUTBOX_GRACE_SECONDS: String(localOutboxGraceMs(env) / 1000),
+  };
+}
+
+/** The outbox grace the stack gives gap-detector (localScale). */
+function localOutboxGraceMs(env: NodeJS.ProcessEnv): number {
+  return env.GAP_OUTBOX_GRACE_SECONDS !== undefined ? Number(env.GAP_OUTBOX_GRACE_SECONDS) * 1000 : DEFAULT_GAP_DETECTOR_CONFIG.outboxGraceMs / LOCAL_BACKOFF_SCALE;
 }
 
 /** A function that died is started again (see ./functions); only one that keeps dying stops the stack. */
