@@ -156,6 +156,8 @@ export class PushGateway {
   private readonly flushers: Array<() => Promise<void>> = [];
   /** Each subscription's pull loop: close() waits for them, so that no pull ends after it. */
   private readonly loops: Array<Promise<void>> = [];
+  /** The pulls waiting on the emulator now: close() cancels them rather than wait out their 30 s. */
+  private readonly pulls = new Set<{ cancel?: () => void }>();
   /**
    * Per function with a {@link GatewayOptions.functionConcurrency}: its pushes in flight, the
    * messages pulled for it that wait for one of its slots (in arrival order, over all its
@@ -172,6 +174,7 @@ export class PushGateway {
     for (const sub of options.subscriptions) filterMatches(sub.filter, {}); // a filter it cannot apply fails here, not per message
     await options.pubsub.getClientConfig(); // resolves the project id
     const gateway = new PushGateway(options);
+    await gateway.client.initialize(); // its inner calls, which the pulls use
     for (const sub of options.subscriptions) {
       if (sub.delivery !== 'push' || !sub.function) continue;
       gateway.deliver(sub);
@@ -329,10 +332,18 @@ export class PushGateway {
         }
         let received: Held[];
         try {
-          const [answer] = await this.client.pull({ subscription: fullName, maxMessages: free }, { timeout: 30_000 });
-          received = (answer.receivedMessages ?? []).flatMap((r) => (r.ackId && r.message ? [toHeld(r.ackId, r.message, r.deliveryAttempt)] : []));
+          // Through the client's inner call, whose promise google-gax makes cancellable (its
+          // `cancel`), so that close() can cancel it; `pull` wraps that promise in a plain one.
+          const pulling = this.client.innerApiCalls.pull!({ subscription: fullName, maxMessages: free }, { timeout: 30_000 }) as Promise<[protos.google.pubsub.v1.IPullResponse]> & { cancel?: () => void };
+          this.pulls.add(pulling);
+          try {
+            const [answer] = await pulling;
+            received = (answer.receivedMessages ?? []).flatMap((r) => (r.ackId && r.message ? [toHeld(r.ackId, r.message, r.deliveryAttempt)] : []));
+          } finally {
+            this.pulls.delete(pulling);
+          }
         } catch {
-          received = []; // the emulator busy or restarting: pull again after a pause
+          received = []; // the emulator busy or restarting (or the gateway closing): pull again after a pause
         }
         if (this.closed) {
           if (received.length) nacks.push(...received.map((m) => m.ackId));
@@ -428,11 +439,15 @@ export class PushGateway {
     }
     this.waiting.clear();
     for (const slots of this.functionSlots.values()) for (const waiting of slots.queue.splice(0)) waiting.drop();
-    // A loop waiting for a free slot is woken to see it is closed; one waiting on a pull ends with
-    // it (what the emulator sends it then is nacked).
+    // A loop waiting for a free slot is woken to see it is closed. A pull still waiting on the
+    // emulator (up to its 30 s, on a subscription with nothing to deliver) is cancelled: every
+    // close() of a gateway waited that out, a stack's shutdown and each test's included. What the
+    // emulator had leased to a cancelled pull is delivered again once its ack deadline runs out
+    // (at least once, as for any lost answer); what a pull received before the close is nacked.
     for (const wake of this.wakers) wake();
-    // A pull still waiting would end after close() (in a test, after its environment is gone, where
-    // the client's error decoding then fails another test file): wait for every loop to end.
+    for (const pull of this.pulls) pull.cancel?.();
+    // A pull that ended after close() (in a test, after its environment is gone, where the
+    // client's error decoding then fails another test file) is not left behind: wait for every loop.
     await Promise.all(this.loops);
     await Promise.all(this.flushers.map((f) => f()));
     await this.client.close().catch(() => undefined);
