@@ -188,4 +188,30 @@ describe('local push delivery is at least once: an endpoint down for 5 s after t
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   }, 90_000);
+
+  it('close() cancels a pull that waits on a subscription with nothing to deliver, and a message published afterwards is delivered by the next gateway', async () => {
+    // The emulator holds a pull on an empty subscription up to the client's 30 s: every close()
+    // of a gateway (a stack's shutdown, each test's) waited that out until close() cancelled it.
+    const prefix = runPrefix('pushclose');
+    const endpoint = new FlakyEndpoint('503'); // healthy: its outage comes only after 400 messages
+    await endpoint.listen();
+    const subscriptions = await ensureTopology(pubsub, topology, { prefix, only: (s) => s.name === SUB });
+    const first = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: () => endpoint.url });
+    try {
+      await until(() => first.stats(SUB).pulls >= 1, () => `a pull sent (${first.stats(SUB).pulls})`, 30_000);
+    } finally {
+      await first.close();
+    }
+    expect({ pulls: first.stats(SUB).pulls, cancelled: first.stats(SUB).cancelledPulls, requests: first.stats(SUB).requests }).toEqual({ pulls: 1, cancelled: 1, requests: 0 });
+    // Nothing was taken from the subscription by the cancelled pull: the next gateway gets a message published now.
+    const second = await PushGateway.start({ pubsub, prefix, subscriptions, endpoint: () => endpoint.url });
+    try {
+      const id = await pubsub.topic(prefix + TOPICS.raw).publishMessage({ data: Buffer.from('after the close') });
+      await until(() => second.stats(SUB).acked.has(id), () => `the message acked (${second.stats(SUB).requests} pushes)`, 60_000);
+      expect(endpoint.delivered.get(id)?.message.data).toBe(Buffer.from('after the close').toString('base64'));
+    } finally {
+      await second.close();
+      await endpoint.close();
+    }
+  }, 120_000);
 });

@@ -1,4 +1,5 @@
 import { Agent, request } from 'node:http';
+import { status } from '@grpc/grpc-js';
 import { filterMatches } from './filter';
 import { v1, type PubSub, type protos } from '@google-cloud/pubsub';
 import type { ResolvedSubscription } from '../../shared/topology';
@@ -19,6 +20,9 @@ export interface DeliveryStats {
   lastAt: number;
   /** How long each acknowledged push took the function, in ms. */
   readonly handlerMs: number[];
+  /** Pulls sent to the emulator, and those that ended cancelled (close() cancels those still waiting for its answer). */
+  pulls: number;
+  cancelledPulls: number;
   /** Every push once answered (what `npm run cost` counts): its size, its attributes, how long it took. */
   readonly pushes: PushRecord[];
 }
@@ -186,7 +190,7 @@ export class PushGateway {
   stats(subscription: string): DeliveryStats {
     let stats = this.bySubscription.get(subscription);
     if (!stats) {
-      stats = { acked: new Set(), filtered: new Set(), requests: 0, failed: 0, refused: 0, deadLettered: 0, lastAt: 0, handlerMs: [], pushes: [] };
+      stats = { acked: new Set(), filtered: new Set(), requests: 0, failed: 0, refused: 0, deadLettered: 0, lastAt: 0, handlerMs: [], pushes: [], pulls: 0, cancelledPulls: 0 };
       this.bySubscription.set(subscription, stats);
     }
     return stats;
@@ -336,13 +340,15 @@ export class PushGateway {
           // `cancel`), so that close() can cancel it; `pull` wraps that promise in a plain one.
           const pulling = this.client.innerApiCalls.pull!({ subscription: fullName, maxMessages: free }, { timeout: 30_000 }) as Promise<[protos.google.pubsub.v1.IPullResponse]> & { cancel?: () => void };
           this.pulls.add(pulling);
+          stats.pulls++;
           try {
             const [answer] = await pulling;
             received = (answer.receivedMessages ?? []).flatMap((r) => (r.ackId && r.message ? [toHeld(r.ackId, r.message, r.deliveryAttempt)] : []));
           } finally {
             this.pulls.delete(pulling);
           }
-        } catch {
+        } catch (err) {
+          if ((err as { code?: unknown }).code === status.CANCELLED) stats.cancelledPulls++;
           received = []; // the emulator busy or restarting (or the gateway closing): pull again after a pause
         }
         if (this.closed) {
