@@ -68,8 +68,8 @@ const MAX_PAGES = 50;
 
 /**
  * gap-detector behind its three subscriptions (DESIGN §1, §3):
- * - events-unique (chains): record the accepted event's sequence number and fold its source, then
- *   apply it to the chains it satisfies and opens, and report overdue chains;
+ * - events-unique (chains): record the accepted event's sequence number and fold its source, and
+ *   apply it to the chains it satisfies and opens (side by side), then report overdue chains;
  * - events-duplicates (sequences): a duplicate the deduplicator dropped: its time, and its sequence
  *   number (used all the same), then fold its source. Every valid event so reaches
  *   gap-detector once, not twice (it read all of events-valid for the numbers before: issue 21);
@@ -129,18 +129,19 @@ export function gapDetectorHandler(deps: GapDetectorDeps) {
   }
 
   /**
-   * Decodes a validated event and lets its time raise the watermark. An unparseable one was
-   * published around the validator: logged and acked (the deduplicator reports those on events-valid).
+   * Decodes a validated event and lets its time raise the watermark: `recorded` is the write of
+   * this instance's record where one is due (paced), which the caller awaits beside its own steps.
+   * An unparseable one was published around the deduplicator (which validates): logged and acked.
    */
-  async function arrive(message: InboundMessage, route: Route) {
+  function arrive(message: InboundMessage, route: Route) {
     const decoded = decodeEvent(message.data);
     if (!decoded.ok) {
       logger.log('ERROR', `unparseable message on ${route}`, { message_id: message.messageId, reason: decoded.reason });
       return undefined;
     }
     const ctx = context();
-    await recordWatermark(watermark.observe(decoded.timeMs, ctx.now), ctx);
-    return { event: decoded.event, timeMs: decoded.timeMs, ctx };
+    const recorded = recordWatermark(watermark.observe(decoded.timeMs, ctx.now), ctx);
+    return { event: decoded.event, timeMs: decoded.timeMs, ctx, recorded };
   }
 
   /** Records the number the event used, if it carries one, and folds its source (paced). */
@@ -153,9 +154,9 @@ export function gapDetectorHandler(deps: GapDetectorDeps) {
 
   /** A dropped duplicate (events-duplicates): its time and its sequence number count, not its chains. */
   async function onSequence(message: InboundMessage): Promise<void> {
-    const arrived = await arrive(message, 'sequences');
+    const arrived = arrive(message, 'sequences');
     if (arrived === undefined) return;
-    await sequence(arrived.event, arrived.timeMs, arrived.ctx);
+    await allSettled(arrived.recorded, sequence(arrived.event, arrived.timeMs, arrived.ctx));
   }
 
   async function sweep(watermarkMs: number, ctx: GapStateContext, pages: number): Promise<number> {
@@ -169,15 +170,17 @@ export function gapDetectorHandler(deps: GapDetectorDeps) {
     return reported;
   }
 
-  /** An accepted event (events-unique): its sequence number, then the chains it satisfies and opens. */
+  /** An accepted event (events-unique): its sequence number, and the chains it satisfies and opens. */
   async function onChain(message: InboundMessage): Promise<void> {
-    const arrived = await arrive(message, 'chains');
+    const arrived = arrive(message, 'chains');
     if (arrived === undefined) return;
-    const { event, timeMs, ctx } = arrived;
-    await sequence(event, timeMs, ctx);
-    if (chainKeys(event).length === 0) return;
+    const { event, timeMs, ctx, recorded } = arrived;
     const payload = config.state.republish ? message.data!.toString('utf8') : undefined;
-    await deliver(await store.applyChain(event, timeMs, watermark.view, payload, ctx));
+    const chains = async () => (chainKeys(event).length === 0 ? undefined : deliver(await store.applyChain(event, timeMs, watermark.view, payload, ctx)));
+    // The watermark record, the number and the chains are separate state, each step idempotent on
+    // a redelivery: taken side by side, not one round trip after the other (issue 21).
+    await allSettled(recorded, sequence(event, timeMs, ctx), chains());
+    if (chainKeys(event).length === 0) return;
     await paced(SWEEP, ctx, async () => sweep(await currentWatermark(), ctx, 1));
   }
 
@@ -241,4 +244,13 @@ export function gapDetectorHandler(deps: GapDetectorDeps) {
       throw new TransientError(`gap-detector could not handle a ${route} message: ${(err as Error).message}`, 'GAP_DETECTOR_UNAVAILABLE', { messageId: message.messageId }, { cause: err });
     }
   };
+}
+
+/**
+ * Waits for every step to end, then rejects with the first failure, if any: all of a request's
+ * work ends before its answer, failed or not (after it Cloud Run throttles the CPU).
+ */
+async function allSettled(...steps: ReadonlyArray<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(steps)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 }

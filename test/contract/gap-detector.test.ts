@@ -221,4 +221,50 @@ describe('gap-detector over HTTP with the raw Pub/Sub push body', () => {
       await s.close();
     }
   });
+  it('takes the number and the chains side by side, and answers only once both ended: a failed chain step is a 500 after the number is recorded, and the redelivery applies the chain once', async () => {
+    const steps: string[] = [];
+    let failChain = true;
+    let releaseNumber!: () => void;
+    const store = new (class extends MemoryGapStore {
+      override async recordSequence(...args: Parameters<MemoryGapStore['recordSequence']>) {
+        steps.push('number started');
+        await new Promise<void>((resolve) => (releaseNumber = resolve));
+        steps.push('number recorded');
+        return super.recordSequence(...args);
+      }
+      override async applyChain(...args: Parameters<MemoryGapStore['applyChain']>) {
+        steps.push('chain started');
+        if (failChain) throw new Error('chain state unavailable');
+        return super.applyChain(...args);
+      }
+    })();
+    const s = await serve({ store });
+    try {
+      const card = cardScanned({ id: 'card-a', source: '//scanner', sequence: '1', time: at(0) });
+      const answered = s.push(TOPICS.unique, card).then((status) => {
+        steps.push(`answered ${status}`);
+        return status;
+      });
+      // The chain step starts while the number is still being recorded (side by side) and fails at once...
+      while (!steps.includes('chain started')) await new Promise((r) => setTimeout(r, 5));
+      expect(steps).toEqual(['number started', 'chain started']);
+      // ...yet the request is answered only once the number's step has ended too.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(steps).not.toContain('answered 500');
+      releaseNumber();
+      expect(await answered).toBe(500);
+      expect(steps).toEqual(['number started', 'chain started', 'number recorded', 'answered 500']);
+      expect(store.slots.size).toBe(0);
+      // The redelivery: the number is a repeat, the chain is opened once.
+      failChain = false;
+      const again = s.push(TOPICS.unique, card);
+      while (!steps.includes('chain started', 4)) await new Promise((r) => setTimeout(r, 5));
+      releaseNumber();
+      expect(await again).toBe(204);
+      expect([...store.sources.keys()]).toEqual(['//scanner']); // recorded, and folded
+      expect(store.slots.size).toBeGreaterThan(0);
+    } finally {
+      await s.close();
+    }
+  });
 });
