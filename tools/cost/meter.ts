@@ -18,8 +18,8 @@
  *   read per row returned, and an empty read for a call that returned none. Bigtable bills nodes,
  *   not operations: these counts are what a node must serve (tools/cost/table.ts prices them as
  *   node time at a rate).
- * Every 250 ms it writes them, with the process's CPU time (process.cpuUsage), to
- * `<dir>/<function>-<pid>.json`.
+ * Every second (METER_INTERVAL_MS) it writes them, with the process's CPU time (process.cpuUsage)
+ * less what its own writes took (the meter does not run in GCP), to `<dir>/<function>-<pid>.json`.
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,7 +32,7 @@ import pubsubModule = require('@google-cloud/pubsub/build/src/pubsub');
 // The package's export object is the Bigtable class itself, with the class again as `.Bigtable`.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 import bigtableModule = require('@google-cloud/bigtable');
-import { emptyBigtableCounts, noBigtableRows, type BigtableCounts, type DocumentCount, type MeterFile } from './counts';
+import { emptyBigtableCounts, METER_INTERVAL_MS, noBigtableRows, type BigtableCounts, type DocumentCount, type MeterFile } from './counts';
 
 /** What grpc-js hands the transformer (client.ts CallProperties), as far as this reads it. */
 interface CallProperties {
@@ -359,9 +359,11 @@ function install(dir: string): void {
     }
   };
   const file = join(dir, `${counts.function}-${process.pid}.json`);
+  /** CPU time the writes below took: the meter's, not the function's. */
+  let meterUs = 0;
   const flush = (force = false) => {
-    const cpu = process.cpuUsage();
-    counts.cpuUs = cpu.user + cpu.system;
+    const before = process.cpuUsage();
+    counts.cpuUs = before.user + before.system - meterUs;
     // CPU time alone moves on every flush; the counts only when an operation completed. Rewriting
     // the (growing) document table on every tick would add its own CPU to the processes measured.
     if (!force && !dirty && counts.cpuUs - lastCpuUs < 10_000) return;
@@ -370,9 +372,11 @@ function install(dir: string): void {
     // Renamed into place: the cost run reads these files while the functions write them.
     writeFileSync(`${file}.tmp`, JSON.stringify(counts));
     renameSync(`${file}.tmp`, file);
+    const after = process.cpuUsage(before);
+    meterUs += after.user + after.system;
   };
   flush(true);
-  setInterval(flush, 250).unref();
+  setInterval(flush, METER_INTERVAL_MS).unref();
   process.on('exit', () => flush(true));
 }
 

@@ -39,7 +39,7 @@ import { parseStateStore } from '../local/cli';
 import { DEFAULT_OPTIONS, runStack, type RunningStack } from '../local/stack';
 import { readDeployedSettings } from '../scale/deployed';
 import type { FunctionSettings } from '../scale/model';
-import { readMeters, type MeterFile } from './counts';
+import { afterMeterWrite, readMeters, type MeterFile } from './counts';
 import { documentWrites, type DocumentWrites } from './documents';
 import { instanceTime } from './instance-time';
 import { bigtableRetentionHours, bigtableSizing, costJson, DEFAULT_EVENTS_PER_HOUR, noWork, Prices, publishBillableBytes, pushBillableBytes, renderCostTables, renderDocumentTable, throttledSeconds, type StageCounts, type StreamMix } from './table';
@@ -205,13 +205,14 @@ async function main(): Promise<number> {
         ...(stateStore ? { stateStore } : {}),
         measure: {
           functionConcurrency: (fn) => deployed[fn]?.concurrency,
-          up: () => {
+          up: async () => {
+            await afterMeterWrite(); // what start-up took is not the run's
             baseline = new Map(readMeters(dir).map((m) => [m.pid, m.cpuUs]));
             upAt = Date.now();
           },
           quiet: async (stack) => {
             quietAt = Date.now();
-            await new Promise((resolve) => setTimeout(resolve, 600)); // the meters write every 250 ms
+            await afterMeterWrite();
             result = collect(stack, readMeters(dir), baseline, prices, deployed);
           },
         },

@@ -33,7 +33,7 @@ import { TOPICS, topology } from '../../shared/topology';
 import { DEFAULT_OPTIONS, startStack, type StartedStack } from '../local/stack';
 import { Progress, TimeoutError, waitUntil } from '../local/progress';
 import { onSignal } from '../local/processes';
-import { readMeters, type MeterFile } from '../cost/counts';
+import { afterMeterWrite, readMeters, type MeterFile } from '../cost/counts';
 import { worldOfLog } from '../../cli/generate/log-world';
 import { compareFindings, percentile, tally, uniqueDoubles, type FindingLike } from './compare';
 import { INGEST_ID } from '../../shared/attributes';
@@ -174,7 +174,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     options.progress(`load: ${lines.length} events at ${options.rate}/s (${(lines.length / options.rate).toFixed(0)} s); starting the local stack...`);
     stack = await startStack({ ...DEFAULT_OPTIONS, timeoutMs: options.timeoutMs }, world, { progress: options.progress, report: () => undefined });
     const { up } = stack;
-    await new Promise((r) => setTimeout(r, 600)); // the meters write every 250 ms: a baseline after start-up
+    await afterMeterWrite(); // a baseline after start-up
     const baseline = new Map(readMeters(meterDir).map((m) => [m.pid, m.cpuUs]));
 
     // What each subscription's function acknowledged, by the digest a dead-lettered copy keeps.
@@ -233,7 +233,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       options.progress(`load: timed out after ${options.timeoutMs / 1000} s; still outstanding:\n  ${unfinished.join('\n  ')}`);
     }
     const t2 = Date.now();
-    await new Promise((r) => setTimeout(r, 600)); // the meters' last write
+    await afterMeterWrite();
     const meters = readMeters(meterDir);
 
     // Replay of the same log, with the same stand-ins.
