@@ -176,11 +176,12 @@ export function gapDetectorHandler(deps: GapDetectorDeps) {
     if (arrived === undefined) return;
     const { event, timeMs, ctx, recorded } = arrived;
     const payload = config.state.republish ? message.data!.toString('utf8') : undefined;
-    const chains = async () => (chainKeys(event).length === 0 ? undefined : deliver(await store.applyChain(event, timeMs, watermark.view, payload, ctx)));
+    const chained = chainKeys(event).length > 0;
+    const chains = async () => (chained ? deliver(await store.applyChain(event, timeMs, watermark.view, payload, ctx)) : undefined);
     // The watermark record, the number and the chains are separate state, each step idempotent on
     // a redelivery: taken side by side, not one round trip after the other (issue 21).
     await allSettled(recorded, sequence(event, timeMs, ctx), chains());
-    if (chainKeys(event).length === 0) return;
+    if (!chained) return;
     await paced(SWEEP, ctx, async () => sweep(await currentWatermark(), ctx, 1));
   }
 
