@@ -1,6 +1,7 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { get } from 'node:http';
-import { EmulatorUnavailableError, startEmulator } from '../../tools/local/emulators';
+import { EMULATOR_JVM_OPTIONS, EmulatorUnavailableError, jvmOptions, startEmulator } from '../../tools/local/emulators';
 import { freePort } from '../../tools/local/ports';
 
 /**
@@ -62,4 +63,41 @@ describe('an emulator that loses its port before it binds it', () => {
       taken.server.close();
     }
   }, 120_000);
+});
+
+/** The environment of each Java process in process group `group` (an emulator's CLI and what it spawned). */
+function javaEnvironments(group: number): Array<Map<string, string>> {
+  const found: Array<Map<string, string>> = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      if (pgrp !== group || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!.endsWith('java')) continue;
+      const entries = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
+      found.push(new Map(entries.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+describe("the emulators' JVMs", () => {
+  it.each(['pubsub', 'firestore'] as const)('%s runs with the quick compiler and the serial collector', async (name) => {
+    const emulator = await startEmulator(name);
+    try {
+      const javas = javaEnvironments(emulator.pid);
+      expect(javas).toHaveLength(1);
+      expect(javas[0]!.get('JAVA_TOOL_OPTIONS')).toBe(jvmOptions(process.env));
+      expect(javas[0]!.get('JAVA_TOOL_OPTIONS')).toContain(EMULATOR_JVM_OPTIONS);
+    } finally {
+      await emulator.stop();
+    }
+  }, 120_000);
+
+  it("keeps a user's own JAVA_TOOL_OPTIONS, after these, so that theirs win", () => {
+    expect(jvmOptions({})).toBe('-XX:TieredStopAtLevel=1 -XX:+UseSerialGC');
+    expect(jvmOptions({ JAVA_TOOL_OPTIONS: ' -Xmx2g ' })).toBe('-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx2g');
+    expect(jvmOptions({ JAVA_TOOL_OPTIONS: '' })).toBe('-XX:TieredStopAtLevel=1 -XX:+UseSerialGC');
+  });
 });
