@@ -81,8 +81,8 @@ class PortTakenError extends Error {}
  * JIT's optimizing (C2) compiler threads and G1's threads of the two took more CPU than the
  * functions under test did, on the same two cores, and slowed every request that waited on them.
  * Compiled by C1 alone (`-XX:TieredStopAtLevel=1`, the quick compiler) and collected by the serial
- * collector, the Pub/Sub emulator took 4-5 s of CPU where it took 8-11 s (README, "What a
- * million events cost"). The JVM reads JAVA_TOOL_OPTIONS whatever script starts it, and puts it
+ * collector, the Pub/Sub emulator took 3.6-5.1 s of CPU over a demo run's stream where it took
+ * 7.6-11.4 s (README, "What it costs per million events"). The JVM reads JAVA_TOOL_OPTIONS whatever script starts it, and puts it
  * before the command line's own options ("prepends the value of the environment variable to the
  * options", https://docs.oracle.com/javase/8/docs/technotes/guides/troubleshoot/envvars002.html);
  * a user's own JAVA_TOOL_OPTIONS comes after these, so it wins where the two differ.
