@@ -77,15 +77,16 @@ export async function startEmulator(name: Emulator['name'], options: EmulatorOpt
 class PortTakenError extends Error {}
 
 /**
- * The Pub/Sub and Firestore emulators are JVMs, and a local run is short: in a demo run the
- * JIT's optimizing (C2) compiler threads and G1's threads of the two took more CPU than the
- * functions under test did, on the same two cores, and slowed every request that waited on them.
- * Compiled by C1 alone (`-XX:TieredStopAtLevel=1`, the quick compiler) and collected by the serial
- * collector, the Pub/Sub emulator took 3.6-5.1 s of CPU over a demo run's stream where it took
- * 7.6-11.4 s (README, "What it costs per million events"). The JVM reads JAVA_TOOL_OPTIONS whatever script starts it, and puts it
- * before the command line's own options ("prepends the value of the environment variable to the
- * options", https://docs.oracle.com/javase/8/docs/technotes/guides/troubleshoot/envvars002.html);
- * a user's own JAVA_TOOL_OPTIONS comes after these, so it wins where the two differ.
+ * The Pub/Sub and Firestore emulators are JVMs, and a local run is short: over a demo run's stream
+ * the two took about as much CPU as the deduplicator and gap-detector together, on the same two
+ * cores, and every request that waited for a core waited on them. About half of it went to the
+ * JIT's optimizing (C2) compiler and G1's threads: compiled by C1 alone (`-XX:TieredStopAtLevel=1`,
+ * the quick compiler) and collected by the serial collector, the Pub/Sub emulator took 3.6-5.1 s
+ * where it took 7.6-11.4 s (README, "What it costs per million events"). The JVM reads
+ * JAVA_TOOL_OPTIONS whatever script starts it, and puts it before the command line's own options
+ * ("prepends the value of the environment variable to the options",
+ * https://docs.oracle.com/javase/8/docs/technotes/guides/troubleshoot/envvars002.html); a user's
+ * own JAVA_TOOL_OPTIONS comes after these, so it wins where the two differ.
  */
 export const EMULATOR_JVM_OPTIONS = '-XX:TieredStopAtLevel=1 -XX:+UseSerialGC';
 
