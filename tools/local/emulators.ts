@@ -90,6 +90,7 @@ class PortTakenError extends Error {}
  */
 export const EMULATOR_JVM_OPTIONS = '-XX:TieredStopAtLevel=1 -XX:+UseSerialGC';
 
+/** JAVA_TOOL_OPTIONS for an emulator: these options, then the user's own. */
 export function jvmOptions(env: NodeJS.ProcessEnv): string {
   const own = env.JAVA_TOOL_OPTIONS?.trim();
   return own ? `${EMULATOR_JVM_OPTIONS} ${own}` : EMULATOR_JVM_OPTIONS;
