@@ -1,8 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { get } from 'node:http';
 import { EMULATOR_JVM_OPTIONS, EmulatorUnavailableError, jvmOptions, startEmulator } from '../../tools/local/emulators';
 import { freePort } from '../../tools/local/ports';
+import { processesOf } from '../support/processes';
 
 /**
  * Issue 13 item 7: a free port picked for an emulator can be taken by another starting process
@@ -67,19 +68,17 @@ describe('an emulator that loses its port before it binds it', () => {
 
 /** The environment of each Java process in process group `group` (an emulator's CLI and what it spawned). */
 function javaEnvironments(group: number): Array<Map<string, string>> {
-  const found: Array<Map<string, string>> = [];
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+  return processesOf('java').flatMap(({ pid }) => {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-      if (pgrp !== group || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!.endsWith('java')) continue;
+      // The command name (field 2) is in parentheses and may hold spaces: count from the last ')'.
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== group) return [];
       const entries = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
-      found.push(new Map(entries.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])));
+      return [new Map(entries.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]))];
     } catch {
-      // gone meanwhile
+      return []; // gone meanwhile
     }
-  }
-  return found;
+  });
 }
 
 describe("the emulators' JVMs", () => {

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Finding } from '../../shared/findings';
@@ -7,6 +7,7 @@ import { topology } from '../../shared/topology';
 import type { Comparison } from '../../tools/local/expected';
 import type { InjectedFault } from '../../cli/generate/demo';
 import { ensureBuilt } from '../support/build';
+import { processesOf } from '../support/processes';
 
 /**
  * The local stack end to end, as `npm run dev` runs it: the built entry (dist/tools/local/cli.js) as
@@ -40,16 +41,7 @@ interface RunJson {
 
 /** The command lines of the running cbtemulator processes (the Bigtable emulator's server, which gcloud starts). */
 function cbtemulators(): string[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .flatMap((pid) => {
-      try {
-        const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        return args[0]?.endsWith('cbtemulator') ? [args.join(' ')] : [];
-      } catch {
-        return []; // gone meanwhile
-      }
-    });
+  return processesOf('cbtemulator').map((p) => p.args.join(' '));
 }
 
 function groupAlive(pid: number): boolean {
